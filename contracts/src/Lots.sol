@@ -1,0 +1,563 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+import {ERC1155} from "@openzeppelin/contracts/token/ERC1155/ERC1155.sol";
+import {AccessControlDefaultAdminRules} from
+    "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
+import {Participants} from "./Participants.sol";
+import {ICertificates} from "./interfaces/ICertificates.sol";
+import {IRegistry} from "./interfaces/IRegistry.sol";
+
+/// @title Lots: material as ERC-1155 tokens whose custody moves only by handoff
+/// @notice A lot is an ERC-1155 id; its balance is the quantity in base units (g, pieces)
+///         held by each participant. Custody moves by a two-sided handoff: the sender's
+///         quantity goes into an escrow account derived from the handoff's terms and the
+///         receiver accepts (or rejects) it. Bundles lock lots into a bundle lot; transformations
+///         consume inputs and mint outputs. Plain ERC-1155 transfers and approvals are refused.
+/// @dev Escrow accounts are addresses derived by hashing a handoff's (or bundle's) terms. No key
+///      exists for them; only this contract moves their balances. Keeping the escrow in the
+///      ERC-1155 balance of a per-handoff account means one storage slot per open handoff both
+///      holds the quantity and binds the terms (id, sender, receiver, lot), and every balance
+///      change is visible as an ordinary TransferSingle/TransferBatch event.
+contract Lots is ERC1155, Participants {
+    enum LotKind {
+        None,
+        RawMaterial,
+        Component,
+        Product,
+        Bundle
+    }
+
+    struct Lot {
+        LotKind kind;
+        bool quarantined;
+        /// @dev A quarantine set by a REPORTER can only be lifted by a REPORTER.
+        bool quarantinedByReporter;
+    }
+
+    /// @notice One output of a transformation, registered as a new lot held by the caller.
+    struct OutputLot {
+        uint256 lotId;
+        uint256 quantity;
+        LotKind kind;
+        bytes32 metadataHash;
+        bytes32 gs1KeyHash;
+    }
+
+    bytes32 private constant HANDOFF_ESCROW = keccak256("provenant.handoff.escrow");
+    bytes32 private constant BUNDLE_ESCROW = keccak256("provenant.bundle.escrow");
+
+    mapping(uint256 lotId => Lot) internal _lots;
+    mapping(uint256 bundleId => bytes32 contentsHash) internal _bundleContents;
+    ICertificates public certificates;
+
+    event LotRegistered(
+        uint256 indexed lotId,
+        address indexed owner,
+        LotKind kind,
+        uint256 quantity,
+        bytes32 metadataHash,
+        bytes32 gs1KeyHash
+    );
+    event HandoffInitiated(
+        uint256 indexed handoffId,
+        uint256 indexed lotId,
+        address indexed sender,
+        address receiver,
+        uint256 quantity,
+        address escrow
+    );
+    event HandoffAccepted(
+        uint256 indexed handoffId,
+        uint256 indexed lotId,
+        address indexed sender,
+        address receiver,
+        uint256 quantity
+    );
+    event HandoffRejected(
+        uint256 indexed handoffId,
+        uint256 indexed lotId,
+        address indexed sender,
+        address receiver,
+        uint256 quantity,
+        string reason
+    );
+    event HandoffCancelled(
+        uint256 indexed handoffId,
+        uint256 indexed lotId,
+        address indexed sender,
+        address receiver,
+        uint256 quantity
+    );
+    event LotsBundled(
+        uint256 indexed bundleId,
+        address indexed holder,
+        uint256[] lotIds,
+        uint256[] quantities,
+        address escrow
+    );
+    event LotsUnbundled(
+        uint256 indexed bundleId, address indexed holder, uint256[] lotIds, uint256[] quantities
+    );
+    event LotsTransformed(
+        uint256 indexed transformationId,
+        address indexed actor,
+        uint256[] inputIds,
+        uint256[] inputQuantities,
+        uint256[] outputIds,
+        uint256[] outputQuantities,
+        bytes32 processHash
+    );
+    event QuarantineSet(
+        uint256 indexed lotId, address indexed by, bool byReporter, string reason
+    );
+    event QuarantineCleared(uint256 indexed lotId, address indexed by, string reason);
+    event CertificatesContractSet(address certificates);
+
+    error DirectTransfersDisabled();
+    error InvalidLotId();
+    error InvalidLotKind(LotKind kind);
+    error ZeroQuantity();
+    error LotAlreadyExists(uint256 lotId);
+    error UnknownLot(uint256 lotId);
+    error LotQuarantined(uint256 lotId);
+    error SelfHandoff();
+    error HandoffNotOpen(uint256 handoffId);
+    error NotHandoffReceiver(uint256 handoffId, address caller);
+    error NotHandoffSender(uint256 handoffId, address caller);
+    error MissingValidCertificate(uint256 lotId, bytes32 certificateType);
+    error CertificatesContractNotSet();
+    error EmptyList();
+    error LengthMismatch(uint256 ids, uint256 quantities);
+    error NotABundle(uint256 lotId);
+    error NotLotHolder(uint256 lotId, address account);
+    error BundleContentsMismatch(uint256 bundleId);
+    error NotReporterOrHolder(uint256 lotId, address account);
+    error QuarantineHeldByReporter(uint256 lotId);
+    error NotQuarantined(uint256 lotId);
+    error AlreadyQuarantined(uint256 lotId);
+
+    /// @param admin The consortium's first default admin; also receives ADMIN_ROLE.
+    /// @param adminTransferDelay Seconds a default-admin transfer waits before it can complete.
+    constructor(address admin, uint48 adminTransferDelay)
+        ERC1155("")
+        Participants(admin, adminTransferDelay)
+    {}
+
+    // ----------------------------------------------------------------------------- lots
+
+    /// @notice Registers a new lot of material and mints its whole quantity to the caller.
+    /// @param lotId The new lot's id (non-zero, never used before).
+    /// @param quantity The quantity in base units (grams, pieces).
+    /// @param kind RawMaterial, Component or Product (bundles come from `bundle`).
+    /// @param metadataHash Hash of the off-chain metadata document.
+    /// @param gs1KeyHash Hash of the lot's GS1 key (GTIN + lot/serial, or SSCC).
+    function registerLot(
+        uint256 lotId,
+        uint256 quantity,
+        LotKind kind,
+        bytes32 metadataHash,
+        bytes32 gs1KeyHash
+    ) external {
+        _requireRunning();
+        _requireActor(msg.sender, MINER | MANUFACTURER);
+        _checkMaterialKind(kind);
+        _createLot(lotId, quantity, kind, metadataHash, gs1KeyHash, msg.sender);
+    }
+
+    // ------------------------------------------------------------------------- handoffs
+
+    /// @notice Offers `quantity` of lot `lotId` to `receiver`; the quantity moves into the
+    ///         handoff's escrow account until the receiver accepts or rejects it or the
+    ///         caller cancels it.
+    /// @param lotId The lot (or bundle) to hand off.
+    /// @param receiver An active custodian participant.
+    /// @param quantity The quantity to hand off (at most the caller's balance).
+    /// @return handoffId The new handoff's id, also in the HandoffInitiated event.
+    function initiateHandoff(uint256 lotId, address receiver, uint256 quantity)
+        external
+        returns (uint256 handoffId)
+    {
+        Sequences memory seq = _sequences;
+        if (seq.paused) revert SystemPaused();
+        _requireActor(msg.sender, CUSTODIANS);
+        _requireActor(receiver, CUSTODIANS);
+        if (receiver == msg.sender) revert SelfHandoff();
+        if (quantity == 0) revert ZeroQuantity();
+        Lot memory lot = _lots[lotId];
+        if (lot.kind == LotKind.None) revert UnknownLot(lotId);
+        if (lot.quarantined) revert LotQuarantined(lotId);
+
+        handoffId = uint256(seq.handoffs) + 1;
+        _sequences.handoffs = uint64(handoffId);
+        address escrow = handoffEscrow(handoffId, msg.sender, receiver);
+        emit HandoffInitiated(handoffId, lotId, msg.sender, receiver, quantity, escrow);
+        _move(msg.sender, escrow, lotId, quantity);
+    }
+
+    /// @notice The receiver takes custody of the escrowed quantity. If the receiver declared
+    ///         an acceptance policy, the lot must carry a valid certificate of that type.
+    /// @param handoffId The handoff's id.
+    /// @param lotId The lot named in HandoffInitiated.
+    /// @param sender The sender named in HandoffInitiated.
+    /// @param receiver The receiver named in HandoffInitiated; must be the caller.
+    function acceptHandoff(uint256 handoffId, uint256 lotId, address sender, address receiver)
+        external
+    {
+        _requireRunning();
+        if (msg.sender != receiver) revert NotHandoffReceiver(handoffId, msg.sender);
+        Participant memory p = _requireActor(msg.sender, CUSTODIANS);
+        (address escrow, uint256 quantity) = _openHandoff(handoffId, lotId, sender, receiver);
+        if (p.hasAcceptancePolicy) _checkAcceptancePolicy(receiver, lotId);
+        emit HandoffAccepted(handoffId, lotId, sender, receiver, quantity);
+        _move(escrow, receiver, lotId, quantity);
+    }
+
+    /// @notice The receiver refuses the handoff; the escrowed quantity returns to the sender.
+    /// @param handoffId The handoff's id.
+    /// @param lotId The lot named in HandoffInitiated.
+    /// @param sender The sender named in HandoffInitiated.
+    /// @param receiver The receiver named in HandoffInitiated; must be the caller.
+    /// @param reason A readable reason, kept in the event.
+    function rejectHandoff(
+        uint256 handoffId,
+        uint256 lotId,
+        address sender,
+        address receiver,
+        string calldata reason
+    ) external {
+        _requireRunning();
+        if (msg.sender != receiver) revert NotHandoffReceiver(handoffId, msg.sender);
+        _requireActor(msg.sender, CUSTODIANS);
+        (address escrow, uint256 quantity) = _openHandoff(handoffId, lotId, sender, receiver);
+        emit HandoffRejected(handoffId, lotId, sender, receiver, quantity, reason);
+        _move(escrow, sender, lotId, quantity);
+    }
+
+    /// @notice The sender withdraws a handoff that was not yet accepted or rejected.
+    /// @param handoffId The handoff's id.
+    /// @param lotId The lot named in HandoffInitiated.
+    /// @param sender The sender named in HandoffInitiated; must be the caller.
+    /// @param receiver The receiver named in HandoffInitiated.
+    function cancelHandoff(uint256 handoffId, uint256 lotId, address sender, address receiver)
+        external
+    {
+        _requireRunning();
+        if (msg.sender != sender) revert NotHandoffSender(handoffId, msg.sender);
+        _requireActor(msg.sender, CUSTODIANS);
+        (address escrow, uint256 quantity) = _openHandoff(handoffId, lotId, sender, receiver);
+        emit HandoffCancelled(handoffId, lotId, sender, receiver, quantity);
+        _move(escrow, sender, lotId, quantity);
+    }
+
+    // -------------------------------------------------------------------------- bundles
+
+    /// @notice Locks quantities of lots the caller holds into a new bundle lot (quantity 1)
+    ///         held by the caller. Whoever holds the bundle holds its contents: a handoff of
+    ///         the bundle moves custody of everything inside. Bundles may contain bundles.
+    /// @param bundleId The new bundle's lot id.
+    /// @param lotIds The lots to pack.
+    /// @param quantities The quantity of each lot to pack.
+    /// @param metadataHash Hash of the packing list document.
+    /// @param gs1KeyHash Hash of the bundle's GS1 key (typically an SSCC).
+    function bundle(
+        uint256 bundleId,
+        uint256[] calldata lotIds,
+        uint256[] calldata quantities,
+        bytes32 metadataHash,
+        bytes32 gs1KeyHash
+    ) external {
+        _requireRunning();
+        _requireActor(msg.sender, CUSTODIANS);
+        _checkLotList(lotIds, quantities);
+        _createLot(bundleId, 1, LotKind.Bundle, metadataHash, gs1KeyHash, msg.sender);
+        _bundleContents[bundleId] = keccak256(abi.encode(lotIds, quantities));
+        address escrow = bundleEscrow(bundleId);
+        emit LotsBundled(bundleId, msg.sender, lotIds, quantities, escrow);
+        _update(msg.sender, escrow, lotIds, quantities);
+    }
+
+    /// @notice Opens a bundle the caller holds: the bundle token is burnt and its contents
+    ///         are released to the caller. The contents must be listed exactly as bundled.
+    /// @param bundleId The bundle's lot id.
+    /// @param lotIds The lots in the bundle, as in LotsBundled.
+    /// @param quantities Their quantities, as in LotsBundled.
+    function unbundle(uint256 bundleId, uint256[] calldata lotIds, uint256[] calldata quantities)
+        external
+    {
+        _requireRunning();
+        _requireActor(msg.sender, CUSTODIANS);
+        Lot memory lot = _lots[bundleId];
+        if (lot.kind != LotKind.Bundle) revert NotABundle(bundleId);
+        if (balanceOf(msg.sender, bundleId) == 0) revert NotLotHolder(bundleId, msg.sender);
+        // Opening a quarantined bundle would let its contents escape the quarantine.
+        if (lot.quarantined) revert LotQuarantined(bundleId);
+        if (_bundleContents[bundleId] != keccak256(abi.encode(lotIds, quantities))) {
+            revert BundleContentsMismatch(bundleId);
+        }
+        delete _bundleContents[bundleId];
+        emit LotsUnbundled(bundleId, msg.sender, lotIds, quantities);
+        _move(msg.sender, address(0), bundleId, 1);
+        _update(bundleEscrow(bundleId), msg.sender, lotIds, quantities);
+    }
+
+    // ------------------------------------------------------------------- transformations
+
+    /// @notice Consumes quantities of input lots the caller holds and registers output lots
+    ///         held by the caller. Every input feeds every output: the event lists both sides
+    ///         with their quantities, which is the lineage graph's edge set.
+    /// @param inputIds The lots consumed.
+    /// @param inputQuantities The quantity consumed of each input.
+    /// @param outputs The lots produced (new ids, material kinds).
+    /// @param processHash Hash of the off-chain process record (process data, emissions).
+    /// @return transformationId The new transformation's id, also in LotsTransformed.
+    function transform(
+        uint256[] calldata inputIds,
+        uint256[] calldata inputQuantities,
+        OutputLot[] calldata outputs,
+        bytes32 processHash
+    ) external returns (uint256 transformationId) {
+        Sequences memory seq = _sequences;
+        if (seq.paused) revert SystemPaused();
+        _requireActor(msg.sender, MINER | MANUFACTURER);
+        _checkLotList(inputIds, inputQuantities);
+        if (outputs.length == 0) revert EmptyList();
+
+        transformationId = uint256(seq.transformations) + 1;
+        _sequences.transformations = uint64(transformationId);
+        // Burning first makes "inputs the caller does not hold" fail with OpenZeppelin's
+        // ERC1155InsufficientBalance before anything is minted.
+        _update(msg.sender, address(0), inputIds, inputQuantities);
+
+        uint256[] memory outputIds = new uint256[](outputs.length);
+        uint256[] memory outputQuantities = new uint256[](outputs.length);
+        for (uint256 i; i < outputs.length; ++i) {
+            OutputLot calldata out = outputs[i];
+            _checkMaterialKind(out.kind);
+            _createLot(out.lotId, out.quantity, out.kind, out.metadataHash, out.gs1KeyHash, msg.sender);
+            outputIds[i] = out.lotId;
+            outputQuantities[i] = out.quantity;
+        }
+        emit LotsTransformed(
+            transformationId,
+            msg.sender,
+            inputIds,
+            inputQuantities,
+            outputIds,
+            outputQuantities,
+            processHash
+        );
+    }
+
+    // ----------------------------------------------------------------------- conditions
+
+    /// @notice Puts a lot in quarantine: it cannot be handed off, bundled, unbundled or
+    ///         transformed until cleared. Callable by a REPORTER or a holder of the lot.
+    /// @param lotId The lot.
+    /// @param reason A readable reason (e.g. the IoT rule that fired), kept in the event.
+    function setQuarantine(uint256 lotId, string calldata reason) external {
+        _requireRunning();
+        bool byReporter = _checkConditionReporter(lotId);
+        Lot storage lot = _lots[lotId];
+        if (lot.quarantined) revert AlreadyQuarantined(lotId);
+        lot.quarantined = true;
+        lot.quarantinedByReporter = byReporter;
+        emit QuarantineSet(lotId, msg.sender, byReporter, reason);
+    }
+
+    /// @notice Lifts a lot's quarantine. A quarantine set by a REPORTER needs a REPORTER.
+    /// @param lotId The lot.
+    /// @param reason A readable reason, kept in the event.
+    function clearQuarantine(uint256 lotId, string calldata reason) external {
+        _requireRunning();
+        bool byReporter = _checkConditionReporter(lotId);
+        Lot storage lot = _lots[lotId];
+        if (!lot.quarantined) revert NotQuarantined(lotId);
+        if (lot.quarantinedByReporter && !byReporter) revert QuarantineHeldByReporter(lotId);
+        lot.quarantined = false;
+        lot.quarantinedByReporter = false;
+        emit QuarantineCleared(lotId, msg.sender, reason);
+    }
+
+    // -------------------------------------------------------------------- administration
+
+    /// @notice Points the acceptance-policy check at the Certificates contract.
+    /// @param certificates_ The deployed Certificates contract.
+    function setCertificatesContract(address certificates_) external onlyRole(ADMIN_ROLE) {
+        if (certificates_ == address(0)) revert ZeroAddress();
+        certificates = ICertificates(certificates_);
+        emit CertificatesContractSet(certificates_);
+    }
+
+    // ---------------------------------------------------------- ERC-1155 transfers refused
+
+    /// @notice Refused: custody moves only by handoff.
+    function safeTransferFrom(address, address, uint256, uint256, bytes memory)
+        public
+        pure
+        override
+    {
+        revert DirectTransfersDisabled();
+    }
+
+    /// @notice Refused: custody moves only by handoff.
+    function safeBatchTransferFrom(
+        address,
+        address,
+        uint256[] memory,
+        uint256[] memory,
+        bytes memory
+    ) public pure override {
+        revert DirectTransfersDisabled();
+    }
+
+    /// @notice Refused: there are no operators; custody moves only by handoff.
+    function setApprovalForAll(address, bool) public pure override {
+        revert DirectTransfersDisabled();
+    }
+
+    // ----------------------------------------------------------------------------- views
+
+    /// @notice A lot's kind and quarantine state (kind None: no such lot).
+    /// @param lotId The lot.
+    function lot(uint256 lotId)
+        external
+        view
+        returns (LotKind kind, bool quarantined, bool quarantinedByReporter)
+    {
+        Lot memory l = _lots[lotId];
+        return (l.kind, l.quarantined, l.quarantinedByReporter);
+    }
+
+    /// @inheritdoc IRegistry
+    function lotExists(uint256 lotId) external view override returns (bool) {
+        return _lots[lotId].kind != LotKind.None;
+    }
+
+    /// @notice Hash of an unopened bundle's contents, abi.encode(lotIds, quantities); zero
+    ///         once opened.
+    /// @param bundleId The bundle.
+    function bundleContentsHash(uint256 bundleId) external view returns (bytes32) {
+        return _bundleContents[bundleId];
+    }
+
+    /// @notice How many handoffs and transformations were ever started.
+    function counts() external view returns (uint64 handoffs, uint64 transformations) {
+        Sequences memory seq = _sequences;
+        return (seq.handoffs, seq.transformations);
+    }
+
+    /// @notice The escrow account of a handoff: its balance of the lot is the open quantity.
+    /// @param handoffId The handoff's id.
+    /// @param sender The sender.
+    /// @param receiver The receiver.
+    function handoffEscrow(uint256 handoffId, address sender, address receiver)
+        public
+        pure
+        returns (address)
+    {
+        return address(
+            uint160(uint256(keccak256(abi.encode(HANDOFF_ESCROW, handoffId, sender, receiver))))
+        );
+    }
+
+    /// @notice The escrow account that holds a bundle's contents while it is closed.
+    /// @param bundleId The bundle.
+    function bundleEscrow(uint256 bundleId) public pure returns (address) {
+        return address(uint160(uint256(keccak256(abi.encode(BUNDLE_ESCROW, bundleId)))));
+    }
+
+    /// @inheritdoc ERC1155
+    function supportsInterface(bytes4 interfaceId)
+        public
+        view
+        override(ERC1155, AccessControlDefaultAdminRules)
+        returns (bool)
+    {
+        return super.supportsInterface(interfaceId);
+    }
+
+    // -------------------------------------------------------------------------- internals
+
+    function _createLot(
+        uint256 lotId,
+        uint256 quantity,
+        LotKind kind,
+        bytes32 metadataHash,
+        bytes32 gs1KeyHash,
+        address owner
+    ) private {
+        if (lotId == 0) revert InvalidLotId();
+        if (quantity == 0) revert ZeroQuantity();
+        if (_lots[lotId].kind != LotKind.None) revert LotAlreadyExists(lotId);
+        _lots[lotId] = Lot({kind: kind, quarantined: false, quarantinedByReporter: false});
+        emit LotRegistered(lotId, owner, kind, quantity, metadataHash, gs1KeyHash);
+        _move(address(0), owner, lotId, quantity);
+    }
+
+    /// @dev Returns the escrow and its balance; an empty escrow means the terms name no open
+    ///      handoff (never initiated, or already accepted, rejected or cancelled).
+    function _openHandoff(uint256 handoffId, uint256 lotId, address sender, address receiver)
+        private
+        view
+        returns (address escrow, uint256 quantity)
+    {
+        escrow = handoffEscrow(handoffId, sender, receiver);
+        quantity = balanceOf(escrow, lotId);
+        if (quantity == 0) revert HandoffNotOpen(handoffId);
+    }
+
+    function _checkAcceptancePolicy(address receiver, uint256 lotId) private view {
+        bytes32 required = _acceptancePolicy[receiver];
+        ICertificates registry = certificates;
+        if (address(registry) == address(0)) revert CertificatesContractNotSet();
+        if (!registry.hasValidLotCertificate(lotId, required)) {
+            revert MissingValidCertificate(lotId, required);
+        }
+    }
+
+    /// @dev Validates a list of (lot, quantity) pairs to be moved: non-empty, same length,
+    ///      positive quantities, known and not quarantined lots. Balances are checked by the
+    ///      ERC-1155 update itself.
+    function _checkLotList(uint256[] calldata lotIds, uint256[] calldata quantities)
+        private
+        view
+    {
+        if (lotIds.length == 0) revert EmptyList();
+        if (lotIds.length != quantities.length) {
+            revert LengthMismatch(lotIds.length, quantities.length);
+        }
+        for (uint256 i; i < lotIds.length; ++i) {
+            if (quantities[i] == 0) revert ZeroQuantity();
+            Lot memory l = _lots[lotIds[i]];
+            if (l.kind == LotKind.None) revert UnknownLot(lotIds[i]);
+            if (l.quarantined) revert LotQuarantined(lotIds[i]);
+        }
+    }
+
+    /// @dev Returns whether the caller acts as a REPORTER (otherwise it is a holder).
+    function _checkConditionReporter(uint256 lotId) private view returns (bool byReporter) {
+        Participant memory p = _participants[msg.sender];
+        if (!p.registered) revert UnknownParticipant(msg.sender);
+        if (!p.active) revert SuspendedParticipant(msg.sender);
+        if (_lots[lotId].kind == LotKind.None) revert UnknownLot(lotId);
+        byReporter = p.roles & REPORTER != 0;
+        if (!byReporter && balanceOf(msg.sender, lotId) == 0) {
+            revert NotReporterOrHolder(lotId, msg.sender);
+        }
+    }
+
+    function _checkMaterialKind(LotKind kind) private pure {
+        if (kind == LotKind.None || kind == LotKind.Bundle) revert InvalidLotKind(kind);
+    }
+
+    /// @dev A single-id ERC-1155 update without the receiver acceptance callback: escrow
+    ///      accounts have no code, and participants are signing accounts.
+    function _move(address from, address to, uint256 id, uint256 quantity) private {
+        uint256[] memory ids = new uint256[](1);
+        uint256[] memory values = new uint256[](1);
+        ids[0] = id;
+        values[0] = quantity;
+        _update(from, to, ids, values);
+    }
+}
