@@ -7,6 +7,7 @@ explicitly: on a free-gas QBFT network the base fee is zero and so is the fee we
 
 from __future__ import annotations
 
+import ast
 import functools
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -182,7 +183,7 @@ def build_transaction(
         estimate = {k: v for k, v in tx.items() if k not in {"nonce", "type", "chainId"}}
         try:
             gas = w3.eth.estimate_gas(TxParams(**estimate))  # type: ignore[typeddict-item]
-        except ContractLogicError as exc:
+        except _REVERT_ERRORS as exc:
             raise TransactionReverted(decode_revert(_revert_data(exc))) from exc
         gas = gas + gas // 5  # headroom: storage refunds and warm/cold differences
     tx["gas"] = gas
@@ -230,13 +231,32 @@ def replay_revert(w3: Web3, tx: dict[str, Any], receipt: TxReceipt) -> DecodedEr
     call = {k: tx[k] for k in ("from", "to", "data") if k in tx}
     try:
         w3.eth.call(TxParams(**call), receipt["blockNumber"])  # type: ignore[typeddict-item]
-    except ContractLogicError as exc:
+    except _REVERT_ERRORS as exc:
         return decode_revert(_revert_data(exc))
     return None
 
 
-def _revert_data(exc: ContractLogicError) -> str | None:
-    data = exc.data
-    if isinstance(data, dict):
-        data = data.get("data")
-    return data if isinstance(data, str) else None
+def _revert_data(exc: Exception) -> str | bytes | None:
+    if isinstance(exc, ContractLogicError):
+        data = exc.data
+        if isinstance(data, dict):
+            data = data.get("data")
+        return data if isinstance(data, str) else None
+    # The in-process EVM (eth-tester) raises TransactionFailed("execution reverted: b'...'").
+    message = str(exc.args[0]) if exc.args else ""
+    literal = message.removeprefix("execution reverted: ")
+    if literal.startswith(("b'", 'b"')):
+        value = ast.literal_eval(literal)
+        return value if isinstance(value, bytes) else None
+    return None
+
+
+def _revert_errors() -> tuple[type[Exception], ...]:
+    try:
+        from eth_tester.exceptions import TransactionFailed
+    except ImportError:  # eth-tester is a test dependency only
+        return (ContractLogicError,)
+    return (ContractLogicError, TransactionFailed)
+
+
+_REVERT_ERRORS = _revert_errors()

@@ -1,0 +1,67 @@
+"""Fixtures shared by every tier: the in-process EVM, a local anvil node, a consortium."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from web3 import EthereumTesterProvider, Web3
+
+from contracts.chain import LocalSigner, get_web3
+from contracts.node import AnvilNode
+from tests.contracts.consortium import MEMBERS, Consortium
+
+
+@pytest.fixture(scope="session")
+def evm() -> Web3:
+    """web3 over py-evm in this process (eth-tester): fast, no node."""
+    return Web3(EthereumTesterProvider())
+
+
+@pytest.fixture(scope="session")
+def evm_signers(evm: Web3) -> list[LocalSigner]:
+    keys = evm.provider.ethereum_tester.backend.account_keys  # type: ignore[attr-defined]
+    return [LocalSigner.from_key(k.to_bytes()) for k in keys]
+
+
+@pytest.fixture(scope="session")
+def evm_consortium(
+    evm: Web3, evm_signers: list[LocalSigner], tmp_path_factory: pytest.TempPathFactory
+) -> Consortium:
+    assert len(evm_signers) >= len(MEMBERS) + 2
+    return Consortium.create(evm, evm_signers, tmp_path_factory.mktemp("deployments"))
+
+
+@pytest.fixture
+def consortium(evm: Web3, evm_consortium: Consortium) -> Iterator[Consortium]:
+    """The deployed consortium on py-evm; every test starts from the same snapshot."""
+    tester = evm.provider.ethereum_tester  # type: ignore[attr-defined]
+    snapshot = tester.take_snapshot()
+    yield evm_consortium
+    tester.revert_to_snapshot(snapshot)
+
+
+@pytest.fixture(scope="module")
+def anvil() -> Iterator[AnvilNode]:
+    """A real anvil node (free gas, chain id 1337), one per test module."""
+    with AnvilNode() as node:
+        yield node
+    get_web3.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def anvil_w3(anvil: AnvilNode) -> Web3:
+    get_web3.cache_clear()
+    return get_web3(anvil.url)
+
+
+@pytest.fixture(scope="module")
+def anvil_consortium(anvil_w3: Web3, tmp_path_factory: pytest.TempPathFactory) -> Consortium:
+    signers = [LocalSigner.create() for _ in range(len(MEMBERS) + 2)]
+    return Consortium.create(anvil_w3, signers, tmp_path_factory.mktemp("deployments"))
+
+
+@pytest.fixture
+def deployments(tmp_path: Path) -> Path:
+    return tmp_path / "deployments"
