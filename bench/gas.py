@@ -15,13 +15,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from web3 import Web3  # noqa: E402
+from web3 import Web3
 
-from contracts.artifacts import load  # noqa: E402
-from contracts.chain import LocalSigner, send_transaction, transact  # noqa: E402
-from contracts.deploy import deploy_system  # noqa: E402
-from contracts.domain import LotKind, Role, SubjectKind, ascii32  # noqa: E402
-from contracts.node import AnvilNode  # noqa: E402
+from contracts.artifacts import load
+from contracts.chain import LocalSigner, send_transaction, transact
+from contracts.deploy import deploy_system
+from contracts.domain import LotKind, Role, SubjectKind, ascii32
+from contracts.node import AnvilNode
 
 
 def main() -> None:
@@ -36,7 +36,9 @@ def main() -> None:
             (dist, Role.DISTRIBUTOR),
             (certifier, Role.CERTIFIER),
         ):
-            transact(w3, admin, lots.functions.registerParticipant(who.address, int(roles), b"\0" * 32))
+            transact(
+                w3, admin, lots.functions.registerParticipant(who.address, int(roles), b"\0" * 32)
+            )
 
         def gas(signer: LocalSigner, call) -> int:  # type: ignore[no-untyped-def]
             return int(transact(w3, signer, call)["gasUsed"])
@@ -62,12 +64,8 @@ def main() -> None:
         ids = list(range(200, 210))
         for lot_id in ids:
             gas(maker, lots.functions.registerLot(lot_id, 1000, LotKind.COMPONENT, h, h))
-        figures["bundle_10_lots"] = gas(
-            maker, lots.functions.bundle(300, ids, [1000] * 10, h, h)
-        )
-        figures["unbundle_10_lots"] = gas(
-            maker, lots.functions.unbundle(300, ids, [1000] * 10)
-        )
+        figures["bundle_10_lots"] = gas(maker, lots.functions.bundle(300, ids, [1000] * 10, h, h))
+        figures["unbundle_10_lots"] = gas(maker, lots.functions.unbundle(300, ids, [1000] * 10))
 
         outputs = [(400, 500, LotKind.PRODUCT, h, h), (401, 500, LotKind.PRODUCT, h, h)]
         figures["transform_5_in_2_out"] = gas(

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import solcx
+import solcx.exceptions
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = PACKAGE_DIR.parent
@@ -94,7 +95,10 @@ def compile_artifacts() -> dict[str, dict[str, Any]]:
     if not (PROJECT_ROOT / "node_modules" / "solc").is_dir():
         raise CompilationError("node_modules/solc is missing: run `npm ci` (or `make install`)")
     os.environ.setdefault("PROVENANT_ROOT", str(PROJECT_ROOT))
-    output = solcx.compile_standard(standard_input(), solc_binary=ADAPTER)
+    try:
+        output = solcx.compile_standard(standard_input(), solc_binary=ADAPTER)
+    except solcx.exceptions.SolcError as exc:
+        raise CompilationError(exc.message) from exc
     errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
     if errors:
         raise CompilationError("\n".join(e["formattedMessage"] for e in errors))
@@ -166,9 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         stale = drift(artifacts)
         if stale:
-            print(
-                "stale artifacts (run `make contracts`): " + ", ".join(stale), file=sys.stderr
-            )
+            print("stale artifacts (run `make contracts`): " + ", ".join(stale), file=sys.stderr)
             return 1
         print("artifacts match a fresh compile")
         return 0

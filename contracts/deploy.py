@@ -215,9 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         help="deployer keystore JSON; passphrase from PROVENANT_DEPLOYER_PASSPHRASE."
         " Without it, only the local development chain is allowed (generated key).",
     )
-    parser.add_argument(
-        "--admin-transfer-delay", type=int, default=DEFAULT_ADMIN_TRANSFER_DELAY
-    )
+    parser.add_argument("--admin-transfer-delay", type=int, default=DEFAULT_ADMIN_TRANSFER_DELAY)
     args = parser.parse_args(argv)
     w3 = get_web3(args.rpc)
     chain_id = w3.eth.chain_id

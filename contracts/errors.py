@@ -11,8 +11,9 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from eth_abi import decode
-from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from eth_abi.abi import decode
+from eth_utils.abi import function_signature_to_4byte_selector
+from eth_utils.address import to_checksum_address
 
 from contracts.artifacts import load
 
@@ -67,7 +68,9 @@ def error_index() -> dict[bytes, ErrorSpec]:
             types = tuple(_abi_type(i) for i in item["inputs"])
             selector = function_signature_to_4byte_selector(f"{item['name']}({','.join(types)})")
             index[selector] = ErrorSpec(
-                item["name"], tuple(i["name"] or f"arg{n}" for n, i in enumerate(item["inputs"])), types
+                item["name"],
+                tuple(i["name"] or f"arg{n}" for n, i in enumerate(item["inputs"])),
+                types,
             )
     return index
 

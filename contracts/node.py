@@ -63,7 +63,9 @@ def anvil_command(
     return cmd
 
 
-def wait_for_rpc(url: str, timeout: float = 15.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_for_rpc(
+    url: str, timeout: float = 15.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     body = b'{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}'
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

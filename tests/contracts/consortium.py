@@ -53,7 +53,9 @@ class Consortium:
         stranger = rest[len(MEMBERS)]
         c = cls(w3, system, admin, members, stranger, directory)
         for name, roles in MEMBERS.items():
-            c.act(admin, c.lots.functions.registerParticipant(members[name].address, int(roles), H1))
+            c.act(
+                admin, c.lots.functions.registerParticipant(members[name].address, int(roles), H1)
+            )
         return c
 
     def __getattr__(self, name: str) -> LocalSigner:
@@ -107,7 +109,10 @@ class Consortium:
         return {(p.address, i): self.balance(p, i) for p in people for i in lot_ids}
 
     def events(self, receipt: TxReceipt, contract: Any, name: str) -> list[dict[str, Any]]:
-        return [dict(e["args"]) for e in getattr(contract.events, name)().process_receipt(receipt, errors=DISCARD)]
+        return [
+            dict(e["args"])
+            for e in getattr(contract.events, name)().process_receipt(receipt, errors=DISCARD)
+        ]
 
     def register_lot(
         self, who: LocalSigner, quantity: int = 1000, kind: int = 1, lot_id: int | None = None
@@ -116,12 +121,18 @@ class Consortium:
         self.act(who, self.lots.functions.registerLot(lot_id, quantity, kind, H1, H2))
         return lot_id
 
-    def handoff(self, sender: LocalSigner, receiver: LocalSigner, lot_id: int, quantity: int) -> int:
-        receipt = self.act(sender, self.lots.functions.initiateHandoff(lot_id, receiver.address, quantity))
+    def handoff(
+        self, sender: LocalSigner, receiver: LocalSigner, lot_id: int, quantity: int
+    ) -> int:
+        receipt = self.act(
+            sender, self.lots.functions.initiateHandoff(lot_id, receiver.address, quantity)
+        )
         (event,) = self.events(receipt, self.lots, "HandoffInitiated")
         return int(event["handoffId"])
 
-    def accept(self, receiver: LocalSigner, handoff_id: int, lot_id: int, sender: LocalSigner) -> TxReceipt:
+    def accept(
+        self, receiver: LocalSigner, handoff_id: int, lot_id: int, sender: LocalSigner
+    ) -> TxReceipt:
         return self.act(
             receiver,
             self.lots.functions.acceptHandoff(handoff_id, lot_id, sender.address, receiver.address),

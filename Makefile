@@ -1,0 +1,65 @@
+# Provenant — every target here is listed by `make help`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PY_STAMP := $(VENV)/.installed
+NPM_STAMP := node_modules/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install contracts contracts-check node deploy seed demo test test-fast lint bench-gas lock clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+install: $(PY_STAMP) $(NPM_STAMP) ## Install Python (from requirements.lock) and npm (from package-lock.json) dependencies
+
+$(PY_STAMP): requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements.lock
+	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
+	touch $@
+
+$(NPM_STAMP): package-lock.json
+	command -v npm >/dev/null || (apt-get update && apt-get install -y nodejs npm)
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+contracts: install ## Compile the Solidity sources into contracts/artifacts (commit the result)
+	$(PY) -m contracts.compile
+
+contracts-check: install ## Fail when the committed artifacts differ from a fresh compile
+	$(PY) -m contracts.compile --check
+
+node: install ## Run the local free-gas chain node (anvil, chain id 1337, state in var/)
+	$(PY) -m contracts.node
+
+deploy: install ## Deploy the contracts to PROVENANT_RPC_URL (idempotent; manifest in var/deployments)
+	$(PY) -m contracts.deploy
+
+seed: install ## Seed the running local chain with the demo consortium
+	$(PY) -m contracts.demo
+
+demo: install ## Start the node, deploy, seed the demo consortium; Ctrl-C stops it
+	$(PY) -m contracts.demo --run
+
+test: install ## Run the whole test suite (unit, in-process EVM, local node)
+	$(PY) -m pytest
+
+test-fast: install ## Run the tests that need no node process
+	$(PY) -m pytest -m "not node"
+
+lint: install ## ruff (lint + format check) and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+bench-gas: install ## Print gas per operation and the handoff/ERC-1155 ratio
+	$(PY) bench/gas.py
+
+lock: ## Re-resolve requirements.lock from pyproject.toml
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --prerelease=if-necessary-or-explicit -o requirements.lock
+
+clean: ## Remove the virtualenv, node_modules and local chain state (var/)
+	rm -rf $(VENV) node_modules var .pytest_cache .mypy_cache .ruff_cache

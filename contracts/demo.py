@@ -1,0 +1,180 @@
+"""Seed the local chain with a demo consortium and a realistic history.
+
+A cobalt mine, a refinery, a chip manufacturer, a distributor, a retailer and a certifier
+(plus an IoT reporter) are onboarded with keys generated into the data directory; then ore
+lots are mined and certified, refined into cobalt, made into chips, packed on a pallet and
+handed down the chain to the retailer. Idempotent: a chain already seeded is left alone.
+
+``python -m contracts.demo [--rpc URL]`` (after ``python -m contracts.deploy``)
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+from web3 import Web3
+from web3.logs import DISCARD
+
+from contracts import settings
+from contracts.chain import LocalSigner, SystemContracts, get_web3, transact
+from contracts.deploy import deploy_system, load_system, local_deployer_key
+from contracts.domain import LotKind, Role, SubjectKind, ascii32
+from contracts.node import AnvilNode
+
+ORGANISATIONS: dict[str, Role] = {
+    "katanga-cobalt-mine": Role.MINER,
+    "nordic-refinery": Role.MANUFACTURER,
+    "silicon-works": Role.MANUFACTURER,
+    "eurologistics": Role.DISTRIBUTOR,
+    "city-electronics": Role.RETAILER,
+    "trust-certification": Role.CERTIFIER,
+    "coldchain-sensors": Role.REPORTER,
+}
+
+
+def org_key(name: str, directory: Path | None = None) -> LocalSigner:
+    """The demo organisation's development key (generated once, kept in the data dir)."""
+    return local_deployer_key((directory or settings.data_dir() / "keys") / f"{name}.key")
+
+
+def _h(text: str) -> bytes:
+    return Web3.keccak(text=text)
+
+
+def seed(w3: Web3, admin: LocalSigner, system: SystemContracts) -> list[str]:
+    """Onboard the demo organisations and write the history; returns what it did."""
+    orgs = {name: org_key(name) for name in ORGANISATIONS}
+    lots = system.lots
+    mine = orgs["katanga-cobalt-mine"]
+    if lots.functions.isRegistered(mine.address).call():
+        return []
+    done: list[str] = []
+    for name, role in ORGANISATIONS.items():
+        transact(
+            w3,
+            admin,
+            lots.functions.registerParticipant(orgs[name].address, int(role), _h(name)),
+        )
+        done.append(f"onboarded {name} ({role.name}) as {orgs[name].address}")
+
+    refinery, maker = orgs["nordic-refinery"], orgs["silicon-works"]
+    dist, shop = orgs["eurologistics"], orgs["city-electronics"]
+    certifier = orgs["trust-certification"]
+    now = int(w3.eth.get_block("latest")["timestamp"])
+    year = 365 * 86_400
+
+    def act(signer: LocalSigner, call: object) -> None:
+        transact(w3, signer, call)  # type: ignore[arg-type]
+
+    # Ore from the mine, certified for responsible sourcing and its footprint.
+    ore = [101, 102]
+    for lot_id in ore:
+        act(mine, lots.functions.registerLot(
+            lot_id, 2_000_000, LotKind.RAW_MATERIAL, _h(f"ore-{lot_id}"), _h(f"gs1-ore-{lot_id}")
+        ))  # fmt: skip
+        act(certifier, system.certificates.functions.issue(
+            SubjectKind.LOT, lot_id, ascii32("CARBON_FOOTPRINT"), _h(f"cert-{lot_id}"),
+            now - 86_400, now + year,
+            [ascii32("CO2E_G_PER_UNIT"), ascii32("RECYCLED_PERMILLE")], [3, 0],
+        ))  # fmt: skip
+        handoff = _handoff(w3, system, mine, refinery, lot_id, 2_000_000)
+        act(refinery, lots.functions.acceptHandoff(handoff, lot_id, mine.address, refinery.address))
+    done.append("mined and certified ore lots 101, 102; handed to the refinery")
+
+    # Refining: 4 t of ore into 400 kg of cobalt.
+    act(refinery, lots.functions.transform(
+        ore, [2_000_000, 2_000_000],
+        [(201, 400_000, LotKind.COMPONENT, _h("cobalt-201"), _h("gs1-cobalt-201"))],
+        _h("refining-run-1"),
+    ))  # fmt: skip
+    handoff = _handoff(w3, system, refinery, maker, 201, 400_000)
+    act(maker, lots.functions.acceptHandoff(handoff, 201, refinery.address, maker.address))
+    done.append("refined ore into cobalt lot 201; handed to the chip manufacturer")
+
+    # Chips, certified for quality, packed on a pallet.
+    chips = [301, 302, 303]
+    act(maker, lots.functions.transform(
+        [201], [300_000],
+        [(c, 1_000, LotKind.PRODUCT, _h(f"chip-{c}"), _h(f"gs1-chip-{c}")) for c in chips],
+        _h("fab-run-7"),
+    ))  # fmt: skip
+    act(maker, lots.functions.bundle(
+        401, chips, [1_000, 1_000, 1_000], _h("pallet-401"), _h("sscc-401")
+    ))  # fmt: skip
+    act(certifier, system.certificates.functions.issue(
+        SubjectKind.LOT, 401, ascii32("QUALITY"), _h("qa-401"), now - 86_400, now + year, [], []
+    ))  # fmt: skip
+    done.append("made chips 301-303 from cobalt 201; packed pallet 401 (certified QUALITY)")
+
+    # The retailer only accepts certified pallets; the distributor carries it there.
+    act(shop, lots.functions.setAcceptancePolicy(ascii32("QUALITY")))
+    handoff = _handoff(w3, system, maker, dist, 401, 1)
+    act(dist, lots.functions.acceptHandoff(handoff, 401, maker.address, dist.address))
+    handoff = _handoff(w3, system, dist, shop, 401, 1)
+    act(shop, lots.functions.acceptHandoff(handoff, 401, dist.address, shop.address))
+    act(shop, lots.functions.unbundle(401, chips, [1_000, 1_000, 1_000]))
+    done.append("pallet 401: silicon-works -> eurologistics -> city-electronics, unpacked there")
+    return done
+
+
+def _handoff(
+    w3: Web3,
+    system: SystemContracts,
+    sender: LocalSigner,
+    receiver: LocalSigner,
+    lot_id: int,
+    quantity: int,
+) -> int:
+    receipt = transact(
+        w3, sender, system.lots.functions.initiateHandoff(lot_id, receiver.address, quantity)
+    )
+    (event,) = system.lots.events.HandoffInitiated().process_receipt(receipt, errors=DISCARD)
+    return int(event["args"]["handoffId"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Seed the local chain with the demo consortium.")
+    parser.add_argument("--rpc", default=None)
+    parser.add_argument(
+        "--run",
+        action="store_true",
+        help="start the local node (state kept in the data dir), deploy, seed, and keep the"
+        " node running until Ctrl-C",
+    )
+    args = parser.parse_args(argv)
+    if not args.run:
+        return _seed_and_report(get_web3(args.rpc))
+
+    node = AnvilNode(port=8545, state_file=settings.data_dir() / "anvil-state.json")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with node:
+        w3 = get_web3(node.url)
+        manifest, _, deployed = deploy_system(w3, local_deployer_key())
+        for name, entry in manifest.contracts.items():
+            print(f"{name}: {entry['address']} ({'deployed' if name in deployed else 'reused'})")
+        _seed_and_report(w3)
+        print(f"chain node: {node.url} (chain id {w3.eth.chain_id}); Ctrl-C stops it")
+        try:
+            assert node.proc is not None
+            node.proc.wait()
+        except (KeyboardInterrupt, SystemExit):
+            pass
+    return 0
+
+
+def _seed_and_report(w3: Web3) -> int:
+    if w3.eth.chain_id != settings.LOCAL_CHAIN_ID:
+        print("the demo seeds only the local development chain", file=sys.stderr)
+        return 2
+    _, system = load_system(w3)
+    done = seed(w3, local_deployer_key(), system)
+    for line in done or ["demo consortium already seeded"]:
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
