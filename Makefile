@@ -44,7 +44,7 @@ seed: install ## Seed the running local chain with the demo consortium
 demo: install ## Start the node, deploy, seed the demo consortium; Ctrl-C stops it
 	$(PY) -m contracts.demo --run
 
-test: install ## Run the whole test suite (unit, in-process EVM, local node)
+test: install lint ## Lint, then run the whole test suite (unit, in-process EVM, local node)
 	$(PY) -m pytest
 
 test-fast: install ## Run the tests that need no node process
