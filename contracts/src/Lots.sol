@@ -130,6 +130,7 @@ contract Lots is ERC1155, Participants {
     error EmptyList();
     error LengthMismatch(uint256 ids, uint256 quantities);
     error NotABundle(uint256 lotId);
+    error BundleNotTransformable(uint256 lotId);
     error NotLotHolder(uint256 lotId, address account);
     error BundleContentsMismatch(uint256 bundleId);
     error NotReporterOrHolder(uint256 lotId, address account);
@@ -208,6 +209,9 @@ contract Lots is ERC1155, Participants {
         if (msg.sender != receiver) revert NotHandoffReceiver(handoffId, msg.sender);
         Participant memory p = _requireActor(msg.sender, CUSTODIANS);
         (address escrow, uint256 quantity) = _openHandoff(handoffId, lotId, sender, receiver);
+        // Quarantined while in transit: the receiver may reject, the sender may cancel, but
+        // custody of quarantined material does not move.
+        if (_lots[lotId].quarantined) revert LotQuarantined(lotId);
         if (p.hasAcceptancePolicy) _checkAcceptancePolicy(receiver, lotId);
         emit HandoffAccepted(handoffId, lotId, sender, receiver, quantity);
         _move(escrow, receiver, lotId, quantity);
@@ -321,6 +325,10 @@ contract Lots is ERC1155, Participants {
         if (seq.paused) revert SystemPaused();
         _requireActor(msg.sender, MINER | MANUFACTURER);
         _checkLotList(inputIds, inputQuantities);
+        for (uint256 i; i < inputIds.length; ++i) {
+            // A bundle is not material: consuming its token would strand its contents.
+            if (_lots[inputIds[i]].kind == LotKind.Bundle) revert BundleNotTransformable(inputIds[i]);
+        }
         if (outputs.length == 0) revert EmptyList();
 
         transformationId = uint256(seq.transformations) + 1;
@@ -351,8 +359,10 @@ contract Lots is ERC1155, Participants {
 
     // ----------------------------------------------------------------------- conditions
 
-    /// @notice Puts a lot in quarantine: it cannot be handed off, bundled, unbundled or
-    ///         transformed until cleared. Callable by a REPORTER or a holder of the lot.
+    /// @notice Puts a lot in quarantine: it cannot be handed off (initiated or accepted),
+    ///         bundled, unbundled or transformed until cleared. Callable by a REPORTER or a
+    ///         holder of the lot. A bundle's contents are not looked into: to stop a closed
+    ///         bundle whose contents are suspect, quarantine the bundle itself.
     /// @param lotId The lot.
     /// @param reason A readable reason (e.g. the IoT rule that fired), kept in the event.
     function setQuarantine(uint256 lotId, string calldata reason) external {
