@@ -7,7 +7,7 @@ PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install contracts contracts-check node deploy seed demo test test-fast lint bench-gas lock clean
+.PHONY: services help install contracts contracts-check node deploy seed demo test test-fast lint bench-gas lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -44,22 +44,29 @@ seed: install ## Seed the running local chain with the demo consortium
 demo: install ## Start the node, deploy, seed the demo consortium; Ctrl-C stops it
 	$(PY) -m contracts.demo --run
 
-test: install lint ## Lint, then run the whole test suite (unit, in-process EVM, local node)
-	$(PY) -m pytest
+# The test suite's mirror tests run on the real PostgreSQL (trust auth on 127.0.0.1).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/provenant
 
-test-fast: install ## Run the tests that need no node process
-	$(PY) -m pytest -m "not node"
+services: ## Start PostgreSQL, Redis and Mosquitto if they are not running
+	./deploy/local/ensure-services.sh
+
+test: install lint services ## Lint, start services, run the whole suite (unit, EVM, node, PostgreSQL)
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest
+
+test-fast: install ## Run the tests that need no node process and no services
+	$(PY) -m pytest -m "not node and not integration"
 
 lint: install ## ruff (lint + format check) and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	DJANGO_SETTINGS_MODULE=webapp.settings $(PY) manage.py makemigrations --check --dry-run >/dev/null
 
 bench-gas: install ## Print gas per operation and the handoff/ERC-1155 ratio
 	$(PY) bench/gas.py
 
 lock: ## Re-resolve requirements.lock from pyproject.toml
-	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --prerelease=if-necessary-or-explicit -o requirements.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --prerelease=if-necessary -o requirements.lock
 
 clean: ## Remove the virtualenv, node_modules and local chain state (var/)
 	rm -rf $(VENV) node_modules var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,102 @@
+"""Decode the system's event logs on the hot path with eth_abi directly.
+
+web3's per-log ``get_event_data`` re-derives the ABI for every log; here each event's
+topic-0, indexed types and data types are worked out once, so a log costs one
+``eth_abi.decode`` over its data plus slicing of its topics. Decoded arguments are
+JSON-ready: addresses checksummed, bytes as 0x-hex, integers as Python ints.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi.abi import decode
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+
+from contracts.artifacts import SYSTEM_CONTRACTS, load
+
+
+class UndecodableLog(ValueError):
+    """A log that no known event matches, or whose data does not decode."""
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    contract: str
+    name: str
+    topic0: bytes
+    indexed: tuple[tuple[str, str], ...]  # (name, type) of topics 1..3
+    data: tuple[tuple[str, str], ...]  # (name, type) of the ABI-encoded data
+    order: tuple[str, ...]  # argument names in declaration order
+
+    def decode(self, topics: list[bytes], data: bytes) -> dict[str, Any]:
+        if len(topics) != len(self.indexed) + 1:
+            raise UndecodableLog(f"{self.name}: expected {len(self.indexed) + 1} topics")
+        args: dict[str, Any] = {}
+        for (name, kind), topic in zip(self.indexed, topics[1:], strict=True):
+            args[name] = _json(kind, decode([kind], topic)[0])
+        try:
+            values = decode([kind for _, kind in self.data], data)
+        except Exception as exc:  # eth_abi raises several decoding error types
+            raise UndecodableLog(f"{self.name}: {exc}") from exc
+        for (name, kind), value in zip(self.data, values, strict=True):
+            args[name] = _json(kind, value)
+        return {name: args[name] for name in self.order}
+
+
+def _abi_type(item: dict[str, Any]) -> str:
+    kind = str(item["type"])
+    if kind.startswith("tuple"):
+        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + kind[5:]
+    return kind
+
+
+def _json(kind: str, value: Any) -> Any:
+    if kind.endswith("]"):
+        inner = kind[: kind.rindex("[")]
+        return [_json(inner, v) for v in value]
+    if kind == "address":
+        return to_checksum_address(value)
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+@functools.cache
+def event_specs() -> dict[bytes, EventSpec]:
+    """Every event of the system's contracts by topic-0 (first declaration wins)."""
+    specs: dict[bytes, EventSpec] = {}
+    for contract in SYSTEM_CONTRACTS:
+        for item in load(contract).abi:
+            if item["type"] != "event" or item.get("anonymous"):
+                continue
+            inputs = item["inputs"]
+            signature = f"{item['name']}({','.join(_abi_type(i) for i in inputs)})"
+            topic0 = keccak(text=signature)
+            specs.setdefault(
+                topic0,
+                EventSpec(
+                    contract=contract,
+                    name=item["name"],
+                    topic0=topic0,
+                    indexed=tuple((i["name"], _abi_type(i)) for i in inputs if i["indexed"]),
+                    data=tuple((i["name"], _abi_type(i)) for i in inputs if not i["indexed"]),
+                    order=tuple(i["name"] for i in inputs),
+                ),
+            )
+    return specs
+
+
+def decode_log(topics: list[bytes], data: bytes) -> tuple[EventSpec, dict[str, Any]]:
+    """The event spec and decoded arguments of one log; UndecodableLog when unknown."""
+    if not topics:
+        raise UndecodableLog("anonymous log (no topics)")
+    spec = event_specs().get(topics[0])
+    if spec is None:
+        raise UndecodableLog(f"unknown event topic 0x{topics[0].hex()}")
+    return spec, spec.decode(topics, data)

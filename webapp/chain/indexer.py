@@ -1,0 +1,359 @@
+"""The chain indexer: mirrors every event of the system's contracts into the event store."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from eth_utils.crypto import keccak
+from web3 import Web3
+
+from contracts.deploy import Manifest
+from contracts.events import UndecodableLog, decode_log
+from webapp.chain.models import Block, ChainEvent, Checkpoint, ParkedLog
+
+log = logging.getLogger(__name__)
+
+GENESIS_RUNNING_HASH = "0x" + "00" * 32
+
+
+class IndexerBusy(RuntimeError):
+    """Another indexer holds the leader lock for this chain."""
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    from_block: int
+    to_block: int
+    events: int
+    parked: int
+    reorg_depth: int = 0
+
+
+def content_hash(row: dict[str, Any]) -> str:
+    """keccak over the canonical JSON of what the event says and where it sits."""
+    canonical = json.dumps(row, sort_keys=True, separators=(",", ":"))
+    return "0x" + keccak(text=canonical).hex()
+
+
+def chain_running_hash(previous: str, content: str) -> str:
+    return "0x" + keccak(bytes.fromhex(previous[2:]) + bytes.fromhex(content[2:])).hex()
+
+
+def event_content(
+    *,
+    chain_id: int,
+    block_number: int,
+    block_hash: str,
+    transaction_hash: str,
+    log_index: int,
+    address: str,
+    event: str,
+    args: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "chainId": chain_id,
+        "blockNumber": block_number,
+        "blockHash": block_hash,
+        "transactionHash": transaction_hash,
+        "logIndex": log_index,
+        "address": address,
+        "event": event,
+        "args": args,
+    }
+
+
+class ChainIndexer:
+    """Mirror the system's contract events into the event store, one range per call.
+
+    Flow of :meth:`run_once`:
+
+    1. The target is the chain head minus the configured confirmations (0 on QBFT). The
+       range starts after the checkpoint, or at the manifest's deployment block.
+    2. Reorg check: when the checkpoint's block hash is no longer the chain's block at
+       that height, walk back through the stored blocks to the newest one still on the
+       chain (the common ancestor), delete every row above it, and restart from there.
+    3. ``eth_getLogs`` over the range for the system's addresses; a range or result-count
+       error halves the range (Besu caps ranges at 5,000 blocks) until it fits.
+    4. The headers of the blocks with logs and of the range's last block come in one
+       batch. A log whose block hash is not the header's means the chain moved under us:
+       nothing is written and the next call's reorg check sorts it out.
+    5. One database transaction writes the blocks, the events (ON CONFLICT DO NOTHING on
+       (block hash, log index)), the parked logs and the checkpoint, so a crash anywhere
+       replays the range instead of losing or doubling it.
+    """
+
+    def __init__(
+        self,
+        w3: Web3,
+        manifest: Manifest,
+        *,
+        confirmations: int | None = None,
+        max_range: int | None = None,
+    ) -> None:
+        self.w3 = w3
+        self.manifest = manifest
+        self.chain_id = manifest.chain_id
+        self.confirmations = (
+            settings.INDEXER_CONFIRMATIONS if confirmations is None else confirmations
+        )
+        self.max_range = settings.INDEXER_MAX_RANGE if max_range is None else max_range
+        self.range = self.max_range
+        self.addresses = [Web3.to_checksum_address(a) for a in manifest.addresses.values()]
+        self.names = {Web3.to_checksum_address(a): n for n, a in manifest.addresses.items()}
+
+    # ------------------------------------------------------------------ public API
+
+    def run_once(self) -> BatchResult | None:
+        """Index the next range; None when the mirror is at the target head."""
+        head = self.w3.eth.block_number
+        target = head - self.confirmations
+        checkpoint = self._checkpoint()
+        depth = self._undo_reorg(checkpoint)
+        start = checkpoint.block_number + 1
+        if start > target:
+            self._note_head(checkpoint, head)
+            return BatchResult(start, start - 1, 0, 0, depth) if depth else None
+        end = min(target, start + self.range - 1)
+        logs, end = self._get_logs(start, end)
+        headers = self._headers({int(lg["blockNumber"]) for lg in logs} | {end, head})
+        for lg in logs:
+            if headers[int(lg["blockNumber"])]["hash"] != lg["blockHash"].to_0x_hex():
+                log.warning("block %s changed while indexing; retrying", lg["blockNumber"])
+                return None
+        events, parked = self._store(checkpoint, logs, headers, end, head)
+        return BatchResult(start, end, events, parked, depth)
+
+    def run_until_head(self) -> int:
+        """Index until the target head; returns the number of events stored."""
+        total = 0
+        while (result := self.run_once()) is not None:
+            total += result.events
+        return total
+
+    # ------------------------------------------------------------------- internals
+
+    def _checkpoint(self) -> Checkpoint:
+        checkpoint, _ = Checkpoint.objects.get_or_create(
+            chain_id=self.chain_id,
+            defaults={"block_number": self.manifest.deployment_block - 1, "block_hash": ""},
+        )
+        return checkpoint
+
+    def _undo_reorg(self, checkpoint: Checkpoint) -> int:
+        if not checkpoint.block_hash or self._hash_at(checkpoint.block_number) == (
+            checkpoint.block_hash
+        ):
+            return 0
+        ancestor_number = self.manifest.deployment_block - 1
+        ancestor_hash = ""
+        stored = Block.objects.filter(
+            chain_id=self.chain_id, number__lt=checkpoint.block_number
+        ).order_by("-number")
+        for block in stored.iterator():
+            if self._hash_at(block.number) == block.hash:
+                ancestor_number, ancestor_hash = block.number, block.hash
+                break
+        depth = checkpoint.block_number - ancestor_number
+        log.warning(
+            "reorg on chain %s: rolling back from block %s to %s",
+            self.chain_id,
+            checkpoint.block_number,
+            ancestor_number,
+        )
+        with transaction.atomic():
+            above = {"chain_id": self.chain_id, "block_number__gt": ancestor_number}
+            ChainEvent.objects.filter(**above).delete()
+            ParkedLog.objects.filter(**above).delete()
+            Block.objects.filter(chain_id=self.chain_id, number__gt=ancestor_number).delete()
+            checkpoint.block_number = ancestor_number
+            checkpoint.block_hash = ancestor_hash
+            checkpoint.save()
+        return depth
+
+    def _hash_at(self, number: int) -> str | None:
+        block = self.w3.eth.get_block(number)
+        return block["hash"].to_0x_hex() if block else None
+
+    def _get_logs(self, start: int, end: int) -> tuple[list[Any], int]:
+        while True:
+            try:
+                logs = self.w3.eth.get_logs(
+                    {"fromBlock": start, "toBlock": end, "address": self.addresses}
+                )
+            except (ValueError, Exception) as exc:  # JSON-RPC errors arrive as several types
+                if end == start or not _is_range_error(exc):
+                    raise
+                end = start + (end - start) // 2
+                self.range = end - start + 1
+                log.info("eth_getLogs refused the range; retrying with %s blocks", self.range)
+                continue
+            # Grow back toward the configured range after a successful smaller call.
+            self.range = min(self.max_range, self.range * 2)
+            return list(logs), end
+
+    def _headers(self, numbers: set[int]) -> dict[int, dict[str, Any]]:
+        ordered = sorted(numbers)
+        with self.w3.batch_requests() as batch:
+            for n in ordered:
+                batch.add(self.w3.eth.get_block(n))
+            blocks = batch.execute()
+        return {
+            n: {
+                "hash": b["hash"].to_0x_hex(),
+                "parent_hash": b["parentHash"].to_0x_hex(),
+                "timestamp": datetime.fromtimestamp(int(b["timestamp"]), tz=UTC),
+            }
+            for n, b in zip(ordered, blocks, strict=True)
+        }
+
+    def _store(
+        self,
+        checkpoint: Checkpoint,
+        logs: list[Any],
+        headers: dict[int, dict[str, Any]],
+        end: int,
+        head: int,
+    ) -> tuple[int, int]:
+        events: list[ChainEvent] = []
+        parked: list[ParkedLog] = []
+        with transaction.atomic():
+            last = (
+                ChainEvent.objects.filter(chain_id=self.chain_id)
+                .order_by("-block_number", "-log_index")
+                .values_list("running_hash", flat=True)
+                .first()
+            )
+            running = last or GENESIS_RUNNING_HASH
+            for lg in sorted(logs, key=lambda x: (int(x["blockNumber"]), int(x["logIndex"]))):
+                number = int(lg["blockNumber"])
+                block_hash = lg["blockHash"].to_0x_hex()
+                address = Web3.to_checksum_address(lg["address"])
+                topics = [bytes(t) for t in lg["topics"]]
+                data = bytes(lg["data"])
+                try:
+                    spec, args = decode_log(topics, data)
+                except UndecodableLog as exc:
+                    parked.append(
+                        ParkedLog(
+                            chain_id=self.chain_id,
+                            block_number=number,
+                            block_hash=block_hash,
+                            transaction_hash=lg["transactionHash"].to_0x_hex(),
+                            log_index=int(lg["logIndex"]),
+                            address=address,
+                            topics=["0x" + t.hex() for t in topics],
+                            data="0x" + data.hex(),
+                            error=str(exc),
+                        )
+                    )
+                    continue
+                row = event_content(
+                    chain_id=self.chain_id,
+                    block_number=number,
+                    block_hash=block_hash,
+                    transaction_hash=lg["transactionHash"].to_0x_hex(),
+                    log_index=int(lg["logIndex"]),
+                    address=address,
+                    event=spec.name,
+                    args=args,
+                )
+                digest = content_hash(row)
+                running = chain_running_hash(running, digest)
+                events.append(
+                    ChainEvent(
+                        chain_id=self.chain_id,
+                        block_number=number,
+                        block_hash=block_hash,
+                        block_timestamp=headers[number]["timestamp"],
+                        transaction_hash=row["transactionHash"],
+                        transaction_index=int(lg["transactionIndex"]),
+                        log_index=row["logIndex"],
+                        contract=self.names.get(address, spec.contract),
+                        address=address,
+                        event=spec.name,
+                        args=args,
+                        content_hash=digest,
+                        running_hash=running,
+                    )
+                )
+            block_numbers = {e.block_number for e in events} | {p.block_number for p in parked}
+            Block.objects.bulk_create(
+                [
+                    Block(
+                        chain_id=self.chain_id,
+                        number=n,
+                        hash=headers[n]["hash"],
+                        parent_hash=headers[n]["parent_hash"],
+                        timestamp=headers[n]["timestamp"],
+                    )
+                    for n in sorted(block_numbers | {end})
+                ],
+                ignore_conflicts=True,
+                batch_size=1000,
+            )
+            ChainEvent.objects.bulk_create(events, ignore_conflicts=True, batch_size=1000)
+            ParkedLog.objects.bulk_create(parked, ignore_conflicts=True, batch_size=1000)
+            checkpoint.block_number = end
+            checkpoint.block_hash = headers[end]["hash"]
+            checkpoint.block_timestamp = headers[end]["timestamp"]
+            checkpoint.head_number = head
+            checkpoint.head_timestamp = headers[head]["timestamp"]
+            checkpoint.save()
+        return len(events), len(parked)
+
+    def _note_head(self, checkpoint: Checkpoint, head: int) -> None:
+        if checkpoint.head_number != head:
+            checkpoint.head_number = head
+            checkpoint.head_timestamp = self._headers({head})[head]["timestamp"]
+            checkpoint.save(update_fields=["head_number", "head_timestamp", "updated_at"])
+
+
+def _is_range_error(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return any(
+        marker in text
+        for marker in ("range", "too many", "more than", "limit", "exceed", "-32005", "timeout")
+    )
+
+
+@contextlib.contextmanager
+def leader_lock(chain_id: int) -> Iterator[None]:
+    """Exactly one indexer per chain: a PostgreSQL advisory lock, or a file lock on SQLite.
+
+    Raises IndexerBusy at once when another process holds it; the lock goes with the
+    holder's database session (or process), so a killed indexer never blocks the next.
+    """
+    key = zlib.crc32(f"provenant-indexer-{chain_id}".encode())
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+            (locked,) = cursor.fetchone() or (False,)
+        if not locked:
+            raise IndexerBusy(f"another indexer is running for chain {chain_id}")
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+        return
+    lock_dir = settings.DATA_DIR
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with open(lock_dir / f"indexer-{chain_id}.lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IndexerBusy(f"another indexer is running for chain {chain_id}") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from webapp.chain.chain_client import chain
+from webapp.chain.indexer import ChainIndexer, leader_lock
+
+
+class Command(BaseCommand):
+    help = "Mirror the chain's events into the event store (once to the head, or --follow)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--follow", action="store_true", help="keep following the head")
+        parser.add_argument("--interval", type=float, default=1.0)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        w3, manifest = chain()
+        indexer = ChainIndexer(w3, manifest)
+        with leader_lock(manifest.chain_id):
+            stored = indexer.run_until_head()
+            self.stdout.write(f"indexed {stored} events")
+            while options["follow"]:
+                time.sleep(options["interval"])
+                indexer.run_until_head()

@@ -1,0 +1,62 @@
+"""Typed readers of environment variables for Django settings.
+
+A malformed value raises ImproperlyConfigured naming the variable; an unset one falls back
+to the embedded default, so a first run needs no environment at all.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from django.core.exceptions import ImproperlyConfigured
+
+from contracts import settings as chain_settings
+
+
+def _wrap(reader: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return reader(*args, **kwargs)
+    except chain_settings.ConfigError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
+
+
+def env_str(name: str, default: str) -> str:
+    return str(chain_settings.env_str(name, default))
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    return int(_wrap(chain_settings.env_int, name, default, minimum=minimum))
+
+
+def env_bool(name: str, default: bool) -> bool:
+    return bool(_wrap(chain_settings.env_bool, name, default))
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name, "").strip()
+    return [item.strip() for item in raw.split(",") if item.strip()] if raw else default
+
+
+def database_from_url(url: str) -> dict[str, Any]:
+    """A Django DATABASES entry from postgres://user:pass@host:port/name or sqlite:///path."""
+    parsed = urlparse(url)
+    if parsed.scheme in {"postgres", "postgresql"}:
+        name = parsed.path.lstrip("/")
+        if not name:
+            raise ImproperlyConfigured(f"DATABASE_URL names no database: {url!r}")
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": unquote(name),
+            "USER": unquote(parsed.username or ""),
+            "PASSWORD": unquote(parsed.password or ""),
+            "HOST": parsed.hostname or "",
+            "PORT": str(parsed.port or ""),
+            "CONN_MAX_AGE": 60,
+        }
+    if parsed.scheme == "sqlite":
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": parsed.path or ":memory:"}
+    raise ImproperlyConfigured(
+        f"DATABASE_URL must start with postgres://, postgresql:// or sqlite://, got {url!r}"
+    )

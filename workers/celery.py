@@ -1,0 +1,13 @@
+"""The Celery app: Redis broker when REDIS_URL is set, a filesystem broker otherwise."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
+
+app = Celery("provenant")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks(["workers"])
