@@ -37,7 +37,7 @@ class EventSpec:
             raise UndecodableLog(f"{self.name}: expected {len(self.indexed) + 1} topics")
         args: dict[str, Any] = {}
         for (name, kind), topic in zip(self.indexed, topics[1:], strict=True):
-            args[name] = _json(kind, decode([kind], topic)[0])
+            args[name] = _topic_value(kind, topic)
         try:
             values = decode([kind for _, kind in self.data], data)
         except Exception as exc:  # eth_abi raises several decoding error types
@@ -47,6 +47,25 @@ class EventSpec:
         return {name: args[name] for name in self.order}
 
 
+def _topic_value(kind: str, topic: bytes) -> Any:
+    """An indexed value from its 32-byte topic, without a trip through eth_abi.
+
+    Static types only (the system's events index no strings, bytes or arrays, whose topics
+    would be hashes): addresses are the low 20 bytes, integers big-endian words.
+    """
+    if kind == "address":
+        return _checksum("0x" + topic[12:].hex())
+    if kind.startswith("uint"):
+        return int.from_bytes(topic, "big")
+    if kind.startswith("int"):
+        return int.from_bytes(topic, "big", signed=True)
+    if kind == "bool":
+        return topic[-1] == 1
+    if kind.startswith("bytes") and kind != "bytes":
+        return "0x" + topic[: int(kind[5:])].hex()
+    return "0x" + topic.hex()  # a hashed dynamic value
+
+
 def _abi_type(item: dict[str, Any]) -> str:
     kind = str(item["type"])
     if kind.startswith("tuple"):
@@ -54,12 +73,18 @@ def _abi_type(item: dict[str, Any]) -> str:
     return kind
 
 
+@functools.lru_cache(maxsize=65_536)
+def _checksum(address: str) -> str:
+    # A few thousand participants and escrows recur across millions of logs.
+    return str(to_checksum_address(address))
+
+
 def _json(kind: str, value: Any) -> Any:
     if kind.endswith("]"):
         inner = kind[: kind.rindex("[")]
         return [_json(inner, v) for v in value]
     if kind == "address":
-        return to_checksum_address(value)
+        return _checksum(value)
     if isinstance(value, bytes):
         return "0x" + value.hex()
     if isinstance(value, tuple):

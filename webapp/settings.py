@@ -26,6 +26,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "webapp.chain",
+    "webapp.projections",
 ]
 
 MIDDLEWARE = [

@@ -9,6 +9,7 @@ from requests.exceptions import Timeout
 
 from webapp.chain.chain_client import chain
 from webapp.chain.indexer import ChainIndexer, IndexerBusy, leader_lock
+from webapp.projections.projector import Projector
 from workers.celery import app
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,9 @@ def index_chain() -> int:
     w3, manifest = chain()
     try:
         with leader_lock(manifest.chain_id):
-            return ChainIndexer(w3, manifest).run_until_head()
+            stored = ChainIndexer(w3, manifest).run_until_head()
+            Projector(manifest.chain_id).apply_pending()
+            return stored
     except IndexerBusy:
         log.debug("indexer already running for chain %s", manifest.chain_id)
         return 0

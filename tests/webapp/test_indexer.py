@@ -12,6 +12,7 @@ from contracts import events as event_decoding
 from contracts.deploy import Manifest
 from contracts.domain import LotKind
 from tests.contracts.consortium import H1, H2, Consortium
+from webapp.chain import indexer as indexer_module
 from webapp.chain.indexer import ChainIndexer, IndexerBusy, leader_lock
 from webapp.chain.models import Block, ChainEvent, Checkpoint, ParkedLog
 from webapp.chain.verification import verify_mirror
@@ -98,17 +99,22 @@ def test_small_ranges_and_a_refusing_node_still_cover_everything(
 ) -> None:
     activity(chain, rounds=2)
     expected = chain_log_count(w3, manifest)
-    real_get_logs = w3.eth.get_logs
+    real_request = w3.provider.make_request
     calls: list[tuple[int, int]] = []
 
-    def capped(params):  # type: ignore[no-untyped-def]
-        span = params["toBlock"] - params["fromBlock"] + 1
-        calls.append((params["fromBlock"], params["toBlock"]))
-        if span > 4:
-            raise ValueError({"code": -32005, "message": "exceeds max block range 4"})
-        return real_get_logs(params)
+    def capped(method, params):  # type: ignore[no-untyped-def]
+        if method == "eth_getLogs":
+            lo, hi = int(params[0]["fromBlock"], 16), int(params[0]["toBlock"], 16)
+            calls.append((lo, hi))
+            if hi - lo + 1 > 4:  # as Besu answers past rpc-max-logs-range
+                return {
+                    "jsonrpc": "2.0",
+                    "id": 1,
+                    "error": {"code": -32005, "message": "exceeds max block range 4"},
+                }
+        return real_request(method, params)
 
-    monkeypatch.setattr(w3.eth, "get_logs", capped)
+    monkeypatch.setattr(w3.provider, "make_request", capped)
     ChainIndexer(w3, manifest, max_range=64).run_until_head()
 
     assert any(hi - lo + 1 > 4 for lo, hi in calls)  # it tried big ranges and halved
@@ -172,19 +178,21 @@ def test_a_crash_mid_batch_loses_and_duplicates_nothing(
     chain: Consortium, w3: Web3, manifest: Manifest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     activity(chain, rounds=1)
-    original = ChainEvent.objects.bulk_create
+    original = indexer_module._insert_events
 
     def crash(*args, **kwargs):  # type: ignore[no-untyped-def]
+        original(*args, **kwargs)  # the rows are written, then the worker dies
         raise RuntimeError("worker killed")
 
-    monkeypatch.setattr(ChainEvent.objects, "bulk_create", crash)
+    monkeypatch.setattr(indexer_module, "_insert_events", crash)
     with pytest.raises(RuntimeError, match="worker killed"):
         ChainIndexer(w3, manifest).run_until_head()
     # Blocks went in before the crash inside the same transaction: all rolled back.
     assert Block.objects.count() == 0
     assert not Checkpoint.objects.exclude(block_hash="").exists()
 
-    monkeypatch.setattr(ChainEvent.objects, "bulk_create", original)
+    assert ChainEvent.objects.count() == 0
+    monkeypatch.setattr(indexer_module, "_insert_events", original)
     ChainIndexer(w3, manifest).run_until_head()
     assert ChainEvent.objects.count() == chain_log_count(w3, manifest)
     assert verify_mirror(w3, manifest).clean

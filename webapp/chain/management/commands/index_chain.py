@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from webapp.chain.chain_client import chain
 from webapp.chain.indexer import ChainIndexer, leader_lock
+from webapp.projections.projector import Projector
 
 
 class Command(BaseCommand):
@@ -20,8 +21,11 @@ class Command(BaseCommand):
         w3, manifest = chain()
         indexer = ChainIndexer(w3, manifest)
         with leader_lock(manifest.chain_id):
+            projector = Projector(manifest.chain_id)
             stored = indexer.run_until_head()
+            projector.apply_pending()
             self.stdout.write(f"indexed {stored} events")
             while options["follow"]:
                 time.sleep(options["interval"])
                 indexer.run_until_head()
+                projector.apply_pending()

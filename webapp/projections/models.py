@@ -1,0 +1,137 @@
+"""Read models rebuilt from the event store alone.
+
+Every row is a version of one entity, true from (block_from, log_from) until block_to
+(exclusive; NULL while current). "As of block N" selects block_from <= N < block_to.
+A change closes the current version and opens a new one, so rolling back to block A is
+the same two statements for every table: delete versions born after A, reopen versions
+closed after A.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+UINT = {"max_digits": 78, "decimal_places": 0}
+
+
+class Version(models.Model):
+    chain_id = models.PositiveBigIntegerField()
+    block_from = models.PositiveBigIntegerField()
+    log_from = models.PositiveIntegerField()
+    block_to = models.PositiveBigIntegerField(null=True)
+
+    class Meta:
+        abstract = True
+
+
+class ParticipantVersion(Version):
+    account = models.CharField(max_length=42)
+    roles = models.PositiveIntegerField()
+    active = models.BooleanField()
+    profile_hash = models.CharField(max_length=66)
+    acceptance_policy = models.CharField(max_length=66, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["chain_id", "account", "block_to"])]
+
+
+class LotVersion(Version):
+    lot_id = models.DecimalField(**UINT)
+    kind = models.PositiveSmallIntegerField()
+    creator = models.CharField(max_length=42)
+    quantity = models.DecimalField(**UINT)
+    metadata_hash = models.CharField(max_length=66)
+    gs1_key_hash = models.CharField(max_length=66)
+    quarantined = models.BooleanField(default=False)
+    quarantine_reason = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["chain_id", "lot_id", "block_to"])]
+
+
+class Balance(Version):
+    lot_id = models.DecimalField(**UINT)
+    holder = models.CharField(max_length=42)
+    quantity = models.DecimalField(**UINT)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["chain_id", "lot_id", "holder", "block_to"]),
+            models.Index(fields=["chain_id", "holder", "block_to"]),
+        ]
+
+
+class HandoffVersion(Version):
+    handoff_id = models.DecimalField(**UINT)
+    lot_id = models.DecimalField(**UINT)
+    sender = models.CharField(max_length=42)
+    receiver = models.CharField(max_length=42)
+    quantity = models.DecimalField(**UINT)
+    escrow = models.CharField(max_length=42)
+    status = models.CharField(max_length=16)  # open, accepted, rejected, cancelled
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["chain_id", "handoff_id", "block_to"])]
+
+
+class BundleContent(Version):
+    bundle_id = models.DecimalField(**UINT)
+    lot_id = models.DecimalField(**UINT)
+    quantity = models.DecimalField(**UINT)
+
+    class Meta:
+        indexes = [models.Index(fields=["chain_id", "bundle_id", "block_to"])]
+
+
+class TransformationEdge(Version):
+    """input -> output of one transformation (never closed: a transformation is history)."""
+
+    transformation_id = models.DecimalField(**UINT)
+    actor = models.CharField(max_length=42)
+    input_lot = models.DecimalField(**UINT)
+    input_quantity = models.DecimalField(**UINT)
+    output_lot = models.DecimalField(**UINT)
+    output_quantity = models.DecimalField(**UINT)
+    process_hash = models.CharField(max_length=66)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["chain_id", "input_lot"]),
+            models.Index(fields=["chain_id", "output_lot"]),
+        ]
+
+
+class CertificateVersion(Version):
+    certificate_id = models.DecimalField(**UINT)
+    subject_kind = models.PositiveSmallIntegerField()
+    subject = models.DecimalField(**UINT)
+    certificate_type = models.CharField(max_length=66)
+    issuer = models.CharField(max_length=42)
+    document_hash = models.CharField(max_length=66)
+    valid_from = models.DateTimeField()
+    valid_until = models.DateTimeField()
+    claims = models.JSONField()
+    revoked = models.BooleanField(default=False)
+    revoke_reason = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["chain_id", "subject_kind", "subject", "block_to"])]
+
+
+class ProjectionCursor(models.Model):
+    """The last event applied to the projections, per chain (moves with the rows)."""
+
+    chain_id = models.PositiveBigIntegerField(unique=True)
+    event_id = models.BigIntegerField(default=0)
+
+
+VERSIONED = (
+    ParticipantVersion,
+    LotVersion,
+    Balance,
+    HandoffVersion,
+    BundleContent,
+    TransformationEdge,
+    CertificateVersion,
+)

@@ -1,0 +1,284 @@
+"""Apply stored chain events to the projections, and roll them back on a reorganisation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import models, transaction
+
+from webapp.chain.models import ChainEvent
+from webapp.projections.models import (
+    VERSIONED,
+    Balance,
+    BundleContent,
+    CertificateVersion,
+    HandoffVersion,
+    LotVersion,
+    ParticipantVersion,
+    ProjectionCursor,
+    TransformationEdge,
+)
+
+ZERO_ADDRESS = "0x" + "00" * 20
+Handler = Callable[["Projector", ChainEvent, dict[str, Any]], None]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handles(*names: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        for name in names:
+            HANDLERS[name] = fn
+        return fn
+
+    return register
+
+
+class Projector:
+    """Fold the event store, in chain order, into versioned read models.
+
+    Events are applied in (block, log index) order after the cursor; the cursor moves in
+    the same transaction as the rows, so a crash re-applies nothing twice. Events without
+    a handler (e.g. admin-role changes) advance the cursor and change nothing.
+    """
+
+    def __init__(self, chain_id: int) -> None:
+        self.chain_id = chain_id
+
+    def apply_pending(self, batch: int = 2000) -> int:
+        applied = 0
+        while True:
+            with transaction.atomic():
+                cursor, _ = ProjectionCursor.objects.select_for_update().get_or_create(
+                    chain_id=self.chain_id
+                )
+                events = list(
+                    ChainEvent.objects.filter(
+                        chain_id=self.chain_id, id__gt=cursor.event_id
+                    ).order_by("block_number", "log_index")[:batch]
+                )
+                if not events:
+                    return applied
+                for event in events:
+                    handler = HANDLERS.get(event.event)
+                    if handler is not None:
+                        handler(self, event, event.args)
+                cursor.event_id = max(e.id for e in events)
+                cursor.save()
+                applied += len(events)
+
+    def rollback_to(self, block_number: int) -> None:
+        """Undo every change made after `block_number` (call inside the reorg transaction)."""
+        for model in VERSIONED:
+            rows = model.objects.filter(chain_id=self.chain_id)  # type: ignore[attr-defined]
+            rows.filter(block_from__gt=block_number).delete()
+            rows.filter(block_to__gt=block_number).update(block_to=None)
+        last = (
+            ChainEvent.objects.filter(chain_id=self.chain_id, block_number__lte=block_number)
+            .order_by("-id")
+            .values_list("id", flat=True)
+            .first()
+        )
+        ProjectionCursor.objects.update_or_create(
+            chain_id=self.chain_id, defaults={"event_id": last or 0}
+        )
+
+    def rebuild(self) -> int:
+        """Drop every projection row of this chain and replay the whole event store."""
+        with transaction.atomic():
+            for model in VERSIONED:
+                model.objects.filter(chain_id=self.chain_id).delete()  # type: ignore[attr-defined]
+            ProjectionCursor.objects.filter(chain_id=self.chain_id).delete()
+        return self.apply_pending()
+
+    # ---------------------------------------------------------------- versioning
+
+    def current(self, model: type[models.Model], **key: Any) -> Any:
+        return (
+            model.objects.filter(chain_id=self.chain_id, block_to__isnull=True, **key)  # type: ignore[attr-defined]
+            .order_by("-block_from", "-log_from")
+            .first()
+        )
+
+    def change(
+        self, model: type[models.Model], event: ChainEvent, key: dict[str, Any], **fields: Any
+    ) -> None:
+        """Close the entity's current version at this event and open one with `fields`."""
+        now = self.current(model, **key)
+        values: dict[str, Any] = {}
+        if now is not None:
+            values = {
+                f.name: getattr(now, f.name)
+                for f in model._meta.concrete_fields
+                if f.name not in {"id", "block_from", "log_from", "block_to"}
+            }
+            now.block_to = event.block_number
+            now.save(update_fields=["block_to"])
+        values.update(key)
+        values.update(fields)
+        values.update(
+            chain_id=self.chain_id, block_from=event.block_number, log_from=event.log_index
+        )
+        model.objects.create(**values)  # type: ignore[attr-defined]
+
+    def close(self, model: type[models.Model], event: ChainEvent, **key: Any) -> None:
+        now = self.current(model, **key)
+        if now is not None:
+            now.block_to = event.block_number
+            now.save(update_fields=["block_to"])
+
+    def move(self, event: ChainEvent, lot_id: int, sender: str, receiver: str, qty: int) -> None:
+        for holder, delta in ((sender, -qty), (receiver, qty)):
+            if holder == ZERO_ADDRESS:
+                continue
+            now = self.current(Balance, lot_id=lot_id, holder=holder)
+            balance = (now.quantity if now else Decimal(0)) + delta
+            self.close(Balance, event, lot_id=lot_id, holder=holder)
+            if balance:
+                Balance.objects.create(
+                    chain_id=self.chain_id,
+                    block_from=event.block_number,
+                    log_from=event.log_index,
+                    lot_id=lot_id,
+                    holder=holder,
+                    quantity=balance,
+                )
+
+
+@handles("ParticipantRegistered")
+def _participant_registered(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
+    p.change(
+        ParticipantVersion, e, {"account": a["account"]},
+        roles=a["roles"], active=True, profile_hash=a["profileHash"], acceptance_policy="",
+    )  # fmt: skip
+
+
+@handles("ParticipantRolesChanged")
+def _roles_changed(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
+    p.change(ParticipantVersion, e, {"account": a["account"]}, roles=a["roles"])
+
+
+@handles("ParticipantSuspended", "ParticipantReactivated")
+def _participant_status(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
+    p.change(
+        ParticipantVersion, e, {"account": a["account"]},
+        active=e.event == "ParticipantReactivated",
+    )  # fmt: skip
+
+
+@handles("AcceptancePolicySet")
+def _policy(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
+    policy = "" if int(a["certificateType"], 16) == 0 else a["certificateType"]
+    p.change(ParticipantVersion, e, {"account": a["account"]}, acceptance_policy=policy)
+
+
+@handles("LotRegistered")
+def _lot_registered(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
+    p.change(
+        LotVersion, e, {"lot_id": a["lotId"]},
+        kind=a["kind"], creator=a["owner"], quantity=a["quantity"],
+        metadata_hash=a["metadataHash"], gs1_key_hash=a["gs1KeyHash"],
+        quarantined=False, quarantine_reason="",
+    )  # fmt: skip
+
+
+@handles("QuarantineSet", "QuarantineCleared")
+def _quarantine(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
+    on = e.event == "QuarantineSet"
+    p.change(
+        LotVersion, e, {"lot_id": a["lotId"]},
+        quarantined=on, quarantine_reason=a["reason"] if on else "",
+    )  # fmt: skip
+
+
+@handles("TransferSingle")
+def _transfer_single(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
+    p.move(e, a["id"], a["from"], a["to"], a["value"])
+
+
+@handles("TransferBatch")
+def _transfer_batch(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
+    for lot_id, qty in zip(a["ids"], a["values"], strict=True):
+        p.move(e, lot_id, a["from"], a["to"], qty)
+
+
+@handles("HandoffInitiated")
+def _handoff_initiated(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
+    p.change(
+        HandoffVersion, e, {"handoff_id": a["handoffId"]},
+        lot_id=a["lotId"], sender=a["sender"], receiver=a["receiver"],
+        quantity=a["quantity"], escrow=a["escrow"], status="open", reason="",
+    )  # fmt: skip
+
+
+@handles("HandoffAccepted", "HandoffRejected", "HandoffCancelled")
+def _handoff_closed(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
+    status = {"HandoffAccepted": "accepted", "HandoffRejected": "rejected"}.get(
+        e.event, "cancelled"
+    )
+    p.change(
+        HandoffVersion, e, {"handoff_id": a["handoffId"]},
+        status=status, reason=a.get("reason", ""),
+    )  # fmt: skip
+
+
+@handles("LotsBundled")
+def _bundled(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
+    for lot_id, qty in zip(a["lotIds"], a["quantities"], strict=True):
+        BundleContent.objects.create(
+            chain_id=p.chain_id, block_from=e.block_number, log_from=e.log_index,
+            bundle_id=a["bundleId"], lot_id=lot_id, quantity=qty,
+        )  # fmt: skip
+
+
+@handles("LotsUnbundled")
+def _unbundled(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
+    BundleContent.objects.filter(
+        chain_id=p.chain_id, bundle_id=a["bundleId"], block_to__isnull=True
+    ).update(block_to=e.block_number)
+
+
+@handles("LotsTransformed")
+def _transformed(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
+    TransformationEdge.objects.bulk_create(
+        [
+            TransformationEdge(
+                chain_id=p.chain_id,
+                block_from=e.block_number,
+                log_from=e.log_index,
+                transformation_id=a["transformationId"],
+                actor=a["actor"],
+                input_lot=i,
+                input_quantity=iq,
+                output_lot=o,
+                output_quantity=oq,
+                process_hash=a["processHash"],
+            )
+            for i, iq in zip(a["inputIds"], a["inputQuantities"], strict=True)
+            for o, oq in zip(a["outputIds"], a["outputQuantities"], strict=True)
+        ]
+    )
+
+
+@handles("CertificateIssued")
+def _certificate_issued(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
+    p.change(
+        CertificateVersion, e, {"certificate_id": a["certificateId"]},
+        subject_kind=a["subjectKind"], subject=a["subject"],
+        certificate_type=a["certificateType"], issuer=a["issuer"],
+        document_hash=a["documentHash"],
+        valid_from=datetime.fromtimestamp(a["validFrom"], tz=UTC),
+        valid_until=datetime.fromtimestamp(min(a["validUntil"], 253402300799), tz=UTC),
+        claims=dict(zip(a["claimKeys"], a["claimValues"], strict=True)),
+        revoked=False, revoke_reason="",
+    )  # fmt: skip
+
+
+@handles("CertificateRevoked")
+def _certificate_revoked(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
+    p.change(
+        CertificateVersion, e, {"certificate_id": a["certificateId"]},
+        revoked=True, revoke_reason=a["reason"],
+    )  # fmt: skip
