@@ -41,8 +41,8 @@ deploy: install ## Deploy the contracts to PROVENANT_RPC_URL (idempotent; manife
 seed: install ## Seed the running local chain with the demo consortium
 	$(PY) -m contracts.demo
 
-demo: install ## Start the node, deploy, seed the demo consortium; Ctrl-C stops it
-	$(PY) -m contracts.demo --run
+demo: install ## Start the node, deploy, seed the demo consortium, index, serve; Ctrl-C stops it
+	$(PY) manage.py demo
 
 # The test suite's mirror tests run on the real PostgreSQL (trust auth on 127.0.0.1).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/provenant

@@ -11,7 +11,6 @@ handed down the chain to the retailer. Idempotent: a chain already seeded is lef
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from pathlib import Path
 
@@ -20,9 +19,8 @@ from web3.logs import DISCARD
 
 from contracts import settings
 from contracts.chain import LocalSigner, SystemContracts, get_web3, transact
-from contracts.deploy import deploy_system, load_system, local_deployer_key
+from contracts.deploy import load_system, local_deployer_key
 from contracts.domain import LotKind, Role, SubjectKind, ascii32
-from contracts.node import AnvilNode
 
 ORGANISATIONS: dict[str, Role] = {
     "katanga-cobalt-mine": Role.MINER,
@@ -138,31 +136,8 @@ def _handoff(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Seed the local chain with the demo consortium.")
     parser.add_argument("--rpc", default=None)
-    parser.add_argument(
-        "--run",
-        action="store_true",
-        help="start the local node (state kept in the data dir), deploy, seed, and keep the"
-        " node running until Ctrl-C",
-    )
     args = parser.parse_args(argv)
-    if not args.run:
-        return _seed_and_report(get_web3(args.rpc))
-
-    node = AnvilNode(port=8545, state_file=settings.data_dir() / "anvil-state.json")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    with node:
-        w3 = get_web3(node.url)
-        manifest, _, deployed = deploy_system(w3, local_deployer_key())
-        for name, entry in manifest.contracts.items():
-            print(f"{name}: {entry['address']} ({'deployed' if name in deployed else 'reused'})")
-        _seed_and_report(w3)
-        print(f"chain node: {node.url} (chain id {w3.eth.chain_id}); Ctrl-C stops it")
-        try:
-            assert node.proc is not None
-            node.proc.wait()
-        except (KeyboardInterrupt, SystemExit):
-            pass
-    return 0
+    return _seed_and_report(get_web3(args.rpc))
 
 
 def _seed_and_report(w3: Web3) -> int:

@@ -13,6 +13,7 @@ from webapp.env import database_from_url, env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = chain_settings.data_dir()
+DATA_DIR.mkdir(parents=True, exist_ok=True)  # the embedded SQLite database lives here
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "provenant-development-only-secret-key-change-me")

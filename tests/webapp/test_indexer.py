@@ -246,3 +246,43 @@ def test_only_one_indexer_leads_per_chain(manifest: Manifest) -> None:
     assert not errors
     with leader_lock(manifest.chain_id):  # free again once the leader is gone
         pass
+
+
+def test_an_indexer_process_killed_mid_backfill_resumes_without_loss_or_duplicates(
+    chain: Consortium, w3: Web3, manifest: Manifest
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from django.db import connection
+
+    activity(chain, rounds=6)
+    expected = chain_log_count(w3, manifest)
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}",
+        "PROVENANT_RPC_URL": w3.provider.endpoint_uri,  # type: ignore[attr-defined]
+        "PROVENANT_DEPLOYMENTS_DIR": str(chain.deployed_in),
+        "INDEXER_MAX_RANGE": "1",  # one block per transaction: many commits to kill between
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "index_chain", "--follow"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while ChainEvent.objects.count() < expected // 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(10)
+    partial = ChainEvent.objects.count()
+    assert 0 < partial < expected
+
+    ChainIndexer(w3, manifest).run_until_head()
+    assert ChainEvent.objects.count() == expected
+    assert verify_mirror(w3, manifest).clean
