@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "webapp.chain",
     "webapp.projections",
+    "webapp.operations",
 ]
 
 MIDDLEWARE = [

@@ -125,3 +125,68 @@ def test_a_reorg_rolls_the_projections_back(
 
     assert not LotVersion.objects.filter(lot_id__in=doomed).exists()
     assert snapshot() == kept
+
+
+def test_who_held_a_lot_and_what_a_bundle_held_as_of_a_block_or_a_time(
+    chain: Consortium, w3: Web3, manifest: Manifest
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from webapp.projections.selectors import bundle_contents, lot_holders
+
+    c = chain
+    chip = c.register_lot(c.maker, quantity=100, kind=LotKind.PRODUCT)
+    pallet = c.new_id()
+    c.act(c.maker, c.lots.functions.bundle(pallet, [chip], [100], H1, H2))
+    packed = w3.eth.get_block("latest")
+    w3.provider.make_request("evm_increaseTime", [3600])  # type: ignore[arg-type]
+    h = c.handoff(c.maker, c.retailer, pallet, 1)
+    c.accept(c.retailer, h, pallet, c.maker)
+    c.act(c.retailer, c.lots.functions.unbundle(pallet, [chip], [100]))
+    mirror(w3, manifest)
+    cid = manifest.chain_id
+
+    assert lot_holders(chain_id=cid, lot_id=pallet, block=packed["number"]) == {c.maker.address: 1}
+    assert lot_holders(chain_id=cid, lot_id=pallet) == {}  # burnt when unbundled
+    assert lot_holders(chain_id=cid, lot_id=chip) == {c.retailer.address: 100}
+    assert bundle_contents(chain_id=cid, bundle_id=pallet, block=packed["number"]) == {chip: 100}
+    assert bundle_contents(chain_id=cid, bundle_id=pallet) == {}
+
+    packed_at = datetime.fromtimestamp(packed["timestamp"], tz=UTC)
+    half_hour_later = packed_at + timedelta(minutes=30)
+    assert lot_holders(chain_id=cid, lot_id=pallet, at=half_hour_later) == {c.maker.address: 1}
+    assert bundle_contents(chain_id=cid, bundle_id=pallet, at=half_hour_later) == {chip: 100}
+    long_before = packed_at - timedelta(days=365)
+    assert lot_holders(chain_id=cid, lot_id=chip, at=long_before) == {}
+
+
+def test_the_indexer_confirms_operations_when_their_events_arrive(
+    chain: Consortium, w3: Web3, manifest: Manifest
+) -> None:
+    from webapp.operations.models import Operation
+
+    c = chain
+    receipt = c.act(c.miner, c.lots.functions.registerLot(c.new_id(), 5, 1, H1, H2))
+    tx_hash = receipt["transactionHash"].to_0x_hex()
+    mined = Operation.objects.create(
+        chain_id=manifest.chain_id, sender=c.miner.address, action="lot_register",
+        status=Operation.Status.MINED, transaction_hash=tx_hash,
+    )  # fmt: skip
+    elsewhere = Operation.objects.create(
+        chain_id=manifest.chain_id, sender=c.miner.address, action="lot_register",
+        status=Operation.Status.SUBMITTED, transaction_hash="0x" + "ab" * 32,
+    )  # fmt: skip
+
+    mirror(w3, manifest)
+
+    mined.refresh_from_db()
+    elsewhere.refresh_from_db()
+    assert mined.status == Operation.Status.CONFIRMED
+    assert mined.confirmed_block == receipt["blockNumber"]
+    assert elsewhere.status == Operation.Status.SUBMITTED
+
+    # The block is reorganised away: the operation is no longer confirmed.
+    w3.provider.make_request("anvil_reorg", [w3.eth.block_number - receipt["blockNumber"] + 1, []])  # type: ignore[arg-type]
+    mirror(w3, manifest)
+    mined.refresh_from_db()
+    assert mined.status == Operation.Status.SUBMITTED

@@ -20,6 +20,7 @@ from web3 import Web3
 from contracts.deploy import Manifest
 from contracts.events import UndecodableLog, decode_log
 from webapp.chain.models import Block, ChainEvent, Checkpoint, ParkedLog
+from webapp.operations.services import operations_confirm, operations_unconfirm
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +185,7 @@ class ChainIndexer:
             from webapp.projections.projector import Projector
 
             Projector(self.chain_id).rollback_to(ancestor_number)
+            operations_unconfirm(chain_id=self.chain_id, above_block=ancestor_number)
             checkpoint.block_number = ancestor_number
             checkpoint.block_hash = ancestor_hash
             checkpoint.save()
@@ -332,6 +334,10 @@ class ChainIndexer:
                 batch_size=1000,
             )
             _insert_events(events)
+            operations_confirm(
+                chain_id=self.chain_id,
+                mined={(e.transaction_hash, e.block_number) for e in events},
+            )
             ParkedLog.objects.bulk_create(parked, ignore_conflicts=True, batch_size=1000)
             checkpoint.block_number = end
             checkpoint.block_hash = headers[end]["hash"]
