@@ -7,7 +7,7 @@ PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: services help install contracts contracts-check node deploy seed demo test test-fast lint bench-gas lock clean
+.PHONY: worker index verify bench-indexer services help install contracts contracts-check node deploy seed demo test test-fast lint bench-gas lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -56,7 +56,20 @@ test: install lint services ## Lint, start services, run the whole suite (unit, 
 test-fast: install ## Run the tests that need no node process and no services
 	$(PY) -m pytest -m "not node and not integration"
 
-lint: install ## ruff (lint + format check) and mypy
+worker: install ## Run a Celery worker with the beat schedule (indexes the chain every 2 s)
+	$(PY) -m celery -A workers.celery worker --beat --loglevel=info --concurrency=1
+
+index: install ## Mirror the running chain into the database once (manage.py index_chain)
+	$(PY) manage.py migrate --verbosity 0
+	$(PY) manage.py index_chain
+
+verify: install ## Re-read the chain and compare the mirror (manage.py verify_mirror)
+	$(PY) manage.py verify_mirror
+
+bench-indexer: install services ## Print indexer backfill rate, live lag and web3 decode comparison
+	$(PY) bench/indexer.py
+
+lint: install ## ruff (lint + format check), mypy, and a check that no migration is missing
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
