@@ -7,6 +7,7 @@
    ``backfill: N events/s``.
 3. Decodes the same logs through web3's own path (contract ``get_logs`` +
    ``process_log``) and prints ``web3_decode: N events/s``.
+   Then folds them into the projections and prints ``projections: N events/s``.
 4. Switches the node to 1-second blocks, keeps sending transactions while the indexer
    follows the head, and prints ``live_lag_p99: S s`` — for each block, the time from the
    block's timestamp to the moment its events were committed to the store.
@@ -131,6 +132,17 @@ def main() -> None:
         assert stored == generated == ChainEvent.objects.count(), (stored, generated)
         backfill_rate = stored / backfill_s
         print(f"backfill: {backfill_rate:,.0f} events/s ({stored} events in {backfill_s:.1f} s)")
+
+        # ---- projections folded from the store (a separate step, after the backfill)
+        from webapp.projections.projector import Projector
+
+        t0 = time.perf_counter()
+        projected = Projector(manifest.chain_id).apply_pending()
+        projection_s = time.perf_counter() - t0
+        print(
+            f"projections: {projected / projection_s:,.0f} events/s "
+            f"({projected} events in {projection_s:.1f} s)"
+        )
 
         # ---- web3's own decoding path over the same logs
         t0 = time.perf_counter()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from django.db import models, transaction
@@ -46,6 +46,7 @@ class Projector:
 
     def __init__(self, chain_id: int) -> None:
         self.chain_id = chain_id
+        self._reset_batch()
 
     def apply_pending(self, batch: int = 2000) -> int:
         applied = 0
@@ -61,10 +62,12 @@ class Projector:
                 )
                 if not events:
                     return applied
+                self._reset_batch()
                 for event in events:
                     handler = HANDLERS.get(event.event)
                     if handler is not None:
                         handler(self, event, event.args)
+                self._flush()
                 cursor.event_id = max(e.id for e in events)
                 cursor.save()
                 applied += len(events)
@@ -94,13 +97,51 @@ class Projector:
         return self.apply_pending()
 
     # ---------------------------------------------------------------- versioning
+    #
+    # A batch keeps the current version of every entity it touched in memory: the first
+    # touch reads it from the database, later ones do not. New versions are inserted and
+    # closed stored versions updated in bulk when the batch ends, in the same transaction
+    # as the cursor.
+
+    def _reset_batch(self) -> None:
+        self._current: dict[tuple[type[models.Model], tuple[Any, ...]], Any] = {}
+        self._new: dict[type[models.Model], list[Any]] = defaultdict(list)
+        self._closed: dict[type[models.Model], list[Any]] = defaultdict(list)
+
+    def _flush(self) -> None:
+        for model, rows in self._closed.items():
+            model.objects.bulk_update(rows, ["block_to"], batch_size=1000)  # type: ignore[attr-defined]
+        for model, rows in self._new.items():
+            model.objects.bulk_create(rows, batch_size=1000)  # type: ignore[attr-defined]
+        self._reset_batch()
 
     def current(self, model: type[models.Model], **key: Any) -> Any:
-        return (
-            model.objects.filter(chain_id=self.chain_id, block_to__isnull=True, **key)  # type: ignore[attr-defined]
-            .order_by("-block_from", "-log_from")
-            .first()
+        slot = (model, tuple(sorted((k, str(v)) for k, v in key.items())))
+        if slot not in self._current:
+            self._current[slot] = (
+                model.objects.filter(chain_id=self.chain_id, block_to__isnull=True, **key)  # type: ignore[attr-defined]
+                .order_by("-block_from", "-log_from")
+                .first()
+            )
+        return self._current[slot]
+
+    def _set_current(self, model: type[models.Model], key: dict[str, Any], row: Any) -> None:
+        self._current[(model, tuple(sorted((k, str(v)) for k, v in key.items())))] = row
+
+    def _close_row(self, model: type[models.Model], row: Any, block: int) -> None:
+        row.block_to = block
+        if row.pk is not None:  # stored before this batch: update it at flush
+            self._closed[model].append(row)
+
+    def add(self, model: type[models.Model], event: ChainEvent, **values: Any) -> Any:
+        row = model(  # type: ignore[call-arg]
+            chain_id=self.chain_id,
+            block_from=event.block_number,
+            log_from=event.log_index,
+            **values,
         )
+        self._new[model].append(row)
+        return row
 
     def change(
         self, model: type[models.Model], event: ChainEvent, key: dict[str, Any], **fields: Any
@@ -112,39 +153,38 @@ class Projector:
             values = {
                 f.name: getattr(now, f.name)
                 for f in model._meta.concrete_fields
-                if f.name not in {"id", "block_from", "log_from", "block_to"}
+                if f.name not in {"id", "chain_id", "block_from", "log_from", "block_to"}
             }
-            now.block_to = event.block_number
-            now.save(update_fields=["block_to"])
+            self._close_row(model, now, event.block_number)
         values.update(key)
         values.update(fields)
-        values.update(
-            chain_id=self.chain_id, block_from=event.block_number, log_from=event.log_index
-        )
-        model.objects.create(**values)  # type: ignore[attr-defined]
+        self._set_current(model, key, self.add(model, event, **values))
 
     def close(self, model: type[models.Model], event: ChainEvent, **key: Any) -> None:
         now = self.current(model, **key)
         if now is not None:
-            now.block_to = event.block_number
-            now.save(update_fields=["block_to"])
+            self._close_row(model, now, event.block_number)
+            self._set_current(model, key, None)
+
+    def close_all(self, model: type[models.Model], event: ChainEvent, **key: Any) -> None:
+        """Close every current row matching `key` (stored or added in this batch)."""
+        stored = model.objects.filter(chain_id=self.chain_id, block_to__isnull=True, **key)  # type: ignore[attr-defined]
+        for row in stored:
+            self._close_row(model, row, event.block_number)
+        for row in self._new[model]:
+            if row.block_to is None and all(str(getattr(row, k)) == str(v) for k, v in key.items()):
+                row.block_to = event.block_number
 
     def move(self, event: ChainEvent, lot_id: int, sender: str, receiver: str, qty: int) -> None:
         for holder, delta in ((sender, -qty), (receiver, qty)):
             if holder == ZERO_ADDRESS:
                 continue
             now = self.current(Balance, lot_id=lot_id, holder=holder)
-            balance = (now.quantity if now else Decimal(0)) + delta
+            balance = (now.quantity if now else 0) + delta
             self.close(Balance, event, lot_id=lot_id, holder=holder)
             if balance:
-                Balance.objects.create(
-                    chain_id=self.chain_id,
-                    block_from=event.block_number,
-                    log_from=event.log_index,
-                    lot_id=lot_id,
-                    holder=holder,
-                    quantity=balance,
-                )
+                row = self.add(Balance, event, lot_id=lot_id, holder=holder, quantity=balance)
+                self._set_current(Balance, {"lot_id": lot_id, "holder": holder}, row)
 
 
 @handles("ParticipantRegistered")
@@ -227,39 +267,24 @@ def _handoff_closed(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
 @handles("LotsBundled")
 def _bundled(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
     for lot_id, qty in zip(a["lotIds"], a["quantities"], strict=True):
-        BundleContent.objects.create(
-            chain_id=p.chain_id, block_from=e.block_number, log_from=e.log_index,
-            bundle_id=a["bundleId"], lot_id=lot_id, quantity=qty,
-        )  # fmt: skip
+        p.add(BundleContent, e, bundle_id=a["bundleId"], lot_id=lot_id, quantity=qty)
 
 
 @handles("LotsUnbundled")
 def _unbundled(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
-    BundleContent.objects.filter(
-        chain_id=p.chain_id, bundle_id=a["bundleId"], block_to__isnull=True
-    ).update(block_to=e.block_number)
+    p.close_all(BundleContent, e, bundle_id=a["bundleId"])
 
 
 @handles("LotsTransformed")
 def _transformed(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
-    TransformationEdge.objects.bulk_create(
-        [
-            TransformationEdge(
-                chain_id=p.chain_id,
-                block_from=e.block_number,
-                log_from=e.log_index,
-                transformation_id=a["transformationId"],
-                actor=a["actor"],
-                input_lot=i,
-                input_quantity=iq,
-                output_lot=o,
-                output_quantity=oq,
+    for i, iq in zip(a["inputIds"], a["inputQuantities"], strict=True):
+        for o, oq in zip(a["outputIds"], a["outputQuantities"], strict=True):
+            p.add(
+                TransformationEdge, e,
+                transformation_id=a["transformationId"], actor=a["actor"],
+                input_lot=i, input_quantity=iq, output_lot=o, output_quantity=oq,
                 process_hash=a["processHash"],
-            )
-            for i, iq in zip(a["inputIds"], a["inputQuantities"], strict=True)
-            for o, oq in zip(a["outputIds"], a["outputQuantities"], strict=True)
-        ]
-    )
+            )  # fmt: skip
 
 
 @handles("CertificateIssued")
