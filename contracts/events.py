@@ -39,7 +39,10 @@ class EventSpec:
         for (name, kind), topic in zip(self.indexed, topics[1:], strict=True):
             args[name] = _topic_value(kind, topic)
         try:
-            values = decode([kind for _, kind in self.data], data)
+            # Strings decode as bytes first: a participant's free text (a reason, a URI) may
+            # hold invalid UTF-8 or NUL characters, which must neither hide the event nor
+            # stop a database that refuses NUL in JSON.
+            values = decode([_wire_type(kind) for _, kind in self.data], data)
         except Exception as exc:  # eth_abi raises several decoding error types
             raise UndecodableLog(f"{self.name}: {exc}") from exc
         for (name, kind), value in zip(self.data, values, strict=True):
@@ -79,12 +82,22 @@ def _checksum(address: str) -> str:
     return str(to_checksum_address(address))
 
 
+def _wire_type(kind: str) -> str:
+    return "bytes" + kind[6:] if kind.startswith("string") else kind
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+
+
 def _json(kind: str, value: Any) -> Any:
     if kind.endswith("]"):
         inner = kind[: kind.rindex("[")]
         return [_json(inner, v) for v in value]
     if kind == "address":
         return _checksum(value)
+    if kind == "string":
+        return _text(value)
     if isinstance(value, bytes):
         return "0x" + value.hex()
     if isinstance(value, tuple):

@@ -124,14 +124,31 @@ class ChainIndexer:
         head = self.w3.eth.block_number
         target = head - self.confirmations
         checkpoint = self._checkpoint()
+        if checkpoint.block_hash and self._hash_at(checkpoint.block_number) is None:
+            log.warning("node has no block %s yet (behind?); waiting", checkpoint.block_number)
+            return None
         depth = self._undo_reorg(checkpoint)
         start = checkpoint.block_number + 1
         if start > target:
             self._note_head(checkpoint, head)
             return BatchResult(start, start - 1, 0, 0, depth) if depth else None
         end = min(target, start + self.range - 1)
-        logs, end = self._get_logs(start, end)
-        headers = self._headers({int(lg["blockNumber"], 16) for lg in logs} | {end, head})
+        while True:
+            end_hash = self._hash_at(end)  # seen before eth_getLogs, compared after it
+            logs, got_end = self._get_logs(start, end)
+            if got_end == end:
+                break
+            end = got_end  # the node refused the range: read again at the smaller size
+        headers = self._headers({int(lg["blockNumber"], 16) for lg in logs} | {start, end, head})
+        # The chain must not have moved while we read it: the range hangs off the checkpoint,
+        # its last block is the one we saw before eth_getLogs, and every log's block is the
+        # header's. Otherwise write nothing; the next call's reorg check sorts it out.
+        if checkpoint.block_hash and headers[start]["parent_hash"] != checkpoint.block_hash:
+            log.warning("block %s no longer follows the checkpoint; retrying", start)
+            return None
+        if headers[end]["hash"] != end_hash:
+            log.warning("block %s changed while indexing; retrying", end)
+            return None
         for lg in logs:
             if headers[int(lg["blockNumber"], 16)]["hash"] != lg["blockHash"]:
                 log.warning("block %s changed while indexing; retrying", lg["blockNumber"])
@@ -203,6 +220,7 @@ class ChainIndexer:
         return response["result"]
 
     def _get_logs(self, start: int, end: int) -> tuple[list[dict[str, Any]], int]:
+        halved = False
         while True:
             try:
                 logs = self._rpc(
@@ -214,10 +232,11 @@ class ChainIndexer:
                     raise
                 end = start + (end - start) // 2
                 self.range = end - start + 1
+                halved = True
                 log.info("eth_getLogs refused the range; retrying with %s blocks", self.range)
                 continue
-            # Grow back toward the configured range after a successful smaller call.
-            self.range = min(self.max_range, self.range * 2)
+            if not halved:  # grow back toward the configured range after a clean call
+                self.range = min(self.max_range, self.range * 2)
             return list(logs), end
 
     def _headers(self, numbers: set[int]) -> dict[int, dict[str, Any]]:

@@ -23,6 +23,8 @@ from webapp.projections.models import (
 )
 
 ZERO_ADDRESS = "0x" + "00" * 20
+#: 9999-12-31T23:59:59Z: certificate times beyond it (uint40 allows them) are clamped.
+MAX_TIMESTAMP = 253402300799
 Handler = Callable[["Projector", ChainEvent, dict[str, Any]], None]
 HANDLERS: dict[str, Handler] = {}
 
@@ -39,8 +41,9 @@ def handles(*names: str) -> Callable[[Handler], Handler]:
 class Projector:
     """Fold the event store, in chain order, into versioned read models.
 
-    Events are applied in (block, log index) order after the cursor; the cursor moves in
-    the same transaction as the rows, so a crash re-applies nothing twice. Events without
+    Events are applied in store order (ids, which the indexer assigns in chain order) after
+    the cursor; the cursor moves in the same transaction as the rows, so a crash re-applies
+    nothing twice. Events without
     a handler (e.g. admin-role changes) advance the cursor and change nothing.
     """
 
@@ -58,7 +61,7 @@ class Projector:
                 events = list(
                     ChainEvent.objects.filter(
                         chain_id=self.chain_id, id__gt=cursor.event_id
-                    ).order_by("block_number", "log_index")[:batch]
+                    ).order_by("id")[:batch]
                 )
                 if not events:
                     return applied
@@ -73,28 +76,45 @@ class Projector:
                 applied += len(events)
 
     def rollback_to(self, block_number: int) -> None:
-        """Undo every change made after `block_number` (call inside the reorg transaction)."""
-        for model in VERSIONED:
-            rows = model.objects.filter(chain_id=self.chain_id)  # type: ignore[attr-defined]
-            rows.filter(block_from__gt=block_number).delete()
-            rows.filter(block_to__gt=block_number).update(block_to=None)
-        last = (
-            ChainEvent.objects.filter(chain_id=self.chain_id, block_number__lte=block_number)
-            .order_by("-id")
-            .values_list("id", flat=True)
-            .first()
-        )
-        ProjectionCursor.objects.update_or_create(
-            chain_id=self.chain_id, defaults={"event_id": last or 0}
-        )
+        """Undo every change made after `block_number` (call inside the reorg transaction).
+
+        The cursor only ever moves back: events the projector had not reached yet stay
+        pending instead of being skipped.
+        """
+        with transaction.atomic():
+            cursor = self._lock_cursor()
+            for model in VERSIONED:
+                rows = model.objects.filter(chain_id=self.chain_id)  # type: ignore[attr-defined]
+                rows.filter(block_from__gt=block_number).delete()
+                rows.filter(block_to__gt=block_number).update(block_to=None)
+            last = (
+                ChainEvent.objects.filter(chain_id=self.chain_id, block_number__lte=block_number)
+                .order_by("-id")
+                .values_list("id", flat=True)
+                .first()
+            )
+            cursor.event_id = min(cursor.event_id, last or 0)
+            cursor.save()
 
     def rebuild(self) -> int:
-        """Drop every projection row of this chain and replay the whole event store."""
+        """Drop every projection row of this chain and replay the whole event store.
+
+        Run it under the indexer's leader lock (the command does), so no batch is applied
+        between the delete and the replay.
+        """
         with transaction.atomic():
+            cursor = self._lock_cursor()
             for model in VERSIONED:
                 model.objects.filter(chain_id=self.chain_id).delete()  # type: ignore[attr-defined]
-            ProjectionCursor.objects.filter(chain_id=self.chain_id).delete()
+            cursor.event_id = 0
+            cursor.save()
         return self.apply_pending()
+
+    def _lock_cursor(self) -> ProjectionCursor:
+        cursor, _ = ProjectionCursor.objects.select_for_update().get_or_create(
+            chain_id=self.chain_id
+        )
+        return cursor
 
     # ---------------------------------------------------------------- versioning
     #
@@ -294,8 +314,8 @@ def _certificate_issued(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
         subject_kind=a["subjectKind"], subject=a["subject"],
         certificate_type=a["certificateType"], issuer=a["issuer"],
         document_hash=a["documentHash"],
-        valid_from=datetime.fromtimestamp(a["validFrom"], tz=UTC),
-        valid_until=datetime.fromtimestamp(min(a["validUntil"], 253402300799), tz=UTC),
+        valid_from=datetime.fromtimestamp(min(a["validFrom"], MAX_TIMESTAMP), tz=UTC),
+        valid_until=datetime.fromtimestamp(min(a["validUntil"], MAX_TIMESTAMP), tz=UTC),
         claims=dict(zip(a["claimKeys"], a["claimValues"], strict=True)),
         revoked=False, revoke_reason="",
     )  # fmt: skip

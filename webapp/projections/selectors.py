@@ -57,4 +57,7 @@ def bundle_contents(
         BundleContent.objects.filter(chain_id=chain_id, bundle_id=bundle_id),
         _resolve(chain_id, block, at),
     )
-    return {int(r.lot_id): r.quantity for r in rows}
+    contents: dict[int, Decimal] = {}
+    for r in rows:  # a bundle may list the same lot twice
+        contents[int(r.lot_id)] = contents.get(int(r.lot_id), Decimal(0)) + r.quantity
+    return contents

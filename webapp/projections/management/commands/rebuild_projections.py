@@ -4,6 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from webapp.chain.indexer import leader_lock
 from webapp.chain.models import Checkpoint
 from webapp.projections.projector import Projector
 
@@ -21,5 +22,6 @@ class Command(BaseCommand):
             else list(Checkpoint.objects.values_list("chain_id", flat=True))
         )
         for chain_id in chains:
-            applied = Projector(chain_id).rebuild()
+            with leader_lock(chain_id):  # no indexer may apply batches meanwhile
+                applied = Projector(chain_id).rebuild()
             self.stdout.write(f"chain {chain_id}: replayed {applied} events")
