@@ -127,6 +127,9 @@ class Projector:
         self._current: dict[tuple[type[models.Model], tuple[Any, ...]], Any] = {}
         self._new: dict[type[models.Model], list[Any]] = defaultdict(list)
         self._closed: dict[type[models.Model], list[Any]] = defaultdict(list)
+        # Lots registered in this batch: nobody can hold one from before, so balance
+        # look-ups for them need no query.
+        self._fresh_lots: set[str] = set()
 
     def _flush(self) -> None:
         for model, rows in self._closed.items():
@@ -137,6 +140,12 @@ class Projector:
 
     def current(self, model: type[models.Model], **key: Any) -> Any:
         slot = (model, tuple(sorted((k, str(v)) for k, v in key.items())))
+        if (
+            slot not in self._current
+            and model is Balance
+            and str(key["lot_id"]) in self._fresh_lots
+        ):
+            return None
         if slot not in self._current:
             self._current[slot] = (
                 model.objects.filter(chain_id=self.chain_id, block_to__isnull=True, **key)  # type: ignore[attr-defined]
@@ -164,10 +173,20 @@ class Projector:
         return row
 
     def change(
-        self, model: type[models.Model], event: ChainEvent, key: dict[str, Any], **fields: Any
+        self,
+        model: type[models.Model],
+        event: ChainEvent,
+        key: dict[str, Any],
+        *,
+        new: bool = False,
+        **fields: Any,
     ) -> None:
-        """Close the entity's current version at this event and open one with `fields`."""
-        now = self.current(model, **key)
+        """Close the entity's current version at this event and open one with `fields`.
+
+        `new` says the contract guarantees the entity did not exist (a fresh id), which
+        saves the look-up.
+        """
+        now = None if new else self.current(model, **key)
         values: dict[str, Any] = {}
         if now is not None:
             values = {
@@ -236,8 +255,9 @@ def _policy(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
 
 @handles("LotRegistered")
 def _lot_registered(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
+    p._fresh_lots.add(str(a["lotId"]))
     p.change(
-        LotVersion, e, {"lot_id": a["lotId"]},
+        LotVersion, e, {"lot_id": a["lotId"]}, new=True,
         kind=a["kind"], creator=a["owner"], quantity=a["quantity"],
         metadata_hash=a["metadataHash"], gs1_key_hash=a["gs1KeyHash"],
         quarantined=False, quarantine_reason="",
@@ -267,7 +287,7 @@ def _transfer_batch(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
 @handles("HandoffInitiated")
 def _handoff_initiated(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
     p.change(
-        HandoffVersion, e, {"handoff_id": a["handoffId"]},
+        HandoffVersion, e, {"handoff_id": a["handoffId"]}, new=True,
         lot_id=a["lotId"], sender=a["sender"], receiver=a["receiver"],
         quantity=a["quantity"], escrow=a["escrow"], status="open", reason="",
     )  # fmt: skip
@@ -310,7 +330,7 @@ def _transformed(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
 @handles("CertificateIssued")
 def _certificate_issued(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
     p.change(
-        CertificateVersion, e, {"certificate_id": a["certificateId"]},
+        CertificateVersion, e, {"certificate_id": a["certificateId"]}, new=True,
         subject_kind=a["subjectKind"], subject=a["subject"],
         certificate_type=a["certificateType"], issuer=a["issuer"],
         document_hash=a["documentHash"],
