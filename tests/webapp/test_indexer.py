@@ -174,6 +174,21 @@ def test_a_tampered_row_is_found_by_verify_mirror(
     assert len(report.missing) == 1 and report.broken_chain
 
 
+def test_a_tampered_block_time_is_found_by_verify_mirror(
+    chain: Consortium, w3: Web3, manifest: Manifest
+) -> None:
+    from datetime import timedelta
+
+    activity(chain, rounds=1)
+    ChainIndexer(w3, manifest).run_until_head()
+    block = Block.objects.order_by("number").last()
+    assert block is not None
+    Block.objects.filter(pk=block.pk).update(timestamp=block.timestamp - timedelta(days=1))
+
+    report = verify_mirror(w3, manifest)
+    assert report.altered == [f"block {block.number}: timestamp differs from the chain"]
+
+
 def test_a_crash_mid_batch_loses_and_duplicates_nothing(
     chain: Consortium, w3: Web3, manifest: Manifest, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from web3 import Web3
 
@@ -14,7 +15,7 @@ from webapp.chain.indexer import (
     content_hash,
     event_content,
 )
-from webapp.chain.models import ChainEvent, Checkpoint
+from webapp.chain.models import Block, ChainEvent, Checkpoint
 
 Key = tuple[str, int]  # (block hash, log index)
 
@@ -98,6 +99,8 @@ def verify_mirror(
         for row in ChainEvent.objects.filter(chain_id=chain_id, block_number__gt=end):
             report.extra.append(f"block {row.block_number} log {row.log_index} above checkpoint")
 
+    _check_blocks(w3, chain_id, start, end, report)
+
     running = GENESIS_RUNNING_HASH
     for row in ChainEvent.objects.filter(chain_id=chain_id).iterator():
         running = chain_running_hash(running, content_hash(_content_of(row)))
@@ -107,6 +110,35 @@ def verify_mirror(
             )
             break
     return report
+
+
+def _check_blocks(w3: Web3, chain_id: int, start: int, end: int, report: MirrorReport) -> None:
+    """Stored blocks (and the timestamps events carry) must be the chain's: the as-of-time
+    queries and reorg detection rely on them."""
+    blocks = list(
+        Block.objects.filter(chain_id=chain_id, number__gte=start, number__lte=end).order_by(
+            "number"
+        )
+    )
+    stamps = dict(
+        ChainEvent.objects.filter(chain_id=chain_id, block_number__gte=start, block_number__lte=end)
+        .values_list("block_number", "block_timestamp")
+        .distinct()
+    )
+    for lo in range(0, len(blocks), 500):
+        chunk = blocks[lo : lo + 500]
+        responses = w3.provider.make_batch_request(  # type: ignore[attr-defined]
+            [("eth_getBlockByNumber", [hex(b.number), False]) for b in chunk]
+        )
+        for block, response in zip(
+            chunk, sorted(responses, key=lambda r: int(r["id"])), strict=True
+        ):
+            header = response.get("result") or {}
+            when = datetime.fromtimestamp(int(header.get("timestamp", "0x0"), 16), tz=UTC)
+            if header.get("hash") != block.hash or header.get("parentHash") != block.parent_hash:
+                report.altered.append(f"block {block.number}: hash differs from the chain")
+            elif block.timestamp != when or stamps.get(block.number, when) != when:
+                report.altered.append(f"block {block.number}: timestamp differs from the chain")
 
 
 def _content_of(row: ChainEvent) -> dict[str, object]:
