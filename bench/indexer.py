@@ -77,11 +77,12 @@ def main() -> None:
     outputs_per_tx = 50
     with AnvilNode() as node, tempfile.TemporaryDirectory() as tmp:
         w3 = Web3(Web3.HTTPProvider(node.url))
-        admin, maker, dist = (LocalSigner.create() for _ in range(3))
+        admin, maker = LocalSigner.create(), LocalSigner.create()
         manifest, system, _ = deploy_system(w3, admin, directory=Path(tmp))
         lots = system.lots
-        for who, role in ((maker, Role.MANUFACTURER), (dist, Role.DISTRIBUTOR)):
-            transact(w3, admin, lots.functions.registerParticipant(who.address, int(role), h))
+        transact(
+            w3, admin, lots.functions.registerParticipant(maker.address, int(Role.MANUFACTURER), h)
+        )
         transact(w3, maker, lots.functions.registerLot(1, 10**12, LotKind.RAW_MATERIAL, h, h))
 
         # ---- generate
@@ -169,7 +170,6 @@ def main() -> None:
         stop = threading.Event()
 
         def sender() -> None:
-            n = w3.eth.get_transaction_count(dist.address)
             k = 0
             while not stop.is_set():
                 call = lots.functions.registerLot(10**9 + k, 1, LotKind.COMPONENT, h, h)
@@ -177,7 +177,6 @@ def main() -> None:
                 raw = maker.sign_transaction(tx)
                 w3.eth.send_raw_transaction(raw)
                 k += 1
-                n += 1
                 time.sleep(0.05)
 
         thread = threading.Thread(target=sender, daemon=True)

@@ -29,6 +29,14 @@ class Artifact:
         return "0x" + hashlib.sha256(bytes.fromhex(self.bytecode[2:])).hexdigest()
 
 
+def abi_type(item: dict[str, Any]) -> str:
+    """The canonical ABI type of an input (tuples spelled out), as in signatures."""
+    kind = str(item["type"])
+    if kind.startswith("tuple"):
+        return "(" + ",".join(abi_type(c) for c in item["components"]) + ")" + kind[5:]
+    return kind
+
+
 @functools.cache
 def load(name: str) -> Artifact:
     """Load `contracts/artifacts/<name>.json`; raises FileNotFoundError for an unknown name."""

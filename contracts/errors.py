@@ -15,9 +15,8 @@ from eth_abi.abi import decode
 from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
 
-from contracts.artifacts import load
+from contracts.artifacts import SYSTEM_CONTRACTS, abi_type, load
 
-_ARTIFACTS = ("Lots", "Certificates", "Anchors")
 _ERROR_STRING = bytes.fromhex("08c379a0")  # Error(string)
 _PANIC = bytes.fromhex("4e487b71")  # Panic(uint256)
 
@@ -50,22 +49,15 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def _abi_type(item: dict[str, Any]) -> str:
-    kind = str(item["type"])
-    if kind.startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + kind[5:]
-    return kind
-
-
 @functools.cache
 def error_index() -> dict[bytes, ErrorSpec]:
     """Every custom error of the system's contracts, by 4-byte selector."""
     index: dict[bytes, ErrorSpec] = {}
-    for name in _ARTIFACTS:
+    for name in SYSTEM_CONTRACTS:
         for item in load(name).abi:
             if item["type"] != "error":
                 continue
-            types = tuple(_abi_type(i) for i in item["inputs"])
+            types = tuple(abi_type(i) for i in item["inputs"])
             selector = function_signature_to_4byte_selector(f"{item['name']}({','.join(types)})")
             index[selector] = ErrorSpec(
                 item["name"],

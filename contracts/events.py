@@ -16,7 +16,7 @@ from eth_abi.abi import decode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from contracts.artifacts import SYSTEM_CONTRACTS, load
+from contracts.artifacts import SYSTEM_CONTRACTS, abi_type, load
 
 
 class UndecodableLog(ValueError):
@@ -69,13 +69,6 @@ def _topic_value(kind: str, topic: bytes) -> Any:
     return "0x" + topic.hex()  # a hashed dynamic value
 
 
-def _abi_type(item: dict[str, Any]) -> str:
-    kind = str(item["type"])
-    if kind.startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + kind[5:]
-    return kind
-
-
 @functools.lru_cache(maxsize=65_536)
 def _checksum(address: str) -> str:
     # A few thousand participants and escrows recur across millions of logs.
@@ -114,7 +107,7 @@ def event_specs() -> dict[bytes, EventSpec]:
             if item["type"] != "event" or item.get("anonymous"):
                 continue
             inputs = item["inputs"]
-            signature = f"{item['name']}({','.join(_abi_type(i) for i in inputs)})"
+            signature = f"{item['name']}({','.join(abi_type(i) for i in inputs)})"
             topic0 = keccak(text=signature)
             specs.setdefault(
                 topic0,
@@ -122,8 +115,8 @@ def event_specs() -> dict[bytes, EventSpec]:
                     contract=contract,
                     name=item["name"],
                     topic0=topic0,
-                    indexed=tuple((i["name"], _abi_type(i)) for i in inputs if i["indexed"]),
-                    data=tuple((i["name"], _abi_type(i)) for i in inputs if not i["indexed"]),
+                    indexed=tuple((i["name"], abi_type(i)) for i in inputs if i["indexed"]),
+                    data=tuple((i["name"], abi_type(i)) for i in inputs if not i["indexed"]),
                     order=tuple(i["name"] for i in inputs),
                 ),
             )

@@ -31,8 +31,8 @@ MEMBERS: dict[str, Role] = {
     "auditor": Role.AUDITOR,
 }
 
-#: Gas for transactions sent past the estimate so that they are mined and revert on chain.
-REVERT_GAS = 2_000_000
+#: Gas for every test transaction (no estimate), so failing calls are mined and revert.
+TEST_GAS = 2_000_000
 
 
 @dataclass
@@ -81,32 +81,55 @@ class Consortium:
         return self._next_id[0]
 
     def act(self, signer: LocalSigner, call: ContractFunction) -> TxReceipt:
-        receipt = send_transaction(self.w3, signer, call)
+        """Send `call` with a fixed gas limit and wait for it; a revert raises.
+
+        No gas estimate: on py-evm an estimate (a binary search over executions) costs more
+        than the transaction, and a failing call is then mined and reverts on chain, which
+        is what the failure-path tests want to observe.
+        """
+        receipt = send_transaction(self.w3, signer, call, gas=TEST_GAS)
         assert not isinstance(receipt, str)
         return receipt
 
     def reverts(self, signer: LocalSigner, call: ContractFunction) -> TransactionReverted:
-        """Send `call` past the gas estimate so it is mined, and return the revert."""
+        """Send `call` so it is mined, and return its decoded revert."""
         try:
-            self.act_unchecked(signer, call)
+            self.act(signer, call)
         except TransactionReverted as exc:
             assert exc.tx_hash is not None, "expected a mined, reverted transaction"
             return exc
         raise AssertionError("the transaction did not revert")
 
-    def act_unchecked(self, signer: LocalSigner, call: ContractFunction) -> TxReceipt:
-        receipt = send_transaction(self.w3, signer, call, gas=REVERT_GAS)
-        assert not isinstance(receipt, str)
-        return receipt
-
     def balance(self, who: LocalSigner | str, lot_id: int) -> int:
         address = who if isinstance(who, str) else who.address
         return int(self.lots.functions.balanceOf(address, lot_id).call())
 
-    def balances(self, lot_ids: Iterable[int]) -> dict[tuple[str, int], int]:
-        """Every member's and the stranger's balance of each lot: a before/after snapshot."""
-        people = [*self.members.values(), self.stranger]
-        return {(p.address, i): self.balance(p, i) for p in people for i in lot_ids}
+    def balances(
+        self, lot_ids: Iterable[int], extra_accounts: Iterable[str] = ()
+    ) -> dict[tuple[str, int], int]:
+        """Every member's, the stranger's and `extra_accounts`' (e.g. escrows) balance of
+        each lot, read in one balanceOfBatch call: a before/after snapshot."""
+        ids = list(lot_ids)
+        accounts = [p.address for p in (*self.members.values(), self.stranger)]
+        accounts += list(extra_accounts)
+        keys = [(a, i) for a in accounts for i in ids]
+        values = self.lots.functions.balanceOfBatch(
+            [a for a, _ in keys], [i for _, i in keys]
+        ).call()
+        return {k: int(v) for k, v in zip(keys, values, strict=True)}
+
+    def snapshot(
+        self, lot_ids: Iterable[int], extra_accounts: Iterable[str] = ()
+    ) -> dict[Any, Any]:
+        """What a refused call must leave alone: balances, each lot's record and bundle
+        contents hash, and the handoff and transformation counters."""
+        ids = list(lot_ids)
+        state: dict[Any, Any] = dict(self.balances(ids, extra_accounts))
+        for i in ids:
+            state[("lot", i)] = tuple(self.lots.functions.lot(i).call())
+            state[("contents", i)] = bytes(self.lots.functions.bundleContentsHash(i).call())
+        state["counts"] = tuple(self.lots.functions.counts().call())
+        return state
 
     def events(self, receipt: TxReceipt, contract: Any, name: str) -> list[dict[str, Any]]:
         return [

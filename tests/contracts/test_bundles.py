@@ -56,20 +56,7 @@ def pass_on(
 
 
 def state(c: Consortium, lot_ids: Sequence[int], bundle_ids: Sequence[int] = ()) -> dict[Any, Any]:
-    """Everything a failed bundle or unbundle must leave alone: the balances of every member,
-    the stranger and every bundle escrow (as `c.balances`, read in one balanceOfBatch call),
-    the bundles' contents hashes and the lots' records."""
-    ids = [*lot_ids, *bundle_ids]
-    accounts: list[str] = [p.address for p in (*c.members.values(), c.stranger)]
-    accounts += [escrow_of(c, b) for b in bundle_ids]
-    pairs = [(a, i) for a in accounts for i in ids]
-    values = c.lots.functions.balanceOfBatch([a for a, _ in pairs], [i for _, i in pairs]).call()
-    snapshot: dict[Any, Any] = dict(zip(pairs, values, strict=True))
-    for b in bundle_ids:
-        snapshot[("contents", b)] = bytes(c.lots.functions.bundleContentsHash(b).call())
-    for i in ids:
-        snapshot[("lot", i)] = tuple(c.lots.functions.lot(i).call())
-    return snapshot
+    return c.snapshot([*lot_ids, *bundle_ids], [escrow_of(c, b) for b in bundle_ids])
 
 
 def two_lots(c: Consortium, who: LocalSigner | None = None) -> tuple[int, int]:

@@ -17,42 +17,12 @@ RAW = int(LotKind.RAW_MATERIAL)
 BUNDLE = int(LotKind.BUNDLE)
 
 
-# The helpers below are Consortium.act/register_lot/handoff/accept without the gas estimate:
-# py-evm's estimate (a binary search over executions) dominates the run time otherwise.
-# A failing transaction still raises TransactionReverted.
-
-
-def act(c: Consortium, signer: LocalSigner, call: Any) -> TxReceipt:
-    return c.act_unchecked(signer, call)
-
-
-def register_lot(c: Consortium, who: LocalSigner, quantity: int = 1000, kind: int = 1) -> int:
-    lot_id = c.new_id()
-    act(c, who, c.lots.functions.registerLot(lot_id, quantity, kind, H1, H2))
-    return lot_id
-
-
-def handoff(
-    c: Consortium, sender: LocalSigner, receiver: LocalSigner, lot_id: int, quantity: int
-) -> int:
-    call = c.lots.functions.initiateHandoff(lot_id, receiver.address, quantity)
-    (event,) = c.events(act(c, sender, call), c.lots, "HandoffInitiated")
-    return int(event["handoffId"])
-
-
-def accept(
-    c: Consortium, receiver: LocalSigner, handoff_id: int, lot_id: int, sender: LocalSigner
-) -> TxReceipt:
-    call = c.lots.functions.acceptHandoff(handoff_id, lot_id, sender.address, receiver.address)
-    return act(c, receiver, call)
-
-
 def quarantine(c: Consortium, who: LocalSigner, lot_id: int, reason: str = "hot") -> TxReceipt:
-    return act(c, who, c.lots.functions.setQuarantine(lot_id, reason))
+    return c.act(who, c.lots.functions.setQuarantine(lot_id, reason))
 
 
 def clear(c: Consortium, who: LocalSigner, lot_id: int, reason: str = "ok") -> TxReceipt:
-    return act(c, who, c.lots.functions.clearQuarantine(lot_id, reason))
+    return c.act(who, c.lots.functions.clearQuarantine(lot_id, reason))
 
 
 def lot_view(c: Consortium, lot_id: int) -> tuple[int, bool, bool]:
@@ -73,7 +43,7 @@ def output(lot_id: int, quantity: int, kind: int = int(LotKind.COMPONENT)) -> tu
 
 def test_a_reporter_quarantines_any_lot(consortium: Consortium) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner)
+    lot_id = c.register_lot(c.miner)
 
     receipt = quarantine(c, c.reporter, lot_id, "temperature excursion")
 
@@ -90,7 +60,7 @@ def test_a_reporter_quarantines_any_lot(consortium: Consortium) -> None:
 
 def test_a_holder_quarantines_its_lot(consortium: Consortium) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner)
+    lot_id = c.register_lot(c.miner)
 
     receipt = quarantine(c, c.miner, lot_id, "suspected contamination")
 
@@ -106,8 +76,8 @@ def test_a_holder_quarantines_its_lot(consortium: Consortium) -> None:
 
 def test_a_holder_of_part_of_a_lot_may_quarantine_it(consortium: Consortium) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner)
-    accept(c, c.refinery, handoff(c, c.miner, c.refinery, lot_id, 10), lot_id, c.miner)
+    lot_id = c.register_lot(c.miner)
+    c.accept(c.refinery, c.handoff(c.miner, c.refinery, lot_id, 10), lot_id, c.miner)
 
     quarantine(c, c.refinery, lot_id)
 
@@ -116,8 +86,8 @@ def test_a_holder_of_part_of_a_lot_may_quarantine_it(consortium: Consortium) -> 
 
 def test_a_reporter_quarantines_a_lot_held_in_escrow(consortium: Consortium) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner)
-    handoff(c, c.miner, c.refinery, lot_id, 1000)
+    lot_id = c.register_lot(c.miner)
+    c.handoff(c.miner, c.refinery, lot_id, 1000)
 
     quarantine(c, c.reporter, lot_id)
 
@@ -127,7 +97,7 @@ def test_a_reporter_quarantines_a_lot_held_in_escrow(consortium: Consortium) -> 
 @pytest.mark.parametrize("who", ["refinery", "distributor", "certifier", "auditor"])
 def test_a_non_holder_non_reporter_cannot_quarantine(consortium: Consortium, who: str) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner)
+    lot_id = c.register_lot(c.miner)
     actor = c.members[who]
 
     err = c.reverts(actor, c.lots.functions.setQuarantine(lot_id, "rumour"))
@@ -141,8 +111,8 @@ def test_a_sender_whose_whole_quantity_is_in_escrow_is_no_longer_a_holder(
     consortium: Consortium,
 ) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner)
-    handoff(c, c.miner, c.refinery, lot_id, 1000)
+    lot_id = c.register_lot(c.miner)
+    c.handoff(c.miner, c.refinery, lot_id, 1000)
 
     err = c.reverts(c.miner, c.lots.functions.setQuarantine(lot_id, "late"))
 
@@ -153,7 +123,7 @@ def test_a_sender_whose_whole_quantity_is_in_escrow_is_no_longer_a_holder(
 
 def test_an_unregistered_account_cannot_quarantine(consortium: Consortium) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner)
+    lot_id = c.register_lot(c.miner)
 
     err = c.reverts(c.stranger, c.lots.functions.setQuarantine(lot_id, "x"))
 
@@ -164,8 +134,8 @@ def test_an_unregistered_account_cannot_quarantine(consortium: Consortium) -> No
 
 def test_a_suspended_reporter_cannot_quarantine(consortium: Consortium) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner)
-    act(c, c.admin, c.lots.functions.suspendParticipant(c.reporter.address, "faulty sensor"))
+    lot_id = c.register_lot(c.miner)
+    c.act(c.admin, c.lots.functions.suspendParticipant(c.reporter.address, "faulty sensor"))
 
     err = c.reverts(c.reporter, c.lots.functions.setQuarantine(lot_id, "x"))
 
@@ -190,7 +160,7 @@ def test_a_quarantined_lot_cannot_be_quarantined_again(
     consortium: Consortium, first: str, second: str
 ) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner)
+    lot_id = c.register_lot(c.miner)
     quarantine(c, c.members[first], lot_id)
     state = lot_view(c, lot_id)
 
@@ -206,7 +176,7 @@ def test_a_quarantined_lot_cannot_be_quarantined_again(
 
 def test_clearing_a_lot_that_is_not_quarantined_is_refused(consortium: Consortium) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner)
+    lot_id = c.register_lot(c.miner)
 
     for who in (c.reporter, c.miner):
         err = c.reverts(who, c.lots.functions.clearQuarantine(lot_id, "nothing to clear"))
@@ -217,7 +187,7 @@ def test_clearing_a_lot_that_is_not_quarantined_is_refused(consortium: Consortiu
 
 def test_a_holder_cannot_clear_a_reporters_quarantine(consortium: Consortium) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner)
+    lot_id = c.register_lot(c.miner)
     quarantine(c, c.reporter, lot_id)
 
     err = c.reverts(c.miner, c.lots.functions.clearQuarantine(lot_id, "looks fine to me"))
@@ -229,7 +199,7 @@ def test_a_holder_cannot_clear_a_reporters_quarantine(consortium: Consortium) ->
 
 def test_a_reporter_clears_its_quarantine(consortium: Consortium) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner)
+    lot_id = c.register_lot(c.miner)
     quarantine(c, c.reporter, lot_id)
 
     receipt = clear(c, c.reporter, lot_id, "lab results fine")
@@ -241,7 +211,7 @@ def test_a_reporter_clears_its_quarantine(consortium: Consortium) -> None:
 
 def test_a_holder_clears_its_own_quarantine(consortium: Consortium) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner)
+    lot_id = c.register_lot(c.miner)
     quarantine(c, c.miner, lot_id)
 
     receipt = clear(c, c.miner, lot_id, "false alarm")
@@ -253,7 +223,7 @@ def test_a_holder_clears_its_own_quarantine(consortium: Consortium) -> None:
 
 def test_a_reporter_can_clear_a_holders_quarantine(consortium: Consortium) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner)
+    lot_id = c.register_lot(c.miner)
     quarantine(c, c.miner, lot_id)
 
     clear(c, c.reporter, lot_id)
@@ -263,7 +233,7 @@ def test_a_reporter_can_clear_a_holders_quarantine(consortium: Consortium) -> No
 
 def test_a_non_holder_non_reporter_cannot_clear(consortium: Consortium) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner)
+    lot_id = c.register_lot(c.miner)
     quarantine(c, c.miner, lot_id)
 
     err = c.reverts(c.distributor, c.lots.functions.clearQuarantine(lot_id, "x"))
@@ -275,7 +245,7 @@ def test_a_non_holder_non_reporter_cannot_clear(consortium: Consortium) -> None:
 
 def test_a_cleared_lot_can_be_quarantined_again(consortium: Consortium) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner)
+    lot_id = c.register_lot(c.miner)
     quarantine(c, c.reporter, lot_id)
     clear(c, c.reporter, lot_id)
 
@@ -289,10 +259,10 @@ def test_a_cleared_lot_can_be_quarantined_again(consortium: Consortium) -> None:
 
 def test_while_paused_quarantines_cannot_change(consortium: Consortium) -> None:
     c = consortium
-    held = register_lot(c, c.miner)
-    free = register_lot(c, c.miner)
+    held = c.register_lot(c.miner)
+    free = c.register_lot(c.miner)
     quarantine(c, c.reporter, held)
-    act(c, c.admin, c.lots.functions.pause())
+    c.act(c.admin, c.lots.functions.pause())
 
     assert c.reverts(c.reporter, c.lots.functions.clearQuarantine(held, "x")).name == (
         "SystemPaused"
@@ -307,7 +277,7 @@ def test_while_paused_quarantines_cannot_change(consortium: Consortium) -> None:
 
 def test_a_quarantined_lot_cannot_be_handed_off(consortium: Consortium) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner)
+    lot_id = c.register_lot(c.miner)
     quarantine(c, c.reporter, lot_id)
     before = c.balances([lot_id])
 
@@ -321,8 +291,8 @@ def test_a_quarantined_lot_cannot_be_handed_off(consortium: Consortium) -> None:
 
 def test_a_quarantined_lot_cannot_be_bundled(consortium: Consortium) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner)
-    other = register_lot(c, c.miner)
+    lot_id = c.register_lot(c.miner)
+    other = c.register_lot(c.miner)
     quarantine(c, c.miner, lot_id)
     bundle_id = c.new_id()
     before = c.balances([lot_id, other, bundle_id])
@@ -339,8 +309,8 @@ def test_a_quarantined_lot_cannot_be_bundled(consortium: Consortium) -> None:
 @pytest.mark.parametrize("position", [0, 1])
 def test_a_quarantined_lot_cannot_be_transformed(consortium: Consortium, position: int) -> None:
     c = consortium
-    lot_id = register_lot(c, c.maker)
-    other = register_lot(c, c.maker)
+    lot_id = c.register_lot(c.maker)
+    other = c.register_lot(c.maker)
     quarantine(c, c.reporter, lot_id)
     inputs = [lot_id, other] if position == 0 else [other, lot_id]
     out_id = c.new_id()
@@ -359,9 +329,9 @@ def test_a_quarantined_lot_cannot_be_transformed(consortium: Consortium, positio
 
 def test_a_quarantined_bundle_cannot_be_opened_or_handed_off(consortium: Consortium) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner)
+    lot_id = c.register_lot(c.miner)
     bundle_id = c.new_id()
-    act(c, c.miner, c.lots.functions.bundle(bundle_id, [lot_id], [600], H1, H2))
+    c.act(c.miner, c.lots.functions.bundle(bundle_id, [lot_id], [600], H1, H2))
     quarantine(c, c.miner, bundle_id)
     assert lot_view(c, bundle_id) == (BUNDLE, True, False)
     escrow = c.lots.functions.bundleEscrow(bundle_id).call()
@@ -379,12 +349,12 @@ def test_a_quarantined_bundle_cannot_be_opened_or_handed_off(consortium: Consort
 
 def test_after_clearing_a_lot_can_be_handed_off(consortium: Consortium) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner)
+    lot_id = c.register_lot(c.miner)
     quarantine(c, c.reporter, lot_id)
     clear(c, c.reporter, lot_id)
 
-    handoff_id = handoff(c, c.miner, c.refinery, lot_id, 250)
-    accept(c, c.refinery, handoff_id, lot_id, c.miner)
+    handoff_id = c.handoff(c.miner, c.refinery, lot_id, 250)
+    c.accept(c.refinery, handoff_id, lot_id, c.miner)
 
     assert c.balance(c.refinery, lot_id) == 250
     assert c.balance(c.miner, lot_id) == 750
@@ -392,12 +362,12 @@ def test_after_clearing_a_lot_can_be_handed_off(consortium: Consortium) -> None:
 
 def test_after_clearing_a_lot_can_be_transformed(consortium: Consortium) -> None:
     c = consortium
-    lot_id = register_lot(c, c.maker)
+    lot_id = c.register_lot(c.maker)
     quarantine(c, c.maker, lot_id)
     clear(c, c.maker, lot_id)
     out_id = c.new_id()
 
-    act(c, c.maker, c.lots.functions.transform([lot_id], [400], [output(out_id, 40)], H1))
+    c.act(c.maker, c.lots.functions.transform([lot_id], [400], [output(out_id, 40)], H1))
 
     assert c.balance(c.maker, lot_id) == 600
     assert c.balance(c.maker, out_id) == 40
@@ -407,20 +377,18 @@ def test_an_open_handoff_of_a_lot_quarantined_later_can_still_be_returned(
     consortium: Consortium,
 ) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner)
-    rejected = handoff(c, c.miner, c.refinery, lot_id, 100)
-    cancelled = handoff(c, c.miner, c.refinery, lot_id, 200)
+    lot_id = c.register_lot(c.miner)
+    rejected = c.handoff(c.miner, c.refinery, lot_id, 100)
+    cancelled = c.handoff(c.miner, c.refinery, lot_id, 200)
     quarantine(c, c.reporter, lot_id)
 
-    act(
-        c,
+    c.act(
         c.refinery,
         c.lots.functions.rejectHandoff(
             rejected, lot_id, c.miner.address, c.refinery.address, "quarantined"
         ),
     )
-    act(
-        c,
+    c.act(
         c.miner,
         c.lots.functions.cancelHandoff(cancelled, lot_id, c.miner.address, c.refinery.address),
     )
@@ -435,8 +403,8 @@ def test_an_open_handoff_of_a_lot_quarantined_later_cannot_be_accepted(
     consortium: Consortium,
 ) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner)
-    handoff_id = handoff(c, c.miner, c.refinery, lot_id, 300)
+    lot_id = c.register_lot(c.miner)
+    handoff_id = c.handoff(c.miner, c.refinery, lot_id, 300)
     escrow = escrow_of(c, handoff_id, c.miner, c.refinery)
     quarantine(c, c.reporter, lot_id)
     before = c.balances([lot_id])
@@ -452,7 +420,7 @@ def test_an_open_handoff_of_a_lot_quarantined_later_cannot_be_accepted(
     assert c.balance(escrow, lot_id) == 300
 
     clear(c, c.reporter, lot_id)
-    accept(c, c.refinery, handoff_id, lot_id, c.miner)
+    c.accept(c.refinery, handoff_id, lot_id, c.miner)
     assert c.balance(c.refinery, lot_id) == 300
     assert c.balance(escrow, lot_id) == 0
 
@@ -465,9 +433,9 @@ def test_an_open_handoff_of_a_lot_quarantined_later_cannot_be_accepted(
 )
 def test_a_bundle_holding_a_quarantined_lot_cannot_be_handed_off(consortium: Consortium) -> None:
     c = consortium
-    lot_id = register_lot(c, c.maker)
+    lot_id = c.register_lot(c.maker)
     bundle_id = c.new_id()
-    act(c, c.maker, c.lots.functions.bundle(bundle_id, [lot_id], [500], H1, H2))
+    c.act(c.maker, c.lots.functions.bundle(bundle_id, [lot_id], [500], H1, H2))
     quarantine(c, c.reporter, lot_id)
     before = c.balances([lot_id, bundle_id])
 

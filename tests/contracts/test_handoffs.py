@@ -6,43 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from web3.types import TxReceipt
 
-from contracts.chain import LocalSigner
 from contracts.domain import LotKind, Role, SubjectKind, ascii32
 from tests.contracts.consortium import H1, H2, Consortium
 
 pytestmark = pytest.mark.chain
-
-
-# The helpers below are Consortium.act/register_lot/handoff/accept without the gas estimate:
-# py-evm's estimate (a binary search over executions) dominates the run time otherwise.
-# A failing transaction still raises TransactionReverted.
-
-
-def act(c: Consortium, signer: LocalSigner, call: Any) -> TxReceipt:
-    return c.act_unchecked(signer, call)
-
-
-def register_lot(c: Consortium, who: LocalSigner, quantity: int = 1000, kind: int = 1) -> int:
-    lot_id = c.new_id()
-    act(c, who, c.lots.functions.registerLot(lot_id, quantity, kind, H1, H2))
-    return lot_id
-
-
-def handoff(
-    c: Consortium, sender: LocalSigner, receiver: LocalSigner, lot_id: int, quantity: int
-) -> int:
-    call = c.lots.functions.initiateHandoff(lot_id, receiver.address, quantity)
-    (event,) = c.events(act(c, sender, call), c.lots, "HandoffInitiated")
-    return int(event["handoffId"])
-
-
-def accept(
-    c: Consortium, receiver: LocalSigner, handoff_id: int, lot_id: int, sender: LocalSigner
-) -> TxReceipt:
-    call = c.lots.functions.acceptHandoff(handoff_id, lot_id, sender.address, receiver.address)
-    return act(c, receiver, call)
 
 
 ZERO_ADDRESS = "0x" + "00" * 20
@@ -64,25 +32,16 @@ def next_escrow(c: Consortium, sender: Any, receiver: Any) -> str:
     return escrow_of(c, handoffs + 1, sender, receiver)
 
 
-def state(c: Consortium, lot_ids: list[int], escrows: list[str]) -> dict[Any, int]:
-    """`c.balances(lot_ids)` plus the escrows' balances and the handoff count.
-
-    Read with one balanceOfBatch call (keys as in `c.balances`) to keep the tests fast.
-    """
-    people = [p.address for p in (*c.members.values(), c.stranger)] + list(escrows)
-    keys = [(a, i) for a in people for i in lot_ids]
-    values = c.lots.functions.balanceOfBatch([k[0] for k in keys], [k[1] for k in keys]).call()
-    snapshot: dict[Any, int] = {k: int(v) for k, v in zip(keys, values, strict=True)}
-    snapshot["handoffs"] = int(c.lots.functions.counts().call()[0])
-    return snapshot
+def state(c: Consortium, lot_ids: list[int], escrows: list[str]) -> dict[Any, Any]:
+    return c.snapshot(lot_ids, escrows)
 
 
 def open_handoff(
     c: Consortium, sender: Any, receiver: Any, quantity: int = 400, held: int = 1000
 ) -> tuple[int, int, str]:
     """A lot registered by `sender` (a producer) and a handoff of part of it to `receiver`."""
-    lot_id = register_lot(c, sender, quantity=held)
-    handoff_id = handoff(c, sender, receiver, lot_id, quantity)
+    lot_id = c.register_lot(sender, quantity=held)
+    handoff_id = c.handoff(sender, receiver, lot_id, quantity)
     return lot_id, handoff_id, escrow_of(c, handoff_id, sender, receiver)
 
 
@@ -103,8 +62,7 @@ def cancel_call(c: Consortium, handoff_id: int, lot_id: int, sender: Any, receiv
 def issue_quality(
     c: Consortium, lot_id: int, valid_from: int, valid_until: int, kind: bytes = QUALITY
 ) -> int:
-    receipt = act(
-        c,
+    receipt = c.act(
         c.certifier,
         c.certificates.functions.issue(
             int(SubjectKind.LOT), lot_id, kind, DOC, valid_from, valid_until, [], []
@@ -125,8 +83,8 @@ def test_manufacturer_registers_a_lot(consortium: Consortium) -> None:
     c = consortium
     lot_id = c.new_id()
 
-    receipt = act(
-        c, c.maker, c.lots.functions.registerLot(lot_id, 250, int(LotKind.COMPONENT), H1, H2)
+    receipt = c.act(
+        c.maker, c.lots.functions.registerLot(lot_id, 250, int(LotKind.COMPONENT), H1, H2)
     )
 
     (registered,) = c.events(receipt, c.lots, "LotRegistered")
@@ -155,7 +113,7 @@ def test_manufacturer_registers_a_lot(consortium: Consortium) -> None:
 def test_a_miner_registers_any_material_kind(consortium: Consortium, kind: LotKind) -> None:
     c = consortium
 
-    lot_id = register_lot(c, c.miner, quantity=9, kind=int(kind))
+    lot_id = c.register_lot(c.miner, quantity=9, kind=int(kind))
 
     assert c.balance(c.miner, lot_id) == 9
     assert c.lots.functions.lot(lot_id).call()[0] == int(kind)
@@ -187,7 +145,7 @@ def test_zero_quantity_lot_is_refused(consortium: Consortium) -> None:
 
 def test_a_lot_id_cannot_be_registered_twice(consortium: Consortium) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner, quantity=100)
+    lot_id = c.register_lot(c.miner, quantity=100)
     before = state(c, [lot_id], [])
 
     err = c.reverts(c.maker, c.lots.functions.registerLot(lot_id, 5, 2, H2, H1))
@@ -217,9 +175,9 @@ def test_bundle_or_none_kind_cannot_be_registered(consortium: Consortium, kind: 
 
 def test_initiate_moves_the_quantity_into_the_escrow(consortium: Consortium) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner, quantity=1000)
+    lot_id = c.register_lot(c.miner, quantity=1000)
 
-    receipt = act(c, c.miner, c.lots.functions.initiateHandoff(lot_id, c.refinery.address, 1000))
+    receipt = c.act(c.miner, c.lots.functions.initiateHandoff(lot_id, c.refinery.address, 1000))
 
     (event,) = c.events(receipt, c.lots, "HandoffInitiated")
     escrow = escrow_of(c, 1, c.miner, c.refinery)
@@ -243,12 +201,12 @@ def test_initiate_moves_the_quantity_into_the_escrow(consortium: Consortium) -> 
 
 def test_handoff_ids_increase_one_by_one(consortium: Consortium) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner, quantity=1000)
+    lot_id = c.register_lot(c.miner, quantity=1000)
 
     ids = [
-        handoff(c, c.miner, c.refinery, lot_id, 10),
-        handoff(c, c.miner, c.maker, lot_id, 20),
-        handoff(c, c.miner, c.refinery, lot_id, 30),
+        c.handoff(c.miner, c.refinery, lot_id, 10),
+        c.handoff(c.miner, c.maker, lot_id, 20),
+        c.handoff(c.miner, c.refinery, lot_id, 30),
     ]
 
     assert ids == [1, 2, 3]
@@ -266,14 +224,14 @@ def test_a_partial_quantity_can_be_handed_off(consortium: Consortium) -> None:
     assert c.balance(c.miner, lot_id) == 700
     assert c.balance(escrow, lot_id) == 300
 
-    accept(c, c.refinery, handoff_id, lot_id, c.miner)
+    c.accept(c.refinery, handoff_id, lot_id, c.miner)
 
     assert c.balance(c.miner, lot_id) == 700
     assert c.balance(c.refinery, lot_id) == 300
     assert c.balance(escrow, lot_id) == 0
     # The receiver now holds custody and passes part of it on.
-    second = handoff(c, c.refinery, c.distributor, lot_id, 120)
-    accept(c, c.distributor, second, lot_id, c.refinery)
+    second = c.handoff(c.refinery, c.distributor, lot_id, 120)
+    c.accept(c.distributor, second, lot_id, c.refinery)
     assert c.balance(c.refinery, lot_id) == 180
     assert c.balance(c.distributor, lot_id) == 120
 
@@ -282,7 +240,7 @@ def test_receiver_accepts_a_handoff(consortium: Consortium) -> None:
     c = consortium
     lot_id, handoff_id, escrow = open_handoff(c, c.miner, c.refinery, quantity=400)
 
-    receipt = accept(c, c.refinery, handoff_id, lot_id, c.miner)
+    receipt = c.accept(c.refinery, handoff_id, lot_id, c.miner)
 
     (event,) = c.events(receipt, c.lots, "HandoffAccepted")
     assert event == {
@@ -303,7 +261,7 @@ def test_receiver_can_reject_a_handoff(consortium: Consortium) -> None:
     c = consortium
     lot_id, handoff_id, escrow = open_handoff(c, c.miner, c.refinery, quantity=400)
 
-    receipt = act(c, c.refinery, reject_call(c, handoff_id, lot_id, c.miner, c.refinery))
+    receipt = c.act(c.refinery, reject_call(c, handoff_id, lot_id, c.miner, c.refinery))
 
     (event,) = c.events(receipt, c.lots, "HandoffRejected")
     assert event == {
@@ -323,7 +281,7 @@ def test_sender_can_cancel_a_handoff(consortium: Consortium) -> None:
     c = consortium
     lot_id, handoff_id, escrow = open_handoff(c, c.miner, c.refinery, quantity=400)
 
-    receipt = act(c, c.miner, cancel_call(c, handoff_id, lot_id, c.miner, c.refinery))
+    receipt = c.act(c.miner, cancel_call(c, handoff_id, lot_id, c.miner, c.refinery))
 
     (event,) = c.events(receipt, c.lots, "HandoffCancelled")
     assert event == {
@@ -340,12 +298,12 @@ def test_sender_can_cancel_a_handoff(consortium: Consortium) -> None:
 
 def test_two_open_handoffs_of_one_lot_are_settled_independently(consortium: Consortium) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner, quantity=1000)
-    first = handoff(c, c.miner, c.refinery, lot_id, 100)
-    second = handoff(c, c.miner, c.refinery, lot_id, 200)
+    lot_id = c.register_lot(c.miner, quantity=1000)
+    first = c.handoff(c.miner, c.refinery, lot_id, 100)
+    second = c.handoff(c.miner, c.refinery, lot_id, 200)
 
-    accept(c, c.refinery, second, lot_id, c.miner)
-    act(c, c.refinery, reject_call(c, first, lot_id, c.miner, c.refinery))
+    c.accept(c.refinery, second, lot_id, c.miner)
+    c.act(c.refinery, reject_call(c, first, lot_id, c.miner, c.refinery))
 
     assert c.balance(c.refinery, lot_id) == 200
     assert c.balance(c.miner, lot_id) == 800
@@ -407,7 +365,7 @@ def test_the_receiver_cannot_cancel(consortium: Consortium) -> None:
 def test_accepting_with_the_wrong_lot_finds_no_open_handoff(consortium: Consortium) -> None:
     c = consortium
     lot_id, handoff_id, escrow = open_handoff(c, c.miner, c.refinery)
-    other = register_lot(c, c.miner, quantity=50)
+    other = c.register_lot(c.miner, quantity=50)
     before = state(c, [lot_id, other], [escrow])
 
     err = c.reverts(c.refinery, accept_call(c, handoff_id, other, c.miner, c.refinery))
@@ -417,24 +375,22 @@ def test_accepting_with_the_wrong_lot_finds_no_open_handoff(consortium: Consorti
     assert state(c, [lot_id, other], [escrow]) == before
 
 
-def test_the_state_snapshot_agrees_with_member_balances(consortium: Consortium) -> None:
+def test_the_batched_balance_snapshot_agrees_with_balance_of(consortium: Consortium) -> None:
     c = consortium
     lot_id, handoff_id, escrow = open_handoff(c, c.miner, c.refinery, quantity=400)
-    other = register_lot(c, c.maker, quantity=9)
+    other = c.register_lot(c.maker, quantity=9)
 
     snapshot = state(c, [lot_id, other], [escrow])
 
-    assert {k: v for k, v in snapshot.items() if k != "handoffs"} == {
-        **c.balances([lot_id, other]),
-        (escrow, lot_id): 400,
-        (escrow, other): 0,
-    }
-    assert snapshot["handoffs"] == handoff_id == 1
+    for (account, lot), value in c.balances([lot_id, other], [escrow]).items():
+        assert snapshot[(account, lot)] == value == c.balance(account, lot)
+    assert snapshot[(escrow, lot_id)] == 400
+    assert snapshot["counts"][0] == handoff_id == 1
 
 
 def test_a_never_initiated_handoff_is_not_open(consortium: Consortium) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner)
+    lot_id = c.register_lot(c.miner)
     escrow = escrow_of(c, 77, c.miner, c.refinery)
     before = state(c, [lot_id], [escrow])
 
@@ -464,7 +420,7 @@ def test_a_settled_handoff_is_no_longer_open(
     calls = {"accept": accept_call, "reject": reject_call, "cancel": cancel_call}
     callers = {"accept": c.refinery, "reject": c.refinery, "cancel": c.miner}
     lot_id, handoff_id, escrow = open_handoff(c, c.miner, c.refinery)
-    act(c, callers[settle], calls[settle](c, handoff_id, lot_id, c.miner, c.refinery))
+    c.act(callers[settle], calls[settle](c, handoff_id, lot_id, c.miner, c.refinery))
     before = state(c, [lot_id], [escrow])
     assert before[(escrow, lot_id)] == 0
 
@@ -478,7 +434,7 @@ def test_a_settled_handoff_is_no_longer_open(
 def test_a_suspended_receiver_cannot_accept(consortium: Consortium) -> None:
     c = consortium
     lot_id, handoff_id, escrow = open_handoff(c, c.miner, c.refinery)
-    act(c, c.admin, c.lots.functions.suspendParticipant(c.refinery.address, "audit"))
+    c.act(c.admin, c.lots.functions.suspendParticipant(c.refinery.address, "audit"))
     before = state(c, [lot_id], [escrow])
 
     err = c.reverts(c.refinery, accept_call(c, handoff_id, lot_id, c.miner, c.refinery))
@@ -488,7 +444,7 @@ def test_a_suspended_receiver_cannot_accept(consortium: Consortium) -> None:
     assert state(c, [lot_id], [escrow]) == before
 
     # The sender can still withdraw the offer.
-    act(c, c.miner, cancel_call(c, handoff_id, lot_id, c.miner, c.refinery))
+    c.act(c.miner, cancel_call(c, handoff_id, lot_id, c.miner, c.refinery))
     assert c.balance(c.miner, lot_id) == 1000
     assert c.balance(escrow, lot_id) == 0
 
@@ -496,10 +452,10 @@ def test_a_suspended_receiver_cannot_accept(consortium: Consortium) -> None:
 def test_a_reactivated_receiver_can_accept(consortium: Consortium) -> None:
     c = consortium
     lot_id, handoff_id, escrow = open_handoff(c, c.miner, c.refinery)
-    act(c, c.admin, c.lots.functions.suspendParticipant(c.refinery.address, "audit"))
-    act(c, c.admin, c.lots.functions.reactivateParticipant(c.refinery.address))
+    c.act(c.admin, c.lots.functions.suspendParticipant(c.refinery.address, "audit"))
+    c.act(c.admin, c.lots.functions.reactivateParticipant(c.refinery.address))
 
-    accept(c, c.refinery, handoff_id, lot_id, c.miner)
+    c.accept(c.refinery, handoff_id, lot_id, c.miner)
 
     assert c.balance(c.refinery, lot_id) == 400
     assert c.balance(escrow, lot_id) == 0
@@ -508,7 +464,7 @@ def test_a_reactivated_receiver_can_accept(consortium: Consortium) -> None:
 def test_a_suspended_sender_cannot_cancel(consortium: Consortium) -> None:
     c = consortium
     lot_id, handoff_id, escrow = open_handoff(c, c.miner, c.refinery)
-    act(c, c.admin, c.lots.functions.suspendParticipant(c.miner.address, "audit"))
+    c.act(c.admin, c.lots.functions.suspendParticipant(c.miner.address, "audit"))
     before = state(c, [lot_id], [escrow])
 
     err = c.reverts(c.miner, cancel_call(c, handoff_id, lot_id, c.miner, c.refinery))
@@ -535,7 +491,7 @@ def _initiate_refused(
 
 def test_a_quantity_above_the_balance_is_refused(consortium: Consortium) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner, quantity=1000)
+    lot_id = c.register_lot(c.miner, quantity=1000)
 
     err, _ = _initiate_refused(c, c.miner, c.refinery, lot_id, 1001)
 
@@ -550,7 +506,7 @@ def test_a_quantity_above_the_balance_is_refused(consortium: Consortium) -> None
 
 def test_a_custodian_cannot_hand_off_a_lot_it_does_not_hold(consortium: Consortium) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner, quantity=1000)
+    lot_id = c.register_lot(c.miner, quantity=1000)
 
     err, _ = _initiate_refused(c, c.distributor, c.retailer, lot_id, 1)
 
@@ -577,7 +533,7 @@ def test_the_escrowed_quantity_cannot_be_handed_off_again(consortium: Consortium
 
 def test_a_self_handoff_is_refused(consortium: Consortium) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner)
+    lot_id = c.register_lot(c.miner)
 
     err, _ = _initiate_refused(c, c.miner, c.miner, lot_id, 10)
 
@@ -586,7 +542,7 @@ def test_a_self_handoff_is_refused(consortium: Consortium) -> None:
 
 def test_a_zero_quantity_handoff_is_refused(consortium: Consortium) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner)
+    lot_id = c.register_lot(c.miner)
 
     err, _ = _initiate_refused(c, c.miner, c.refinery, lot_id, 0)
 
@@ -605,7 +561,7 @@ def test_an_unknown_lot_cannot_be_handed_off(consortium: Consortium) -> None:
 
 def test_the_receiver_must_be_registered(consortium: Consortium) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner)
+    lot_id = c.register_lot(c.miner)
 
     err, _ = _initiate_refused(c, c.miner, c.stranger, lot_id, 10)
 
@@ -615,8 +571,8 @@ def test_the_receiver_must_be_registered(consortium: Consortium) -> None:
 
 def test_the_receiver_must_be_active(consortium: Consortium) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner)
-    act(c, c.admin, c.lots.functions.suspendParticipant(c.refinery.address, "audit"))
+    lot_id = c.register_lot(c.miner)
+    c.act(c.admin, c.lots.functions.suspendParticipant(c.refinery.address, "audit"))
 
     err, _ = _initiate_refused(c, c.miner, c.refinery, lot_id, 10)
 
@@ -627,7 +583,7 @@ def test_the_receiver_must_be_active(consortium: Consortium) -> None:
 @pytest.mark.parametrize("receiver", ["certifier", "reporter", "auditor"])
 def test_the_receiver_must_be_a_custodian(consortium: Consortium, receiver: str) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner)
+    lot_id = c.register_lot(c.miner)
     who = c.members[receiver]
 
     err, _ = _initiate_refused(c, c.miner, who, lot_id, 10)
@@ -638,7 +594,7 @@ def test_the_receiver_must_be_a_custodian(consortium: Consortium, receiver: str)
 
 def test_the_sender_must_be_a_registered_custodian(consortium: Consortium) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner)
+    lot_id = c.register_lot(c.miner)
 
     err, _ = _initiate_refused(c, c.stranger, c.refinery, lot_id, 10)
     assert err.name == "UnknownParticipant"
@@ -651,8 +607,8 @@ def test_the_sender_must_be_a_registered_custodian(consortium: Consortium) -> No
 
 def test_a_quarantined_lot_cannot_be_handed_off(consortium: Consortium) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner)
-    act(c, c.reporter, c.lots.functions.setQuarantine(lot_id, "temperature excursion"))
+    lot_id = c.register_lot(c.miner)
+    c.act(c.reporter, c.lots.functions.setQuarantine(lot_id, "temperature excursion"))
 
     err, _ = _initiate_refused(c, c.miner, c.refinery, lot_id, 10)
 
@@ -665,7 +621,7 @@ def test_a_quarantined_lot_cannot_be_handed_off(consortium: Consortium) -> None:
 
 def _policy_handoff(c: Consortium) -> tuple[int, int, str]:
     """The refinery requires QUALITY; the miner offers it 400 of a new lot."""
-    receipt = act(c, c.refinery, c.lots.functions.setAcceptancePolicy(QUALITY))
+    receipt = c.act(c.refinery, c.lots.functions.setAcceptancePolicy(QUALITY))
     (event,) = c.events(receipt, c.lots, "AcceptancePolicySet")
     assert event == {"account": c.refinery.address, "certificateType": QUALITY}
     assert c.lots.functions.acceptancePolicy(c.refinery.address).call() == QUALITY
@@ -697,7 +653,7 @@ def test_acceptance_policy_is_met_by_a_valid_certificate(consortium: Consortium)
     t = now(c)
 
     issue_quality(c, lot_id, t - 60, t + 86400)
-    accept(c, c.refinery, handoff_id, lot_id, c.miner)
+    c.accept(c.refinery, handoff_id, lot_id, c.miner)
 
     assert c.balance(c.refinery, lot_id) == 400
     assert c.balance(escrow, lot_id) == 0
@@ -708,7 +664,7 @@ def test_acceptance_policy_refuses_a_revoked_certificate(consortium: Consortium)
     lot_id, handoff_id, escrow = _policy_handoff(c)
     t = now(c)
     cert_id = issue_quality(c, lot_id, t - 60, t + 86400)
-    act(c, c.certifier, c.certificates.functions.revoke(cert_id, "lab error"))
+    c.act(c.certifier, c.certificates.functions.revoke(cert_id, "lab error"))
 
     _accept_refused_for_certificate(c, lot_id, handoff_id, escrow)
 
@@ -743,7 +699,7 @@ def test_acceptance_policy_refuses_a_certificate_of_another_type(consortium: Con
 def test_acceptance_policy_refuses_a_certificate_of_another_lot(consortium: Consortium) -> None:
     c = consortium
     lot_id, handoff_id, escrow = _policy_handoff(c)
-    other = register_lot(c, c.miner, quantity=5)
+    other = c.register_lot(c.miner, quantity=5)
     t = now(c)
     issue_quality(c, other, t - 60, t + 86400)
 
@@ -754,7 +710,7 @@ def test_a_receiver_with_a_policy_can_still_reject(consortium: Consortium) -> No
     c = consortium
     lot_id, handoff_id, escrow = _policy_handoff(c)
 
-    act(c, c.refinery, reject_call(c, handoff_id, lot_id, c.miner, c.refinery))
+    c.act(c.refinery, reject_call(c, handoff_id, lot_id, c.miner, c.refinery))
 
     assert c.balance(c.miner, lot_id) == 1000
     assert c.balance(escrow, lot_id) == 0
@@ -764,8 +720,8 @@ def test_removing_the_policy_lifts_the_requirement(consortium: Consortium) -> No
     c = consortium
     lot_id, handoff_id, escrow = _policy_handoff(c)
 
-    act(c, c.refinery, c.lots.functions.setAcceptancePolicy(b"\x00" * 32))
-    accept(c, c.refinery, handoff_id, lot_id, c.miner)
+    c.act(c.refinery, c.lots.functions.setAcceptancePolicy(b"\x00" * 32))
+    c.accept(c.refinery, handoff_id, lot_id, c.miner)
 
     assert c.lots.functions.acceptancePolicy(c.refinery.address).call() == b"\x00" * 32
     assert c.balance(c.refinery, lot_id) == 400
@@ -774,10 +730,10 @@ def test_removing_the_policy_lifts_the_requirement(consortium: Consortium) -> No
 
 def test_a_policy_binds_only_the_receiver_that_declared_it(consortium: Consortium) -> None:
     c = consortium
-    act(c, c.refinery, c.lots.functions.setAcceptancePolicy(QUALITY))
+    c.act(c.refinery, c.lots.functions.setAcceptancePolicy(QUALITY))
     lot_id, handoff_id, escrow = open_handoff(c, c.miner, c.maker, quantity=400)
 
-    accept(c, c.maker, handoff_id, lot_id, c.miner)
+    c.accept(c.maker, handoff_id, lot_id, c.miner)
 
     assert c.balance(c.maker, lot_id) == 400
     assert c.balance(escrow, lot_id) == 0

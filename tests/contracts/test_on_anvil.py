@@ -88,3 +88,20 @@ def test_a_pallet_with_a_certificate_policy_reaches_the_retailer(
     c.act(c.retailer, c.lots.functions.unbundle(pallet, chips, [100, 100, 100]))
     assert [c.balance(c.retailer, chip) for chip in chips] == [100, 100, 100]
     assert c.balance(c.retailer, pallet) == 0
+
+
+def test_the_demo_seed_refuses_to_complete_a_half_written_history(
+    anvil_consortium: Consortium, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from contracts import demo
+    from contracts.domain import Role
+
+    monkeypatch.setenv("PROVENANT_DATA_DIR", str(tmp_path))
+    c = anvil_consortium
+    mine = demo.org_key("katanga-cobalt-mine")  # onboarded, then the seed "crashed"
+    c.act(c.admin, c.lots.functions.registerParticipant(mine.address, int(Role.MINER), H1))
+    head = c.w3.eth.block_number
+
+    with pytest.raises(demo.DemoSeedError, match="half-way"):
+        demo.seed(c.w3, c.admin, c.system)
+    assert c.w3.eth.block_number == head  # nothing more was written

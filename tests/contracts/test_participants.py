@@ -7,44 +7,12 @@ from typing import Any
 
 import pytest
 from web3 import Web3
-from web3.types import TxReceipt
 
-from contracts.chain import LocalSigner
 from contracts.deploy import DEFAULT_ADMIN_TRANSFER_DELAY
 from contracts.domain import LotKind, Role, SubjectKind, ascii32
 from tests.contracts.consortium import H1, H2, Consortium
 
 pytestmark = pytest.mark.chain
-
-
-# The helpers below are Consortium.act/register_lot/handoff/accept without the gas estimate:
-# py-evm's estimate (a binary search over executions) dominates the run time otherwise.
-# A failing transaction still raises TransactionReverted.
-
-
-def act(c: Consortium, signer: LocalSigner, call: Any) -> TxReceipt:
-    return c.act_unchecked(signer, call)
-
-
-def register_lot(c: Consortium, who: LocalSigner, quantity: int = 1000, kind: int = 1) -> int:
-    lot_id = c.new_id()
-    act(c, who, c.lots.functions.registerLot(lot_id, quantity, kind, H1, H2))
-    return lot_id
-
-
-def handoff(
-    c: Consortium, sender: LocalSigner, receiver: LocalSigner, lot_id: int, quantity: int
-) -> int:
-    call = c.lots.functions.initiateHandoff(lot_id, receiver.address, quantity)
-    (event,) = c.events(act(c, sender, call), c.lots, "HandoffInitiated")
-    return int(event["handoffId"])
-
-
-def accept(
-    c: Consortium, receiver: LocalSigner, handoff_id: int, lot_id: int, sender: LocalSigner
-) -> TxReceipt:
-    call = c.lots.functions.acceptHandoff(handoff_id, lot_id, sender.address, receiver.address)
-    return act(c, receiver, call)
 
 
 ZERO_ADDRESS = "0x" + "00" * 20
@@ -77,8 +45,8 @@ def test_admin_onboards_a_participant_with_roles_and_profile(consortium: Consort
     roles = int(Role.DISTRIBUTOR | Role.RETAILER)
     assert participant(c, c.stranger.address) == (0, False, False)
 
-    receipt = act(
-        c, c.admin, c.lots.functions.registerParticipant(c.stranger.address, roles, PROFILE)
+    receipt = c.act(
+        c.admin, c.lots.functions.registerParticipant(c.stranger.address, roles, PROFILE)
     )
 
     (event,) = c.events(receipt, c.lots, "ParticipantRegistered")
@@ -89,13 +57,12 @@ def test_admin_onboards_a_participant_with_roles_and_profile(consortium: Consort
 
 def test_an_onboarded_participant_can_act_at_once(consortium: Consortium) -> None:
     c = consortium
-    act(
-        c,
+    c.act(
         c.admin,
         c.lots.functions.registerParticipant(c.stranger.address, int(Role.MINER), PROFILE),
     )
 
-    lot_id = register_lot(c, c.stranger, quantity=5)
+    lot_id = c.register_lot(c.stranger, quantity=5)
 
     assert c.balance(c.stranger, lot_id) == 5
 
@@ -189,7 +156,7 @@ def test_an_empty_or_out_of_range_role_mask_is_refused(consortium: Consortium, r
 def test_every_business_role_at_once_is_a_valid_mask(consortium: Consortium) -> None:
     c = consortium
 
-    act(c, c.admin, c.lots.functions.registerParticipant(c.stranger.address, ALL_ROLES, PROFILE))
+    c.act(c.admin, c.lots.functions.registerParticipant(c.stranger.address, ALL_ROLES, PROFILE))
 
     assert participant(c, c.stranger.address) == (ALL_ROLES, True, True)
 
@@ -209,7 +176,7 @@ def test_a_participant_cannot_be_registered_twice(consortium: Consortium) -> Non
 
 def test_a_suspended_participant_cannot_be_registered_again(consortium: Consortium) -> None:
     c = consortium
-    act(c, c.admin, c.lots.functions.suspendParticipant(c.miner.address, "audit"))
+    c.act(c.admin, c.lots.functions.suspendParticipant(c.miner.address, "audit"))
 
     err = c.reverts(
         c.admin,
@@ -225,9 +192,9 @@ def test_a_suspended_participant_cannot_be_registered_again(consortium: Consorti
 
 def test_suspended_participant_cannot_register_lots(consortium: Consortium) -> None:
     c = consortium
-    held = register_lot(c, c.miner, quantity=10)
+    held = c.register_lot(c.miner, quantity=10)
 
-    receipt = act(c, c.admin, c.lots.functions.suspendParticipant(c.miner.address, "key leaked"))
+    receipt = c.act(c.admin, c.lots.functions.suspendParticipant(c.miner.address, "key leaked"))
 
     (event,) = c.events(receipt, c.lots, "ParticipantSuspended")
     assert event == {"account": c.miner.address, "reason": "key leaked"}
@@ -245,8 +212,8 @@ def test_suspended_participant_cannot_register_lots(consortium: Consortium) -> N
 
 def test_a_suspended_participant_cannot_hand_off(consortium: Consortium) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner)
-    act(c, c.admin, c.lots.functions.suspendParticipant(c.miner.address, "audit"))
+    lot_id = c.register_lot(c.miner)
+    c.act(c.admin, c.lots.functions.suspendParticipant(c.miner.address, "audit"))
     before = c.balances([lot_id])
 
     err = c.reverts(c.miner, c.lots.functions.initiateHandoff(lot_id, c.refinery.address, 10))
@@ -258,7 +225,7 @@ def test_a_suspended_participant_cannot_hand_off(consortium: Consortium) -> None
 
 def test_suspending_a_suspended_participant_is_refused(consortium: Consortium) -> None:
     c = consortium
-    act(c, c.admin, c.lots.functions.suspendParticipant(c.miner.address, "audit"))
+    c.act(c.admin, c.lots.functions.suspendParticipant(c.miner.address, "audit"))
 
     err = c.reverts(c.admin, c.lots.functions.suspendParticipant(c.miner.address, "again"))
 
@@ -269,14 +236,14 @@ def test_suspending_a_suspended_participant_is_refused(consortium: Consortium) -
 
 def test_reactivated_participant_can_act_again(consortium: Consortium) -> None:
     c = consortium
-    act(c, c.admin, c.lots.functions.suspendParticipant(c.miner.address, "audit"))
+    c.act(c.admin, c.lots.functions.suspendParticipant(c.miner.address, "audit"))
 
-    receipt = act(c, c.admin, c.lots.functions.reactivateParticipant(c.miner.address))
+    receipt = c.act(c.admin, c.lots.functions.reactivateParticipant(c.miner.address))
 
     (event,) = c.events(receipt, c.lots, "ParticipantReactivated")
     assert event == {"account": c.miner.address}
     assert participant(c, c.miner.address) == (int(Role.MINER), True, True)
-    lot_id = register_lot(c, c.miner, quantity=3)
+    lot_id = c.register_lot(c.miner, quantity=3)
     assert c.balance(c.miner, lot_id) == 3
 
 
@@ -294,20 +261,18 @@ def test_admin_replaces_a_participants_roles(consortium: Consortium) -> None:
     c = consortium
     new_roles = int(Role.MANUFACTURER | Role.DISTRIBUTOR)
 
-    receipt = act(
-        c, c.admin, c.lots.functions.setParticipantRoles(c.distributor.address, new_roles)
-    )
+    receipt = c.act(c.admin, c.lots.functions.setParticipantRoles(c.distributor.address, new_roles))
 
     (event,) = c.events(receipt, c.lots, "ParticipantRolesChanged")
     assert event == {"account": c.distributor.address, "roles": new_roles}
     assert participant(c, c.distributor.address) == (new_roles, True, True)
-    lot_id = register_lot(c, c.distributor, quantity=7)
+    lot_id = c.register_lot(c.distributor, quantity=7)
     assert c.balance(c.distributor, lot_id) == 7
 
 
 def test_a_role_taken_away_can_no_longer_be_used(consortium: Consortium) -> None:
     c = consortium
-    act(c, c.admin, c.lots.functions.setParticipantRoles(c.miner.address, int(Role.AUDITOR)))
+    c.act(c.admin, c.lots.functions.setParticipantRoles(c.miner.address, int(Role.AUDITOR)))
     lot_id = c.new_id()
 
     err = c.reverts(c.miner, register_lot_call(c, lot_id))
@@ -387,10 +352,10 @@ def test_a_certifier_cannot_declare_an_acceptance_policy(consortium: Consortium)
 
 def _paused_world(c: Consortium) -> dict[str, Any]:
     """A lot held by the miner, an open handoff of part of it, then the system paused."""
-    lot_id = register_lot(c, c.miner, quantity=1000)
-    handoff_id = handoff(c, c.miner, c.refinery, lot_id, 100)
+    lot_id = c.register_lot(c.miner, quantity=1000)
+    handoff_id = c.handoff(c.miner, c.refinery, lot_id, 100)
     escrow = c.lots.functions.handoffEscrow(handoff_id, c.miner.address, c.refinery.address).call()
-    receipt = act(c, c.admin, c.lots.functions.pause())
+    receipt = c.act(c.admin, c.lots.functions.pause())
     (event,) = c.events(receipt, c.lots, "Paused")
     assert event == {"by": c.admin.address}
     assert c.lots.functions.paused().call() is True
@@ -476,21 +441,21 @@ def test_after_unpause_business_resumes(consortium: Consortium) -> None:
     c = consortium
     world = _paused_world(c)
 
-    receipt = act(c, c.admin, c.lots.functions.unpause())
+    receipt = c.act(c.admin, c.lots.functions.unpause())
 
     (event,) = c.events(receipt, c.lots, "Unpaused")
     assert event == {"by": c.admin.address}
     assert c.lots.functions.paused().call() is False
-    accept(c, c.refinery, world["handoff"], world["lot"], c.miner)
+    c.accept(c.refinery, world["handoff"], world["lot"], c.miner)
     assert c.balance(c.refinery, world["lot"]) == 100
     assert c.balance(c.miner, world["lot"]) == 900
-    act(c, c.reporter, c.anchors.functions.anchor(H2, ascii32("SENSOR_READINGS"), 3, "ipfs://x"))
+    c.act(c.reporter, c.anchors.functions.anchor(H2, ascii32("SENSOR_READINGS"), 3, "ipfs://x"))
     assert c.anchors.functions.anchorOf(H2).call()[0] == c.reporter.address
 
 
 def test_pausing_twice_is_refused(consortium: Consortium) -> None:
     c = consortium
-    act(c, c.admin, c.lots.functions.pause())
+    c.act(c.admin, c.lots.functions.pause())
 
     err = c.reverts(c.admin, c.lots.functions.pause())
 
@@ -509,17 +474,16 @@ def test_unpausing_a_running_system_is_refused(consortium: Consortium) -> None:
 
 def test_participant_administration_still_works_while_paused(consortium: Consortium) -> None:
     c = consortium
-    act(c, c.admin, c.lots.functions.pause())
+    c.act(c.admin, c.lots.functions.pause())
 
-    act(
-        c,
+    c.act(
         c.admin,
         c.lots.functions.registerParticipant(c.stranger.address, int(Role.RETAILER), PROFILE),
     )
-    act(c, c.admin, c.lots.functions.suspendParticipant(c.miner.address, "compromised key"))
-    act(c, c.admin, c.lots.functions.setParticipantRoles(c.refinery.address, int(Role.MINER)))
-    act(c, c.admin, c.lots.functions.suspendParticipant(c.maker.address, "audit"))
-    act(c, c.admin, c.lots.functions.reactivateParticipant(c.maker.address))
+    c.act(c.admin, c.lots.functions.suspendParticipant(c.miner.address, "compromised key"))
+    c.act(c.admin, c.lots.functions.setParticipantRoles(c.refinery.address, int(Role.MINER)))
+    c.act(c.admin, c.lots.functions.suspendParticipant(c.maker.address, "audit"))
+    c.act(c.admin, c.lots.functions.reactivateParticipant(c.maker.address))
 
     assert participant(c, c.stranger.address) == (int(Role.RETAILER), True, True)
     assert participant(c, c.miner.address) == (int(Role.MINER), True, False)
@@ -544,7 +508,7 @@ def test_default_admin_transfer_is_two_step_and_delayed(consortium: Consortium) 
     c = consortium
     new_admin = c.stranger
 
-    begin = act(c, c.admin, c.lots.functions.beginDefaultAdminTransfer(new_admin.address))
+    begin = c.act(c.admin, c.lots.functions.beginDefaultAdminTransfer(new_admin.address))
 
     begun_at = int(c.w3.eth.get_block(begin["blockNumber"])["timestamp"])
     pending, schedule = c.lots.functions.pendingDefaultAdmin().call()
@@ -558,7 +522,7 @@ def test_default_admin_transfer_is_two_step_and_delayed(consortium: Consortium) 
 
     c.w3.provider.ethereum_tester.time_travel(schedule + 10)  # type: ignore[attr-defined]
     assert latest_timestamp(c) >= schedule
-    act(c, new_admin, c.lots.functions.acceptDefaultAdminTransfer())
+    c.act(new_admin, c.lots.functions.acceptDefaultAdminTransfer())
 
     assert c.lots.functions.defaultAdmin().call() == new_admin.address
     assert c.lots.functions.owner().call() == new_admin.address
@@ -567,10 +531,9 @@ def test_default_admin_transfer_is_two_step_and_delayed(consortium: Consortium) 
     assert c.lots.functions.pendingDefaultAdmin().call() == [ZERO_ADDRESS, 0]
 
     # The new default admin governs ADMIN_ROLE: it takes over the consortium administration.
-    act(c, new_admin, c.lots.functions.grantRole(ADMIN_ROLE, new_admin.address))
-    act(c, new_admin, c.lots.functions.revokeRole(ADMIN_ROLE, c.admin.address))
-    act(
-        c,
+    c.act(new_admin, c.lots.functions.grantRole(ADMIN_ROLE, new_admin.address))
+    c.act(new_admin, c.lots.functions.revokeRole(ADMIN_ROLE, c.admin.address))
+    c.act(
         new_admin,
         c.lots.functions.registerParticipant(new_admin.address, int(Role.AUDITOR), PROFILE),
     )
@@ -580,7 +543,7 @@ def test_default_admin_transfer_is_two_step_and_delayed(consortium: Consortium) 
 
 def test_only_the_pending_admin_can_accept_the_transfer(consortium: Consortium) -> None:
     c = consortium
-    act(c, c.admin, c.lots.functions.beginDefaultAdminTransfer(c.stranger.address))
+    c.act(c.admin, c.lots.functions.beginDefaultAdminTransfer(c.stranger.address))
     _, schedule = c.lots.functions.pendingDefaultAdmin().call()
     c.w3.provider.ethereum_tester.time_travel(schedule + 10)  # type: ignore[attr-defined]
 
@@ -630,7 +593,7 @@ def test_plain_erc1155_transfers_and_approvals_are_disabled(
     consortium: Consortium, build: Callable[[Consortium, int], Any]
 ) -> None:
     c = consortium
-    lot_id = register_lot(c, c.miner, quantity=100)
+    lot_id = c.register_lot(c.miner, quantity=100)
     before = c.balances([lot_id])
 
     err = c.reverts(c.miner, build(c, lot_id))

@@ -34,17 +34,7 @@ def inputs(c: Consortium, who: LocalSigner) -> tuple[int, int]:
 
 
 def state(c: Consortium, lot_ids: Sequence[int]) -> dict[Any, Any]:
-    """What a refused transformation must leave alone: every member's and the stranger's
-    balance of each lot (as `c.balances`, in one balanceOfBatch call), the lots' records and
-    the transformation count."""
-    accounts = [p.address for p in (*c.members.values(), c.stranger)]
-    pairs = [(a, i) for a in accounts for i in lot_ids]
-    values = c.lots.functions.balanceOfBatch([a for a, _ in pairs], [i for _, i in pairs]).call()
-    snapshot: dict[Any, Any] = dict(zip(pairs, values, strict=True))
-    for i in lot_ids:
-        snapshot[("lot", i)] = tuple(c.lots.functions.lot(i).call())
-    snapshot["counts"] = tuple(c.lots.functions.counts().call())
-    return snapshot
+    return c.snapshot(lot_ids)
 
 
 def assert_refused(

@@ -21,6 +21,7 @@ from contracts.deploy import Manifest
 from contracts.events import UndecodableLog, decode_log
 from webapp.chain.models import Block, ChainEvent, Checkpoint, ParkedLog
 from webapp.operations.services import operations_confirm, operations_unconfirm
+from webapp.projections.projector import Projector
 
 log = logging.getLogger(__name__)
 
@@ -124,10 +125,14 @@ class ChainIndexer:
         head = self.w3.eth.block_number
         target = head - self.confirmations
         checkpoint = self._checkpoint()
-        if checkpoint.block_hash and self._hash_at(checkpoint.block_number) is None:
-            log.warning("node has no block %s yet (behind?); waiting", checkpoint.block_number)
-            return None
-        depth = self._undo_reorg(checkpoint)
+        depth = 0
+        if checkpoint.block_hash:
+            on_chain = self._hash_at(checkpoint.block_number)
+            if on_chain is None:
+                log.warning("node has no block %s yet (behind?); waiting", checkpoint.block_number)
+                return None
+            if on_chain != checkpoint.block_hash:
+                depth = self._undo_reorg(checkpoint)
         start = checkpoint.block_number + 1
         if start > target:
             self._note_head(checkpoint, head)
@@ -173,10 +178,7 @@ class ChainIndexer:
         return checkpoint
 
     def _undo_reorg(self, checkpoint: Checkpoint) -> int:
-        if not checkpoint.block_hash or self._hash_at(checkpoint.block_number) == (
-            checkpoint.block_hash
-        ):
-            return 0
+        """The checkpoint's block left the chain: roll back to the common ancestor."""
         ancestor_number = self.manifest.deployment_block - 1
         ancestor_hash = ""
         stored = Block.objects.filter(
@@ -199,8 +201,6 @@ class ChainIndexer:
             ParkedLog.objects.filter(**above).delete()
             Block.objects.filter(chain_id=self.chain_id, number__gt=ancestor_number).delete()
             # Projections are rolled back in the same transaction as the events they came from.
-            from webapp.projections.projector import Projector
-
             Projector(self.chain_id).rollback_to(ancestor_number)
             operations_unconfirm(chain_id=self.chain_id, above_block=ancestor_number)
             checkpoint.block_number = ancestor_number

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from contracts import settings as chain_settings
-from contracts.chain import get_web3
+from contracts.chain import bind_system, get_web3
 from contracts.demo import seed
 from contracts.deploy import deploy_system, local_deployer_key
 from contracts.node import AnvilNode
@@ -46,7 +47,7 @@ class Command(BaseCommand):
             for name, entry in manifest.contracts.items():
                 state = "deployed" if name in deployed else "reused"
                 self.stdout.write(f"{name}: {entry['address']} ({state})")
-            for line in seed(w3, local_deployer_key(), _system(w3, manifest)) or [
+            for line in seed(w3, local_deployer_key(), bind_system(w3, manifest.addresses)) or [
                 "demo consortium already seeded"
             ]:
                 self.stdout.write(line)
@@ -65,7 +66,7 @@ class Command(BaseCommand):
                 web = subprocess.Popen(
                     [sys.executable, "manage.py", "runserver", f"127.0.0.1:{options['port']}",
                      "--noreload"],
-                    env={**__import__("os").environ, "PROVENANT_RPC_URL": node.url},
+                    env={**os.environ, "PROVENANT_RPC_URL": node.url},
                 )  # fmt: skip
                 base = f"http://127.0.0.1:{options['port']}"
                 self.stdout.write(
@@ -84,9 +85,3 @@ class Command(BaseCommand):
                     if web is not None:
                         web.terminate()
                         web.wait(10)
-
-
-def _system(w3: Any, manifest: Any) -> Any:
-    from contracts.chain import bind_system
-
-    return bind_system(w3, manifest.addresses)

@@ -1,0 +1,36 @@
+"""Settings read from the environment fail loudly on a bad value; the demo seed is safe."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from webapp.env import database_from_url, env_int
+
+pytestmark = pytest.mark.unit
+
+
+def test_a_postgres_url_becomes_a_database_entry() -> None:
+    db = database_from_url("postgres://app:s%40cret@db.local:6543/provenant")
+    assert db["ENGINE"] == "django.db.backends.postgresql"
+    assert (db["NAME"], db["USER"], db["PASSWORD"]) == ("provenant", "app", "s@cret")
+    assert (db["HOST"], db["PORT"]) == ("db.local", "6543")
+    assert database_from_url("sqlite:///tmp/x.sqlite3")["NAME"] == "/tmp/x.sqlite3"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://root@localhost/app", "must start with postgres://"),
+        ("postgres://localhost", "names no database"),
+    ],
+)
+def test_a_bad_database_url_is_refused_with_the_reason(url: str, message: str) -> None:
+    with pytest.raises(ImproperlyConfigured, match=message):
+        database_from_url(url)
+
+
+def test_a_bad_integer_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INDEXER_MAX_RANGE", "many")
+    with pytest.raises(ImproperlyConfigured, match="INDEXER_MAX_RANGE"):
+        env_int("INDEXER_MAX_RANGE", 5000, minimum=1)
