@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Start the local services the integration tests use (PostgreSQL, Redis, Mosquitto) when
-# they are not already answering. Installs them from Debian's packages when missing.
+# they are not already answering. Installs them, and the Chromium the browser tests drive,
+# from Debian's packages when missing.
 set -euo pipefail
 
 need_apt=()
 command -v pg_ctlcluster >/dev/null || need_apt+=(postgresql)
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v mosquitto >/dev/null || need_apt+=(mosquitto)
+# The portal's browser tests drive Debian's Chromium (Playwright cannot download browsers here).
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing ${need_apt[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
