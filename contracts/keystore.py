@@ -21,10 +21,9 @@ from typing import Any, Protocol, runtime_checkable
 
 from eth_account import Account
 from eth_account._utils.signing import sign_transaction_dict
-from eth_keys import keys
-from eth_keys.datatypes import Signature
+from eth_keys.datatypes import PrivateKey, Signature
 from eth_typing import ChecksumAddress
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 #: secp256k1 group order; a signature with s above half of it is malleable (EIP-2).
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -87,7 +86,7 @@ def normalise_signature(digest: bytes, r: int, s: int, address: str) -> Signatur
         s = SECP256K1_N - s
     expected = to_checksum_address(address)
     for v in (0, 1):
-        candidate = keys.Signature(vrs=(v, r, s))
+        candidate = Signature(vrs=(v, r, s))
         try:
             recovered = candidate.recover_public_key_from_msg_hash(digest)
         except Exception:  # an (r, v) pair with no point on the curve
@@ -105,7 +104,7 @@ class KeystoreFile(DigestKeyStore):
     def __init__(self, path: Path, passphrase: str) -> None:
         self.path = Path(path)
         self._passphrase = passphrase
-        self._key: keys.PrivateKey | None = None
+        self._key: PrivateKey | None = None
         self._lock = threading.Lock()
         self._address: ChecksumAddress | None = None
 
@@ -143,7 +142,7 @@ class KeystoreFile(DigestKeyStore):
             self._address = to_checksum_address("0x" + raw)
         return self._address
 
-    def _private_key(self) -> keys.PrivateKey:
+    def _private_key(self) -> PrivateKey:
         with self._lock:
             if self._key is None:
                 try:
@@ -152,13 +151,14 @@ class KeystoreFile(DigestKeyStore):
                     raise KeyStoreUnavailable(
                         f"keystore file {self.path}: the configured passphrase does not open it"
                     ) from None
-                self._key = keys.PrivateKey(bytes(raw))
+                self._key = PrivateKey(bytes(raw))
             return self._key
 
     def sign_digest(self, digest: bytes) -> Signature:
         if len(digest) != 32:
             raise ValueError(f"a digest is 32 bytes, got {len(digest)}")
-        return self._private_key().sign_msg_hash(digest)  # eth-keys already signs low-s
+        signature: Signature = self._private_key().sign_msg_hash(digest)
+        return signature  # eth-keys signs low-s already
 
     def __repr__(self) -> str:
         return f"KeystoreFile({str(self.path)!r})"
