@@ -28,7 +28,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "webapp.chain",
     "webapp.projections",
+    "webapp.organisations",
     "webapp.operations",
+    "webapp.documents",
+    "webapp.lots",
+    "webapp.certificates",
 ]
 
 MIDDLEWARE = [
@@ -70,13 +74,28 @@ LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
 USE_TZ = True
 STATIC_URL = "static/"
+MEDIA_ROOT = Path(env_str("PROVENANT_MEDIA_DIR", str(DATA_DIR / "media")))
 
 # --- chain and indexer
 CHAIN_RPC_URL = chain_settings.rpc_url()
+#: The chain this deployment serves; operations are queued for it even while the node is down.
+CHAIN_ID = env_int("PROVENANT_CHAIN_ID", chain_settings.LOCAL_CHAIN_ID, minimum=1)
 #: Blocks an event must be buried under before it is mirrored (0: QBFT's instant finality).
 INDEXER_CONFIRMATIONS = env_int("INDEXER_CONFIRMATIONS", 0, minimum=0)
 #: Largest eth_getLogs range tried first; Besu caps ranges at 5,000 blocks by default.
 INDEXER_MAX_RANGE = env_int("INDEXER_MAX_RANGE", 5000, minimum=1)
+
+# --- key stores: where each organisation's signing key lives (see webapp/organisations/keys.py)
+KEY_STORE_BACKENDS = {"keystore": "webapp.organisations.keys.keystore_file_backend"}
+KEYSTORE_DIR = Path(env_str("PROVENANT_KEYSTORE_DIR", str(DATA_DIR / "keys")))
+#: Opens every keystore file; set it from a secret store in production.
+KEYSTORE_PASSPHRASE = env_str("PROVENANT_KEYSTORE_PASSPHRASE", "provenant-development-passphrase")
+#: scrypt work factor for new keystore files (eth-account's default is 262144).
+KEYSTORE_KDF_ITERATIONS = env_int("PROVENANT_KEYSTORE_KDF_ITERATIONS", 262_144, minimum=2)
+
+# --- operations: queued writes go to the submitter through Celery (the sweeper catches up
+# on anything a lost message left behind).
+OPERATIONS_DISPATCH = env_bool("PROVENANT_OPERATIONS_DISPATCH", True)
 
 # --- Celery: Redis when REDIS_URL is set, otherwise a broker on the filesystem.
 REDIS_URL = env_str("REDIS_URL", "")
@@ -100,4 +119,5 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "index-chain": {"task": "workers.tasks.index_chain", "schedule": 2.0},
+    "sweep-operations": {"task": "workers.tasks.sweep_operations", "schedule": 3.0},
 }

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
+from django.utils import timezone
 from requests.exceptions import ConnectionError as NodeUnreachable
 from requests.exceptions import Timeout
 
 from webapp.chain.chain_client import chain
 from webapp.chain.indexer import ChainIndexer, IndexerBusy, leader_lock
+from webapp.operations.models import Operation
+from webapp.operations.submitter import SubmitLater, operation_send, operation_track
 from webapp.projections.projector import Projector
 from workers.celery import app
 
@@ -33,3 +37,49 @@ def index_chain() -> int:
     except IndexerBusy:
         log.debug("indexer already running for chain %s", manifest.chain_id)
         return 0
+
+
+@app.task(
+    autoretry_for=(SubmitLater,),
+    retry_backoff=1,
+    retry_backoff_max=60,
+    max_retries=12,
+    ignore_result=True,
+)
+def submit_operation(operation_id: str) -> None:
+    """Sign and send one operation, then look for its receipt. A node or key store that is
+    down leaves it queued; the retries back off, and the sweeper takes over after them."""
+    operation = operation_send(operation_id=operation_id)
+    if operation.status == Operation.Status.SUBMITTED:
+        track_operation.apply_async(args=[operation_id], countdown=0.5)
+
+
+@app.task(
+    autoretry_for=(SubmitLater,),
+    retry_backoff=1,
+    retry_backoff_max=30,
+    max_retries=20,
+    ignore_result=True,
+)
+def track_operation(operation_id: str) -> None:
+    operation_track(operation_id=operation_id)
+
+
+@app.task(ignore_result=True)
+def sweep_operations(stale_after_seconds: float = 15.0, limit: int = 200) -> int:
+    """Send queued operations and follow submitted ones that no task is looking after
+    (a message lost with a broker restart, retries exhausted while the node was down)."""
+    stale = timezone.now() - timedelta(seconds=stale_after_seconds)
+    swept = 0
+    for operation_id, status in Operation.objects.filter(
+        status__in=[Operation.Status.QUEUED, Operation.Status.SUBMITTED], updated_at__lt=stale
+    ).values_list("id", "status")[:limit]:
+        try:
+            if status == Operation.Status.QUEUED:
+                operation_send(operation_id=operation_id)
+            else:
+                operation_track(operation_id=operation_id)
+        except SubmitLater:
+            continue  # the node or key store is down: the next sweep tries again
+        swept += 1
+    return swept

@@ -4,6 +4,8 @@ real PostgreSQL behind Django (DATABASE_URL; `make test` points it at the local 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -13,6 +15,7 @@ from contracts.chain import LocalSigner, get_web3
 from contracts.deploy import Manifest, read_manifest
 from contracts.node import AnvilNode
 from tests.contracts.consortium import MEMBERS, Consortium
+from tests.webapp.network import Network
 
 
 @pytest.fixture
@@ -47,3 +50,31 @@ def w3(chain: Consortium) -> Web3:
 def _postgres_only(request: pytest.FixtureRequest) -> None:
     if request.node.get_closest_marker("integration") and connection.vendor != "postgresql":
         pytest.fail("integration tests run on PostgreSQL: set DATABASE_URL (make test does)")
+
+
+@pytest.fixture
+def portal_settings(
+    node: AnvilNode, tmp_path: Path, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Any]:
+    """Django settings pointed at this test's node, key directory and deployments."""
+    from webapp.chain import chain_client
+    from webapp.organisations.keys import open_key_store
+
+    chain_client.cache_clear()
+    open_key_store.cache_clear()
+    monkeypatch.setenv("PROVENANT_DEPLOYMENTS_DIR", str(tmp_path / "deployments"))
+    settings.CHAIN_RPC_URL = node.url
+    settings.CHAIN_ID = node.chain_id
+    settings.KEYSTORE_DIR = tmp_path / "keys"
+    settings.KEYSTORE_KDF_ITERATIONS = 2**10
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.OPERATIONS_DISPATCH = False
+    yield settings
+    chain_client.cache_clear()
+    open_key_store.cache_clear()
+
+
+@pytest.fixture
+def network(portal_settings: Any, node: AnvilNode, tmp_path: Path) -> Network:
+    """Five organisations onboarded through the web app on a fresh anvil."""
+    return Network.create(get_web3(node.url), tmp_path / "deployments")

@@ -1,21 +1,54 @@
-"""The indexer's view of the chain: the cached client and the deployment manifest."""
+"""The web app's view of the chain: the cached client, the deployment and bound contracts.
+
+The chain id comes from settings, not the node, so a form can queue an operation while
+the node is down; the first call that reaches the node checks they agree.
+"""
 
 from __future__ import annotations
 
+import functools
+
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from web3 import Web3
 
-from contracts.chain import get_web3
+from contracts.chain import SystemContracts, bind_system, get_web3
 from contracts.deploy import Manifest, read_manifest
 
 
 class NotDeployed(RuntimeError):
-    """No deployment manifest for the node's chain."""
+    """No deployment manifest for the configured chain."""
+
+
+def deployment() -> Manifest:
+    """The configured chain's deployment manifest (read from disk; no node needed)."""
+    manifest = read_manifest(settings.CHAIN_ID)
+    if manifest is None:
+        raise NotDeployed(f"no deployment manifest for chain {settings.CHAIN_ID}: run `make deploy`")
+    return manifest
+
+
+@functools.cache
+def _checked(url: str, chain_id: int) -> None:
+    actual = get_web3(url).eth.chain_id
+    if actual != chain_id:
+        raise ImproperlyConfigured(
+            f"PROVENANT_CHAIN_ID is {chain_id} but the node at {url} serves chain {actual}"
+        )
 
 
 def chain() -> tuple[Web3, Manifest]:
     w3 = get_web3(settings.CHAIN_RPC_URL)
-    manifest = read_manifest(w3.eth.chain_id)
-    if manifest is None:
-        raise NotDeployed(f"no deployment manifest for chain {w3.eth.chain_id}: run `make deploy`")
-    return w3, manifest
+    _checked(settings.CHAIN_RPC_URL, settings.CHAIN_ID)
+    return w3, deployment()
+
+
+def system() -> tuple[Web3, SystemContracts]:
+    w3, manifest = chain()
+    return w3, bind_system(w3, manifest.addresses)
+
+
+def cache_clear() -> None:
+    """Forget clients and checks (tests switch nodes)."""
+    get_web3.cache_clear()
+    _checked.cache_clear()

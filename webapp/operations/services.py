@@ -1,10 +1,100 @@
-"""Writes to operations."""
+"""Writes to operations: queue one (idempotently), and confirm or un-confirm them as the
+indexer sees their transactions land or vanish."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import IntegrityError, transaction
 
 from webapp.operations.models import Operation
+from webapp.organisations.models import Organisation
+
+log = logging.getLogger(__name__)
+
+
+class IdempotencyConflict(Exception):
+    """The idempotency key was used before with a different request."""
+
+
+def request_fingerprint(action: str, request: dict[str, Any]) -> str:
+    canonical = json.dumps({"action": action, "request": request}, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def operation_dispatch(operation_id: str) -> None:
+    """Hand an operation to the submitter. A broker that is down loses nothing: the
+    sweeper finds queued operations in the database and sends them."""
+    if not settings.OPERATIONS_DISPATCH:
+        return
+    from workers.celery import app  # the web process never imports the workers otherwise
+
+    try:
+        app.send_task("workers.tasks.submit_operation", args=[operation_id])
+    except Exception:  # the row is committed; the sweeper will pick it up
+        log.warning("could not enqueue operation %s; the sweeper will send it", operation_id)
+
+
+def operation_queue(
+    *,
+    organisation: Organisation,
+    action: str,
+    request: dict[str, Any],
+    call: dict[str, Any],
+    lot_id: int | None = None,
+    idempotency_key: str = "",
+    user: AbstractBaseUser | AnonymousUser | None = None,
+) -> tuple[Operation, bool]:
+    """Record an operation (the outbox row) and enqueue it once the transaction commits.
+
+    Returns (operation, created). With an idempotency key, the same key and request give
+    back the first operation and never a second fact; the same key with another request
+    raises IdempotencyConflict.
+    """
+    fingerprint = request_fingerprint(action, request)
+    if idempotency_key:
+        existing = _by_key(organisation, idempotency_key, fingerprint)
+        if existing is not None:
+            return existing, False
+    try:
+        with transaction.atomic():
+            operation = Operation.objects.create(
+                organisation=organisation,
+                created_by=user if user is not None and user.is_authenticated else None,
+                chain_id=settings.CHAIN_ID,
+                sender=organisation.address,
+                action=action,
+                request=request,
+                call=call,
+                lot_id=Decimal(lot_id) if lot_id is not None else None,
+                idempotency_key=idempotency_key,
+                request_fingerprint=fingerprint,
+            )
+            transaction.on_commit(lambda: operation_dispatch(str(operation.id)))
+    except IntegrityError:
+        # A concurrent request with the same key committed first.
+        existing = _by_key(organisation, idempotency_key, fingerprint)
+        if existing is None:
+            raise
+        return existing, False
+    return operation, True
+
+
+def _by_key(organisation: Organisation, key: str, fingerprint: str) -> Operation | None:
+    existing = Operation.objects.filter(organisation=organisation, idempotency_key=key).first()
+    if existing is not None and existing.request_fingerprint != fingerprint:
+        raise IdempotencyConflict(
+            f"Idempotency-Key {key!r} was already used for a different request"
+            f" (operation {existing.id})"
+        )
+    return existing
 
 
 def operations_confirm(*, chain_id: int, mined: Iterable[tuple[str, int]]) -> int:

@@ -1,0 +1,88 @@
+"""A consortium run through the web app: organisations with keystore-file keys,
+onboarded by the operator through operations, on a real anvil node and the real database.
+
+`settle()` does what the workers do (submit, track, index, project) in this process, so a
+test can assert each step's outcome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from eth_account import Account
+from web3 import Web3
+
+from contracts.chain import LocalSigner
+from contracts.deploy import Manifest, deploy_system
+from contracts.domain import Role
+from webapp.chain.indexer import ChainIndexer
+from webapp.operations.models import Operation
+from webapp.operations.submitter import SubmitLater, operation_send, operation_track
+from webapp.organisations.keys import keystore_file_backend
+from webapp.organisations.models import Organisation
+from webapp.organisations.services import (
+    member_invite,
+    organisation_create,
+    organisation_create_key,
+    organisation_register,
+)
+from webapp.projections.projector import Projector
+
+MEMBERS: dict[str, tuple[str, Role]] = {
+    "mine": ("Katanga Cobalt Mine", Role.MINER),
+    "refinery": ("Nordic Refinery", Role.MANUFACTURER),
+    "distributor": ("EuroLogistics", Role.DISTRIBUTOR),
+    "retailer": ("City Electronics", Role.RETAILER),
+    "certifier": ("Trust Certification", Role.CERTIFIER),
+}
+PASSWORD = "correct-horse-battery"
+
+
+@dataclass
+class Network:
+    w3: Web3
+    manifest: Manifest
+    orgs: dict[str, Organisation] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, w3: Web3, deployments: Path) -> Network:
+        admin = Account.create()
+        manifest, _, _ = deploy_system(w3, LocalSigner(admin), directory=deployments)
+        net = cls(w3, manifest)
+        operator = organisation_create(name="Consortium operator", roles=Role.AUDITOR)
+        reference, store = keystore_file_backend().import_key(
+            label=operator.slug, private_key=admin.key
+        )
+        operator.key_reference, operator.address = reference, store.address
+        operator.is_operator = True
+        operator.save()
+        for slug, (name, role) in MEMBERS.items():
+            org = organisation_create(name=name, roles=role, slug=slug)
+            organisation_create_key(organisation=org)
+            organisation_register(organisation=org)
+            member_invite(organisation=org, username=slug, password=PASSWORD)
+            net.orgs[slug] = org
+        net.settle()
+        return net
+
+    def settle(self) -> list[Operation]:
+        """Submit every queued operation in order, follow it to its receipt, mirror."""
+        touched = []
+        for operation in Operation.objects.filter(status=Operation.Status.QUEUED).order_by(
+            "created_at"
+        ):
+            try:
+                touched.append(operation_send(operation_id=operation.id))
+            except SubmitLater:
+                touched.append(operation)
+        for operation in Operation.objects.filter(status=Operation.Status.SUBMITTED):
+            operation_track(operation_id=operation.id)
+        self.index()
+        for operation in touched:
+            operation.refresh_from_db()
+        return touched
+
+    def index(self) -> None:
+        ChainIndexer(self.w3, self.manifest).run_until_head()
+        Projector(self.manifest.chain_id).apply_pending()

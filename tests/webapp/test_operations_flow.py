@@ -1,0 +1,323 @@
+"""Writes through the services: validated, queued as operations, signed by each
+organisation's own key store, sent, mined and confirmed by the indexer."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from contracts.chain import transact
+from contracts.domain import ascii32
+from webapp.certificates.services import certificate_issue, certificate_revoke
+from webapp.documents.services import document_upload
+from webapp.lots.models import LotMetadata
+from webapp.lots.services import (
+    Claims,
+    handoff_accept,
+    handoff_cancel,
+    handoff_initiate,
+    handoff_reject,
+    lot_register,
+)
+from webapp.operations.models import Operation
+from webapp.operations.services import IdempotencyConflict
+from webapp.operations.submitter import SubmitLater, operation_send
+from webapp.organisations.keys import open_key_store
+from webapp.projections.models import CertificateVersion, HandoffVersion, LotVersion
+from webapp.projections.selectors import lot_holders
+from tests.webapp.network import Network
+
+pytestmark = [pytest.mark.integration, pytest.mark.node, pytest.mark.django_db(transaction=True)]
+
+
+def _register(net: Network, **kwargs: Any) -> int:
+    fields = {"name": "Cobalt ore", "quantity": 1_000, "unit": "kg"} | kwargs
+    operation = lot_register(organisation=net.orgs["mine"], **fields)
+    net.settle()
+    operation.refresh_from_db()
+    assert operation.status == Operation.Status.CONFIRMED, operation.error
+    return int(operation.lot_id or 0)
+
+
+def _open_handoff(net: Network, lot_id: int, receiver: str, quantity: int) -> int:
+    sender = Operation.objects.get(lot_id=lot_id, action="lot.register").organisation
+    holder = next(o for o in net.orgs.values() if o.pk == sender.pk)
+    for slug, org in net.orgs.items():
+        if lot_holders(chain_id=net.manifest.chain_id, lot_id=lot_id).get(org.address):
+            holder = net.orgs[slug]
+    operation = handoff_initiate(
+        organisation=holder, lot_id=lot_id, receiver=net.orgs[receiver], quantity=quantity
+    )
+    net.settle()
+    operation.refresh_from_db()
+    assert operation.status == Operation.Status.CONFIRMED, operation.error
+    return int(HandoffVersion.objects.get(lot_id=lot_id, block_to__isnull=True,
+                                          status="open").handoff_id)  # fmt: skip
+
+
+def test_a_registered_lot_is_signed_by_the_organisations_key_and_confirmed(
+    network: Network,
+) -> None:
+    operation = lot_register(
+        organisation=network.orgs["mine"], name="Cobalt ore", quantity=2_000, unit="kg",
+        gtin="09506000134352", batch="ORE-7", claims=Claims(co2e_g_per_unit=3),
+    )  # fmt: skip
+    assert operation.status == Operation.Status.QUEUED
+    (done,) = network.settle()
+    assert done.status == Operation.Status.CONFIRMED
+    assert done.nonce == 0 and done.confirmed_block
+    tx = network.w3.eth.get_transaction(done.transaction_hash)
+    assert tx["from"] == network.orgs["mine"].address
+    lot = LotVersion.objects.get(lot_id=done.lot_id, block_to__isnull=True)
+    metadata = LotMetadata.objects.get(lot_id=done.lot_id)
+    assert lot.metadata_hash == metadata.metadata_hash
+    assert metadata.gs1_key == "(01)09506000134352(10)ORE-7"
+    assert lot_holders(chain_id=network.manifest.chain_id, lot_id=int(done.lot_id or 0)) == {
+        network.orgs["mine"].address: Decimal(2_000)
+    }
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"quantity": 0}, "quantity", "greater than zero"),
+        ({"quantity": -5}, "quantity", "greater than zero"),
+        ({"name": " "}, "name", "Give the lot a name"),
+        ({"gtin": "09506000134353"}, "gtin", "check digit"),
+        ({"claims": Claims(recycled_permille=1001)}, "recycled_permille", "0 to 1000"),
+        ({"documents": ["0x" + "ab" * 32]}, "documents", "No uploaded document"),
+    ],
+)
+def test_invalid_lot_input_names_the_field_and_writes_nothing(
+    network: Network, fields: dict[str, Any], field: str, message: str
+) -> None:
+    before = Operation.objects.count()
+    with pytest.raises(ValidationError) as refused:
+        lot_register(
+            organisation=network.orgs["mine"],
+            **({"name": "Ore", "quantity": 10, "unit": "kg"} | fields),
+        )
+    assert message in " ".join(refused.value.message_dict[field])
+    assert Operation.objects.count() == before
+    assert not LotMetadata.objects.exists()
+
+
+def test_a_role_the_chain_requires_is_refused_up_front_with_the_chains_reason(
+    network: Network,
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        lot_register(organisation=network.orgs["retailer"], name="Ore", quantity=1, unit="kg")
+    assert refused.value.message_dict["__all__"] == [
+        "City Electronics lacks the role for this action (needs MINER or MANUFACTURER)."
+    ]
+    assert not Operation.objects.filter(action="lot.register").exists()
+    assert not LotMetadata.objects.exists()
+
+
+def test_a_handoff_accepted_by_the_receiver_moves_custody(network: Network) -> None:
+    lot_id = _register(network)
+    handoff_id = _open_handoff(network, lot_id, "refinery", 400)
+    chain_id = network.manifest.chain_id
+    mine, refinery = network.orgs["mine"].address, network.orgs["refinery"].address
+    assert lot_holders(chain_id=chain_id, lot_id=lot_id)[mine] == Decimal(600)
+    accepted = handoff_accept(organisation=network.orgs["refinery"], handoff_id=handoff_id)
+    network.settle()
+    accepted.refresh_from_db()
+    assert accepted.status == Operation.Status.CONFIRMED
+    assert lot_holders(chain_id=chain_id, lot_id=lot_id) == {
+        mine: Decimal(600), refinery: Decimal(400)
+    }
+
+
+def test_unknown_receiver_and_too_large_a_quantity_are_refused(network: Network) -> None:
+    lot_id = _register(network)
+    with pytest.raises(ValidationError) as refused:
+        handoff_initiate(organisation=network.orgs["mine"], lot_id=lot_id, receiver=None,
+                         quantity=1)  # fmt: skip
+    assert "receiver" in refused.value.message_dict
+    with pytest.raises(ValidationError) as refused:
+        handoff_initiate(organisation=network.orgs["mine"], lot_id=lot_id,
+                         receiver=network.orgs["refinery"], quantity=1_001)  # fmt: skip
+    assert refused.value.message_dict["quantity"] == [
+        f"Not enough of lot {lot_id}: Katanga Cobalt Mine holds 1000, 1001 were asked for."
+    ]
+    with pytest.raises(ValidationError) as refused:
+        handoff_initiate(organisation=network.orgs["mine"], lot_id=999_999,
+                         receiver=network.orgs["refinery"], quantity=1)  # fmt: skip
+    assert refused.value.message_dict["lot_id"] == ["Lot 999999 does not exist on the chain."]
+    assert not Operation.objects.filter(action="handoff.initiate").exists()
+
+
+def test_only_the_receiver_may_accept_or_reject_and_only_the_sender_cancel(
+    network: Network,
+) -> None:
+    lot_id = _register(network)
+    handoff_id = _open_handoff(network, lot_id, "refinery", 10)
+    before = Operation.objects.count()
+    with pytest.raises(ValidationError, match="Only the receiver .Nordic Refinery. can accept"):
+        handoff_accept(organisation=network.orgs["distributor"], handoff_id=handoff_id)
+    with pytest.raises(ValidationError, match="Only the receiver"):
+        handoff_reject(organisation=network.orgs["mine"], handoff_id=handoff_id, reason="no")
+    with pytest.raises(ValidationError, match="Only the sender"):
+        handoff_cancel(organisation=network.orgs["refinery"], handoff_id=handoff_id)
+    with pytest.raises(ValidationError) as refused:
+        handoff_reject(organisation=network.orgs["refinery"], handoff_id=handoff_id, reason=" ")
+    assert "reason" in refused.value.message_dict
+    assert Operation.objects.count() == before
+    rejected = handoff_reject(
+        organisation=network.orgs["refinery"], handoff_id=handoff_id, reason="wrong grade"
+    )
+    network.settle()
+    rejected.refresh_from_db()
+    assert rejected.status == Operation.Status.CONFIRMED
+    handoff = HandoffVersion.objects.get(handoff_id=handoff_id, block_to__isnull=True)
+    assert (handoff.status, handoff.reason) == ("rejected", "wrong grade")
+    with pytest.raises(ValidationError, match="already rejected"):
+        handoff_cancel(organisation=network.orgs["mine"], handoff_id=handoff_id)
+
+
+def _certify(net: Network, lot_id: int) -> int:
+    document = document_upload(organisation=net.orgs["certifier"], name="qa.pdf",
+                               content=b"%PDF quality report", content_type="application/pdf")  # fmt: skip
+    now = timezone.now()
+    operation = certificate_issue(
+        organisation=net.orgs["certifier"], lot_id=lot_id, certificate_type="QUALITY",
+        document_hash=document.hash_hex, valid_from=now - timedelta(days=1),
+        valid_until=now + timedelta(days=365), claims={"CO2E_G_PER_UNIT": 12},
+    )  # fmt: skip
+    net.settle()
+    operation.refresh_from_db()
+    assert operation.status == Operation.Status.CONFIRMED, operation.error
+    return int(CertificateVersion.objects.get(subject=lot_id, block_to__isnull=True)
+               .certificate_id)  # fmt: skip
+
+
+def test_a_missing_or_revoked_certificate_is_refused_up_front(network: Network) -> None:
+    retailer = network.orgs["retailer"]
+    store = open_key_store(retailer.key_backend, retailer.key_reference)
+    transact(network.w3, store, _lots(network).functions.setAcceptancePolicy(ascii32("QUALITY")))
+    lot_id = _register(network)
+    handoff_id = _open_handoff(network, lot_id, "retailer", 5)
+    with pytest.raises(ValidationError) as refused:
+        handoff_accept(organisation=retailer, handoff_id=handoff_id)
+    missing = [f"Lot {lot_id} has no valid QUALITY certificate, which the receiver requires."]
+    assert refused.value.message_dict["__all__"] == missing
+
+    certificate_id = _certify(network, lot_id)
+    with pytest.raises(ValidationError) as refused:
+        certificate_revoke(organisation=network.orgs["mine"], certificate_id=certificate_id,
+                           reason="x")  # fmt: skip
+    assert refused.value.message_dict["__all__"] == [
+        f"Only the issuer can revoke certificate {certificate_id}."
+    ]
+    revoked = certificate_revoke(organisation=network.orgs["certifier"],
+                                 certificate_id=certificate_id, reason="audit failed")  # fmt: skip
+    network.settle()
+    revoked.refresh_from_db()
+    assert revoked.status == Operation.Status.CONFIRMED
+    with pytest.raises(ValidationError) as refused:
+        handoff_accept(organisation=retailer, handoff_id=handoff_id)
+    assert refused.value.message_dict["__all__"] == missing
+    assert not Operation.objects.filter(action="handoff.accept").exists()
+
+
+def test_a_certificate_lets_the_handoff_through(network: Network) -> None:
+    retailer = network.orgs["retailer"]
+    store = open_key_store(retailer.key_backend, retailer.key_reference)
+    transact(network.w3, store, _lots(network).functions.setAcceptancePolicy(ascii32("QUALITY")))
+    lot_id = _register(network)
+    handoff_id = _open_handoff(network, lot_id, "retailer", 5)
+    _certify(network, lot_id)
+    accepted = handoff_accept(organisation=retailer, handoff_id=handoff_id)
+    network.settle()
+    accepted.refresh_from_db()
+    assert accepted.status == Operation.Status.CONFIRMED
+
+
+def test_an_idempotency_key_returns_the_first_operation_and_never_a_second_fact(
+    network: Network,
+) -> None:
+    mine = network.orgs["mine"]
+    first = lot_register(organisation=mine, name="Ore", quantity=10, unit="kg",
+                         idempotency_key="batch-7")  # fmt: skip
+    again = lot_register(organisation=mine, name="Ore", quantity=10, unit="kg",
+                         idempotency_key="batch-7")  # fmt: skip
+    assert again.pk == first.pk
+    with pytest.raises(IdempotencyConflict, match="batch-7"):
+        lot_register(organisation=mine, name="Ore", quantity=11, unit="kg",
+                     idempotency_key="batch-7")  # fmt: skip
+    network.settle()
+    assert Operation.objects.filter(action="lot.register").count() == 1
+    assert LotMetadata.objects.count() == 1
+    assert LotVersion.objects.filter(creator=mine.address).count() == 1
+
+
+def test_a_node_that_is_down_leaves_the_operation_queued_until_it_is_back(
+    network: Network, portal_settings: Any
+) -> None:
+    from webapp.chain import chain_client
+
+    node_url = portal_settings.CHAIN_RPC_URL
+    portal_settings.CHAIN_RPC_URL = "http://127.0.0.1:9"  # nothing listens on the discard port
+    chain_client.cache_clear()
+    operation = lot_register(organisation=network.orgs["mine"], name="Ore", quantity=10,
+                             unit="kg")  # fmt: skip
+    with pytest.raises(SubmitLater):
+        operation_send(operation_id=operation.id)
+    operation.refresh_from_db()
+    assert operation.status == Operation.Status.QUEUED
+    assert operation.waiting_reason == "the chain node is unreachable; retrying"
+    assert operation.transaction_hash == "" and operation.nonce is None
+
+    portal_settings.CHAIN_RPC_URL = node_url
+    chain_client.cache_clear()
+    (done,) = network.settle()
+    assert done.status == Operation.Status.CONFIRMED and done.waiting_reason == ""
+
+
+def test_a_call_the_chain_refuses_at_submission_fails_with_the_decoded_reason(
+    network: Network,
+) -> None:
+    lot_id = _register(network)
+    mine, refinery = network.orgs["mine"], network.orgs["refinery"]
+    first = handoff_initiate(organisation=mine, lot_id=lot_id, receiver=refinery,
+                             quantity=1_000)  # fmt: skip
+    # The first is still in flight, so the second skips the pre-flight and is queued.
+    second = handoff_initiate(organisation=mine, lot_id=lot_id, receiver=refinery,
+                              quantity=1_000)  # fmt: skip
+    network.settle()
+    network.settle()
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.status == Operation.Status.CONFIRMED
+    assert second.status == Operation.Status.FAILED
+    assert second.error.startswith("ERC1155InsufficientBalance(")
+    assert second.nonce is None and second.transaction_hash == ""
+
+
+def test_a_signed_transaction_that_reached_the_node_is_never_signed_twice(
+    network: Network,
+) -> None:
+    operation = lot_register(organisation=network.orgs["mine"], name="Ore", quantity=10,
+                             unit="kg")  # fmt: skip
+    operation_send(operation_id=operation.id)
+    operation.refresh_from_db()
+    sent_hash = operation.transaction_hash
+    # The worker died after the node took the transaction but before recording it.
+    Operation.objects.filter(id=operation.id).update(status=Operation.Status.QUEUED)
+    operation_send(operation_id=operation.id)
+    operation.refresh_from_db()
+    assert operation.status == Operation.Status.SUBMITTED
+    assert operation.transaction_hash == sent_hash
+    assert network.w3.eth.get_transaction_count(network.orgs["mine"].address) == 1
+
+
+def _lots(net: Network) -> Any:
+    from contracts.chain import bind
+
+    return bind(net.w3, "Lots", net.manifest.addresses["Lots"])

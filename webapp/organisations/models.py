@@ -1,0 +1,74 @@
+"""Organisations: the consortium's members, their people, their keys and API tokens.
+
+An organisation is a participant on chain (an address with roles) and a tenant here: every
+user belongs to exactly one, and every write it makes is signed by its own key, held in the
+key store named by `key_backend` + `key_reference`. Only the reference lives in the
+database; the key itself never does.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from contracts.domain import Role
+
+
+class Organisation(models.Model):
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=200)
+    #: Role bits (contracts.domain.Role) the organisation holds, or asks for, on chain.
+    roles = models.PositiveIntegerField(default=0)
+    key_backend = models.CharField(max_length=32, default="keystore")
+    key_reference = models.CharField(max_length=500, blank=True)
+    address = models.CharField(max_length=42, blank=True)
+    #: Holds the consortium admin key: onboards the other organisations on chain.
+    is_operator = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["address"], condition=~models.Q(address=""), name="organisation_address"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def role_names(self) -> list[str]:
+        return [r.name or "" for r in Role if self.roles & r]
+
+    def has_role(self, role: Role) -> bool:
+        return bool(self.roles & role)
+
+
+class Member(models.Model):
+    """A person's place in an organisation (one organisation per user)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership"
+    )
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="members")
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.organisation}"
+
+
+class ApiToken(models.Model):
+    """A partner system's credential: acts as the organisation. Only a digest is stored."""
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12)
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

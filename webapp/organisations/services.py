@@ -1,0 +1,126 @@
+"""Onboarding: create an organisation, create its key in a key store, register it on chain
+(an operation signed by the consortium operator's key), invite its people, issue API
+tokens for its systems."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+from django.utils.text import slugify
+from web3 import Web3
+
+from contracts.domain import Role
+from webapp.operations.models import Operation
+from webapp.operations.preflight import queue_checked
+from webapp.organisations.keys import backend
+from webapp.organisations.models import ApiToken, Member, Organisation
+
+User = AbstractBaseUser | AnonymousUser | None
+
+
+def organisation_create(*, name: str, roles: Role, slug: str = "") -> Organisation:
+    slug = slug or slugify(name)
+    if not name.strip() or not slug:
+        raise ValidationError({"name": ["Give the organisation a name."]})
+    if Organisation.objects.filter(slug=slug).exists():
+        raise ValidationError({"slug": [f"An organisation {slug!r} already exists."]})
+    if not int(roles) or int(roles) & ~sum(int(r) for r in Role):
+        raise ValidationError({"roles": ["Choose at least one role."]})
+    return Organisation.objects.create(name=name.strip(), slug=slug, roles=int(roles))
+
+
+def organisation_create_key(*, organisation: Organisation, backend_name: str = "") -> str:
+    """Generate the organisation's signing key inside its key store; returns the address."""
+    if organisation.address:
+        raise ValidationError({"__all__": [f"{organisation.name} already has a key."]})
+    backend_name = backend_name or organisation.key_backend
+    reference, store = backend(backend_name).create(label=organisation.slug)
+    organisation.key_backend = backend_name
+    organisation.key_reference = reference
+    organisation.address = store.address
+    organisation.save(update_fields=["key_backend", "key_reference", "address"])
+    return store.address
+
+
+def organisation_register(
+    *, organisation: Organisation, user: User = None, idempotency_key: str = ""
+) -> Operation:
+    """Register the organisation on chain with its roles, signed by the operator."""
+    operator = Organisation.objects.filter(is_operator=True).exclude(address="").first()
+    if operator is None:
+        raise ValidationError({"__all__": ["No consortium operator with a key is configured."]})
+    if not organisation.address:
+        raise ValidationError({"__all__": [f"Create {organisation.name}'s key first."]})
+    profile_hash = Web3.keccak(text=organisation.slug).to_0x_hex()
+    call = {
+        "contract": "Lots",
+        "function": "registerParticipant",
+        "args": [organisation.address, organisation.roles, profile_hash],
+    }
+    request = {"organisation": organisation.slug, "roles": organisation.role_names}
+    return queue_checked(
+        operator, "organisation.register", request, call, None,
+        idempotency_key or f"register-{organisation.slug}-{organisation.address}", user,
+    )  # fmt: skip
+
+
+def member_invite(
+    *, organisation: Organisation, username: str, email: str = "", password: str = ""
+) -> tuple[AbstractBaseUser, str]:
+    """Create a user in the organisation. Without a password, returns the path of a
+    one-time link where the person sets their own."""
+    user_model = get_user_model()
+    if not username.strip():
+        raise ValidationError({"username": ["Choose a user name."]})
+    if user_model.objects.filter(username=username).exists():
+        raise ValidationError({"username": [f"The user name {username!r} is taken."]})
+    with transaction.atomic():
+        user = user_model.objects.create_user(username=username, email=email)
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.save()
+        Member.objects.create(user=user, organisation=organisation)
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    link = f"/accounts/reset/{uid}/{default_token_generator.make_token(user)}/"
+    return user, link
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def api_token_create(*, organisation: Organisation, name: str) -> tuple[str, ApiToken]:
+    """A new API token; the plain token is returned once and never stored."""
+    if not name.strip():
+        raise ValidationError({"name": ["Name the token after the system that uses it."]})
+    token = "pvn_" + secrets.token_urlsafe(32)
+    row = ApiToken.objects.create(
+        organisation=organisation, name=name.strip(), prefix=token[:12], digest=_digest(token)
+    )
+    return token, row
+
+
+def api_token_authenticate(*, token: str) -> ApiToken | None:
+    row = (
+        ApiToken.objects.select_related("organisation")
+        .filter(digest=_digest(token), revoked_at__isnull=True)
+        .first()
+    )
+    if row is not None:
+        ApiToken.objects.filter(pk=row.pk).update(last_used_at=timezone.now())
+    return row
+
+
+def api_token_revoke(*, token: ApiToken) -> None:
+    ApiToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())
