@@ -19,7 +19,8 @@ from web3.logs import DISCARD
 from contracts import settings
 from contracts.chain import LocalSigner, SystemContracts, get_web3, transact
 from contracts.deploy import load_system, local_deployer_key
-from contracts.domain import LotKind, Role, SubjectKind, ascii32
+from contracts.chain import Signer
+from contracts.domain import LotKind, Role, SubjectKind, ascii32, canonical_hash
 
 ORGANISATIONS: dict[str, Role] = {
     "katanga-cobalt-mine": Role.MINER,
@@ -41,13 +42,52 @@ def org_key(name: str) -> LocalSigner:
     return local_deployer_key(settings.data_dir() / "keys" / f"{name}.key")
 
 
+#: The demo consortium's display names and the user name of each organisation's person.
+DISPLAY: dict[str, tuple[str, str]] = {
+    "katanga-cobalt-mine": ("Katanga Cobalt Mine", "mine"),
+    "nordic-refinery": ("Nordic Refinery", "refinery"),
+    "silicon-works": ("Silicon Works", "chips"),
+    "eurologistics": ("EuroLogistics", "distributor"),
+    "city-electronics": ("City Electronics", "retailer"),
+    "trust-certification": ("Trust Certification", "certifier"),
+    "coldchain-sensors": ("ColdChain Sensors", "sensors"),
+}
+
+#: Off-chain metadata documents of the seeded lots; the chain holds their canonical hashes.
+LOT_DOCUMENTS: dict[int, dict[str, object]] = {
+    101: {"name": "Cobalt ore, pit 3", "unit": "g", "kind": 1, "claims": {"co2e_g_per_unit": 3}},
+    102: {"name": "Cobalt ore, pit 5", "unit": "g", "kind": 1, "claims": {"co2e_g_per_unit": 3}},
+    201: {"name": "Refined cobalt", "unit": "g", "kind": 2, "process": "refining-run-1"},
+    301: {"name": "Battery controller chip A", "unit": "piece", "kind": 3},
+    302: {"name": "Battery controller chip B", "unit": "piece", "kind": 3},
+    303: {"name": "Battery controller chip C", "unit": "piece", "kind": 3},
+    401: {"name": "Pallet 401", "unit": "bundle", "kind": 4, "sscc": ""},
+}
+
+
+def lot_document(lot_id: int) -> dict[str, object]:
+    return {**LOT_DOCUMENTS[lot_id], "lot_id": lot_id}
+
+
 def _h(text: str) -> bytes:
     return Web3.keccak(text=text)
 
 
-def seed(w3: Web3, admin: LocalSigner, system: SystemContracts) -> list[str]:
-    """Onboard the demo organisations and write the history; returns what it did."""
-    orgs = {name: org_key(name) for name in ORGANISATIONS}
+def _meta(lot_id: int) -> bytes:
+    return bytes.fromhex(canonical_hash(lot_document(lot_id))[2:])
+
+
+def seed(
+    w3: Web3,
+    admin: Signer,
+    system: SystemContracts,
+    orgs: dict[str, Signer] | None = None,
+) -> list[str]:
+    """Onboard the demo organisations and write the history; returns what it did.
+
+    `orgs` holds each organisation's key store (default: development keys in the data dir).
+    """
+    orgs = orgs or {name: org_key(name) for name in ORGANISATIONS}
     lots = system.lots
     mine, shop = orgs["katanga-cobalt-mine"], orgs["city-electronics"]
     if lots.functions.isRegistered(mine.address).call():
@@ -72,14 +112,14 @@ def seed(w3: Web3, admin: LocalSigner, system: SystemContracts) -> list[str]:
     now = int(w3.eth.get_block("latest")["timestamp"])
     year = 365 * 86_400
 
-    def act(signer: LocalSigner, call: object) -> None:
+    def act(signer: Signer, call: object) -> None:
         transact(w3, signer, call)  # type: ignore[arg-type]
 
     # Ore from the mine, certified for responsible sourcing and its footprint.
     ore = [101, 102]
     for lot_id in ore:
         act(mine, lots.functions.registerLot(
-            lot_id, 2_000_000, LotKind.RAW_MATERIAL, _h(f"ore-{lot_id}"), _h(f"gs1-ore-{lot_id}")
+            lot_id, 2_000_000, LotKind.RAW_MATERIAL, _meta(lot_id), _h(f"gs1-ore-{lot_id}")
         ))  # fmt: skip
         act(certifier, system.certificates.functions.issue(
             SubjectKind.LOT, lot_id, ascii32("CARBON_FOOTPRINT"), _h(f"cert-{lot_id}"),
@@ -93,7 +133,7 @@ def seed(w3: Web3, admin: LocalSigner, system: SystemContracts) -> list[str]:
     # Refining: 4 t of ore into 400 kg of cobalt.
     act(refinery, lots.functions.transform(
         ore, [2_000_000, 2_000_000],
-        [(201, 400_000, LotKind.COMPONENT, _h("cobalt-201"), _h("gs1-cobalt-201"))],
+        [(201, 400_000, LotKind.COMPONENT, _meta(201), _h("gs1-cobalt-201"))],
         _h("refining-run-1"),
     ))  # fmt: skip
     handoff = _handoff(w3, system, refinery, maker, 201, 400_000)
@@ -104,11 +144,11 @@ def seed(w3: Web3, admin: LocalSigner, system: SystemContracts) -> list[str]:
     chips = [301, 302, 303]
     act(maker, lots.functions.transform(
         [201], [300_000],
-        [(c, 1_000, LotKind.PRODUCT, _h(f"chip-{c}"), _h(f"gs1-chip-{c}")) for c in chips],
+        [(c, 1_000, LotKind.PRODUCT, _meta(c), _h(f"gs1-chip-{c}")) for c in chips],
         _h("fab-run-7"),
     ))  # fmt: skip
     act(maker, lots.functions.bundle(
-        401, chips, [1_000, 1_000, 1_000], _h("pallet-401"), _h("sscc-401")
+        401, chips, [1_000, 1_000, 1_000], _meta(401), _h("sscc-401")
     ))  # fmt: skip
     act(certifier, system.certificates.functions.issue(
         SubjectKind.LOT, 401, ascii32("QUALITY"), _h("qa-401"), now - 86_400, now + year, [], []
@@ -129,8 +169,8 @@ def seed(w3: Web3, admin: LocalSigner, system: SystemContracts) -> list[str]:
 def _handoff(
     w3: Web3,
     system: SystemContracts,
-    sender: LocalSigner,
-    receiver: LocalSigner,
+    sender: Signer,
+    receiver: Signer,
     lot_id: int,
     quantity: int,
 ) -> int:

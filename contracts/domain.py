@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from enum import IntEnum, IntFlag
+from typing import Any
+
+from eth_utils.crypto import keccak
 
 
 class Role(IntFlag):
@@ -41,3 +45,12 @@ def ascii32(text: str) -> bytes:
 
 def from_ascii32(value: bytes) -> str:
     return value.rstrip(b"\0").decode("ascii")
+
+
+def canonical_hash(document: dict[str, Any]) -> str:
+    """keccak256 of a document's canonical JSON (sorted keys, no spaces, UTF-8), 0x-hex.
+
+    Off-chain metadata is stored as the document; the chain holds this hash of it.
+    """
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "0x" + keccak(canonical.encode()).hex()

@@ -33,6 +33,11 @@ INSTALLED_APPS = [
     "webapp.documents",
     "webapp.lots",
     "webapp.certificates",
+    "webapp.api",
+    "webapp.portal",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
 ]
 
 MIDDLEWARE = [
@@ -74,6 +79,10 @@ LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
 USE_TZ = True
 STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "portal:dashboard"
+LOGOUT_REDIRECT_URL = "login"
 MEDIA_ROOT = Path(env_str("PROVENANT_MEDIA_DIR", str(DATA_DIR / "media")))
 
 # --- chain and indexer
@@ -81,9 +90,41 @@ CHAIN_RPC_URL = chain_settings.rpc_url()
 #: The chain this deployment serves; operations are queued for it even while the node is down.
 CHAIN_ID = env_int("PROVENANT_CHAIN_ID", chain_settings.LOCAL_CHAIN_ID, minimum=1)
 #: Blocks an event must be buried under before it is mirrored (0: QBFT's instant finality).
+#: Prefix of a block explorer's transaction page (e.g. a Blockscout on the Besu network);
+#: empty: the portal shows transaction hashes without links.
+EXPLORER_TX_URL = env_str("PROVENANT_EXPLORER_TX_URL", "")
 INDEXER_CONFIRMATIONS = env_int("INDEXER_CONFIRMATIONS", 0, minimum=0)
 #: Largest eth_getLogs range tried first; Besu caps ranges at 5,000 blocks by default.
 INDEXER_MAX_RANGE = env_int("INDEXER_MAX_RANGE", 5000, minimum=1)
+
+# --- partner REST API
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "webapp.api.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "webapp.api.problems.problem_exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Provenant partner API",
+    "DESCRIPTION": (
+        "Register lots, certificates, custody handoffs, bundles and transformations; read the"
+        " chain's mirror. Authenticate with `Authorization: Bearer <API token>`. Every write"
+        " needs an `Idempotency-Key` header and answers 202 with the operation to follow"
+        " (queued → submitted → mined → confirmed, or failed with the reason). Errors are"
+        " `application/problem+json`."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
 
 # --- key stores: where each organisation's signing key lives (see webapp/organisations/keys.py)
 KEY_STORE_BACKENDS = {"keystore": "webapp.organisations.keys.keystore_file_backend"}

@@ -1,10 +1,13 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from webapp.chain import views as chain_views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("api/", include("webapp.api.urls")),
     path("health/indexer", chain_views.IndexerHealthView.as_view(), name="indexer-health"),
     path("metrics", chain_views.metrics, name="metrics"),
+    path("", include("webapp.portal.urls")),
 ]

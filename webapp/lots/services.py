@@ -8,7 +8,6 @@ or a call the chain would refuse, and then nothing has been written.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -20,7 +19,7 @@ from django.db import transaction
 from django.db.models import Max
 from web3 import Web3
 
-from contracts.domain import LotKind
+from contracts.domain import LotKind, canonical_hash
 from webapp.documents.models import Document
 from webapp.lots.models import LotMetadata, LotNumber
 from webapp.operations.models import Operation
@@ -49,12 +48,6 @@ class Claims:
         if self.recycled_permille is not None:
             out["recycled_permille"] = self.recycled_permille
         return out
-
-
-def canonical_hash(document: dict[str, Any]) -> str:
-    """keccak256 of a document's canonical JSON (sorted keys, no spaces, UTF-8)."""
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return Web3.keccak(text=canonical).to_0x_hex()
 
 
 def gs1_check_digit_ok(digits: str) -> bool:

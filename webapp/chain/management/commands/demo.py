@@ -5,26 +5,35 @@ import signal
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from contracts import settings as chain_settings
-from contracts.chain import bind_system, get_web3
-from contracts.demo import seed
+from contracts.chain import Signer, bind_system, get_web3
+from contracts.demo import DISPLAY, ORGANISATIONS, lot_document, seed
 from contracts.deploy import deploy_system, local_deployer_key
+from contracts.domain import Role, canonical_hash
 from contracts.node import AnvilNode
+from webapp.chain import chain_client
 from webapp.chain.indexer import ChainIndexer, leader_lock
 from webapp.chain.verification import verify_mirror
+from webapp.lots.models import LotMetadata
+from webapp.organisations.keys import keystore_file_backend, open_key_store
+from webapp.organisations.models import Member, Organisation
 from webapp.projections.projector import Projector
+
+DEMO_PASSWORD = "provenant-demo"
 
 
 class Command(BaseCommand):
     help = (
-        "Run the local system: chain node, contracts, demo consortium, indexer and web server."
-        " Ctrl-C stops everything it started."
+        "Run the local system: chain node, contracts, demo consortium, portal, REST API and"
+        " workers. Ctrl-C stops everything it started."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -38,50 +47,113 @@ class Command(BaseCommand):
             port=options["node_port"],
             state_file=chain_settings.data_dir() / "anvil-state.json",
         )
-        web: subprocess.Popen[bytes] | None = None
+        children: list[subprocess.Popen[bytes]] = []
         with node:
-            get_web3.cache_clear()
+            chain_client.cache_clear()
             w3 = get_web3(node.url)
             settings.CHAIN_RPC_URL = node.url
-            manifest, _, deployed = deploy_system(w3, local_deployer_key())
+            settings.CHAIN_ID = w3.eth.chain_id
+            deployer = local_deployer_key()
+            manifest, _, deployed = deploy_system(w3, deployer)
             for name, entry in manifest.contracts.items():
                 state = "deployed" if name in deployed else "reused"
                 self.stdout.write(f"{name}: {entry['address']} ({state})")
-            for line in seed(w3, local_deployer_key(), bind_system(w3, manifest.addresses)) or [
+            stores = self._organisations(deployer)
+            for line in seed(w3, deployer, bind_system(w3, manifest.addresses), stores) or [
                 "demo consortium already seeded"
             ]:
                 self.stdout.write(line)
+            self._metadata(manifest.chain_id)
 
-            indexer = ChainIndexer(w3, manifest)
-            projector = Projector(manifest.chain_id)
             with leader_lock(manifest.chain_id):
-                stored = indexer.run_until_head()
-                projector.apply_pending()
+                stored = ChainIndexer(w3, manifest).run_until_head()
+                Projector(manifest.chain_id).apply_pending()
                 report = verify_mirror(w3, manifest)
-                self.stdout.write(
-                    f"indexed {stored} new events; verify_mirror: "
-                    + ("clean" if report.clean else "DIFFERS")
-                    + f" ({report.checked} events checked)"
-                )
-                web = subprocess.Popen(
-                    [sys.executable, "manage.py", "runserver", f"127.0.0.1:{options['port']}",
-                     "--noreload"],
-                    env={**os.environ, "PROVENANT_RPC_URL": node.url},
-                )  # fmt: skip
-                base = f"http://127.0.0.1:{options['port']}"
-                self.stdout.write(
-                    f"chain node {node.url} (chain id {manifest.chain_id})\n"
-                    f"indexer health {base}/health/indexer, metrics {base}/metrics\n"
-                    "Ctrl-C stops the node, the indexer and the web server."
-                )
-                try:
-                    while True:
-                        time.sleep(1)
-                        indexer.run_until_head()
-                        projector.apply_pending()
-                except (KeyboardInterrupt, SystemExit):
-                    pass
-                finally:
-                    if web is not None:
-                        web.terminate()
-                        web.wait(10)
+            self.stdout.write(
+                f"indexed {stored} new events; verify_mirror: "
+                + ("clean" if report.clean else "DIFFERS")
+                + f" ({report.checked} events checked)"
+            )
+            env = {**os.environ, "PROVENANT_RPC_URL": node.url,
+                   "PROVENANT_CHAIN_ID": str(manifest.chain_id)}  # fmt: skip
+            children.append(subprocess.Popen(
+                [sys.executable, "manage.py", "runserver", f"127.0.0.1:{options['port']}",
+                 "--noreload"], env=env,
+            ))  # fmt: skip
+            children.append(subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "workers.celery", "worker", "--beat",
+                 "--pool=threads", "--concurrency=4", "--loglevel=warning"], env=env,
+            ))  # fmt: skip
+            base = f"http://127.0.0.1:{options['port']}"
+            logins = "\n".join(
+                f"  {user:<12} {name} ({ORGANISATIONS[slug].name})"
+                for slug, (name, user) in DISPLAY.items()
+                if slug != "coldchain-sensors"
+            )
+            self.stdout.write(
+                f"\nchain node {node.url} (chain id {manifest.chain_id})\n"
+                f"portal      {base}/\n"
+                f"API docs    {base}/api/docs/  (schema {base}/api/schema/)\n"
+                f"admin       {base}/admin/  (user admin)\n"
+                f"health      {base}/health/indexer, metrics {base}/metrics\n"
+                f"logins (password {DEMO_PASSWORD}):\n{logins}\n"
+                "Ctrl-C stops the node, the workers and the web server."
+            )
+            try:
+                while all(child.poll() is None for child in children):
+                    time.sleep(1)
+                self.stderr.write("a child process stopped; shutting down")
+            except (KeyboardInterrupt, SystemExit):
+                pass
+            finally:
+                for child in children:
+                    child.terminate()
+                for child in children:
+                    try:
+                        child.wait(10)
+                    except subprocess.TimeoutExpired:
+                        child.kill()
+
+    def _organisations(self, deployer: Any) -> dict[str, Signer]:
+        """The demo organisations in the database, each with a keystore-file key and a
+        person; the operator holds the deployer (consortium admin) key."""
+        backend = keystore_file_backend()
+        users = get_user_model()
+        operator, _ = Organisation.objects.get_or_create(
+            slug="consortium-operator",
+            defaults={"name": "Consortium operator", "roles": int(Role.AUDITOR),
+                      "is_operator": True},
+        )  # fmt: skip
+        if not operator.address:
+            reference, store = backend.import_key(
+                label=operator.slug, private_key=deployer._account.key
+            )
+            operator.key_reference, operator.address = reference, store.address
+            operator.save()
+        if not users.objects.filter(username="admin").exists():
+            users.objects.create_superuser("admin", "", DEMO_PASSWORD)
+        stores: dict[str, Signer] = {}
+        for slug, role in ORGANISATIONS.items():
+            name, username = DISPLAY[slug]
+            org, _ = Organisation.objects.get_or_create(
+                slug=slug, defaults={"name": name, "roles": int(role)}
+            )
+            if not org.address:
+                reference, store = backend.create(label=slug)
+                org.key_reference, org.address = reference, store.address
+                org.save()
+            stores[slug] = open_key_store(org.key_backend, org.key_reference)
+            if not users.objects.filter(username=username).exists():
+                user = users.objects.create_user(username, password=DEMO_PASSWORD)
+                Member.objects.create(user=user, organisation=org)
+        return stores
+
+    def _metadata(self, chain_id: int) -> None:
+        from contracts.demo import LOT_DOCUMENTS
+
+        for lot_id in LOT_DOCUMENTS:
+            document = lot_document(lot_id)
+            LotMetadata.objects.get_or_create(
+                chain_id=chain_id, lot_id=Decimal(lot_id),
+                defaults={"document": document, "metadata_hash": canonical_hash(document)},
+            )  # fmt: skip

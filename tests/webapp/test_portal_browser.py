@@ -1,0 +1,131 @@
+"""The portal in a real browser (Playwright driving Debian's Chromium, headless): the mine
+registers a lot and hands it to the refinery; the refinery accepts it and sees it in its
+inventory. A screenshot of every page is kept in test-artifacts/browser/."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from webapp.operations.models import Operation
+from tests.webapp.network import PASSWORD, Network
+
+pytestmark = [pytest.mark.integration, pytest.mark.node, pytest.mark.django_db(transaction=True)]
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-first-run",
+]  # fmt: skip
+
+
+@pytest.fixture
+def page() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: `make services` installs Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the test
+    # makes between browser steps are still synchronous and safe.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        yield context.new_page()
+        browser.close()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+def shot(page: Any, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def log_in(page: Any, base: str, username: str) -> None:
+    page.goto(f"{base}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    shot(page, f"login-{username}")
+    page.click("#submit")
+    page.wait_for_url(f"{base}/")
+
+
+def settle_and_reload(page: Any, network: Network) -> None:
+    """What the workers do between two clicks: submit, track, index."""
+    network.settle()
+    page.reload()
+
+
+def test_mine_hands_a_lot_to_the_refinery_who_accepts_it(
+    page: Any, live_server: Any, network: Network
+) -> None:
+    base = live_server.url
+    log_in(page, base, "mine")
+    shot(page, "01-mine-dashboard")
+
+    page.click("text=Register lot")
+    page.fill("#id_name", "Cobalt ore, pit 9")
+    page.fill("#id_quantity", "0")
+    page.click("#submit")
+    error = page.locator("p.error[data-field=quantity]")
+    assert "greater than zero" in error.inner_text()
+    shot(page, "02-register-lot-field-error")
+    assert not Operation.objects.filter(action="lot.register").exists()
+
+    page.fill("#id_quantity", "5000")
+    page.fill("#id_gtin", "09506000134352")
+    page.fill("#id_batch", "PIT9-01")
+    page.set_input_files("#id_document", files=[{
+        "name": "assay.txt", "mimeType": "text/plain", "buffer": b"assay: 11.2% Co"}])  # fmt: skip
+    page.click("#submit")
+    page.wait_for_url(re.compile(r".*/operations/[0-9a-f-]+$"))
+    assert page.locator("#status").inner_text() in {"queued", "submitted", "mined"}
+    shot(page, "03-register-operation-queued")
+    settle_and_reload(page, network)
+    page.wait_for_selector("#status:text('confirmed')")
+    shot(page, "04-register-operation-confirmed")
+    lot_id = int(page.locator("#lot-link a").inner_text().removeprefix("Lot "))
+
+    page.click("#lot-link a")
+    assert page.locator("h1").inner_text() == f"Lot {lot_id}: Cobalt ore, pit 9"
+    assert "matches the document" in page.locator("#state").inner_text()
+    shot(page, "05-lot-page")
+
+    page.click("text=Hand off…")
+    page.select_option("#id_receiver", "refinery")
+    page.fill("#id_quantity", "5000")
+    page.click("#submit")
+    page.wait_for_url(re.compile(r".*/operations/[0-9a-f-]+$"))
+    settle_and_reload(page, network)
+    page.wait_for_selector("#status:text('confirmed')")
+    shot(page, "06-handoff-confirmed")
+    page.click("button:text('Log out')")
+
+    log_in(page, base, "refinery")
+    incoming = page.locator("#incoming")
+    assert "Katanga Cobalt Mine" in incoming.inner_text()
+    shot(page, "07-refinery-dashboard-incoming")
+    incoming.locator("button:text('Accept')").click()
+    page.wait_for_url(re.compile(r".*/operations/[0-9a-f-]+$"))
+    settle_and_reload(page, network)
+    page.wait_for_selector("#status:text('confirmed')")
+    shot(page, "08-accept-confirmed")
+
+    page.goto(f"{base}/")
+    inventory = page.locator("#inventory")
+    assert re.search(rf"{lot_id}\s+Cobalt ore, pit 9\s+raw material\s+5000 kg", inventory.inner_text())
+    assert "Nothing is waiting for you." in page.locator("#incoming").inner_text()
+    shot(page, "09-refinery-inventory")
+
+    page.goto(f"{base}/lots/{lot_id}")
+    history = page.locator("#history").inner_text()
+    assert "Katanga Cobalt Mine registered 5000 units" in history
+    assert "Nordic Refinery accepted 5000 from Katanga Cobalt Mine" in history
+    shot(page, "10-lot-history")

@@ -1,0 +1,67 @@
+"""Partner systems authenticate with an organisation's API token (`Authorization: Bearer
+pvn_…`); people using the docs page in a browser use their portal session."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+
+from webapp.organisations.models import ApiToken, Organisation
+from webapp.organisations.services import api_token_authenticate
+
+
+class ApiClient:
+    """The principal behind an API token: the organisation's system, not a person."""
+
+    is_authenticated = True
+    is_anonymous = False
+
+    def __init__(self, token: ApiToken) -> None:
+        self.token = token
+        self.organisation = token.organisation
+        self.pk = None
+
+    def __str__(self) -> str:
+        return f"api token {self.token.prefix}… of {self.organisation.slug}"
+
+
+class ApiTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request: Request) -> tuple[ApiClient, ApiToken] | None:
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        if not header:
+            return None
+        scheme, _, token = header.partition(" ")
+        if scheme != self.keyword or not token.strip():
+            raise exceptions.AuthenticationFailed("Use `Authorization: Bearer <API token>`.")
+        row = api_token_authenticate(token=token.strip())
+        if row is None:
+            raise exceptions.AuthenticationFailed("The API token is unknown or revoked.")
+        return ApiClient(row), row
+
+    def authenticate_header(self, request: Request) -> str:
+        return self.keyword
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+    target_class = "webapp.api.authentication.ApiTokenAuthentication"
+    name = "apiToken"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {"type": "http", "scheme": "bearer", "description": "An organisation API token"}
+
+
+def acting_organisation(request: Request) -> Organisation:
+    """The organisation a request acts for: the token's, or the logged-in person's."""
+    user: Any = request.user
+    if isinstance(user, ApiClient):
+        return user.organisation
+    membership = getattr(user, "membership", None)
+    if membership is None:
+        raise exceptions.PermissionDenied("This account does not belong to an organisation.")
+    organisation: Organisation = membership.organisation
+    return organisation

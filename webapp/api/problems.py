@@ -1,0 +1,77 @@
+"""Errors as RFC 9457 problem details (`application/problem+json`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from webapp.operations.services import IdempotencyConflict
+
+PROBLEM = "application/problem+json"
+
+
+class IdempotencyKeyMissing(exceptions.APIException):
+    status_code = 400
+    default_detail = "Every write needs an `Idempotency-Key` header (any unique string)."
+
+
+def problem(status_code: int, title: str, detail: str = "", **extra: Any) -> Response:
+    body = {"type": "about:blank", "title": title, "status": status_code}
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    return Response(body, status=status_code, content_type=PROBLEM)
+
+
+def _field_errors(detail: Any) -> dict[str, list[str]]:
+    if isinstance(detail, dict):
+        return {
+            ("non_field_errors" if k == "__all__" else str(k)): [str(m) for m in _flat(v)]
+            for k, v in detail.items()
+        }
+    return {"non_field_errors": [str(m) for m in _flat(detail)]}
+
+
+def _flat(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        return [m for v in value for m in _flat(v)]
+    if isinstance(value, dict):
+        return [f"{k}: {m}" for k, v in value.items() for m in _flat(v)]
+    return [value]
+
+
+def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, IdempotencyConflict):
+        return problem(422, "Idempotency-Key reused with a different request", str(exc))
+    if isinstance(exc, DjangoValidationError):
+        errors = _field_errors(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+        return problem(400, "The request was refused", _summary(errors), errors=errors)
+    if isinstance(exc, Http404):
+        return problem(404, "Not found", str(exc) or "No such resource.")
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        errors = _field_errors(exc.detail)
+        return problem(400, "The request was refused", _summary(errors), errors=errors)
+    detail = getattr(exc, "detail", "")
+    titles = {401: "Not authenticated", 403: "Forbidden", 404: "Not found", 405: "Method not allowed"}
+    out = problem(
+        response.status_code,
+        titles.get(response.status_code, status.HTTP_400_BAD_REQUEST and "Error"),
+        str(detail),
+    )
+    for header in ("WWW-Authenticate", "Allow", "Retry-After"):
+        if header in response:
+            out[header] = response[header]
+    return out
+
+
+def _summary(errors: dict[str, list[str]]) -> str:
+    return " ".join(f"{k}: {m}" if k != "non_field_errors" else m
+                    for k, ms in errors.items() for m in ms)  # fmt: skip

@@ -1,0 +1,578 @@
+"""Partner REST API, /api/v1/. Thin views: parse, call one service or selector, serialize.
+
+Writes answer 202 Accepted with the operation (and its URL in `Location`); they all need
+an `Idempotency-Key` header. Errors are problem details (application/problem+json).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import FileResponse, Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import generics, serializers
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.views import APIView
+from web3 import Web3
+
+from contracts.domain import LotKind
+from webapp.api.authentication import acting_organisation
+from webapp.api.problems import IdempotencyKeyMissing, problem
+from webapp.certificates.services import CERTIFICATE_TYPES, CLAIM_KEYS
+from webapp.certificates.services import certificate_issue, certificate_revoke
+from webapp.documents.models import Document
+from webapp.documents.services import DocumentAltered, document_read, document_upload
+from webapp.lots import selectors
+from webapp.lots.services import (
+    Claims,
+    Output,
+    bundle_create,
+    bundle_unpack,
+    handoff_accept,
+    handoff_cancel,
+    handoff_initiate,
+    handoff_reject,
+    lot_register,
+    transformation_record,
+)
+from webapp.operations.models import Operation
+from webapp.organisations.models import Organisation
+
+IDEMPOTENCY = OpenApiParameter(
+    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True,
+    description="Unique per intended write. The same key and body return the first operation;"
+    " the same key with another body is refused with 422.",
+)  # fmt: skip
+
+
+class OperationOutput(serializers.ModelSerializer[Operation]):
+    url = serializers.SerializerMethodField()
+    organisation = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    lot_id = serializers.IntegerField(allow_null=True)
+
+    class Meta:
+        model = Operation
+        fields = [
+            "id", "url", "organisation", "action", "status", "request", "lot_id", "sender",
+            "transaction_hash", "nonce", "error", "waiting_reason", "mined_block",
+            "confirmed_block", "created_at", "updated_at",
+        ]  # fmt: skip
+
+    def get_url(self, operation: Operation) -> str:
+        return reverse("api:operation", args=[operation.id], request=self.context.get("request"))
+
+
+class WriteView(APIView):
+    """A write: needs an Idempotency-Key, answers 202 with the queued operation."""
+
+    def idempotency_key(self, request: Request) -> str:
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if not key or len(key) > 255:
+            raise IdempotencyKeyMissing()
+        return key
+
+    def accepted(self, request: Request, operation: Operation) -> Response:
+        body = OperationOutput(operation, context={"request": request}).data
+        return Response(body, status=202, headers={"Location": body["url"]})
+
+    def parse(self, serializer_class: type[serializers.Serializer[Any]], request: Request) -> Any:
+        serializer = serializer_class(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+
+def _organisation(slug: str) -> Organisation | None:
+    return Organisation.objects.filter(slug=slug).exclude(address="").first()
+
+
+# ---------------------------------------------------------------------------- lots
+
+
+class ClaimsInput(serializers.Serializer[Any]):
+    co2e_g_per_unit = serializers.IntegerField(required=False, min_value=0)
+    recycled_permille = serializers.IntegerField(required=False, min_value=0, max_value=1000)
+
+
+class LotRegisterApi(WriteView):
+    class InputSerializer(serializers.Serializer[Any]):
+        name = serializers.CharField(max_length=200)
+        quantity = serializers.IntegerField(min_value=1, help_text="in base units of `unit`")
+        unit = serializers.CharField(max_length=20, help_text="g, kg, piece…")
+        kind = serializers.ChoiceField(
+            choices=["raw_material", "component", "product"], default="raw_material"
+        )
+        description = serializers.CharField(required=False, allow_blank=True, default="")
+        gtin = serializers.CharField(required=False, allow_blank=True, default="")
+        batch = serializers.CharField(required=False, allow_blank=True, default="")
+        claims = ClaimsInput(required=False)
+        documents = serializers.ListField(
+            child=serializers.CharField(), required=False, default=list,
+            help_text="SHA-256 hashes of documents uploaded to /api/v1/documents",
+        )  # fmt: skip
+
+    @extend_schema(
+        request=InputSerializer, responses={202: OperationOutput}, parameters=[IDEMPOTENCY]
+    )
+    def post(self, request: Request) -> Response:
+        data = self.parse(self.InputSerializer, request)
+        claims = data.pop("claims", {}) or {}
+        operation = lot_register(
+            organisation=acting_organisation(request),
+            kind=LotKind[data.pop("kind").upper()],
+            claims=Claims(**claims),
+            idempotency_key=self.idempotency_key(request),
+            user=request.user if request.user.is_authenticated and request.user.pk else None,
+            **data,
+        )
+        return self.accepted(request, operation)
+
+
+class LotOutput(serializers.Serializer[Any]):
+    lot_id = serializers.IntegerField()
+    kind = serializers.SerializerMethodField()
+    name = serializers.SerializerMethodField()
+    unit = serializers.SerializerMethodField()
+    quantity = serializers.IntegerField(help_text="total registered or minted")
+    creator = serializers.CharField()
+    metadata_hash = serializers.CharField()
+    quarantined = serializers.BooleanField()
+    registered_block = serializers.IntegerField(source="block_from")
+
+    def _meta(self, lot: Any) -> Any:
+        return self.context.get("metadata", {}).get(int(lot.lot_id))
+
+    def get_kind(self, lot: Any) -> str:
+        return selectors.KIND_NAMES.get(lot.kind, "")
+
+    def get_name(self, lot: Any) -> str:
+        meta = self._meta(lot)
+        return meta.name if meta else ""
+
+    def get_unit(self, lot: Any) -> str:
+        meta = self._meta(lot)
+        return meta.unit if meta else ""
+
+
+class LotListApi(generics.ListAPIView):  # type: ignore[type-arg]
+    serializer_class = LotOutput
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("holder", str, description="organisation slug or address"),
+            OpenApiParameter("creator", str, description="organisation slug or address"),
+            OpenApiParameter("kind", str, enum=["raw_material", "component", "product", "bundle"]),
+            OpenApiParameter("quarantined", bool),
+        ]
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self) -> Any:
+        params = self.request.query_params
+        kind = params.get("kind", "")
+        try:
+            kind_value = LotKind[kind.upper()].value if kind else None
+        except KeyError:
+            raise serializers.ValidationError({"kind": [f"Unknown kind {kind!r}."]}) from None
+        quarantined = params.get("quarantined")
+        return selectors.lot_list(
+            holder=_address(params.get("holder", "")),
+            creator=_address(params.get("creator", "")),
+            kind=kind_value,
+            quarantined=None if quarantined is None else quarantined.lower() in {"1", "true"},
+        )
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return super().get_serializer_context()
+
+    def paginate_queryset(self, queryset: Any) -> Any:
+        page = super().paginate_queryset(queryset)
+        self._metadata = selectors.metadata_for([lot.lot_id for lot in page or []])
+        return page
+
+    def get_serializer(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["context"] = {**self.get_serializer_context(),
+                             "metadata": getattr(self, "_metadata", {})}  # fmt: skip
+        return self.serializer_class(*args, **kwargs)
+
+
+def _address(value: str) -> str:
+    if not value:
+        return ""
+    if Web3.is_address(value):
+        return Web3.to_checksum_address(value)
+    org = Organisation.objects.filter(slug=value).first()
+    if org is None or not org.address:
+        raise serializers.ValidationError({"holder": [f"No organisation {value!r}."]})
+    return org.address
+
+
+class LotDetailApi(APIView):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request, lot_id: int) -> Response:
+        detail = selectors.lot_detail(lot_id=lot_id)
+        if detail is None:
+            raise Http404(f"Lot {lot_id} is not on the chain (or not mirrored yet).")
+        names = selectors.organisation_names()
+        lot = detail.lot
+        return Response({
+            "lot_id": int(lot.lot_id),
+            "kind": detail.kind,
+            "quantity": int(lot.quantity),
+            "creator": lot.creator,
+            "creator_name": names.get(lot.creator, ""),
+            "quarantined": lot.quarantined,
+            "quarantine_reason": lot.quarantine_reason,
+            "metadata_hash": lot.metadata_hash,
+            "metadata": detail.metadata.document if detail.metadata else None,
+            "metadata_matches_chain": detail.metadata_matches,
+            "holders": [{"address": a, "name": names.get(a, ""), "quantity": int(q)}
+                        for a, q in detail.holders.items()],
+            "contents": [{"lot_id": i, "quantity": int(q)} for i, q in detail.contents.items()],
+            "made_from": [{"lot_id": int(e.input_lot), "quantity": int(e.input_quantity)}
+                          for e in detail.inputs],
+            "certificates": [_certificate(c) for c in detail.certificates],
+            "open_handoffs": [_handoff(h, names) for h in detail.open_handoffs],
+            "history": [{
+                "event": e.event, "summary": selectors.describe_event(e, names),
+                "block_number": e.block_number, "transaction_hash": e.transaction_hash,
+                "log_index": e.log_index, "timestamp": e.block_timestamp,
+            } for e in detail.history],
+        })  # fmt: skip
+
+
+# ------------------------------------------------------------------------ handoffs
+
+
+def _handoff(h: Any, names: dict[str, str]) -> dict[str, Any]:
+    return {
+        "handoff_id": int(h.handoff_id), "lot_id": int(h.lot_id), "quantity": int(h.quantity),
+        "sender": h.sender, "sender_name": names.get(h.sender, ""),
+        "receiver": h.receiver, "receiver_name": names.get(h.receiver, ""),
+        "status": h.status, "reason": h.reason,
+    }  # fmt: skip
+
+
+class HandoffOutput(serializers.Serializer[Any]):
+    handoff_id = serializers.IntegerField()
+    lot_id = serializers.IntegerField()
+    quantity = serializers.IntegerField()
+    sender = serializers.CharField()
+    receiver = serializers.CharField()
+    status = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class HandoffListApi(generics.ListAPIView):  # type: ignore[type-arg]
+    serializer_class = HandoffOutput
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("direction", str, enum=["incoming", "outgoing"]),
+            OpenApiParameter("status", str, enum=["open", "accepted", "rejected", "cancelled"]),
+        ]
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self) -> Any:
+        params = self.request.query_params
+        return selectors.handoff_list(
+            organisation=acting_organisation(self.request),
+            direction=params.get("direction", ""),
+            status=params.get("status", ""),
+        )
+
+
+class HandoffInitiateApi(WriteView):
+    class InputSerializer(serializers.Serializer[Any]):
+        lot_id = serializers.IntegerField(min_value=1)
+        receiver = serializers.SlugField(help_text="the receiving organisation's slug")
+        quantity = serializers.IntegerField(min_value=1)
+
+    @extend_schema(
+        request=InputSerializer, responses={202: OperationOutput}, parameters=[IDEMPOTENCY]
+    )
+    def post(self, request: Request) -> Response:
+        data = self.parse(self.InputSerializer, request)
+        receiver = _organisation(data["receiver"])
+        if receiver is None:
+            raise serializers.ValidationError(
+                {"receiver": [f"No organisation {data['receiver']!r} on the chain."]}
+            )
+        operation = handoff_initiate(
+            organisation=acting_organisation(request), lot_id=data["lot_id"], receiver=receiver,
+            quantity=data["quantity"], idempotency_key=self.idempotency_key(request),
+        )  # fmt: skip
+        return self.accepted(request, operation)
+
+
+class HandoffAnswerApi(WriteView):
+    verb = ""
+
+    class InputSerializer(serializers.Serializer[Any]):
+        reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+    @extend_schema(
+        request=InputSerializer, responses={202: OperationOutput}, parameters=[IDEMPOTENCY]
+    )
+    def post(self, request: Request, handoff_id: int) -> Response:
+        data = self.parse(self.InputSerializer, request)
+        organisation = acting_organisation(request)
+        key = self.idempotency_key(request)
+        if self.verb == "accept":
+            operation = handoff_accept(organisation=organisation, handoff_id=handoff_id,
+                                       idempotency_key=key)  # fmt: skip
+        elif self.verb == "reject":
+            operation = handoff_reject(organisation=organisation, handoff_id=handoff_id,
+                                       reason=data["reason"], idempotency_key=key)  # fmt: skip
+        else:
+            operation = handoff_cancel(organisation=organisation, handoff_id=handoff_id,
+                                       idempotency_key=key)  # fmt: skip
+        return self.accepted(request, operation)
+
+
+# ----------------------------------------------------------- bundles, transformations
+
+
+class ItemInput(serializers.Serializer[Any]):
+    lot_id = serializers.IntegerField(min_value=1)
+    quantity = serializers.IntegerField(min_value=1)
+
+
+class BundleCreateApi(WriteView):
+    class InputSerializer(serializers.Serializer[Any]):
+        name = serializers.CharField(max_length=200)
+        sscc = serializers.CharField(required=False, allow_blank=True, default="")
+        items = ItemInput(many=True)
+
+    @extend_schema(
+        request=InputSerializer, responses={202: OperationOutput}, parameters=[IDEMPOTENCY]
+    )
+    def post(self, request: Request) -> Response:
+        data = self.parse(self.InputSerializer, request)
+        operation = bundle_create(
+            organisation=acting_organisation(request),
+            items=[(i["lot_id"], i["quantity"]) for i in data["items"]],
+            name=data["name"], sscc=data["sscc"], idempotency_key=self.idempotency_key(request),
+        )  # fmt: skip
+        return self.accepted(request, operation)
+
+
+class BundleUnpackApi(WriteView):
+    @extend_schema(request=None, responses={202: OperationOutput}, parameters=[IDEMPOTENCY])
+    def post(self, request: Request, bundle_id: int) -> Response:
+        operation = bundle_unpack(organisation=acting_organisation(request), bundle_id=bundle_id,
+                                  idempotency_key=self.idempotency_key(request))  # fmt: skip
+        return self.accepted(request, operation)
+
+
+class TransformationApi(WriteView):
+    class OutputInput(serializers.Serializer[Any]):
+        name = serializers.CharField(max_length=200)
+        quantity = serializers.IntegerField(min_value=1)
+        unit = serializers.CharField(max_length=20)
+        kind = serializers.ChoiceField(
+            choices=["raw_material", "component", "product"], default="product"
+        )
+        claims = ClaimsInput(required=False)
+
+    class InputSerializer(serializers.Serializer[Any]):
+        process = serializers.CharField(max_length=500)
+        inputs = ItemInput(many=True)
+        outputs = serializers.ListField(child=serializers.DictField())
+
+    @extend_schema(
+        request=inline_serializer("TransformationInput", {
+            "process": serializers.CharField(),
+            "inputs": ItemInput(many=True),
+            "outputs": OutputInput(many=True),
+        }),
+        responses={202: OperationOutput}, parameters=[IDEMPOTENCY],
+    )  # fmt: skip
+    def post(self, request: Request) -> Response:
+        data = self.parse(self.InputSerializer, request)
+        outputs = []
+        for i, raw in enumerate(data["outputs"]):
+            out = self.OutputInput(data=raw)
+            if not out.is_valid():
+                raise serializers.ValidationError({f"outputs[{i}]": out.errors})
+            v = out.validated_data
+            outputs.append(Output(name=v["name"], quantity=v["quantity"], unit=v["unit"],
+                                  kind=LotKind[v["kind"].upper()],
+                                  claims=Claims(**(v.get("claims") or {}))))  # fmt: skip
+        operation = transformation_record(
+            organisation=acting_organisation(request),
+            inputs=[(i["lot_id"], i["quantity"]) for i in data["inputs"]],
+            outputs=outputs, process=data["process"],
+            idempotency_key=self.idempotency_key(request),
+        )  # fmt: skip
+        return self.accepted(request, operation)
+
+
+# ---------------------------------------------------------------------- certificates
+
+
+def _certificate(c: Any) -> dict[str, Any]:
+    return {
+        "certificate_id": int(c.certificate_id),
+        "lot_id": int(c.subject),
+        "certificate_type": bytes.fromhex(c.certificate_type[2:]).rstrip(b"\0").decode(
+            "ascii", "replace"),
+        "issuer": c.issuer, "document_hash": c.document_hash,
+        "valid_from": c.valid_from, "valid_until": c.valid_until, "claims": c.claims,
+        "revoked": c.revoked, "revoke_reason": c.revoke_reason,
+    }  # fmt: skip
+
+
+class CertificateListApi(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("lot_id", int)], responses={200: OpenApiTypes.OBJECT}
+    )
+    def get(self, request: Request) -> Response:
+        lot = request.query_params.get("lot_id")
+        if lot is not None and not lot.isdigit():
+            raise serializers.ValidationError({"lot_id": ["A lot id is a number."]})
+        rows = selectors.certificate_list(lot_id=int(lot) if lot else None)
+        return Response({"results": [_certificate(c) for c in rows[:500]]})
+
+
+class CertificateIssueApi(WriteView):
+    class InputSerializer(serializers.Serializer[Any]):
+        lot_id = serializers.IntegerField(min_value=1)
+        certificate_type = serializers.ChoiceField(choices=list(CERTIFICATE_TYPES))
+        document_hash = serializers.RegexField(r"^(0x)?[0-9a-fA-F]{64}$")
+        valid_from = serializers.DateTimeField()
+        valid_until = serializers.DateTimeField()
+        claims = serializers.DictField(child=serializers.IntegerField(min_value=0), default=dict,
+                                       help_text=f"keys: {', '.join(CLAIM_KEYS)}")  # fmt: skip
+
+    @extend_schema(
+        request=InputSerializer, responses={202: OperationOutput}, parameters=[IDEMPOTENCY]
+    )
+    def post(self, request: Request) -> Response:
+        data = self.parse(self.InputSerializer, request)
+        operation = certificate_issue(
+            organisation=acting_organisation(request), idempotency_key=self.idempotency_key(request),
+            **data,
+        )  # fmt: skip
+        return self.accepted(request, operation)
+
+
+class CertificateRevokeApi(WriteView):
+    class InputSerializer(serializers.Serializer[Any]):
+        reason = serializers.CharField(max_length=500)
+
+    @extend_schema(
+        request=InputSerializer, responses={202: OperationOutput}, parameters=[IDEMPOTENCY]
+    )
+    def post(self, request: Request, certificate_id: int) -> Response:
+        data = self.parse(self.InputSerializer, request)
+        operation = certificate_revoke(
+            organisation=acting_organisation(request), certificate_id=certificate_id,
+            reason=data["reason"], idempotency_key=self.idempotency_key(request),
+        )  # fmt: skip
+        return self.accepted(request, operation)
+
+
+# ------------------------------------------------------------------------ documents
+
+
+class DocumentOutput(serializers.ModelSerializer[Document]):
+    hash = serializers.CharField(source="hash_hex")
+
+    class Meta:
+        model = Document
+        fields = ["hash", "name", "content_type", "size", "uploaded_at"]
+
+
+class DocumentUploadApi(APIView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": inline_serializer("DocumentUpload", {
+            "file": serializers.FileField()})},
+        responses={201: DocumentOutput},
+    )  # fmt: skip
+    def post(self, request: Request) -> Response:
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise serializers.ValidationError({"file": ["Attach the document as `file`."]})
+        document = document_upload(
+            organisation=acting_organisation(request), name=upload.name or "document",
+            content=upload.read(), content_type=upload.content_type or "",
+        )  # fmt: skip
+        return Response(DocumentOutput(document).data, status=201)
+
+
+class DocumentDownloadApi(APIView):
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    def get(self, request: Request, sha256: str) -> Any:
+        document = Document.objects.filter(sha256=sha256.lower().removeprefix("0x")).first()
+        if document is None:
+            raise Http404("No document with that hash.")
+        try:
+            content = document_read(document=document)
+        except DocumentAltered as exc:
+            return problem(409, "The stored document does not match its hash", str(exc))
+        return FileResponse(iter([content]), content_type=document.content_type,
+                            as_attachment=True, filename=document.name)  # fmt: skip
+
+
+# ----------------------------------------------------------------------- operations
+
+
+class OperationListApi(generics.ListAPIView):  # type: ignore[type-arg]
+    serializer_class = OperationOutput
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, enum=[s.value for s in Operation.Status]),
+            OpenApiParameter("action", str),
+        ]
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self) -> Any:
+        rows = Operation.objects.filter(organisation=acting_organisation(self.request))
+        params = self.request.query_params
+        if params.get("status"):
+            rows = rows.filter(status=params["status"])
+        if params.get("action"):
+            rows = rows.filter(action=params["action"])
+        return rows.select_related("organisation")
+
+
+class OperationDetailApi(generics.RetrieveAPIView):  # type: ignore[type-arg]
+    serializer_class = OperationOutput
+    lookup_url_kwarg = "operation_id"
+
+    def get_queryset(self) -> Any:
+        return Operation.objects.filter(organisation=acting_organisation(self.request))
+
+
+class OrganisationListApi(APIView):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request) -> Response:
+        rows = Organisation.objects.exclude(address="").filter(is_operator=False)
+        return Response({"results": [
+            {"slug": o.slug, "name": o.name, "address": o.address, "roles": o.role_names}
+            for o in rows
+        ]})  # fmt: skip
+
+
+class InventoryApi(APIView):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request) -> Response:
+        holdings = selectors.inventory(organisation=acting_organisation(request))
+        return Response({"chain_id": settings.CHAIN_ID, "results": [
+            {"lot_id": h.lot_id, "quantity": int(h.quantity), "name": h.name, "unit": h.unit,
+             "kind": h.kind, "quarantined": h.quarantined} for h in holdings
+        ]})  # fmt: skip
+

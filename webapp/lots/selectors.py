@@ -1,0 +1,257 @@
+"""Reads about lots, handoffs and certificates, from the projections (the chain's mirror)
+and the off-chain metadata. Everything here is what the chain says, as of the mirror."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+
+from contracts.domain import LotKind, SubjectKind
+from webapp.chain.models import ChainEvent
+from webapp.lots.models import LotMetadata
+from webapp.operations.models import Operation
+from webapp.organisations.models import Organisation
+from webapp.projections.models import (
+    Balance,
+    BundleContent,
+    CertificateVersion,
+    HandoffVersion,
+    LotVersion,
+    TransformationEdge,
+)
+from webapp.projections.selectors import bundle_contents
+
+KIND_NAMES = {k.value: k.name.replace("_", " ").lower() for k in LotKind}
+
+
+def organisation_names() -> dict[str, str]:
+    """Chain address -> organisation name, for showing people names instead of hex."""
+    return dict(Organisation.objects.exclude(address="").values_list("address", "name"))
+
+
+def current_lots(chain_id: int | None = None) -> QuerySet[LotVersion]:
+    return LotVersion.objects.filter(chain_id=chain_id or settings.CHAIN_ID, block_to__isnull=True)
+
+
+def lot_list(
+    *, holder: str = "", creator: str = "", kind: int | None = None, quarantined: bool | None = None
+) -> QuerySet[LotVersion]:
+    """Current lots, filtered by holder address, creator address, kind, quarantine."""
+    lots = current_lots()
+    if holder:
+        held = Balance.objects.filter(
+            chain_id=settings.CHAIN_ID, holder=holder, block_to__isnull=True, quantity__gt=0
+        ).values("lot_id")
+        lots = lots.filter(lot_id__in=held)
+    if creator:
+        lots = lots.filter(creator=creator)
+    if kind is not None:
+        lots = lots.filter(kind=kind)
+    if quarantined is not None:
+        lots = lots.filter(quarantined=quarantined)
+    return lots.order_by("-lot_id")
+
+
+def metadata_for(lot_ids: list[Any]) -> dict[int, LotMetadata]:
+    rows = LotMetadata.objects.filter(chain_id=settings.CHAIN_ID, lot_id__in=lot_ids)
+    return {int(m.lot_id): m for m in rows}
+
+
+@dataclass
+class Holding:
+    lot_id: int
+    quantity: Decimal
+    name: str
+    unit: str
+    kind: str
+    quarantined: bool
+
+
+def inventory(*, organisation: Organisation) -> list[Holding]:
+    """What the organisation holds now (escrowed quantities are not its own until accepted)."""
+    if not organisation.address:
+        return []
+    balances = list(
+        Balance.objects.filter(
+            chain_id=settings.CHAIN_ID,
+            holder=organisation.address,
+            block_to__isnull=True,
+            quantity__gt=0,
+        ).order_by("-lot_id")
+    )
+    ids = [b.lot_id for b in balances]
+    lots = {int(v.lot_id): v for v in current_lots().filter(lot_id__in=ids)}
+    meta = metadata_for(ids)
+    out = []
+    for b in balances:
+        lot = lots.get(int(b.lot_id))
+        m = meta.get(int(b.lot_id))
+        out.append(
+            Holding(
+                lot_id=int(b.lot_id),
+                quantity=b.quantity,
+                name=m.name if m else "",
+                unit=m.unit if m else "",
+                kind=KIND_NAMES.get(lot.kind, "") if lot else "",
+                quarantined=bool(lot and lot.quarantined),
+            )
+        )
+    return out
+
+
+def handoff_list(
+    *, organisation: Organisation, direction: str = "", status: str = ""
+) -> QuerySet[HandoffVersion]:
+    """Current handoffs the organisation sends (`outgoing`) or receives (`incoming`)."""
+    rows = HandoffVersion.objects.filter(chain_id=settings.CHAIN_ID, block_to__isnull=True)
+    address = organisation.address or "-"
+    if direction == "incoming":
+        rows = rows.filter(receiver=address)
+    elif direction == "outgoing":
+        rows = rows.filter(sender=address)
+    else:
+        rows = rows.filter(Q(receiver=address) | Q(sender=address))
+    if status:
+        rows = rows.filter(status=status)
+    return rows.order_by("-handoff_id")
+
+
+def certificate_list(*, lot_id: int | None = None, issuer: str = "") -> QuerySet[CertificateVersion]:
+    rows = CertificateVersion.objects.filter(chain_id=settings.CHAIN_ID, block_to__isnull=True)
+    if lot_id is not None:
+        rows = rows.filter(subject_kind=int(SubjectKind.LOT), subject=lot_id)
+    if issuer:
+        rows = rows.filter(issuer=issuer)
+    return rows.order_by("-certificate_id")
+
+
+@dataclass
+class LotDetail:
+    lot: LotVersion
+    metadata: LotMetadata | None
+    metadata_matches: bool | None
+    holders: dict[str, Decimal]
+    contents: dict[int, Decimal]
+    certificates: list[CertificateVersion]
+    history: list[ChainEvent]
+    open_handoffs: list[HandoffVersion]
+    pending: list[Operation] = field(default_factory=list)
+    inputs: list[TransformationEdge] = field(default_factory=list)
+    outputs: list[TransformationEdge] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        return KIND_NAMES.get(self.lot.kind, "")
+
+
+def lot_detail(*, lot_id: int) -> LotDetail | None:
+    """A lot's current state and its whole history, as the mirror holds it."""
+    chain_id = settings.CHAIN_ID
+    lot = current_lots().filter(lot_id=lot_id).first()
+    if lot is None:
+        return None
+    metadata = LotMetadata.objects.filter(chain_id=chain_id, lot_id=lot_id).first()
+    holders = {
+        b.holder: b.quantity
+        for b in Balance.objects.filter(
+            chain_id=chain_id, lot_id=lot_id, block_to__isnull=True, quantity__gt=0
+        )
+    }
+    certificates = list(certificate_list(lot_id=lot_id))
+    inputs = list(TransformationEdge.objects.filter(chain_id=chain_id, output_lot=lot_id))
+    outputs = list(TransformationEdge.objects.filter(chain_id=chain_id, input_lot=lot_id))
+    return LotDetail(
+        lot=lot,
+        metadata=metadata,
+        metadata_matches=None if metadata is None else metadata.metadata_hash == lot.metadata_hash,
+        holders=holders,
+        contents=bundle_contents(chain_id=chain_id, bundle_id=lot_id),
+        certificates=certificates,
+        history=lot_history(lot_id=lot_id, certificate_ids=[c.certificate_id for c in certificates]),
+        open_handoffs=list(
+            HandoffVersion.objects.filter(
+                chain_id=chain_id, lot_id=lot_id, block_to__isnull=True, status="open"
+            )
+        ),
+        pending=list(
+            Operation.objects.filter(chain_id=chain_id, lot_id=lot_id)
+            .exclude(status=Operation.Status.CONFIRMED)
+            .select_related("organisation")[:20]
+        ),
+        inputs=inputs,
+        outputs=outputs,
+    )
+
+
+def lot_history(*, lot_id: int, certificate_ids: list[Decimal] | None = None) -> list[ChainEvent]:
+    """Every event about a lot, oldest first: registration, handoffs, quarantines,
+    bundling, transformations in and out, certificates issued and revoked."""
+    chain_id = settings.CHAIN_ID
+    events = ChainEvent.objects.filter(chain_id=chain_id)
+    about = (
+        Q(args__lotId=lot_id)
+        | Q(event__in=["LotsBundled", "LotsUnbundled"], args__bundleId=lot_id)
+        | Q(event="CertificateIssued", args__subject=lot_id, args__subjectKind=1)
+    )
+    if certificate_ids:
+        about |= Q(event="CertificateRevoked", args__certificateId__in=[int(c) for c in certificate_ids])
+    positions = set(
+        TransformationEdge.objects.filter(chain_id=chain_id)
+        .filter(Q(input_lot=lot_id) | Q(output_lot=lot_id))
+        .values_list("block_from", "log_from")
+    ) | set(
+        BundleContent.objects.filter(chain_id=chain_id, lot_id=lot_id).values_list(
+            "block_from", "log_from"
+        )
+    )
+    for block, log in positions:
+        about |= Q(block_number=block, log_index=log)
+    return list(events.filter(about).order_by("block_number", "log_index"))
+
+
+def describe_event(event: ChainEvent, names: dict[str, str]) -> str:
+    """One line a person can read: who did what."""
+    a = event.args
+
+    def who(key: str) -> str:
+        address = str(a.get(key, ""))
+        return names.get(address, address)
+
+    match event.event:
+        case "LotRegistered":
+            return f"{who('owner')} registered {a['quantity']} units"
+        case "HandoffInitiated":
+            return (
+                f"{who('sender')} offered {a['quantity']} to {who('receiver')}"
+                f" (handoff {a['handoffId']})"
+            )
+        case "HandoffAccepted":
+            return f"{who('receiver')} accepted {a['quantity']} from {who('sender')}"
+        case "HandoffRejected":
+            return f"{who('receiver')} rejected {a['quantity']} from {who('sender')}: {a['reason']}"
+        case "HandoffCancelled":
+            return f"{who('sender')} cancelled the offer of {a['quantity']} to {who('receiver')}"
+        case "LotsBundled":
+            return f"{who('holder')} packed lots {a['lotIds']} into bundle {a['bundleId']}"
+        case "LotsUnbundled":
+            return f"{who('holder')} unpacked bundle {a['bundleId']} ({a['lotIds']})"
+        case "LotsTransformed":
+            return f"{who('actor')} turned lots {a['inputIds']} into {a['outputIds']}"
+        case "QuarantineSet":
+            return f"{who('by')} quarantined the lot: {a['reason']}"
+        case "QuarantineCleared":
+            return f"{who('by')} released the lot: {a['reason']}"
+        case "CertificateIssued":
+            return f"{who('issuer')} issued certificate {a['certificateId']}"
+        case "CertificateRevoked":
+            return f"{who('issuer')} revoked certificate {a['certificateId']}: {a['reason']}"
+    return event.event
+
+
+def as_datetime(value: Any) -> datetime | None:
+    return value if isinstance(value, datetime) else None

@@ -1,0 +1,30 @@
+"""Small template helpers for the portal."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def get(mapping: dict[str, Any], key: Any) -> Any:
+    return mapping.get(key) if mapping else None
+
+
+@register.simple_tag
+def uuid_key() -> str:
+    """A fresh idempotency key for a one-button form."""
+    return uuid.uuid4().hex
+
+
+@register.filter
+def ascii32(value: str) -> str:
+    """A bytes32 hex value holding a short ASCII name (certificate types)."""
+    try:
+        return bytes.fromhex(value.removeprefix("0x")).rstrip(b"\0").decode("ascii")
+    except (ValueError, UnicodeDecodeError):
+        return value
