@@ -17,9 +17,8 @@ from web3 import Web3
 from web3.logs import DISCARD
 
 from contracts import settings
-from contracts.chain import LocalSigner, SystemContracts, get_web3, transact
+from contracts.chain import LocalSigner, Signer, SystemContracts, get_web3, transact
 from contracts.deploy import load_system, local_deployer_key
-from contracts.chain import Signer
 from contracts.domain import LotKind, Role, SubjectKind, ascii32, canonical_hash
 
 ORGANISATIONS: dict[str, Role] = {

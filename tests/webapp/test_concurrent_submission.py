@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from celery.contrib.testing.worker import start_worker
 
+from tests.webapp.network import Network
 from webapp.lots.services import lot_register
 from webapp.operations.models import Operation
 from workers.celery import app
-from tests.webapp.network import Network
 
 pytestmark = [pytest.mark.integration, pytest.mark.node, pytest.mark.django_db(transaction=True)]
 

@@ -12,18 +12,22 @@ from typing import Any
 
 import pytest
 
-from webapp.operations.models import Operation
 from tests.webapp.network import PASSWORD, Network
+from webapp.operations.models import Operation
 
 pytestmark = [pytest.mark.integration, pytest.mark.node, pytest.mark.django_db(transaction=True)]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--no-first-run",
-]  # fmt: skip
+]
 
 
 @pytest.fixture
@@ -82,8 +86,10 @@ def test_mine_hands_a_lot_to_the_refinery_who_accepts_it(
     page.fill("#id_quantity", "5000")
     page.fill("#id_gtin", "09506000134352")
     page.fill("#id_batch", "PIT9-01")
-    page.set_input_files("#id_document", files=[{
-        "name": "assay.txt", "mimeType": "text/plain", "buffer": b"assay: 11.2% Co"}])  # fmt: skip
+    page.set_input_files(
+        "#id_document",
+        files=[{"name": "assay.txt", "mimeType": "text/plain", "buffer": b"assay: 11.2% Co"}],
+    )
     page.click("#submit")
     page.wait_for_url(re.compile(r".*/operations/[0-9a-f-]+$"))
     assert page.locator("#status").inner_text() in {"queued", "submitted", "mined"}
@@ -120,7 +126,9 @@ def test_mine_hands_a_lot_to_the_refinery_who_accepts_it(
 
     page.goto(f"{base}/")
     inventory = page.locator("#inventory")
-    assert re.search(rf"{lot_id}\s+Cobalt ore, pit 9\s+raw material\s+5000 kg", inventory.inner_text())
+    assert re.search(
+        rf"{lot_id}\s+Cobalt ore, pit 9\s+raw material\s+5000 kg", inventory.inner_text()
+    )
     assert "Nothing is waiting for you." in page.locator("#incoming").inner_text()
     shot(page, "09-refinery-inventory")
 

@@ -60,7 +60,12 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         errors = _field_errors(exc.detail)
         return problem(400, "The request was refused", _summary(errors), errors=errors)
     detail = getattr(exc, "detail", "")
-    titles = {401: "Not authenticated", 403: "Forbidden", 404: "Not found", 405: "Method not allowed"}
+    titles = {
+        401: "Not authenticated",
+        403: "Forbidden",
+        404: "Not found",
+        405: "Method not allowed",
+    }
     out = problem(
         response.status_code,
         titles.get(response.status_code, status.HTTP_400_BAD_REQUEST and "Error"),
@@ -73,5 +78,6 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
 
 
 def _summary(errors: dict[str, list[str]]) -> str:
-    return " ".join(f"{k}: {m}" if k != "non_field_errors" else m
-                    for k, ms in errors.items() for m in ms)  # fmt: skip
+    return " ".join(
+        f"{k}: {m}" if k != "non_field_errors" else m for k, ms in errors.items() for m in ms
+    )

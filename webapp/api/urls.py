@@ -15,23 +15,35 @@ urlpatterns = [
     path("v1/lots/<int:lot_id>", views.LotDetailApi.as_view(), name="lot"),
     path("v1/handoffs", views.HandoffListApi.as_view(), name="handoffs"),
     path("v1/handoffs/initiate", views.HandoffInitiateApi.as_view(), name="handoff-initiate"),
-    path("v1/handoffs/<int:handoff_id>/accept",
-         views.HandoffAnswerApi.as_view(verb="accept"), name="handoff-accept"),
-    path("v1/handoffs/<int:handoff_id>/reject",
-         views.HandoffAnswerApi.as_view(verb="reject"), name="handoff-reject"),
-    path("v1/handoffs/<int:handoff_id>/cancel",
-         views.HandoffAnswerApi.as_view(verb="cancel"), name="handoff-cancel"),
+    path(
+        "v1/handoffs/<int:handoff_id>/accept",
+        views.HandoffAnswerApi.as_view(verb="accept"),
+        name="handoff-accept",
+    ),
+    path(
+        "v1/handoffs/<int:handoff_id>/reject",
+        views.HandoffAnswerApi.as_view(verb="reject"),
+        name="handoff-reject",
+    ),
+    path(
+        "v1/handoffs/<int:handoff_id>/cancel",
+        views.HandoffAnswerApi.as_view(verb="cancel"),
+        name="handoff-cancel",
+    ),
     path("v1/bundles", views.BundleCreateApi.as_view(), name="bundle-create"),
-    path("v1/bundles/<int:bundle_id>/unpack", views.BundleUnpackApi.as_view(),
-         name="bundle-unpack"),
+    path(
+        "v1/bundles/<int:bundle_id>/unpack", views.BundleUnpackApi.as_view(), name="bundle-unpack"
+    ),
     path("v1/transformations", views.TransformationApi.as_view(), name="transformations"),
     path("v1/certificates", views.CertificateListApi.as_view(), name="certificates"),
     path("v1/certificates/issue", views.CertificateIssueApi.as_view(), name="certificate-issue"),
-    path("v1/certificates/<int:certificate_id>/revoke", views.CertificateRevokeApi.as_view(),
-         name="certificate-revoke"),
+    path(
+        "v1/certificates/<int:certificate_id>/revoke",
+        views.CertificateRevokeApi.as_view(),
+        name="certificate-revoke",
+    ),
     path("v1/documents", views.DocumentUploadApi.as_view(), name="documents"),
     path("v1/documents/<str:sha256>", views.DocumentDownloadApi.as_view(), name="document"),
     path("v1/operations", views.OperationListApi.as_view(), name="operations"),
-    path("v1/operations/<uuid:operation_id>", views.OperationDetailApi.as_view(),
-         name="operation"),
-]  # fmt: skip
+    path("v1/operations/<uuid:operation_id>", views.OperationDetailApi.as_view(), name="operation"),
+]

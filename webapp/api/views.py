@@ -23,8 +23,12 @@ from web3 import Web3
 from contracts.domain import LotKind
 from webapp.api.authentication import acting_organisation
 from webapp.api.problems import IdempotencyKeyMissing, problem
-from webapp.certificates.services import CERTIFICATE_TYPES, CLAIM_KEYS
-from webapp.certificates.services import certificate_issue, certificate_revoke
+from webapp.certificates.services import (
+    CERTIFICATE_TYPES,
+    CLAIM_KEYS,
+    certificate_issue,
+    certificate_revoke,
+)
 from webapp.documents.models import Document
 from webapp.documents.services import DocumentAltered, document_read, document_upload
 from webapp.lots import selectors
@@ -44,10 +48,13 @@ from webapp.operations.models import Operation
 from webapp.organisations.models import Organisation
 
 IDEMPOTENCY = OpenApiParameter(
-    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True,
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=True,
     description="Unique per intended write. The same key and body return the first operation;"
     " the same key with another body is refused with 422.",
-)  # fmt: skip
+)
 
 
 class OperationOutput(serializers.ModelSerializer[Operation]):
@@ -58,10 +65,23 @@ class OperationOutput(serializers.ModelSerializer[Operation]):
     class Meta:
         model = Operation
         fields = [
-            "id", "url", "organisation", "action", "status", "request", "lot_id", "sender",
-            "transaction_hash", "nonce", "error", "waiting_reason", "mined_block",
-            "confirmed_block", "created_at", "updated_at",
-        ]  # fmt: skip
+            "id",
+            "url",
+            "organisation",
+            "action",
+            "status",
+            "request",
+            "lot_id",
+            "sender",
+            "transaction_hash",
+            "nonce",
+            "error",
+            "waiting_reason",
+            "mined_block",
+            "confirmed_block",
+            "created_at",
+            "updated_at",
+        ]
 
     def get_url(self, operation: Operation) -> str:
         return reverse("api:operation", args=[operation.id], request=self.context.get("request"))
@@ -111,9 +131,11 @@ class LotRegisterApi(WriteView):
         batch = serializers.CharField(required=False, allow_blank=True, default="")
         claims = ClaimsInput(required=False)
         documents = serializers.ListField(
-            child=serializers.CharField(), required=False, default=list,
+            child=serializers.CharField(),
+            required=False,
+            default=list,
             help_text="SHA-256 hashes of documents uploaded to /api/v1/documents",
-        )  # fmt: skip
+        )
 
     @extend_schema(
         request=InputSerializer, responses={202: OperationOutput}, parameters=[IDEMPOTENCY]
@@ -196,8 +218,10 @@ class LotListApi(generics.ListAPIView):  # type: ignore[type-arg]
         return page
 
     def get_serializer(self, *args: Any, **kwargs: Any) -> Any:
-        kwargs["context"] = {**self.get_serializer_context(),
-                             "metadata": getattr(self, "_metadata", {})}  # fmt: skip
+        kwargs["context"] = {
+            **self.get_serializer_context(),
+            "metadata": getattr(self, "_metadata", {}),
+        }
         return self.serializer_class(*args, **kwargs)
 
 
@@ -220,30 +244,42 @@ class LotDetailApi(APIView):
             raise Http404(f"Lot {lot_id} is not on the chain (or not mirrored yet).")
         names = selectors.organisation_names()
         lot = detail.lot
-        return Response({
-            "lot_id": int(lot.lot_id),
-            "kind": detail.kind,
-            "quantity": int(lot.quantity),
-            "creator": lot.creator,
-            "creator_name": names.get(lot.creator, ""),
-            "quarantined": lot.quarantined,
-            "quarantine_reason": lot.quarantine_reason,
-            "metadata_hash": lot.metadata_hash,
-            "metadata": detail.metadata.document if detail.metadata else None,
-            "metadata_matches_chain": detail.metadata_matches,
-            "holders": [{"address": a, "name": names.get(a, ""), "quantity": int(q)}
-                        for a, q in detail.holders.items()],
-            "contents": [{"lot_id": i, "quantity": int(q)} for i, q in detail.contents.items()],
-            "made_from": [{"lot_id": int(e.input_lot), "quantity": int(e.input_quantity)}
-                          for e in detail.inputs],
-            "certificates": [_certificate(c) for c in detail.certificates],
-            "open_handoffs": [_handoff(h, names) for h in detail.open_handoffs],
-            "history": [{
-                "event": e.event, "summary": selectors.describe_event(e, names),
-                "block_number": e.block_number, "transaction_hash": e.transaction_hash,
-                "log_index": e.log_index, "timestamp": e.block_timestamp,
-            } for e in detail.history],
-        })  # fmt: skip
+        return Response(
+            {
+                "lot_id": int(lot.lot_id),
+                "kind": detail.kind,
+                "quantity": int(lot.quantity),
+                "creator": lot.creator,
+                "creator_name": names.get(lot.creator, ""),
+                "quarantined": lot.quarantined,
+                "quarantine_reason": lot.quarantine_reason,
+                "metadata_hash": lot.metadata_hash,
+                "metadata": detail.metadata.document if detail.metadata else None,
+                "metadata_matches_chain": detail.metadata_matches,
+                "holders": [
+                    {"address": a, "name": names.get(a, ""), "quantity": int(q)}
+                    for a, q in detail.holders.items()
+                ],
+                "contents": [{"lot_id": i, "quantity": int(q)} for i, q in detail.contents.items()],
+                "made_from": [
+                    {"lot_id": int(e.input_lot), "quantity": int(e.input_quantity)}
+                    for e in detail.inputs
+                ],
+                "certificates": [_certificate(c) for c in detail.certificates],
+                "open_handoffs": [_handoff(h, names) for h in detail.open_handoffs],
+                "history": [
+                    {
+                        "event": e.event,
+                        "summary": selectors.describe_event(e, names),
+                        "block_number": e.block_number,
+                        "transaction_hash": e.transaction_hash,
+                        "log_index": e.log_index,
+                        "timestamp": e.block_timestamp,
+                    }
+                    for e in detail.history
+                ],
+            }
+        )
 
 
 # ------------------------------------------------------------------------ handoffs
@@ -251,11 +287,16 @@ class LotDetailApi(APIView):
 
 def _handoff(h: Any, names: dict[str, str]) -> dict[str, Any]:
     return {
-        "handoff_id": int(h.handoff_id), "lot_id": int(h.lot_id), "quantity": int(h.quantity),
-        "sender": h.sender, "sender_name": names.get(h.sender, ""),
-        "receiver": h.receiver, "receiver_name": names.get(h.receiver, ""),
-        "status": h.status, "reason": h.reason,
-    }  # fmt: skip
+        "handoff_id": int(h.handoff_id),
+        "lot_id": int(h.lot_id),
+        "quantity": int(h.quantity),
+        "sender": h.sender,
+        "sender_name": names.get(h.sender, ""),
+        "receiver": h.receiver,
+        "receiver_name": names.get(h.receiver, ""),
+        "status": h.status,
+        "reason": h.reason,
+    }
 
 
 class HandoffOutput(serializers.Serializer[Any]):
@@ -306,9 +347,12 @@ class HandoffInitiateApi(WriteView):
                 {"receiver": [f"No organisation {data['receiver']!r} on the chain."]}
             )
         operation = handoff_initiate(
-            organisation=acting_organisation(request), lot_id=data["lot_id"], receiver=receiver,
-            quantity=data["quantity"], idempotency_key=self.idempotency_key(request),
-        )  # fmt: skip
+            organisation=acting_organisation(request),
+            lot_id=data["lot_id"],
+            receiver=receiver,
+            quantity=data["quantity"],
+            idempotency_key=self.idempotency_key(request),
+        )
         return self.accepted(request, operation)
 
 
@@ -326,14 +370,20 @@ class HandoffAnswerApi(WriteView):
         organisation = acting_organisation(request)
         key = self.idempotency_key(request)
         if self.verb == "accept":
-            operation = handoff_accept(organisation=organisation, handoff_id=handoff_id,
-                                       idempotency_key=key)  # fmt: skip
+            operation = handoff_accept(
+                organisation=organisation, handoff_id=handoff_id, idempotency_key=key
+            )
         elif self.verb == "reject":
-            operation = handoff_reject(organisation=organisation, handoff_id=handoff_id,
-                                       reason=data["reason"], idempotency_key=key)  # fmt: skip
+            operation = handoff_reject(
+                organisation=organisation,
+                handoff_id=handoff_id,
+                reason=data["reason"],
+                idempotency_key=key,
+            )
         else:
-            operation = handoff_cancel(organisation=organisation, handoff_id=handoff_id,
-                                       idempotency_key=key)  # fmt: skip
+            operation = handoff_cancel(
+                organisation=organisation, handoff_id=handoff_id, idempotency_key=key
+            )
         return self.accepted(request, operation)
 
 
@@ -359,16 +409,21 @@ class BundleCreateApi(WriteView):
         operation = bundle_create(
             organisation=acting_organisation(request),
             items=[(i["lot_id"], i["quantity"]) for i in data["items"]],
-            name=data["name"], sscc=data["sscc"], idempotency_key=self.idempotency_key(request),
-        )  # fmt: skip
+            name=data["name"],
+            sscc=data["sscc"],
+            idempotency_key=self.idempotency_key(request),
+        )
         return self.accepted(request, operation)
 
 
 class BundleUnpackApi(WriteView):
     @extend_schema(request=None, responses={202: OperationOutput}, parameters=[IDEMPOTENCY])
     def post(self, request: Request, bundle_id: int) -> Response:
-        operation = bundle_unpack(organisation=acting_organisation(request), bundle_id=bundle_id,
-                                  idempotency_key=self.idempotency_key(request))  # fmt: skip
+        operation = bundle_unpack(
+            organisation=acting_organisation(request),
+            bundle_id=bundle_id,
+            idempotency_key=self.idempotency_key(request),
+        )
         return self.accepted(request, operation)
 
 
@@ -388,13 +443,17 @@ class TransformationApi(WriteView):
         outputs = serializers.ListField(child=serializers.DictField())
 
     @extend_schema(
-        request=inline_serializer("TransformationInput", {
-            "process": serializers.CharField(),
-            "inputs": ItemInput(many=True),
-            "outputs": OutputInput(many=True),
-        }),
-        responses={202: OperationOutput}, parameters=[IDEMPOTENCY],
-    )  # fmt: skip
+        request=inline_serializer(
+            "TransformationInput",
+            {
+                "process": serializers.CharField(),
+                "inputs": ItemInput(many=True),
+                "outputs": OutputInput(many=True),
+            },
+        ),
+        responses={202: OperationOutput},
+        parameters=[IDEMPOTENCY],
+    )
     def post(self, request: Request) -> Response:
         data = self.parse(self.InputSerializer, request)
         outputs = []
@@ -403,15 +462,22 @@ class TransformationApi(WriteView):
             if not out.is_valid():
                 raise serializers.ValidationError({f"outputs[{i}]": out.errors})
             v = out.validated_data
-            outputs.append(Output(name=v["name"], quantity=v["quantity"], unit=v["unit"],
-                                  kind=LotKind[v["kind"].upper()],
-                                  claims=Claims(**(v.get("claims") or {}))))  # fmt: skip
+            outputs.append(
+                Output(
+                    name=v["name"],
+                    quantity=v["quantity"],
+                    unit=v["unit"],
+                    kind=LotKind[v["kind"].upper()],
+                    claims=Claims(**(v.get("claims") or {})),
+                )
+            )
         operation = transformation_record(
             organisation=acting_organisation(request),
             inputs=[(i["lot_id"], i["quantity"]) for i in data["inputs"]],
-            outputs=outputs, process=data["process"],
+            outputs=outputs,
+            process=data["process"],
             idempotency_key=self.idempotency_key(request),
-        )  # fmt: skip
+        )
         return self.accepted(request, operation)
 
 
@@ -422,12 +488,17 @@ def _certificate(c: Any) -> dict[str, Any]:
     return {
         "certificate_id": int(c.certificate_id),
         "lot_id": int(c.subject),
-        "certificate_type": bytes.fromhex(c.certificate_type[2:]).rstrip(b"\0").decode(
-            "ascii", "replace"),
-        "issuer": c.issuer, "document_hash": c.document_hash,
-        "valid_from": c.valid_from, "valid_until": c.valid_until, "claims": c.claims,
-        "revoked": c.revoked, "revoke_reason": c.revoke_reason,
-    }  # fmt: skip
+        "certificate_type": bytes.fromhex(c.certificate_type[2:])
+        .rstrip(b"\0")
+        .decode("ascii", "replace"),
+        "issuer": c.issuer,
+        "document_hash": c.document_hash,
+        "valid_from": c.valid_from,
+        "valid_until": c.valid_until,
+        "claims": c.claims,
+        "revoked": c.revoked,
+        "revoke_reason": c.revoke_reason,
+    }
 
 
 class CertificateListApi(APIView):
@@ -449,8 +520,11 @@ class CertificateIssueApi(WriteView):
         document_hash = serializers.RegexField(r"^(0x)?[0-9a-fA-F]{64}$")
         valid_from = serializers.DateTimeField()
         valid_until = serializers.DateTimeField()
-        claims = serializers.DictField(child=serializers.IntegerField(min_value=0), default=dict,
-                                       help_text=f"keys: {', '.join(CLAIM_KEYS)}")  # fmt: skip
+        claims = serializers.DictField(
+            child=serializers.IntegerField(min_value=0),
+            default=dict,
+            help_text=f"keys: {', '.join(CLAIM_KEYS)}",
+        )
 
     @extend_schema(
         request=InputSerializer, responses={202: OperationOutput}, parameters=[IDEMPOTENCY]
@@ -458,9 +532,10 @@ class CertificateIssueApi(WriteView):
     def post(self, request: Request) -> Response:
         data = self.parse(self.InputSerializer, request)
         operation = certificate_issue(
-            organisation=acting_organisation(request), idempotency_key=self.idempotency_key(request),
+            organisation=acting_organisation(request),
+            idempotency_key=self.idempotency_key(request),
             **data,
-        )  # fmt: skip
+        )
         return self.accepted(request, operation)
 
 
@@ -474,9 +549,11 @@ class CertificateRevokeApi(WriteView):
     def post(self, request: Request, certificate_id: int) -> Response:
         data = self.parse(self.InputSerializer, request)
         operation = certificate_revoke(
-            organisation=acting_organisation(request), certificate_id=certificate_id,
-            reason=data["reason"], idempotency_key=self.idempotency_key(request),
-        )  # fmt: skip
+            organisation=acting_organisation(request),
+            certificate_id=certificate_id,
+            reason=data["reason"],
+            idempotency_key=self.idempotency_key(request),
+        )
         return self.accepted(request, operation)
 
 
@@ -495,18 +572,23 @@ class DocumentUploadApi(APIView):
     parser_classes = [MultiPartParser]
 
     @extend_schema(
-        request={"multipart/form-data": inline_serializer("DocumentUpload", {
-            "file": serializers.FileField()})},
+        request={
+            "multipart/form-data": inline_serializer(
+                "DocumentUpload", {"file": serializers.FileField()}
+            )
+        },
         responses={201: DocumentOutput},
-    )  # fmt: skip
+    )
     def post(self, request: Request) -> Response:
         upload = request.FILES.get("file")
         if upload is None:
             raise serializers.ValidationError({"file": ["Attach the document as `file`."]})
         document = document_upload(
-            organisation=acting_organisation(request), name=upload.name or "document",
-            content=upload.read(), content_type=upload.content_type or "",
-        )  # fmt: skip
+            organisation=acting_organisation(request),
+            name=upload.name or "document",
+            content=upload.read(),
+            content_type=upload.content_type or "",
+        )
         return Response(DocumentOutput(document).data, status=201)
 
 
@@ -520,8 +602,12 @@ class DocumentDownloadApi(APIView):
             content = document_read(document=document)
         except DocumentAltered as exc:
             return problem(409, "The stored document does not match its hash", str(exc))
-        return FileResponse(iter([content]), content_type=document.content_type,
-                            as_attachment=True, filename=document.name)  # fmt: skip
+        return FileResponse(
+            iter([content]),
+            content_type=document.content_type,
+            as_attachment=True,
+            filename=document.name,
+        )
 
 
 # ----------------------------------------------------------------------- operations
@@ -561,18 +647,33 @@ class OrganisationListApi(APIView):
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request) -> Response:
         rows = Organisation.objects.exclude(address="").filter(is_operator=False)
-        return Response({"results": [
-            {"slug": o.slug, "name": o.name, "address": o.address, "roles": o.role_names}
-            for o in rows
-        ]})  # fmt: skip
+        return Response(
+            {
+                "results": [
+                    {"slug": o.slug, "name": o.name, "address": o.address, "roles": o.role_names}
+                    for o in rows
+                ]
+            }
+        )
 
 
 class InventoryApi(APIView):
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request) -> Response:
         holdings = selectors.inventory(organisation=acting_organisation(request))
-        return Response({"chain_id": settings.CHAIN_ID, "results": [
-            {"lot_id": h.lot_id, "quantity": int(h.quantity), "name": h.name, "unit": h.unit,
-             "kind": h.kind, "quarantined": h.quarantined} for h in holdings
-        ]})  # fmt: skip
-
+        return Response(
+            {
+                "chain_id": settings.CHAIN_ID,
+                "results": [
+                    {
+                        "lot_id": h.lot_id,
+                        "quantity": int(h.quantity),
+                        "name": h.name,
+                        "unit": h.unit,
+                        "kind": h.kind,
+                        "quarantined": h.quarantined,
+                    }
+                    for h in holdings
+                ],
+            }
+        )

@@ -11,8 +11,8 @@ from django.core.exceptions import ValidationError
 
 from contracts.domain import Role, SubjectKind
 from webapp.documents.models import Document
-from webapp.operations.preflight import queue_checked, require_signing_key
 from webapp.operations.models import Operation
+from webapp.operations.preflight import queue_checked, require_signing_key
 from webapp.organisations.models import Organisation
 from webapp.projections.models import CertificateVersion
 
@@ -73,11 +73,16 @@ def certificate_issue(
         "contract": "Certificates",
         "function": "issue",
         "args": [
-            int(SubjectKind.LOT), lot_id, _hex32(certificate_type), "0x" + digest,
-            int(valid_from.timestamp()), int(valid_until.timestamp()),
-            [_hex32(k) for k in keys], [claims[k] for k in keys],
+            int(SubjectKind.LOT),
+            lot_id,
+            _hex32(certificate_type),
+            "0x" + digest,
+            int(valid_from.timestamp()),
+            int(valid_until.timestamp()),
+            [_hex32(k) for k in keys],
+            [claims[k] for k in keys],
         ],
-    }  # fmt: skip
+    }
     request = {
         "lot_id": lot_id,
         "certificate_type": certificate_type,
@@ -86,7 +91,9 @@ def certificate_issue(
         "valid_until": valid_until.isoformat(),
         "claims": claims,
     }
-    return queue_checked(organisation, "certificate.issue", request, call, lot_id, idempotency_key, user)
+    return queue_checked(
+        organisation, "certificate.issue", request, call, lot_id, idempotency_key, user
+    )
 
 
 def certificate_revoke(
@@ -105,9 +112,7 @@ def certificate_revoke(
         chain_id=settings.CHAIN_ID, certificate_id=certificate_id, block_to__isnull=True
     ).first()
     if certificate is None:
-        raise ValidationError(
-            {"certificate_id": [f"Certificate {certificate_id} does not exist."]}
-        )
+        raise ValidationError({"certificate_id": [f"Certificate {certificate_id} does not exist."]})
     if certificate.revoked:
         raise ValidationError(
             {"certificate_id": [f"Certificate {certificate_id} is already revoked."]}
@@ -116,10 +121,18 @@ def certificate_revoke(
         raise ValidationError(
             {"__all__": [f"Only the issuer can revoke certificate {certificate_id}."]}
         )
-    call = {"contract": "Certificates", "function": "revoke",
-            "args": [certificate_id, reason.strip()]}  # fmt: skip
+    call = {
+        "contract": "Certificates",
+        "function": "revoke",
+        "args": [certificate_id, reason.strip()],
+    }
     request = {"certificate_id": certificate_id, "reason": reason.strip()}
     return queue_checked(
-        organisation, "certificate.revoke", request, call, int(certificate.subject),
-        idempotency_key, user,
-    )  # fmt: skip
+        organisation,
+        "certificate.revoke",
+        request,
+        call,
+        int(certificate.subject),
+        idempotency_key,
+        user,
+    )

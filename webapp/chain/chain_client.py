@@ -24,7 +24,9 @@ def deployment() -> Manifest:
     """The configured chain's deployment manifest (read from disk; no node needed)."""
     manifest = read_manifest(settings.CHAIN_ID)
     if manifest is None:
-        raise NotDeployed(f"no deployment manifest for chain {settings.CHAIN_ID}: run `make deploy`")
+        raise NotDeployed(
+            f"no deployment manifest for chain {settings.CHAIN_ID}: run `make deploy`"
+        )
     return manifest
 
 

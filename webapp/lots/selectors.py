@@ -121,7 +121,9 @@ def handoff_list(
     return rows.order_by("-handoff_id")
 
 
-def certificate_list(*, lot_id: int | None = None, issuer: str = "") -> QuerySet[CertificateVersion]:
+def certificate_list(
+    *, lot_id: int | None = None, issuer: str = ""
+) -> QuerySet[CertificateVersion]:
     rows = CertificateVersion.objects.filter(chain_id=settings.CHAIN_ID, block_to__isnull=True)
     if lot_id is not None:
         rows = rows.filter(subject_kind=int(SubjectKind.LOT), subject=lot_id)
@@ -172,7 +174,9 @@ def lot_detail(*, lot_id: int) -> LotDetail | None:
         holders=holders,
         contents=bundle_contents(chain_id=chain_id, bundle_id=lot_id),
         certificates=certificates,
-        history=lot_history(lot_id=lot_id, certificate_ids=[c.certificate_id for c in certificates]),
+        history=lot_history(
+            lot_id=lot_id, certificate_ids=[c.certificate_id for c in certificates]
+        ),
         open_handoffs=list(
             HandoffVersion.objects.filter(
                 chain_id=chain_id, lot_id=lot_id, block_to__isnull=True, status="open"
@@ -199,7 +203,9 @@ def lot_history(*, lot_id: int, certificate_ids: list[Decimal] | None = None) ->
         | Q(event="CertificateIssued", args__subject=lot_id, args__subjectKind=1)
     )
     if certificate_ids:
-        about |= Q(event="CertificateRevoked", args__certificateId__in=[int(c) for c in certificate_ids])
+        about |= Q(
+            event="CertificateRevoked", args__certificateId__in=[int(c) for c in certificate_ids]
+        )
     positions = set(
         TransformationEdge.objects.filter(chain_id=chain_id)
         .filter(Q(input_lot=lot_id) | Q(output_lot=lot_id))

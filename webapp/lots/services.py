@@ -106,9 +106,7 @@ def _allocate_lot_ids(count: int) -> list[int]:
     return list(range(start, start + count))
 
 
-def _metadata(
-    lot_id: int, document: dict[str, Any], gs1_key: str
-) -> tuple[LotMetadata, str, str]:
+def _metadata(lot_id: int, document: dict[str, Any], gs1_key: str) -> tuple[LotMetadata, str, str]:
     metadata_hash = canonical_hash(document)
     row = LotMetadata.objects.create(
         chain_id=settings.CHAIN_ID,
@@ -219,7 +217,9 @@ def handoff_initiate(
         "args": [lot_id, receiver.address, quantity],
     }
     request = {"lot_id": lot_id, "receiver": receiver.slug, "quantity": quantity}
-    return queue_checked(organisation, "handoff.initiate", request, call, lot_id, idempotency_key, user)
+    return queue_checked(
+        organisation, "handoff.initiate", request, call, lot_id, idempotency_key, user
+    )
 
 
 def _open_handoff(handoff_id: int) -> HandoffVersion:
@@ -318,12 +318,20 @@ def bundle_create(
         raise ValidationError({"sscc": ["An SSCC has 18 digits and a valid check digit."]})
     if not name.strip():
         raise ValidationError({"name": ["Give the bundle a name (e.g. 'pallet 17')."]})
-    request = {"items": [[i, q] for i, q in zip(ids, quantities, strict=True)],
-               "name": name.strip(), "sscc": sscc}  # fmt: skip
+    request = {
+        "items": [[i, q] for i, q in zip(ids, quantities, strict=True)],
+        "name": name.strip(),
+        "sscc": sscc,
+    }
     with transaction.atomic():
         (bundle_id,) = _allocate_lot_ids(1)
-        document = {**request, "lot_id": bundle_id, "kind": int(LotKind.BUNDLE),
-                    "unit": "bundle", "registered_by": organisation.slug}  # fmt: skip
+        document = {
+            **request,
+            "lot_id": bundle_id,
+            "kind": int(LotKind.BUNDLE),
+            "unit": "bundle",
+            "registered_by": organisation.slug,
+        }
         _, metadata_hash, _ = _metadata(bundle_id, document, "")
         gs1 = Web3.keccak(text=f"(00){sscc}").to_0x_hex() if sscc else ZERO32
         call = {
@@ -333,9 +341,14 @@ def bundle_create(
         }
         preflight(organisation, call, {"lot_id": "items", "quantity": "items"})
         operation, created = operation_queue(
-            organisation=organisation, action="bundle.create", request=request, call=call,
-            lot_id=bundle_id, idempotency_key=idempotency_key, user=user,
-        )  # fmt: skip
+            organisation=organisation,
+            action="bundle.create",
+            request=request,
+            call=call,
+            lot_id=bundle_id,
+            idempotency_key=idempotency_key,
+            user=user,
+        )
         if not created:
             transaction.set_rollback(True)
     return operation
@@ -356,9 +369,14 @@ def bundle_unpack(
         "args": [bundle_id, ids, [int(contents[i]) for i in ids]],
     }
     return queue_checked(
-        organisation, "bundle.unpack", {"bundle_id": bundle_id}, call, bundle_id,
-        idempotency_key, user,
-    )  # fmt: skip
+        organisation,
+        "bundle.unpack",
+        {"bundle_id": bundle_id},
+        call,
+        bundle_id,
+        idempotency_key,
+        user,
+    )
 
 
 @dataclass(frozen=True)
@@ -396,18 +414,28 @@ def transformation_record(
     request = {
         "inputs": [[i, q] for i, q in zip(in_ids, in_qtys, strict=True)],
         "outputs": [
-            {"name": o.name.strip(), "quantity": o.quantity, "unit": o.unit.strip(),
-             "kind": int(o.kind), "claims": o.claims.as_dict()}
+            {
+                "name": o.name.strip(),
+                "quantity": o.quantity,
+                "unit": o.unit.strip(),
+                "kind": int(o.kind),
+                "claims": o.claims.as_dict(),
+            }
             for o in outputs
         ],
         "process": process.strip(),
-    }  # fmt: skip
+    }
     with transaction.atomic():
         out_ids = _allocate_lot_ids(len(outputs))
         out_args = []
         for lot_id, described in zip(out_ids, request["outputs"], strict=True):
-            document = {**described, "lot_id": lot_id, "registered_by": organisation.slug,
-                        "made_from": request["inputs"], "process": request["process"]}  # fmt: skip
+            document = {
+                **described,
+                "lot_id": lot_id,
+                "registered_by": organisation.slug,
+                "made_from": request["inputs"],
+                "process": request["process"],
+            }
             _, metadata_hash, gs1_hash = _metadata(lot_id, document, "")
             out_args.append(
                 [lot_id, described["quantity"], described["kind"], metadata_hash, gs1_hash]
@@ -420,9 +448,14 @@ def transformation_record(
         }
         preflight(organisation, call, {"lot_id": "inputs", "quantity": "inputs"})
         operation, created = operation_queue(
-            organisation=organisation, action="transformation.record", request=request,
-            call=call, lot_id=out_ids[0], idempotency_key=idempotency_key, user=user,
-        )  # fmt: skip
+            organisation=organisation,
+            action="transformation.record",
+            request=request,
+            call=call,
+            lot_id=out_ids[0],
+            idempotency_key=idempotency_key,
+            user=user,
+        )
         if not created:
             transaction.set_rollback(True)
     return operation

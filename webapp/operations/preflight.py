@@ -14,7 +14,6 @@ import logging
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-
 from django.core.exceptions import ValidationError
 from requests.exceptions import ConnectionError as NodeUnreachable
 from requests.exceptions import Timeout
@@ -178,7 +177,12 @@ def queue_checked(
     else:
         preflight(organisation, call)
     operation, _ = operation_queue(
-        organisation=organisation, action=action, request=request, call=call, lot_id=lot_id,
-        idempotency_key=idempotency_key, user=user,
-    )  # fmt: skip
+        organisation=organisation,
+        action=action,
+        request=request,
+        call=call,
+        lot_id=lot_id,
+        idempotency_key=idempotency_key,
+        user=user,
+    )
     return operation

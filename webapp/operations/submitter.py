@@ -180,10 +180,15 @@ def _fail(operation: Operation, reason: str) -> None:
     operation.transaction_hash, operation.raw_transaction, operation.nonce = "", "", None
     operation.save(
         update_fields=[
-            "status", "error", "transaction_hash", "raw_transaction", "nonce", "waiting_reason",
+            "status",
+            "error",
+            "transaction_hash",
+            "raw_transaction",
+            "nonce",
+            "waiting_reason",
             "updated_at",
         ]
-    )  # fmt: skip
+    )
 
 
 def operation_track(*, operation_id: UUID | str) -> Operation:

@@ -68,9 +68,14 @@ def organisation_register(
     }
     request = {"organisation": organisation.slug, "roles": organisation.role_names}
     return queue_checked(
-        operator, "organisation.register", request, call, None,
-        idempotency_key or f"register-{organisation.slug}-{organisation.address}", user,
-    )  # fmt: skip
+        operator,
+        "organisation.register",
+        request,
+        call,
+        None,
+        idempotency_key or f"register-{organisation.slug}-{organisation.address}",
+        user,
+    )
 
 
 def member_invite(

@@ -48,9 +48,7 @@ class LotRegisterForm(ActionForm):
 
 
 def receivers(exclude: Organisation) -> Any:
-    return (
-        Organisation.objects.exclude(address="").exclude(pk=exclude.pk).filter(is_operator=False)
-    )
+    return Organisation.objects.exclude(address="").exclude(pk=exclude.pk).filter(is_operator=False)
 
 
 class HandoffForm(ActionForm):

@@ -54,17 +54,23 @@ def _explorer(tx_hash: str) -> str:
 def dashboard(request: HttpRequest) -> HttpResponse:
     organisation = organisation_of(request)
     names = selectors.organisation_names()
-    return render(request, "portal/dashboard.html", {
-        "organisation": organisation,
-        "inventory": selectors.inventory(organisation=organisation),
-        "incoming": selectors.handoff_list(organisation=organisation, direction="incoming",
-                                           status="open"),
-        "outgoing": selectors.handoff_list(organisation=organisation, direction="outgoing",
-                                           status="open"),
-        "operations": Operation.objects.filter(organisation=organisation)[:15],
-        "names": names,
-        "health": next((h for h in indexer_health() if h.chain_id == settings.CHAIN_ID), None),
-    })  # fmt: skip
+    return render(
+        request,
+        "portal/dashboard.html",
+        {
+            "organisation": organisation,
+            "inventory": selectors.inventory(organisation=organisation),
+            "incoming": selectors.handoff_list(
+                organisation=organisation, direction="incoming", status="open"
+            ),
+            "outgoing": selectors.handoff_list(
+                organisation=organisation, direction="outgoing", status="open"
+            ),
+            "operations": Operation.objects.filter(organisation=organisation)[:15],
+            "names": names,
+            "health": next((h for h in indexer_health() if h.chain_id == settings.CHAIN_ID), None),
+        },
+    )
 
 
 def _submit(
@@ -79,19 +85,26 @@ def _submit(
         except IdempotencyConflict as exc:
             form.add_error(None, str(exc))
         else:
-            messages.success(request, "Recorded. It goes on chain in a moment; this page follows it.")
+            messages.success(
+                request, "Recorded. It goes on chain in a moment; this page follows it."
+            )
             return redirect("portal:operation", operation_id=operation.id)
     return render(request, template or "portal/form.html", {"form": form, "title": title})
 
 
 def _claims(data: dict[str, Any]) -> Claims:
-    return Claims(co2e_g_per_unit=data.get("co2e_g_per_unit"),
-                  recycled_permille=data.get("recycled_permille"))  # fmt: skip
+    return Claims(
+        co2e_g_per_unit=data.get("co2e_g_per_unit"), recycled_permille=data.get("recycled_permille")
+    )
 
 
 def _upload(organisation: Organisation, upload: Any) -> Document:
-    return document_upload(organisation=organisation, name=upload.name, content=upload.read(),
-                           content_type=upload.content_type or "")  # fmt: skip
+    return document_upload(
+        organisation=organisation,
+        name=upload.name,
+        content=upload.read(),
+        content_type=upload.content_type or "",
+    )
 
 
 @login_required
@@ -102,11 +115,19 @@ def lot_register_view(request: HttpRequest) -> HttpResponse:
     def perform(data: dict[str, Any], key: str) -> Operation:
         documents = [_upload(organisation, data["document"]).hash_hex] if data["document"] else []
         return lot_register(
-            organisation=organisation, name=data["name"], quantity=data["quantity"],
-            unit=data["unit"], kind=LotKind[data["kind"].upper()],
-            description=data["description"], gtin=data["gtin"], batch=data["batch"],
-            claims=_claims(data), documents=documents, idempotency_key=key, user=request.user,
-        )  # fmt: skip
+            organisation=organisation,
+            name=data["name"],
+            quantity=data["quantity"],
+            unit=data["unit"],
+            kind=LotKind[data["kind"].upper()],
+            description=data["description"],
+            gtin=data["gtin"],
+            batch=data["batch"],
+            claims=_claims(data),
+            documents=documents,
+            idempotency_key=key,
+            user=request.user,
+        )
 
     return _submit(request, form, perform, "Register a lot")
 
@@ -119,9 +140,13 @@ def handoff_initiate_view(request: HttpRequest) -> HttpResponse:
 
     def perform(data: dict[str, Any], key: str) -> Operation:
         return handoff_initiate(
-            organisation=organisation, lot_id=data["lot_id"], receiver=data["receiver"],
-            quantity=data["quantity"], idempotency_key=key, user=request.user,
-        )  # fmt: skip
+            organisation=organisation,
+            lot_id=data["lot_id"],
+            receiver=data["receiver"],
+            quantity=data["quantity"],
+            idempotency_key=key,
+            user=request.user,
+        )
 
     return _submit(request, form, perform, "Hand a lot to another organisation")
 
@@ -133,11 +158,19 @@ def handoff_answer_view(request: HttpRequest, handoff_id: int, verb: str) -> Htt
     key = request.POST.get("idempotency_key", "")
     try:
         if verb == "accept":
-            operation = handoff_accept(organisation=organisation, handoff_id=handoff_id,
-                                       idempotency_key=key, user=request.user)  # fmt: skip
+            operation = handoff_accept(
+                organisation=organisation,
+                handoff_id=handoff_id,
+                idempotency_key=key,
+                user=request.user,
+            )
         elif verb == "cancel":
-            operation = handoff_cancel(organisation=organisation, handoff_id=handoff_id,
-                                       idempotency_key=key, user=request.user)  # fmt: skip
+            operation = handoff_cancel(
+                organisation=organisation,
+                handoff_id=handoff_id,
+                idempotency_key=key,
+                user=request.user,
+            )
         else:
             raise Http404()
     except ValidationError as exc:
@@ -153,8 +186,13 @@ def handoff_reject_view(request: HttpRequest, handoff_id: int) -> HttpResponse:
     form = forms.RejectForm(request.POST or None)
 
     def perform(data: dict[str, Any], key: str) -> Operation:
-        return handoff_reject(organisation=organisation, handoff_id=handoff_id,
-                              reason=data["reason"], idempotency_key=key, user=request.user)  # fmt: skip
+        return handoff_reject(
+            organisation=organisation,
+            handoff_id=handoff_id,
+            reason=data["reason"],
+            idempotency_key=key,
+            user=request.user,
+        )
 
     return _submit(request, form, perform, f"Reject handoff {handoff_id}")
 
@@ -165,8 +203,14 @@ def bundle_view(request: HttpRequest) -> HttpResponse:
     form = forms.BundleForm(request.POST or None)
 
     def perform(data: dict[str, Any], key: str) -> Operation:
-        return bundle_create(organisation=organisation, items=data["items"], name=data["name"],
-                             sscc=data["sscc"], idempotency_key=key, user=request.user)  # fmt: skip
+        return bundle_create(
+            organisation=organisation,
+            items=data["items"],
+            name=data["name"],
+            sscc=data["sscc"],
+            idempotency_key=key,
+            user=request.user,
+        )
 
     return _submit(request, form, perform, "Pack lots into a bundle")
 
@@ -176,9 +220,12 @@ def bundle_view(request: HttpRequest) -> HttpResponse:
 def unbundle_view(request: HttpRequest, lot_id: int) -> HttpResponse:
     organisation = organisation_of(request)
     try:
-        operation = bundle_unpack(organisation=organisation, bundle_id=lot_id,
-                                  idempotency_key=request.POST.get("idempotency_key", ""),
-                                  user=request.user)  # fmt: skip
+        operation = bundle_unpack(
+            organisation=organisation,
+            bundle_id=lot_id,
+            idempotency_key=request.POST.get("idempotency_key", ""),
+            user=request.user,
+        )
     except ValidationError as exc:
         for message in exc.messages:
             messages.error(request, message)
@@ -192,12 +239,21 @@ def transform_view(request: HttpRequest) -> HttpResponse:
     form = forms.TransformForm(request.POST or None)
 
     def perform(data: dict[str, Any], key: str) -> Operation:
-        output = Output(name=data["output_name"], quantity=data["output_quantity"],
-                        unit=data["output_unit"], kind=LotKind[data["output_kind"].upper()],
-                        claims=_claims(data))  # fmt: skip
-        return transformation_record(organisation=organisation, inputs=data["inputs"],
-                                     outputs=[output], process=data["process"],
-                                     idempotency_key=key, user=request.user)  # fmt: skip
+        output = Output(
+            name=data["output_name"],
+            quantity=data["output_quantity"],
+            unit=data["output_unit"],
+            kind=LotKind[data["output_kind"].upper()],
+            claims=_claims(data),
+        )
+        return transformation_record(
+            organisation=organisation,
+            inputs=data["inputs"],
+            outputs=[output],
+            process=data["process"],
+            idempotency_key=key,
+            user=request.user,
+        )
 
     return _submit(request, form, perform, "Transform inputs into a new lot")
 
@@ -212,17 +268,26 @@ def certificate_view(request: HttpRequest) -> HttpResponse:
     form = forms.CertificateForm(request.POST or None, request.FILES or None, initial=initial)
 
     def perform(data: dict[str, Any], key: str) -> Operation:
-        claims = {k: v for k, v in {"CO2E_G_PER_UNIT": data.get("co2e_g_per_unit"),
-                                    "RECYCLED_PERMILLE": data.get("recycled_permille")}.items()
-                  if v is not None}  # fmt: skip
+        claims = {
+            k: v
+            for k, v in {
+                "CO2E_G_PER_UNIT": data.get("co2e_g_per_unit"),
+                "RECYCLED_PERMILLE": data.get("recycled_permille"),
+            }.items()
+            if v is not None
+        }
         document = _upload(organisation, data["document"])
         return certificate_issue(
-            organisation=organisation, lot_id=data["lot_id"],
-            certificate_type=data["certificate_type"], document_hash=document.hash_hex,
+            organisation=organisation,
+            lot_id=data["lot_id"],
+            certificate_type=data["certificate_type"],
+            document_hash=document.hash_hex,
             valid_from=datetime.combine(data["valid_from"], time.min, tzinfo=UTC),
             valid_until=datetime.combine(data["valid_until"], time.max, tzinfo=UTC),
-            claims=claims, idempotency_key=key, user=request.user,
-        )  # fmt: skip
+            claims=claims,
+            idempotency_key=key,
+            user=request.user,
+        )
 
     return _submit(request, form, perform, "Issue a certificate")
 
@@ -233,8 +298,13 @@ def certificate_revoke_view(request: HttpRequest, certificate_id: int) -> HttpRe
     form = forms.RevokeForm(request.POST or None)
 
     def perform(data: dict[str, Any], key: str) -> Operation:
-        return certificate_revoke(organisation=organisation, certificate_id=certificate_id,
-                                  reason=data["reason"], idempotency_key=key, user=request.user)  # fmt: skip
+        return certificate_revoke(
+            organisation=organisation,
+            certificate_id=certificate_id,
+            reason=data["reason"],
+            idempotency_key=key,
+            user=request.user,
+        )
 
     return _submit(request, form, perform, f"Revoke certificate {certificate_id}")
 
@@ -249,18 +319,27 @@ def lot_view(request: HttpRequest, lot_id: int) -> HttpResponse:
             return redirect("portal:operation", operation_id=pending.id)
         raise Http404(f"Lot {lot_id} is not on the chain.")
     names = selectors.organisation_names()
-    history = [(e, selectors.describe_event(e, names), _explorer(e.transaction_hash))
-               for e in detail.history]  # fmt: skip
+    history = [
+        (e, selectors.describe_event(e, names), _explorer(e.transaction_hash))
+        for e in detail.history
+    ]
     documents = []
     if detail.metadata:
         for digest in detail.metadata.document.get("documents", []):
             documents.append(Document.objects.filter(sha256=digest.removeprefix("0x")).first())
-    return render(request, "portal/lot.html", {
-        "organisation": organisation, "detail": detail, "names": names, "history": history,
-        "holds": detail.holders.get(organisation.address, 0),
-        "documents": [d for d in documents if d],
-        "is_certifier": organisation.has_role(Role.CERTIFIER),
-    })  # fmt: skip
+    return render(
+        request,
+        "portal/lot.html",
+        {
+            "organisation": organisation,
+            "detail": detail,
+            "names": names,
+            "history": history,
+            "holds": detail.holders.get(organisation.address, 0),
+            "documents": [d for d in documents if d],
+            "is_certifier": organisation.has_role(Role.CERTIFIER),
+        },
+    )
 
 
 @login_required
@@ -275,12 +354,16 @@ def operation_status(request: HttpRequest, operation_id: str) -> JsonResponse:
     """What the operation page polls for its live status."""
     organisation = organisation_of(request)
     operation = get_object_or_404(Operation, id=operation_id, organisation=organisation)
-    return JsonResponse({
-        "status": operation.status, "final": operation.is_final, "error": operation.error,
-        "waiting_reason": operation.waiting_reason,
-        "transaction_hash": operation.transaction_hash,
-        "lot_id": int(operation.lot_id) if operation.lot_id is not None else None,
-    })  # fmt: skip
+    return JsonResponse(
+        {
+            "status": operation.status,
+            "final": operation.is_final,
+            "error": operation.error,
+            "waiting_reason": operation.waiting_reason,
+            "transaction_hash": operation.transaction_hash,
+            "lot_id": int(operation.lot_id) if operation.lot_id is not None else None,
+        }
+    )
 
 
 @login_required
@@ -290,9 +373,15 @@ def operations_view(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     if status:
         rows = rows.filter(status=status)
-    return render(request, "portal/operations.html",
-                  {"operations": rows[:200], "status": status,
-                   "statuses": [s.value for s in Operation.Status]})  # fmt: skip
+    return render(
+        request,
+        "portal/operations.html",
+        {
+            "operations": rows[:200],
+            "status": status,
+            "statuses": [s.value for s in Operation.Status],
+        },
+    )
 
 
 @login_required

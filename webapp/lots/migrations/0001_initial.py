@@ -4,34 +4,46 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='LotNumber',
+            name="LotNumber",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('chain_id', models.PositiveBigIntegerField(unique=True)),
-                ('last', models.DecimalField(decimal_places=0, max_digits=78)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("chain_id", models.PositiveBigIntegerField(unique=True)),
+                ("last", models.DecimalField(decimal_places=0, max_digits=78)),
             ],
         ),
         migrations.CreateModel(
-            name='LotMetadata',
+            name="LotMetadata",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('chain_id', models.PositiveBigIntegerField()),
-                ('lot_id', models.DecimalField(decimal_places=0, max_digits=78)),
-                ('document', models.JSONField()),
-                ('metadata_hash', models.CharField(max_length=66)),
-                ('gs1_key', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("chain_id", models.PositiveBigIntegerField()),
+                ("lot_id", models.DecimalField(decimal_places=0, max_digits=78)),
+                ("document", models.JSONField()),
+                ("metadata_hash", models.CharField(max_length=66)),
+                ("gs1_key", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('chain_id', 'lot_id'), name='lot_metadata_unique')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("chain_id", "lot_id"), name="lot_metadata_unique"
+                    )
+                ],
             },
         ),
     ]

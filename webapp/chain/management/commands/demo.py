@@ -74,16 +74,40 @@ class Command(BaseCommand):
                 + ("clean" if report.clean else "DIFFERS")
                 + f" ({report.checked} events checked)"
             )
-            env = {**os.environ, "PROVENANT_RPC_URL": node.url,
-                   "PROVENANT_CHAIN_ID": str(manifest.chain_id)}  # fmt: skip
-            children.append(subprocess.Popen(
-                [sys.executable, "manage.py", "runserver", f"127.0.0.1:{options['port']}",
-                 "--noreload"], env=env,
-            ))  # fmt: skip
-            children.append(subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "workers.celery", "worker", "--beat",
-                 "--pool=threads", "--concurrency=4", "--loglevel=warning"], env=env,
-            ))  # fmt: skip
+            env = {
+                **os.environ,
+                "PROVENANT_RPC_URL": node.url,
+                "PROVENANT_CHAIN_ID": str(manifest.chain_id),
+            }
+            children.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "manage.py",
+                        "runserver",
+                        f"127.0.0.1:{options['port']}",
+                        "--noreload",
+                    ],
+                    env=env,
+                )
+            )
+            children.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "workers.celery",
+                        "worker",
+                        "--beat",
+                        "--pool=threads",
+                        "--concurrency=4",
+                        "--loglevel=warning",
+                    ],
+                    env=env,
+                )
+            )
             base = f"http://127.0.0.1:{options['port']}"
             logins = "\n".join(
                 f"  {user:<12} {name} ({ORGANISATIONS[slug].name})"
@@ -121,9 +145,12 @@ class Command(BaseCommand):
         users = get_user_model()
         operator, _ = Organisation.objects.get_or_create(
             slug="consortium-operator",
-            defaults={"name": "Consortium operator", "roles": int(Role.AUDITOR),
-                      "is_operator": True},
-        )  # fmt: skip
+            defaults={
+                "name": "Consortium operator",
+                "roles": int(Role.AUDITOR),
+                "is_operator": True,
+            },
+        )
         if not operator.address:
             reference, store = backend.import_key(
                 label=operator.slug, private_key=deployer._account.key
@@ -154,6 +181,7 @@ class Command(BaseCommand):
         for lot_id in LOT_DOCUMENTS:
             document = lot_document(lot_id)
             LotMetadata.objects.get_or_create(
-                chain_id=chain_id, lot_id=Decimal(lot_id),
+                chain_id=chain_id,
+                lot_id=Decimal(lot_id),
                 defaults={"document": document, "metadata_hash": canonical_hash(document)},
-            )  # fmt: skip
+            )
