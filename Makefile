@@ -41,7 +41,7 @@ deploy: install ## Deploy the contracts to PROVENANT_RPC_URL (idempotent; manife
 seed: install ## Seed the running local chain with the demo consortium
 	$(PY) -m contracts.demo
 
-demo: install ## Start the node, deploy, seed the demo consortium, index, serve; Ctrl-C stops it
+demo: install ## Start the node, deploy, seed the demo consortium, serve the portal + API, run the worker
 	$(PY) manage.py demo
 
 # The test suite's mirror tests run on the real PostgreSQL (trust auth on 127.0.0.1).
@@ -50,14 +50,14 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/provenant
 services: ## Start PostgreSQL, Redis and Mosquitto if they are not running
 	./deploy/local/ensure-services.sh
 
-test: install lint services ## Lint, start services, run the whole suite (unit, EVM, node, PostgreSQL)
+test: install lint services ## Lint, start services, run the whole suite (unit, EVM, node, PostgreSQL, Redis, browser)
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest
 
 test-fast: install ## Run the tests that need no node process and no services
 	$(PY) -m pytest -m "not node and not integration"
 
-worker: install ## Run a Celery worker with the beat schedule (indexes the chain every 2 s)
-	$(PY) -m celery -A workers.celery worker --beat --loglevel=info --concurrency=1
+worker: install ## Run a Celery worker with beat: submits operations, indexes the chain every 2 s
+	$(PY) -m celery -A workers.celery worker --beat --loglevel=info --pool=threads --concurrency=4
 
 index: install ## Mirror the running chain into the database once (manage.py index_chain)
 	$(PY) manage.py migrate --verbosity 0

@@ -345,3 +345,61 @@ def _lots(net: Network) -> Any:
     from contracts.chain import bind
 
     return bind(net.w3, "Lots", net.manifest.addresses["Lots"])
+
+
+def test_bundle_unpack_and_transform_go_on_chain_and_into_the_mirror(network: Network) -> None:
+    from webapp.lots.services import Output, bundle_create, bundle_unpack, transformation_record
+    from webapp.projections.models import TransformationEdge
+    from webapp.projections.selectors import bundle_contents
+
+    chain_id = network.manifest.chain_id
+    ore_a, ore_b = _register(network, quantity=500), _register(network, quantity=300)
+    mine = network.orgs["mine"]
+    with pytest.raises(ValidationError) as refused:
+        bundle_create(organisation=mine, items=[(ore_a, 10), (ore_a, 5)], name="Pallet")
+    assert refused.value.message_dict["items"] == ["Each lot may appear only once."]
+    with pytest.raises(ValidationError) as refused:
+        bundle_create(organisation=mine, items=[(ore_a, 10)], name="Pallet", sscc="123")
+    assert "sscc" in refused.value.message_dict
+
+    packed = bundle_create(organisation=mine, items=[(ore_a, 100), (ore_b, 50)], name="Pallet 1")
+    network.settle()
+    packed.refresh_from_db()
+    assert packed.status == Operation.Status.CONFIRMED, packed.error
+    bundle_id = int(packed.lot_id or 0)
+    assert bundle_contents(chain_id=chain_id, bundle_id=bundle_id) == {
+        ore_a: Decimal(100),
+        ore_b: Decimal(50),
+    }
+    unpacked = bundle_unpack(organisation=mine, bundle_id=bundle_id)
+    network.settle()
+    unpacked.refresh_from_db()
+    assert unpacked.status == Operation.Status.CONFIRMED, unpacked.error
+    assert bundle_contents(chain_id=chain_id, bundle_id=bundle_id) == {}
+
+    with pytest.raises(ValidationError) as refused:
+        transformation_record(
+            organisation=mine,
+            inputs=[(ore_a, 501)],
+            process="smelt",
+            outputs=[Output(name="Cobalt", quantity=10, unit="kg")],
+        )
+    assert refused.value.message_dict["inputs"][0].startswith(f"Not enough of lot {ore_a}")
+    made = transformation_record(
+        organisation=mine,
+        inputs=[(ore_a, 500), (ore_b, 300)],
+        process="smelting run 1",
+        outputs=[Output(name="Cobalt", quantity=80, unit="kg")],
+    )
+    network.settle()
+    made.refresh_from_db()
+    assert made.status == Operation.Status.CONFIRMED, made.error
+    edges = TransformationEdge.objects.filter(output_lot=made.lot_id)
+    assert {(int(e.input_lot), int(e.input_quantity)) for e in edges} == {
+        (ore_a, 500),
+        (ore_b, 300),
+    }
+    assert LotMetadata.objects.get(lot_id=made.lot_id).document["made_from"] == [
+        [ore_a, 500],
+        [ore_b, 300],
+    ]

@@ -164,16 +164,18 @@ def test_the_indexer_confirms_operations_when_their_events_arrive(
     chain: Consortium, w3: Web3, manifest: Manifest
 ) -> None:
     from webapp.operations.models import Operation
+    from webapp.organisations.models import Organisation
 
     c = chain
+    org = Organisation.objects.create(slug="miner", name="Miner", address=c.miner.address)
     receipt = c.act(c.miner, c.lots.functions.registerLot(c.new_id(), 5, 1, H1, H2))
     tx_hash = receipt["transactionHash"].to_0x_hex()
     mined = Operation.objects.create(
-        chain_id=manifest.chain_id, sender=c.miner.address, action="lot_register",
+        organisation=org, chain_id=manifest.chain_id, sender=c.miner.address, action="lot_register",
         status=Operation.Status.MINED, transaction_hash=tx_hash,
     )  # fmt: skip
     elsewhere = Operation.objects.create(
-        chain_id=manifest.chain_id, sender=c.miner.address, action="lot_register",
+        organisation=org, chain_id=manifest.chain_id, sender=c.miner.address, action="lot_register",
         status=Operation.Status.SUBMITTED, transaction_hash="0x" + "ab" * 32,
     )  # fmt: skip
 
