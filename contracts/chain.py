@@ -22,7 +22,7 @@ from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError
 from web3.middleware import ExtraDataToPOAMiddleware
 from web3.providers import HTTPProvider, WebSocketProvider
-from web3.types import TxParams, TxReceipt
+from web3.types import BlockIdentifier, TxParams, TxReceipt
 
 from contracts import settings
 from contracts.artifacts import load
@@ -226,14 +226,25 @@ def transact(w3: Web3, signer: Signer, call: ContractFunction, **kwargs: Any) ->
     return receipt
 
 
-def replay_revert(w3: Web3, tx: dict[str, Any], receipt: TxReceipt) -> DecodedError | None:
-    """Re-run a failed transaction as a call at its block to recover the revert data."""
+def simulate(
+    w3: Web3, tx: dict[str, Any], block: BlockIdentifier = "latest"
+) -> DecodedError | None:
+    """Run a transaction as a call (``eth_call`` from its sender) at `block`.
+
+    Returns the decoded revert, or None when the call would succeed. Used before queuing a
+    write (would the chain accept it now?) and after a failed receipt (why did it fail?).
+    """
     call = {k: tx[k] for k in ("from", "to", "data") if k in tx}
     try:
-        w3.eth.call(TxParams(**call), receipt["blockNumber"])  # type: ignore[typeddict-item]
+        w3.eth.call(TxParams(**call), block)  # type: ignore[typeddict-item]
     except _REVERT_ERRORS as exc:
         return decode_revert(_revert_data(exc))
     return None
+
+
+def replay_revert(w3: Web3, tx: dict[str, Any], receipt: TxReceipt) -> DecodedError | None:
+    """Re-run a failed transaction as a call at its block to recover the revert data."""
+    return simulate(w3, tx, receipt["blockNumber"])
 
 
 def _revert_data(exc: Exception) -> str | bytes | None:

@@ -187,8 +187,10 @@ def load_system(w3: Web3, directory: Path | None = None) -> tuple[Manifest, Syst
     return manifest, bind_system(w3, manifest.addresses)
 
 
-def local_deployer_key(path: Path | None = None) -> LocalSigner:
-    """The development chain's deployer: a key generated once into the data directory."""
+def local_deployer_private_key(path: Path | None = None) -> bytes:
+    """The development chain's deployer key: generated once into the data directory.
+
+    Only the demo reads it raw, to import it into the operator's key store."""
     path = path or settings.data_dir() / "keys" / "deployer.key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -196,7 +198,12 @@ def local_deployer_key(path: Path | None = None) -> LocalSigner:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(account.key.hex() + "\n")
-    return LocalSigner.from_key(path.read_text().strip())
+    return bytes.fromhex(path.read_text().strip().removeprefix("0x"))
+
+
+def local_deployer_key(path: Path | None = None) -> LocalSigner:
+    """The development chain's deployer as a signer."""
+    return LocalSigner.from_key(local_deployer_private_key(path))
 
 
 def keystore_signer(path: Path, passphrase: str) -> LocalSigner:

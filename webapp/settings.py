@@ -20,6 +20,8 @@ SECRET_KEY = env_str("DJANGO_SECRET_KEY", "provenant-development-only-secret-key
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 
 INSTALLED_APPS = [
+    # First, so the portal's registration/ templates (login, set password) win over the admin's.
+    "webapp.portal",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -34,7 +36,6 @@ INSTALLED_APPS = [
     "webapp.lots",
     "webapp.certificates",
     "webapp.api",
-    "webapp.portal",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",

@@ -403,3 +403,30 @@ def test_bundle_unpack_and_transform_go_on_chain_and_into_the_mirror(network: Ne
         [ore_a, 500],
         [ore_b, 300],
     ]
+
+
+def test_a_key_store_that_cannot_sign_leaves_the_operation_queued_and_unsigned(
+    network: Network, portal_settings: Any
+) -> None:
+    mine = network.orgs["mine"]
+    operation = lot_register(organisation=mine, name="Ore", quantity=10, unit="kg")
+    passphrase = portal_settings.KEYSTORE_PASSPHRASE
+    portal_settings.KEYSTORE_PASSPHRASE = "not-the-passphrase"
+    open_key_store.cache_clear()
+    with pytest.raises(SubmitLater):
+        operation_send(operation_id=operation.id)
+    operation.refresh_from_db()
+    assert operation.status == Operation.Status.QUEUED
+    assert operation.waiting_reason.startswith("key store unavailable: keystore file")
+    assert "passphrase does not open it" in operation.waiting_reason
+    assert (operation.transaction_hash, operation.raw_transaction, operation.nonce) == (
+        "",
+        "",
+        None,
+    )
+    assert network.w3.eth.get_transaction_count(mine.address) == 0
+
+    portal_settings.KEYSTORE_PASSPHRASE = passphrase
+    open_key_store.cache_clear()
+    (done,) = network.settle()
+    assert done.status == Operation.Status.CONFIRMED and done.nonce == 0

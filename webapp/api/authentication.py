@@ -10,6 +10,7 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from webapp.organisations.models import ApiToken, Organisation
+from webapp.organisations.selectors import organisation_of_user
 from webapp.organisations.services import api_token_authenticate
 
 
@@ -60,8 +61,7 @@ def acting_organisation(request: Request) -> Organisation:
     user: Any = request.user
     if isinstance(user, ApiClient):
         return user.organisation
-    membership = getattr(user, "membership", None)
-    if membership is None:
+    organisation = organisation_of_user(user)
+    if organisation is None:
         raise exceptions.PermissionDenied("This account does not belong to an organisation.")
-    organisation: Organisation = membership.organisation
     return organisation

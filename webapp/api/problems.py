@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -68,7 +68,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     }
     out = problem(
         response.status_code,
-        titles.get(response.status_code, status.HTTP_400_BAD_REQUEST and "Error"),
+        titles.get(response.status_code, "Error"),
         str(detail),
     )
     for header in ("WWW-Authenticate", "Allow", "Retry-After"):

@@ -32,6 +32,7 @@ from webapp.certificates.services import (
 from webapp.documents.models import Document
 from webapp.documents.services import DocumentAltered, document_read, document_upload
 from webapp.lots import selectors
+from webapp.lots.selectors import certificate_type_name
 from webapp.lots.services import (
     Claims,
     Output,
@@ -208,9 +209,6 @@ class LotListApi(generics.ListAPIView):  # type: ignore[type-arg]
             kind=kind_value,
             quarantined=None if quarantined is None else quarantined.lower() in {"1", "true"},
         )
-
-    def get_serializer_context(self) -> dict[str, Any]:
-        return super().get_serializer_context()
 
     def paginate_queryset(self, queryset: Any) -> Any:
         page = super().paginate_queryset(queryset)
@@ -488,9 +486,7 @@ def _certificate(c: Any) -> dict[str, Any]:
     return {
         "certificate_id": int(c.certificate_id),
         "lot_id": int(c.subject),
-        "certificate_type": bytes.fromhex(c.certificate_type[2:])
-        .rstrip(b"\0")
-        .decode("ascii", "replace"),
+        "certificate_type": certificate_type_name(c.certificate_type),
         "issuer": c.issuer,
         "document_hash": c.document_hash,
         "valid_from": c.valid_from,

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
 
-from contracts.domain import Role, SubjectKind
+from contracts.domain import Role, SubjectKind, ascii32
 from webapp.documents.models import Document
 from webapp.operations.models import Operation
 from webapp.operations.preflight import queue_checked, require_signing_key
@@ -33,7 +33,7 @@ User = AbstractBaseUser | AnonymousUser | None
 
 
 def _hex32(text: str) -> str:
-    return "0x" + text.encode("ascii").ljust(32, b"\0").hex()
+    return "0x" + ascii32(text).hex()
 
 
 def certificate_issue(

@@ -46,11 +46,18 @@ def chain() -> tuple[Web3, Manifest]:
 
 
 def system() -> tuple[Web3, SystemContracts]:
+    """The client and the deployed contracts bound to it (bound once per deployment)."""
     w3, manifest = chain()
-    return w3, bind_system(w3, manifest.addresses)
+    return w3, _bound(settings.CHAIN_RPC_URL, tuple(sorted(manifest.addresses.items())))
+
+
+@functools.cache
+def _bound(url: str, addresses: tuple[tuple[str, str], ...]) -> SystemContracts:
+    return bind_system(get_web3(url), dict(addresses))
 
 
 def cache_clear() -> None:
     """Forget clients and checks (tests switch nodes)."""
     get_web3.cache_clear()
     _checked.cache_clear()
+    _bound.cache_clear()

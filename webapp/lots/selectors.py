@@ -4,14 +4,13 @@ and the off-chain metadata. Everything here is what the chain says, as of the mi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
-from contracts.domain import LotKind, SubjectKind
+from contracts.domain import LotKind, SubjectKind, from_ascii32
 from webapp.chain.models import ChainEvent
 from webapp.lots.models import LotMetadata
 from webapp.operations.models import Operation
@@ -259,5 +258,9 @@ def describe_event(event: ChainEvent, names: dict[str, str]) -> str:
     return event.event
 
 
-def as_datetime(value: Any) -> datetime | None:
-    return value if isinstance(value, datetime) else None
+def certificate_type_name(value: str) -> str:
+    """A certificate type as stored (bytes32 hex) back to its name ("QUALITY")."""
+    try:
+        return from_ascii32(bytes.fromhex(value.removeprefix("0x")))
+    except (ValueError, UnicodeDecodeError):
+        return value

@@ -8,6 +8,7 @@ or a call the chain would refuse, and then nothing has been written.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -24,7 +25,7 @@ from webapp.documents.models import Document
 from webapp.lots.models import LotMetadata, LotNumber
 from webapp.operations.models import Operation
 from webapp.operations.preflight import preflight, queue_checked, require_signing_key
-from webapp.operations.services import operation_queue
+from webapp.operations.services import operation_queue, operation_replayed
 from webapp.organisations.models import Organisation
 from webapp.projections.models import HandoffVersion, LotVersion
 from webapp.projections.selectors import bundle_contents
@@ -93,12 +94,11 @@ def _documents(hashes: list[str]) -> list[str]:
 
 
 def _allocate_lot_ids(count: int) -> list[int]:
-    """New lot ids, unique across this deployment (call inside a transaction)."""
+    """New lot ids, unique across this deployment (call inside a transaction: the counter
+    row stays locked until it commits, and a rollback returns the ids)."""
     chain_id = settings.CHAIN_ID
-    counter, _ = LotNumber.objects.select_for_update().get_or_create(
-        chain_id=chain_id, defaults={"last": Decimal(1000)}
-    )
-    counter = LotNumber.objects.select_for_update().get(pk=counter.pk)
+    LotNumber.objects.get_or_create(chain_id=chain_id, defaults={"last": Decimal(1000)})
+    counter = LotNumber.objects.select_for_update().get(chain_id=chain_id)
     mirrored = LotVersion.objects.filter(chain_id=chain_id).aggregate(m=Max("lot_id"))["m"]
     start = int(max(counter.last, mirrored or 0)) + 1
     counter.last = Decimal(start + count - 1)
@@ -117,6 +117,43 @@ def _metadata(lot_id: int, document: dict[str, Any], gs1_key: str) -> tuple[LotM
     )
     gs1_hash = Web3.keccak(text=gs1_key).to_0x_hex() if gs1_key else ZERO32
     return row, metadata_hash, gs1_hash
+
+
+def _queue_with_new_lots(
+    organisation: Organisation,
+    action: str,
+    request: dict[str, Any],
+    count: int,
+    build: Callable[[list[int]], dict[str, Any]],
+    idempotency_key: str,
+    user: User,
+    fields: dict[str, str] | None = None,
+) -> Operation:
+    """Allocate `count` lot ids, let `build` write their metadata and return the contract
+    call, pre-flight it and queue it: all in one database transaction, so a refusal
+    leaves neither an id nor a metadata row behind. A retried request (same idempotency
+    key and body) returns the first operation and allocates nothing."""
+    replay = operation_replayed(
+        organisation=organisation, idempotency_key=idempotency_key, action=action, request=request
+    )
+    if replay is not None:
+        return replay
+    with transaction.atomic():
+        lot_ids = _allocate_lot_ids(count)
+        call = build(lot_ids)
+        preflight(organisation, call, fields)
+        operation, created = operation_queue(
+            organisation=organisation,
+            action=action,
+            request=request,
+            call=call,
+            lot_id=lot_ids[0],
+            idempotency_key=idempotency_key,
+            user=user,
+        )
+        if not created:  # a concurrent retry committed first: keep its lots only
+            transaction.set_rollback(True)
+    return operation
 
 
 def lot_register(
@@ -161,28 +198,20 @@ def lot_register(
         "claims": claims.as_dict(),
         "documents": document_hashes,
     }
-    with transaction.atomic():
-        (lot_id,) = _allocate_lot_ids(1)
+
+    def build(lot_ids: list[int]) -> dict[str, Any]:
+        (lot_id,) = lot_ids
         document = {**request, "lot_id": lot_id, "registered_by": organisation.slug}
         _, metadata_hash, gs1_hash = _metadata(lot_id, document, gs1_key)
-        call = {
+        return {
             "contract": "Lots",
             "function": "registerLot",
             "args": [lot_id, quantity, int(kind), metadata_hash, gs1_hash],
         }
-        preflight(organisation, call)
-        operation, created = operation_queue(
-            organisation=organisation,
-            action="lot.register",
-            request=request,
-            call=call,
-            lot_id=lot_id,
-            idempotency_key=idempotency_key,
-            user=user,
-        )
-        if not created:
-            transaction.set_rollback(True)  # a retried request: keep the first lot only
-    return operation
+
+    return _queue_with_new_lots(
+        organisation, "lot.register", request, 1, build, idempotency_key, user
+    )
 
 
 def _claims_ok(claims: Claims) -> None:
@@ -323,8 +352,9 @@ def bundle_create(
         "name": name.strip(),
         "sscc": sscc,
     }
-    with transaction.atomic():
-        (bundle_id,) = _allocate_lot_ids(1)
+
+    def build(lot_ids: list[int]) -> dict[str, Any]:
+        (bundle_id,) = lot_ids
         document = {
             **request,
             "lot_id": bundle_id,
@@ -334,24 +364,16 @@ def bundle_create(
         }
         _, metadata_hash, _ = _metadata(bundle_id, document, "")
         gs1 = Web3.keccak(text=f"(00){sscc}").to_0x_hex() if sscc else ZERO32
-        call = {
+        return {
             "contract": "Lots",
             "function": "bundle",
             "args": [bundle_id, ids, quantities, metadata_hash, gs1],
         }
-        preflight(organisation, call, {"lot_id": "items", "quantity": "items"})
-        operation, created = operation_queue(
-            organisation=organisation,
-            action="bundle.create",
-            request=request,
-            call=call,
-            lot_id=bundle_id,
-            idempotency_key=idempotency_key,
-            user=user,
-        )
-        if not created:
-            transaction.set_rollback(True)
-    return operation
+
+    return _queue_with_new_lots(
+        organisation, "bundle.create", request, 1, build, idempotency_key, user,
+        {"lot_id": "items", "quantity": "items"},
+    )  # fmt: skip
 
 
 def bundle_unpack(
@@ -425,8 +447,8 @@ def transformation_record(
         ],
         "process": process.strip(),
     }
-    with transaction.atomic():
-        out_ids = _allocate_lot_ids(len(outputs))
+
+    def build(out_ids: list[int]) -> dict[str, Any]:
         out_args = []
         for lot_id, described in zip(out_ids, request["outputs"], strict=True):
             document = {
@@ -441,21 +463,13 @@ def transformation_record(
                 [lot_id, described["quantity"], described["kind"], metadata_hash, gs1_hash]
             )
         process_hash = canonical_hash({"process": request["process"], "by": organisation.slug})
-        call = {
+        return {
             "contract": "Lots",
             "function": "transform",
             "args": [in_ids, in_qtys, out_args, process_hash],
         }
-        preflight(organisation, call, {"lot_id": "inputs", "quantity": "inputs"})
-        operation, created = operation_queue(
-            organisation=organisation,
-            action="transformation.record",
-            request=request,
-            call=call,
-            lot_id=out_ids[0],
-            idempotency_key=idempotency_key,
-            user=user,
-        )
-        if not created:
-            transaction.set_rollback(True)
-    return operation
+
+    return _queue_with_new_lots(
+        organisation, "transformation.record", request, len(outputs), build, idempotency_key,
+        user, {"lot_id": "inputs", "quantity": "inputs"},
+    )  # fmt: skip

@@ -13,19 +13,20 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
 from requests.exceptions import ConnectionError as NodeUnreachable
 from requests.exceptions import Timeout
 from web3 import Web3
-from web3.types import TxParams
 
-from contracts.chain import _REVERT_ERRORS, _revert_data
+from contracts.chain import simulate
 from contracts.domain import Role, from_ascii32
-from contracts.errors import DecodedError, decode_revert
+from contracts.errors import DecodedError
 from webapp.chain.chain_client import NotDeployed, system
 from webapp.operations.models import Operation
-from webapp.operations.services import operation_queue
+from webapp.operations.selectors import operations_in_flight
+from webapp.operations.services import operation_queue, operation_replayed
 from webapp.operations.submitter import contract_call
 from webapp.organisations.models import Organisation
 
@@ -120,32 +121,25 @@ def refusal(error: DecodedError | None, fields: dict[str, str] | None = None) ->
     return ValidationError({field: [message]})
 
 
-def in_flight(organisation: Organisation) -> bool:
-    return Operation.objects.filter(
-        organisation=organisation,
-        status__in=[Operation.Status.QUEUED, Operation.Status.SUBMITTED],
-    ).exists()
-
-
 def preflight(
     organisation: Organisation, call: dict[str, Any], fields: dict[str, str] | None = None
 ) -> None:
     """Raise ValidationError with the chain's reason if the call would revert now."""
-    if in_flight(organisation):
+    if operations_in_flight(chain_id=settings.CHAIN_ID, sender=organisation.address):
         return
     try:
         w3, contracts = system()
         function = contract_call(contracts.all, call)
-        tx = {
+        error = simulate(w3, {
             "from": Web3.to_checksum_address(organisation.address),
             "to": function.address,
             "data": function._encode_transaction_data(),
-        }
-        w3.eth.call(TxParams(**tx))  # type: ignore[typeddict-item]
-    except _REVERT_ERRORS as exc:
-        raise refusal(decode_revert(_revert_data(exc)), fields) from None
+        })  # fmt: skip
     except (NodeUnreachable, Timeout, ConnectionError, NotDeployed):
         log.info("pre-flight skipped: the chain node is unreachable")
+        return
+    if error is not None:
+        raise refusal(error, fields)
 
 
 def require_signing_key(organisation: Organisation) -> str:
@@ -165,17 +159,16 @@ def queue_checked(
     lot_id: int | None,
     idempotency_key: str,
     user: User,
+    fields: dict[str, str] | None = None,
 ) -> Operation:
-    """Pre-flight the call and queue the operation (a retry of an accepted request, same
-    idempotency key, skips the pre-flight and gets the first operation back)."""
-    if idempotency_key:
-        existing = Operation.objects.filter(
-            organisation=organisation, idempotency_key=idempotency_key
-        ).first()
-        if existing is None:
-            preflight(organisation, call)
-    else:
-        preflight(organisation, call)
+    """Pre-flight the call and queue the operation. A retry of an accepted request (same
+    idempotency key and body) gets the first operation back without a pre-flight."""
+    replay = operation_replayed(
+        organisation=organisation, idempotency_key=idempotency_key, action=action, request=request
+    )
+    if replay is not None:
+        return replay
+    preflight(organisation, call, fields)
     operation, _ = operation_queue(
         organisation=organisation,
         action=action,

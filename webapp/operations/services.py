@@ -87,6 +87,16 @@ def operation_queue(
     return operation, True
 
 
+def operation_replayed(
+    *, organisation: Organisation, idempotency_key: str, action: str, request: dict[str, Any]
+) -> Operation | None:
+    """The operation an earlier request with this idempotency key created, if any; raises
+    IdempotencyConflict when that request was a different one."""
+    if not idempotency_key:
+        return None
+    return _by_key(organisation, idempotency_key, request_fingerprint(action, request))
+
+
 def _by_key(organisation: Organisation, key: str, fingerprint: str) -> Operation | None:
     existing = Operation.objects.filter(organisation=organisation, idempotency_key=key).first()
     if existing is not None and existing.request_fingerprint != fingerprint:

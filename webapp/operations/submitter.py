@@ -32,6 +32,7 @@ from contracts.keystore import KeyStoreUnavailable
 from webapp.chain.chain_client import system
 from webapp.operations.locks import SenderBusy, sender_lock
 from webapp.operations.models import Operation
+from webapp.operations.selectors import operations_in_flight
 from webapp.organisations.keys import open_key_store
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,9 @@ def _sign_and_send(
             w3, sender, contract_call(contracts, operation.call), nonce=nonce
         )  # estimates gas: a call the chain refuses is never signed
     except TransactionReverted as exc:
-        if _earlier_in_flight(operation):
+        if operations_in_flight(
+            chain_id=operation.chain_id, sender=operation.sender, before=operation.created_at
+        ):
             # The refusal may depend on this sender's transactions still in flight
             # (a lot registered a moment ago): decide once they are mined.
             raise _wait(operation, "waiting for this organisation's earlier operations") from exc
@@ -155,15 +158,6 @@ def _node_knows(w3: Web3, tx_hash: str) -> bool:
     except TransactionNotFound:
         return False
     return True
-
-
-def _earlier_in_flight(operation: Operation) -> bool:
-    return Operation.objects.filter(
-        chain_id=operation.chain_id,
-        sender=operation.sender,
-        created_at__lt=operation.created_at,
-        status__in=[Operation.Status.QUEUED, Operation.Status.SUBMITTED],
-    ).exists()
 
 
 def _submitted(operation: Operation) -> None:

@@ -35,14 +35,14 @@ from webapp.lots.services import (
 from webapp.operations.models import Operation
 from webapp.operations.services import IdempotencyConflict
 from webapp.organisations.models import Organisation
+from webapp.organisations.selectors import organisation_of_user
 from webapp.portal import forms
 
 
 def organisation_of(request: HttpRequest) -> Organisation:
-    membership = getattr(request.user, "membership", None)
-    if membership is None:
+    organisation = organisation_of_user(request.user)
+    if organisation is None:
         raise PermissionDenied("Your account does not belong to an organisation.")
-    organisation: Organisation = membership.organisation
     return organisation
 
 
@@ -154,29 +154,26 @@ def handoff_initiate_view(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def handoff_answer_view(request: HttpRequest, handoff_id: int, verb: str) -> HttpResponse:
-    organisation = organisation_of(request)
-    key = request.POST.get("idempotency_key", "")
+    answer = {"accept": handoff_accept, "cancel": handoff_cancel}[verb]
+    return _one_click(
+        request,
+        lambda organisation, key: answer(
+            organisation=organisation, handoff_id=handoff_id, idempotency_key=key,
+            user=request.user,
+        ),
+        back=redirect("portal:dashboard"),
+    )  # fmt: skip
+
+
+def _one_click(request: HttpRequest, perform: Any, back: HttpResponse) -> HttpResponse:
+    """A one-button action: call `perform(organisation, idempotency key)`; go to the
+    operation, or back with the refusal as a message."""
     try:
-        if verb == "accept":
-            operation = handoff_accept(
-                organisation=organisation,
-                handoff_id=handoff_id,
-                idempotency_key=key,
-                user=request.user,
-            )
-        elif verb == "cancel":
-            operation = handoff_cancel(
-                organisation=organisation,
-                handoff_id=handoff_id,
-                idempotency_key=key,
-                user=request.user,
-            )
-        else:
-            raise Http404()
+        operation = perform(organisation_of(request), request.POST.get("idempotency_key", ""))
     except ValidationError as exc:
         for message in exc.messages:
             messages.error(request, message)
-        return redirect("portal:dashboard")
+        return back
     return redirect("portal:operation", operation_id=operation.id)
 
 
@@ -218,19 +215,13 @@ def bundle_view(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def unbundle_view(request: HttpRequest, lot_id: int) -> HttpResponse:
-    organisation = organisation_of(request)
-    try:
-        operation = bundle_unpack(
-            organisation=organisation,
-            bundle_id=lot_id,
-            idempotency_key=request.POST.get("idempotency_key", ""),
-            user=request.user,
-        )
-    except ValidationError as exc:
-        for message in exc.messages:
-            messages.error(request, message)
-        return redirect("portal:lot", lot_id=lot_id)
-    return redirect("portal:operation", operation_id=operation.id)
+    return _one_click(
+        request,
+        lambda organisation, key: bundle_unpack(
+            organisation=organisation, bundle_id=lot_id, idempotency_key=key, user=request.user
+        ),
+        back=redirect("portal:lot", lot_id=lot_id),
+    )
 
 
 @login_required

@@ -7,6 +7,8 @@ from typing import Any
 
 from django import template
 
+from webapp.lots.selectors import certificate_type_name
+
 register = template.Library()
 
 
@@ -24,7 +26,4 @@ def uuid_key() -> str:
 @register.filter
 def ascii32(value: str) -> str:
     """A bytes32 hex value holding a short ASCII name (certificate types)."""
-    try:
-        return bytes.fromhex(value.removeprefix("0x")).rstrip(b"\0").decode("ascii")
-    except (ValueError, UnicodeDecodeError):
-        return value
+    return certificate_type_name(value)

@@ -15,8 +15,8 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from contracts import settings as chain_settings
 from contracts.chain import Signer, bind_system, get_web3
-from contracts.demo import DISPLAY, ORGANISATIONS, lot_document, seed
-from contracts.deploy import deploy_system, local_deployer_key
+from contracts.demo import DISPLAY, LOT_DOCUMENTS, ORGANISATIONS, lot_document, seed
+from contracts.deploy import deploy_system, local_deployer_key, local_deployer_private_key
 from contracts.domain import Role, canonical_hash
 from contracts.node import AnvilNode
 from webapp.chain import chain_client
@@ -58,7 +58,7 @@ class Command(BaseCommand):
             for name, entry in manifest.contracts.items():
                 state = "deployed" if name in deployed else "reused"
                 self.stdout.write(f"{name}: {entry['address']} ({state})")
-            stores = self._organisations(deployer)
+            stores = self._organisations()
             for line in seed(w3, deployer, bind_system(w3, manifest.addresses), stores) or [
                 "demo consortium already seeded"
             ]:
@@ -138,7 +138,7 @@ class Command(BaseCommand):
                     except subprocess.TimeoutExpired:
                         child.kill()
 
-    def _organisations(self, deployer: Any) -> dict[str, Signer]:
+    def _organisations(self) -> dict[str, Signer]:
         """The demo organisations in the database, each with a keystore-file key and a
         person; the operator holds the deployer (consortium admin) key."""
         backend = keystore_file_backend()
@@ -153,7 +153,7 @@ class Command(BaseCommand):
         )
         if not operator.address:
             reference, store = backend.import_key(
-                label=operator.slug, private_key=deployer._account.key
+                label=operator.slug, private_key=local_deployer_private_key()
             )
             operator.key_reference, operator.address = reference, store.address
             operator.save()
@@ -176,8 +176,6 @@ class Command(BaseCommand):
         return stores
 
     def _metadata(self, chain_id: int) -> None:
-        from contracts.demo import LOT_DOCUMENTS
-
         for lot_id in LOT_DOCUMENTS:
             document = lot_document(lot_id)
             LotMetadata.objects.get_or_create(
