@@ -35,6 +35,8 @@ INSTALLED_APPS = [
     "webapp.documents",
     "webapp.lots",
     "webapp.certificates",
+    "webapp.provenance",
+    "webapp.sustainability",
     "webapp.api",
     "rest_framework",
     "drf_spectacular",

@@ -81,7 +81,11 @@ class BundleContent(Version):
     quantity = models.DecimalField(**UINT)
 
     class Meta:
-        indexes = [models.Index(fields=["chain_id", "bundle_id", "block_to"])]
+        indexes = [
+            models.Index(fields=["chain_id", "bundle_id", "block_to"]),
+            # Downstream traces walk from a lot to the bundles that held it.
+            models.Index(fields=["chain_id", "lot_id"]),
+        ]
 
 
 class TransformationEdge(Version):
