@@ -71,9 +71,7 @@ class Graph:
             metadata_hash="0x" + "00" * 32,
             gs1_key_hash="0x" + "00" * 32,
         )
-        Balance.objects.create(
-            **self._at(block), lot_id=lot_id, holder=holder, quantity=quantity
-        )
+        Balance.objects.create(**self._at(block), lot_id=lot_id, holder=holder, quantity=quantity)
         return lot_id
 
     def transform(

@@ -1,12 +1,12 @@
 """Traces and roll-ups on a hand-built graph whose answers were worked out on paper.
 
-    ore A (1) 1000 g ─┐ T1: A 600 + B 400 ──► refined R (10) 900 g, slag S (11) 100 g
-    ore B (2) 1000 g ─┘
-    scrap C (3) 500 g ──► T2: R 300 + C 200 ──► alloy X (20) 500 g
-                          T3: R 300         ──► alloy Y (21) 300 g
-                          T4: X 250 + Y 150 ──► product P (30) 40 pieces   (a diamond on R)
-    inner bundle I (40) holds P 20 from block 14; outer bundle O (50) holds I from block 15;
-    I is unpacked at block 20 (its contents row closes then).
+ore A (1) 1000 g ─┐ T1: A 600 + B 400 ──► refined R (10) 900 g, slag S (11) 100 g
+ore B (2) 1000 g ─┘
+scrap C (3) 500 g ──► T2: R 300 + C 200 ──► alloy X (20) 500 g
+                      T3: R 300         ──► alloy Y (21) 300 g
+                      T4: X 250 + Y 150 ──► product P (30) 40 pieces   (a diamond on R)
+inner bundle I (40) holds P 20 from block 14; outer bundle O (50) holds I from block 15;
+I is unpacked at block 20 (its contents row closes then).
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ def graph() -> Graph:
     g.lot(C, 500, block=3)
     g.certify(A, block=4, claims={"CO2E_G_PER_UNIT": 3})
     g.certify(B, block=4, claims={"CO2E_G_PER_UNIT": 5}, revoked_at=16)
-    g.certify(C, block=4, kind="RECYCLED_CONTENT", claims={"CO2E_G_PER_UNIT": 1, "RECYCLED_PERMILLE": 1000})  # fmt: skip
+    scrap = {"CO2E_G_PER_UNIT": 1, "RECYCLED_PERMILLE": 1000}
+    g.certify(C, block=4, kind="RECYCLED_CONTENT", claims=scrap)
     g.transform({A: 600, B: 400}, {R: 900, S: 100}, block=10)
     g.transform({R: 300, C: 200}, {X: 500}, block=11)
     g.certify(X, block=11, claims={"CO2E_G_PER_UNIT": 2})  # the alloying process's own

@@ -4,14 +4,15 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('projections', '0001_initial'),
+        ("projections", "0001_initial"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='bundlecontent',
-            index=models.Index(fields=['chain_id', 'lot_id'], name='projections_chain_i_795b00_idx'),
+            model_name="bundlecontent",
+            index=models.Index(
+                fields=["chain_id", "lot_id"], name="projections_chain_i_795b00_idx"
+            ),
         ),
     ]
