@@ -14,6 +14,7 @@ from webapp.chain.indexer import ChainIndexer, IndexerBusy, leader_lock
 from webapp.operations.models import Operation
 from webapp.operations.submitter import SubmitLater, operation_send, operation_track
 from webapp.projections.projector import Projector
+from webapp.provenance.services import notifications_emit
 from workers.celery import app
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ def index_chain() -> int:
         with leader_lock(manifest.chain_id):
             stored = ChainIndexer(w3, manifest).run_until_head()
             Projector(manifest.chain_id).apply_pending()
+            notifications_emit(chain_id=manifest.chain_id)
             return stored
     except IndexerBusy:
         log.debug("indexer already running for chain %s", manifest.chain_id)

@@ -28,6 +28,7 @@ from webapp.organisations.services import (
     organisation_register,
 )
 from webapp.projections.projector import Projector
+from webapp.provenance.services import notifications_emit
 
 MEMBERS: dict[str, tuple[str, Role]] = {
     "mine": ("Katanga Cobalt Mine", Role.MINER),
@@ -86,3 +87,4 @@ class Network:
     def index(self) -> None:
         ChainIndexer(self.w3, self.manifest).run_until_head()
         Projector(self.manifest.chain_id).apply_pending()
+        notifications_emit(chain_id=self.manifest.chain_id)

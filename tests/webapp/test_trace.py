@@ -138,6 +138,15 @@ def test_a_revoked_certificate_drops_out_of_every_figure_after_its_block(graph: 
     assert 2 not in after[P].certificates
 
 
+def test_an_unpacked_bundle_keeps_the_figures_of_what_it_carried(graph: Graph) -> None:
+    # After B's revocation: R = 600 x 3 / 1000 = 1.8, X = (300 x 1.8 + 200) / 500 + 2 = 3.48,
+    # Y = 1.8, P = (250 x 3.48 + 150 x 1.8) / 40 = 28.5; the bundle carried 20 of P.
+    unpacked = lot_figures(lot_id=INNER, block=21)
+    assert unpacked.footprint_g_per_unit == Decimal("570.000")
+    assert not unpacked.footprint_complete
+    assert lot_figures(lot_id=OUTER, block=21).footprint_g_per_unit == Decimal("570.000")
+
+
 def test_figures_are_the_same_on_every_evaluation(graph: Graph) -> None:
     first = lot_figures(lot_id=OUTER, block=16)
     again = lots_figures(lot_ids=[A, OUTER, R], block=16)[OUTER]

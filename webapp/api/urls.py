@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from webapp.api import views
+from webapp.api import provenance, views
 
 app_name = "api"
 
@@ -13,6 +13,10 @@ urlpatterns = [
     path("v1/lots", views.LotListApi.as_view(), name="lots"),
     path("v1/lots/register", views.LotRegisterApi.as_view(), name="lot-register"),
     path("v1/lots/<int:lot_id>", views.LotDetailApi.as_view(), name="lot"),
+    path("v1/lots/<int:lot_id>/trace", provenance.TraceApi.as_view(), name="lot-trace"),
+    path("v1/lots/<int:lot_id>/custody", provenance.CustodyApi.as_view(), name="lot-custody"),
+    path("v1/lots/<int:lot_id>/holders", provenance.HoldersApi.as_view(), name="lot-holders"),
+    path("v1/lots/<int:lot_id>/figures", provenance.FiguresApi.as_view(), name="lot-figures"),
     path("v1/handoffs", views.HandoffListApi.as_view(), name="handoffs"),
     path("v1/handoffs/initiate", views.HandoffInitiateApi.as_view(), name="handoff-initiate"),
     path(
@@ -34,6 +38,11 @@ urlpatterns = [
     path(
         "v1/bundles/<int:bundle_id>/unpack", views.BundleUnpackApi.as_view(), name="bundle-unpack"
     ),
+    path(
+        "v1/bundles/<int:bundle_id>/contents",
+        provenance.BundleContentsApi.as_view(),
+        name="bundle-contents",
+    ),
     path("v1/transformations", views.TransformationApi.as_view(), name="transformations"),
     path("v1/certificates", views.CertificateListApi.as_view(), name="certificates"),
     path("v1/certificates/issue", views.CertificateIssueApi.as_view(), name="certificate-issue"),
@@ -41,6 +50,11 @@ urlpatterns = [
         "v1/certificates/<int:certificate_id>/revoke",
         views.CertificateRevokeApi.as_view(),
         name="certificate-revoke",
+    ),
+    path(
+        "v1/certificates/<int:certificate_id>/impact",
+        provenance.RevocationImpactApi.as_view(),
+        name="certificate-impact",
     ),
     path("v1/documents", views.DocumentUploadApi.as_view(), name="documents"),
     path("v1/documents/<str:sha256>", views.DocumentDownloadApi.as_view(), name="document"),

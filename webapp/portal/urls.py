@@ -1,5 +1,6 @@
 from django.urls import path
 
+from webapp.portal import provenance_views as pv
 from webapp.portal import views
 
 app_name = "portal"
@@ -35,4 +36,13 @@ urlpatterns = [
     path("operations/<uuid:operation_id>", views.operation_view, name="operation"),
     path("operations/<uuid:operation_id>/status", views.operation_status, name="operation-status"),
     path("documents/<str:sha256>", views.document_download, name="document"),
+    path("certificates/<int:certificate_id>/impact", pv.impact_view, name="revocation-impact"),
+    path("notifications/read", pv.notifications_read, name="notifications-read"),
+    path("sustainability", pv.sustainability_view, name="sustainability"),
+    path("sustainability/<str:table>.csv", pv.sustainability_csv, name="sustainability-csv"),
+    # Public, no login: the product passport, its proofs and evidence pack, the verifier.
+    path("passport/<int:lot_id>", pv.passport_view, name="passport"),
+    path("passport/<int:lot_id>/evidence.json", pv.evidence_view, name="evidence"),
+    path("proofs/<str:transaction_hash>/<int:log_index>.json", pv.proof_view, name="proof"),
+    path("verify", pv.verify_view, name="verify"),
 ]

@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -35,15 +35,10 @@ from webapp.lots.services import (
 from webapp.operations.models import Operation
 from webapp.operations.services import IdempotencyConflict
 from webapp.organisations.models import Organisation
-from webapp.organisations.selectors import organisation_of_user
-from webapp.portal import forms
-
-
-def organisation_of(request: HttpRequest) -> Organisation:
-    organisation = organisation_of_user(request.user)
-    if organisation is None:
-        raise PermissionDenied("Your account does not belong to an organisation.")
-    return organisation
+from webapp.portal import forms, provenance_views
+from webapp.portal.access import organisation_of
+from webapp.provenance.models import Notification
+from webapp.provenance.services import certificate_revocation_impact
 
 
 def _explorer(tx_hash: str) -> str:
@@ -69,12 +64,20 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "operations": Operation.objects.filter(organisation=organisation)[:15],
             "names": names,
             "health": next((h for h in indexer_health() if h.chain_id == settings.CHAIN_ID), None),
+            "notifications": Notification.objects.filter(
+                organisation=organisation, read_at__isnull=True
+            )[:20],
         },
     )
 
 
 def _submit(
-    request: HttpRequest, form: forms.ActionForm, perform: Any, title: str, template: str = ""
+    request: HttpRequest,
+    form: forms.ActionForm,
+    perform: Any,
+    title: str,
+    template: str = "",
+    note: str = "",
 ) -> HttpResponse:
     """Validate `form`; call `perform(data, key)`; on success go to the operation's page."""
     if request.method == "POST" and form.is_valid():
@@ -89,7 +92,9 @@ def _submit(
                 request, "Recorded. It goes on chain in a moment; this page follows it."
             )
             return redirect("portal:operation", operation_id=operation.id)
-    return render(request, template or "portal/form.html", {"form": form, "title": title})
+    return render(
+        request, template or "portal/form.html", {"form": form, "title": title, "note": note}
+    )
 
 
 def _claims(data: dict[str, Any]) -> Claims:
@@ -297,7 +302,15 @@ def certificate_revoke_view(request: HttpRequest, certificate_id: int) -> HttpRe
             user=request.user,
         )
 
-    return _submit(request, form, perform, f"Revoke certificate {certificate_id}")
+    impact = certificate_revocation_impact(certificate_id=certificate_id)
+    note = ""
+    if impact is not None and impact.lots:
+        held = ", ".join(o.name for o in impact.holders) or "nobody now"
+        note = (
+            f"Revoking it affects {len(impact.lots)} lots and bundles downstream "
+            f"(held by {held}); their holders will be notified."
+        )
+    return _submit(request, form, perform, f"Revoke certificate {certificate_id}", note=note)
 
 
 @login_required
@@ -329,6 +342,7 @@ def lot_view(request: HttpRequest, lot_id: int) -> HttpResponse:
             "holds": detail.holders.get(organisation.address, 0),
             "documents": [d for d in documents if d],
             "is_certifier": organisation.has_role(Role.CERTIFIER),
+            **provenance_views.lineage_context(request, lot_id),
         },
     )
 

@@ -69,14 +69,14 @@ class Trace:
         return any(d == self.depth for d in self.nodes.values())
 
 
-def _walk_sql(direction: Direction, as_of: bool) -> str:
+def _walk_sql(direction: Direction, as_of: bool, alive_only: bool) -> str:
     # `near` is the end of an edge already reached, `far` the end the walk moves to.
     near, far = ("child", "parent") if direction == "up" else ("parent", "child")
-    alive = (
-        " AND e.block_from <= %(block)s AND (e.block_to IS NULL OR e.block_to > %(block)s)"
-        if as_of
-        else ""
-    )
+    alive = ""
+    if as_of:
+        alive = " AND e.block_from <= %(block)s"
+        if alive_only:
+            alive += " AND (e.block_to IS NULL OR e.block_to > %(block)s)"
     return f"""
 WITH RECURSIVE walk(node, depth) AS (
     SELECT CAST(%(start)s AS NUMERIC(78, 0)), 0
@@ -105,9 +105,14 @@ def lot_trace(
     depth: int = 16,
     block: int | None = None,
     chain_id: int | None = None,
+    alive_only: bool = True,
 ) -> Trace:
     """Every lot upstream (what it was made of) or downstream (what it went into) of a lot,
     with the edges between them, up to `depth` steps, as of `block` (None: all history).
+
+    As of a block, a bundle's contents are what it held then (`alive_only`), or everything
+    it was packed with up to then (`alive_only=False`: a bundle is packed once, so an
+    unpacked bundle still says what it carried — what roll-ups and passports need).
     """
     if direction not in ("up", "down"):
         raise ValueError("direction must be 'up' or 'down'")
@@ -118,7 +123,7 @@ def lot_trace(
         raise LotNotFound(lot_id)
     params = {"start": lot_id, "chain": chain_id, "depth": depth, "block": block}
     with connection.cursor() as cursor:
-        cursor.execute(_walk_sql(direction, block is not None), params)
+        cursor.execute(_walk_sql(direction, block is not None, alive_only), params)
         rows = cursor.fetchall()
     nodes = {lot_id: 0}
     edges: dict[tuple[int, int, int, int], LineageEdge] = {}

@@ -13,7 +13,8 @@ The rules (per lot L, as of block N):
   claim (the process's emissions per unit of output) the inputs' footprint: the sum of
   input quantity x input footprint per unit, spread over all outputs of that
   transformation by quantity. A bundle's footprint is the sum of its contents' (quantity x
-  footprint per unit) per bundle unit, plus its own claim. A raw lot without a claim has
+  footprint per unit; the contents it was packed with, even once unpacked) per bundle
+  unit, plus its own claim. A raw lot without a claim has
   an unknown footprint: it counts as 0 and marks every figure built on it incomplete.
 - **Recycled content, per mille, by mass balance.** A valid certificate's
   ``RECYCLED_PERMILLE`` claim on L is L's figure. Otherwise a transformation output or a
@@ -221,7 +222,12 @@ def lots_figures(
         if lot_id in closure:
             continue
         trace = lot_trace(
-            lot_id=lot_id, direction="up", depth=MAX_DEPTH, block=block, chain_id=chain_id
+            lot_id=lot_id,
+            direction="up",
+            depth=MAX_DEPTH,
+            block=block,
+            chain_id=chain_id,
+            alive_only=False,
         )
         closure |= set(trace.nodes)
         for edge in trace.edges:

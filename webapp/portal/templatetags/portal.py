@@ -27,3 +27,12 @@ def uuid_key() -> str:
 def ascii32(value: str) -> str:
     """A bytes32 hex value holding a short ASCII name (certificate types)."""
     return certificate_type_name(value)
+
+
+@register.filter
+def percent(value: Any) -> str:
+    """A share between 0 and 1 as a percentage with one decimal ("85.0 %")."""
+    try:
+        return f"{float(value) * 100:.1f} %"
+    except (TypeError, ValueError):
+        return ""

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from webapp.chain.chain_client import chain
 from webapp.chain.indexer import ChainIndexer, leader_lock
 from webapp.projections.projector import Projector
+from webapp.provenance.services import notifications_emit
 
 
 class Command(BaseCommand):
@@ -24,8 +25,10 @@ class Command(BaseCommand):
             projector = Projector(manifest.chain_id)
             stored = indexer.run_until_head()
             projector.apply_pending()
+            notifications_emit(chain_id=manifest.chain_id)
             self.stdout.write(f"indexed {stored} events")
             while options["follow"]:
                 time.sleep(options["interval"])
                 indexer.run_until_head()
                 projector.apply_pending()
+                notifications_emit(chain_id=manifest.chain_id)

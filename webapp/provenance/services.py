@@ -1,0 +1,110 @@
+"""Writes of the provenance app: notifications that follow from mirrored chain events.
+
+The event store is the source; the cursor moves in the same transaction as the
+notifications it produced, and notifications are unique per (organisation, key), so a
+crash or a replay neither loses nor doubles one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+
+from webapp.chain.models import ChainEvent
+from webapp.organisations.models import Organisation
+from webapp.projections.models import CertificateVersion
+from webapp.provenance.models import Notification, NotificationCursor
+from webapp.provenance.selectors import MAX_DEPTH, LotSummary, lot_summaries, lot_trace
+
+
+@dataclass
+class RevocationImpact:
+    """What a certificate's revocation touches: its subject lot and everything made from
+    it or packed with it, and the organisations holding any of those now."""
+
+    certificate: CertificateVersion
+    lots: list[LotSummary] = field(default_factory=list)
+    holders: dict[Organisation, list[int]] = field(default_factory=dict)
+
+
+def certificate_revocation_impact(
+    *, certificate_id: int, chain_id: int | None = None
+) -> RevocationImpact | None:
+    """Every lot and bundle downstream of a certificate's subject (the subject included),
+    with their current holders. None when the certificate is unknown."""
+    chain_id = chain_id or settings.CHAIN_ID
+    certificate = (
+        CertificateVersion.objects.filter(chain_id=chain_id, certificate_id=certificate_id)
+        .order_by("-block_from", "-log_from")
+        .first()
+    )
+    if certificate is None:
+        return None
+    impact = RevocationImpact(certificate=certificate)
+    if certificate.subject_kind != 1:  # a participant's certificate: no lot carried it
+        return impact
+    trace = lot_trace(
+        lot_id=int(certificate.subject), direction="down", depth=MAX_DEPTH, chain_id=chain_id
+    )
+    summaries = lot_summaries(lot_ids=list(trace.nodes), chain_id=chain_id)
+    impact.lots = [summaries[i] for i in sorted(trace.nodes, key=trace.nodes.__getitem__)]
+    by_address = {
+        o.address: o
+        for o in Organisation.objects.filter(
+            address__in={h for s in impact.lots for h in s.holders}
+        )
+    }
+    for summary in impact.lots:
+        for holder in summary.holders:
+            if (organisation := by_address.get(holder)) is not None:
+                impact.holders.setdefault(organisation, []).append(summary.lot_id)
+    return impact
+
+
+def notifications_emit(*, chain_id: int | None = None) -> int:
+    """Turn newly mirrored revocations into notifications for the holders they affect.
+
+    Run after the projections are applied (the impact is read from them). Returns how many
+    notifications were created.
+    """
+    chain_id = chain_id or settings.CHAIN_ID
+    created = 0
+    with transaction.atomic():
+        cursor, _ = NotificationCursor.objects.select_for_update().get_or_create(chain_id=chain_id)
+        events = ChainEvent.objects.filter(
+            chain_id=chain_id, id__gt=cursor.event_id, event="CertificateRevoked"
+        ).order_by("id")
+        last = (
+            ChainEvent.objects.filter(chain_id=chain_id)
+            .order_by("-id")
+            .values_list("id", flat=True)
+            .first()
+        )
+        for event in events:
+            certificate_id = int(event.args["certificateId"])
+            impact = certificate_revocation_impact(certificate_id=certificate_id, chain_id=chain_id)
+            if impact is None:
+                continue
+            for organisation, lot_ids in impact.holders.items():
+                listed = ", ".join(str(i) for i in lot_ids)
+                _, new = Notification.objects.get_or_create(
+                    organisation=organisation,
+                    key=f"revoked:{certificate_id}",
+                    defaults={
+                        "subject": f"Certificate {certificate_id} was revoked",
+                        "body": (
+                            f"Certificate {certificate_id} on lot {impact.certificate.subject} "
+                            f"was revoked ({event.args.get('reason', '')}). You hold lots "
+                            f"made from or packed with it: {listed}."
+                        ),
+                        "link": reverse("portal:revocation-impact", args=[certificate_id]),
+                    },
+                )
+                created += new
+        if last is not None:
+            cursor.event_id = last
+            cursor.save(update_fields=["event_id"])
+    return created
