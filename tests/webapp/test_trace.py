@@ -24,6 +24,16 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 A, B, C, R, S, X, Y, P, INNER, OUTER = 1, 2, 3, 10, 11, 20, 21, 30, 40, 50
 
 
+@pytest.fixture(autouse=True, params=["lateral", "portable"])
+def walk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every answer holds for both forms of the walk: PostgreSQL's LATERAL one and the
+    portable one over the edge view (what a SQLite first run uses)."""
+    if request.param == "portable":
+        from webapp.provenance import selectors
+
+        monkeypatch.setattr(selectors, "_walk_sql_postgresql", selectors._walk_sql)
+
+
 @pytest.fixture
 def graph() -> Graph:
     g = Graph()

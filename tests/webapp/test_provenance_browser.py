@@ -1,0 +1,84 @@
+"""Provenance pages in a real browser (Playwright + Debian's Chromium): the lot page's
+lineage graph, the passport opened from the lot page's QR link without logging in, the
+verify page checking a downloaded evidence pack, and the sustainability dashboard.
+Screenshots are kept in test-artifacts/browser/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.webapp.test_portal_browser import ARGS, CHROMIUM, log_in, page, shot
+from tests.webapp.test_provenance_flow import product
+
+pytestmark = [pytest.mark.integration, pytest.mark.node, pytest.mark.django_db(transaction=True)]
+
+__all__ = ["page", "product"]  # fixtures used below
+
+
+def test_a_pallet_traces_back_to_its_ore_on_screen_and_its_passport_is_public(
+    page: Any, live_server: Any, product: dict[str, Any], tmp_path: Path
+) -> None:
+    base = live_server.url
+    a, b, c, p = product["a"], product["b"], product["c"], product["p"]
+    log_in(page, base, "distributor")
+    page.goto(f"{base}/lots/{p}")
+    graph = page.locator("#lineage-graph svg")
+    graph.wait_for()
+    drawn = sorted(int(x) for x in page.locator("#lineage-graph g.lot").evaluate_all(
+        "nodes => nodes.map(n => n.dataset.lot)"
+    ))  # fmt: skip
+    assert drawn == sorted([a, b, c, p])
+    assert page.locator("#lineage-graph path.edge").count() == 3
+    page.hover(f'#lineage-graph g.lot[data-lot="{a}"]')
+    assert "Nordic Refinery" in (page.locator(".lineage-tip").text_content() or "")
+    shot(page, "10-lot-lineage-graph")
+    page.click(f'#lineage-graph g.lot[data-lot="{a}"]')
+    page.wait_for_url(f"{base}/lots/{a}")
+    assert page.locator("h1").text_content().startswith(f"Lot {a}")  # type: ignore[union-attr]
+
+    page.goto(f"{base}/lots/{p}")
+    passport_url = page.locator("#passport-url").get_attribute("href")
+    assert passport_url == f"{base}/passport/{p}"
+    assert page.locator(".qr svg").count() == 1
+
+    # Someone who scans the QR code has no account.
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        anonymous = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        anonymous.goto(passport_url)
+        assert anonymous.url == passport_url  # no redirect to a login page
+        assert anonymous.locator("#footprint").text_content().strip().startswith("4000.000")  # type: ignore[union-attr]
+        assert "Katanga Cobalt Mine" in (anonymous.locator("#origin").text_content() or "")
+        assert anonymous.locator("#restricted").count() == 0
+        shot(anonymous, "11-passport-public")
+
+        with anonymous.expect_download() as download:
+            anonymous.click("text=Download the evidence pack")
+        pack = tmp_path / "evidence.json"
+        download.value.save_as(pack)
+        anonymous.goto(f"{base}/verify")
+        anonymous.set_input_files("#proof", str(pack))
+        anonymous.click("#submit")
+        anonymous.locator("#result").wait_for()
+        assert anonymous.locator(".verdict").text_content() == "valid"
+        shot(anonymous, "12-verify-evidence-pack")
+        browser.close()
+
+
+def test_the_sustainability_dashboard_draws_the_roll_up(
+    page: Any, live_server: Any, product: dict[str, Any]
+) -> None:
+    base = live_server.url
+    log_in(page, base, "refinery")
+    page.click("text=Sustainability")
+    page.wait_for_url(f"{base}/sustainability")
+    lines = page.locator("#table-product_lines")
+    assert lines.locator("svg.chart rect.bar").count() >= 2
+    assert "6.667" in (lines.locator("table").text_content() or "")
+    assert page.locator("#table-partners svg.chart").count() == 1
+    shot(page, "13-sustainability-dashboard")
