@@ -86,8 +86,14 @@ def product(network: Network) -> dict[str, Any]:
     turns A 800 + B 400 into cobalt C (600 g), packs all of C on pallet P and hands P to the
     distributor."""
     net = network
-    ore_a = int(done(net, lot_register(organisation=net.orgs["mine"], name="Ore A", quantity=1000, unit="g")).lot_id or 0)  # fmt: skip
-    ore_b = int(done(net, lot_register(organisation=net.orgs["mine"], name="Ore B", quantity=500, unit="g")).lot_id or 0)  # fmt: skip
+    mine = net.orgs["mine"]
+    ore_a = int(
+        done(net, lot_register(organisation=mine, name="Ore A", quantity=1000, unit="g")).lot_id
+        or 0
+    )
+    ore_b = int(
+        done(net, lot_register(organisation=mine, name="Ore B", quantity=500, unit="g")).lot_id or 0
+    )
     certificate_a = certify(net, ore_a, 4)
     certify(net, ore_b, 2)
     before_a_moved = net.w3.eth.block_number
@@ -158,9 +164,8 @@ def test_custody_and_as_of_queries_across_handoffs(product: dict[str, Any]) -> N
     a, c, p = product["a"], product["c"], product["p"]
     custody = api.get(f"/api/v1/lots/{c}/custody").json()["handoffs"]
     # Cobalt itself never moved: it travelled inside the pallet.
-    assert [(h["carried_by"], h["sender_name"], h["receiver_name"], h["status"]) for h in custody] == [
-        (p, "Nordic Refinery", "EuroLogistics", "accepted")
-    ]  # fmt: skip
+    steps = [(h["carried_by"], h["sender_name"], h["receiver_name"], h["status"]) for h in custody]
+    assert steps == [(p, "Nordic Refinery", "EuroLogistics", "accepted")]
     assert custody[0]["settled"]["transaction_hash"].startswith("0x")
 
     def holders(block: int) -> dict[str, int]:
@@ -188,7 +193,8 @@ def test_figures_roll_up_and_every_proof_verifies(product: dict[str, Any]) -> No
     api = member("distributor")
     c, p = product["c"], product["p"]
     # C: (800 x 4 + 400 x 2) / 600 = 6.667 g/g; the pallet carries 600 g of it: 4000 g.
-    assert api.get(f"/api/v1/lots/{c}/figures").json()["carbon_footprint_g_co2e_per_unit"] == "6.667"  # fmt: skip
+    cobalt = api.get(f"/api/v1/lots/{c}/figures").json()
+    assert cobalt["carbon_footprint_g_co2e_per_unit"] == "6.667"
     figures = api.get(f"/api/v1/lots/{p}/figures").json()
     assert figures["carbon_footprint_g_co2e_per_unit"] == "4000.000"
     assert figures["carbon_footprint_complete"] is True
@@ -244,7 +250,8 @@ def test_the_passport_is_public_and_participants_see_more(product: dict[str, Any
     assert Client().get("/passport/987654").status_code == 404
 
     lot_page = member("refinery").get(f"/lots/{product['c']}").content.decode()
-    assert 'id="lineage-up"' in lot_page and "<svg" in lot_page and f"/passport/{product['c']}" in lot_page  # fmt: skip
+    assert 'id="lineage-up"' in lot_page and "<svg" in lot_page
+    assert f"/passport/{product['c']}" in lot_page
 
 
 def test_revoking_a_certificate_notifies_exactly_the_holders_downstream(
