@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.webapp.test_portal_browser import ARGS, CHROMIUM, log_in, page, shot
+from tests.webapp.test_portal_browser import log_in, page, shot
 from tests.webapp.test_provenance_flow import product
 
 pytestmark = [pytest.mark.integration, pytest.mark.node, pytest.mark.django_db(transaction=True)]
@@ -44,12 +44,10 @@ def test_a_pallet_traces_back_to_its_ore_on_screen_and_its_passport_is_public(
     assert passport_url == f"{base}/passport/{p}"
     assert page.locator(".qr svg").count() == 1
 
-    # Someone who scans the QR code has no account.
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        anonymous = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    # Someone who scans the QR code has no account: a fresh browser context, no cookies.
+    stranger = page.context.browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        anonymous = stranger.new_page()
         anonymous.goto(passport_url)
         assert anonymous.url == passport_url  # no redirect to a login page
         assert anonymous.locator("#footprint").text_content().strip().startswith("4000.000")  # type: ignore[union-attr]
@@ -67,7 +65,8 @@ def test_a_pallet_traces_back_to_its_ore_on_screen_and_its_passport_is_public(
         anonymous.locator("#result").wait_for()
         assert anonymous.locator(".verdict").text_content() == "valid"
         shot(anonymous, "12-verify-evidence-pack")
-        browser.close()
+    finally:
+        stranger.close()
 
 
 def test_the_sustainability_dashboard_draws_the_roll_up(

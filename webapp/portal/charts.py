@@ -30,7 +30,7 @@ def bar_chart(
     height = PAD * 2 + len(rows) * (BAR_H + GAP)
     span = WIDTH - LABEL_W - 90
     parts = [
-        f'<svg class="chart" role="img" aria-label="{escape(title)}" width="{WIDTH}" '
+        f'<svg class="chart" role="img" aria-label="{escape(title)}" width="100%" '
         f'height="{height}" viewBox="0 0 {WIDTH} {height}">'
     ]
     for i, row in enumerate(rows):
@@ -57,7 +57,7 @@ def line_chart(
     height, left, bottom = 220, 50, 30
     plot_w, plot_h = WIDTH - left - 20, height - bottom - 20
     parts = [
-        f'<svg class="chart" role="img" aria-label="{escape(title)}" width="{WIDTH}" '
+        f'<svg class="chart" role="img" aria-label="{escape(title)}" width="100%" '
         f'height="{height}" viewBox="0 0 {WIDTH} {height}">',
         f'<line class="axis" x1="{left}" y1="{20 + plot_h}" x2="{left + plot_w}" '
         f'y2="{20 + plot_h}"/>',
@@ -77,6 +77,9 @@ def line_chart(
         )
         css = "line alt" if n else "line"
         parts.append(f'<polyline class="{css}" points="{points}"/>')
+        for point in points.split():
+            x, y = point.split(",")
+            parts.append(f'<circle class="{css}" cx="{x}" cy="{y}" r="3.5"/>')
         parts.append(
             f'<text x="{left + 4}" y="{14 + n * 13}" class="legend">'
             f"{'—'} {escape(names[n])} (max {escape(str(top))})</text>"

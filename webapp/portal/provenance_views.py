@@ -68,6 +68,7 @@ def lineage_context(request: HttpRequest, lot_id: int) -> dict[str, Any]:
         "lineage_up": up,
         "lineage_down": down,
         "lineage_depth": depth,
+        "lineage_count": len(up["nodes"]) + len(down["nodes"]) - 2,
         "custody": custody_json(custody_timeline(lot_id=lot_id)),
         "figures": lot_figures(lot_id=lot_id),
         "passport_url": passport,
