@@ -7,7 +7,7 @@ PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: worker index verify bench-indexer services help install contracts contracts-check node deploy seed demo test test-fast lint bench-gas lock clean
+.PHONY: worker index verify bench-indexer bench-trace services help install contracts contracts-check node deploy seed demo test test-fast lint bench-gas lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -74,6 +74,9 @@ lint: install ## ruff (lint + format check), mypy, and a check that no migration
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	DJANGO_SETTINGS_MODULE=webapp.settings $(PY) manage.py makemigrations --check --dry-run >/dev/null
+
+bench-trace: install services ## Print lineage trace latency on a 100,000-lot graph and proof verification time
+	$(PY) bench/trace.py
 
 bench-gas: install ## Print gas per operation and the handoff/ERC-1155 ratio
 	$(PY) bench/gas.py
