@@ -47,10 +47,17 @@ def from_ascii32(value: bytes) -> str:
     return value.rstrip(b"\0").decode("ascii")
 
 
+def canonical_json(document: Any) -> bytes:
+    """A document's canonical JSON: sorted keys, no spaces, UTF-8, no NaN or infinity."""
+    text = json.dumps(
+        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+    return text.encode()
+
+
 def canonical_hash(document: dict[str, Any]) -> str:
-    """keccak256 of a document's canonical JSON (sorted keys, no spaces, UTF-8), 0x-hex.
+    """keccak256 of a document's canonical JSON, 0x-hex.
 
     Off-chain metadata is stored as the document; the chain holds this hash of it.
     """
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "0x" + keccak(canonical.encode()).hex()
+    return "0x" + keccak(canonical_json(document)).hex()

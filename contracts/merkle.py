@@ -32,19 +32,17 @@ Tree shape
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from eth_utils.crypto import keccak
 
+from contracts.domain import canonical_json
+
 
 def item_bytes(item: Any) -> bytes:
     """The canonical JSON encoding of a batch item (see the module docstring)."""
-    text = json.dumps(
-        item, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
-    return text.encode()
+    return canonical_json(item)
 
 
 def item_leaf(item: Any) -> bytes:
