@@ -227,6 +227,9 @@ def test_figures_roll_up_and_every_proof_verifies(product: dict[str, Any]) -> No
     assert b"rejected" in bad_page.content
     not_json = public.post("/verify", {"proof": _upload("x.json", None, raw=b"{nope")})
     assert not_json.status_code == 400 and b"not a JSON file" in not_json.content
+    no_file = public.post("/verify", {})
+    assert no_file.status_code == 400 and b"Choose a proof" in no_file.content
+    assert public.get("/passport/987654/evidence.json").status_code == 404
 
 
 def _upload(name: str, document: Any, raw: bytes | None = None) -> Any:
@@ -280,8 +283,16 @@ def test_revoking_a_certificate_notifies_exactly_the_holders_downstream(
         str(p) in notified["distributor"].body and "falsified assay" in notified["distributor"].body
     )
     assert notifications_emit(chain_id=net.manifest.chain_id) == 0  # a replay doubles nothing
-    dashboard = member("distributor").get("/").content.decode()
+    distributor = member("distributor")
+    dashboard = distributor.get("/").content.decode()
     assert f"Certificate {product['certificate_a']} was revoked" in dashboard
+    impact_page = distributor.get(notified["distributor"].link).content.decode()
+    assert "Nordic Refinery: lots" in impact_page and "EuroLogistics: lots" in impact_page
+    distributor.post("/notifications/read")
+    assert "was revoked" not in distributor.get("/").content.decode()
+    assert Notification.objects.get(organisation__slug="refinery").read_at is None  # theirs
+    assert api.get("/api/v1/certificates/987654/impact").status_code == 404
+    assert distributor.get("/certificates/987654/impact").status_code == 404
 
     figures = api.get(f"/api/v1/lots/{p}/figures").json()
     assert figures["carbon_footprint_complete"] is False

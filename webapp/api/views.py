@@ -32,7 +32,6 @@ from webapp.certificates.services import (
 from webapp.documents.models import Document
 from webapp.documents.services import DocumentAltered, document_read, document_upload
 from webapp.lots import selectors
-from webapp.lots.selectors import certificate_type_name
 from webapp.lots.services import (
     Claims,
     Output,
@@ -47,6 +46,7 @@ from webapp.lots.services import (
 )
 from webapp.operations.models import Operation
 from webapp.organisations.models import Organisation
+from webapp.provenance.shapes import certificate_json
 
 IDEMPOTENCY = OpenApiParameter(
     "Idempotency-Key",
@@ -263,7 +263,7 @@ class LotDetailApi(APIView):
                     {"lot_id": int(e.input_lot), "quantity": int(e.input_quantity)}
                     for e in detail.inputs
                 ],
-                "certificates": [_certificate(c) for c in detail.certificates],
+                "certificates": [certificate_json(c) for c in detail.certificates],
                 "open_handoffs": [_handoff(h, names) for h in detail.open_handoffs],
                 "history": [
                     {
@@ -482,21 +482,6 @@ class TransformationApi(WriteView):
 # ---------------------------------------------------------------------- certificates
 
 
-def _certificate(c: Any) -> dict[str, Any]:
-    return {
-        "certificate_id": int(c.certificate_id),
-        "lot_id": int(c.subject),
-        "certificate_type": certificate_type_name(c.certificate_type),
-        "issuer": c.issuer,
-        "document_hash": c.document_hash,
-        "valid_from": c.valid_from,
-        "valid_until": c.valid_until,
-        "claims": c.claims,
-        "revoked": c.revoked,
-        "revoke_reason": c.revoke_reason,
-    }
-
-
 class CertificateListApi(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("lot_id", int)], responses={200: OpenApiTypes.OBJECT}
@@ -506,7 +491,7 @@ class CertificateListApi(APIView):
         if lot is not None and not lot.isdigit():
             raise serializers.ValidationError({"lot_id": ["A lot id is a number."]})
         rows = selectors.certificate_list(lot_id=int(lot) if lot else None)
-        return Response({"results": [_certificate(c) for c in rows[:500]]})
+        return Response({"results": [certificate_json(c) for c in rows[:500]]})
 
 
 class CertificateIssueApi(WriteView):

@@ -95,9 +95,7 @@ def passport_view(request: HttpRequest, lot_id: int) -> HttpResponse:
     facts = fact_events(certificates=figures.certificates, transformations=figures.transformations)
     now = timezone.now()
     certificates = [
-        (c, summaries[int(c.subject)], certificate_status(c, now))
-        for s in summaries.values()
-        for c in s.certificates
+        (c, s, certificate_status(c, now)) for s in summaries.values() for c in s.certificates
     ]
     crossed = sorted(
         {(e.transformation_id, e.child) for e in trace.edges if e.transformation_id is not None}

@@ -59,7 +59,9 @@ def fact_events(*, certificates: list[int], transformations: list[int]) -> dict[
     return found
 
 
-def lineage_events(*, lot_ids: list[int], custody_of: int) -> list[ChainEvent]:
+def lineage_events(
+    *, lot_ids: list[int], transformation_ids: list[int], custody_of: int
+) -> list[ChainEvent]:
     """Every event a product's lineage rests on: each lot's registration, quarantines and
     certificates, the transformations and packings that link them, and the product's
     custody handoffs."""
@@ -78,14 +80,10 @@ def lineage_events(*, lot_ids: list[int], custody_of: int) -> list[ChainEvent]:
         | Q(event="CertificateIssued", args__subjectKind=1, args__subject__in=lot_ids)
         | Q(event="CertificateRevoked", args__certificateId__in=[int(c) for c in certificate_ids])
         | Q(event__startswith="Handoff", args__lotId=custody_of)
+        | Q(event="LotsTransformed", args__transformationId__in=transformation_ids)
     )
-    events = list(ChainEvent.objects.filter(chain_id=chain_id).filter(about))
-    lots = set(lot_ids)
-    for event in ChainEvent.objects.filter(chain_id=chain_id, event="LotsTransformed"):
-        if lots & set(event.args["outputIds"]):
-            events.append(event)
-    unique = {(e.block_number, e.log_index): e for e in events}
-    return [unique[k] for k in sorted(unique)]
+    events = ChainEvent.objects.filter(chain_id=chain_id).filter(about)
+    return list(events.order_by("block_number", "log_index"))
 
 
 def certificate_status(certificate: CertificateVersion, now: datetime) -> str:
@@ -105,7 +103,12 @@ def evidence_pack(*, lot_id: int) -> dict[str, Any]:
     trace = lot_trace(lot_id=lot_id, direction="up", depth=MAX_DEPTH)
     lineage = trace_json(trace)
     lot_ids = list(trace.nodes)
-    events = lineage_events(lot_ids=lot_ids, custody_of=lot_id)
+    crossed = sorted({e.transformation_id for e in trace.edges} - {None})
+    events = lineage_events(
+        lot_ids=lot_ids,
+        transformation_ids=crossed,
+        custody_of=lot_id,  # type: ignore[arg-type]
+    )
     if len(events) > MAX_FACTS:
         raise ValueError(
             f"Lot {lot_id}'s lineage rests on {len(events)} events; an evidence pack holds at "

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Min, Q
+from django.db.models import Min, Q, QuerySet
 
 from contracts.domain import LotKind, Role
 from webapp.chain.models import Block
@@ -38,19 +38,23 @@ def sees_everything(organisation: Organisation) -> bool:
     return organisation.is_operator or organisation.has_role(Role.AUDITOR)
 
 
+def _in_view(lots: QuerySet[LotVersion], organisation: Organisation) -> QuerySet[LotVersion]:
+    """The current lots an organisation sees: all for auditors, else made or held by it."""
+    lots = lots.filter(chain_id=settings.CHAIN_ID, block_to__isnull=True)
+    if sees_everything(organisation):
+        return lots
+    held = Balance.objects.filter(
+        chain_id=settings.CHAIN_ID,
+        holder=organisation.address,
+        block_to__isnull=True,
+        quantity__gt=0,
+    ).values("lot_id")
+    return lots.filter(Q(creator=organisation.address) | Q(lot_id__in=held))
+
+
 def scoped_lots(*, organisation: Organisation) -> list[LotVersion]:
     """Current material lots (not bundles) in the organisation's view."""
-    lots = LotVersion.objects.filter(chain_id=settings.CHAIN_ID, block_to__isnull=True).exclude(
-        kind=LotKind.BUNDLE
-    )
-    if not sees_everything(organisation):
-        held = Balance.objects.filter(
-            chain_id=settings.CHAIN_ID,
-            holder=organisation.address,
-            block_to__isnull=True,
-            quantity__gt=0,
-        ).values("lot_id")
-        lots = lots.filter(Q(creator=organisation.address) | Q(lot_id__in=held))
+    lots = _in_view(LotVersion.objects.exclude(kind=LotKind.BUNDLE), organisation)
     return list(lots.order_by("lot_id")[:2000])
 
 
@@ -158,14 +162,7 @@ def dashboard_tables(*, organisation: Organisation) -> dict[str, Table]:
 
 def _quarantines(organisation: Organisation) -> Table:
     names = organisation_names()
-    rows = LotVersion.objects.filter(
-        chain_id=settings.CHAIN_ID, block_to__isnull=True, quarantined=True
-    )
-    if not sees_everything(organisation):
-        held = Balance.objects.filter(
-            chain_id=settings.CHAIN_ID, holder=organisation.address, block_to__isnull=True
-        ).values("lot_id")
-        rows = rows.filter(Q(creator=organisation.address) | Q(lot_id__in=held))
+    rows = _in_view(LotVersion.objects.filter(quarantined=True), organisation)
     return Table(
         "quarantines",
         "Open quarantines",

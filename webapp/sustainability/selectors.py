@@ -35,7 +35,6 @@ from fractions import Fraction
 
 from django.conf import settings
 
-from contracts.domain import LotKind
 from webapp.chain.models import Block
 from webapp.lots.selectors import certificate_type_name
 from webapp.projections.models import CertificateVersion, TransformationEdge
@@ -283,7 +282,3 @@ def lot_figures(*, lot_id: int, block: int | None = None, chain_id: int | None =
     if lot_id not in figures:
         raise LotNotFound(lot_id)
     return figures[lot_id]
-
-
-def is_bundle(summary: LotSummary) -> bool:
-    return summary.kind == LotKind.BUNDLE
