@@ -19,6 +19,9 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 from eth_account import Account
 from eth_account._utils.signing import sign_transaction_dict
 from eth_keys.datatypes import PrivateKey, Signature
@@ -48,6 +51,28 @@ class KeyStore(Protocol):
     def sign_transaction(self, tx: dict[str, Any]) -> bytes:
         """Sign a transaction dict and return the raw signed transaction."""
         ...
+
+
+@runtime_checkable
+class KeyWrapper(Protocol):
+    """A key-encryption key that never leaves its key store: it wraps the data keys that
+    encrypt personal data (envelope encryption) and unwraps them on demand.
+
+    `wrap` returns an opaque blob only the same wrapping key can `unwrap`; a failure to
+    reach the store raises :class:`KeyStoreUnavailable`, a blob this key did not wrap (or
+    one that was altered) raises :class:`WrappedKeyInvalid`.
+    """
+
+    @property
+    def reference(self) -> str: ...
+
+    def wrap(self, data_key: bytes) -> bytes: ...
+
+    def unwrap(self, wrapped: bytes) -> bytes: ...
+
+
+class WrappedKeyInvalid(ValueError):
+    """A wrapped data key that the wrapping key does not open (altered, or not its own)."""
 
 
 class DigestKeyStore(ABC):
@@ -162,3 +187,81 @@ class KeystoreFile(DigestKeyStore):
 
     def __repr__(self) -> str:
         return f"KeystoreFile({str(self.path)!r})"
+
+
+class WrappingKeyFile:
+    """A local wrapping key for data keys: 32 random bytes in a file, sealed with AES-GCM
+    under a key derived from the keystore passphrase (scrypt). Data keys are wrapped with
+    AES key wrap (RFC 3394), which also detects a blob this key did not wrap."""
+
+    def __init__(self, path: Path, passphrase: str) -> None:
+        self.path = Path(path)
+        self._passphrase = passphrase
+        self._key: bytes | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def reference(self) -> str:
+        return self.path.name
+
+    @staticmethod
+    def _kdf(passphrase: str, salt: bytes, n: int) -> bytes:
+        return Scrypt(salt=salt, length=32, n=n, r=8, p=1).derive(passphrase.encode())
+
+    @classmethod
+    def create(
+        cls, path: Path, passphrase: str, *, kdf_iterations: int = 262_144
+    ) -> WrappingKeyFile:
+        if not passphrase:
+            raise ValueError("a wrapping key file needs a passphrase")
+        n = 1 << max(1, kdf_iterations.bit_length() - 1)  # scrypt wants a power of two
+        salt, nonce = os.urandom(16), os.urandom(12)
+        sealed = AESGCM(cls._kdf(passphrase, salt, n)).encrypt(nonce, os.urandom(32), b"kek")
+        document = {
+            "version": 1,
+            "kdf": "scrypt",
+            "n": n,
+            "salt": salt.hex(),
+            "nonce": nonce.hex(),
+            "sealed": sealed.hex(),
+        }
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(document, fh)
+        return cls(path, passphrase)
+
+    def _kek(self) -> bytes:
+        with self._lock:
+            if self._key is None:
+                try:
+                    document = json.loads(self.path.read_text())
+                    kdf = self._kdf(
+                        self._passphrase, bytes.fromhex(document["salt"]), int(document["n"])
+                    )
+                    self._key = AESGCM(kdf).decrypt(
+                        bytes.fromhex(document["nonce"]), bytes.fromhex(document["sealed"]), b"kek"
+                    )
+                except FileNotFoundError:
+                    raise KeyStoreUnavailable(f"wrapping key file {self.path} is missing") from None
+                except (OSError, ValueError, KeyError) as exc:
+                    raise KeyStoreUnavailable(
+                        f"wrapping key file {self.path} cannot be read: {exc}"
+                    ) from None
+                except Exception:  # cryptography's InvalidTag: the wrong passphrase
+                    raise KeyStoreUnavailable(
+                        f"wrapping key file {self.path}: the configured passphrase does not open it"
+                    ) from None
+            return self._key
+
+    def wrap(self, data_key: bytes) -> bytes:
+        return aes_key_wrap(self._kek(), data_key)
+
+    def unwrap(self, wrapped: bytes) -> bytes:
+        try:
+            return aes_key_unwrap(self._kek(), wrapped)
+        except (InvalidUnwrap, ValueError):
+            raise WrappedKeyInvalid(
+                f"wrapping key {self.reference!r} does not open this data key"
+            ) from None

@@ -9,7 +9,9 @@ import pytest
 from web3 import EthereumTesterProvider, Web3
 
 from contracts.chain import LocalSigner, get_web3
+from contracts.hsm import Pkcs11Config
 from contracts.node import AnvilNode
+from contracts.softhsm_local import ensure_token
 from tests.contracts.consortium import MEMBERS, Consortium
 
 
@@ -65,3 +67,10 @@ def anvil_consortium(anvil_w3: Web3, tmp_path_factory: pytest.TempPathFactory) -
 @pytest.fixture
 def deployments(tmp_path: Path) -> Path:
     return tmp_path / "deployments"
+
+
+@pytest.fixture(scope="session")
+def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Pkcs11Config:
+    """A SoftHSM2 token for the whole run. SoftHSM reads its configuration and lists its
+    tokens once per process, so every test shares this token and uses its own key labels."""
+    return ensure_token(tmp_path_factory.mktemp("softhsm"), label="provenant-tests")

@@ -10,6 +10,8 @@ command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v mosquitto >/dev/null || need_apt+=(mosquitto)
 # The portal's browser tests drive Debian's Chromium (Playwright cannot download browsers here).
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+# The HSM key-store tests use SoftHSM2 through PKCS#11.
+[ -e /usr/lib/softhsm/libsofthsm2.so ] || need_apt+=(softhsm2)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing ${need_apt[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
