@@ -130,12 +130,41 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- key stores: where each organisation's signing key lives (see webapp/organisations/keys.py)
-KEY_STORE_BACKENDS = {"keystore": "webapp.organisations.keys.keystore_file_backend"}
+KEY_STORE_BACKENDS = {
+    "keystore": "webapp.organisations.keys.keystore_file_backend",
+    "pkcs11": "webapp.organisations.keys.pkcs11_backend",
+    "keyvault": "webapp.organisations.keys.keyvault_backend",
+}
+#: The backend new organisation keys (and data-key wrapping keys) are created in; an
+#: organisation can be moved to another with a key rotation.
+KEY_BACKEND = env_str("PROVENANT_KEY_BACKEND", "keystore")
 KEYSTORE_DIR = Path(env_str("PROVENANT_KEYSTORE_DIR", str(DATA_DIR / "keys")))
 #: Opens every keystore file; set it from a secret store in production.
 KEYSTORE_PASSPHRASE = env_str("PROVENANT_KEYSTORE_PASSPHRASE", "provenant-development-passphrase")
 #: scrypt work factor for new keystore files (eth-account's default is 262144).
 KEYSTORE_KDF_ITERATIONS = env_int("PROVENANT_KEYSTORE_KDF_ITERATIONS", 262_144, minimum=2)
+
+# PKCS#11 HSM: the vendor's module, the token's label and the user PIN (from a secret store).
+# The defaults fit Debian's SoftHSM2 (`make demo KEY_BACKEND=pkcs11` provisions a token).
+PKCS11_LIBRARY = env_str("PROVENANT_PKCS11_LIBRARY", "/usr/lib/softhsm/libsofthsm2.so")
+PKCS11_TOKEN_LABEL = env_str("PROVENANT_PKCS11_TOKEN_LABEL", "provenant")
+PKCS11_USER_PIN = env_str("PROVENANT_PKCS11_USER_PIN", "")
+
+# Azure Key Vault (or Managed HSM): the vault URL, and the credential: "default" is
+# azure-identity's DefaultAzureCredential (managed identity, workload identity or the
+# AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET variables); "static:<token>" is
+# only for the local Key Vault server (contracts/keyvault_local.py), whose self-signed CA
+# is trusted through AZURE_KEY_VAULT_CA_FILE. See docs in contracts/keyvault.py.
+AZURE_KEY_VAULT_URL = env_str("PROVENANT_KEY_VAULT_URL", "")
+AZURE_KEY_VAULT_CREDENTIAL = env_str("PROVENANT_KEY_VAULT_CREDENTIAL", "default")
+AZURE_KEY_VAULT_CA_FILE = env_str("PROVENANT_KEY_VAULT_CA_FILE", "")
+#: Check that the vault's 401 challenge names a *.vault.azure.net resource (off only for
+#: the local server, which answers on 127.0.0.1).
+AZURE_KEY_VAULT_VERIFY_CHALLENGE_RESOURCE = env_bool(
+    "PROVENANT_KEY_VAULT_VERIFY_CHALLENGE_RESOURCE", True
+)
+#: Create HSM-backed keys (EC-HSM: Key Vault Premium or Managed HSM).
+AZURE_KEY_VAULT_HSM = env_bool("PROVENANT_KEY_VAULT_HSM", False)
 
 # --- operations: queued writes go to the submitter through Celery (the sweeper catches up
 # on anything a lost message left behind).

@@ -58,10 +58,10 @@ def portal_settings(
 ) -> Iterator[Any]:
     """Django settings pointed at this test's node, key directory and deployments."""
     from webapp.chain import chain_client
-    from webapp.organisations.keys import open_key_store
+    from webapp.organisations.keys import clear_caches
 
     chain_client.cache_clear()
-    open_key_store.cache_clear()
+    clear_caches()
     monkeypatch.setenv("PROVENANT_DEPLOYMENTS_DIR", str(tmp_path / "deployments"))
     settings.CHAIN_RPC_URL = node.url
     settings.CHAIN_ID = node.chain_id
@@ -71,7 +71,7 @@ def portal_settings(
     settings.OPERATIONS_DISPATCH = False
     yield settings
     chain_client.cache_clear()
-    open_key_store.cache_clear()
+    clear_caches()
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from webapp.organisations.keys import keystore_file_backend
 from webapp.organisations.models import Organisation
 from webapp.organisations.services import (
     member_invite,
+    organisation_adopt_key,
     organisation_create,
     organisation_create_key,
     organisation_register,
@@ -55,7 +56,10 @@ class Network:
         reference, store = keystore_file_backend().import_key(
             label=operator.slug, private_key=admin.key
         )
-        operator.key_reference, operator.address = reference, store.address
+        organisation_adopt_key(
+            organisation=operator, backend_name="keystore", reference=reference,
+            address=store.address,
+        )  # fmt: skip
         operator.is_operator = True
         operator.save()
         for slug, (name, role) in MEMBERS.items():

@@ -33,7 +33,7 @@ from webapp.chain.chain_client import system
 from webapp.operations.locks import SenderBusy, sender_lock
 from webapp.operations.models import Operation
 from webapp.operations.selectors import operations_in_flight
-from webapp.organisations.keys import open_key_store
+from webapp.organisations.keys import signing_key
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def operation_send(*, operation_id: UUID | str) -> Operation:
         return operation
     organisation = operation.organisation
     try:
-        store = open_key_store(organisation.key_backend, organisation.key_reference)
+        store = signing_key(organisation, operation.sender)
         if store.address != operation.sender:
             raise KeyStoreUnavailable(
                 f"the key store holds {store.address}, the operation is from {operation.sender}"

@@ -1,8 +1,14 @@
 """Which key store holds an organisation's key, and how to open or create one.
 
 Backends are named in settings.KEY_STORE_BACKENDS (name -> dotted path of a backend
-factory). A backend creates a key and returns a reference to store on the organisation,
-and opens a key store from such a reference. Callers only ever see the KeyStore interface.
+factory): "keystore" (encrypted files, the default), "pkcs11" (an HSM) and "keyvault"
+(Azure Key Vault or Managed HSM). A backend creates a signing key and returns a reference
+to store on the organisation, opens a key store from such a reference, and does the same
+for the wrapping keys that protect personal data (envelope encryption). Callers only ever
+see the KeyStore and KeyWrapper interfaces.
+
+Key stores are opened once per process and cached; the HSM and Key Vault clients notice a
+fork themselves and log in again in the child.
 """
 
 from __future__ import annotations
@@ -15,7 +21,14 @@ from typing import Protocol
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from contracts.keystore import KeyStore, KeystoreFile, KeyStoreUnavailable
+from contracts.keystore import (
+    KeyStore,
+    KeystoreFile,
+    KeyStoreUnavailable,
+    KeyWrapper,
+    WrappingKeyFile,
+)
+from webapp.organisations.models import Organisation, OrganisationKey
 
 
 class KeyStoreBackend(Protocol):
@@ -24,6 +37,12 @@ class KeyStoreBackend(Protocol):
         ...
 
     def open(self, reference: str) -> KeyStore: ...
+
+    def create_wrapping_key(self, *, label: str) -> tuple[str, KeyWrapper]:
+        """Generate a key-encryption key inside the store; returns (reference, wrapper)."""
+        ...
+
+    def open_wrapper(self, reference: str) -> KeyWrapper: ...
 
 
 class KeystoreFileBackend:
@@ -35,7 +54,7 @@ class KeystoreFileBackend:
         self.kdf_iterations = kdf_iterations
 
     def _path(self, reference: str) -> Path:
-        if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*\.json", reference):
+        if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*\.json", reference, re.IGNORECASE):
             raise KeyStoreUnavailable(f"not a keystore file name: {reference!r}")
         return self.directory / reference
 
@@ -56,10 +75,50 @@ class KeystoreFileBackend:
     def open(self, reference: str) -> KeyStore:
         return KeystoreFile(self._path(reference), self.passphrase)
 
+    def create_wrapping_key(self, *, label: str) -> tuple[str, KeyWrapper]:
+        reference = f"{label}.kek.json"
+        wrapper = WrappingKeyFile.create(
+            self._path(reference), self.passphrase, kdf_iterations=self.kdf_iterations
+        )
+        return reference, wrapper
+
+    def open_wrapper(self, reference: str) -> KeyWrapper:
+        return WrappingKeyFile(self._path(reference), self.passphrase)
+
 
 def keystore_file_backend() -> KeystoreFileBackend:
     return KeystoreFileBackend(
         Path(settings.KEYSTORE_DIR), settings.KEYSTORE_PASSPHRASE, settings.KEYSTORE_KDF_ITERATIONS
+    )
+
+
+def pkcs11_backend() -> KeyStoreBackend:
+    from contracts.hsm import Pkcs11Backend, Pkcs11Config
+
+    if not settings.PKCS11_USER_PIN:
+        raise KeyStoreUnavailable("PROVENANT_PKCS11_USER_PIN is not set")
+    return Pkcs11Backend(
+        Pkcs11Config(
+            library=settings.PKCS11_LIBRARY,
+            token_label=settings.PKCS11_TOKEN_LABEL,
+            user_pin=settings.PKCS11_USER_PIN,
+        )
+    )
+
+
+def keyvault_backend() -> KeyStoreBackend:
+    from contracts.keyvault import KeyVaultBackend, KeyVaultConfig, credential_from_setting
+
+    if not settings.AZURE_KEY_VAULT_URL:
+        raise KeyStoreUnavailable("PROVENANT_KEY_VAULT_URL is not set")
+    return KeyVaultBackend(
+        KeyVaultConfig(
+            vault_url=settings.AZURE_KEY_VAULT_URL,
+            credential=credential_from_setting(settings.AZURE_KEY_VAULT_CREDENTIAL),
+            connection_verify=settings.AZURE_KEY_VAULT_CA_FILE or True,
+            verify_challenge_resource=settings.AZURE_KEY_VAULT_VERIFY_CHALLENGE_RESOURCE,
+            hardware_protected=settings.AZURE_KEY_VAULT_HSM,
+        )
     )
 
 
@@ -76,3 +135,26 @@ def backend(name: str) -> KeyStoreBackend:
 def open_key_store(backend_name: str, reference: str) -> KeyStore:
     """The process-wide key store for a reference: opened (and unlocked) once per process."""
     return backend(backend_name).open(reference)
+
+
+@functools.cache
+def open_wrapper(backend_name: str, reference: str) -> KeyWrapper:
+    """The process-wide wrapping key for a reference."""
+    return backend(backend_name).open_wrapper(reference)
+
+
+def clear_caches() -> None:
+    """Forget opened key stores (after the settings behind them change)."""
+    open_key_store.cache_clear()
+    open_wrapper.cache_clear()
+
+
+def signing_key(organisation: Organisation, address: str) -> KeyStore:
+    """The organisation's key store for one of its addresses: the current key, or a key it
+    is rotating in or out (operations queued under an address are signed by that key)."""
+    if address.lower() == organisation.address.lower():
+        return open_key_store(organisation.key_backend, organisation.key_reference)
+    key = OrganisationKey.objects.filter(organisation=organisation, address__iexact=address).first()
+    if key is None:
+        raise KeyStoreUnavailable(f"{organisation.name} has no key for {address}")
+    return open_key_store(key.backend, key.reference)

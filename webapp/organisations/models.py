@@ -45,6 +45,37 @@ class Organisation(models.Model):
         return bool(self.roles & role)
 
 
+class OrganisationKey(models.Model):
+    """Every signing key an organisation has had: the current one, one being rotated in,
+    and retired ones. Past events name old addresses; this keeps them the organisation's."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # created, registered on chain, holdings not yet moved
+        ACTIVE = "active"
+        RETIRED = "retired"
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="keys")
+    backend = models.CharField(max_length=32)
+    reference = models.CharField(max_length=500)
+    address = models.CharField(max_length=42, unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["organisation", "created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation"],
+                condition=models.Q(status="pending"),
+                name="organisation_key_one_pending",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organisation}: {self.address} ({self.backend}, {self.status})"
+
+
 class Member(models.Model):
     """A person's place in an organisation (one organisation per user)."""
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.contrib.auth.tokens import default_token_generator
@@ -19,10 +20,11 @@ from django.utils.text import slugify
 from web3 import Web3
 
 from contracts.domain import Role
+from contracts.keystore import KeyStoreUnavailable
 from webapp.operations.models import Operation
 from webapp.operations.preflight import queue_checked
 from webapp.organisations.keys import backend
-from webapp.organisations.models import ApiToken, Member, Organisation
+from webapp.organisations.models import ApiToken, Member, Organisation, OrganisationKey
 
 User = AbstractBaseUser | AnonymousUser | None
 
@@ -35,20 +37,56 @@ def organisation_create(*, name: str, roles: Role, slug: str = "") -> Organisati
         raise ValidationError({"slug": [f"An organisation {slug!r} already exists."]})
     if not int(roles) or int(roles) & ~sum(int(r) for r in Role):
         raise ValidationError({"roles": ["Choose at least one role."]})
-    return Organisation.objects.create(name=name.strip(), slug=slug, roles=int(roles))
+    return Organisation.objects.create(
+        name=name.strip(), slug=slug, roles=int(roles), key_backend=settings.KEY_BACKEND
+    )
+
+
+def _check_backend(backend_name: str) -> str:
+    if backend_name not in settings.KEY_STORE_BACKENDS:
+        names = ", ".join(sorted(settings.KEY_STORE_BACKENDS))
+        raise ValidationError({"key_backend": [f"No key store {backend_name!r} ({names})."]})
+    return backend_name
+
+
+def organisation_adopt_key(
+    *, organisation: Organisation, backend_name: str, reference: str, address: str
+) -> None:
+    """Make a key already in a key store the organisation's current signing key."""
+    with transaction.atomic():
+        organisation.key_backend = backend_name
+        organisation.key_reference = reference
+        organisation.address = address
+        organisation.save(update_fields=["key_backend", "key_reference", "address"])
+        OrganisationKey.objects.create(
+            organisation=organisation,
+            backend=backend_name,
+            reference=reference,
+            address=address,
+            status=OrganisationKey.Status.ACTIVE,
+        )
 
 
 def organisation_create_key(*, organisation: Organisation, backend_name: str = "") -> str:
     """Generate the organisation's signing key inside its key store; returns the address."""
     if organisation.address:
         raise ValidationError({"__all__": [f"{organisation.name} already has a key."]})
-    backend_name = backend_name or organisation.key_backend
-    reference, store = backend(backend_name).create(label=organisation.slug)
-    organisation.key_backend = backend_name
-    organisation.key_reference = reference
-    organisation.address = store.address
-    organisation.save(update_fields=["key_backend", "key_reference", "address"])
-    return store.address
+    backend_name = _check_backend(backend_name or organisation.key_backend)
+    try:
+        reference, store = backend(backend_name).create(label=_key_label(organisation))
+        address = store.address
+    except KeyStoreUnavailable as exc:
+        raise ValidationError({"__all__": [f"The {backend_name} key store failed: {exc}"]}) from exc
+    organisation_adopt_key(
+        organisation=organisation, backend_name=backend_name, reference=reference, address=address
+    )
+    return address
+
+
+def _key_label(organisation: Organisation) -> str:
+    """A fresh label for the organisation's next key (the slug and a random suffix: a key
+    store may be shared by several deployments, and rotation adds keys)."""
+    return f"{organisation.slug}-{secrets.token_hex(4)}"
 
 
 def organisation_register(

@@ -25,6 +25,7 @@ from webapp.chain.verification import verify_mirror
 from webapp.lots.models import LotMetadata
 from webapp.organisations.keys import keystore_file_backend, open_key_store
 from webapp.organisations.models import Member, Organisation
+from webapp.organisations.services import organisation_adopt_key, organisation_create_key
 from webapp.projections.projector import Projector
 
 DEMO_PASSWORD = "provenant-demo"
@@ -155,8 +156,12 @@ class Command(BaseCommand):
             reference, store = backend.import_key(
                 label=operator.slug, private_key=local_deployer_private_key()
             )
-            operator.key_reference, operator.address = reference, store.address
-            operator.save()
+            organisation_adopt_key(
+                organisation=operator,
+                backend_name="keystore",
+                reference=reference,
+                address=store.address,
+            )
         if not users.objects.filter(username="admin").exists():
             users.objects.create_superuser("admin", "", DEMO_PASSWORD)
         stores: dict[str, Signer] = {}
@@ -166,9 +171,7 @@ class Command(BaseCommand):
                 slug=slug, defaults={"name": name, "roles": int(role)}
             )
             if not org.address:
-                reference, store = backend.create(label=slug)
-                org.key_reference, org.address = reference, store.address
-                org.save()
+                organisation_create_key(organisation=org)
             stores[slug] = open_key_store(org.key_backend, org.key_reference)
             if not users.objects.filter(username=username).exists():
                 user = users.objects.create_user(username, password=DEMO_PASSWORD)
