@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "webapp.organisations",
     "webapp.operations",
     "webapp.documents",
+    "webapp.privacy",
     "webapp.lots",
     "webapp.certificates",
     "webapp.provenance",
@@ -165,6 +166,11 @@ AZURE_KEY_VAULT_VERIFY_CHALLENGE_RESOURCE = env_bool(
 )
 #: Create HSM-backed keys (EC-HSM: Key Vault Premium or Managed HSM).
 AZURE_KEY_VAULT_HSM = env_bool("PROVENANT_KEY_VAULT_HSM", False)
+
+# --- personal data: sealed per data subject under keys wrapped by KEY_BACKEND's wrapping
+# key. The retention policy layers a period key ("month", "quarter", "year"; "none" for
+# none) over each subject's key so `manage.py shred_period <name>` erases a whole period.
+PERSONAL_DATA_RETENTION = env_str("PROVENANT_PERSONAL_DATA_RETENTION", "quarter")
 
 # --- operations: queued writes go to the submitter through Celery (the sweeper catches up
 # on anything a lost message left behind).

@@ -46,6 +46,7 @@ from webapp.lots.services import (
 )
 from webapp.operations.models import Operation
 from webapp.organisations.models import Organisation
+from webapp.privacy.services import personal_json
 from webapp.provenance.shapes import certificate_json
 
 IDEMPOTENCY = OpenApiParameter(
@@ -136,6 +137,20 @@ class LotRegisterApi(WriteView):
             required=False,
             default=list,
             help_text="SHA-256 hashes of documents uploaded to /api/v1/documents",
+        )
+        personal = serializers.DictField(
+            child=serializers.CharField(max_length=500),
+            required=False,
+            default=dict,
+            help_text="personal data (contact_name, contact_email, contact_phone, "
+            "postal_address): sealed per data subject off chain, erasable; the metadata "
+            "holds salted commitments only",
+        )
+        data_subject = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            default="",
+            help_text="id of an existing data subject of yours the personal data belongs to",
         )
 
     @extend_schema(
@@ -254,6 +269,12 @@ class LotDetailApi(APIView):
                 "metadata_hash": lot.metadata_hash,
                 "metadata": detail.metadata.document if detail.metadata else None,
                 "metadata_matches_chain": detail.metadata_matches,
+                "personal": personal_json(
+                    detail.metadata.document if detail.metadata else None,
+                    organisation=acting_organisation(request),
+                    user=_person(request),
+                    purpose=f"API lot {lot_id} ({request.user})",
+                ),
                 "holders": [
                     {"address": a, "name": names.get(a, ""), "quantity": int(q)}
                     for a, q in detail.holders.items()
@@ -658,3 +679,9 @@ class InventoryApi(APIView):
                 ],
             }
         )
+
+
+def _person(request: Request) -> Any:
+    """The logged-in person behind a request (None for an API token)."""
+    user = request.user
+    return user if getattr(user, "pk", None) and user.is_authenticated else None

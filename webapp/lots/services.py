@@ -27,6 +27,7 @@ from webapp.operations.models import Operation
 from webapp.operations.preflight import preflight, queue_checked, require_signing_key
 from webapp.operations.services import operation_queue, operation_replayed
 from webapp.organisations.models import Organisation
+from webapp.privacy.services import check_personal_fields, personal_seal
 from webapp.projections.models import HandoffVersion, LotVersion
 from webapp.projections.selectors import bundle_contents
 
@@ -168,10 +169,16 @@ def lot_register(
     batch: str = "",
     claims: Claims | None = None,
     documents: list[str] | None = None,
+    personal: dict[str, Any] | None = None,
+    data_subject: str = "",
     idempotency_key: str = "",
     user: User = None,
 ) -> Operation:
-    """Register a new lot held by `organisation`; its id is allocated here."""
+    """Register a new lot held by `organisation`; its id is allocated here.
+
+    `personal` fields (a contact person, e-mail, phone, postal address) are sealed for a
+    data subject (`data_subject`, or a new one) and the metadata document, whose hash goes
+    on chain, holds only their salted commitments."""
     require_signing_key(organisation)
     errors: dict[str, list[str]] = {}
     if not name.strip():
@@ -198,10 +205,18 @@ def lot_register(
         "claims": claims.as_dict(),
         "documents": document_hashes,
     }
+    if personal:
+        check_personal_fields(personal)
+        # Only the field names: the operation log never holds personal values.
+        request["personal"] = sorted(personal)
 
     def build(lot_ids: list[int]) -> dict[str, Any]:
         (lot_id,) = lot_ids
         document = {**request, "lot_id": lot_id, "registered_by": organisation.slug}
+        if personal:
+            document["personal"] = personal_seal(
+                organisation=organisation, values=personal, subject_id=data_subject
+            )
         _, metadata_hash, gs1_hash = _metadata(lot_id, document, gs1_key)
         return {
             "contract": "Lots",
