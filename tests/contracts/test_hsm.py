@@ -111,7 +111,7 @@ def test_one_login_per_process_is_shared_by_every_key(softhsm: Pkcs11Config) -> 
 def test_missing_keys_bad_labels_and_duplicates_are_refused(softhsm: Pkcs11Config) -> None:
     backend = Pkcs11Backend(softhsm)
     with pytest.raises(KeyStoreUnavailable, match="no public key 'absent'"):
-        backend.open("absent").address
+        _ = backend.open("absent").address
     with pytest.raises(KeyStoreUnavailable, match="not a key label"):
         backend.open("../etc/passwd")
     label = _label("dup")
