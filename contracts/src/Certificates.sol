@@ -48,6 +48,9 @@ contract Certificates is ICertificates {
         bytes32[] claimKeys,
         int256[] claimValues
     );
+    /// @notice A certificate was revoked. `issuer` is the key that revoked it: the key that
+    ///         issued it or, after a key rotation, a successor of that key (see `revoke`). The
+    ///         key that issued it stays in CertificateIssued and `certificate`.
     event CertificateRevoked(uint256 indexed certificateId, address indexed issuer, string reason);
 
     error InvalidSubject(SubjectKind subjectKind, uint256 subject);
@@ -114,14 +117,21 @@ contract Certificates is ICertificates {
         );
     }
 
-    /// @notice Revokes a certificate; only its issuer may, while still an active certifier.
+    /// @notice Revokes a certificate. Only its issuer may, or after a key rotation the
+    ///         issuer's successor (`IRegistry.actsFor`), while an active certifier. The event
+    ///         names the revoking key, so a revocation is attributed to the key that signed it.
     /// @param certificateId The certificate.
     /// @param reason A readable reason, kept in the event.
     function revoke(uint256 certificateId, string calldata reason) external {
         registry.checkActor(msg.sender, CERTIFIER);
         Certificate storage c = _certificates[certificateId];
-        if (c.issuer == address(0)) revert UnknownCertificate(certificateId);
-        if (c.issuer != msg.sender) revert NotCertificateIssuer(certificateId, msg.sender);
+        address issuer = c.issuer;
+        if (issuer == address(0)) revert UnknownCertificate(certificateId);
+        // The issuer itself needs no call to the registry: revocation by the issuing key
+        // costs what it did before rotation existed.
+        if (issuer != msg.sender && !registry.actsFor(issuer, msg.sender)) {
+            revert NotCertificateIssuer(certificateId, msg.sender);
+        }
         if (c.revoked) revert CertificateAlreadyRevoked(certificateId);
         c.revoked = true;
         emit CertificateRevoked(certificateId, msg.sender, reason);

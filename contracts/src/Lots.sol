@@ -13,7 +13,9 @@ import {IRegistry} from "./interfaces/IRegistry.sol";
 ///         held by each participant. Custody moves by a two-sided handoff: the sender's
 ///         quantity goes into an escrow account derived from the handoff's terms and the
 ///         receiver accepts (or rejects) it. Bundles lock lots into a bundle lot; transformations
-///         consume inputs and mint outputs. Plain ERC-1155 transfers and approvals are refused.
+///         consume inputs and mint outputs. After a key rotation the old key moves its holdings
+///         to its successor (same organisation, no handoff). Plain ERC-1155 transfers and
+///         approvals are refused.
 /// @dev Escrow accounts are addresses derived by hashing a handoff's (or bundle's) terms. No key
 ///      exists for them; only this contract moves their balances. Keeping the escrow in the
 ///      ERC-1155 balance of a per-handoff account means one storage slot per open handoff both
@@ -113,6 +115,13 @@ contract Lots is ERC1155, Participants {
     );
     event QuarantineCleared(uint256 indexed lotId, address indexed by, string reason);
     event CertificatesContractSet(address certificates);
+    /// @notice `from`'s whole balance of each lot moved to its successor `to` (the same
+    ///         organisation under a rotated key). The balances move in the ERC-1155 transfer
+    ///         event that follows (TransferSingle for one lot, TransferBatch for several);
+    ///         this event says why custody changed without a handoff.
+    event HoldingsMigrated(
+        address indexed from, address indexed to, uint256[] lotIds, uint256[] quantities
+    );
 
     error DirectTransfersDisabled();
     error InvalidLotId();
@@ -137,6 +146,8 @@ contract Lots is ERC1155, Participants {
     error QuarantineHeldByReporter(uint256 lotId);
     error NotQuarantined(uint256 lotId);
     error AlreadyQuarantined(uint256 lotId);
+    error NoSuccessor(address account);
+    error LotIdsNotAscending(uint256 index);
 
     /// @param admin The consortium's first default admin; also receives ADMIN_ROLE.
     /// @param adminTransferDelay Seconds a default-admin transfer waits before it can complete.
@@ -303,6 +314,37 @@ contract Lots is ERC1155, Participants {
         emit LotsUnbundled(bundleId, msg.sender, lotIds, quantities);
         _move(msg.sender, address(0), bundleId, 1);
         _update(bundleEscrow(bundleId), msg.sender, lotIds, quantities);
+    }
+
+    // --------------------------------------------------------------------- key rotation
+
+    /// @notice After a key rotation, the old key moves its whole balance of each listed lot
+    ///         to its successor. No handoff and no acceptance check: custody stays with the
+    ///         same organisation. A bundle moves like any lot (its contents stay in the bundle
+    ///         escrow, so they follow the bundle token); a quarantined lot moves too and stays
+    ///         quarantined, so it is not stranded with a key about to be retired. Quantities
+    ///         in open handoffs are in escrow, not held: they are settled by the handoff.
+    /// @param lotIds The lots to move, in strictly ascending order (which rules out
+    ///        duplicates in one pass); the caller must hold each. Lists that do not fit one
+    ///        transaction are migrated in several calls.
+    function migrateHoldings(uint256[] calldata lotIds) external {
+        _requireRunning();
+        _requireActor(msg.sender, CUSTODIANS);
+        address successor = _successors[msg.sender];
+        if (successor == address(0)) revert NoSuccessor(msg.sender);
+        if (lotIds.length == 0) revert EmptyList();
+        uint256[] memory quantities = new uint256[](lotIds.length);
+        uint256 previous;
+        for (uint256 i; i < lotIds.length; ++i) {
+            uint256 lotId = lotIds[i];
+            if (i != 0 && lotId <= previous) revert LotIdsNotAscending(i);
+            previous = lotId;
+            uint256 held = balanceOf(msg.sender, lotId);
+            if (held == 0) revert NotLotHolder(lotId, msg.sender);
+            quantities[i] = held;
+        }
+        emit HoldingsMigrated(msg.sender, successor, lotIds, quantities);
+        _update(msg.sender, successor, lotIds, quantities);
     }
 
     // ------------------------------------------------------------------- transformations

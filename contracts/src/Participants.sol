@@ -23,6 +23,10 @@ abstract contract Participants is AccessControlDefaultAdminRules, IRegistry {
     uint32 public constant AUDITOR = 1 << 5;
     uint32 public constant REPORTER = 1 << 6;
 
+    /// @notice How many successor links `actsFor` follows: a key rotated more often than
+    ///         this no longer acts for its oldest predecessors.
+    uint256 public constant MAX_SUCCESSION_DEPTH = 16;
+
     /// @dev Every business role; a role mask outside it is refused.
     uint32 internal constant ALL_ROLES = (1 << 7) - 1;
     /// @dev Roles that take custody of material: they may hold, hand off and receive lots.
@@ -48,12 +52,20 @@ abstract contract Participants is AccessControlDefaultAdminRules, IRegistry {
     mapping(address account => Participant) internal _participants;
     mapping(address account => bytes32 certificateType) internal _acceptancePolicy;
     Sequences internal _sequences;
+    /// @dev Set once, by key rotation. A successor is always a newly registered address and
+    ///      registrations are never undone, so the links form chains, never cycles. Kept out
+    ///      of the Participant slot: only rotation, migration and revocation by a successor
+    ///      read it.
+    mapping(address account => address successor) internal _successors;
 
     event ParticipantRegistered(address indexed account, uint32 roles, bytes32 profileHash);
     event ParticipantRolesChanged(address indexed account, uint32 roles);
     event ParticipantSuspended(address indexed account, string reason);
     event ParticipantReactivated(address indexed account);
     event AcceptancePolicySet(address indexed account, bytes32 certificateType);
+    /// @notice `account`'s organisation now signs with `successor` (registered in the same
+    ///         transaction with the same roles and acceptance policy).
+    event ParticipantKeyRotated(address indexed account, address indexed successor);
     event Paused(address indexed by);
     event Unpaused(address indexed by);
 
@@ -66,6 +78,7 @@ abstract contract Participants is AccessControlDefaultAdminRules, IRegistry {
     error MissingRole(address account, uint32 anyOfRoles);
     error SystemPaused();
     error SystemNotPaused();
+    error KeyAlreadyRotated(address account);
 
     constructor(address admin, uint48 adminTransferDelay)
         AccessControlDefaultAdminRules(adminTransferDelay, admin)
@@ -124,6 +137,44 @@ abstract contract Participants is AccessControlDefaultAdminRules, IRegistry {
         emit ParticipantReactivated(account);
     }
 
+    /// @notice Moves an organisation to a new signing key without losing its history.
+    ///         `successor` is registered, active, with `account`'s roles and acceptance
+    ///         policy, and from then on acts for `account` where the system allows it (see
+    ///         `actsFor`: revoking the certificates `account` issued). `account` stays as it
+    ///         is, active or suspended: while active it moves its holdings to the successor
+    ///         (`migrateHoldings`) and settles the handoffs it is party to; the admin then
+    ///         retires it with `suspendParticipant`. Allowed while paused, like all participant
+    ///         administration. Emits ParticipantRegistered for the successor, AcceptancePolicySet
+    ///         when a policy is copied, then ParticipantKeyRotated.
+    /// @param account A registered participant whose key was never rotated.
+    /// @param successor The new signing address; non-zero and never registered.
+    /// @param profileHash Hash of the successor's off-chain profile.
+    function rotateParticipantKey(address account, address successor, bytes32 profileHash)
+        external
+        onlyRole(ADMIN_ROLE)
+    {
+        Participant storage p = _registered(account);
+        if (_successors[account] != address(0)) revert KeyAlreadyRotated(account);
+        if (successor == address(0)) revert ZeroAddress();
+        if (_participants[successor].registered) revert ParticipantAlreadyRegistered(successor);
+        uint32 roles = p.roles;
+        bool hasPolicy = p.hasAcceptancePolicy;
+        _participants[successor] = Participant({
+            roles: roles,
+            registered: true,
+            active: true,
+            hasAcceptancePolicy: hasPolicy
+        });
+        _successors[account] = successor;
+        emit ParticipantRegistered(successor, roles, profileHash);
+        if (hasPolicy) {
+            bytes32 policy = _acceptancePolicy[account];
+            _acceptancePolicy[successor] = policy;
+            emit AcceptancePolicySet(successor, policy);
+        }
+        emit ParticipantKeyRotated(account, successor);
+    }
+
     /// @notice Emergency stop: every business state change (lots, handoffs, bundles,
     ///         transformations, certificates, quarantines, anchors) reverts until unpaused.
     ///         Participant administration stays possible, so a compromised key can still be
@@ -174,6 +225,24 @@ abstract contract Participants is AccessControlDefaultAdminRules, IRegistry {
     /// @param account The participant.
     function acceptancePolicy(address account) external view returns (bytes32) {
         return _acceptancePolicy[account];
+    }
+
+    /// @notice The key `account` was rotated to (zero when never rotated).
+    /// @param account The participant.
+    function successorOf(address account) external view returns (address) {
+        return _successors[account];
+    }
+
+    /// @inheritdoc IRegistry
+    function actsFor(address account, address caller) public view returns (bool) {
+        if (caller == account) return true;
+        address current = account;
+        for (uint256 i; i < MAX_SUCCESSION_DEPTH; ++i) {
+            current = _successors[current];
+            if (current == address(0)) return false;
+            if (current == caller) return true;
+        }
+        return false;
     }
 
     /// @notice Whether the emergency stop is on.

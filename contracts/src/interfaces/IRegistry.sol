@@ -18,4 +18,12 @@ interface IRegistry {
     /// @notice Whether `account` is a registered participant (active or suspended).
     /// @param account The address to look up.
     function isRegistered(address account) external view returns (bool);
+
+    /// @notice Whether `caller` signs for the organisation that `account` identifies: it is
+    ///         `account` itself or a key `account` was rotated to, directly or through later
+    ///         rotations (at most MAX_SUCCESSION_DEPTH links, see Participants). Says nothing
+    ///         about whether `caller` is active or holds a role: check that with `checkActor`.
+    /// @param account The key that acted first (e.g. a certificate's issuer).
+    /// @param caller The key acting now.
+    function actsFor(address account, address caller) external view returns (bool);
 }
