@@ -7,7 +7,7 @@ PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: worker index verify bench-indexer bench-trace services help install contracts contracts-check node deploy seed demo test test-fast lint bench-gas lock clean
+.PHONY: worker index verify bench-indexer bench-trace bench-signing services help install contracts contracts-check node deploy seed demo test test-fast lint bench-gas lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -77,6 +77,9 @@ lint: install ## ruff (lint + format check), mypy, and a check that no migration
 
 bench-trace: install services ## Print lineage trace latency on a 100,000-lot graph and proof verification time
 	$(PY) bench/trace.py
+
+bench-signing: install services ## Print ms per signed transaction per key store (keystore, SoftHSM2, Key Vault protocol) and µs per personal-data seal+open
+	$(PY) bench/signing.py
 
 bench-gas: install ## Print gas per operation and the handoff/ERC-1155 ratio
 	$(PY) bench/gas.py

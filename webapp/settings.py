@@ -159,11 +159,6 @@ PKCS11_USER_PIN = env_str("PROVENANT_PKCS11_USER_PIN", "")
 AZURE_KEY_VAULT_URL = env_str("PROVENANT_KEY_VAULT_URL", "")
 AZURE_KEY_VAULT_CREDENTIAL = env_str("PROVENANT_KEY_VAULT_CREDENTIAL", "default")
 AZURE_KEY_VAULT_CA_FILE = env_str("PROVENANT_KEY_VAULT_CA_FILE", "")
-#: Check that the vault's 401 challenge names a *.vault.azure.net resource (off only for
-#: the local server, which answers on 127.0.0.1).
-AZURE_KEY_VAULT_VERIFY_CHALLENGE_RESOURCE = env_bool(
-    "PROVENANT_KEY_VAULT_VERIFY_CHALLENGE_RESOURCE", True
-)
 #: Create HSM-backed keys (EC-HSM: Key Vault Premium or Managed HSM).
 AZURE_KEY_VAULT_HSM = env_bool("PROVENANT_KEY_VAULT_HSM", False)
 

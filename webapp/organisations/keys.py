@@ -107,19 +107,20 @@ def pkcs11_backend() -> KeyStoreBackend:
 
 
 def keyvault_backend() -> KeyStoreBackend:
-    from contracts.keyvault import KeyVaultBackend, KeyVaultConfig, credential_from_setting
+    from contracts.keyvault import KeyVaultBackend, KeyVaultConfig
 
     if not settings.AZURE_KEY_VAULT_URL:
         raise KeyStoreUnavailable("PROVENANT_KEY_VAULT_URL is not set")
-    return KeyVaultBackend(
-        KeyVaultConfig(
-            vault_url=settings.AZURE_KEY_VAULT_URL,
-            credential=credential_from_setting(settings.AZURE_KEY_VAULT_CREDENTIAL),
-            connection_verify=settings.AZURE_KEY_VAULT_CA_FILE or True,
-            verify_challenge_resource=settings.AZURE_KEY_VAULT_VERIFY_CHALLENGE_RESOURCE,
-            hardware_protected=settings.AZURE_KEY_VAULT_HSM,
+    try:
+        config = KeyVaultConfig.from_settings(
+            url=settings.AZURE_KEY_VAULT_URL,
+            credential=settings.AZURE_KEY_VAULT_CREDENTIAL,
+            ca_file=settings.AZURE_KEY_VAULT_CA_FILE,
+            hsm=settings.AZURE_KEY_VAULT_HSM,
         )
-    )
+    except ValueError as exc:
+        raise KeyStoreUnavailable(f"Key Vault settings: {exc}") from None
+    return KeyVaultBackend(config)
 
 
 def backend(name: str) -> KeyStoreBackend:

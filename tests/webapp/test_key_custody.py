@@ -1,0 +1,119 @@
+"""Organisations whose keys live in an HSM or in Azure Key Vault work exactly like the
+others; a key store that is down leaves their operations queued and unsigned; an
+organisation moves to a new key without losing its history."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from contracts.domain import Role
+from contracts.hsm import Pkcs11Config
+from contracts.keyvault_local import LocalKeyVault
+from tests.webapp.network import Network
+from webapp.lots.services import lot_register
+from webapp.operations.models import Operation
+from webapp.operations.submitter import SubmitLater, operation_send
+from webapp.organisations.keys import clear_caches
+from webapp.organisations.models import Organisation, OrganisationKey
+from webapp.organisations.services import (
+    organisation_create,
+    organisation_create_key,
+    organisation_register,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.node, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def hsm_settings(portal_settings: Any, softhsm: Pkcs11Config) -> Any:
+    portal_settings.PKCS11_LIBRARY = softhsm.library
+    portal_settings.PKCS11_TOKEN_LABEL = softhsm.token_label
+    portal_settings.PKCS11_USER_PIN = softhsm.user_pin
+    return portal_settings
+
+
+@pytest.fixture
+def vault(tmp_path: Path, portal_settings: Any) -> Iterator[LocalKeyVault]:
+    with LocalKeyVault(tmp_path / "keyvault") as server:
+        portal_settings.AZURE_KEY_VAULT_URL = server.url
+        portal_settings.AZURE_KEY_VAULT_CREDENTIAL = f"static:{server.token}"
+        portal_settings.AZURE_KEY_VAULT_CA_FILE = str(server.ca_file)
+        yield server
+
+
+def onboard(network: Network, backend_name: str) -> Organisation:
+    org = organisation_create(name=f"Mine on {backend_name}", roles=Role.MINER)
+    organisation_create_key(organisation=org, backend_name=backend_name)
+    organisation_register(organisation=org)
+    network.settle()
+    return org
+
+
+def register_and_confirm(network: Network, org: Organisation) -> Operation:
+    operation = lot_register(organisation=org, name="Ore", quantity=10, unit="kg")
+    network.settle()
+    operation.refresh_from_db()
+    assert operation.status == Operation.Status.CONFIRMED, operation.error
+    tx = network.w3.eth.get_transaction(operation.transaction_hash)  # type: ignore[arg-type]
+    assert tx["from"] == org.address
+    return operation
+
+
+def assert_queued_unsigned(network: Network, operation: Operation, reason: str) -> None:
+    with pytest.raises(SubmitLater):
+        operation_send(operation_id=operation.id)
+    operation.refresh_from_db()
+    assert operation.status == Operation.Status.QUEUED
+    assert operation.waiting_reason.startswith("key store unavailable:")
+    assert reason in operation.waiting_reason
+    assert (operation.transaction_hash, operation.raw_transaction, operation.nonce) == (
+        "",
+        "",
+        None,
+    )
+
+
+def test_an_hsm_organisation_signs_its_operations_and_an_hsm_outage_leaves_them_queued(
+    network: Network, hsm_settings: Any
+) -> None:
+    org = onboard(network, "pkcs11")
+    key = OrganisationKey.objects.get(organisation=org)
+    assert (key.backend, key.status, key.address) == ("pkcs11", "active", org.address)
+    register_and_confirm(network, org)
+
+    nonce = network.w3.eth.get_transaction_count(org.address)
+    operation = lot_register(organisation=org, name="Ore", quantity=5, unit="kg")
+    token_label = hsm_settings.PKCS11_TOKEN_LABEL
+    hsm_settings.PKCS11_TOKEN_LABEL = "unplugged-token"
+    clear_caches()
+    assert_queued_unsigned(network, operation, "no PKCS#11 token labelled 'unplugged-token'")
+    assert network.w3.eth.get_transaction_count(org.address) == nonce
+
+    hsm_settings.PKCS11_TOKEN_LABEL = token_label
+    clear_caches()
+    network.settle()
+    operation.refresh_from_db()
+    assert operation.status == Operation.Status.CONFIRMED and operation.nonce == nonce
+
+
+def test_a_key_vault_organisation_signs_its_operations_and_a_vault_outage_leaves_them_queued(
+    network: Network, portal_settings: Any, vault: LocalKeyVault
+) -> None:
+    org = onboard(network, "keyvault")
+    assert OrganisationKey.objects.get(organisation=org).reference.startswith(vault.url + "/keys/")
+    register_and_confirm(network, org)
+    assert vault.challenges >= 1  # the SDK went through the 401 bearer challenge
+
+    operation = lot_register(organisation=org, name="Ore", quantity=5, unit="kg")
+    vault.stop()
+    clear_caches()
+    assert_queued_unsigned(network, operation, "")
+    vault.start()
+    clear_caches()
+    network.settle()
+    operation.refresh_from_db()
+    assert operation.status == Operation.Status.CONFIRMED
