@@ -9,21 +9,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
+from django.test import Client
 
 from contracts.domain import Role
 from contracts.hsm import Pkcs11Config
 from contracts.keyvault_local import LocalKeyVault
 from tests.webapp.network import Network
-from webapp.lots.services import lot_register
+from tests.webapp.test_provenance_flow import certify
+from webapp.certificates.services import certificate_revoke
+from webapp.lots.selectors import organisation_names
+from webapp.lots.services import handoff_initiate, lot_register
 from webapp.operations.models import Operation
 from webapp.operations.submitter import SubmitLater, operation_send
 from webapp.organisations.keys import clear_caches
 from webapp.organisations.models import Organisation, OrganisationKey
+from webapp.organisations.rotation import organisation_rotate_key, organisation_rotation_advance
 from webapp.organisations.services import (
     organisation_create,
     organisation_create_key,
     organisation_register,
 )
+from webapp.projections.models import Balance, ParticipantVersion
 
 pytestmark = [pytest.mark.integration, pytest.mark.node, pytest.mark.django_db(transaction=True)]
 
@@ -117,3 +124,76 @@ def test_a_key_vault_organisation_signs_its_operations_and_a_vault_outage_leaves
     network.settle()
     operation.refresh_from_db()
     assert operation.status == Operation.Status.CONFIRMED
+
+
+def test_an_organisation_rotates_to_an_hsm_key_and_keeps_its_lots_history_and_certificates(
+    network: Network, hsm_settings: Any
+) -> None:
+    mine, certifier = network.orgs["mine"], network.orgs["certifier"]
+    old_mine, old_certifier = mine.address, certifier.address
+    lot = lot_register(organisation=mine, name="Ore", quantity=100, unit="kg")
+    network.settle()
+    lot_id = int(lot.lot_id or 0)
+    certificate_id = certify(network, lot_id, 5)
+
+    for org in (mine, certifier):
+        organisation_rotate_key(organisation=org, backend_name="pkcs11")
+    with pytest.raises(ValidationError, match="already under way"):
+        organisation_rotate_key(organisation=mine)
+    assert "waiting for the chain" in organisation_rotation_advance(organisation=mine)
+    network.settle()
+    for org in (mine, certifier):
+        organisation_rotation_advance(organisation=org)  # switch; mine moves its lot
+        org.refresh_from_db()
+    assert mine.key_backend == "pkcs11" and mine.address != old_mine
+    network.settle()
+    holder = Balance.objects.get(lot_id=lot_id, block_to__isnull=True, quantity__gt=0).holder
+    assert holder == mine.address
+    migrated = Operation.objects.get(action="organisation.migrate_holdings")
+    assert migrated.sender == old_mine and migrated.status == Operation.Status.CONFIRMED
+
+    for org, old in ((mine, old_mine), (certifier, old_certifier)):
+        assert "retiring" in organisation_rotation_advance(organisation=org)
+        network.settle()
+        assert not ParticipantVersion.objects.get(account=old, block_to__isnull=True).active
+        assert organisation_rotation_advance(organisation=org) == "no key rotation under way"
+    assert set(
+        OrganisationKey.objects.filter(organisation=mine).values_list("status", flat=True)
+    ) == {
+        "active",
+        "retired",
+    }
+
+    # The new keys act: the mine hands the lot on, the certifier revokes its old certificate.
+    handed = handoff_initiate(
+        organisation=mine, lot_id=lot_id, receiver=network.orgs["refinery"], quantity=40
+    )
+    revoked = certificate_revoke(organisation=certifier, certificate_id=certificate_id, reason="x")
+    network.settle()
+    for operation in (handed, revoked):
+        operation.refresh_from_db()
+        assert operation.status == Operation.Status.CONFIRMED, operation.error
+    assert network.w3.eth.get_transaction(handed.transaction_hash)["from"] == mine.address  # type: ignore[arg-type]
+
+    # History still names the organisation for what its old key did.
+    detail = Client().get(f"/passport/{lot_id}")
+    assert detail.status_code == 200 and mine.name in detail.content.decode()
+    assert organisation_names()[old_mine] == mine.name
+
+
+def test_a_rotation_whose_key_store_fails_leaves_nothing_behind(
+    network: Network, hsm_settings: Any
+) -> None:
+    mine = network.orgs["mine"]
+    hsm_settings.PKCS11_USER_PIN = "0000"  # this process is logged in already: use no token
+    hsm_settings.PKCS11_TOKEN_LABEL = "unplugged-token"
+    clear_caches()
+    before = Operation.objects.count()
+    with pytest.raises(ValidationError, match="key store failed"):
+        organisation_rotate_key(organisation=mine, backend_name="pkcs11")
+    with pytest.raises(ValidationError, match="No key store 'vault'"):
+        organisation_rotate_key(organisation=mine, backend_name="vault")
+    with pytest.raises(ValidationError, match="two-step admin transfer"):
+        organisation_rotate_key(organisation=Organisation.objects.get(is_operator=True))
+    assert Operation.objects.count() == before
+    assert OrganisationKey.objects.filter(organisation=mine).count() == 1

@@ -117,7 +117,8 @@ def certificate_revoke(
         raise ValidationError(
             {"certificate_id": [f"Certificate {certificate_id} is already revoked."]}
         )
-    if certificate.issuer != address:
+    own = {address, *organisation.keys.values_list("address", flat=True)}
+    if certificate.issuer not in own:  # a rotated-out key's successor may revoke
         raise ValidationError(
             {"__all__": [f"Only the issuer can revoke certificate {certificate_id}."]}
         )

@@ -14,7 +14,7 @@ from contracts.domain import LotKind, SubjectKind, from_ascii32
 from webapp.chain.models import ChainEvent
 from webapp.lots.models import LotMetadata
 from webapp.operations.models import Operation
-from webapp.organisations.models import Organisation
+from webapp.organisations.models import Organisation, OrganisationKey
 from webapp.projections.models import (
     Balance,
     BundleContent,
@@ -29,8 +29,11 @@ KIND_NAMES = {k.value: k.name.replace("_", " ").lower() for k in LotKind}
 
 
 def organisation_names() -> dict[str, str]:
-    """Chain address -> organisation name, for showing people names instead of hex."""
-    return dict(Organisation.objects.exclude(address="").values_list("address", "name"))
+    """Chain address -> organisation name, for showing people names instead of hex; every
+    key an organisation has had counts (past events name rotated-out addresses)."""
+    names = dict(OrganisationKey.objects.values_list("address", "organisation__name"))
+    names.update(Organisation.objects.exclude(address="").values_list("address", "name"))
+    return names
 
 
 def current_lots(chain_id: int | None = None) -> QuerySet[LotVersion]:

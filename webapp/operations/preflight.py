@@ -77,6 +77,9 @@ _REFUSALS: dict[str, tuple[str, str]] = {
     "InvalidCertificateType": ("certificate_type", "A certificate needs a type."),
     "ClaimsLengthMismatch": ("claims", "Each claim needs exactly one value."),
     "ParticipantAlreadyRegistered": ("__all__", "{account} is already registered."),
+    "KeyAlreadyRotated": ("__all__", "{account}'s key has already been rotated."),
+    "NoSuccessor": ("__all__", "{account} has no successor key registered on chain."),
+    "LotIdsNotAscending": ("__all__", "Lot ids must be listed in ascending order."),
 }
 
 
@@ -122,16 +125,20 @@ def refusal(error: DecodedError | None, fields: dict[str, str] | None = None) ->
 
 
 def preflight(
-    organisation: Organisation, call: dict[str, Any], fields: dict[str, str] | None = None
+    organisation: Organisation,
+    call: dict[str, Any],
+    fields: dict[str, str] | None = None,
+    sender: str = "",
 ) -> None:
     """Raise ValidationError with the chain's reason if the call would revert now."""
-    if operations_in_flight(chain_id=settings.CHAIN_ID, sender=organisation.address):
+    sender = sender or organisation.address
+    if operations_in_flight(chain_id=settings.CHAIN_ID, sender=sender):
         return
     try:
         w3, contracts = system()
         function = contract_call(contracts.all, call)
         error = simulate(w3, {
-            "from": Web3.to_checksum_address(organisation.address),
+            "from": Web3.to_checksum_address(sender),
             "to": function.address,
             "data": function._encode_transaction_data(),
         })  # fmt: skip
@@ -160,6 +167,7 @@ def queue_checked(
     idempotency_key: str,
     user: User,
     fields: dict[str, str] | None = None,
+    sender: str = "",
 ) -> Operation:
     """Pre-flight the call and queue the operation. A retry of an accepted request (same
     idempotency key and body) gets the first operation back without a pre-flight."""
@@ -168,7 +176,7 @@ def queue_checked(
     )
     if replay is not None:
         return replay
-    preflight(organisation, call, fields)
+    preflight(organisation, call, fields, sender)
     operation, _ = operation_queue(
         organisation=organisation,
         action=action,
@@ -177,5 +185,6 @@ def queue_checked(
         lot_id=lot_id,
         idempotency_key=idempotency_key,
         user=user,
+        sender=sender,
     )
     return operation

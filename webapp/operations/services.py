@@ -51,12 +51,14 @@ def operation_queue(
     lot_id: int | None = None,
     idempotency_key: str = "",
     user: AbstractBaseUser | AnonymousUser | None = None,
+    sender: str = "",
 ) -> tuple[Operation, bool]:
     """Record an operation (the outbox row) and enqueue it once the transaction commits.
 
     Returns (operation, created). With an idempotency key, the same key and request give
     back the first operation and never a second fact; the same key with another request
-    raises IdempotencyConflict.
+    raises IdempotencyConflict. `sender` is one of the organisation's addresses (default:
+    its current key); a key rotation moves holdings with the outgoing key.
     """
     fingerprint = request_fingerprint(action, request)
     if idempotency_key:
@@ -69,7 +71,7 @@ def operation_queue(
                 organisation=organisation,
                 created_by=user if user is not None and user.is_authenticated else None,
                 chain_id=settings.CHAIN_ID,
-                sender=organisation.address,
+                sender=sender or organisation.address,
                 action=action,
                 request=request,
                 call=call,

@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from webapp.organisations.models import ApiToken, Member, Organisation
+from webapp.organisations.models import ApiToken, Member, Organisation, OrganisationKey
+from webapp.organisations.rotation import organisation_rotate_key, organisation_rotation_advance
 from webapp.organisations.services import (
     api_token_create,
     organisation_create_key,
@@ -21,12 +26,40 @@ class MemberInline(admin.TabularInline):
     extra = 0
 
 
+class KeyInline(admin.TabularInline):
+    model = OrganisationKey
+    extra = 0
+    fields = ["address", "backend", "reference", "status", "created_at", "retired_at"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 @admin.register(Organisation)
 class OrganisationAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "role_list", "address", "key_backend", "is_operator"]
     readonly_fields = ["address", "key_reference"]
-    inlines = [MemberInline]
-    actions = ["create_key", "register_on_chain", "create_api_token"]
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        """key_backend: the key store the next key (first or rotated) is created in."""
+        if db_field.name == "key_backend":
+            return forms.ChoiceField(
+                choices=[(name, name) for name in settings.KEY_STORE_BACKENDS],
+                initial=settings.KEY_BACKEND,
+                help_text="Where the organisation's next signing key is generated.",
+            )
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    inlines = [MemberInline, KeyInline]
+    actions = [
+        "create_key",
+        "register_on_chain",
+        "create_api_token",
+        "rotate_key",
+        "advance_rotation",
+    ]
 
     @admin.display(description="roles")
     def role_list(self, obj: Organisation) -> str:
@@ -51,6 +84,28 @@ class OrganisationAdmin(admin.ModelAdmin):
                 self.message_user(request, " ".join(exc.messages), messages.ERROR)
             else:
                 self.message_user(request, f"{org.name}: registration {operation.status}")
+
+    @admin.action(description="Rotate the signing key (new key in its chosen key store)")
+    def rotate_key(self, request: HttpRequest, queryset: QuerySet[Organisation]) -> None:
+        for org in queryset:
+            try:
+                key = organisation_rotate_key(organisation=org, user=request.user)
+            except ValidationError as exc:
+                self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            else:
+                self.message_user(
+                    request, f"{org.name}: new key {key.address} queued for registration"
+                )
+
+    @admin.action(description="Continue the key rotation (switch, move holdings, retire)")
+    def advance_rotation(self, request: HttpRequest, queryset: QuerySet[Organisation]) -> None:
+        for org in queryset:
+            try:
+                state = organisation_rotation_advance(organisation=org, user=request.user)
+            except ValidationError as exc:
+                self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            else:
+                self.message_user(request, f"{org.name}: {state}")
 
     @admin.action(description="Create an API token (shown once)")
     def create_api_token(self, request: HttpRequest, queryset: QuerySet[Organisation]) -> None:
