@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -18,7 +19,9 @@ from contracts.chain import Signer, bind_system, get_web3
 from contracts.demo import DISPLAY, LOT_DOCUMENTS, ORGANISATIONS, lot_document, seed
 from contracts.deploy import deploy_system, local_deployer_key, local_deployer_private_key
 from contracts.domain import Role, canonical_hash
+from contracts.keyvault_local import LocalKeyVault
 from contracts.node import AnvilNode
+from contracts.softhsm_local import ensure_token
 from webapp.chain import chain_client
 from webapp.chain.indexer import ChainIndexer, leader_lock
 from webapp.chain.verification import verify_mirror
@@ -40,6 +43,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--port", type=int, default=8000, help="web server port")
         parser.add_argument("--node-port", type=int, default=8545)
+        parser.add_argument(
+            "--key-vault-port",
+            type=int,
+            default=8443,
+            help="port of the local Key Vault server (PROVENANT_KEY_BACKEND=keyvault)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -49,6 +58,37 @@ class Command(BaseCommand):
             state_file=chain_settings.data_dir() / "anvil-state.json",
         )
         children: list[subprocess.Popen[bytes]] = []
+        with contextlib.ExitStack() as stack:
+            self._key_store(stack, options["key_vault_port"])
+            self._run(node, children, options)
+
+    def _key_store(self, stack: contextlib.ExitStack, vault_port: int) -> None:
+        """With PROVENANT_KEY_BACKEND=pkcs11 or keyvault and nothing else configured, a
+        local SoftHSM2 token or a local Key Vault server in the data directory holds the
+        demo's keys (the web server and the worker inherit the settings)."""
+        data = chain_settings.data_dir()
+        if settings.KEY_BACKEND == "pkcs11" and not settings.PKCS11_USER_PIN:
+            config = ensure_token(data / "softhsm", label=settings.PKCS11_TOKEN_LABEL)
+            settings.PKCS11_LIBRARY, settings.PKCS11_USER_PIN = config.library, config.user_pin
+            os.environ["PROVENANT_PKCS11_LIBRARY"] = config.library
+            os.environ["PROVENANT_PKCS11_TOKEN_LABEL"] = config.token_label
+            os.environ["PROVENANT_PKCS11_USER_PIN"] = config.user_pin
+            self.stdout.write(f"keys in SoftHSM2 token {config.token_label!r} ({data / 'softhsm'})")
+        elif settings.KEY_BACKEND == "keyvault" and not settings.AZURE_KEY_VAULT_URL:
+            vault = stack.enter_context(LocalKeyVault(data / "keyvault", port=vault_port))
+            settings.AZURE_KEY_VAULT_URL = vault.url
+            settings.AZURE_KEY_VAULT_CREDENTIAL = f"static:{vault.token}"
+            settings.AZURE_KEY_VAULT_CA_FILE = str(vault.ca_file)
+            os.environ["PROVENANT_KEY_VAULT_URL"] = vault.url
+            os.environ["PROVENANT_KEY_VAULT_CREDENTIAL"] = f"static:{vault.token}"
+            os.environ["PROVENANT_KEY_VAULT_CA_FILE"] = str(vault.ca_file)
+            self.stdout.write(f"keys in the local Key Vault server {vault.url}")
+        else:
+            self.stdout.write(f"keys in the {settings.KEY_BACKEND} key store")
+
+    def _run(
+        self, node: AnvilNode, children: list[subprocess.Popen[bytes]], options: dict[str, Any]
+    ) -> None:
         with node:
             chain_client.cache_clear()
             w3 = get_web3(node.url)
