@@ -41,7 +41,9 @@ deploy: install ## Deploy the contracts to PROVENANT_RPC_URL (idempotent; manife
 seed: install ## Seed the running local chain with the demo consortium
 	$(PY) -m contracts.demo
 
-demo: install ## Start the node, deploy, seed the demo consortium, serve the portal + API, run the worker
+demo: install ## Start the node, deploy, seed the demo consortium, serve the portal + API, run the worker (PROVENANT_KEY_BACKEND=keystore|pkcs11|keyvault)
+	@[ "$$PROVENANT_KEY_BACKEND" != pkcs11 ] || [ -e /usr/lib/softhsm/libsofthsm2.so ] || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq softhsm2)
 	$(PY) manage.py demo
 
 # The test suite's mirror tests run on the real PostgreSQL (trust auth on 127.0.0.1).

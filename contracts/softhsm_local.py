@@ -60,8 +60,10 @@ def ensure_token(
     }
     if label not in labels:
         subprocess.run(
-            ["softhsm2-util", "--init-token", "--free", "--label", label]
-            + ["--pin", pin, "--so-pin", so_pin],
+            [
+                *("softhsm2-util", "--init-token", "--free", "--label", label),
+                *("--pin", pin, "--so-pin", so_pin),
+            ],
             env=env,
             capture_output=True,
             text=True,

@@ -18,6 +18,8 @@ from contracts.chain import LocalSigner, build_transaction
 from contracts.hsm import Pkcs11Backend, Pkcs11Config, Pkcs11KeyStore, Pkcs11Token
 from contracts.keystore import SECP256K1_N, KeyStore, KeyStoreUnavailable, WrappedKeyInvalid
 
+pytestmark = pytest.mark.integration  # needs Debian's softhsm2 (installed by `make services`)
+
 
 def _label(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(4)}"
