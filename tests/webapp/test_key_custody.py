@@ -145,6 +145,9 @@ def test_an_organisation_rotates_to_an_hsm_key_and_keeps_its_lots_history_and_ce
     for org in (mine, certifier):
         organisation_rotation_advance(organisation=org)  # switch; mine moves its lot
         org.refresh_from_db()
+    assert organisation_rotation_advance(organisation=mine).startswith(
+        f"waiting: {old_mine} still holds 1 lots"
+    )  # the old address is not retired while it holds anything
     assert mine.key_backend == "pkcs11" and mine.address != old_mine
     network.settle()
     holder = Balance.objects.get(lot_id=lot_id, block_to__isnull=True, quantity__gt=0).holder

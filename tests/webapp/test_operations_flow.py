@@ -28,7 +28,7 @@ from webapp.lots.services import (
 from webapp.operations.models import Operation
 from webapp.operations.services import IdempotencyConflict
 from webapp.operations.submitter import SubmitLater, operation_send
-from webapp.organisations.keys import open_key_store
+from webapp.organisations.keys import clear_caches, signing_key
 from webapp.projections.models import CertificateVersion, HandoffVersion, LotVersion
 from webapp.projections.selectors import lot_holders
 
@@ -222,7 +222,7 @@ def _certify(net: Network, lot_id: int) -> int:
 
 def test_a_missing_or_revoked_certificate_is_refused_up_front(network: Network) -> None:
     retailer = network.orgs["retailer"]
-    store = open_key_store(retailer.key_backend, retailer.key_reference)
+    store = signing_key(retailer, retailer.address)
     transact(network.w3, store, _lots(network).functions.setAcceptancePolicy(ascii32("QUALITY")))
     lot_id = _register(network)
     handoff_id = _open_handoff(network, lot_id, "retailer", 5)
@@ -253,7 +253,7 @@ def test_a_missing_or_revoked_certificate_is_refused_up_front(network: Network) 
 
 def test_a_certificate_lets_the_handoff_through(network: Network) -> None:
     retailer = network.orgs["retailer"]
-    store = open_key_store(retailer.key_backend, retailer.key_reference)
+    store = signing_key(retailer, retailer.address)
     transact(network.w3, store, _lots(network).functions.setAcceptancePolicy(ascii32("QUALITY")))
     lot_id = _register(network)
     handoff_id = _open_handoff(network, lot_id, "retailer", 5)
@@ -412,7 +412,7 @@ def test_a_key_store_that_cannot_sign_leaves_the_operation_queued_and_unsigned(
     operation = lot_register(organisation=mine, name="Ore", quantity=10, unit="kg")
     passphrase = portal_settings.KEYSTORE_PASSPHRASE
     portal_settings.KEYSTORE_PASSPHRASE = "not-the-passphrase"
-    open_key_store.cache_clear()
+    clear_caches()
     with pytest.raises(SubmitLater):
         operation_send(operation_id=operation.id)
     operation.refresh_from_db()
@@ -427,6 +427,6 @@ def test_a_key_store_that_cannot_sign_leaves_the_operation_queued_and_unsigned(
     assert network.w3.eth.get_transaction_count(mine.address) == 0
 
     portal_settings.KEYSTORE_PASSPHRASE = passphrase
-    open_key_store.cache_clear()
+    clear_caches()
     (done,) = network.settle()
     assert done.status == Operation.Status.CONFIRMED and done.nonce == 0

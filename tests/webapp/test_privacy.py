@@ -24,7 +24,7 @@ from tests.webapp.network import Network
 from tests.webapp.test_api import client_for, post
 from webapp.chain.models import ChainEvent
 from webapp.chain.verification import verify_mirror
-from webapp.lots.models import LotMetadata
+from webapp.lots.models import LotMetadata, LotNumber
 from webapp.operations.models import Operation
 from webapp.organisations.keys import clear_caches
 from webapp.organisations.models import Organisation
@@ -171,13 +171,44 @@ def test_shredding_a_retention_period_erases_its_subjects_and_no_others(
         call_command("shred_period", "1999-Q1")
 
 
+def _counts() -> tuple[int, ...]:
+    models = (Operation, LotMetadata, LotNumber, DataSubject, PersonalValue)
+    last_id = int(LotNumber.objects.values_list("last", flat=True).first() or 0)
+    return (*(model.objects.count() for model in models), last_id)
+
+
 @pytest.mark.integration
 @pytest.mark.node
 @pytest.mark.django_db(transaction=True)
 def test_a_forgotten_contact_is_unreadable_everywhere_while_hashes_and_proofs_hold(
-    network: Network,
+    network: Network, portal_settings: Any
 ) -> None:
     mine, refinery = client_for(network, "mine"), client_for(network, "refinery")
+    counts = _counts()
+    bad = post(
+        mine,
+        "/api/v1/lots/register",
+        {"name": "Ore", "quantity": 1, "unit": "kg", "personal": {"contact_email": "nope"}},
+        "reg-bad",
+    )
+    assert bad.status_code == 400 and "contact_email" in bad.json()["errors"], bad.json()
+    # The key store cannot wrap the subject's key: refused, and no lot, id or subject kept.
+    passphrase = portal_settings.KEYSTORE_PASSPHRASE
+    personal_seal(organisation=network.orgs["mine"], values={"contact_name": "Warm-up"})
+    counts = _counts()
+    portal_settings.KEYSTORE_PASSPHRASE = "not-the-passphrase"
+    clear_caches()
+    down = post(
+        mine,
+        "/api/v1/lots/register",
+        {"name": "Ore", "quantity": 1, "unit": "kg", "personal": CONTACT},
+        "reg-down",
+    )
+    assert down.status_code == 400 and "key store unavailable" in json.dumps(down.json())
+    assert _counts() == counts
+    portal_settings.KEYSTORE_PASSPHRASE = passphrase
+    clear_caches()
+
     registered = post(
         mine,
         "/api/v1/lots/register",

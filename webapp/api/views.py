@@ -164,7 +164,7 @@ class LotRegisterApi(WriteView):
             kind=LotKind[data.pop("kind").upper()],
             claims=Claims(**claims),
             idempotency_key=self.idempotency_key(request),
-            user=request.user if request.user.is_authenticated and request.user.pk else None,
+            user=_person(request),
             **data,
         )
         return self.accepted(request, operation)

@@ -40,7 +40,16 @@ class KeyInline(admin.TabularInline):
 @admin.register(Organisation)
 class OrganisationAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "role_list", "address", "key_backend", "is_operator"]
-    readonly_fields = ["address", "key_reference"]
+    readonly_fields = ["address"]
+
+    inlines = [MemberInline, KeyInline]
+    actions = [
+        "create_key",
+        "register_on_chain",
+        "create_api_token",
+        "rotate_key",
+        "advance_rotation",
+    ]
 
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         """key_backend: the key store the next key (first or rotated) is created in."""
@@ -51,15 +60,6 @@ class OrganisationAdmin(admin.ModelAdmin):
                 help_text="Where the organisation's next signing key is generated.",
             )
         return super().formfield_for_dbfield(db_field, request, **kwargs)
-
-    inlines = [MemberInline, KeyInline]
-    actions = [
-        "create_key",
-        "register_on_chain",
-        "create_api_token",
-        "rotate_key",
-        "advance_rotation",
-    ]
 
     @admin.display(description="roles")
     def role_list(self, obj: Organisation) -> str:

@@ -151,10 +151,10 @@ def clear_caches() -> None:
 
 
 def signing_key(organisation: Organisation, address: str) -> KeyStore:
-    """The organisation's key store for one of its addresses: the current key, or a key it
-    is rotating in or out (operations queued under an address are signed by that key)."""
-    if address.lower() == organisation.address.lower():
-        return open_key_store(organisation.key_backend, organisation.key_reference)
+    """The key store of one of the organisation's addresses, from its key history: the
+    current key, or a key it is rotating in or out (an operation queued under an address
+    is signed by that address's key). `Organisation.key_backend` only says where the
+    *next* key is made, so changing it never touches the keys already in use."""
     key = OrganisationKey.objects.filter(organisation=organisation, address__iexact=address).first()
     if key is None:
         raise KeyStoreUnavailable(f"{organisation.name} has no key for {address}")

@@ -1,9 +1,10 @@
 """Organisations: the consortium's members, their people, their keys and API tokens.
 
 An organisation is a participant on chain (an address with roles) and a tenant here: every
-user belongs to exactly one, and every write it makes is signed by its own key, held in the
-key store named by `key_backend` + `key_reference`. Only the reference lives in the
-database; the key itself never does.
+user belongs to exactly one, and every write it makes is signed by its own key. Its keys
+(current, being rotated in, retired) are `OrganisationKey` rows naming a key store and a
+reference in it; only the reference lives in the database, the key itself never does.
+`key_backend` is the key store the organisation's next key is generated in.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ class Organisation(models.Model):
     name = models.CharField(max_length=200)
     #: Role bits (contracts.domain.Role) the organisation holds, or asks for, on chain.
     roles = models.PositiveIntegerField(default=0)
+    #: The key store the next key is generated in (the current key's is in its history).
     key_backend = models.CharField(max_length=32, default="keystore")
-    key_reference = models.CharField(max_length=500, blank=True)
     address = models.CharField(max_length=42, blank=True)
     #: Holds the consortium admin key: onboards the other organisations on chain.
     is_operator = models.BooleanField(default=False)

@@ -24,20 +24,11 @@ from django.db.models import Q
 from django.utils import timezone
 from web3 import Web3
 
-from contracts.keystore import KeyStoreUnavailable
 from webapp.operations.preflight import queue_checked
 from webapp.operations.selectors import operations_in_flight
-from webapp.organisations.keys import backend
 from webapp.organisations.models import Organisation, OrganisationKey
-from webapp.organisations.services import User, _check_backend, _key_label
+from webapp.organisations.services import User, key_generate, operator_organisation
 from webapp.projections.models import Balance, HandoffVersion, ParticipantVersion
-
-
-def _operator() -> Organisation:
-    operator = Organisation.objects.filter(is_operator=True).exclude(address="").first()
-    if operator is None:
-        raise ValidationError({"__all__": ["No consortium operator with a key is configured."]})
-    return operator
 
 
 def organisation_rotate_key(
@@ -57,13 +48,10 @@ def organisation_rotate_key(
         raise ValidationError(
             {"__all__": [f"A key rotation of {organisation.name} is already under way."]}
         )
-    operator = _operator()
-    backend_name = _check_backend(backend_name or organisation.key_backend)
-    try:
-        reference, store = backend(backend_name).create(label=_key_label(organisation))
-        address = store.address
-    except KeyStoreUnavailable as exc:
-        raise ValidationError({"__all__": [f"The {backend_name} key store failed: {exc}"]}) from exc
+    operator = operator_organisation()
+    backend_name, reference, address = key_generate(
+        organisation=organisation, backend_name=backend_name
+    )
     with transaction.atomic():
         key = OrganisationKey.objects.create(
             organisation=organisation,
@@ -123,9 +111,8 @@ def organisation_rotation_advance(*, organisation: Organisation, user: User = No
             pending.status = OrganisationKey.Status.ACTIVE
             pending.save(update_fields=["status"])
             organisation.key_backend = pending.backend
-            organisation.key_reference = pending.reference
             organisation.address = pending.address
-            organisation.save(update_fields=["key_backend", "key_reference", "address"])
+            organisation.save(update_fields=["key_backend", "address"])
             lots = _held(old)
             if lots:
                 queue_checked(
@@ -157,7 +144,7 @@ def organisation_rotation_advance(*, organisation: Organisation, user: User = No
             )
         with transaction.atomic():
             queue_checked(
-                _operator(),
+                operator_organisation(),
                 "organisation.retire_key",
                 {"organisation": organisation.slug, "address": key.address},
                 {

@@ -42,22 +42,14 @@ def organisation_create(*, name: str, roles: Role, slug: str = "") -> Organisati
     )
 
 
-def _check_backend(backend_name: str) -> str:
-    if backend_name not in settings.KEY_STORE_BACKENDS:
-        names = ", ".join(sorted(settings.KEY_STORE_BACKENDS))
-        raise ValidationError({"key_backend": [f"No key store {backend_name!r} ({names})."]})
-    return backend_name
-
-
 def organisation_adopt_key(
     *, organisation: Organisation, backend_name: str, reference: str, address: str
 ) -> None:
     """Make a key already in a key store the organisation's current signing key."""
     with transaction.atomic():
         organisation.key_backend = backend_name
-        organisation.key_reference = reference
         organisation.address = address
-        organisation.save(update_fields=["key_backend", "key_reference", "address"])
+        organisation.save(update_fields=["key_backend", "address"])
         OrganisationKey.objects.create(
             organisation=organisation,
             backend=backend_name,
@@ -67,35 +59,49 @@ def organisation_adopt_key(
         )
 
 
+def key_generate(*, organisation: Organisation, backend_name: str = "") -> tuple[str, str, str]:
+    """Generate a new signing key for the organisation in a key store (its chosen one by
+    default); returns (backend name, reference, address). Nothing is recorded yet."""
+    backend_name = backend_name or organisation.key_backend
+    if backend_name not in settings.KEY_STORE_BACKENDS:
+        names = ", ".join(sorted(settings.KEY_STORE_BACKENDS))
+        raise ValidationError({"key_backend": [f"No key store {backend_name!r} ({names})."]})
+    # The slug and a random suffix: a key store may be shared by several deployments, and
+    # a rotation adds keys.
+    label = f"{organisation.slug}-{secrets.token_hex(4)}"
+    try:
+        reference, store = backend(backend_name).create(label=label)
+        return backend_name, reference, store.address
+    except KeyStoreUnavailable as exc:
+        raise ValidationError({"__all__": [f"The {backend_name} key store failed: {exc}"]}) from exc
+
+
 def organisation_create_key(*, organisation: Organisation, backend_name: str = "") -> str:
     """Generate the organisation's signing key inside its key store; returns the address."""
     if organisation.address:
         raise ValidationError({"__all__": [f"{organisation.name} already has a key."]})
-    backend_name = _check_backend(backend_name or organisation.key_backend)
-    try:
-        reference, store = backend(backend_name).create(label=_key_label(organisation))
-        address = store.address
-    except KeyStoreUnavailable as exc:
-        raise ValidationError({"__all__": [f"The {backend_name} key store failed: {exc}"]}) from exc
+    backend_name, reference, address = key_generate(
+        organisation=organisation, backend_name=backend_name
+    )
     organisation_adopt_key(
         organisation=organisation, backend_name=backend_name, reference=reference, address=address
     )
     return address
 
 
-def _key_label(organisation: Organisation) -> str:
-    """A fresh label for the organisation's next key (the slug and a random suffix: a key
-    store may be shared by several deployments, and rotation adds keys)."""
-    return f"{organisation.slug}-{secrets.token_hex(4)}"
+def operator_organisation() -> Organisation:
+    """The consortium operator (holds the admin key that onboards and retires addresses)."""
+    operator = Organisation.objects.filter(is_operator=True).exclude(address="").first()
+    if operator is None:
+        raise ValidationError({"__all__": ["No consortium operator with a key is configured."]})
+    return operator
 
 
 def organisation_register(
     *, organisation: Organisation, user: User = None, idempotency_key: str = ""
 ) -> Operation:
     """Register the organisation on chain with its roles, signed by the operator."""
-    operator = Organisation.objects.filter(is_operator=True).exclude(address="").first()
-    if operator is None:
-        raise ValidationError({"__all__": ["No consortium operator with a key is configured."]})
+    operator = operator_organisation()
     if not organisation.address:
         raise ValidationError({"__all__": [f"Create {organisation.name}'s key first."]})
     profile_hash = Web3.keccak(text=organisation.slug).to_0x_hex()

@@ -26,7 +26,7 @@ from webapp.chain import chain_client
 from webapp.chain.indexer import ChainIndexer, leader_lock
 from webapp.chain.verification import verify_mirror
 from webapp.lots.models import LotMetadata
-from webapp.organisations.keys import keystore_file_backend, open_key_store
+from webapp.organisations.keys import keystore_file_backend, signing_key
 from webapp.organisations.models import Member, Organisation
 from webapp.organisations.services import organisation_adopt_key, organisation_create_key
 from webapp.projections.projector import Projector
@@ -212,7 +212,7 @@ class Command(BaseCommand):
             )
             if not org.address:
                 organisation_create_key(organisation=org)
-            stores[slug] = open_key_store(org.key_backend, org.key_reference)
+            stores[slug] = signing_key(org, org.address)
             if not users.objects.filter(username=username).exists():
                 user = users.objects.create_user(username, password=DEMO_PASSWORD)
                 Member.objects.create(user=user, organisation=org)
