@@ -3,6 +3,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -32,6 +33,15 @@ from webapp.organisations.services import organisation_adopt_key, organisation_c
 from webapp.projections.projector import Projector
 
 DEMO_PASSWORD = "provenant-demo"
+
+
+def _redis_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
 
 
 class Command(BaseCommand):
@@ -120,6 +130,11 @@ class Command(BaseCommand):
                 "PROVENANT_RPC_URL": node.url,
                 "PROVENANT_CHAIN_ID": str(manifest.chain_id),
             }
+            if not settings.REDIS_URL and _redis_answers():
+                # kombu's filesystem broker can hand the worker a half-written message
+                # (celery/kombu#1551), which stops it: a local Redis is the safer broker.
+                env["REDIS_URL"] = "redis://127.0.0.1:6379/0"
+                self.stdout.write("Celery broker: the local Redis on 127.0.0.1:6379")
             children.append(
                 subprocess.Popen(
                     [
