@@ -9,9 +9,15 @@ import {ICertificates} from "./interfaces/ICertificates.sol";
 ///         with a document hash, a validity window and numeric claims, and may revoke it with
 ///         a reason. Claims live only in the event; storage keeps what the on-chain
 ///         acceptance check needs (issuer, validity, revocation) in one slot.
-/// @dev For each (subject, type) the most recently issued certificate decides validity: a
-///      certifier renews by issuing a new one, and a revoked latest certificate means "no
-///      valid certificate" even if an older one had not expired.
+/// @dev A subject holds a valid certificate of a type when ANY unrevoked certificate of that
+///      type is inside its validity window now: a certificate issued later (expired,
+///      future-dated or by another certifier) never hides one that is valid. To keep that
+///      check bounded, each (subject, type) keeps the ids of its live certificates (not
+///      revoked, not expired) in a short packed list; issuing prunes the dead ones first.
+///      At most MAX_LIVE_CERTIFICATES are live at once per (subject, type), and at most
+///      MAX_LIVE_PER_ISSUER of them from one issuing key, so no single certifier can fill
+///      the list and stop the others from certifying. A certificate already expired when
+///      issued is recorded (event and storage) but never live.
 contract Certificates is ICertificates {
     enum SubjectKind {
         None,
@@ -28,13 +34,21 @@ contract Certificates is ICertificates {
 
     uint32 private constant CERTIFIER = 1 << 4;
 
+    /// @notice How many live (unrevoked, unexpired) certificates one (subject, type) holds
+    ///         at most; the acceptance check reads at most this many.
+    uint256 public constant MAX_LIVE_CERTIFICATES = 8;
+    /// @notice How many of them may come from one issuing key (e.g. the current one and its
+    ///         renewal).
+    uint256 public constant MAX_LIVE_PER_ISSUER = 2;
+
     /// @notice The registry of participants and lots (the Lots contract).
     IRegistry public immutable registry;
     /// @notice How many certificates were ever issued; ids run from 1.
     uint256 public certificateCount;
 
     mapping(uint256 certificateId => Certificate) internal _certificates;
-    mapping(bytes32 subjectAndType => uint256 certificateId) internal _latest;
+    /// @dev Live certificate ids, packed four to a slot, filled from index 0 without gaps.
+    mapping(bytes32 subjectAndType => uint64[MAX_LIVE_CERTIFICATES]) internal _live;
 
     event CertificateIssued(
         uint256 indexed certificateId,
@@ -61,13 +75,19 @@ contract Certificates is ICertificates {
     error ClaimsLengthMismatch(uint256 keys, uint256 values);
     error NotCertificateIssuer(uint256 certificateId, address caller);
     error CertificateAlreadyRevoked(uint256 certificateId);
+    error TooManyLiveCertificates(SubjectKind subjectKind, uint256 subject, bytes32 certificateType);
+    error TooManyLiveCertificatesFromIssuer(
+        SubjectKind subjectKind, uint256 subject, bytes32 certificateType, address issuer
+    );
 
     /// @param registry_ The Lots contract, which knows participants, lots and the pause.
     constructor(IRegistry registry_) {
         registry = registry_;
     }
 
-    /// @notice Issues a certificate for a lot or a participant.
+    /// @notice Issues a certificate for a lot or a participant. Unless it is already
+    ///         expired, it joins the subject's live certificates of its type (see the
+    ///         contract's notes for the limits).
     /// @param subjectKind Lot or Participant.
     /// @param subject The lot id, or the participant's address as uint160.
     /// @param certificateType The type, as a short ASCII string in bytes32 (e.g. "QUALITY").
@@ -102,7 +122,9 @@ contract Certificates is ICertificates {
             validUntil: validUntil,
             revoked: false
         });
-        _latest[_key(subjectKind, subject, certificateType)] = certificateId;
+        if (validUntil >= block.timestamp) {
+            _addLive(subjectKind, subject, certificateType, certificateId);
+        }
         emit CertificateIssued(
             certificateId,
             subjectKind,
@@ -149,16 +171,43 @@ contract Certificates is ICertificates {
         return (c.issuer, c.validFrom, c.validUntil, c.revoked);
     }
 
-    /// @notice The most recent certificate of a type for a subject (0 when none).
+    /// @notice A certificate of a type for a subject that is valid now (0 when none): the
+    ///         first valid one among its live certificates.
     /// @param subjectKind Lot or Participant.
     /// @param subject The lot id or participant address as uint160.
     /// @param certificateType The certificate type.
-    function latestCertificate(SubjectKind subjectKind, uint256 subject, bytes32 certificateType)
-        external
+    function validCertificate(SubjectKind subjectKind, uint256 subject, bytes32 certificateType)
+        public
         view
         returns (uint256)
     {
-        return _latest[_key(subjectKind, subject, certificateType)];
+        uint64[MAX_LIVE_CERTIFICATES] storage live = _live[_key(subjectKind, subject, certificateType)];
+        for (uint256 i; i < MAX_LIVE_CERTIFICATES; ++i) {
+            uint256 id = live[i];
+            if (id == 0) break;
+            if (isValid(id)) return id;
+        }
+        return 0;
+    }
+
+    /// @notice The ids a subject's validity for a type is decided from: its certificates of
+    ///         that type that were unrevoked and unexpired when last pruned (on issue), in
+    ///         issue order. Revoked or expired ones among them no longer count.
+    /// @param subjectKind Lot or Participant.
+    /// @param subject The lot id or participant address as uint160.
+    /// @param certificateType The certificate type.
+    function liveCertificates(SubjectKind subjectKind, uint256 subject, bytes32 certificateType)
+        external
+        view
+        returns (uint256[] memory ids)
+    {
+        uint64[MAX_LIVE_CERTIFICATES] storage live = _live[_key(subjectKind, subject, certificateType)];
+        uint256 n;
+        while (n < MAX_LIVE_CERTIFICATES && live[n] != 0) ++n;
+        ids = new uint256[](n);
+        for (uint256 i; i < n; ++i) {
+            ids[i] = live[i];
+        }
     }
 
     /// @inheritdoc ICertificates
@@ -167,7 +216,7 @@ contract Certificates is ICertificates {
         view
         returns (bool)
     {
-        return isValid(_latest[_key(SubjectKind.Lot, lotId, certificateType)]);
+        return validCertificate(SubjectKind.Lot, lotId, certificateType) != 0;
     }
 
     /// @notice Whether a certificate exists, is unrevoked and valid at this block's time.
@@ -187,6 +236,42 @@ contract Certificates is ICertificates {
             }
         }
         revert InvalidSubject(subjectKind, subject);
+    }
+
+    /// @dev Drops the dead entries (revoked, or expired: neither can become valid again),
+    ///      appends `certificateId` and writes the list back only where it changed.
+    function _addLive(
+        SubjectKind subjectKind,
+        uint256 subject,
+        bytes32 certificateType,
+        uint256 certificateId
+    ) private {
+        uint64[MAX_LIVE_CERTIFICATES] storage live = _live[_key(subjectKind, subject, certificateType)];
+        uint64[MAX_LIVE_CERTIFICATES] memory kept;
+        uint256 n;
+        uint256 fromIssuer;
+        for (uint256 i; i < MAX_LIVE_CERTIFICATES; ++i) {
+            uint64 id = live[i];
+            if (id == 0) break;
+            Certificate memory c = _certificates[id];
+            if (c.revoked || c.validUntil < block.timestamp) continue;
+            if (c.issuer == msg.sender) ++fromIssuer;
+            kept[n++] = id;
+        }
+        if (n == MAX_LIVE_CERTIFICATES) {
+            revert TooManyLiveCertificates(subjectKind, subject, certificateType);
+        }
+        if (fromIssuer == MAX_LIVE_PER_ISSUER) {
+            revert TooManyLiveCertificatesFromIssuer(
+                subjectKind, subject, certificateType, msg.sender
+            );
+        }
+        // Ids beyond uint64 would take 2^64 issues; the packing relies on it.
+        kept[n] = uint64(certificateId);
+        for (uint256 i; i < MAX_LIVE_CERTIFICATES; ++i) {
+            if (live[i] != kept[i]) live[i] = kept[i];
+            else if (kept[i] == 0) break;
+        }
     }
 
     function _key(SubjectKind subjectKind, uint256 subject, bytes32 certificateType)

@@ -30,11 +30,22 @@ contract Lots is ERC1155, Participants {
         Bundle
     }
 
+    /// @notice In what capacity a quarantine was set (see `setQuarantine`).
+    enum QuarantineAuthority {
+        None,
+        Reporter,
+        Certifier,
+        Custodian
+    }
+
     struct Lot {
         LotKind kind;
         bool quarantined;
-        /// @dev A quarantine set by a REPORTER can only be lifted by a REPORTER.
-        bool quarantinedByReporter;
+        /// @dev The quantity in existence: registered, less what transformations consumed (a
+        ///      bundle: 1 until opened). It lets a custodian show that it holds all of a lot.
+        ///      Packed into the slot every handoff reads anyway, so keeping it costs nothing
+        ///      there; uint240 bounds a lot's quantity (QuantityTooLarge).
+        uint240 quantity;
     }
 
     /// @notice One output of a transformation, registered as a new lot held by the caller.
@@ -51,6 +62,9 @@ contract Lots is ERC1155, Participants {
 
     mapping(uint256 lotId => Lot) internal _lots;
     mapping(uint256 bundleId => bytes32 contentsHash) internal _bundleContents;
+    /// @dev Who set a lot's current quarantine: only it (or a key it was rotated to), an
+    ///      AUDITOR or an ADMIN_ROLE holder may lift it. Zero while not quarantined.
+    mapping(uint256 lotId => address setBy) internal _quarantinedBy;
     ICertificates public certificates;
 
     event LotRegistered(
@@ -110,10 +124,16 @@ contract Lots is ERC1155, Participants {
         uint256[] outputQuantities,
         bytes32 processHash
     );
+    /// @notice `by` quarantined lot `lotId` as a REPORTER, a CERTIFIER or the custodian of
+    ///         all of the lot's quantity (`authority`).
     event QuarantineSet(
-        uint256 indexed lotId, address indexed by, bool byReporter, string reason
+        uint256 indexed lotId, address indexed by, QuarantineAuthority authority, string reason
     );
-    event QuarantineCleared(uint256 indexed lotId, address indexed by, string reason);
+    /// @notice `by` lifted the quarantine that `setBy` had set: `by` is `setBy` (or a key it
+    ///         was rotated to), an AUDITOR or an ADMIN_ROLE holder.
+    event QuarantineCleared(
+        uint256 indexed lotId, address indexed by, address indexed setBy, string reason
+    );
     event CertificatesContractSet(address certificates);
     /// @notice `from`'s whole balance of each lot moved to its successor `to` (the same
     ///         organisation under a rotated key). The balances move in the ERC-1155 transfer
@@ -142,8 +162,10 @@ contract Lots is ERC1155, Participants {
     error BundleNotTransformable(uint256 lotId);
     error NotLotHolder(uint256 lotId, address account);
     error BundleContentsMismatch(uint256 bundleId);
-    error NotReporterOrHolder(uint256 lotId, address account);
-    error QuarantineHeldByReporter(uint256 lotId);
+    error NotQuarantineAuthority(uint256 lotId, address account);
+    error NotQuarantineSetter(uint256 lotId, address setBy, address account);
+    error EmptyReason();
+    error QuantityTooLarge(uint256 quantity);
     error NotQuarantined(uint256 lotId);
     error AlreadyQuarantined(uint256 lotId);
     error NoSuccessor(address account);
@@ -196,9 +218,10 @@ contract Lots is ERC1155, Participants {
         _requireActor(receiver, CUSTODIANS);
         if (receiver == msg.sender) revert SelfHandoff();
         if (quantity == 0) revert ZeroQuantity();
-        Lot memory lot = _lots[lotId];
-        if (lot.kind == LotKind.None) revert UnknownLot(lotId);
-        if (lot.quarantined) revert LotQuarantined(lotId);
+        Lot storage lot = _lots[lotId];
+        (LotKind kind, bool quarantined) = (lot.kind, lot.quarantined);
+        if (kind == LotKind.None) revert UnknownLot(lotId);
+        if (quarantined) revert LotQuarantined(lotId);
 
         handoffId = uint256(seq.handoffs) + 1;
         _sequences.handoffs = uint64(handoffId);
@@ -311,6 +334,7 @@ contract Lots is ERC1155, Participants {
             revert BundleContentsMismatch(bundleId);
         }
         delete _bundleContents[bundleId];
+        _lots[bundleId].quantity = 0;
         emit LotsUnbundled(bundleId, msg.sender, lotIds, quantities);
         _move(msg.sender, address(0), bundleId, 1);
         _update(bundleEscrow(bundleId), msg.sender, lotIds, quantities);
@@ -378,6 +402,10 @@ contract Lots is ERC1155, Participants {
         // Burning first makes "inputs the caller does not hold" fail with OpenZeppelin's
         // ERC1155InsufficientBalance before anything is minted.
         _update(msg.sender, address(0), inputIds, inputQuantities);
+        for (uint256 i; i < inputIds.length; ++i) {
+            // The burn succeeded, so the quantity was at most the lot's (which fits uint240).
+            _lots[inputIds[i]].quantity -= uint240(inputQuantities[i]);
+        }
 
         uint256[] memory outputIds = new uint256[](outputs.length);
         uint256[] memory outputQuantities = new uint256[](outputs.length);
@@ -402,33 +430,59 @@ contract Lots is ERC1155, Participants {
     // ----------------------------------------------------------------------- conditions
 
     /// @notice Puts a lot in quarantine: it cannot be handed off (initiated or accepted),
-    ///         bundled, unbundled or transformed until cleared. Callable by a REPORTER or a
-    ///         holder of the lot. A bundle's contents are not looked into: to stop a closed
-    ///         bundle whose contents are suspect, quarantine the bundle itself.
+    ///         bundled, unbundled or transformed until cleared. The flag covers the whole lot
+    ///         id, for every holder, so only these may set it: a REPORTER or a CERTIFIER (any
+    ///         lot), or the custodian of all of the lot's quantity (it holds every unit in
+    ///         existence: none with another party, none in an open handoff). A custodian of
+    ///         part of a lot cannot stop the others' parts; it asks a REPORTER or CERTIFIER.
+    ///         A bundle's contents are not looked into: to stop a closed bundle whose contents
+    ///         are suspect, quarantine the bundle itself.
     /// @param lotId The lot.
-    /// @param reason A readable reason (e.g. the IoT rule that fired), kept in the event.
+    /// @param reason A readable, non-empty reason (e.g. the IoT rule that fired), kept in
+    ///        the event.
     function setQuarantine(uint256 lotId, string calldata reason) external {
         _requireRunning();
-        bool byReporter = _checkConditionReporter(lotId);
+        if (bytes(reason).length == 0) revert EmptyReason();
+        Participant memory p = _activeParticipant(msg.sender);
         Lot storage lot = _lots[lotId];
+        if (lot.kind == LotKind.None) revert UnknownLot(lotId);
+        QuarantineAuthority authority;
+        if (p.roles & REPORTER != 0) {
+            authority = QuarantineAuthority.Reporter;
+        } else if (p.roles & CERTIFIER != 0) {
+            authority = QuarantineAuthority.Certifier;
+        } else if (_holdsAll(msg.sender, lotId, lot.quantity)) {
+            authority = QuarantineAuthority.Custodian;
+        } else {
+            revert NotQuarantineAuthority(lotId, msg.sender);
+        }
         if (lot.quarantined) revert AlreadyQuarantined(lotId);
         lot.quarantined = true;
-        lot.quarantinedByReporter = byReporter;
-        emit QuarantineSet(lotId, msg.sender, byReporter, reason);
+        _quarantinedBy[lotId] = msg.sender;
+        emit QuarantineSet(lotId, msg.sender, authority, reason);
     }
 
-    /// @notice Lifts a lot's quarantine. A quarantine set by a REPORTER needs a REPORTER.
+    /// @notice Lifts a lot's quarantine. Only whoever set it may (or, after a key rotation,
+    ///         a successor of that key), or as an override an active AUDITOR or an ADMIN_ROLE
+    ///         holder. The event names both who set and who lifted it.
     /// @param lotId The lot.
-    /// @param reason A readable reason, kept in the event.
+    /// @param reason A readable, non-empty reason, kept in the event.
     function clearQuarantine(uint256 lotId, string calldata reason) external {
         _requireRunning();
-        bool byReporter = _checkConditionReporter(lotId);
+        if (bytes(reason).length == 0) revert EmptyReason();
         Lot storage lot = _lots[lotId];
+        if (lot.kind == LotKind.None) revert UnknownLot(lotId);
         if (!lot.quarantined) revert NotQuarantined(lotId);
-        if (lot.quarantinedByReporter && !byReporter) revert QuarantineHeldByReporter(lotId);
+        address setBy = _quarantinedBy[lotId];
+        if (!hasRole(ADMIN_ROLE, msg.sender)) {
+            Participant memory p = _activeParticipant(msg.sender);
+            if (p.roles & AUDITOR == 0 && !actsFor(setBy, msg.sender)) {
+                revert NotQuarantineSetter(lotId, setBy, msg.sender);
+            }
+        }
         lot.quarantined = false;
-        lot.quarantinedByReporter = false;
-        emit QuarantineCleared(lotId, msg.sender, reason);
+        delete _quarantinedBy[lotId];
+        emit QuarantineCleared(lotId, msg.sender, setBy, reason);
     }
 
     // -------------------------------------------------------------------- administration
@@ -470,15 +524,20 @@ contract Lots is ERC1155, Participants {
 
     // ----------------------------------------------------------------------------- views
 
-    /// @notice A lot's kind and quarantine state (kind None: no such lot).
+    /// @notice A lot's kind, quarantine state and quantity in existence (kind None: no such
+    ///         lot).
     /// @param lotId The lot.
+    /// @return kind The lot's kind.
+    /// @return quarantined Whether it is quarantined.
+    /// @return quarantinedBy Who set the quarantine (zero when not quarantined).
+    /// @return quantity Registered, less what transformations consumed (0 for an opened bundle).
     function lot(uint256 lotId)
         external
         view
-        returns (LotKind kind, bool quarantined, bool quarantinedByReporter)
+        returns (LotKind kind, bool quarantined, address quarantinedBy, uint256 quantity)
     {
         Lot memory l = _lots[lotId];
-        return (l.kind, l.quarantined, l.quarantinedByReporter);
+        return (l.kind, l.quarantined, _quarantinedBy[lotId], l.quantity);
     }
 
     /// @inheritdoc IRegistry
@@ -541,8 +600,9 @@ contract Lots is ERC1155, Participants {
     ) private {
         if (lotId == 0) revert InvalidLotId();
         if (quantity == 0) revert ZeroQuantity();
+        if (quantity > type(uint240).max) revert QuantityTooLarge(quantity);
         if (_lots[lotId].kind != LotKind.None) revert LotAlreadyExists(lotId);
-        _lots[lotId] = Lot({kind: kind, quarantined: false, quarantinedByReporter: false});
+        _lots[lotId] = Lot({kind: kind, quarantined: false, quantity: uint240(quantity)});
         emit LotRegistered(lotId, owner, kind, quantity, metadataHash, gs1KeyHash);
         _move(address(0), owner, lotId, quantity);
     }
@@ -587,16 +647,20 @@ contract Lots is ERC1155, Participants {
         }
     }
 
-    /// @dev Returns whether the caller acts as a REPORTER (otherwise it is a holder).
-    function _checkConditionReporter(uint256 lotId) private view returns (bool byReporter) {
-        Participant memory p = _participants[msg.sender];
-        if (!p.registered) revert UnknownParticipant(msg.sender);
-        if (!p.active) revert SuspendedParticipant(msg.sender);
-        if (_lots[lotId].kind == LotKind.None) revert UnknownLot(lotId);
-        byReporter = p.roles & REPORTER != 0;
-        if (!byReporter && balanceOf(msg.sender, lotId) == 0) {
-            revert NotReporterOrHolder(lotId, msg.sender);
-        }
+    function _activeParticipant(address account) private view returns (Participant memory p) {
+        p = _participants[account];
+        if (!p.registered) revert UnknownParticipant(account);
+        if (!p.active) revert SuspendedParticipant(account);
+    }
+
+    /// @dev Whether `account` holds every unit of the lot in existence (and at least one).
+    function _holdsAll(address account, uint256 lotId, uint256 quantity)
+        private
+        view
+        returns (bool)
+    {
+        uint256 held = balanceOf(account, lotId);
+        return held != 0 && held == quantity;
     }
 
     function _checkMaterialKind(LotKind kind) private pure {

@@ -1,4 +1,8 @@
-"""Anchors: any active participant dates an off-chain batch by anchoring its Merkle root once."""
+"""Anchors: any active participant dates an off-chain batch by anchoring its Merkle root.
+
+An anchor is the pair (anchorer, root): each participant anchors a root once, and another
+participant anchoring the same root (e.g. copied from a pending transaction) creates its own
+anchor without taking anything from the first one's."""
 
 from __future__ import annotations
 
@@ -17,26 +21,29 @@ OTHER_ROOT = b"\xbb" * 32
 SENSOR_READINGS = ascii32("SENSOR_READINGS")
 EPCIS = ascii32("EPCIS_DOCUMENTS")
 URI = "https://mirror.example.org/batches/2025-06-01.jsonl"
-ZERO_ADDRESS = "0x" + "00" * 20
-NOTHING = (ZERO_ADDRESS, 0)
 
 
-def anchor_of(c: Consortium, root: bytes) -> tuple[str, int]:
-    anchorer, block = c.anchors.functions.anchorOf(root).call()
-    return str(anchorer), int(block)
+def anchored_at(c: Consortium, who: LocalSigner, root: bytes) -> int:
+    """The block in which `who` anchored `root` (0: never)."""
+    return int(c.anchors.functions.anchoredAt(who.address, root).call())
+
+
+def every_anchor(c: Consortium, roots: list[bytes]) -> dict[tuple[str, bytes], int]:
+    signers = [*c.members.values(), c.stranger, c.admin]
+    return {(s.address, r): anchored_at(c, s, r) for s in signers for r in roots}
 
 
 def assert_refused(
     c: Consortium, signer: LocalSigner, call: Any, name: str, roots: list[bytes], **args: Any
 ) -> None:
     """`call` is mined, reverts with `name(**args)`, and no anchor changed."""
-    before = [anchor_of(c, r) for r in roots]
+    before = every_anchor(c, roots)
     exc = c.reverts(signer, call)
     assert exc.name == name, exc
     assert exc.error is not None
     for key, value in args.items():
         assert exc.error.args[key] == value, (key, exc.error.args)
-    assert [anchor_of(c, r) for r in roots] == before
+    assert every_anchor(c, roots) == before
 
 
 @pytest.mark.parametrize("member", list(MEMBERS))
@@ -53,14 +60,15 @@ def test_any_active_participant_anchors_a_root(consortium: Consortium, member: s
         "itemCount": 1024,
         "uri": URI,
     }
-    assert anchor_of(c, ROOT) == (who.address, receipt["blockNumber"])
-    assert anchor_of(c, OTHER_ROOT) == NOTHING
+    assert anchored_at(c, who, ROOT) == receipt["blockNumber"]
+    assert anchored_at(c, who, OTHER_ROOT) == 0
+    others = [m for name, m in c.members.items() if name != member]
+    assert all(anchored_at(c, m, ROOT) == 0 for m in others)
 
 
-def test_a_root_never_anchored_has_no_anchorer(consortium: Consortium) -> None:
+def test_a_root_never_anchored_has_no_anchor(consortium: Consortium) -> None:
     c = consortium
-    assert anchor_of(c, ROOT) == NOTHING
-    assert anchor_of(c, b"\x00" * 32) == NOTHING
+    assert set(every_anchor(c, [ROOT, b"\x00" * 32]).values()) == {0}
 
 
 def test_different_roots_keep_their_own_anchorer_and_block(consortium: Consortium) -> None:
@@ -68,28 +76,50 @@ def test_different_roots_keep_their_own_anchorer_and_block(consortium: Consortiu
     first = c.act(c.reporter, c.anchors.functions.anchor(ROOT, SENSOR_READINGS, 10, URI))
     second = c.act(c.distributor, c.anchors.functions.anchor(OTHER_ROOT, EPCIS, 0, ""))
     assert second["blockNumber"] > first["blockNumber"]
-    assert anchor_of(c, ROOT) == (c.reporter.address, first["blockNumber"])
-    assert anchor_of(c, OTHER_ROOT) == (c.distributor.address, second["blockNumber"])
+    assert anchored_at(c, c.reporter, ROOT) == first["blockNumber"]
+    assert anchored_at(c, c.distributor, OTHER_ROOT) == second["blockNumber"]
+    assert anchored_at(c, c.reporter, OTHER_ROOT) == anchored_at(c, c.distributor, ROOT) == 0
     (event,) = c.events(second, c.anchors, "RootAnchored")
     assert (event["kind"], event["itemCount"], event["uri"]) == (EPCIS, 0, "")
 
 
-def test_a_root_is_anchored_only_once(consortium: Consortium) -> None:
+def test_a_participant_anchors_a_root_only_once(consortium: Consortium) -> None:
     c = consortium
     first = c.act(c.reporter, c.anchors.functions.anchor(ROOT, SENSOR_READINGS, 10, URI))
     c.w3.provider.ethereum_tester.mine_blocks(3)  # type: ignore[attr-defined]
 
-    for who in (c.reporter, c.auditor):
-        assert_refused(
-            c,
-            who,
-            c.anchors.functions.anchor(ROOT, EPCIS, 99, "elsewhere"),
-            "RootAlreadyAnchored",
-            [ROOT],
-            root=ROOT,
-            blockNumber=first["blockNumber"],
-        )
-    assert anchor_of(c, ROOT) == (c.reporter.address, first["blockNumber"])
+    assert_refused(
+        c,
+        c.reporter,
+        c.anchors.functions.anchor(ROOT, EPCIS, 99, "elsewhere"),
+        "RootAlreadyAnchored",
+        [ROOT],
+        anchorer=c.reporter.address,
+        root=ROOT,
+        blockNumber=first["blockNumber"],
+    )
+    assert anchored_at(c, c.reporter, ROOT) == first["blockNumber"]
+
+
+def test_a_root_copied_by_someone_else_does_not_take_the_first_anchor(
+    consortium: Consortium,
+) -> None:
+    """A front-runner who copies a pending root and lands first gets its own anchor only."""
+    c = consortium
+    copied = c.act(c.distributor, c.anchors.functions.anchor(ROOT, EPCIS, 99, "elsewhere"))
+    honest = c.act(c.reporter, c.anchors.functions.anchor(ROOT, SENSOR_READINGS, 10, URI))
+
+    assert copied["blockNumber"] < honest["blockNumber"]
+    (event,) = c.events(honest, c.anchors, "RootAnchored")
+    assert event == {
+        "root": ROOT,
+        "kind": SENSOR_READINGS,
+        "anchorer": c.reporter.address,
+        "itemCount": 10,
+        "uri": URI,
+    }
+    assert anchored_at(c, c.reporter, ROOT) == honest["blockNumber"]
+    assert anchored_at(c, c.distributor, ROOT) == copied["blockNumber"]
 
 
 def test_the_zero_root_is_refused(consortium: Consortium) -> None:
@@ -101,7 +131,7 @@ def test_the_zero_root_is_refused(consortium: Consortium) -> None:
         "InvalidRoot",
         [b"\x00" * 32],
     )
-    assert anchor_of(c, b"\x00" * 32) == NOTHING
+    assert anchored_at(c, c.reporter, b"\x00" * 32) == 0
 
 
 def test_a_stranger_cannot_anchor(consortium: Consortium) -> None:
@@ -114,7 +144,7 @@ def test_a_stranger_cannot_anchor(consortium: Consortium) -> None:
         [ROOT],
         account=c.stranger.address,
     )
-    assert anchor_of(c, ROOT) == NOTHING
+    assert anchored_at(c, c.stranger, ROOT) == 0
 
 
 def test_the_admin_is_not_a_participant_and_cannot_anchor(consortium: Consortium) -> None:
@@ -140,11 +170,11 @@ def test_a_suspended_participant_cannot_anchor(consortium: Consortium) -> None:
         [ROOT],
         account=c.reporter.address,
     )
-    assert anchor_of(c, ROOT) == NOTHING
+    assert anchored_at(c, c.reporter, ROOT) == 0
 
     c.act(c.admin, c.lots.functions.reactivateParticipant(c.reporter.address))
     receipt = c.act(c.reporter, c.anchors.functions.anchor(ROOT, SENSOR_READINGS, 10, URI))
-    assert anchor_of(c, ROOT) == (c.reporter.address, receipt["blockNumber"])
+    assert anchored_at(c, c.reporter, ROOT) == receipt["blockNumber"]
 
 
 def test_nothing_is_anchored_while_the_system_is_paused(consortium: Consortium) -> None:
@@ -158,5 +188,5 @@ def test_nothing_is_anchored_while_the_system_is_paused(consortium: Consortium) 
         "SystemPaused",
         [ROOT, OTHER_ROOT],
     )
-    assert anchor_of(c, ROOT) == NOTHING
-    assert anchor_of(c, OTHER_ROOT) == (c.reporter.address, first["blockNumber"])
+    assert anchored_at(c, c.reporter, ROOT) == 0
+    assert anchored_at(c, c.reporter, OTHER_ROOT) == first["blockNumber"]

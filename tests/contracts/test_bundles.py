@@ -15,6 +15,8 @@ from tests.contracts.consortium import H1, H2, Consortium
 
 pytestmark = pytest.mark.chain
 
+ZERO_ADDRESS = "0x" + "00" * 20
+
 ZERO32 = b"\x00" * 32
 CUSTODIANS = int(Role.MINER | Role.MANUFACTURER | Role.DISTRIBUTOR | Role.RETAILER)
 
@@ -118,7 +120,7 @@ def test_bundling_locks_the_contents_in_escrow_and_mints_one_bundle_token(
     assert c.balance(escrow, a) == 300
     assert c.balance(escrow, b) == 500
     assert c.balance(escrow, bundle_id) == 0
-    assert tuple(c.lots.functions.lot(bundle_id).call()) == (LotKind.BUNDLE, False, False)
+    assert tuple(c.lots.functions.lot(bundle_id).call()) == (LotKind.BUNDLE, False, ZERO_ADDRESS, 1)
     # The failure-path snapshot reads the same balances as `c.balances`, escrows included.
     snapshot = state(c, [a, b], [bundle_id])
     assert c.balances([a, b, bundle_id]).items() <= snapshot.items()
@@ -182,6 +184,7 @@ def test_unbundling_releases_contents_to_the_holder(consortium: Consortium) -> N
     # The bundle token is burnt and its contents record cleared.
     assert all(v == 0 for v in c.balances([bundle_id]).values())
     assert bytes(c.lots.functions.bundleContentsHash(bundle_id).call()) == ZERO32
+    assert c.lots.functions.lot(bundle_id).call()[3] == 0
 
 
 def test_the_former_holder_cannot_unbundle_a_bundle_it_handed_off(consortium: Consortium) -> None:

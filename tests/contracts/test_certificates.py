@@ -1,4 +1,7 @@
-"""Certificates: certifiers issue them for lots and participants, and revoke their own."""
+"""Certificates: certifiers issue them for lots and participants, and revoke their own.
+
+A subject is certified for a type while any unrevoked certificate of that type is valid: a
+certificate issued later (expired, future-dated, another certifier's) never hides one."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Any
 
 import pytest
 from web3 import Web3
+from web3.types import Wei
 
 from contracts.chain import LocalSigner, _revert_data
 from contracts.domain import Role, SubjectKind, ascii32
@@ -102,12 +106,39 @@ def lot_valid(c: Consortium, lot_id: int, certificate_type: bytes = QUALITY) -> 
     return bool(c.certificates.functions.hasValidLotCertificate(lot_id, certificate_type).call())
 
 
+def live(
+    c: Consortium, subject: int, certificate_type: bytes = QUALITY, kind: int = SubjectKind.LOT
+) -> list[int]:
+    call = c.certificates.functions.liveCertificates(int(kind), subject, certificate_type)
+    return [int(i) for i in call.call()]
+
+
+def valid_one(
+    c: Consortium, subject: int, certificate_type: bytes = QUALITY, kind: int = SubjectKind.LOT
+) -> int:
+    call = c.certificates.functions.validCertificate(int(kind), subject, certificate_type)
+    return int(call.call())
+
+
 def add_certifier(c: Consortium) -> LocalSigner:
     """Onboards the stranger as a second certifier (undone by the fixture's snapshot)."""
     c.act(
         c.admin, c.lots.functions.registerParticipant(c.stranger.address, int(Role.CERTIFIER), H1)
     )
     return c.stranger
+
+
+def add_certifiers(c: Consortium, n: int) -> list[LocalSigner]:
+    """`n` more certifiers with fresh keys, funded by the admin for gas."""
+    signers = [LocalSigner.create() for _ in range(n)]
+    for signer in signers:
+        c.w3.eth.send_transaction(
+            {"from": c.admin.address, "to": signer.address, "value": Wei(10**18)}
+        )
+        c.act(
+            c.admin, c.lots.functions.registerParticipant(signer.address, int(Role.CERTIFIER), H1)
+        )
+    return signers
 
 
 # ---------------------------------------------------------------------------- issuing
@@ -151,7 +182,8 @@ def test_a_certifier_issues_a_certificate_for_a_lot(consortium: Consortium) -> N
         end,
         False,
     )
-    assert c.certificates.functions.latestCertificate(SubjectKind.LOT, lot, CARBON).call() == 1
+    assert live(c, lot, CARBON) == [1]
+    assert valid_one(c, lot, CARBON) == 1
     assert valid(c, 1)
     assert lot_valid(c, lot, CARBON)
     assert not lot_valid(c, lot, QUALITY)
@@ -188,18 +220,12 @@ def test_a_certifier_issues_a_certificate_for_a_participant(consortium: Consorti
         "claimKeys": [ascii32("RECYCLED_PERMILLE")],
         "claimValues": [-1],
     }
-    latest = c.certificates.functions.latestCertificate(
-        SubjectKind.PARTICIPANT, subject, ascii32("ISO_14001")
-    ).call()
-    assert latest == 1
+    assert live(c, subject, ascii32("ISO_14001"), kind=SubjectKind.PARTICIPANT) == [1]
+    assert valid_one(c, subject, ascii32("ISO_14001"), kind=SubjectKind.PARTICIPANT) == 1
     assert valid(c, 1)
     # A participant certificate says nothing about a lot that happens to share the number.
-    assert (
-        c.certificates.functions.latestCertificate(
-            SubjectKind.LOT, subject, ascii32("ISO_14001")
-        ).call()
-        == 0
-    )
+    assert live(c, subject, ascii32("ISO_14001")) == []
+    assert valid_one(c, subject, ascii32("ISO_14001")) == 0
 
 
 def test_a_certificate_without_claims_is_fine(consortium: Consortium) -> None:
@@ -266,10 +292,11 @@ def test_unknown_certificates_are_never_valid(consortium: Consortium) -> None:
     assert not lot_valid(c, 99)
 
 
-def test_the_most_recent_certificate_of_a_type_decides_lot_validity(consortium: Consortium) -> None:
+def test_a_certificate_issued_later_never_hides_a_valid_one(consortium: Consortium) -> None:
     c = consortium
     lot = c.register_lot(c.miner)
     other_lot = c.register_lot(c.miner)
+    rival = add_certifier(c)
     t0 = now(c.w3)
 
     first = issue(c, lot)
@@ -277,27 +304,145 @@ def test_the_most_recent_certificate_of_a_type_decides_lot_validity(consortium: 
     carbon = issue(c, lot, certificate_type=CARBON)
     assert lot_valid(c, lot)
 
-    # A newer certificate that is already expired supersedes the valid one.
-    expired = issue(c, lot, valid_from=t0 - 200, valid_until=t0 - 100)
-    assert valid(c, first)
-    assert not lot_valid(c, lot)
-
-    # Renewal: a newer valid certificate makes the lot valid again.
-    renewed = issue(c, lot)
-    assert c.certificates.functions.latestCertificate(SubjectKind.LOT, lot, QUALITY).call() == (
-        renewed
-    )
+    # Issued later, already expired, by the rival: recorded, but never live.
+    expired = issue(c, lot, rival, valid_from=t0 - 200, valid_until=t0 - 100)
+    # Issued later, valid only from tomorrow: live, not valid yet.
+    future = issue(c, lot, rival, valid_from=t0 + 86400, valid_until=t0 + 2 * 86400)
     assert lot_valid(c, lot)
-
-    # Revoking the latest leaves the lot without a valid certificate, though `first` is.
-    c.act(c.certifier, c.certificates.functions.revoke(renewed, "sample failed"))
-    assert not lot_valid(c, lot)
-    assert valid(c, first)
-    assert not valid(c, expired)
+    assert valid_one(c, lot) == first
+    assert live(c, lot) == [first, future]
+    assert not valid(c, expired) and not valid(c, future)
 
     # Other types and other lots are untouched.
     assert valid(c, carbon) and lot_valid(c, lot, CARBON)
     assert lot_valid(c, other_lot)
+
+
+def test_revoking_the_certificate_that_counted_falls_back_to_another_valid_one(
+    consortium: Consortium,
+) -> None:
+    c = consortium
+    lot = c.register_lot(c.miner)
+    rival = add_certifier(c)
+    first = issue(c, lot)
+    second = issue(c, lot, rival)
+    assert valid_one(c, lot) == first
+
+    c.act(c.certifier, c.certificates.functions.revoke(first, "sample failed"))
+
+    assert lot_valid(c, lot)
+    assert valid_one(c, lot) == second
+
+    c.act(rival, c.certificates.functions.revoke(second, "lab error"))
+
+    assert not lot_valid(c, lot)
+    assert valid_one(c, lot) == 0
+
+
+def test_revoking_the_only_valid_certificate_leaves_the_lot_uncertified(
+    consortium: Consortium,
+) -> None:
+    c = consortium
+    lot = c.register_lot(c.miner)
+    t0 = now(c.w3)
+    current = issue(c, lot)
+    renewal = issue(c, lot, valid_from=t0 + 86400, valid_until=t0 + 2 * 86400)
+
+    c.act(c.certifier, c.certificates.functions.revoke(current, "sample failed"))
+
+    assert not lot_valid(c, lot)
+    # The renewal counts once its window opens.
+    travel(c.w3, t0 + 86400 + 10)
+    assert lot_valid(c, lot)
+    assert valid_one(c, lot) == renewal
+
+
+def test_a_renewal_issued_in_advance_takes_over_when_the_current_one_expires(
+    consortium: Consortium,
+) -> None:
+    c = consortium
+    lot = c.register_lot(c.miner)
+    t0 = now(c.w3)
+    current = issue(c, lot, valid_from=t0 - 10, valid_until=t0 + 1000)
+    renewal = issue(c, lot, valid_from=t0 + 1001, valid_until=t0 + 5000)
+
+    for at, expected in ((t0 + 500, current), (t0 + 1000, current), (t0 + 1001, renewal)):
+        latest_at(c.w3, at)
+        assert valid_one(c, lot) == expected, at
+    latest_at(c.w3, t0 + 5001)
+    assert valid_one(c, lot) == 0
+
+
+def test_issuing_prunes_revoked_and_expired_certificates(consortium: Consortium) -> None:
+    c = consortium
+    lot = c.register_lot(c.miner)
+    rival = add_certifier(c)
+    t0 = now(c.w3)
+    short = issue(c, lot, valid_from=t0 - 10, valid_until=t0 + 100)
+    revoked = issue(c, lot, rival)
+    c.act(rival, c.certificates.functions.revoke(revoked, "withdrawn"))
+    assert live(c, lot) == [short, revoked]
+    travel(c.w3, t0 + 200)
+
+    fresh = issue(c, lot)
+
+    assert live(c, lot) == [fresh]
+    assert valid_one(c, lot) == fresh
+
+
+def test_one_certifier_holds_at_most_two_live_certificates_per_lot_and_type(
+    consortium: Consortium,
+) -> None:
+    c = consortium
+    lot = c.register_lot(c.miner)
+    t0 = now(c.w3)
+    first = issue(c, lot)
+    second = issue(c, lot, valid_from=t0 + 86400, valid_until=t0 + 2 * 86400)
+
+    assert_refused(
+        c,
+        c.certifier,
+        issue_call(c, lot, valid_from=t0 + 3 * 86400, valid_until=t0 + 4 * 86400),
+        "TooManyLiveCertificatesFromIssuer",
+        subjectKind=SubjectKind.LOT,
+        subject=lot,
+        certificateType=QUALITY,
+        issuer=c.certifier.address,
+    )
+    assert live(c, lot) == [first, second]
+    # Other types, and other certifiers, are not limited by it.
+    issue(c, lot, certificate_type=CARBON)
+    rival_certificate = issue(c, lot, add_certifier(c))
+    assert live(c, lot) == [first, second, rival_certificate]
+    # Revoking one of its own frees a place.
+    c.act(c.certifier, c.certificates.functions.revoke(second, "superseded"))
+    third = issue(c, lot)
+    assert live(c, lot) == [first, rival_certificate, third]
+
+
+def test_a_lot_holds_at_most_eight_live_certificates_per_type(consortium: Consortium) -> None:
+    c = consortium
+    lot = c.register_lot(c.miner)
+    limit = int(c.certificates.functions.MAX_LIVE_CERTIFICATES().call())
+    assert limit == 8
+    certifiers = add_certifiers(c, 4)
+    ids = [issue(c, lot, who) for who in certifiers for _ in range(2)]
+    assert live(c, lot) == ids
+
+    assert_refused(
+        c,
+        c.certifier,
+        issue_call(c, lot),
+        "TooManyLiveCertificates",
+        subjectKind=SubjectKind.LOT,
+        subject=lot,
+        certificateType=QUALITY,
+    )
+    # An already expired certificate is recorded even then: it never takes a place.
+    t0 = now(c.w3)
+    expired = issue(c, lot, valid_from=t0 - 200, valid_until=t0 - 100)
+    assert live(c, lot) == ids and expired == ids[-1] + 1
+    assert lot_valid(c, lot)
 
 
 # --------------------------------------------------------------------------- revoking

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from contracts.chain import LocalSigner
 from contracts.domain import LotKind, Role, SubjectKind, ascii32
 from tests.contracts.consortium import H1, H2, Consortium
 
@@ -60,10 +61,15 @@ def cancel_call(c: Consortium, handoff_id: int, lot_id: int, sender: Any, receiv
 
 
 def issue_quality(
-    c: Consortium, lot_id: int, valid_from: int, valid_until: int, kind: bytes = QUALITY
+    c: Consortium,
+    lot_id: int,
+    valid_from: int,
+    valid_until: int,
+    kind: bytes = QUALITY,
+    issuer: LocalSigner | None = None,
 ) -> int:
     receipt = c.act(
-        c.certifier,
+        issuer or c.certifier,
         c.certificates.functions.issue(
             int(SubjectKind.LOT), lot_id, kind, DOC, valid_from, valid_until, [], []
         ),
@@ -105,7 +111,7 @@ def test_manufacturer_registers_a_lot(consortium: Consortium) -> None:
         "value": 250,
     }
     assert c.balance(c.maker, lot_id) == 250
-    assert c.lots.functions.lot(lot_id).call() == [int(LotKind.COMPONENT), False, False]
+    assert c.lots.functions.lot(lot_id).call() == [int(LotKind.COMPONENT), False, ZERO_ADDRESS, 250]
     assert c.lots.functions.lotExists(lot_id).call() is True
 
 
@@ -143,6 +149,21 @@ def test_zero_quantity_lot_is_refused(consortium: Consortium) -> None:
     assert state(c, [lot_id], []) == before
 
 
+def test_a_quantity_beyond_uint240_is_refused(consortium: Consortium) -> None:
+    c = consortium
+    lot_id = c.new_id()
+    before = state(c, [lot_id], [])
+
+    err = c.reverts(c.miner, c.lots.functions.registerLot(lot_id, 2**240, 1, H1, H2))
+
+    assert err.name == "QuantityTooLarge"
+    assert err.error.args == {"quantity": 2**240}
+    assert c.lots.functions.lotExists(lot_id).call() is False
+    assert state(c, [lot_id], []) == before
+    c.register_lot(c.miner, quantity=2**240 - 1, lot_id=lot_id)
+    assert c.lots.functions.lot(lot_id).call()[3] == 2**240 - 1
+
+
 def test_a_lot_id_cannot_be_registered_twice(consortium: Consortium) -> None:
     c = consortium
     lot_id = c.register_lot(c.miner, quantity=100)
@@ -153,7 +174,12 @@ def test_a_lot_id_cannot_be_registered_twice(consortium: Consortium) -> None:
     assert err.name == "LotAlreadyExists"
     assert err.error.args == {"lotId": lot_id}
     assert state(c, [lot_id], []) == before
-    assert c.lots.functions.lot(lot_id).call() == [int(LotKind.RAW_MATERIAL), False, False]
+    assert c.lots.functions.lot(lot_id).call() == [
+        int(LotKind.RAW_MATERIAL),
+        False,
+        ZERO_ADDRESS,
+        100,
+    ]
 
 
 @pytest.mark.parametrize("kind", [LotKind.BUNDLE, LotKind.NONE])
@@ -702,6 +728,63 @@ def test_acceptance_policy_refuses_a_certificate_of_another_lot(consortium: Cons
     other = c.register_lot(c.miner, quantity=5)
     t = now(c)
     issue_quality(c, other, t - 60, t + 86400)
+
+    _accept_refused_for_certificate(c, lot_id, handoff_id, escrow)
+
+
+def _rival_certifier(c: Consortium) -> LocalSigner:
+    """Onboards the stranger as a second certifier (undone by the fixture's snapshot)."""
+    c.act(
+        c.admin, c.lots.functions.registerParticipant(c.stranger.address, int(Role.CERTIFIER), H1)
+    )
+    return c.stranger
+
+
+@pytest.mark.parametrize("later", ["expired", "future-dated"])
+@pytest.mark.parametrize("by", ["same certifier", "rival certifier"])
+def test_a_later_invalid_certificate_does_not_hide_a_valid_one(
+    consortium: Consortium, later: str, by: str
+) -> None:
+    c = consortium
+    lot_id, handoff_id, escrow = _policy_handoff(c)
+    t = now(c)
+    issue_quality(c, lot_id, t - 60, t + 86400)
+    issuer = _rival_certifier(c) if by == "rival certifier" else c.certifier
+    window = (t - 7200, t - 3600) if later == "expired" else (t + 86400, t + 2 * 86400)
+
+    issue_quality(c, lot_id, *window, issuer=issuer)
+
+    assert c.certificates.functions.hasValidLotCertificate(lot_id, QUALITY).call() is True
+    c.accept(c.refinery, handoff_id, lot_id, c.miner)
+    assert c.balance(c.refinery, lot_id) == 400
+    assert c.balance(escrow, lot_id) == 0
+
+
+def test_revoking_the_valid_certificate_leaves_another_valid_one_counting(
+    consortium: Consortium,
+) -> None:
+    c = consortium
+    lot_id, handoff_id, escrow = _policy_handoff(c)
+    t = now(c)
+    issue_quality(c, lot_id, t - 60, t + 3600, issuer=_rival_certifier(c))
+    latest = issue_quality(c, lot_id, t - 30, t + 86400)
+
+    c.act(c.certifier, c.certificates.functions.revoke(latest, "sample mixed up"))
+
+    c.accept(c.refinery, handoff_id, lot_id, c.miner)
+    assert c.balance(c.refinery, lot_id) == 400
+    assert c.balance(escrow, lot_id) == 0
+
+
+def test_revoking_the_only_valid_certificate_fails_the_policy(consortium: Consortium) -> None:
+    c = consortium
+    lot_id, handoff_id, escrow = _policy_handoff(c)
+    t = now(c)
+    valid = issue_quality(c, lot_id, t - 60, t + 86400)
+    issue_quality(c, lot_id, t + 86400, t + 2 * 86400)  # a renewal, not valid yet
+    issue_quality(c, lot_id, t - 7200, t - 3600, issuer=_rival_certifier(c))  # expired
+
+    c.act(c.certifier, c.certificates.functions.revoke(valid, "lab error"))
 
     _accept_refused_for_certificate(c, lot_id, handoff_id, escrow)
 

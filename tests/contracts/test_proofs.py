@@ -461,6 +461,45 @@ def test_an_anchored_item_proof_is_accepted(proven: Proven, anvil: AnvilNode) ->
 
 
 @on_anvil
+def test_a_copied_root_landing_first_does_not_take_the_anchor_or_its_proofs(
+    anvil_consortium: Consortium, anvil: AnvilNode
+) -> None:
+    """A participant who copies a pending anchor's root and gets it mined first only
+    creates its own anchor: the publisher's anchor lands too, and its proofs name it."""
+    c = anvil_consortium
+    batch = [{"sensor": "T-9", "at": f"2025-07-01T08:{m:02d}:00Z", "celsius": m} for m in range(3)]
+    root = merkle_root([item_leaf(i) for i in batch])
+    copied, honest = mine_together(
+        c,
+        [
+            (c.distributor, c.anchors.functions.anchor(root, ascii32("COPIED"), 3, "x")),
+            (c.reporter, c.anchors.functions.anchor(root, ascii32("SENSOR_READINGS"), 3, "u")),
+        ],
+    )
+    assert copied["transactionIndex"] < honest["transactionIndex"]
+    block = honest["blockNumber"]
+    assert c.anchors.functions.anchoredAt(c.reporter.address, root).call() == block
+    assert c.anchors.functions.anchoredAt(c.distributor.address, root).call() == block
+
+    doc = anchored_item_proof(
+        c.w3,
+        items=batch,
+        index=1,
+        anchor_transaction_hash=honest["transactionHash"],
+        anchor_log_index=honest["logs"][0]["logIndex"],
+    )
+
+    assert doc["anchor"]["args"]["anchorer"] == c.reporter.address
+    report = verify_document(doc, rpc_url=anvil.url)
+    assert report.ok, report.summary()
+    (fact,) = [f for f in report.facts if f.name == "anchored root"]
+    assert fact.reason == (
+        f"root 0x{root.hex()[:8]}…{root.hex()[-6:]} was anchored by {c.reporter.address} "
+        "(a batch of 3 items)"
+    )
+
+
+@on_anvil
 def test_an_altered_item_is_rejected(proven: Proven) -> None:
     doc = tampered(proven.anchored, lambda d: d["item"].update(celsius=-40))
     report = verify_document(doc)

@@ -316,7 +316,33 @@ def test_a_quarantined_lot_migrates_and_stays_quarantined(consortium: Consortium
     migrate(c, c.miner, [lot_id])
 
     assert c.balance(new, lot_id) == 10
-    assert c.lots.functions.lot(lot_id).call() == [LotKind.RAW_MATERIAL, True, True]
+    assert c.lots.functions.lot(lot_id).call() == [
+        LotKind.RAW_MATERIAL,
+        True,
+        c.reporter.address,
+        10,
+    ]
+
+
+def test_the_successor_of_a_custodian_lifts_the_quarantine_its_old_key_set(
+    consortium: Consortium,
+) -> None:
+    c = consortium
+    lot_id = c.register_lot(c.miner, 10)
+    c.act(c.miner, c.lots.functions.setQuarantine(lot_id, "contamination suspected"))
+    new = rotate(c, c.miner)
+    migrate(c, c.miner, [lot_id])
+
+    receipt = c.act(new, c.lots.functions.clearQuarantine(lot_id, "lab results fine"))
+
+    (event,) = c.events(receipt, c.lots, "QuarantineCleared")
+    assert event == {
+        "lotId": lot_id,
+        "by": new.address,
+        "setBy": c.miner.address,
+        "reason": "lab results fine",
+    }
+    assert c.lots.functions.lot(lot_id).call()[1] is False
 
 
 def test_migration_is_refused_without_a_successor(consortium: Consortium) -> None:

@@ -13,6 +13,8 @@ from tests.contracts.consortium import H1, H2, Consortium
 
 pytestmark = pytest.mark.chain
 
+ZERO_ADDRESS = "0x" + "00" * 20
+
 PROCESS = b"\x0b" * 32
 PRODUCERS = int(Role.MINER | Role.MANUFACTURER)
 
@@ -105,8 +107,11 @@ def test_a_transformation_burns_the_inputs_and_registers_outputs_held_by_the_man
     assert c.balance(c.maker, part) == 0
     assert c.balance(c.maker, ingot) == 10
     assert c.balance(c.maker, scrap) == 5
-    assert tuple(c.lots.functions.lot(ingot).call()) == (LotKind.PRODUCT, False, False)
-    assert tuple(c.lots.functions.lot(scrap).call()) == (LotKind.COMPONENT, False, False)
+    assert tuple(c.lots.functions.lot(ingot).call()) == (LotKind.PRODUCT, False, ZERO_ADDRESS, 10)
+    assert tuple(c.lots.functions.lot(scrap).call()) == (LotKind.COMPONENT, False, ZERO_ADDRESS, 5)
+    # What was consumed no longer exists: the inputs' quantities shrink with the burn.
+    assert c.lots.functions.lot(ore).call()[3] == 600
+    assert c.lots.functions.lot(part).call()[3] == 0
     # Nobody else received anything.
     others = {k: v for k, v in c.balances([ingot, scrap]).items() if k[0] != c.maker.address}
     assert set(others.values()) == {0}
@@ -232,7 +237,12 @@ def test_an_output_id_that_already_exists_is_refused_and_the_inputs_are_not_burn
     )
     assert c.balance(c.maker, ore) == 1000
     assert c.balance(c.miner, existing) == 7
-    assert tuple(c.lots.functions.lot(existing).call()) == (LotKind.RAW_MATERIAL, False, False)
+    assert tuple(c.lots.functions.lot(existing).call()) == (
+        LotKind.RAW_MATERIAL,
+        False,
+        ZERO_ADDRESS,
+        7,
+    )
     assert unregistered(c, fresh)
 
 
