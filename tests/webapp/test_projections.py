@@ -14,6 +14,7 @@ from contracts.domain import LotKind, SubjectKind, ascii32
 from tests.contracts.consortium import H1, H2, Consortium
 from tests.webapp.test_indexer import activity
 from webapp.chain.indexer import ChainIndexer
+from webapp.lots.selectors import describe_event, lot_history
 from webapp.projections.models import (
     VERSIONED,
     Balance,
@@ -94,6 +95,30 @@ def test_projections_follow_the_chain(chain: Consortium, w3: Web3, manifest: Man
     assert cert.claims == {"0x" + ascii32("CO2E_G_PER_UNIT").hex(): 42}
     assert current(ParticipantVersion, account=c.miner.address).active
     assert Balance.objects.filter(quantity__lte=Decimal(0)).count() == 0
+
+
+def test_a_quarantine_keeps_who_set_it_and_the_history_names_who_lifted_it(
+    chain: Consortium, w3: Web3, manifest: Manifest
+) -> None:
+    c = chain
+    lot_id = c.register_lot(c.miner)
+    c.act(c.reporter, c.lots.functions.setQuarantine(lot_id, "humidity"))
+    set_in = w3.eth.block_number
+    c.act(c.auditor, c.lots.functions.clearQuarantine(lot_id, "audit found it dry"))
+    mirror(w3, manifest)
+
+    then = as_of(LotVersion, set_in, lot_id=lot_id).get()
+    assert (then.quarantined, then.quarantined_by, then.quarantine_reason) == (
+        True, c.reporter.address, "humidity",
+    )  # fmt: skip
+    now = LotVersion.objects.get(lot_id=lot_id, block_to__isnull=True)
+    assert (now.quarantined, now.quarantined_by, now.quarantine_reason) == (False, "", "")
+    names = {c.reporter.address: "Sensor Co", c.auditor.address: "Audit Ltd"}
+    lines = [describe_event(e, names) for e in lot_history(lot_id=lot_id)]
+    assert lines[-2:] == [
+        "Sensor Co quarantined the lot as reporter: humidity",
+        "Audit Ltd lifted the quarantine set by Sensor Co: audit found it dry",
+    ]
 
 
 def test_rebuild_projections_reproduces_the_tables(

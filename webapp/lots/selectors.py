@@ -222,6 +222,10 @@ def lot_history(*, lot_id: int, certificate_ids: list[Decimal] | None = None) ->
     return list(events.filter(about).order_by("block_number", "log_index"))
 
 
+#: Lots.QuarantineAuthority: in what capacity a quarantine was set.
+QUARANTINE_AUTHORITY = {1: "reporter", 2: "certifier", 3: "custodian of the whole lot"}
+
+
 def describe_event(event: ChainEvent, names: dict[str, str]) -> str:
     """One line a person can read: who did what."""
     a = event.args
@@ -251,9 +255,13 @@ def describe_event(event: ChainEvent, names: dict[str, str]) -> str:
         case "LotsTransformed":
             return f"{who('actor')} turned lots {a['inputIds']} into {a['outputIds']}"
         case "QuarantineSet":
-            return f"{who('by')} quarantined the lot: {a['reason']}"
+            capacity = QUARANTINE_AUTHORITY.get(int(a.get("authority", 0)), "")
+            as_what = f" as {capacity}" if capacity else ""
+            return f"{who('by')} quarantined the lot{as_what}: {a['reason']}"
         case "QuarantineCleared":
-            return f"{who('by')} released the lot: {a['reason']}"
+            if not a.get("setBy") or a.get("setBy") == a.get("by"):
+                return f"{who('by')} lifted its quarantine: {a['reason']}"
+            return f"{who('by')} lifted the quarantine set by {who('setBy')}: {a['reason']}"
         case "CertificateIssued":
             return f"{who('issuer')} issued certificate {a['certificateId']}"
         case "CertificateRevoked":

@@ -80,6 +80,34 @@ _REFUSALS: dict[str, tuple[str, str]] = {
     "KeyAlreadyRotated": ("__all__", "{account}'s key has already been rotated."),
     "NoSuccessor": ("__all__", "{account} has no successor key registered on chain."),
     "LotIdsNotAscending": ("__all__", "Lot ids must be listed in ascending order."),
+    "QuantityTooLarge": ("quantity", "A lot's quantity can be at most 2^240 - 1 units."),
+    "NotQuarantineAuthority": (
+        "lot_id",
+        "{account} may not quarantine lot {lotId}: only a reporter, a certifier or the "
+        "custodian of all of the lot may.",
+    ),
+    "NotQuarantineSetter": (
+        "lot_id",
+        "Lot {lotId}'s quarantine was set by {setBy}; only they, an auditor or an "
+        "administrator may lift it.",
+    ),
+    "AlreadyQuarantined": ("lot_id", "Lot {lotId} is already quarantined."),
+    "NotQuarantined": ("lot_id", "Lot {lotId} is not quarantined."),
+    "EmptyReason": ("reason", "A reason is required."),
+    "TooManyLiveCertificates": (
+        "__all__",
+        "This subject already holds the most live {certificateType} certificates allowed; "
+        "one must be revoked or expire first.",
+    ),
+    "TooManyLiveCertificatesFromIssuer": (
+        "__all__",
+        "{issuer} already has two live {certificateType} certificates for this subject; "
+        "revoke one first.",
+    ),
+    "RootAlreadyAnchored": (
+        "__all__",
+        "{anchorer} already anchored this root (block {blockNumber}).",
+    ),
 }
 
 

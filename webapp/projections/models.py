@@ -44,6 +44,8 @@ class LotVersion(Version):
     gs1_key_hash = models.CharField(max_length=66)
     quarantined = models.BooleanField(default=False)
     quarantine_reason = models.TextField(blank=True)
+    # Who set the current quarantine: only it, an auditor or an admin may lift it.
+    quarantined_by = models.CharField(max_length=42, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["chain_id", "lot_id", "block_to"])]

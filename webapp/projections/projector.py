@@ -260,7 +260,7 @@ def _lot_registered(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
         LotVersion, e, {"lot_id": a["lotId"]}, new=True,
         kind=a["kind"], creator=a["owner"], quantity=a["quantity"],
         metadata_hash=a["metadataHash"], gs1_key_hash=a["gs1KeyHash"],
-        quarantined=False, quarantine_reason="",
+        quarantined=False, quarantine_reason="", quarantined_by="",
     )  # fmt: skip
 
 
@@ -270,6 +270,7 @@ def _quarantine(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
     p.change(
         LotVersion, e, {"lot_id": a["lotId"]},
         quarantined=on, quarantine_reason=a["reason"] if on else "",
+        quarantined_by=a["by"] if on else "",
     )  # fmt: skip
 
 
