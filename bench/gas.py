@@ -78,6 +78,21 @@ def main() -> None:
                 [ascii32("CO2E_G_PER_UNIT"), ascii32("RECYCLED_PERMILLE")], [1250, 180],
             ),
         )  # fmt: skip
+        # A renewal issued in advance: the issue prunes and keeps the current one live.
+        figures["certificate_issue_renewal"] = gas(
+            certifier,
+            system.certificates.functions.issue(
+                SubjectKind.LOT, 100, ascii32("CARBON_FOOTPRINT"), h, 2**39, 2**40 - 1, [], [],
+            ),
+        )  # fmt: skip
+        # Acceptance with a policy: the check reads the lot's live certificates.
+        gas(dist, lots.functions.setAcceptancePolicy(ascii32("CARBON_FOOTPRINT")))
+        gas(maker, lots.functions.initiateHandoff(100, dist.address, 1000))
+        figures["handoff_accept_with_policy"] = gas(
+            dist, lots.functions.acceptHandoff(3, 100, maker.address, dist.address)
+        )
+        figures["quarantine_set"] = gas(certifier, lots.functions.setQuarantine(100, "bench"))
+        figures["quarantine_clear"] = gas(certifier, lots.functions.clearQuarantine(100, "bench"))
         figures["anchor"] = gas(
             dist,
             system.anchors.functions.anchor(h, ascii32("SENSOR_READINGS"), 1000, "s3://batch/1"),
