@@ -86,7 +86,7 @@ def production_secret(name: str, value: str, *, development_default: str, min_le
     naming the variable (unset, the development default, or too short to resist guessing)."""
     if not value:
         raise refuse_in_production(name, "is not set")
-    if value == development_default:
+    if value == development_default or value.startswith("django-insecure-"):
         raise refuse_in_production(name, "is the development default, which is public")
     if len(value) < min_length or len(set(value)) < 5:
         raise refuse_in_production(

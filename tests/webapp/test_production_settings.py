@@ -76,6 +76,10 @@ REFUSED = [
         {"DJANGO_SECRET_KEY": "provenant-development-only-secret-key-change-me"},
         "DJANGO_SECRET_KEY is the development default",
     ),
+    (
+        {"DJANGO_SECRET_KEY": "django-insecure-" + STRONG_SECRET_KEY},
+        "DJANGO_SECRET_KEY is the development default",
+    ),
     ({"DJANGO_SECRET_KEY": "short-but-not-empty"}, "DJANGO_SECRET_KEY is too weak"),
     ({"PROVENANT_KEYSTORE_PASSPHRASE": ""}, "PROVENANT_KEYSTORE_PASSPHRASE is not set"),
     (
