@@ -123,6 +123,7 @@ def test_an_account_is_locked_after_its_failures_and_backs_off(
     assert not Client().login(username="alice", password=GOOD)  # every sign-in path
     admin = Client().post("/admin/login/", {"username": "alice", "password": GOOD})
     assert admin.status_code == 200 and "_auth_user_id" not in admin.client.session
+    assert LOCKED in admin.content.decode()
 
     clock[0] += 61
     assert not signed_in(sign_in("alice", "wrong-again"))  # a 4th failure: the wait doubles

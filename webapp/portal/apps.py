@@ -6,4 +6,9 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal (server-rendered pages)"
 
     def ready(self) -> None:
-        from webapp.portal import login_throttle  # noqa: F401  (connects its signal receivers)
+        from django.contrib import admin
+
+        # Importing the module connects its signal receivers that count failed sign-ins.
+        from webapp.portal.login_throttle import ThrottledAdminAuthenticationForm
+
+        admin.site.login_form = ThrottledAdminAuthenticationForm

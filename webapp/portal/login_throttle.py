@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from django.conf import settings
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import user_logged_in, user_login_failed
 from django.contrib.auth.backends import BaseBackend
 from django.contrib.auth.forms import AuthenticationForm
@@ -99,15 +100,27 @@ class LoginThrottleBackend(BaseBackend):
         return None
 
 
-class ThrottledAuthenticationForm(AuthenticationForm):
-    """The sign-in form, saying plainly that (and for how long) sign-in is locked."""
+class _SaysWhenLocked:
+    """A sign-in form that says plainly that (and for how long) sign-in is locked."""
+
+    request: HttpRequest | None
+    cleaned_data: dict[str, Any]
 
     def clean(self) -> dict[str, Any]:
         username = self.cleaned_data.get("username") or ""
         wait = login_wait_seconds(request=self.request, username=username) if username else 0
         if wait:
             raise ValidationError(lockout_message(wait), code="throttled")
-        return super().clean()
+        cleaned: dict[str, Any] = super().clean()  # type: ignore[misc]
+        return cleaned
+
+
+class ThrottledAuthenticationForm(_SaysWhenLocked, AuthenticationForm):
+    """The portal's sign-in form."""
+
+
+class ThrottledAdminAuthenticationForm(_SaysWhenLocked, AdminAuthenticationForm):
+    """The admin's sign-in form."""
 
 
 @receiver(user_login_failed)
