@@ -5,21 +5,27 @@ A key store answers three questions and nothing else: its address, a signature o
 seed) never see key material and never learn which backend they hold, so an HSM or a cloud
 vault plugs in by implementing :meth:`DigestKeyStore.sign_digest` alone.
 
-The default backend is an eth-account keystore file (scrypt-encrypted JSON) whose
-passphrase comes from the settings; the key is decrypted on first use and kept in the
-process, never written anywhere else.
+The default backend is an eth-account keystore file (scrypt-encrypted JSON). Each file is
+encrypted under its own secret, derived from a master secret in the settings and the file's
+key id (:func:`derived_passphrase`), so a secret that leaks with one file opens that file
+only; the master is never written anywhere. The key is decrypted on first use and kept in
+the process, never written anywhere else.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 from eth_account import Account
@@ -30,6 +36,48 @@ from eth_utils.address import to_checksum_address
 
 #: secp256k1 group order; a signature with s above half of it is malleable (EIP-2).
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+log = logging.getLogger(__name__)
+
+#: HKDF salt of the per-key secrets (version it if the derivation ever changes).
+_DERIVATION_SALT = b"provenant/keystore-secret/v1"
+
+
+def derived_passphrase(master: str, key_id: str) -> str:
+    """The secret one keystore (or wrapping-key) file is encrypted under: HKDF-SHA256 of
+    the master secret, with the key's id as context. It opens that file and no other, and
+    the master cannot be recovered from it."""
+    if not master:
+        raise ValueError("the master secret is empty")
+    if not key_id:
+        raise ValueError("a derived secret needs a key id")
+    okm = HKDF(algorithm=SHA256(), length=32, salt=_DERIVATION_SALT, info=key_id.encode())
+    return okm.derive(master.encode()).hex()
+
+
+def _replace_file(path: Path, document: dict[str, Any]) -> None:
+    """Write a key file anew, atomically: a reader sees the old file or the new, whole.
+    A failure (a read-only directory) leaves the old file and is only logged: the key was
+    opened, and the next start tries again."""
+    try:
+        _write_atomically(path, document)
+    except OSError as exc:
+        log.warning("key file %s stays under its old secret: %s", path, exc)
+
+
+def _write_atomically(path: Path, document: dict[str, Any]) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(document, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 class KeyStoreUnavailable(RuntimeError):
@@ -122,13 +170,18 @@ def normalise_signature(digest: bytes, r: int, s: int, address: str) -> Signatur
 
 
 class KeystoreFile(DigestKeyStore):
-    """An eth-account keystore file (scrypt + AES-128-CTR JSON, version 3)."""
+    """An eth-account keystore file (scrypt + AES-128-CTR JSON, version 3).
+
+    With a `legacy_passphrase`, a file that `passphrase` does not open but the legacy one
+    does (one made before per-key secrets) is opened and re-encrypted under `passphrase`,
+    in place: from then on only `passphrase` opens it."""
 
     backend = "keystore"
 
-    def __init__(self, path: Path, passphrase: str) -> None:
+    def __init__(self, path: Path, passphrase: str, *, legacy_passphrase: str = "") -> None:
         self.path = Path(path)
         self._passphrase = passphrase
+        self._legacy_passphrase = legacy_passphrase
         self._key: PrivateKey | None = None
         self._lock = threading.Lock()
         self._address: ChecksumAddress | None = None
@@ -170,14 +223,29 @@ class KeystoreFile(DigestKeyStore):
     def _private_key(self) -> PrivateKey:
         with self._lock:
             if self._key is None:
+                document = self._document()
                 try:
-                    raw = Account.decrypt(self._document(), self._passphrase)
+                    raw = bytes(Account.decrypt(document, self._passphrase))
                 except ValueError:
-                    raise KeyStoreUnavailable(
-                        f"keystore file {self.path}: the configured passphrase does not open it"
-                    ) from None
+                    raw = self._open_legacy(document)
                 self._key = PrivateKey(bytes(raw))
             return self._key
+
+    def _open_legacy(self, document: dict[str, Any]) -> bytes:
+        refused = KeyStoreUnavailable(
+            f"keystore file {self.path}: the configured passphrase does not open it"
+        )
+        if not self._legacy_passphrase or not self._passphrase:
+            raise refused
+        try:
+            raw = bytes(Account.decrypt(document, self._legacy_passphrase))
+        except ValueError:
+            raise refused from None
+        params = document.get("crypto", {}).get("kdfparams", {})
+        iterations = int(params.get("n", 262_144))
+        migrated = Account.encrypt(raw, self._passphrase, kdf="scrypt", iterations=iterations)
+        _replace_file(self.path, dict(migrated))
+        return raw
 
     def sign_digest(self, digest: bytes) -> Signature:
         if len(digest) != 32:
@@ -194,9 +262,10 @@ class WrappingKeyFile:
     under a key derived from the keystore passphrase (scrypt). Data keys are wrapped with
     AES key wrap (RFC 3394), which also detects a blob this key did not wrap."""
 
-    def __init__(self, path: Path, passphrase: str) -> None:
+    def __init__(self, path: Path, passphrase: str, *, legacy_passphrase: str = "") -> None:
         self.path = Path(path)
         self._passphrase = passphrase
+        self._legacy_passphrase = legacy_passphrase
         self._key: bytes | None = None
         self._lock = threading.Lock()
 
@@ -215,16 +284,7 @@ class WrappingKeyFile:
         if not passphrase:
             raise ValueError("a wrapping key file needs a passphrase")
         n = 1 << max(1, kdf_iterations.bit_length() - 1)  # scrypt wants a power of two
-        salt, nonce = os.urandom(16), os.urandom(12)
-        sealed = AESGCM(cls._kdf(passphrase, salt, n)).encrypt(nonce, os.urandom(32), b"kek")
-        document = {
-            "version": 1,
-            "kdf": "scrypt",
-            "n": n,
-            "salt": salt.hex(),
-            "nonce": nonce.hex(),
-            "sealed": sealed.hex(),
-        }
+        document = cls._seal(os.urandom(32), passphrase, n)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -232,17 +292,43 @@ class WrappingKeyFile:
             json.dump(document, fh)
         return cls(path, passphrase)
 
+    @classmethod
+    def _seal(cls, kek: bytes, passphrase: str, n: int) -> dict[str, Any]:
+        salt, nonce = os.urandom(16), os.urandom(12)
+        sealed = AESGCM(cls._kdf(passphrase, salt, n)).encrypt(nonce, kek, b"kek")
+        return {
+            "version": 1,
+            "kdf": "scrypt",
+            "n": n,
+            "salt": salt.hex(),
+            "nonce": nonce.hex(),
+            "sealed": sealed.hex(),
+        }
+
+    @classmethod
+    def _unseal(cls, document: dict[str, Any], passphrase: str) -> bytes:
+        kdf = cls._kdf(passphrase, bytes.fromhex(document["salt"]), int(document["n"]))
+        return AESGCM(kdf).decrypt(
+            bytes.fromhex(document["nonce"]), bytes.fromhex(document["sealed"]), b"kek"
+        )
+
+    def _unseal_or_migrate(self, document: dict[str, Any]) -> bytes:
+        """Open with the passphrase; failing that, with the legacy passphrase, and then
+        seal the file again under the passphrase (see KeystoreFile)."""
+        try:
+            return self._unseal(document, self._passphrase)
+        except InvalidTag:
+            if not self._legacy_passphrase or not self._passphrase:
+                raise
+        kek = self._unseal(document, self._legacy_passphrase)
+        _replace_file(self.path, self._seal(kek, self._passphrase, int(document["n"])))
+        return kek
+
     def _kek(self) -> bytes:
         with self._lock:
             if self._key is None:
                 try:
-                    document = json.loads(self.path.read_text())
-                    kdf = self._kdf(
-                        self._passphrase, bytes.fromhex(document["salt"]), int(document["n"])
-                    )
-                    self._key = AESGCM(kdf).decrypt(
-                        bytes.fromhex(document["nonce"]), bytes.fromhex(document["sealed"]), b"kek"
-                    )
+                    self._key = self._unseal_or_migrate(json.loads(self.path.read_text()))
                 except FileNotFoundError:
                     raise KeyStoreUnavailable(f"wrapping key file {self.path} is missing") from None
                 except (OSError, ValueError, KeyError) as exc:

@@ -7,6 +7,7 @@ to the embedded default, so a first run needs no environment at all.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -63,3 +64,40 @@ def database_from_url(url: str) -> dict[str, Any]:
     raise ImproperlyConfigured(
         f"DATABASE_URL must start with postgres://, postgresql:// or sqlite://, got {url!r}"
     )
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env_str(name, default).lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def refuse_in_production(name: str, problem: str) -> ImproperlyConfigured:
+    """The error a production start fails with: which variable, what is wrong with it."""
+    return ImproperlyConfigured(
+        f"PROVENANT_ENV=production refuses to start: {name} {problem}. Set {name} from the"
+        " deployment's secret store (or unset PROVENANT_ENV for a development run)."
+    )
+
+
+def production_secret(name: str, value: str, *, development_default: str, min_length: int) -> str:
+    """`value` when it can guard a production deployment; otherwise ImproperlyConfigured
+    naming the variable (unset, the development default, or too short to resist guessing)."""
+    if not value:
+        raise refuse_in_production(name, "is not set")
+    if value == development_default or value.startswith("django-insecure-"):
+        raise refuse_in_production(name, "is the development default, which is public")
+    if len(value) < min_length or len(set(value)) < 5:
+        raise refuse_in_production(
+            name, f"is too weak (at least {min_length} characters, not one repeated few)"
+        )
+    return value
+
+
+def env_rate(name: str, default: str) -> str:
+    """A request rate as DRF reads it: "<count>/<second|minute|hour|day>"."""
+    value = env_str(name, default)
+    if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+        raise ImproperlyConfigured(f"{name} must look like 600/minute, got {value!r}")
+    return value

@@ -9,15 +9,34 @@ from __future__ import annotations
 from pathlib import Path
 
 from contracts import settings as chain_settings
-from webapp.env import database_from_url, env_bool, env_int, env_list, env_str
+from webapp.env import (
+    database_from_url,
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_rate,
+    env_str,
+    production_secret,
+    refuse_in_production,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = chain_settings.data_dir()
 DATA_DIR.mkdir(parents=True, exist_ok=True)  # the embedded SQLite database lives here
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", "provenant-development-only-secret-key-change-me")
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
+#: "production" makes the deployment fail closed: no DEBUG, no development secret, HTTPS
+#: only (see the production block at the end). Anything else is a development run.
+PROVENANT_ENV = env_choice("PROVENANT_ENV", "development", ("development", "production"))
+PRODUCTION = PROVENANT_ENV == "production"
+DEVELOPMENT_SECRET_KEY = "provenant-development-only-secret-key-change-me"
+DEVELOPMENT_KEYSTORE_PASSPHRASE = "provenant-development-passphrase"
+
+DEBUG = env_bool("DJANGO_DEBUG", not PRODUCTION)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "" if PRODUCTION else DEVELOPMENT_SECRET_KEY)
+ALLOWED_HOSTS = env_list(
+    "DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"]
+)
 
 INSTALLED_APPS = [
     # First, so the portal's registration/ templates (login, set password) win over the admin's.
@@ -46,6 +65,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "webapp.security.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -140,8 +160,12 @@ KEY_STORE_BACKENDS = {
 #: organisation can be moved to another with a key rotation.
 KEY_BACKEND = env_str("PROVENANT_KEY_BACKEND", "keystore")
 KEYSTORE_DIR = Path(env_str("PROVENANT_KEYSTORE_DIR", str(DATA_DIR / "keys")))
-#: Opens every keystore file; set it from a secret store in production.
-KEYSTORE_PASSPHRASE = env_str("PROVENANT_KEYSTORE_PASSPHRASE", "provenant-development-passphrase")
+#: The master secret of the keystore files: each file is encrypted under its own secret
+#: derived from it (HKDF over the file's name), so a leaked per-file secret opens one key.
+#: Set it from a secret store in production (where an HSM or Key Vault is the better home).
+KEYSTORE_PASSPHRASE = env_str(
+    "PROVENANT_KEYSTORE_PASSPHRASE", "" if PRODUCTION else DEVELOPMENT_KEYSTORE_PASSPHRASE
+)
 #: scrypt work factor for new keystore files (eth-account's default is 262144).
 KEYSTORE_KDF_ITERATIONS = env_int("PROVENANT_KEYSTORE_KDF_ITERATIONS", 262_144, minimum=2)
 
@@ -195,3 +219,110 @@ CELERY_BEAT_SCHEDULE = {
     "index-chain": {"task": "workers.tasks.index_chain", "schedule": 2.0},
     "sweep-operations": {"task": "workers.tasks.sweep_operations", "schedule": 3.0},
 }
+
+# --- security: production switch, HTTPS, content security policy, login and API throttles.
+# Kept together so the whole posture reads in one place.
+
+#: The reverse proxy in front of the app terminates TLS and sets X-Forwarded-Proto and
+#: X-Forwarded-For: trust them (only when no client can reach the app around the proxy).
+TRUSTED_PROXY = env_bool("PROVENANT_TRUSTED_PROXY", False)
+if TRUSTED_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+if PRODUCTION:
+    if DEBUG:
+        raise refuse_in_production(
+            "DJANGO_DEBUG", "is on (its error pages show settings, code and requests)"
+        )
+    production_secret(
+        "DJANGO_SECRET_KEY",
+        SECRET_KEY,
+        development_default=DEVELOPMENT_SECRET_KEY,
+        min_length=50,
+    )
+    if not ALLOWED_HOSTS:
+        raise refuse_in_production("DJANGO_ALLOWED_HOSTS", "is not set (the site's host names)")
+    if KEY_BACKEND == "keystore" or KEYSTORE_PASSPHRASE:
+        production_secret(
+            "PROVENANT_KEYSTORE_PASSPHRASE",
+            KEYSTORE_PASSPHRASE,
+            development_default=DEVELOPMENT_KEYSTORE_PASSPHRASE,
+            min_length=16,
+        )
+    if KEY_BACKEND == "pkcs11" and not PKCS11_USER_PIN:
+        raise refuse_in_production("PROVENANT_PKCS11_USER_PIN", "is not set")
+    if AZURE_KEY_VAULT_CREDENTIAL.startswith("static:"):
+        raise refuse_in_production(
+            "PROVENANT_KEY_VAULT_CREDENTIAL", "is a static token (only for the local test vault)"
+        )
+    SECURE_SSL_REDIRECT = env_bool("PROVENANT_SSL_REDIRECT", True)
+    #: Load balancers probe the health endpoints over plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^health/"]
+    SECURE_HSTS_SECONDS = env_int("PROVENANT_HSTS_SECONDS", 31_536_000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("PROVENANT_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("PROVENANT_HSTS_PRELOAD", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+
+#: Sent on every response (webapp/security.py). Scripts and styles come from the site's own
+#: static files only: the portal has no inline script, style or event handler.
+CONTENT_SECURITY_POLICY = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self' data:",
+    "connect-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'none'",
+    "frame-ancestors": "'none'",
+    "form-action": "'self'",
+}
+#: Path prefixes whose pages need a looser directive: Swagger UI styles its elements inline.
+CONTENT_SECURITY_POLICY_PATHS = {"/api/docs/": {"style-src": "'self' 'unsafe-inline'"}}
+
+# Accounts: Django's password validators (the invitation's set-password page and
+# member_invite apply them), and sign-in throttling (webapp/portal/login_throttle.py).
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": env_int("PROVENANT_PASSWORD_MIN_LENGTH", 12, minimum=8)},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+AUTHENTICATION_BACKENDS = [
+    "webapp.portal.login_throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+#: Failed sign-ins allowed per account, and per client address, before sign-in is locked.
+LOGIN_FAILURES_PER_ACCOUNT = env_int("PROVENANT_LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1)
+LOGIN_FAILURES_PER_ADDRESS = env_int("PROVENANT_LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)
+#: The first lockout; each further failure doubles it, up to the maximum.
+LOGIN_LOCKOUT_SECONDS = env_int("PROVENANT_LOGIN_LOCKOUT_SECONDS", 300, minimum=1)
+LOGIN_LOCKOUT_MAX_SECONDS = env_int("PROVENANT_LOGIN_LOCKOUT_MAX_SECONDS", 3600, minimum=1)
+LOGIN_FAILURE_WINDOW_SECONDS = env_int("PROVENANT_LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=1)
+
+# API rate limits per token and, for anonymous requests, per client address (429 with
+# Retry-After). Counts live in the cache below.
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
+    "webapp.api.throttling.TokenRateThrottle",
+    "webapp.api.throttling.AnonymousRateThrottle",
+]
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "token": env_rate("PROVENANT_API_RATE_PER_TOKEN", "1200/minute"),
+    "anon": env_rate("PROVENANT_API_RATE_ANONYMOUS", "120/minute"),
+}
+#: Sign-in failures and API counts must be shared by every web process: Redis when
+#: REDIS_URL is set (PROVENANT_CACHE_URL to use another database), else process memory.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env_str("PROVENANT_CACHE_URL", REDIS_URL),
+        }
+    }
+
+#: Error reports (the DEBUG page, admin e-mails) hide the PKCS#11 PIN, passwords in URLs
+#: (REDIS_URL, the broker) and every setting, variable or header named like a secret.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "webapp.security.SecretHidingExceptionReporterFilter"

@@ -2,9 +2,11 @@ from django.contrib import admin
 from django.urls import include, path
 
 from webapp.chain import views as chain_views
+from webapp.portal.login_throttle import ThrottledLoginView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include("webapp.api.urls")),
     path("health/indexer", chain_views.IndexerHealthView.as_view(), name="indexer-health"),

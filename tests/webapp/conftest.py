@@ -78,3 +78,13 @@ def portal_settings(
 def network(portal_settings: Any, node: AnvilNode, tmp_path: Path) -> Network:
     """Five organisations onboarded through the web app on a fresh anvil."""
     return Network.create(get_web3(node.url), tmp_path / "deployments")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttle_counts(settings: Any) -> None:
+    """Sign-in failures and API request counts live in the cache: each test starts with
+    none (the tests' cache is this process's memory)."""
+    from django.core.cache import cache
+
+    if settings.CACHES["default"]["BACKEND"].endswith("LocMemCache"):
+        cache.clear()

@@ -115,10 +115,12 @@ def test_a_key_vault_organisation_signs_its_operations_and_a_vault_outage_leaves
     register_and_confirm(network, org)
     assert vault.challenges >= 1  # the SDK went through the 401 bearer challenge
 
+    nonce = network.w3.eth.get_transaction_count(org.address)
     operation = lot_register(organisation=org, name="Ore", quantity=5, unit="kg")
     vault.stop()
     clear_caches()
-    assert_queued_unsigned(network, operation, "")
+    assert_queued_unsigned(network, operation, f"127.0.0.1:{vault.port} cannot be reached")
+    assert network.w3.eth.get_transaction_count(org.address, "pending") == nonce  # none sent
     vault.start()
     clear_caches()
     network.settle()

@@ -65,6 +65,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         403: "Forbidden",
         404: "Not found",
         405: "Method not allowed",
+        429: "Too many requests",
     }
     out = problem(
         response.status_code,

@@ -1,5 +1,5 @@
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from webapp.api import provenance, views
 
@@ -7,7 +7,7 @@ app_name = "api"
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
     path("v1/organisations", views.OrganisationListApi.as_view(), name="organisations"),
     path("v1/inventory", views.InventoryApi.as_view(), name="inventory"),
     path("v1/lots", views.LotListApi.as_view(), name="lots"),

@@ -27,6 +27,7 @@ from contracts.keystore import (
     KeyStoreUnavailable,
     KeyWrapper,
     WrappingKeyFile,
+    derived_passphrase,
 )
 from webapp.organisations.models import Organisation, OrganisationKey
 
@@ -46,12 +47,21 @@ class KeyStoreBackend(Protocol):
 
 
 class KeystoreFileBackend:
-    """Encrypted keystore files in settings.KEYSTORE_DIR, one passphrase from settings."""
+    """Encrypted keystore files in settings.KEYSTORE_DIR. Each file is encrypted under its
+    own secret, derived from the master secret (settings.KEYSTORE_PASSPHRASE) and the file's
+    name; a file made when the master itself encrypted every file opens with the master
+    once and is re-encrypted under its own secret on the spot."""
 
-    def __init__(self, directory: Path, passphrase: str, kdf_iterations: int) -> None:
+    def __init__(self, directory: Path, master: str, kdf_iterations: int) -> None:
         self.directory = directory
-        self.passphrase = passphrase
+        self._master = master
         self.kdf_iterations = kdf_iterations
+
+    def secret(self, reference: str) -> str:
+        """The secret that opens one file (and no other)."""
+        if not self._master:
+            raise KeyStoreUnavailable("PROVENANT_KEYSTORE_PASSPHRASE is not set")
+        return derived_passphrase(self._master, reference)
 
     def _path(self, reference: str) -> Path:
         if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*\.json", reference, re.IGNORECASE):
@@ -61,29 +71,34 @@ class KeystoreFileBackend:
     def create(self, *, label: str) -> tuple[str, KeyStore]:
         reference = f"{label}.json"
         store = KeystoreFile.create(
-            self._path(reference), self.passphrase, kdf_iterations=self.kdf_iterations
+            self._path(reference), self.secret(reference), kdf_iterations=self.kdf_iterations
         )
         return reference, store
 
     def import_key(self, *, label: str, private_key: bytes) -> tuple[str, KeyStore]:
         reference = f"{label}.json"
         store = KeystoreFile.import_key(
-            self._path(reference), private_key, self.passphrase, kdf_iterations=self.kdf_iterations
+            self._path(reference),
+            private_key,
+            self.secret(reference),
+            kdf_iterations=self.kdf_iterations,
         )
         return reference, store
 
     def open(self, reference: str) -> KeyStore:
-        return KeystoreFile(self._path(reference), self.passphrase)
+        path = self._path(reference)
+        return KeystoreFile(path, self.secret(reference), legacy_passphrase=self._master)
 
     def create_wrapping_key(self, *, label: str) -> tuple[str, KeyWrapper]:
         reference = f"{label}.kek.json"
         wrapper = WrappingKeyFile.create(
-            self._path(reference), self.passphrase, kdf_iterations=self.kdf_iterations
+            self._path(reference), self.secret(reference), kdf_iterations=self.kdf_iterations
         )
         return reference, wrapper
 
     def open_wrapper(self, reference: str) -> KeyWrapper:
-        return WrappingKeyFile(self._path(reference), self.passphrase)
+        path = self._path(reference)
+        return WrappingKeyFile(path, self.secret(reference), legacy_passphrase=self._master)
 
 
 def keystore_file_backend() -> KeystoreFileBackend:

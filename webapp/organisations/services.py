@@ -10,6 +10,7 @@ import secrets
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -132,6 +133,11 @@ def member_invite(
         raise ValidationError({"username": ["Choose a user name."]})
     if user_model.objects.filter(username=username).exists():
         raise ValidationError({"username": [f"The user name {username!r} is taken."]})
+    if password:
+        try:
+            validate_password(password, user_model(username=username, email=email))
+        except ValidationError as exc:
+            raise ValidationError({"password": exc.messages}) from None
     with transaction.atomic():
         user = user_model.objects.create_user(username=username, email=email)
         if password:

@@ -1,0 +1,48 @@
+"""API rate limits: per API token (a session user of the docs page counts as one token),
+and per client address for anonymous requests. Rates come from settings
+(REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]); an exceeded rate answers 429 problem+json
+with Retry-After."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.request import Request
+from rest_framework.settings import api_settings
+from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle
+
+from webapp.organisations.models import ApiToken
+from webapp.portal.login_throttle import client_address
+
+
+class _CurrentRates:
+    """Read the rate from the settings at each request (DRF binds them at import)."""
+
+    scope: str
+
+    def get_rate(self) -> str | None:
+        rate: str | None = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        return rate
+
+
+class TokenRateThrottle(_CurrentRates, SimpleRateThrottle):
+    scope = "token"
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        if isinstance(request.auth, ApiToken):
+            ident = f"token-{request.auth.pk}"
+        elif request.user and request.user.is_authenticated and request.user.pk is not None:
+            ident = f"user-{request.user.pk}"
+        else:
+            return None  # anonymous: AnonymousRateThrottle
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class AnonymousRateThrottle(_CurrentRates, AnonRateThrottle):
+    """Per client address, as the trusted proxy saw it (see PROVENANT_TRUSTED_PROXY)."""
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        if request.user and request.user.is_authenticated:
+            return None
+        ident = client_address(request._request)
+        return self.cache_format % {"scope": self.scope, "ident": ident}
