@@ -23,7 +23,14 @@ from contracts.verify.decoding import (
     trie_get,
 )
 from contracts.verify.node import Node
-from contracts.verify.report import Fact, MalformedProof, NodeUnavailable, VerificationReport
+from contracts.verify.report import (
+    Fact,
+    MalformedProof,
+    NodeUnavailable,
+    ProvenEvent,
+    VerificationReport,
+)
+from contracts.verify.summary import check_summary, is_evidence_pack
 
 EVENT_PROOF_FORMAT = "provenant-proof/1"
 ANCHORED_ITEM_FORMAT = "provenant-anchored-item/1"
@@ -45,6 +52,7 @@ ROOT_ANCHORED_ABI: dict[str, Any] = {
 _HEADER_NUMBER = 8
 _HEADER_TRANSACTIONS_ROOT = 4
 _HEADER_RECEIPTS_ROOT = 5
+_HEADER_TIMESTAMP = 11
 
 # ------------------------------------------------------------------------ the checker
 
@@ -121,6 +129,7 @@ class Checker:
             None if abi is None else {fragment_key(f) for f in abi if f.get("type") == "event"}
         )
         self.report = VerificationReport()
+        self.proven: list[ProvenEvent] = []  # every event proof whose facts all held
 
     def fact(self, subject: str, name: str, ok: bool, reason: str) -> bool:
         self.report.facts.append(Fact(subject, name, ok, reason))
@@ -138,6 +147,8 @@ class Checker:
                 return
             for i, proof in enumerate(proofs):
                 self.document(proof, f"{subject}.proofs[{i}]" if subject else f"proofs[{i}]")
+            if not subject and is_evidence_pack(doc):
+                check_summary(self, doc)
             return
         check: Callable[[Mapping[str, Any], str], Any]
         if kind == EVENT_PROOF_FORMAT:
@@ -192,30 +203,64 @@ class Checker:
         )
 
         # The header: everything else hangs off its two roots.
+        fields = self.header(subject, header, block_hash, block_number)
+        if fields is None:
+            return None
+        number = int.from_bytes(fields[_HEADER_NUMBER], "big")
+        tx_root = bytes(fields[_HEADER_TRANSACTIONS_ROOT])
+        receipts_root = bytes(fields[_HEADER_RECEIPTS_ROOT])
+
+        proven = self._block_contents(subject, claim, tx_root, receipts_root, fragment_must_be)
+        on_node = self.on_node(subject, chain_id, number, block_hash)
+        if proven is not None and on_node:
+            self.proven.append(
+                ProvenEvent(
+                    subject=subject,
+                    chain_id=chain_id,
+                    contract=str(to_checksum_address(claim.contract)),
+                    event=str(claim.event),
+                    args=proven,
+                    block_number=number,
+                    block_hash="0x" + block_hash.hex(),
+                    timestamp=int.from_bytes(fields[_HEADER_TIMESTAMP], "big"),
+                    transaction_hash="0x" + claim.tx_hash.hex(),
+                    log_index=claim.log_index,
+                )
+            )
+        return proven if on_node else None
+
+    def header(
+        self, subject: str, header: bytes, block_hash: bytes, block_number: int
+    ) -> list[Any] | None:
+        """The header's fields when it hashes to `block_hash` and is `block_number`."""
         try:
             fields = rlp.decode(header)
             number = int.from_bytes(fields[_HEADER_NUMBER], "big")
-            tx_root = bytes(fields[_HEADER_TRANSACTIONS_ROOT])
-            receipts_root = bytes(fields[_HEADER_RECEIPTS_ROOT])
+            for index in (_HEADER_TRANSACTIONS_ROOT, _HEADER_RECEIPTS_ROOT, _HEADER_TIMESTAMP):
+                bytes(fields[index])
         except (rlp.DecodingError, IndexError, TypeError):
-            return self._fail(subject, "header", "the header is not an RLP block header")
+            self.fact(subject, "header", False, "the header is not an RLP block header")
+            return None
         actual = keccak(header)
         if actual != block_hash:
-            return self._fail(
+            self.fact(
                 subject,
                 "header",
+                False,
                 f"the header hashes to {_short(actual)}, not the stated block hash "
                 f"{_short(block_hash)}: the header was altered or belongs to another block",
             )
+            return None
         if number != block_number:
-            return self._fail(
-                subject, "header", f"the header is block {number}, the proof says {block_number}"
+            self.fact(
+                subject,
+                "header",
+                False,
+                f"the header is block {number}, the proof says {block_number}",
             )
+            return None
         self.fact(subject, "header", True, f"block {number} header hashes to {_short(block_hash)}")
-
-        proven = self._block_contents(subject, claim, tx_root, receipts_root, fragment_must_be)
-        on_node = self._on_node(subject, chain_id, number, block_hash)
-        return proven if on_node else None
+        return list(fields)
 
     def _block_contents(
         self,
@@ -400,7 +445,7 @@ class Checker:
         self.fact(subject, "log", True, f"{event} emitted by {emitter} with the stated args")
         return decoded
 
-    def _on_node(self, subject: str, chain_id: int, number: int, block_hash: bytes) -> bool:
+    def on_node(self, subject: str, chain_id: int, number: int, block_hash: bytes) -> bool:
         if self.node is None:
             return True
         try:

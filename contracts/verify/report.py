@@ -4,6 +4,7 @@ what the document states but cannot prove."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,10 @@ class VerificationReport:
     """Every fact checked, in order; the document is valid when all of them hold."""
 
     facts: list[Fact] = field(default_factory=list)
+    #: An evidence pack's summary as rebuilt from its proven facts alone (None otherwise).
+    recomputed: dict[str, Any] | None = None
+    #: What the document states that no proof covers (names, holders, its date).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -40,6 +45,7 @@ class VerificationReport:
 
     def summary(self) -> str:
         lines = [str(f) for f in self.facts]
+        lines += [f"note   {note}" for note in self.notes]
         if self.ok:
             lines.append(f"VALID: {len(self.facts)} facts proven")
         else:
@@ -53,3 +59,19 @@ class MalformedProof(ValueError):
 
 class NodeUnavailable(RuntimeError):
     """The node given with --rpc did not answer (or answered with an error)."""
+
+
+@dataclass(frozen=True)
+class ProvenEvent:
+    """An event whose proof held: the log's decoded args and where the chain put it."""
+
+    subject: str  # which proof of the document (``proofs[3]``)
+    chain_id: int
+    contract: str
+    event: str
+    args: dict[str, Any]
+    block_number: int
+    block_hash: str
+    timestamp: int  # the block header's
+    transaction_hash: str
+    log_index: int
