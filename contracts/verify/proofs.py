@@ -225,6 +225,7 @@ class Checker:
                     timestamp=int.from_bytes(fields[_HEADER_TIMESTAMP], "big"),
                     transaction_hash="0x" + claim.tx_hash.hex(),
                     log_index=claim.log_index,
+                    fragment=dict(claim.fragment),
                 )
             )
         return proven if on_node else None

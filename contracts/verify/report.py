@@ -75,3 +75,4 @@ class ProvenEvent:
     timestamp: int  # the block header's
     transaction_hash: str
     log_index: int
+    fragment: dict[str, Any]  # the ABI fragment the proof decoded the log with

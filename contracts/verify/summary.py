@@ -22,16 +22,18 @@ out (a later revocation, say): the proofs show what happened, not that nothing e
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from contracts.domain import LotKind
 from contracts.figures import LotFacts, Part, ValidCertificate, roll_up
-from contracts.verify.decoding import same_json
+from contracts.verify.decoding import fragment_key, same_json
 from contracts.verify.report import MalformedProof, ProvenEvent
 
 if TYPE_CHECKING:
@@ -65,6 +67,7 @@ EMITTERS = {
     ),
 }
 MAX_DIFFERENCES = 20
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 
 def is_evidence_pack(doc: Mapping[str, Any]) -> bool:
@@ -610,6 +613,16 @@ def _trusted_events(checker: Checker, doc: Mapping[str, Any], as_of: int) -> lis
                 f"contract {emitter[e.event]}",
             )
             continue
+        known = _known_fragments().get(e.event)
+        if e.event in emitter and known is not None and fragment_key(e.fragment) != known:
+            checker.fact(
+                "summary",
+                "abi",
+                False,
+                f"{e.subject}'s ABI fragment for {e.event} is not the {e.contract} contract's "
+                "own (argument names must come from the contract, not the pack)",
+            )
+            continue
         if e.block_number > as_of:
             checker.fact(
                 "summary",
@@ -620,6 +633,22 @@ def _trusted_events(checker: Checker, doc: Mapping[str, Any], as_of: int) -> lis
             continue
         events.append(e)
     return sorted(events, key=lambda e: (e.block_number, e.log_index))
+
+
+@functools.cache
+def _known_fragments() -> dict[str, tuple[Any, ...]]:
+    """The system's event fragments from the compiled artifacts next to this package, so
+    argument names (which a log's topics do not commit to) cannot be swapped by a pack;
+    empty when the artifacts are not there (then pass ``--abi``)."""
+    known: dict[str, tuple[Any, ...]] = {}
+    for name in EMITTERS:
+        path = ARTIFACTS / f"{name}.json"
+        if not path.exists():
+            continue
+        for item in json.loads(path.read_text())["abi"]:
+            if item.get("type") == "event":
+                known[str(item["name"])] = fragment_key(item)
+    return known
 
 
 def _notes(checker: Checker, doc: Mapping[str, Any], as_of: int) -> None:
