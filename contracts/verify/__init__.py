@@ -3,9 +3,17 @@
 ``python -m contracts.verify proof.json [--rpc URL] [--chain-id N] [--abi FILE]`` prints
 one line per fact and exits 0 when every fact holds, 1 when any is rejected. Offline it
 makes no network call; ``--rpc`` adds the one fact a file cannot carry: that the proof's
-block is on the node's canonical chain. The web page calls :func:`verify_document`. The
-checker needs only this file, :mod:`contracts.merkle`, ``rlp``, ``trie``, ``eth_abi`` and
-``eth_utils`` (no web3, no Provenant artifacts), so a third party can run or rewrite it.
+block is on the node's canonical chain (and that an evidence pack's as-of block is). The
+web page calls :func:`verify_document`. The checker needs only this package,
+:mod:`contracts.merkle`, :mod:`contracts.figures`, :mod:`contracts.domain`, ``rlp``,
+``trie``, ``eth_abi`` and ``eth_utils`` (no web3); an evidence pack's event fragments are
+compared with the compiled artifacts in ``contracts/artifacts`` when they are there. So a
+third party can run or rewrite it.
+
+Modules: :mod:`.proofs` checks event and anchored-item proofs fact by fact,
+:mod:`.summary` rebuilds an evidence pack's summary from the proven facts and compares,
+:mod:`.decoding` decodes logs, receipts and trie proofs, :mod:`.node` is the ``--rpc``
+client and :mod:`.report` what a check found.
 
 Event proof (``"format": "provenant-proof/1"``), as built by :mod:`contracts.proofs`
     ``chain_id``, ``contract`` (checksummed emitter), ``event`` and ``args`` (decoded,
@@ -25,8 +33,16 @@ Anchored-item proof (``"format": "provenant-anchored-item/1"``)
     ``anchor``, the event proof of the Anchors contract's ``RootAnchored`` log. Leaves and
     nodes are those of :mod:`contracts.merkle` (OpenZeppelin-compatible).
 
-Evidence pack: any JSON object with a list of the above under ``"proofs"``; each is checked
-and other keys are ignored.
+Bare list: any JSON object with a list of the above under ``"proofs"`` and none of an
+evidence pack's summary sections; each proof is checked and other keys claim nothing.
+
+Evidence pack (``"format": "provenant-evidence/2"``, as built by the web app): the proofs,
+plus ``tier``, ``lot_id``, ``contracts``, ``as_of`` (the number, hash and RLP header of the
+block it speaks as of) and the summary a reader looks at: ``lineage``, ``custody``,
+``certificates`` (with ``status`` as of that block), ``quarantines`` and ``figures``. Every
+summary claim is rebuilt from the proven events alone and must match (see
+:mod:`contracts.verify.summary`); ``labels`` (names) and ``holders`` are reported as
+unproven notes.
 
 What each fact establishes (a fact whose prerequisite failed is not checked):
 
