@@ -336,3 +336,34 @@ def test_anonymous_downloads_are_rate_limited_per_address(story: dict[str, Any])
     assert "Too many evidence packs" in problem.json()["detail"]
     assert download(Client(REMOTE_ADDR="198.51.100.2"), p).status_code == 200
     assert download(member("retailer"), p).status_code == 200  # participants are not limited
+
+
+def test_after_a_reorganisation_a_pack_is_proven_from_the_new_blocks_never_the_stored_ones(
+    product: dict[str, Any],  # noqa: F811 (the imported fixture)
+    node: AnvilNode,
+) -> None:
+    net: Network = product["net"]
+    p = product["p"]
+    before = ChainEvent.objects.get(event="HandoffAccepted", args__lotId=p)
+    assert download(Client(), p).status_code == 200
+    assert EventProof.objects.filter(block_hash=before.block_hash.lower()).exists()
+
+    # The block holding the pallet's acceptance is replaced by an empty one; the same
+    # signed transaction then lands in the next block.
+    raw = net.w3.provider.make_request(
+        "eth_getRawTransactionByHash",  # type: ignore[arg-type]
+        [before.transaction_hash],
+    )["result"]
+    assert net.w3.eth.block_number == before.block_number
+    net.w3.provider.make_request("anvil_reorg", [1, []])  # type: ignore[arg-type]
+    net.w3.provider.make_request("eth_sendRawTransaction", [raw])  # type: ignore[arg-type]
+    net.index()
+    after = ChainEvent.objects.get(event="HandoffAccepted", args__lotId=p)
+    assert after.block_hash != before.block_hash
+
+    pack = download(Client(), p).json()
+    hashes = {proof["block_hash"] for proof in pack["proofs"]}
+    assert after.block_hash.lower() in hashes and before.block_hash.lower() not in hashes
+    assert pack["as_of"]["block_hash"] == net.w3.eth.get_block("latest")["hash"].to_0x_hex()
+    report = verify_document(pack, rpc_url=node.url)
+    assert report.ok, report.summary()
