@@ -515,7 +515,16 @@ def _check(checker: Checker, doc: Mapping[str, Any]) -> None:
     if not any(e.event == "LotRegistered" and int(e.args["lotId"]) == lot_id for e in events):
         fact("summary", "lot_id", False, f"no proven LotRegistered event for lot {lot_id}")
         return
-    rebuilt = rebuild(events, lot_id=lot_id, as_of=as_of, moment=moment)
+    try:
+        rebuilt = rebuild(events, lot_id=lot_id, as_of=as_of, moment=moment)
+    except (KeyError, TypeError, ValueError) as exc:  # fragments not pinned (no artifacts)
+        fact(
+            "summary",
+            "document",
+            False,
+            f"the proven events do not carry the system's arguments ({exc!r}): pass --abi",
+        )
+        return
     hidden = HIDDEN[str(tier)]
     shown = {k: without(v, hidden) for k, v in rebuilt.sections.items()}
     checker.report.recomputed = {
