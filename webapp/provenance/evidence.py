@@ -171,7 +171,7 @@ def evidence_pack(*, lot_id: int, tier: str = "public") -> dict[str, Any]:
     moment = head.timestamp
     lineage = trace_json(trace)
     lot_ids = list(trace.nodes)
-    crossed = sorted({e.transformation_id for e in trace.edges} - {None})
+    crossed = sorted({t for e in trace.edges if (t := e.transformation_id) is not None})
     steps = custody_timeline(lot_id=lot_id)
     custody = custody_json(steps)
     found = {
@@ -179,7 +179,7 @@ def evidence_pack(*, lot_id: int, tier: str = "public") -> dict[str, Any]:
         for e in [
             *lineage_events(
                 lot_ids=lot_ids,
-                transformation_ids=crossed,  # type: ignore[arg-type]
+                transformation_ids=crossed,
                 custody_of=lot_id,
             ),
             *custody_events(lot_id=lot_id, steps=steps),
