@@ -393,3 +393,21 @@ def _self_check(doc: dict[str, Any]) -> None:
     report = verify_document(doc)
     if not report.ok:
         raise ProofError("the proof built does not verify: " + "; ".join(report.reasons()))
+
+
+def block_header(w3: Web3, *, number: int) -> tuple[str, str]:
+    """Block `number`'s hash and RLP header (``0x``-hex), the header checked to hash to it.
+
+    An evidence pack carries the header of the block it speaks as of: its timestamp is the
+    moment certificate status and figures are judged at.
+    """
+    block = _rpc(w3, "eth_getBlockByNumber", hex(number), False)
+    if block is None:
+        raise ProofError(f"the node has no block {number}")
+    header = encode_header(block)
+    if keccak(header) != _b(block["hash"]):
+        raise ProofError(
+            f"the header rebuilt from block {number} does not hash to {block['hash']}: this "
+            "node's header layout is not supported"
+        )
+    return str(block["hash"]).lower(), "0x" + header.hex()

@@ -121,6 +121,11 @@ INDEXER_CONFIRMATIONS = env_int("INDEXER_CONFIRMATIONS", 0, minimum=0)
 #: Largest eth_getLogs range tried first; Besu caps ranges at 5,000 blocks by default.
 INDEXER_MAX_RANGE = env_int("INDEXER_MAX_RANGE", 5000, minimum=1)
 
+# --- public evidence packs
+#: Evidence packs one anonymous client address may download per window: "N/minute",
+#: "N/hour" or "N/day". Counted in Django's cache (per process with the default one).
+EVIDENCE_ANONYMOUS_RATE = env_str("PROVENANT_EVIDENCE_RATE", "30/hour")
+
 # --- partner REST API
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

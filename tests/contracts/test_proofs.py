@@ -37,9 +37,10 @@ from contracts.merkle import (
     merkle_verify,
 )
 from contracts.node import AnvilNode
-from contracts.proofs import ProofError, anchored_item_proof, event_proof
+from contracts.proofs import ProofError, anchored_item_proof, block_header, event_proof
 from contracts.verify import VerificationReport, verify_document
-from tests.contracts.consortium import TEST_GAS, Consortium
+from contracts.verify.summary import PACK_FORMAT, SECTIONS
+from tests.contracts.consortium import H1, H2, TEST_GAS, Consortium
 
 T = TypeVar("T", bound=Callable[..., Any])
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -679,3 +680,96 @@ def test_the_command_line_exits_0_for_a_valid_proof_and_1_with_the_reason(
     missing = run_verifier(str(PROJECT_ROOT / "no-such-proof.json"))
     assert missing.returncode == 1
     assert missing.stdout.startswith("REJECTED  cannot read the input")
+
+
+# ------------------------------------------------------------- evidence pack summaries
+
+
+def _pack(c: Consortium) -> dict[str, Any]:
+    """A participant evidence pack of one lot handed from the miner to the refinery, its
+    summary rebuilt from the proofs (the web app builds the same from its mirror)."""
+    lot = c.new_id()
+    registered = c.act(c.miner, c.lots.functions.registerLot(lot, 900, 1, H1, H2))
+    offered = c.act(c.miner, c.lots.functions.initiateHandoff(lot, c.refinery.address, 300))
+    (initiated,) = c.events(offered, c.lots, "HandoffInitiated")
+    accepted = c.accept(c.refinery, int(initiated["handoffId"]), lot, c.miner)
+    wanted = ("LotRegistered", "HandoffInitiated", "HandoffAccepted")
+    proofs = [
+        proof
+        for r in (registered, offered, accepted)
+        for log in r["logs"]
+        if (
+            proof := event_proof(
+                c.w3, transaction_hash=log["transactionHash"], log_index=log["logIndex"]
+            )
+        )["event"]
+        in wanted
+    ]
+    number = c.w3.eth.block_number
+    block_hash, header = block_header(c.w3, number=number)
+    pack: dict[str, Any] = {
+        "format": PACK_FORMAT,
+        "tier": "participant",
+        "chain_id": c.w3.eth.chain_id,
+        "contracts": {"Lots": c.lots.address, "Certificates": c.certificates.address},
+        "lot_id": lot,
+        "as_of": {"block_number": number, "block_hash": block_hash, "header": header},
+        "proofs": proofs,
+    }
+    checked = verify_document(pack)
+    assert checked.recomputed is not None
+    pack.update({k: checked.recomputed[k] for k in SECTIONS})
+    return pack
+
+
+@on_anvil
+def test_a_pack_summary_is_rebuilt_from_its_proofs_and_checked_against_the_node(
+    anvil_consortium: Consortium, anvil: AnvilNode
+) -> None:
+    c = anvil_consortium
+    pack = _pack(c)
+    assert [h["status"] for h in pack["custody"]] == ["accepted"]
+    assert pack["custody"][0]["receiver"] == c.refinery.address
+    report = verify_document(pack, rpc_url=anvil.url)
+    assert report.ok, report.summary()
+    assert any(f.subject == "as_of" and f.name == "canonical block" for f in report.facts)
+
+    stolen = tampered(pack, lambda d: d["custody"][0].update(receiver=c.stranger.address))
+    assert rejection(verify_document(stolen), "custody[0].receiver").startswith(
+        f"custody[0].receiver differs from the proven handoff {pack['custody'][0]['handoff_id']} "
+        "(HandoffInitiated, HandoffAccepted): the pack says"
+    )
+    relabelled = tampered(pack, lambda d: d["contracts"].update(Lots=c.anchors.address))
+    assert "not the pack's contract" in rejection(verify_document(relabelled), "contracts")
+    later = tampered(pack, lambda d: d["as_of"].update(header=flip_byte(d["as_of"]["header"], 40)))
+    assert rejection(verify_document(later), "header").startswith("the header hashes to")
+    old = tampered(pack, lambda d: d.update(format="provenant-evidence/1"))
+    assert "unknown evidence pack format" in rejection(verify_document(old), "format")
+    # A bare list of proofs with no summary claims nothing beyond them.
+    assert verify_document({"proofs": pack["proofs"]}).ok
+
+
+@on_anvil
+def test_a_pack_cannot_rename_event_arguments_to_move_custody(
+    anvil_consortium: Consortium,
+) -> None:
+    pack = _pack(anvil_consortium)
+    index = next(i for i, p in enumerate(pack["proofs"]) if p["event"] == "HandoffInitiated")
+
+    def swap(d: dict[str, Any]) -> None:
+        # receiver and escrow are both unindexed addresses: the topics do not tell them apart.
+        proof = d["proofs"][index]
+        for item in proof["abi"]["inputs"]:
+            item["name"] = {"receiver": "escrow", "escrow": "receiver"}.get(
+                item["name"], item["name"]
+            )
+        proof["args"] = {k: proof["args"][k] for k in proof["args"]}
+        proof["args"]["receiver"], proof["args"]["escrow"] = (
+            proof["args"]["escrow"],
+            proof["args"]["receiver"],
+        )
+        d["custody"][0]["receiver"] = proof["args"]["receiver"]
+
+    report = verify_document(tampered(pack, swap))
+    assert all(f.ok for f in report.facts if f.subject.startswith("proofs["))
+    assert "ABI fragment for HandoffInitiated is not the" in rejection(report, "abi")

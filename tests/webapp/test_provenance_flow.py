@@ -214,7 +214,7 @@ def test_figures_roll_up_and_every_proof_verifies(product: dict[str, Any]) -> No
     proven = {(d["event"], d["transaction_hash"]) for d in pack["proofs"]}
     assert ("LotsTransformed", transformed.transaction_hash) in proven
     assert {e for e, _ in proven} >= {"LotRegistered", "LotsBundled", "CertificateIssued"}
-    assert [c["status_at_download"] for c in pack["certificates"]] == ["valid", "valid"]
+    assert [c["status"] for c in pack["certificates"]] == ["valid", "valid"]
     assert pack["figures"]["carbon_footprint_g_co2e_per_unit"] == "4000.000"
 
     tampered = json.loads(json.dumps(pack))

@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 import segno
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -18,6 +19,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from contracts.verify import verify_document
+from webapp.api.problems import PROBLEM
 from webapp.lots.selectors import KIND_NAMES, organisation_names
 from webapp.organisations.selectors import organisation_of_user
 from webapp.portal import charts
@@ -37,8 +39,9 @@ from webapp.provenance.selectors import (
     lot_summaries,
     lot_trace,
 )
-from webapp.provenance.services import certificate_revocation_impact
+from webapp.provenance.services import NodeUnreachable, certificate_revocation_impact
 from webapp.provenance.shapes import custody_json, trace_json
+from webapp.provenance.throttle import client_address, throttle_hit
 from webapp.sustainability.dashboard import TABLES, dashboard_tables, sees_everything
 from webapp.sustainability.selectors import lot_figures
 
@@ -123,12 +126,55 @@ def passport_view(request: HttpRequest, lot_id: int) -> HttpResponse:
     )
 
 
+def _unavailable(request: HttpRequest, reason: str) -> HttpResponse:
+    """503 with the reason: problem+json for a client that asks for JSON, else a page."""
+    if _wants_json(request):
+        response: HttpResponse = JsonResponse(
+            {
+                "type": "about:blank",
+                "title": "The chain node is unavailable",
+                "status": 503,
+                "detail": reason,
+            },
+            status=503,
+            content_type=PROBLEM,
+        )
+    else:
+        response = render(request, "portal/error.html", {"message": reason}, status=503)
+    response["Retry-After"] = "30"
+    return response
+
+
+def _too_many(request: HttpRequest, retry_after: int) -> HttpResponse:
+    reason = (
+        f"Too many evidence packs downloaded from this address; try again in {retry_after} "
+        "seconds, or sign in as a participant."
+    )
+    if _wants_json(request):
+        response: HttpResponse = JsonResponse(
+            {"type": "about:blank", "title": "Too many requests", "status": 429, "detail": reason},
+            status=429,
+            content_type=PROBLEM,
+        )
+    else:
+        response = render(request, "portal/error.html", {"message": reason}, status=429)
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    accept = request.headers.get("Accept", "")
+    return "json" in accept and "text/html" not in accept
+
+
 def proof_view(request: HttpRequest, transaction_hash: str, log_index: int) -> HttpResponse:
-    """The proof document of one mirrored event, built from the node (public)."""
+    """The proof document of one mirrored event (public), stored once built."""
     try:
         document = fact_proof(transaction_hash=transaction_hash, log_index=log_index)
     except FactUnknown as exc:
         raise Http404(str(exc)) from None
+    except NodeUnreachable as exc:
+        return _unavailable(request, str(exc))
     response = JsonResponse(document, json_dumps_params={"indent": 1})
     response["Content-Disposition"] = (
         f'attachment; filename="proof-{transaction_hash[:12]}-{log_index}.json"'
@@ -137,11 +183,27 @@ def proof_view(request: HttpRequest, transaction_hash: str, log_index: int) -> H
 
 
 def evidence_view(request: HttpRequest, lot_id: int) -> HttpResponse:
-    """A product's evidence pack: lineage, certificates, quarantines, figures, proofs."""
+    """A product's evidence pack, in the passport's tiers: participants (signed-in members
+    of an organisation) get the participant pack; everyone else the public one, at a
+    limited rate per client address. Proofs are stored once built, so a repeated download
+    asks the node nothing; when one cannot be built the answer is 503 with the reason."""
+    organisation = organisation_of_user(request.user) if request.user.is_authenticated else None
+    if organisation is None:
+        retry_after = throttle_hit(
+            scope="evidence",
+            client=client_address(request),
+            rate=settings.EVIDENCE_ANONYMOUS_RATE,
+        )
+        if retry_after is not None:
+            return _too_many(request, retry_after)
     try:
-        pack = evidence_pack(lot_id=lot_id)
+        pack = evidence_pack(
+            lot_id=lot_id, tier="public" if organisation is None else "participant"
+        )
     except LotNotFound:
         raise Http404(f"Lot {lot_id} is not on the chain.") from None
+    except NodeUnreachable as exc:
+        return _unavailable(request, str(exc))
     except ValueError as exc:
         return render(request, "portal/error.html", {"message": str(exc)}, status=413)
     response = HttpResponse(json.dumps(pack, indent=1), content_type="application/json")

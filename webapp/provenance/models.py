@@ -40,3 +40,44 @@ class NotificationCursor(models.Model):
 
     chain_id = models.PositiveBigIntegerField(unique=True)
     event_id = models.BigIntegerField(default=0)
+
+
+class EventProof(models.Model):
+    """The proof document of one event log, built once from the node.
+
+    Keyed by (chain, block hash, log index): everything a proof holds (header, transaction,
+    receipt, trie paths) is fixed by its block's hash, so a stored proof never goes stale.
+    A reorganisation gives the surviving events new block hashes, hence new keys; the rows
+    of the dropped block are simply never asked for again.
+    """
+
+    chain_id = models.PositiveBigIntegerField()
+    block_hash = models.CharField(max_length=66)
+    log_index = models.PositiveIntegerField()
+    block_number = models.PositiveBigIntegerField()
+    document = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["chain_id", "block_hash", "log_index"], name="event_proof_unique_log"
+            )
+        ]
+
+
+class BlockHeaderProof(models.Model):
+    """A block's RLP header, by (chain, block hash): what an evidence pack's as-of block
+    carries so a verifier can read its timestamp. Immutable like an EventProof."""
+
+    chain_id = models.PositiveBigIntegerField()
+    block_hash = models.CharField(max_length=66)
+    block_number = models.PositiveBigIntegerField()
+    header = models.TextField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["chain_id", "block_hash"], name="block_header_proof_unique_block"
+            )
+        ]

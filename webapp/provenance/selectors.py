@@ -277,7 +277,7 @@ class CustodyStep:
     def status(self) -> str:
         if self.settled is None:
             return "open"
-        return self.settled.event.removeprefix("Handoff").lower()
+        return str(self.settled.event).removeprefix("Handoff").lower()
 
 
 def custody_timeline(*, lot_id: int, chain_id: int | None = None) -> list[CustodyStep]:

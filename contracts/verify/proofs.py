@@ -1,88 +1,36 @@
-"""Check a Provenant proof without trusting Provenant: only hashes, the chain and an ABI.
-
-``python -m contracts.verify proof.json [--rpc URL] [--chain-id N] [--abi FILE]`` prints
-one line per fact and exits 0 when every fact holds, 1 when any is rejected. Offline it
-makes no network call; ``--rpc`` adds the one fact a file cannot carry: that the proof's
-block is on the node's canonical chain. The web page calls :func:`verify_document`. The
-checker needs only this file, :mod:`contracts.merkle`, ``rlp``, ``trie``, ``eth_abi`` and
-``eth_utils`` (no web3, no Provenant artifacts), so a third party can run or rewrite it.
-
-Event proof (``"format": "provenant-proof/1"``), as built by :mod:`contracts.proofs`
-    ``chain_id``, ``contract`` (checksummed emitter), ``event`` and ``args`` (decoded,
-    JSON-ready: addresses checksummed, bytes ``0x``-hex, integers as integers, strings as
-    text), ``abi`` (the event's ABI fragment), ``transaction_hash``,
-    ``transaction_index``, ``block_number``, ``block_hash``, ``log_index`` (block-wide, as
-    in ``eth_getLogs``), ``log_position`` (the log's index inside its receipt),
-    ``header`` (the RLP block header), ``transaction`` (the raw signed transaction, EIP-2718
-    bytes for typed ones) and ``transaction_proof``, ``receipt`` (type byte || rlp([status,
-    cumulativeGasUsed, logsBloom, logs]), or the bare rlp for legacy) and
-    ``receipt_proof``. Byte strings are ``0x``-hex; a proof is the list of RLP-encoded
-    Merkle-Patricia trie nodes from the root to the entry whose key is
-    ``rlp(transaction_index)``, as ``eth_getProof`` returns them.
-
-Anchored-item proof (``"format": "provenant-anchored-item/1"``)
-    ``item`` (the JSON item), ``leaf``, ``index``, ``path`` (sibling hashes), ``root`` and
-    ``anchor``, the event proof of the Anchors contract's ``RootAnchored`` log. Leaves and
-    nodes are those of :mod:`contracts.merkle` (OpenZeppelin-compatible).
-
-Evidence pack: any JSON object with a list of the above under ``"proofs"``; each is checked
-and other keys are ignored.
-
-What each fact establishes (a fact whose prerequisite failed is not checked):
-
-- ``header``: the header bytes hash to ``block_hash`` and are block ``block_number``; from
-  here on, the header's ``transactionsRoot`` and ``receiptsRoot`` are as good as the hash.
-- ``transaction``: the trie under ``transactionsRoot`` holds exactly the given raw
-  transaction at ``transaction_index``, and it hashes to ``transaction_hash``.
-- ``chain id``: the chain id inside the signed transaction (EIP-155 / EIP-2718) is the
-  document's ``chain_id`` (and the expected one, when given). The signature and the
-  transaction hash cover it, so the document cannot be relabelled as another network's.
-- ``receipt``: the trie under ``receiptsRoot`` holds exactly the given receipt at the same
-  index, so the receipt belongs to that transaction.
-- ``status``: the transaction succeeded (a reverted one has no effects and no logs).
-- ``log``: the receipt's log at ``log_position`` was emitted by ``contract``; its topic 0
-  is the hash of the fragment's signature, so event name and argument types are proven,
-  and it decodes with the fragment to exactly ``args``. Argument *names* come from the
-  fragment: pass ``--abi`` (the contract's ABI from its verified source) to require the
-  fragment to be the contract's own. The ``RootAnchored`` fragment of an anchored-item
-  proof is always compared with the one this verifier knows.
-- ``log index``: ``log_index`` can be this log's block-wide index (it is at least its
-  position, and equal to it in the block's first transaction). The log itself is pinned
-  by block, transaction index and position; the block-wide number locates mirrored rows.
-- ``item leaf``, ``merkle path``, ``anchored root``: the leaf recomputed from the item is
-  the stated one, the path leads from it to ``root``, and ``root`` is the root of the
-  proven ``RootAnchored`` log (with ``index`` below its ``itemCount``).
-- ``node chain`` and ``canonical block`` (``--rpc`` only): the node serves the proof's
-  chain and its block at ``block_number`` has ``block_hash``; otherwise the block was
-  reorganised away (or never was on that node's chain).
-
-What the offline facts do not establish: that block ``block_hash`` is on the chain. A file
-can only show that the log, receipt and signed transaction belong to the block with that
-hash; anyone can assemble a self-consistent header around real transactions. Ask a node
-of the chain (``--rpc``) or compare ``block_hash`` with one you trust. Nor does a proof
-tell who runs ``contract``: compare the address with the deployment you trust (e.g. the
-consortium's published manifest).
-"""
+"""The checker of event proofs and anchored-item proofs (see the package docstring for
+the facts and what each establishes)."""
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import rlp
-from eth_abi.abi import decode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from trie.exceptions import BadTrieProof
-from trie.hexary import HexaryTrie
 
 from contracts.merkle import hash_pair, item_leaf
+from contracts.verify.decoding import (
+    decode_event,
+    decode_receipt,
+    fragment_key,
+    same_json,
+    transaction_chain_id,
+    trie_get,
+)
+from contracts.verify.node import Node
+from contracts.verify.report import (
+    Fact,
+    MalformedProof,
+    NodeUnavailable,
+    ProvenEvent,
+    VerificationReport,
+)
+from contracts.verify.summary import check_summary, is_evidence_pack
 
 EVENT_PROOF_FORMAT = "provenant-proof/1"
 ANCHORED_ITEM_FORMAT = "provenant-anchored-item/1"
@@ -104,218 +52,7 @@ ROOT_ANCHORED_ABI: dict[str, Any] = {
 _HEADER_NUMBER = 8
 _HEADER_TRANSACTIONS_ROOT = 4
 _HEADER_RECEIPTS_ROOT = 5
-
-
-@dataclass(frozen=True)
-class Fact:
-    """One checked claim: `subject` says which proof (``""``, ``anchor``, ``proofs[2]``)."""
-
-    subject: str
-    name: str
-    ok: bool
-    reason: str
-
-    def __str__(self) -> str:
-        where = f"{self.subject} " if self.subject else ""
-        return f"{'valid' if self.ok else 'REJECTED'}  {where}{self.name}: {self.reason}"
-
-
-@dataclass
-class VerificationReport:
-    """Every fact checked, in order; the document is valid when all of them hold."""
-
-    facts: list[Fact] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.facts) and all(f.ok for f in self.facts)
-
-    @property
-    def rejected(self) -> list[Fact]:
-        return [f for f in self.facts if not f.ok]
-
-    def reasons(self) -> list[str]:
-        """The reasons of the rejected facts (empty when the document is valid)."""
-        return [f.reason for f in self.rejected]
-
-    def summary(self) -> str:
-        lines = [str(f) for f in self.facts]
-        if self.ok:
-            lines.append(f"VALID: {len(self.facts)} facts proven")
-        else:
-            lines.append(f"REJECTED: {len(self.rejected)} of {len(self.facts)} facts failed")
-        return "\n".join(lines)
-
-
-class MalformedProof(ValueError):
-    """A field is missing or not of the expected shape."""
-
-
-class NodeUnavailable(RuntimeError):
-    """The node given with --rpc did not answer (or answered with an error)."""
-
-
-# ----------------------------------------------------------------------- event decoding
-
-
-def abi_type(item: Mapping[str, Any]) -> str:
-    """The canonical ABI type of an input, tuples spelled out, as in signatures."""
-    kind = str(item["type"])
-    if kind.startswith("tuple"):
-        return "(" + ",".join(abi_type(c) for c in item["components"]) + ")" + kind[5:]
-    return kind
-
-
-def event_signature(fragment: Mapping[str, Any]) -> str:
-    return f"{fragment['name']}({','.join(abi_type(i) for i in fragment['inputs'])})"
-
-
-def decode_event(
-    fragment: Mapping[str, Any], topics: Sequence[bytes], data: bytes
-) -> dict[str, Any]:
-    """A log's arguments decoded with an event's ABI fragment, JSON-ready.
-
-    Addresses checksummed, bytes ``0x``-hex, integers as ints, strings as text (invalid
-    UTF-8 and NUL replaced by U+FFFD, as the mirror stores them); indexed dynamic values
-    are their topic (a hash). ValueError when the log is not this event.
-    """
-    inputs = list(fragment["inputs"])
-    indexed = [i for i in inputs if i.get("indexed")]
-    plain = [i for i in inputs if not i.get("indexed")]
-    anonymous = bool(fragment.get("anonymous"))
-    expected = len(indexed) + (0 if anonymous else 1)
-    if len(topics) != expected:
-        raise ValueError(f"the log has {len(topics)} topics, {fragment['name']} has {expected}")
-    if not anonymous:
-        topic0 = keccak(text=event_signature(fragment))
-        if topics[0] != topic0:
-            raise ValueError(
-                f"topic 0 is 0x{topics[0].hex()}, not {event_signature(fragment)}"
-                f" (0x{topic0.hex()})"
-            )
-    args: dict[str, Any] = {}
-    for item, topic in zip(indexed, topics[expected - len(indexed) :], strict=True):
-        kind = abi_type(item)
-        if _is_dynamic(kind):
-            args[item["name"]] = "0x" + topic.hex()  # the topic is a hash of the value
-        else:
-            (value,) = decode([kind], topic)
-            args[item["name"]] = _json(item, value)
-    try:
-        values = decode([_wire_type(abi_type(i)) for i in plain], data)
-    except Exception as exc:  # eth_abi raises several decoding error types
-        raise ValueError(f"the log's data does not decode: {exc}") from exc
-    for item, value in zip(plain, values, strict=True):
-        args[item["name"]] = _json(item, value)
-    return {i["name"]: args[i["name"]] for i in inputs}
-
-
-def _is_dynamic(kind: str) -> bool:
-    return kind in ("string", "bytes") or kind.endswith("]") or kind.startswith("(")
-
-
-def _wire_type(kind: str) -> str:
-    # Strings decode as bytes so that invalid UTF-8 is replaced rather than refused.
-    return "bytes" + kind[6:] if kind.startswith("string") else kind
-
-
-def _json(item: Mapping[str, Any], value: Any) -> Any:
-    kind = str(item["type"])
-    if kind.endswith("]"):
-        inner = dict(item, type=kind[: kind.rindex("[")])
-        return [_json(inner, v) for v in value]
-    if kind == "tuple":
-        return [_json(c, v) for c, v in zip(item["components"], value, strict=True)]
-    if kind == "address":
-        return str(to_checksum_address(value))
-    if kind == "string":
-        return bytes(value).decode("utf-8", errors="replace").replace("\x00", "\ufffd")
-    if isinstance(value, bytes):
-        return "0x" + value.hex()
-    return value
-
-
-def _same(a: Any, b: Any) -> bool:
-    """JSON equality that tells ``true`` from ``1``."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    return bool(a == b)
-
-
-def _fragment_key(fragment: Mapping[str, Any]) -> tuple[Any, ...]:
-    inputs = tuple(
-        (str(i["name"]), abi_type(i), bool(i.get("indexed"))) for i in fragment["inputs"]
-    )
-    return (fragment.get("name"), bool(fragment.get("anonymous")), inputs)
-
-
-# ------------------------------------------------------------------ chain data decoding
-
-
-def transaction_chain_id(raw: bytes) -> int | None:
-    """The chain id a signed transaction commits to; None for a pre-EIP-155 legacy one."""
-    if raw and raw[0] < 0x7F:  # EIP-2718 typed: type || rlp([chainId, …])
-        fields = rlp.decode(raw[1:])
-        return int.from_bytes(fields[0], "big")
-    fields = rlp.decode(raw)  # legacy: [nonce, gasPrice, gas, to, value, data, v, r, s]
-    v = int.from_bytes(fields[6], "big")
-    return (v - 35) // 2 if v >= 35 else None
-
-
-def decode_receipt(encoded: bytes) -> tuple[bytes, list[Any]]:
-    """A consensus receipt's status field and logs ([address, [topics], data] each)."""
-    payload = encoded[1:] if encoded and encoded[0] < 0x7F else encoded
-    status, _cumulative_gas, _bloom, logs = rlp.decode(payload)
-    return status, logs
-
-
-def _trie_get(root: bytes, index: int, proof: Sequence[bytes]) -> bytes:
-    nodes = [rlp.decode(node) for node in proof]
-    value = HexaryTrie.get_from_proof(root, rlp.encode(index), nodes)  # type: ignore[no-untyped-call]
-    return bytes(value)
-
-
-# --------------------------------------------------------------------------- the node
-
-
-class _Node:
-    """The few JSON-RPC calls --rpc needs, over urllib (answers cached per run)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._cache: dict[tuple[str, str], Any] = {}
-
-    def call(self, method: str, *params: Any) -> Any:
-        key = (method, json.dumps(params))
-        if key not in self._cache:
-            body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
-            request = urllib.request.Request(
-                self.url, body.encode(), {"Content-Type": "application/json"}
-            )
-            try:
-                with urllib.request.urlopen(request, timeout=15) as response:
-                    answer = json.loads(response.read())
-            except (OSError, ValueError) as exc:
-                raise NodeUnavailable(f"the node at {self.url} did not answer: {exc}") from exc
-            if answer.get("error"):
-                raise NodeUnavailable(f"the node at {self.url} refused {method}: {answer['error']}")
-            self._cache[key] = answer.get("result")
-        return self._cache[key]
-
-    def chain_id(self) -> int:
-        return int(self.call("eth_chainId"), 16)
-
-    def block_hash(self, number: int) -> str | None:
-        block = self.call("eth_getBlockByNumber", hex(number), False)
-        return None if block is None else str(block["hash"]).lower()
-
-    def head(self) -> int:
-        return int(self.call("eth_blockNumber"), 16)
-
+_HEADER_TIMESTAMP = 11
 
 # ------------------------------------------------------------------------ the checker
 
@@ -378,7 +115,7 @@ class _EventClaim:
     fragment: Mapping[str, Any]
 
 
-class _Checker:
+class Checker:
     def __init__(
         self,
         *,
@@ -386,12 +123,13 @@ class _Checker:
         chain_id: int | None,
         abi: Sequence[Mapping[str, Any]] | None,
     ) -> None:
-        self.node = _Node(rpc_url) if rpc_url else None
+        self.node = Node(rpc_url) if rpc_url else None
         self.expected_chain_id = chain_id
         self.trusted = (
-            None if abi is None else {_fragment_key(f) for f in abi if f.get("type") == "event"}
+            None if abi is None else {fragment_key(f) for f in abi if f.get("type") == "event"}
         )
         self.report = VerificationReport()
+        self.proven: list[ProvenEvent] = []  # every event proof whose facts all held
 
     def fact(self, subject: str, name: str, ok: bool, reason: str) -> bool:
         self.report.facts.append(Fact(subject, name, ok, reason))
@@ -409,6 +147,8 @@ class _Checker:
                 return
             for i, proof in enumerate(proofs):
                 self.document(proof, f"{subject}.proofs[{i}]" if subject else f"proofs[{i}]")
+            if not subject and is_evidence_pack(doc):
+                check_summary(self, doc)
             return
         check: Callable[[Mapping[str, Any], str], Any]
         if kind == EVENT_PROOF_FORMAT:
@@ -463,30 +203,65 @@ class _Checker:
         )
 
         # The header: everything else hangs off its two roots.
+        fields = self.header(subject, header, block_hash, block_number)
+        if fields is None:
+            return None
+        number = int.from_bytes(fields[_HEADER_NUMBER], "big")
+        tx_root = bytes(fields[_HEADER_TRANSACTIONS_ROOT])
+        receipts_root = bytes(fields[_HEADER_RECEIPTS_ROOT])
+
+        proven = self._block_contents(subject, claim, tx_root, receipts_root, fragment_must_be)
+        on_node = self.on_node(subject, chain_id, number, block_hash)
+        if proven is not None and on_node:
+            self.proven.append(
+                ProvenEvent(
+                    subject=subject,
+                    chain_id=chain_id,
+                    contract=str(to_checksum_address(claim.contract)),
+                    event=str(claim.event),
+                    args=proven,
+                    block_number=number,
+                    block_hash="0x" + block_hash.hex(),
+                    timestamp=int.from_bytes(fields[_HEADER_TIMESTAMP], "big"),
+                    transaction_hash="0x" + claim.tx_hash.hex(),
+                    log_index=claim.log_index,
+                    fragment=dict(claim.fragment),
+                )
+            )
+        return proven if on_node else None
+
+    def header(
+        self, subject: str, header: bytes, block_hash: bytes, block_number: int
+    ) -> list[Any] | None:
+        """The header's fields when it hashes to `block_hash` and is `block_number`."""
         try:
             fields = rlp.decode(header)
             number = int.from_bytes(fields[_HEADER_NUMBER], "big")
-            tx_root = bytes(fields[_HEADER_TRANSACTIONS_ROOT])
-            receipts_root = bytes(fields[_HEADER_RECEIPTS_ROOT])
+            for index in (_HEADER_TRANSACTIONS_ROOT, _HEADER_RECEIPTS_ROOT, _HEADER_TIMESTAMP):
+                bytes(fields[index])
         except (rlp.DecodingError, IndexError, TypeError):
-            return self._fail(subject, "header", "the header is not an RLP block header")
+            self.fact(subject, "header", False, "the header is not an RLP block header")
+            return None
         actual = keccak(header)
         if actual != block_hash:
-            return self._fail(
+            self.fact(
                 subject,
                 "header",
+                False,
                 f"the header hashes to {_short(actual)}, not the stated block hash "
                 f"{_short(block_hash)}: the header was altered or belongs to another block",
             )
+            return None
         if number != block_number:
-            return self._fail(
-                subject, "header", f"the header is block {number}, the proof says {block_number}"
+            self.fact(
+                subject,
+                "header",
+                False,
+                f"the header is block {number}, the proof says {block_number}",
             )
+            return None
         self.fact(subject, "header", True, f"block {number} header hashes to {_short(block_hash)}")
-
-        proven = self._block_contents(subject, claim, tx_root, receipts_root, fragment_must_be)
-        on_node = self._on_node(subject, chain_id, number, block_hash)
-        return proven if on_node else None
+        return list(fields)
 
     def _block_contents(
         self,
@@ -572,7 +347,7 @@ class _Checker:
         """Whether the trie under `root` holds `expected` at `index`; records a rejection."""
         what = "transaction" if root_name == "transactionsRoot" else "receipt"
         try:
-            value = _trie_get(root, index, proof)
+            value = trie_get(root, index, proof)
         except (BadTrieProof, rlp.DecodingError, KeyError, ValueError, TypeError) as exc:
             return self.fact(
                 subject,
@@ -648,10 +423,10 @@ class _Checker:
                 f"the ABI fragment is for {fragment.get('name')!r}, the proof names {event!r}",
             )
         try:
-            key = _fragment_key(fragment)
+            key = fragment_key(fragment)
         except (KeyError, TypeError):
             return self._fail(subject, "log", "the ABI fragment is malformed")
-        if fragment_must_be is not None and key != _fragment_key(fragment_must_be):
+        if fragment_must_be is not None and key != fragment_key(fragment_must_be):
             return self._fail(
                 subject,
                 "log",
@@ -666,12 +441,12 @@ class _Checker:
             decoded = decode_event(fragment, [bytes(t) for t in topics], bytes(data))
         except (ValueError, KeyError, TypeError) as exc:
             return self._fail(subject, "log", f"the log is not a {event} event: {exc}")
-        if not isinstance(claim.args, Mapping) or not _same(decoded, dict(claim.args)):
+        if not isinstance(claim.args, Mapping) or not same_json(decoded, dict(claim.args)):
             return self._fail(subject, "log", _args_difference(decoded, claim.args))
         self.fact(subject, "log", True, f"{event} emitted by {emitter} with the stated args")
         return decoded
 
-    def _on_node(self, subject: str, chain_id: int, number: int, block_hash: bytes) -> bool:
+    def on_node(self, subject: str, chain_id: int, number: int, block_hash: bytes) -> bool:
         if self.node is None:
             return True
         try:
@@ -791,7 +566,7 @@ def _args_difference(decoded: Mapping[str, Any], stated: Any) -> str:
     for name, value in decoded.items():
         if name not in stated:
             return f"the log's argument {name} is missing from the proof's args"
-        if not _same(value, stated[name]):
+        if not same_json(value, stated[name]):
             return (
                 f"the log's args differ from the stated ones: {name} is "
                 f"{json.dumps(value)} in the log, {json.dumps(stated[name])} in the proof"
@@ -801,59 +576,3 @@ def _args_difference(decoded: Mapping[str, Any], stated: Any) -> str:
 
 
 # ----------------------------------------------------------------------- entry points
-
-
-def verify_document(
-    doc: dict[str, Any],
-    *,
-    rpc_url: str | None = None,
-    chain_id: int | None = None,
-    abi: Sequence[Mapping[str, Any]] | None = None,
-) -> VerificationReport:
-    """Check an event proof, an anchored-item proof or an evidence pack (``"proofs"``).
-
-    Without `rpc_url` no network call is made. `chain_id` is the chain the proofs must be
-    about; `abi` (event fragments of contracts you trust) pins argument names.
-    """
-    checker = _Checker(rpc_url=rpc_url, chain_id=chain_id, abi=abi)
-    checker.document(doc)
-    return checker.report
-
-
-def _load_abi(path: Path) -> list[dict[str, Any]]:
-    raw = json.loads(path.read_text())
-    abi = raw["abi"] if isinstance(raw, dict) else raw
-    if not isinstance(abi, list):
-        raise ValueError("expected a JSON ABI (a list) or an artifact with an 'abi' list")
-    return abi
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m contracts.verify",
-        description="Check a Provenant proof document or evidence pack.",
-    )
-    parser.add_argument("proof", type=Path, help="proof document or evidence pack (JSON)")
-    parser.add_argument("--rpc", help="a node of the chain: also check the block is canonical")
-    parser.add_argument("--chain-id", type=int, help="the chain the proof must be about")
-    parser.add_argument(
-        "--abi",
-        type=Path,
-        action="append",
-        help="trusted contract ABI or artifact (JSON) that pins event argument names; "
-        "repeat for several contracts",
-    )
-    args = parser.parse_args(argv)
-    try:
-        doc = json.loads(args.proof.read_text())
-        abi = [f for path in args.abi for f in _load_abi(path)] if args.abi else None
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"REJECTED  cannot read the input: {exc}")
-        return 1
-    report = verify_document(doc, rpc_url=args.rpc, chain_id=args.chain_id, abi=abi)
-    print(report.summary())
-    return 0 if report.ok else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
