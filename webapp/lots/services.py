@@ -488,3 +488,20 @@ def transformation_record(
         organisation, "transformation.record", request, len(outputs), build, idempotency_key,
         user, {"lot_id": "inputs", "quantity": "inputs"},
     )  # fmt: skip
+
+
+def lot_metadata_discard(*, chain_id: int, lot_ids: list[int]) -> list[dict[str, Any]]:
+    """Remove the metadata documents of lots that never reached the chain (their operation
+    failed) and return the documents removed, so what they refer to can go too. A lot the
+    chain knows keeps its metadata."""
+    on_chain = {
+        int(v)
+        for v in LotVersion.objects.filter(chain_id=chain_id, lot_id__in=lot_ids).values_list(
+            "lot_id", flat=True
+        )
+    }
+    gone = [i for i in lot_ids if i not in on_chain]
+    rows = LotMetadata.objects.filter(chain_id=chain_id, lot_id__in=[Decimal(i) for i in gone])
+    documents = [dict(row.document) for row in rows]
+    rows.delete()
+    return documents
