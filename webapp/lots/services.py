@@ -494,14 +494,17 @@ def lot_metadata_discard(*, chain_id: int, lot_ids: list[int]) -> list[dict[str,
     """Remove the metadata documents of lots that never reached the chain (their operation
     failed) and return the documents removed, so what they refer to can go too. A lot the
     chain knows keeps its metadata."""
-    on_chain = {
-        int(v)
-        for v in LotVersion.objects.filter(chain_id=chain_id, lot_id__in=lot_ids).values_list(
-            "lot_id", flat=True
-        )
-    }
-    gone = [i for i in lot_ids if i not in on_chain]
-    rows = LotMetadata.objects.filter(chain_id=chain_id, lot_id__in=[Decimal(i) for i in gone])
-    documents = [dict(row.document) for row in rows]
-    rows.delete()
+    on_chain = set(
+        LotVersion.objects.filter(
+            chain_id=chain_id, lot_id__in=[Decimal(i) for i in lot_ids]
+        ).values_list("lot_id", "metadata_hash")
+    )
+    documents = []
+    for row in LotMetadata.objects.filter(
+        chain_id=chain_id, lot_id__in=[Decimal(i) for i in lot_ids]
+    ):
+        if (row.lot_id, row.metadata_hash) in on_chain:
+            continue  # the chain's lot is this one (another operation registered it)
+        documents.append(dict(row.document))
+        row.delete()
     return documents

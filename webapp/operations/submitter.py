@@ -285,7 +285,10 @@ def _mined(w3: Web3, operation: Operation, receipt: Any) -> None:
             return
         rows.update(status=Operation.Status.MINED, mined_block=block, waiting_reason="")
         return
-    tx = dict(w3.eth.get_transaction(operation.transaction_hash))  # type: ignore[arg-type]
+    sent = w3.eth.get_transaction(operation.transaction_hash)  # type: ignore[arg-type]
+    # Replayed as a plain call: the signed transaction's nonce and fee fields would make
+    # the node refuse the call itself instead of running it into the revert.
+    tx = {"from": sent["from"], "to": sent["to"], "data": sent["input"], "gas": sent["gas"]}
     error = replay_revert(w3, tx, receipt)
     Operation.objects.filter(id=operation.id, status__in=_FOLLOWED).update(mined_block=block)
     operation.refresh_from_db()
