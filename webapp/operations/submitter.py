@@ -243,9 +243,6 @@ def operation_track(*, operation_id: UUID | str) -> Operation:
                 if operation.status not in (Operation.Status.SUBMITTED, Operation.Status.MINED):
                     return operation
                 _not_in_a_block(w3, contracts.all, operation)
-            operation.refresh_from_db()
-            if operation.status == Operation.Status.QUEUED:  # to be signed afresh
-                return operation_send(operation_id=operation.id)
         else:
             _mined(w3, operation, receipt)
     except TRANSIENT as exc:
@@ -351,7 +348,9 @@ def _not_in_a_block(w3: Web3, contracts: dict[str, Any], operation: Operation) -
         return
     # The sender's confirmed nonce passed it and the hash is not on chain: that nonce went
     # to another transaction, so these bytes can never be mined and signing afresh cannot
-    # double the fact. The submitter's pre-flight decides again against the new chain.
+    # double the fact. Queued again, the submitter's pre-flight decides against the new
+    # chain; the sweep sends it after the sender's other vanished transactions went out
+    # again with their own nonces (so it does not take one of theirs).
     Operation.objects.filter(id=operation.id, status__in=_FOLLOWED).update(
         status=Operation.Status.QUEUED,
         transaction_hash="",
