@@ -77,7 +77,9 @@ def documents_discard(*, organisation: Organisation, sha256s: set[str]) -> int:
             ).exists()
         ):
             continue
-        document.file.delete(save=False)
+        storage, name = document.file.storage, document.file.name
         document.delete()
+        # The file goes once the row's removal is committed: a rollback keeps both.
+        transaction.on_commit(lambda storage=storage, name=name: storage.delete(name))
         removed += 1
     return removed
