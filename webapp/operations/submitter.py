@@ -84,13 +84,17 @@ def contract_call(contracts: dict[str, Any], call: dict[str, Any]) -> ContractFu
 
 
 def unencodable_reason(exc: BaseException) -> str:
+    return (
+        "the request cannot be sent to the chain: a value does not fit the contract's types"
+        f" ({_short(exc)})"
+    )
+
+
+def _short(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     if len(text) > 300:
         text = text[:300] + "…"
-    return (
-        "the request cannot be sent to the chain: a value does not fit the contract's types"
-        f" ({type(exc).__name__}: {text})"
-    )
+    return f"{type(exc).__name__}: {text}"
 
 
 def operation_send(*, operation_id: UUID | str) -> Operation:
@@ -123,6 +127,8 @@ def operation_send(*, operation_id: UUID | str) -> Operation:
         raise _wait(operation, "waiting for this organisation's other transactions") from exc
     except KeyStoreUnavailable as exc:
         raise _wait(operation, f"key store unavailable: {exc}") from exc
+    except Web3RPCError as exc:  # the node is in trouble, not (as far as we know) the call
+        raise _wait(operation, f"the chain node answered with an error; retrying ({exc})") from exc
 
 
 def _resume(w3: Web3, operation: Operation) -> bool:
@@ -171,7 +177,7 @@ def _sign_and_send(
         raise  # the node or a store is in trouble, not the operation: it waits
     except Exception as exc:  # anything else about this call: waiting will not cure it
         log.warning("operation %s cannot be built: %r", operation.id, exc)
-        _fail(operation, f"the transaction could not be built: {unencodable_reason(exc)}")
+        _fail(operation, f"the transaction could not be built ({_short(exc)})")
         return operation
     raw = store.sign_transaction(tx)
     operation.nonce = nonce
