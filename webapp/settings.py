@@ -199,6 +199,9 @@ PERSONAL_DATA_RETENTION = env_str("PROVENANT_PERSONAL_DATA_RETENTION", "quarter"
 # --- operations: queued writes go to the submitter through Celery (the sweeper catches up
 # on anything a lost message left behind).
 OPERATIONS_DISPATCH = env_bool("PROVENANT_OPERATIONS_DISPATCH", True)
+#: An operation queued, submitted or mined for longer than this counts as stuck: health
+#: is degraded and /metrics reports it until it is confirmed or failed.
+OPERATION_STUCK_SECONDS = env_int("PROVENANT_OPERATION_STUCK_SECONDS", 300, minimum=1)
 
 # --- Celery: Redis when REDIS_URL is set, otherwise a broker on the filesystem.
 REDIS_URL = env_str("REDIS_URL", "")

@@ -69,19 +69,41 @@ def track_operation(operation_id: str) -> None:
 
 @app.task(ignore_result=True)
 def sweep_operations(stale_after_seconds: float = 15.0, limit: int = 200) -> int:
-    """Send queued operations and follow submitted ones that no task is looking after
-    (a message lost with a broker restart, retries exhausted while the node was down)."""
+    """Follow submitted and mined operations that no task is looking after (retries
+    exhausted while the node was down, a reorganisation that took their block away), then
+    send queued ones (a message lost with a broker restart), each oldest first.
+
+    Following comes first so that transactions that left the chain go out again with their
+    own signed bytes and nonces before anything is signed afresh. Each operation has its
+    own error boundary: one that raises is logged, counted and left for the next sweep (its
+    waiting reason says so); it never stops the others.
+    """
     stale = timezone.now() - timedelta(seconds=stale_after_seconds)
-    swept = 0
-    for operation_id, status in Operation.objects.filter(
-        status__in=[Operation.Status.QUEUED, Operation.Status.SUBMITTED], updated_at__lt=stale
-    ).values_list("id", "status")[:limit]:
-        try:
-            if status == Operation.Status.QUEUED:
-                operation_send(operation_id=operation_id)
-            else:
-                operation_track(operation_id=operation_id)
-        except SubmitLater:
-            continue  # the node or key store is down: the next sweep tries again
-        swept += 1
+    swept = broken = 0
+    for statuses, step in (
+        ([Operation.Status.SUBMITTED, Operation.Status.MINED], operation_track),
+        ([Operation.Status.QUEUED], operation_send),
+    ):
+        rows = (
+            Operation.objects.filter(status__in=statuses, updated_at__lt=stale)
+            .order_by("created_at")
+            .values_list("id", "status")[:limit]
+        )
+        for operation_id, status in rows:
+            try:
+                step(operation_id=operation_id)
+            except SubmitLater:
+                continue  # the node or key store is down, or nothing to decide yet
+            except Exception:
+                broken += 1
+                log.exception("sweep: operation %s raised; the others go on", operation_id)
+                Operation.objects.filter(id=operation_id, status=status).update(
+                    waiting_reason="an unexpected error stopped this operation; the operator"
+                    " has been alerted and it is tried again",
+                    updated_at=timezone.now(),
+                )
+                continue
+            swept += 1
+    if broken:
+        log.error("sweep: %s operations raised unexpected errors", broken)
     return swept

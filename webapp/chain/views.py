@@ -1,24 +1,40 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import View
 
 from webapp.chain.selectors import indexer_health
+from webapp.operations.selectors import operations_stuck
 
 #: Lag (in blocks) above which the health endpoint answers 503.
 UNHEALTHY_LAG_BLOCKS = 50
 
 
 class IndexerHealthView(View):
-    """JSON health of the indexer; 503 when it lags or has parked logs to look at."""
+    """JSON health of the indexer and the operations; 503 when the indexer lags, has parked
+    logs to look at, or any operation has been on its way for longer than
+    settings.OPERATION_STUCK_SECONDS."""
 
     def get(self, request: HttpRequest) -> JsonResponse:
         chains = indexer_health()
-        healthy = bool(chains) and all(
-            h.lag_blocks <= UNHEALTHY_LAG_BLOCKS and h.parked_logs == 0 for h in chains
+        stuck = operations_stuck()
+        stuck_total = sum(sum(by_status.values()) for by_status in stuck.values())
+        healthy = (
+            bool(chains)
+            and all(h.lag_blocks <= UNHEALTHY_LAG_BLOCKS and h.parked_logs == 0 for h in chains)
+            and stuck_total == 0
         )
         return JsonResponse(
-            {"status": "ok" if healthy else "degraded", "chains": [h.as_dict() for h in chains]},
+            {
+                "status": "ok" if healthy else "degraded",
+                "chains": [h.as_dict() for h in chains],
+                "operations_stuck": stuck_total,
+                "operations_stuck_after_seconds": settings.OPERATION_STUCK_SECONDS,
+                "operations_stuck_by_status": {
+                    str(chain_id): by_status for chain_id, by_status in stuck.items()
+                },
+            },
             status=200 if healthy else 503,
         )
 
@@ -39,4 +55,14 @@ def metrics(request: HttpRequest) -> HttpResponse:
         for h in chains:
             value = getattr(h, name)
             lines.append(f'provenant_indexer_{name}{{chain_id="{h.chain_id}"}} {value}')
+    lines.append(
+        "# HELP provenant_operations_stuck Operations queued, submitted or mined for longer"
+        f" than {settings.OPERATION_STUCK_SECONDS} s"
+    )
+    lines.append("# TYPE provenant_operations_stuck gauge")
+    for chain_id, by_status in sorted(operations_stuck().items()):
+        for status, count in sorted(by_status.items()):
+            lines.append(
+                f'provenant_operations_stuck{{chain_id="{chain_id}",status="{status}"}} {count}'
+            )
     return HttpResponse("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4")

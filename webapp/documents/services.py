@@ -8,7 +8,10 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
 
+from webapp.chain.models import ChainEvent
 from webapp.documents.models import Document
+from webapp.lots.models import LotMetadata
+from webapp.operations.models import Operation
 from webapp.organisations.models import Organisation
 
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
@@ -52,3 +55,31 @@ def document_read(*, document: Document) -> bytes:
             f"{document.name}: the stored file does not match its recorded hash 0x{document.sha256}"
         )
     return content
+
+
+def documents_discard(*, organisation: Organisation, sha256s: set[str]) -> int:
+    """Remove documents an organisation uploaded for a record that never came to be (its
+    operation failed), with their files, when nothing else refers to them: no lot's
+    metadata, no operation that has not failed, no certificate on chain. Returns how many
+    went."""
+    removed = 0
+    for digest in {d.lower().removeprefix("0x") for d in sha256s}:
+        document = Document.objects.filter(sha256=digest, uploaded_by=organisation).first()
+        if document is None:
+            continue
+        if (
+            LotMetadata.objects.filter(document__icontains=digest).exists()
+            or Operation.objects.exclude(status=Operation.Status.FAILED)
+            .filter(request__icontains=digest)
+            .exists()
+            or ChainEvent.objects.filter(
+                event="CertificateIssued", args__documentHash="0x" + digest
+            ).exists()
+        ):
+            continue
+        storage, name = document.file.storage, document.file.name
+        document.delete()
+        # The file goes once the row's removal is committed: a rollback keeps both.
+        transaction.on_commit(lambda storage=storage, name=name: storage.delete(name))
+        removed += 1
+    return removed

@@ -488,3 +488,23 @@ def transformation_record(
         organisation, "transformation.record", request, len(outputs), build, idempotency_key,
         user, {"lot_id": "inputs", "quantity": "inputs"},
     )  # fmt: skip
+
+
+def lot_metadata_discard(*, chain_id: int, lot_ids: list[int]) -> list[dict[str, Any]]:
+    """Remove the metadata documents of lots that never reached the chain (their operation
+    failed) and return the documents removed, so what they refer to can go too. A lot the
+    chain knows keeps its metadata."""
+    on_chain = set(
+        LotVersion.objects.filter(
+            chain_id=chain_id, lot_id__in=[Decimal(i) for i in lot_ids]
+        ).values_list("lot_id", "metadata_hash")
+    )
+    documents = []
+    for row in LotMetadata.objects.filter(
+        chain_id=chain_id, lot_id__in=[Decimal(i) for i in lot_ids]
+    ):
+        if (row.lot_id, row.metadata_hash) in on_chain:
+            continue  # the chain's lot is this one (another operation registered it)
+        documents.append(dict(row.document))
+        row.delete()
+    return documents

@@ -27,7 +27,7 @@ from webapp.chain.chain_client import NotDeployed, system
 from webapp.operations.models import Operation
 from webapp.operations.selectors import operations_in_flight
 from webapp.operations.services import operation_queue, operation_replayed
-from webapp.operations.submitter import contract_call
+from webapp.operations.submitter import Unencodable, contract_call
 from webapp.organisations.models import Organisation
 
 log = logging.getLogger(__name__)
@@ -160,16 +160,20 @@ def preflight(
 ) -> None:
     """Raise ValidationError with the chain's reason if the call would revert now."""
     sender = sender or organisation.address
-    if operations_in_flight(chain_id=settings.CHAIN_ID, sender=sender):
-        return
     try:
         w3, contracts = system()
+        # A call that cannot be encoded is refused even while others are in flight: queued,
+        # it could only fail in the submitter.
         function = contract_call(contracts.all, call)
+        if operations_in_flight(chain_id=settings.CHAIN_ID, sender=sender):
+            return
         error = simulate(w3, {
             "from": Web3.to_checksum_address(sender),
             "to": function.address,
             "data": function._encode_transaction_data(),
         })  # fmt: skip
+    except Unencodable as exc:
+        raise ValidationError({"__all__": [str(exc)[:1].upper() + str(exc)[1:] + "."]}) from exc
     except (NodeUnreachable, Timeout, ConnectionError, NotDeployed):
         log.info("pre-flight skipped: the chain node is unreachable")
         return

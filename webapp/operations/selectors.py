@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Count
+from django.utils import timezone
 
 from webapp.operations.models import Operation
+
+#: The statuses an operation passes through on its way to confirmed or failed.
+IN_FLIGHT = [Operation.Status.QUEUED, Operation.Status.SUBMITTED, Operation.Status.MINED]
 
 
 def operations_in_flight(*, chain_id: int, sender: str, before: datetime | None = None) -> bool:
@@ -21,3 +28,23 @@ def operations_in_flight(*, chain_id: int, sender: str, before: datetime | None 
     if before is not None:
         rows = rows.filter(created_at__lt=before)
     return rows.exists()
+
+
+def operations_stuck(*, older_than_seconds: float | None = None) -> dict[int, dict[str, int]]:
+    """Per chain, per status: operations still queued, submitted or mined that were created
+    longer ago than the threshold (settings.OPERATION_STUCK_SECONDS). Zero counts included
+    for every chain that has operations."""
+    seconds = settings.OPERATION_STUCK_SECONDS if older_than_seconds is None else older_than_seconds
+    cutoff = timezone.now() - timedelta(seconds=seconds)
+    stuck: dict[int, dict[str, int]] = {
+        chain_id: {str(status): 0 for status in IN_FLIGHT}
+        for chain_id in Operation.objects.values_list("chain_id", flat=True).distinct()
+    }
+    rows = (
+        Operation.objects.filter(status__in=IN_FLIGHT, created_at__lt=cutoff)
+        .values("chain_id", "status")
+        .annotate(n=Count("id"))
+    )
+    for row in rows:
+        stuck.setdefault(row["chain_id"], {str(s): 0 for s in IN_FLIGHT})[row["status"]] = row["n"]
+    return stuck

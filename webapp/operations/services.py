@@ -7,14 +7,15 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterable
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
 
-from webapp.operations.models import Operation
+from webapp.operations.models import Operation, as_uint256
+from webapp.operations.references import references_expected
 from webapp.organisations.models import Organisation
 
 log = logging.getLogger(__name__)
@@ -75,9 +76,11 @@ def operation_queue(
                 action=action,
                 request=request,
                 call=call,
-                lot_id=Decimal(lot_id) if lot_id is not None else None,
+                # Only a uint256 is a lot id; anything else the chain refuses with a reason.
+                lot_id=as_uint256(lot_id),
                 idempotency_key=idempotency_key,
                 request_fingerprint=fingerprint,
+                expects=references_expected(chain_id=settings.CHAIN_ID, action=action, call=call),
             )
             transaction.on_commit(lambda: operation_dispatch(str(operation.id)))
     except IntegrityError:
@@ -118,23 +121,108 @@ def operations_confirm(*, chain_id: int, mined: Iterable[tuple[str, int]]) -> in
     by_hash = dict(mined)
     if not by_hash:
         return 0
+    # Queued too: the indexer may see the transaction before the submitter has recorded
+    # that the node took it.
     pending = Operation.objects.filter(
         chain_id=chain_id,
         transaction_hash__in=list(by_hash),
-        status__in=[Operation.Status.SUBMITTED, Operation.Status.MINED],
+        status__in=[Operation.Status.QUEUED, Operation.Status.SUBMITTED, Operation.Status.MINED],
     )
     confirmed = 0
     for operation in pending.select_for_update():
         operation.status = Operation.Status.CONFIRMED
         operation.confirmed_block = by_hash[operation.transaction_hash]
-        operation.save(update_fields=["status", "confirmed_block", "updated_at"])
+        operation.mined_block = by_hash[operation.transaction_hash]
+        operation.waiting_reason = ""
+        operation.save(
+            update_fields=[
+                "status",
+                "confirmed_block",
+                "mined_block",
+                "waiting_reason",
+                "updated_at",
+            ]
+        )
         confirmed += 1
     return confirmed
 
 
 def operations_unconfirm(*, chain_id: int, above_block: int) -> int:
     """A reorganisation removed the blocks above `above_block`: their operations are only
-    submitted again until the indexer sees their transactions on the new chain."""
-    return Operation.objects.filter(
-        chain_id=chain_id, status=Operation.Status.CONFIRMED, confirmed_block__gt=above_block
-    ).update(status=Operation.Status.SUBMITTED, confirmed_block=None)
+    submitted again, with no block, until the submitter has found their transactions on
+    the new chain, sent them again, or failed them with a reason (see
+    `submitter.operation_track`)."""
+    vanished = models.Q(confirmed_block__gt=above_block) | models.Q(mined_block__gt=above_block)
+    return (
+        Operation.objects.filter(chain_id=chain_id)
+        .filter(status__in=[Operation.Status.CONFIRMED, Operation.Status.MINED])
+        .filter(vanished)
+        .update(
+            status=Operation.Status.SUBMITTED,
+            confirmed_block=None,
+            mined_block=None,
+            waiting_reason="the block that held its transaction left the chain; checking again",
+            updated_at=timezone.now(),
+        )
+    )
+
+
+def operation_fail(*, operation: Operation, reason: str, keep_transaction: bool = False) -> None:
+    """End an operation as failed with `reason`, and remove what was recorded off chain only
+    for it (see `operation_leftovers_discard`), in one database transaction.
+
+    `keep_transaction` keeps the hash and block of a transaction that is on chain (it
+    reverted); otherwise the signed bytes, hash and nonce go: they never took effect.
+    """
+    with transaction.atomic():
+        operation.status = Operation.Status.FAILED
+        operation.error = reason
+        operation.waiting_reason = ""
+        fields = ["status", "error", "waiting_reason", "updated_at"]
+        if not keep_transaction:
+            operation.transaction_hash, operation.raw_transaction = "", ""
+            operation.nonce = None
+            fields += ["transaction_hash", "raw_transaction", "nonce"]
+        operation.save(update_fields=fields)
+        operation_leftovers_discard(operation=operation)
+
+
+def created_lot_ids(call: dict[str, Any]) -> list[int]:
+    """The lot ids a contract call creates (registration, bundle, transformation outputs)."""
+    args = call.get("args") or []
+    try:
+        if call.get("function") in {"registerLot", "bundle"}:
+            return [int(args[0])]
+        if call.get("function") == "transform":
+            return [int(output[0]) for output in args[2]]
+    except (IndexError, TypeError, ValueError):
+        return []
+    return []
+
+
+def operation_leftovers_discard(*, operation: Operation) -> None:
+    """Remove what a failed operation recorded off chain for itself alone: the metadata
+    documents of the lots it would have created, the personal data sealed for them (and
+    subjects left with nothing), and documents uploaded for it that nothing else refers to.
+    Anything the chain holds, or another operation still refers to, stays."""
+    # Imported here: these apps queue operations through this module.
+    from webapp.documents.services import documents_discard
+    from webapp.lots.services import lot_metadata_discard
+    from webapp.privacy.services import personal_discard
+
+    documents = lot_metadata_discard(
+        chain_id=operation.chain_id, lot_ids=created_lot_ids(operation.call or {})
+    )
+    hashes: set[str] = set()
+    for document in documents:
+        personal = document.get("personal")
+        if isinstance(personal, dict):
+            personal_discard(refs=personal)
+        hashes |= {str(d) for d in document.get("documents") or [] if isinstance(d, str)}
+    request = operation.request or {}
+    if isinstance(request.get("documents"), list):
+        hashes |= {str(d) for d in request["documents"] if isinstance(d, str)}
+    if isinstance(request.get("document"), str):
+        hashes.add(request["document"])
+    if hashes:
+        documents_discard(organisation=operation.organisation, sha256s=hashes)

@@ -11,7 +11,17 @@ same bytes again, or signs afresh when their nonce has gone to another transacti
 Every failure before the send (node down, key store down, sender busy) leaves the
 operation queued with a `waiting_reason` the portal shows, and raises
 :class:`SubmitLater`; the Celery task retries with backoff and the sweeper re-enqueues
-anything a lost task left behind.
+anything a lost task left behind. A call that cannot be encoded (a number too large for
+its type, a date before 1970) or built for any other reason that waiting cannot cure ends
+the operation failed with that reason: it never blocks the sender or the sweep.
+
+After the send, :func:`operation_track` follows the transaction. When it is in no block
+and the node no longer holds it (a reorganisation removed its block, the node dropped
+it), the same signed bytes go out again while their nonce is still free; only when the
+sender's confirmed nonce has passed it and the hash is still not on chain (the nonce went
+to another transaction, so these bytes can never be mined) is the operation signed afresh.
+Before any signing or re-sending, the chain ids in its call must still name what they
+named when it was queued (see `references.py`); otherwise it fails with the reason.
 """
 
 from __future__ import annotations
@@ -29,10 +39,13 @@ from web3.exceptions import TransactionNotFound, Web3RPCError
 
 from contracts.chain import TransactionReverted, build_transaction, replay_revert
 from contracts.keystore import KeyStoreUnavailable
-from webapp.chain.chain_client import system
+from webapp.chain.chain_client import NotDeployed, system
+from webapp.chain.models import ChainEvent
 from webapp.operations.locks import SenderBusy, sender_lock
 from webapp.operations.models import Operation
+from webapp.operations.references import references_check
 from webapp.operations.selectors import operations_in_flight
+from webapp.operations.services import operation_fail
 from webapp.organisations.keys import signing_key
 
 log = logging.getLogger(__name__)
@@ -51,11 +64,37 @@ def _wait(operation: Operation, reason: str) -> SubmitLater:
     return SubmitLater(reason)
 
 
+class Unencodable(ValueError):
+    """The operation's call cannot be turned into a transaction (a value out of its type's
+    range, a wrong argument): no retry will change that."""
+
+
 def contract_call(contracts: dict[str, Any], call: dict[str, Any]) -> ContractFunction:
-    """The bound contract function an operation's `call` describes."""
-    contract = contracts[call["contract"]]
-    function: ContractFunction = contract.functions[call["function"]](*call["args"])
+    """The bound contract function an operation's `call` describes; raises Unencodable
+    when the call does not fit the contract's ABI."""
+    try:
+        contract = contracts[call["contract"]]
+        function: ContractFunction = contract.functions[call["function"]](*call["args"])
+        function._encode_transaction_data()  # values out of range fail here, not later
+    except TRANSIENT:
+        raise
+    except Exception as exc:  # web3's MismatchedABI, eth_abi's EncodingError, OverflowError…
+        raise Unencodable(unencodable_reason(exc)) from exc
     return function
+
+
+def unencodable_reason(exc: BaseException) -> str:
+    return (
+        "the request cannot be sent to the chain: a value does not fit the contract's types"
+        f" ({_short(exc)})"
+    )
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    if len(text) > 300:
+        text = text[:300] + "…"
+    return f"{type(exc).__name__}: {text}"
 
 
 def operation_send(*, operation_id: UUID | str) -> Operation:
@@ -88,6 +127,8 @@ def operation_send(*, operation_id: UUID | str) -> Operation:
         raise _wait(operation, "waiting for this organisation's other transactions") from exc
     except KeyStoreUnavailable as exc:
         raise _wait(operation, f"key store unavailable: {exc}") from exc
+    except Web3RPCError as exc:  # the node is in trouble, not (as far as we know) the call
+        raise _wait(operation, f"the chain node answered with an error; retrying ({exc})") from exc
 
 
 def _resume(w3: Web3, operation: Operation) -> bool:
@@ -109,11 +150,17 @@ def _sign_and_send(
     w3: Web3, contracts: dict[str, Any], store: Any, operation: Operation
 ) -> Operation:
     sender = Web3.to_checksum_address(operation.sender)
-    nonce = w3.eth.get_transaction_count(sender, "pending")
     try:
-        tx = build_transaction(
-            w3, sender, contract_call(contracts, operation.call), nonce=nonce
-        )  # estimates gas: a call the chain refuses is never signed
+        function = contract_call(contracts, operation.call)
+        named = references_check(w3, contracts, operation)
+        if named.wait:
+            raise _wait(operation, named.wait)
+        if not named.ok:
+            _fail(operation, named.reason)
+            return operation
+        nonce = w3.eth.get_transaction_count(sender, "pending")
+        # Estimates gas: a call the chain refuses is never signed.
+        tx = build_transaction(w3, sender, function, nonce=nonce)
     except TransactionReverted as exc:
         if operations_in_flight(
             chain_id=operation.chain_id, sender=operation.sender, before=operation.created_at
@@ -122,6 +169,15 @@ def _sign_and_send(
             # (a lot registered a moment ago): decide once they are mined.
             raise _wait(operation, "waiting for this organisation's earlier operations") from exc
         _fail(operation, str(exc))
+        return operation
+    except Unencodable as exc:
+        _fail(operation, str(exc))
+        return operation
+    except (*TRANSIENT, SubmitLater, KeyStoreUnavailable, SenderBusy, Web3RPCError, NotDeployed):
+        raise  # the node or a store is in trouble, not the operation: it waits
+    except Exception as exc:  # anything else about this call: waiting will not cure it
+        log.warning("operation %s cannot be built: %r", operation.id, exc)
+        _fail(operation, f"the transaction could not be built ({_short(exc)})")
         return operation
     raw = store.sign_transaction(tx)
     operation.nonce = nonce
@@ -169,50 +225,143 @@ def _submitted(operation: Operation) -> None:
 
 
 def _fail(operation: Operation, reason: str) -> None:
-    operation.status = Operation.Status.FAILED
-    operation.error = reason
-    operation.transaction_hash, operation.raw_transaction, operation.nonce = "", "", None
-    operation.save(
-        update_fields=[
-            "status",
-            "error",
-            "transaction_hash",
-            "raw_transaction",
-            "nonce",
-            "waiting_reason",
-            "updated_at",
-        ]
-    )
+    operation_fail(operation=operation, reason=reason)
 
 
 def operation_track(*, operation_id: UUID | str) -> Operation:
-    """Follow a submitted operation to its receipt: mined, or failed with the revert reason.
+    """Follow a submitted (or mined) operation to its receipt: mined, or failed with the
+    revert reason; and when its transaction is in no block and the node no longer holds it,
+    send it again or fail it (see the module docstring). Raises SubmitLater while there is
+    nothing to decide yet.
 
     Confirmation is the indexer's job (the events reached the mirror); this only records
     that the transaction is in a block, and why it failed when it did.
     """
-    operation = Operation.objects.get(id=operation_id)
-    if operation.status != Operation.Status.SUBMITTED:
+    operation = Operation.objects.select_related("organisation").get(id=operation_id)
+    if operation.status not in (Operation.Status.SUBMITTED, Operation.Status.MINED):
         return operation
     try:
-        w3, _ = system()
-        try:
-            receipt = w3.eth.get_transaction_receipt(operation.transaction_hash)  # type: ignore[arg-type]
-        except TransactionNotFound:
-            raise SubmitLater("not mined yet") from None
-        if receipt["status"] == 1:
-            Operation.objects.filter(id=operation.id, status=Operation.Status.SUBMITTED).update(
-                status=Operation.Status.MINED, mined_block=receipt["blockNumber"]
-            )
+        w3, contracts = system()
+        receipt = _receipt(w3, operation.transaction_hash)
+        if receipt is None:
+            with sender_lock(operation.chain_id, operation.sender):
+                operation.refresh_from_db()
+                if operation.status not in (Operation.Status.SUBMITTED, Operation.Status.MINED):
+                    return operation
+                _not_in_a_block(w3, contracts.all, operation)
         else:
-            tx = dict(w3.eth.get_transaction(operation.transaction_hash))  # type: ignore[arg-type]
-            error = replay_revert(w3, tx, receipt)
-            Operation.objects.filter(id=operation.id, status=Operation.Status.SUBMITTED).update(
-                status=Operation.Status.FAILED,
-                mined_block=receipt["blockNumber"],
-                error=str(error) if error else "the transaction reverted without a reason",
-            )
+            _mined(w3, operation, receipt)
     except TRANSIENT as exc:
         raise SubmitLater("the chain node is unreachable") from exc
+    except SenderBusy as exc:
+        raise SubmitLater("the sender is busy") from exc
     operation.refresh_from_db()
     return operation
+
+
+def _receipt(w3: Web3, tx_hash: str) -> Any:
+    try:
+        return w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+    except TransactionNotFound:
+        return None
+
+
+_FOLLOWED = [Operation.Status.SUBMITTED, Operation.Status.MINED]
+
+
+def _mined(w3: Web3, operation: Operation, receipt: Any) -> None:
+    block = int(receipt["blockNumber"])
+    rows = Operation.objects.filter(id=operation.id, status__in=_FOLLOWED)
+    if receipt["status"] == 1:
+        if ChainEvent.objects.filter(
+            chain_id=operation.chain_id,
+            transaction_hash=operation.transaction_hash,
+            block_number=block,
+        ).exists():
+            # The mirror already holds its events (it saw them before this was recorded).
+            rows.update(
+                status=Operation.Status.CONFIRMED,
+                mined_block=block,
+                confirmed_block=block,
+                waiting_reason="",
+            )
+            return
+        rows.update(status=Operation.Status.MINED, mined_block=block, waiting_reason="")
+        return
+    sent = w3.eth.get_transaction(operation.transaction_hash)  # type: ignore[arg-type]
+    # Replayed as a plain call: the signed transaction's nonce and fee fields would make
+    # the node refuse the call itself instead of running it into the revert.
+    tx = {"from": sent["from"], "to": sent["to"], "data": sent["input"], "gas": sent["gas"]}
+    error = replay_revert(w3, tx, receipt)
+    Operation.objects.filter(id=operation.id, status__in=_FOLLOWED).update(mined_block=block)
+    operation.refresh_from_db()
+    if operation.status in _FOLLOWED:
+        operation_fail(
+            operation=operation,
+            reason=str(error) if error else "the transaction reverted without a reason",
+            keep_transaction=True,
+        )
+
+
+def _not_in_a_block(w3: Web3, contracts: dict[str, Any], operation: Operation) -> None:
+    """The transaction is in no block (a reorganisation removed it, or it was never mined).
+    Called under the sender's lock, so no new transaction of the sender takes a nonce
+    between the checks below."""
+    tx_hash = operation.transaction_hash
+    stale = Operation.objects.filter(id=operation.id, status__in=_FOLLOWED)
+    if _node_knows(w3, tx_hash):  # in the node's pool: it will be mined
+        stale.update(status=Operation.Status.SUBMITTED, mined_block=None)
+        raise SubmitLater("not mined yet")
+    sender = Web3.to_checksum_address(operation.sender)
+    confirmed_nonce = w3.eth.get_transaction_count(sender, "latest")
+    # Read after the nonce: a transaction mined between the two reads is found here.
+    receipt = _receipt(w3, tx_hash)
+    if receipt is not None:
+        _mined(w3, operation, receipt)
+        return
+    if not operation.raw_transaction or operation.nonce is None:
+        operation_fail(
+            operation=operation,
+            reason="its transaction left the chain and its signed bytes are not kept",
+        )
+        return
+    named = references_check(w3, contracts, operation)
+    if named.wait:
+        stale.update(status=Operation.Status.SUBMITTED, mined_block=None, waiting_reason=named.wait)
+        raise SubmitLater(named.wait)
+    if not named.ok:
+        operation_fail(operation=operation, reason=named.reason)
+        return
+    if confirmed_nonce <= operation.nonce:
+        # Its nonce is still free: the same signed bytes (same nonce, same hash) are valid.
+        stale.update(
+            status=Operation.Status.SUBMITTED,
+            mined_block=None,
+            waiting_reason="its block left the chain; sent again",
+        )
+        try:
+            w3.eth.send_raw_transaction(operation.raw_transaction)
+        except Web3RPCError as exc:
+            if _node_knows(w3, tx_hash):
+                return
+            message = str(exc).lower()
+            if "nonce too low" in message or "nonce is too low" in message:
+                raise SubmitLater("the nonce moved while sending; checking again") from exc
+            operation_fail(
+                operation=operation,
+                reason=f"its block left the chain and the node refused it again: {exc}",
+            )
+        return
+    # The sender's confirmed nonce passed it and the hash is not on chain: that nonce went
+    # to another transaction, so these bytes can never be mined and signing afresh cannot
+    # double the fact. Queued again, the submitter's pre-flight decides against the new
+    # chain; the sweep sends it after the sender's other vanished transactions went out
+    # again with their own nonces (so it does not take one of theirs).
+    Operation.objects.filter(id=operation.id, status__in=_FOLLOWED).update(
+        status=Operation.Status.QUEUED,
+        transaction_hash="",
+        raw_transaction="",
+        nonce=None,
+        mined_block=None,
+        waiting_reason="its transaction left the chain and its nonce was taken; signing again",
+    )

@@ -33,6 +33,7 @@ from webapp.lots.services import (
     transformation_record,
 )
 from webapp.operations.models import Operation
+from webapp.operations.selectors import IN_FLIGHT
 from webapp.operations.services import IdempotencyConflict
 from webapp.organisations.models import Organisation
 from webapp.portal import forms, provenance_views
@@ -318,7 +319,13 @@ def lot_view(request: HttpRequest, lot_id: int) -> HttpResponse:
     organisation = organisation_of(request)
     detail = selectors.lot_detail(lot_id=lot_id)
     if detail is None:
-        pending = Operation.objects.filter(lot_id=lot_id).first()
+        # Only an operation still on its way: a confirmed one whose lot left the chain in a
+        # reorganisation, or a failed one, would send the reader round in circles.
+        pending = (
+            Operation.objects.filter(lot_id=lot_id, status__in=IN_FLIGHT)
+            .order_by("-created_at")
+            .first()
+        )
         if pending is not None:
             return redirect("portal:operation", operation_id=pending.id)
         raise Http404(f"Lot {lot_id} is not on the chain.")

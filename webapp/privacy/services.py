@@ -311,3 +311,21 @@ def personal_json(
         r.field: {"state": r.state, **({"value": r.value} if r.state == "revealed" else {})}
         for r in personal_reveal(refs=refs, organisation=organisation, user=user, purpose=purpose)
     }
+
+
+def personal_discard(*, refs: dict[str, Any]) -> int:
+    """Remove personal values sealed for a record that never came to be (its operation
+    failed), and the subjects left with no value: their wrapped keys go with them. A subject
+    that still has other values keeps its key. Returns the number of values removed."""
+    removed = 0
+    subjects: set[str] = set()
+    for ref in refs.values():
+        if not isinstance(ref, dict) or not _is_uuid(str(ref.get("subject", ""))):
+            continue
+        subject_id = str(ref["subject"])
+        subjects.add(subject_id)
+        removed += PersonalValue.objects.filter(
+            subject_id=subject_id, commitment=str(ref.get("commitment", ""))
+        ).delete()[0]
+    DataSubject.objects.filter(id__in=subjects, values__isnull=True).delete()
+    return removed

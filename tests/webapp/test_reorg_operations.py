@@ -1,0 +1,196 @@
+"""A chain reorganisation under confirmed operations: each one ends confirmed again (its
+same signed transaction sent again) or failed with a reason, never doubled and never left
+submitted; an answer whose handoff id now names another offer fails instead of accepting
+it; health counts operations stuck on their way; a vanished lot's page does not redirect
+for ever. Driven by the indexer task and the sweep the workers run."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from web3 import Web3
+from web3.exceptions import TransactionNotFound
+
+from contracts.chain import build_transaction
+from tests.webapp.network import PASSWORD, Network
+from webapp.chain.chain_client import system
+from webapp.chain.models import ChainEvent
+from webapp.lots.services import handoff_accept, handoff_initiate, lot_register
+from webapp.operations.models import Operation
+from webapp.organisations.keys import signing_key
+from webapp.projections.models import HandoffVersion
+from workers.tasks import index_chain, sweep_operations
+
+pytestmark = [pytest.mark.integration, pytest.mark.node, pytest.mark.django_db(transaction=True)]
+
+
+def _confirmed(network: Network, operation: Operation) -> Operation:
+    network.settle()
+    operation.refresh_from_db()
+    assert operation.status == Operation.Status.CONFIRMED, operation.error
+    return operation
+
+
+def _three_confirmed_operations(network: Network) -> tuple[int, list[Operation]]:
+    """A lot of the mine's, then in the last three blocks: a handoff of it to the refinery,
+    the refinery's accept, and a second registration."""
+    mine, refinery = network.orgs["mine"], network.orgs["refinery"]
+    lot = _confirmed(network, lot_register(organisation=mine, name="Ore", quantity=100, unit="kg"))
+    lot_id = int(lot.lot_id or 0)
+    initiate = _confirmed(
+        network, handoff_initiate(organisation=mine, lot_id=lot_id, receiver=refinery, quantity=40)
+    )
+    handoff_id = int(
+        HandoffVersion.objects.get(lot_id=lot_id, block_to__isnull=True, status="open").handoff_id
+    )
+    accept = _confirmed(network, handoff_accept(organisation=refinery, handoff_id=handoff_id))
+    second = _confirmed(
+        network, lot_register(organisation=mine, name="Ore 2", quantity=7, unit="kg")
+    )
+    operations = [initiate, accept, second]
+    head = network.w3.eth.block_number
+    assert sorted(o.confirmed_block for o in operations) == [head - 2, head - 1, head]
+    return lot_id, operations
+
+
+def _drive(network: Network, operations: list[Operation], *, seconds: float = 90) -> None:
+    """What the workers do, over and over: index the chain, sweep the operations."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        index_chain()
+        sweep_operations(stale_after_seconds=0)
+        index_chain()
+        for operation in operations:
+            operation.refresh_from_db()
+        if all(o.is_final for o in operations):
+            return
+        time.sleep(0.2)
+    pytest.fail(f"still in flight: {[(o.action, o.status, o.waiting_reason) for o in operations]}")
+
+
+def _reorg(network: Network, depth: int, replacements: list[str]) -> None:
+    w3 = network.w3
+    old_head = w3.eth.get_block("latest")["hash"]
+    response = w3.provider.make_request(  # type: ignore[arg-type]
+        "anvil_reorg", [depth, [[raw, 0] for raw in replacements]]
+    )
+    assert "error" not in response, response
+    assert w3.eth.get_block("latest")["hash"] != old_head
+
+
+def test_a_reorg_under_confirmed_operations_sends_the_same_transactions_again(
+    network: Network,
+) -> None:
+    _, operations = _three_confirmed_operations(network)
+    hashes = [o.transaction_hash for o in operations]
+    w3 = network.w3
+    _reorg(network, 3, [])
+    for tx_hash in hashes:
+        with pytest.raises(TransactionNotFound):  # gone with their blocks
+            w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+
+    index_chain()  # the indexer sees the reorg: confirmed becomes submitted, no stale block
+    for operation in operations:
+        operation.refresh_from_db()
+        assert operation.status == Operation.Status.SUBMITTED
+        assert operation.mined_block is None and operation.confirmed_block is None
+
+    _drive(network, operations)
+    for operation, tx_hash in zip(operations, hashes, strict=True):
+        assert operation.status == Operation.Status.CONFIRMED, operation.error
+        assert operation.transaction_hash == tx_hash  # the same signed bytes, not a new fact
+        receipt = w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+        assert operation.mined_block == operation.confirmed_block == receipt["blockNumber"]
+    assert ChainEvent.objects.filter(event="HandoffInitiated").count() == 1
+    assert ChainEvent.objects.filter(event="HandoffAccepted").count() == 1
+
+
+def test_a_reorg_that_gives_a_handoff_id_to_another_offer_fails_the_answer_with_a_reason(
+    network: Network,
+) -> None:
+    """On the new chain the mine's nonce went to a different offer (25 instead of 40) that
+    took the vanished handoff's id. The refinery's accept must not take the new offer; the
+    mine's own offer is signed afresh (its nonce is provably taken, its hash is not on
+    chain); the second registration goes out again with its own bytes."""
+    mine, refinery = network.orgs["mine"], network.orgs["refinery"]
+    lot_id, operations = _three_confirmed_operations(network)
+    initiate, accept, second = operations
+    handoff_id = int(accept.expects["handoff"]["id"])
+    w3, contracts = system()
+    other_offer = contracts.all["Lots"].functions.initiateHandoff(lot_id, refinery.address, 25)
+    tx = build_transaction(
+        w3, Web3.to_checksum_address(mine.address), other_offer, nonce=initiate.nonce, gas=500_000
+    )
+    raw = "0x" + signing_key(mine, mine.address).sign_transaction(tx).hex()
+    _reorg(network, 3, [raw])
+
+    _drive(network, operations)
+    accept.refresh_from_db()
+    assert accept.status == Operation.Status.FAILED
+    assert f"handoff {handoff_id} now names a different offer" in accept.error
+    assert initiate.status == Operation.Status.CONFIRMED, initiate.error
+    assert initiate.nonce != tx["nonce"]  # signed afresh with a free nonce
+    assert second.status == Operation.Status.CONFIRMED, second.error
+    # Exactly one offer of 40 (the mine's, once) and the other of 25; nothing accepted.
+    offers = sorted(
+        int(e.args["quantity"]) for e in ChainEvent.objects.filter(event="HandoffInitiated")
+    )
+    assert offers == [25, 40]
+    assert not ChainEvent.objects.filter(event="HandoffAccepted").exists()
+    escrow = contracts.all["Lots"].functions.handoffEscrow(
+        handoff_id, mine.address, refinery.address
+    )
+    balance = contracts.all["Lots"].functions.balanceOf(escrow.call(), lot_id).call()
+    assert balance == 25  # the other offer is still open for the refinery to decide on
+
+    client = Client()
+    response = client.get("/health/indexer")
+    assert response.json()["operations_stuck"] == 0
+
+
+def test_health_and_metrics_count_operations_stuck_on_their_way(
+    network: Network, settings: Any
+) -> None:
+    index_chain()
+    client = Client()
+    assert client.get("/health/indexer").json()["status"] == "ok"
+    operation = lot_register(organisation=network.orgs["mine"], name="Ore", quantity=5, unit="kg")
+    assert client.get("/health/indexer").status_code == 200  # young: not stuck yet
+    Operation.objects.filter(pk=operation.pk).update(
+        created_at=timezone.now() - timedelta(seconds=settings.OPERATION_STUCK_SECONDS + 1)
+    )
+    response = client.get("/health/indexer")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "degraded" and body["operations_stuck"] == 1
+    chain_id = network.manifest.chain_id
+    assert body["operations_stuck_by_status"][str(chain_id)]["queued"] == 1
+    metrics = client.get("/metrics").content.decode()
+    assert f'provenant_operations_stuck{{chain_id="{chain_id}",status="queued"}} 1' in metrics
+
+    network.settle()
+    operation.refresh_from_db()
+    assert operation.status == Operation.Status.CONFIRMED
+    assert client.get("/health/indexer").json()["status"] == "ok"
+
+
+def test_the_page_of_a_lot_that_left_the_chain_does_not_redirect_for_ever(
+    network: Network,
+) -> None:
+    mine = network.orgs["mine"]
+    operation = lot_register(organisation=mine, name="Ore", quantity=5, unit="kg")
+    lot_id = int(operation.lot_id or 0)
+    client = Client()
+    assert client.login(username="mine", password=PASSWORD)
+    in_flight = client.get(f"/lots/{lot_id}")
+    assert in_flight.status_code == 302 and str(operation.pk) in in_flight["Location"]
+    # Its operation ended (here: failed) while the lot is not on the chain.
+    Operation.objects.filter(pk=operation.pk).update(
+        status=Operation.Status.FAILED, error="its block left the chain"
+    )
+    assert client.get(f"/lots/{lot_id}").status_code == 404
