@@ -195,3 +195,18 @@ CELERY_BEAT_SCHEDULE = {
     "index-chain": {"task": "workers.tasks.index_chain", "schedule": 2.0},
     "sweep-operations": {"task": "workers.tasks.sweep_operations", "schedule": 3.0},
 }
+
+# --- input bounds at the edge (numbers in webapp/limits.py): NUL characters refused before
+# any view, uploads capped while they stream in, API JSON parsed with a size and depth cap.
+MIDDLEWARE.insert(1, "webapp.edge.RefuseNulBytes")
+FILE_UPLOAD_HANDLERS = [
+    "webapp.documents.uploads.UploadSizeCap",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
+    "webapp.api.parsers.BoundedJSONParser",
+    "rest_framework.parsers.FormParser",
+    "rest_framework.parsers.MultiPartParser",
+]

@@ -588,7 +588,7 @@ class DocumentUploadApi(APIView):
         document = document_upload(
             organisation=acting_organisation(request),
             name=upload.name or "document",
-            content=upload.read(),
+            content=upload,
             content_type=upload.content_type or "",
         )
         return Response(DocumentOutput(document).data, status=201)
