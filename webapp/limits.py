@@ -20,6 +20,8 @@ UINT40_MAX = 2**40 - 1
 #: Largest lot, bundle, handoff, certificate id or quantity a write may name (uint256).
 MAX_ID = UINT256_MAX
 MAX_QUANTITY = UINT256_MAX
+#: Block numbers in queries (they are stored as bigint).
+MAX_BLOCK_NUMBER = 2**63 - 1
 #: Self-declared and certified claims: grams of CO2e per unit and recycled content in ‰.
 MAX_CO2E_G_PER_UNIT = 10**12
 MAX_RECYCLED_PERMILLE = 1000

@@ -210,3 +210,4 @@ REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
     "rest_framework.parsers.FormParser",
     "rest_framework.parsers.MultiPartParser",
 ]
+SPECTACULAR_SETTINGS["PATH_CONVERTER_OVERRIDES"] = {"uint": {"type": "integer", "minimum": 0}}

@@ -4,6 +4,7 @@ changes nothing; none takes the process down."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -14,8 +15,13 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.test import Client
 
 from contracts.domain import Role
+from tests.webapp.network import PASSWORD, Network
+from webapp.documents.models import Document
+from webapp.limits import MAX_BUNDLE_ITEMS, MAX_DOCUMENT_BYTES, MAX_UPLOAD_REQUEST_BYTES
+from webapp.operations.models import Operation
 from webapp.organisations.services import api_token_create, organisation_create
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,3 +85,203 @@ def test_deeply_nested_json_is_refused_and_the_process_lives(tmp_path: Path) -> 
     for path, (status, content_type) in answers.items():
         assert status == 400, path
         assert content_type == PROBLEM, path
+
+
+# ------------------------------------------------------------------ API bounds and parsing
+
+
+def _api(network: Network, slug: str) -> Client:
+    token, _ = api_token_create(organisation=network.orgs[slug], name="edge")
+    return Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+
+def _post(client: Client, path: str, body: Any, key: str = "edge-1", **headers: Any) -> Any:
+    return client.post(
+        path, body, content_type="application/json", HTTP_IDEMPOTENCY_KEY=key, **headers
+    )
+
+
+def _refused(response: Any, field: str) -> None:
+    assert response.status_code == 400, response.content[:500]
+    assert response["Content-Type"] == PROBLEM
+    assert field in response.json()["errors"], response.json()
+
+
+@pytest.mark.integration
+@pytest.mark.node
+@pytest.mark.django_db(transaction=True)
+def test_numbers_lists_and_texts_past_what_a_transaction_holds_are_refused_by_field(
+    network: Network,
+) -> None:
+    mine, certifier = _api(network, "mine"), _api(network, "certifier")
+    before = Operation.objects.count()
+    lot = {"name": "Ore", "quantity": 10, "unit": "kg"}
+    _refused(_post(mine, "/api/v1/lots/register", {**lot, "quantity": 2**256}), "quantity")
+    _refused(
+        _post(mine, "/api/v1/lots/register", {**lot, "claims": {"co2e_g_per_unit": 2**300}}),
+        "claims",
+    )
+    _refused(_post(mine, "/api/v1/lots/register", {**lot, "name": "x" * 5000}), "name")
+    _refused(_post(mine, "/api/v1/lots/register", {**lot, "gtin": "1234567²"}), "gtin")
+    _refused(
+        _post(
+            mine,
+            "/api/v1/handoffs/initiate",
+            {"lot_id": 2**256, "receiver": "refinery", "quantity": 1},
+        ),
+        "lot_id",
+    )
+    many = [{"lot_id": i, "quantity": 1} for i in range(1, MAX_BUNDLE_ITEMS + 2)]
+    _refused(_post(mine, "/api/v1/bundles", {"name": "Pallet", "items": many}), "items")
+    outputs = [{"name": f"o{i}", "quantity": 1, "unit": "kg"} for i in range(3000)]
+    _refused(
+        _post(
+            mine,
+            "/api/v1/transformations",
+            {"process": "p", "inputs": [{"lot_id": 1, "quantity": 1}], "outputs": outputs},
+        ),
+        "outputs",
+    )
+    certificate = {
+        "lot_id": 1,
+        "certificate_type": "QUALITY",
+        "document_hash": "0x" + "ab" * 32,
+        "valid_from": "2026-01-01T00:00:00Z",
+        "valid_until": "2027-01-01T00:00:00Z",
+    }
+    issue = "/api/v1/certificates/issue"
+    _refused(_post(certifier, issue, {**certificate, "valid_from": "0001-01-01T00:00:00Z"}),
+             "valid_from")  # fmt: skip
+    _refused(_post(certifier, issue, {**certificate, "claims": {"CO2E_G_PER_UNIT": 2**300}}),
+             "claims")  # fmt: skip
+    _refused(_post(certifier, issue, {**certificate, "claims": {"RECYCLED_PERMILLE": 1001}}),
+             "claims")  # fmt: skip
+    too_long = _post(mine, "/api/v1/lots/register", lot, key="k" * 300)
+    _refused(too_long, "Idempotency-Key")
+    assert Operation.objects.count() == before
+
+
+@pytest.mark.integration
+@pytest.mark.node
+@pytest.mark.django_db(transaction=True)
+def test_unicode_digits_nul_characters_and_huge_ids_get_a_4xx_not_a_server_error(
+    network: Network,
+) -> None:
+    mine = _api(network, "mine")
+    for path, field in (
+        ("/api/v1/certificates?lot_id=²", "lot_id"),
+        ("/api/v1/certificates?lot_id=" + "9" * 100, "lot_id"),
+        ("/api/v1/lots/1/holders?as_of=²", "as_of"),
+        ("/api/v1/lots/1/holders?as_of=" + "9" * 30, "as_of"),
+    ):
+        _refused(mine.get(path), field)
+    for path in ("/api/v1/operations?status=%00", "/api/v1/lots?holder=a%00b"):
+        response = mine.get(path)
+        assert response.status_code == 400 and response["Content-Type"] == PROBLEM
+    huge = "9" * 100
+    for path in (f"/api/v1/lots/{huge}", f"/api/v1/certificates/{huge}/impact"):
+        response = mine.get(path)
+        assert response.status_code == 404 and response["Content-Type"] == PROBLEM
+    response = _post(mine, f"/api/v1/handoffs/{huge}/accept", {})
+    assert response.status_code == 404
+    anonymous = Client()
+    assert anonymous.get("/proofs/%00/1.json").status_code == 400
+    assert anonymous.get(f"/proofs/0xab/{huge}.json").status_code == 404
+    assert anonymous.get(f"/passport/{huge}").status_code == 404
+
+    before = Operation.objects.count()
+    portal = Client()
+    assert portal.login(username="mine", password=PASSWORD)
+    for path, field, data in (
+        ("/bundles/new", "items", {"name": "Pallet", "items": "² 1"}),
+        ("/bundles/new", "items", {"name": "Pallet", "items": f"1 {2**256}"}),
+        ("/bundles/new", "sscc", {"name": "Pallet", "sscc": "²" * 18, "items": "1 1"}),
+        (
+            "/transformations/new",
+            "inputs",
+            {"process": "p", "inputs": "1 ²", "output_name": "o", "output_quantity": 1,
+             "output_unit": "kg", "output_kind": "component"},
+        ),
+        (
+            "/lots/new",
+            "idempotency_key",
+            {"name": "Ore", "quantity": 1, "unit": "kg", "kind": "raw_material",
+             "idempotency_key": "k" * 300},
+        ),
+        ("/lots/new", "quantity", {"name": "Ore", "quantity": 2**256, "unit": "kg",
+                                   "kind": "raw_material"}),
+    ):  # fmt: skip
+        response = portal.post(path, data)
+        assert response.status_code == 200, (path, response.status_code)
+        assert field in response.context["form"].errors, (path, response.context["form"].errors)
+    response = portal.post("/handoffs/1/accept", {"idempotency_key": "k" * 300})
+    assert response.status_code == 302
+    assert Operation.objects.count() == before
+
+
+# --------------------------------------------------------------------- pages and uploads
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
+def test_unknown_urls_get_the_sites_own_404_and_problem_json_under_the_api(
+    settings: Any,
+) -> None:
+    settings.DEBUG = False
+    page = Client().get("/no/such/page")
+    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
+    assert b"There is no page at" in page.content and b"URLconf" not in page.content
+    api = Client().get("/api/v1/no-such-thing")
+    assert api.status_code == 404 and api["Content-Type"] == PROBLEM
+    assert api.json()["title"] == "Not found"
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
+def test_verify_refuses_an_oversized_file_and_nested_json_with_a_reason() -> None:
+    nested = io.BytesIO(NESTED.encode())
+    nested.name = "nested.json"
+    refused = Client().post("/verify", {"proof": nested})
+    assert refused.status_code == 400 and b"nested more than" in refused.content
+    big = io.BytesIO(b" " * (MAX_UPLOAD_REQUEST_BYTES + 1))
+    big.name = "big.json"
+    assert Client().post("/verify", {"proof": big}).status_code == 413
+
+
+@pytest.mark.integration
+@pytest.mark.node
+@pytest.mark.django_db(transaction=True)
+def test_an_upload_is_capped_while_it_streams_and_a_refused_form_keeps_no_document(
+    network: Network, settings: Any
+) -> None:
+    mine = _api(network, "mine")
+    big = io.BytesIO(b"x" * (MAX_DOCUMENT_BYTES + 1))
+    big.name = "big.pdf"
+    response = mine.post("/api/v1/documents", {"file": big})
+    assert response.status_code == 413 and response["Content-Type"] == PROBLEM
+    assert not Document.objects.exists()
+
+    portal = Client()
+    assert portal.login(username="mine", password=PASSWORD)
+    document = io.BytesIO(b"%PDF certificate of origin")
+    document.name = "origin.pdf"
+    refused = portal.post(
+        "/lots/new",
+        {"name": "Ore", "quantity": 5, "unit": "kg", "kind": "raw_material",
+         "gtin": "12345678", "document": document},
+    )  # fmt: skip
+    assert refused.status_code == 200 and "gtin" in refused.context["form"].errors
+    assert not Document.objects.exists()
+    media = Path(settings.MEDIA_ROOT) / "documents"
+    assert not media.exists() or not any(media.iterdir())
+    document.seek(0)
+    accepted = portal.post(
+        "/lots/new",
+        {"name": "Ore", "quantity": 5, "unit": "kg", "kind": "raw_material",
+         "document": document},
+    )  # fmt: skip
+    assert accepted.status_code == 302
+    stored = Document.objects.get()
+    assert (
+        Path(settings.MEDIA_ROOT) / stored.file.name
+    ).read_bytes() == b"%PDF certificate of origin"

@@ -6,6 +6,7 @@ an `Idempotency-Key` header. Errors are problem details (application/problem+jso
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -31,6 +32,27 @@ from webapp.certificates.services import (
 )
 from webapp.documents.models import Document
 from webapp.documents.services import DocumentAltered, document_read, document_upload
+from webapp.limits import (
+    EARLIEST_CERTIFICATE_DATE,
+    LATEST_CERTIFICATE_DATE,
+    MAX_BUNDLE_ITEMS,
+    MAX_CO2E_G_PER_UNIT,
+    MAX_CODE_LENGTH,
+    MAX_DESCRIPTION_LENGTH,
+    MAX_ID,
+    MAX_IDEMPOTENCY_KEY_LENGTH,
+    MAX_LOT_DOCUMENTS,
+    MAX_NAME_LENGTH,
+    MAX_PERSONAL_FIELD_LENGTH,
+    MAX_PERSONAL_FIELDS,
+    MAX_PROCESS_LENGTH,
+    MAX_QUANTITY,
+    MAX_REASON_LENGTH,
+    MAX_RECYCLED_PERMILLE,
+    MAX_TRANSFORMATION_INPUTS,
+    MAX_TRANSFORMATION_OUTPUTS,
+    MAX_UNIT_LENGTH,
+)
 from webapp.lots import selectors
 from webapp.lots.services import (
     Claims,
@@ -94,8 +116,16 @@ class WriteView(APIView):
 
     def idempotency_key(self, request: Request) -> str:
         key = request.headers.get("Idempotency-Key", "").strip()
-        if not key or len(key) > 255:
+        if not key:
             raise IdempotencyKeyMissing()
+        if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not _printable_ascii(key):
+            raise serializers.ValidationError(
+                {
+                    "Idempotency-Key": [
+                        f"At most {MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters."
+                    ]
+                }
+            )
         return key
 
     def accepted(self, request: Request, operation: Operation) -> Response:
@@ -108,6 +138,27 @@ class WriteView(APIView):
         return serializer.validated_data
 
 
+def _printable_ascii(text: str) -> bool:
+    return text.isascii() and text.isprintable()
+
+
+def _ids(**kwargs: Any) -> serializers.IntegerField:
+    """A lot, bundle, handoff or certificate id: uint256 on chain."""
+    return serializers.IntegerField(min_value=1, max_value=MAX_ID, **kwargs)
+
+
+def _quantities(**kwargs: Any) -> serializers.IntegerField:
+    """A quantity in base units: uint256 on chain, at least one."""
+    return serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, **kwargs)
+
+
+def _ascii_digits(max_length: int, **kwargs: Any) -> serializers.RegexField:
+    """GS1 codes: ASCII digits only (Unicode digits such as '²' are not numbers here)."""
+    return serializers.RegexField(
+        r"^[0-9]*$", max_length=max_length, allow_blank=True, default="", required=False, **kwargs
+    )
+
+
 def _organisation(slug: str) -> Organisation | None:
     return Organisation.objects.filter(slug=slug).exclude(address="").first()
 
@@ -116,30 +167,49 @@ def _organisation(slug: str) -> Organisation | None:
 
 
 class ClaimsInput(serializers.Serializer[Any]):
-    co2e_g_per_unit = serializers.IntegerField(required=False, min_value=0)
-    recycled_permille = serializers.IntegerField(required=False, min_value=0, max_value=1000)
+    co2e_g_per_unit = serializers.IntegerField(
+        required=False, min_value=0, max_value=MAX_CO2E_G_PER_UNIT
+    )
+    recycled_permille = serializers.IntegerField(
+        required=False, min_value=0, max_value=MAX_RECYCLED_PERMILLE
+    )
+
+
+#: Claims a certificate may carry, with their ranges.
+CERTIFIED_CLAIM_RANGES = {
+    "CO2E_G_PER_UNIT": MAX_CO2E_G_PER_UNIT,
+    "RECYCLED_PERMILLE": MAX_RECYCLED_PERMILLE,
+}
 
 
 class LotRegisterApi(WriteView):
     class InputSerializer(serializers.Serializer[Any]):
-        name = serializers.CharField(max_length=200)
-        quantity = serializers.IntegerField(min_value=1, help_text="in base units of `unit`")
-        unit = serializers.CharField(max_length=20, help_text="g, kg, piece…")
+        class Meta:
+            ref_name = "LotRegisterInput"
+
+        name = serializers.CharField(max_length=MAX_NAME_LENGTH)
+        quantity = _quantities(help_text="in base units of `unit`")
+        unit = serializers.CharField(max_length=MAX_UNIT_LENGTH, help_text="g, kg, piece…")
         kind = serializers.ChoiceField(
             choices=["raw_material", "component", "product"], default="raw_material"
         )
-        description = serializers.CharField(required=False, allow_blank=True, default="")
-        gtin = serializers.CharField(required=False, allow_blank=True, default="")
-        batch = serializers.CharField(required=False, allow_blank=True, default="")
+        description = serializers.CharField(
+            required=False, allow_blank=True, default="", max_length=MAX_DESCRIPTION_LENGTH
+        )
+        gtin = _ascii_digits(14)
+        batch = serializers.CharField(
+            required=False, allow_blank=True, default="", max_length=MAX_CODE_LENGTH
+        )
         claims = ClaimsInput(required=False)
         documents = serializers.ListField(
-            child=serializers.CharField(),
+            child=serializers.RegexField(r"^(0x)?[0-9a-fA-F]{64}$"),
             required=False,
             default=list,
+            max_length=MAX_LOT_DOCUMENTS,
             help_text="SHA-256 hashes of documents uploaded to /api/v1/documents",
         )
         personal = serializers.DictField(
-            child=serializers.CharField(max_length=500),
+            child=serializers.CharField(max_length=MAX_PERSONAL_FIELD_LENGTH),
             required=False,
             default=dict,
             help_text="personal data (contact_name, contact_email, contact_phone, "
@@ -150,8 +220,14 @@ class LotRegisterApi(WriteView):
             required=False,
             allow_blank=True,
             default="",
+            max_length=MAX_CODE_LENGTH * 2,
             help_text="id of an existing data subject of yours the personal data belongs to",
         )
+
+        def validate_personal(self, value: dict[str, str]) -> dict[str, str]:
+            if len(value) > MAX_PERSONAL_FIELDS:
+                raise serializers.ValidationError(f"At most {MAX_PERSONAL_FIELDS} fields.")
+            return value
 
     @extend_schema(
         request=InputSerializer, responses={202: OperationOutput}, parameters=[IDEMPOTENCY]
@@ -351,9 +427,14 @@ class HandoffListApi(generics.ListAPIView):  # type: ignore[type-arg]
 
 class HandoffInitiateApi(WriteView):
     class InputSerializer(serializers.Serializer[Any]):
-        lot_id = serializers.IntegerField(min_value=1)
-        receiver = serializers.SlugField(help_text="the receiving organisation's slug")
-        quantity = serializers.IntegerField(min_value=1)
+        class Meta:
+            ref_name = "HandoffInitiateInput"
+
+        lot_id = _ids()
+        receiver = serializers.SlugField(
+            max_length=50, help_text="the receiving organisation's slug"
+        )
+        quantity = _quantities()
 
     @extend_schema(
         request=InputSerializer, responses={202: OperationOutput}, parameters=[IDEMPOTENCY]
@@ -379,7 +460,12 @@ class HandoffAnswerApi(WriteView):
     verb = ""
 
     class InputSerializer(serializers.Serializer[Any]):
-        reason = serializers.CharField(required=False, allow_blank=True, default="")
+        class Meta:
+            ref_name = "HandoffAnswerInput"
+
+        reason = serializers.CharField(
+            required=False, allow_blank=True, default="", max_length=MAX_REASON_LENGTH
+        )
 
     @extend_schema(
         request=InputSerializer, responses={202: OperationOutput}, parameters=[IDEMPOTENCY]
@@ -410,15 +496,18 @@ class HandoffAnswerApi(WriteView):
 
 
 class ItemInput(serializers.Serializer[Any]):
-    lot_id = serializers.IntegerField(min_value=1)
-    quantity = serializers.IntegerField(min_value=1)
+    lot_id = _ids()
+    quantity = _quantities()
 
 
 class BundleCreateApi(WriteView):
     class InputSerializer(serializers.Serializer[Any]):
-        name = serializers.CharField(max_length=200)
-        sscc = serializers.CharField(required=False, allow_blank=True, default="")
-        items = ItemInput(many=True)
+        class Meta:
+            ref_name = "BundleCreateInput"
+
+        name = serializers.CharField(max_length=MAX_NAME_LENGTH)
+        sscc = _ascii_digits(18)
+        items = ItemInput(many=True, allow_empty=False, max_length=MAX_BUNDLE_ITEMS)
 
     @extend_schema(
         request=InputSerializer, responses={202: OperationOutput}, parameters=[IDEMPOTENCY]
@@ -448,26 +537,34 @@ class BundleUnpackApi(WriteView):
 
 class TransformationApi(WriteView):
     class OutputInput(serializers.Serializer[Any]):
-        name = serializers.CharField(max_length=200)
-        quantity = serializers.IntegerField(min_value=1)
-        unit = serializers.CharField(max_length=20)
+        class Meta:
+            ref_name = "TransformationOutputInput"
+
+        name = serializers.CharField(max_length=MAX_NAME_LENGTH)
+        quantity = _quantities()
+        unit = serializers.CharField(max_length=MAX_UNIT_LENGTH)
         kind = serializers.ChoiceField(
             choices=["raw_material", "component", "product"], default="product"
         )
         claims = ClaimsInput(required=False)
 
     class InputSerializer(serializers.Serializer[Any]):
-        process = serializers.CharField(max_length=500)
-        inputs = ItemInput(many=True)
-        outputs = serializers.ListField(child=serializers.DictField())
+        class Meta:
+            ref_name = "TransformationInput"
+
+        process = serializers.CharField(max_length=MAX_PROCESS_LENGTH)
+        inputs = ItemInput(many=True, allow_empty=False, max_length=MAX_TRANSFORMATION_INPUTS)
+        outputs = serializers.ListField(
+            child=serializers.DictField(), allow_empty=False, max_length=MAX_TRANSFORMATION_OUTPUTS
+        )
 
     @extend_schema(
         request=inline_serializer(
             "TransformationInput",
             {
-                "process": serializers.CharField(),
-                "inputs": ItemInput(many=True),
-                "outputs": OutputInput(many=True),
+                "process": serializers.CharField(max_length=MAX_PROCESS_LENGTH),
+                "inputs": ItemInput(many=True, max_length=MAX_TRANSFORMATION_INPUTS),
+                "outputs": OutputInput(many=True, max_length=MAX_TRANSFORMATION_OUTPUTS),
             },
         ),
         responses={202: OperationOutput},
@@ -503,30 +600,65 @@ class TransformationApi(WriteView):
 # ---------------------------------------------------------------------- certificates
 
 
+def _certificate_date(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    if not EARLIEST_CERTIFICATE_DATE <= value <= LATEST_CERTIFICATE_DATE:
+        raise serializers.ValidationError(
+            f"Give a date between {EARLIEST_CERTIFICATE_DATE:%Y-%m-%d} and"
+            f" {LATEST_CERTIFICATE_DATE:%Y-%m-%d}."
+        )
+    return value
+
+
 class CertificateListApi(APIView):
-    @extend_schema(
-        parameters=[OpenApiParameter("lot_id", int)], responses={200: OpenApiTypes.OBJECT}
-    )
+    class QuerySerializer(serializers.Serializer[Any]):
+        class Meta:
+            ref_name = "CertificateListQuery"
+
+        lot_id = _ids(required=False)
+
+    @extend_schema(parameters=[QuerySerializer], responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request) -> Response:
-        lot = request.query_params.get("lot_id")
-        if lot is not None and not lot.isdigit():
-            raise serializers.ValidationError({"lot_id": ["A lot id is a number."]})
-        rows = selectors.certificate_list(lot_id=int(lot) if lot else None)
+        query = self.QuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        rows = selectors.certificate_list(lot_id=query.validated_data.get("lot_id"))
         return Response({"results": [certificate_json(c) for c in rows[:500]]})
 
 
 class CertificateIssueApi(WriteView):
     class InputSerializer(serializers.Serializer[Any]):
-        lot_id = serializers.IntegerField(min_value=1)
+        class Meta:
+            ref_name = "CertificateIssueInput"
+
+        lot_id = _ids()
         certificate_type = serializers.ChoiceField(choices=list(CERTIFICATE_TYPES))
         document_hash = serializers.RegexField(r"^(0x)?[0-9a-fA-F]{64}$")
         valid_from = serializers.DateTimeField()
         valid_until = serializers.DateTimeField()
         claims = serializers.DictField(
-            child=serializers.IntegerField(min_value=0),
+            child=serializers.IntegerField(min_value=0, max_value=MAX_CO2E_G_PER_UNIT),
             default=dict,
             help_text=f"keys: {', '.join(CLAIM_KEYS)}",
         )
+
+        def validate_valid_from(self, value: datetime) -> datetime:
+            return _certificate_date(value)
+
+        def validate_valid_until(self, value: datetime) -> datetime:
+            return _certificate_date(value)
+
+        def validate_claims(self, value: dict[str, int]) -> dict[str, int]:
+            for key, number in value.items():
+                if key not in CERTIFIED_CLAIM_RANGES:
+                    raise serializers.ValidationError(
+                        f"Unknown claim {key!r}; use {', '.join(CLAIM_KEYS)}."
+                    )
+                if number > CERTIFIED_CLAIM_RANGES[key]:
+                    raise serializers.ValidationError(
+                        f"{key} is at most {CERTIFIED_CLAIM_RANGES[key]:,}."
+                    )
+            return value
 
     @extend_schema(
         request=InputSerializer, responses={202: OperationOutput}, parameters=[IDEMPOTENCY]
@@ -543,7 +675,10 @@ class CertificateIssueApi(WriteView):
 
 class CertificateRevokeApi(WriteView):
     class InputSerializer(serializers.Serializer[Any]):
-        reason = serializers.CharField(max_length=500)
+        class Meta:
+            ref_name = "CertificateRevokeInput"
+
+        reason = serializers.CharField(max_length=MAX_REASON_LENGTH)
 
     @extend_schema(
         request=InputSerializer, responses={202: OperationOutput}, parameters=[IDEMPOTENCY]

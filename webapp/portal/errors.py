@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template import loader
@@ -10,10 +11,14 @@ from webapp.api.problems import is_api_request, problem_response
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django's refusals of a request it could not read (SuspiciousOperation); an upload
+    over the size cap (RequestDataTooBig) is 413."""
     reason = str(exception) if exception is not None else ""
+    status = 413 if isinstance(exception, RequestDataTooBig) else 400
     if is_api_request(request):
-        return problem_response(400, "The request was refused", reason)
-    return render(request, "400.html", {"reason": reason}, status=400)
+        title = "Request too large" if status == 413 else "The request was refused"
+        return problem_response(status, title, reason)
+    return render(request, "400.html", {"reason": reason}, status=status)
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

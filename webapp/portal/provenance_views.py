@@ -168,7 +168,7 @@ def verify_view(request: HttpRequest) -> HttpResponse:
                     upload.read(), max_bytes=MAX_VERIFY_BYTES, max_depth=MAX_VERIFY_DEPTH
                 )
             except JsonRefused as exc:
-                context["error"] = f"This is not a proof file: {exc}"
+                context["error"] = f"This is not a JSON file we can read: {exc}"
             else:
                 if not isinstance(document, dict):
                     context["error"] = "A proof file holds one JSON object."

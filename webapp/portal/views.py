@@ -180,8 +180,10 @@ def handoff_answer_view(request: HttpRequest, handoff_id: int, verb: str) -> Htt
 def _one_click(request: HttpRequest, perform: Any, back: HttpResponse) -> HttpResponse:
     """A one-button action: call `perform(organisation, idempotency key)`; go to the
     operation, or back with the refusal as a message."""
+    key = request.POST.get("idempotency_key", "")
     try:
-        operation = perform(organisation_of(request), request.POST.get("idempotency_key", ""))
+        forms.ActionForm.base_fields["idempotency_key"].clean(key)
+        operation = perform(organisation_of(request), key)
     except ValidationError as exc:
         for message in exc.messages:
             messages.error(request, message)
