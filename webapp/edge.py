@@ -32,7 +32,7 @@ class RefuseNulBytes:
 
     @staticmethod
     def _form_has_nul(request: HttpRequest) -> bool:
-        if request.method != "POST" or not request.content_type.startswith(FORM_TYPES):
+        if request.method != "POST" or not (request.content_type or "").startswith(FORM_TYPES):
             return False
         return _has_nul(request.POST)
 

@@ -20,9 +20,15 @@ from django.test import Client
 from contracts.domain import Role
 from tests.webapp.network import PASSWORD, Network
 from webapp.documents.models import Document
-from webapp.limits import MAX_BUNDLE_ITEMS, MAX_DOCUMENT_BYTES, MAX_UPLOAD_REQUEST_BYTES
+from webapp.limits import (
+    MAX_BUNDLE_ITEMS,
+    MAX_DOCUMENT_BYTES,
+    MAX_UPLOAD_REQUEST_BYTES,
+    RECURSION_LIMIT,
+)
 from webapp.operations.models import Operation
 from webapp.organisations.services import api_token_create, organisation_create
+from webapp.safe_json import JsonRefused, JsonTooLarge, json_loads_bounded
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBLEM = "application/problem+json"
@@ -285,3 +291,42 @@ def test_an_upload_is_capped_while_it_streams_and_a_refused_form_keeps_no_docume
     assert (
         Path(settings.MEDIA_ROOT) / stored.file.name
     ).read_bytes() == b"%PDF certificate of origin"
+
+
+# ------------------------------------------------------------- the parser and the limit
+
+
+@pytest.mark.unit
+def test_the_bounded_json_loader_measures_depth_without_recursion_and_skips_strings() -> None:
+    assert json_loads_bounded('{"a": "[[[[\\" {", "b": [1, {"c": []}]}', max_bytes=100,
+                              max_depth=4) == {"a": '[[[[" {', "b": [1, {"c": []}]}  # fmt: skip
+    with pytest.raises(JsonRefused, match="nested more than 3"):
+        json_loads_bounded('{"b": [1, {"c": []}]}', max_bytes=100, max_depth=3)
+    with pytest.raises(JsonRefused, match="nested more than 32"):
+        json_loads_bounded(NESTED, max_bytes=len(NESTED), max_depth=32)
+    with pytest.raises(JsonTooLarge):
+        json_loads_bounded(b"[" + b"1," * 100 + b"1]", max_bytes=100, max_depth=3)
+    for bad in ("NaN", "[1,", b"\xff", '"unterminated [[[['):
+        with pytest.raises(JsonRefused):
+            json_loads_bounded(bad, max_bytes=100, max_depth=3)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "import webapp.wsgi",
+        "import workers.celery",
+        "import sys; sys.argv = ['manage.py', 'check']; import manage; manage.main()",
+    ],
+)
+def test_every_entry_point_puts_the_recursion_limit_back(entry: str, tmp_path: Path) -> None:
+    script = f"{entry}\nimport sys, web3\nprint('limit', sys.getrecursionlimit())"
+    env = {**os.environ, "PROVENANT_DATA_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    env.pop("DATABASE_URL", None)
+    child = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert child.returncode == 0, child.stderr[-2000:]
+    assert child.stdout.strip().splitlines()[-1] == f"limit {RECURSION_LIMIT}"

@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile, File
@@ -53,7 +54,7 @@ def _clean_name(name: str) -> str:
 
 
 def document_upload(
-    *, organisation: Organisation, name: str, content: bytes | File, content_type: str
+    *, organisation: Organisation, name: str, content: bytes | File[Any], content_type: str
 ) -> Document:
     """Keep a document; the same bytes uploaded twice are one document.
 

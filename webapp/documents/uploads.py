@@ -24,7 +24,7 @@ class UploadSizeCap(FileUploadHandler):
         input_data: Any,
         META: dict[str, Any],
         content_length: int,
-        boundary: bytes,
+        boundary: str,
         encoding: str | None = None,
     ) -> None:
         if content_length > MAX_UPLOAD_REQUEST_BYTES:
