@@ -6,7 +6,7 @@ an `Idempotency-Key` header. Errors are problem details (application/problem+jso
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -23,6 +23,15 @@ from web3 import Web3
 
 from contracts.domain import LotKind
 from webapp.api.authentication import acting_organisation
+from webapp.api.fields import (
+    CERTIFIED_CLAIM_RANGES,
+    ClaimsInput,
+    ascii_digits_field,
+    certificate_date,
+    id_field,
+    printable_ascii,
+    quantity_field,
+)
 from webapp.api.problems import IdempotencyKeyMissing, problem
 from webapp.certificates.services import (
     CERTIFICATE_TYPES,
@@ -33,22 +42,17 @@ from webapp.certificates.services import (
 from webapp.documents.models import Document
 from webapp.documents.services import DocumentAltered, document_read, document_upload
 from webapp.limits import (
-    EARLIEST_CERTIFICATE_DATE,
-    LATEST_CERTIFICATE_DATE,
     MAX_BUNDLE_ITEMS,
     MAX_CO2E_G_PER_UNIT,
     MAX_CODE_LENGTH,
     MAX_DESCRIPTION_LENGTH,
-    MAX_ID,
     MAX_IDEMPOTENCY_KEY_LENGTH,
     MAX_LOT_DOCUMENTS,
     MAX_NAME_LENGTH,
     MAX_PERSONAL_FIELD_LENGTH,
     MAX_PERSONAL_FIELDS,
     MAX_PROCESS_LENGTH,
-    MAX_QUANTITY,
     MAX_REASON_LENGTH,
-    MAX_RECYCLED_PERMILLE,
     MAX_TRANSFORMATION_INPUTS,
     MAX_TRANSFORMATION_OUTPUTS,
     MAX_UNIT_LENGTH,
@@ -118,7 +122,7 @@ class WriteView(APIView):
         key = request.headers.get("Idempotency-Key", "").strip()
         if not key:
             raise IdempotencyKeyMissing()
-        if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not _printable_ascii(key):
+        if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not printable_ascii(key):
             raise serializers.ValidationError(
                 {
                     "Idempotency-Key": [
@@ -138,48 +142,11 @@ class WriteView(APIView):
         return serializer.validated_data
 
 
-def _printable_ascii(text: str) -> bool:
-    return text.isascii() and text.isprintable()
-
-
-def _ids(**kwargs: Any) -> serializers.IntegerField:
-    """A lot, bundle, handoff or certificate id: uint256 on chain."""
-    return serializers.IntegerField(min_value=1, max_value=MAX_ID, **kwargs)
-
-
-def _quantities(**kwargs: Any) -> serializers.IntegerField:
-    """A quantity in base units: uint256 on chain, at least one."""
-    return serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, **kwargs)
-
-
-def _ascii_digits(max_length: int, **kwargs: Any) -> serializers.RegexField:
-    """GS1 codes: ASCII digits only (Unicode digits such as '²' are not numbers here)."""
-    return serializers.RegexField(
-        r"^[0-9]*$", max_length=max_length, allow_blank=True, default="", required=False, **kwargs
-    )
-
-
 def _organisation(slug: str) -> Organisation | None:
     return Organisation.objects.filter(slug=slug).exclude(address="").first()
 
 
 # ---------------------------------------------------------------------------- lots
-
-
-class ClaimsInput(serializers.Serializer[Any]):
-    co2e_g_per_unit = serializers.IntegerField(
-        required=False, min_value=0, max_value=MAX_CO2E_G_PER_UNIT
-    )
-    recycled_permille = serializers.IntegerField(
-        required=False, min_value=0, max_value=MAX_RECYCLED_PERMILLE
-    )
-
-
-#: Claims a certificate may carry, with their ranges.
-CERTIFIED_CLAIM_RANGES = {
-    "CO2E_G_PER_UNIT": MAX_CO2E_G_PER_UNIT,
-    "RECYCLED_PERMILLE": MAX_RECYCLED_PERMILLE,
-}
 
 
 class LotRegisterApi(WriteView):
@@ -188,7 +155,7 @@ class LotRegisterApi(WriteView):
             ref_name = "LotRegisterInput"
 
         name = serializers.CharField(max_length=MAX_NAME_LENGTH)
-        quantity = _quantities(help_text="in base units of `unit`")
+        quantity = quantity_field(help_text="in base units of `unit`")
         unit = serializers.CharField(max_length=MAX_UNIT_LENGTH, help_text="g, kg, piece…")
         kind = serializers.ChoiceField(
             choices=["raw_material", "component", "product"], default="raw_material"
@@ -196,7 +163,7 @@ class LotRegisterApi(WriteView):
         description = serializers.CharField(
             required=False, allow_blank=True, default="", max_length=MAX_DESCRIPTION_LENGTH
         )
-        gtin = _ascii_digits(14)
+        gtin = ascii_digits_field(14)
         batch = serializers.CharField(
             required=False, allow_blank=True, default="", max_length=MAX_CODE_LENGTH
         )
@@ -430,11 +397,11 @@ class HandoffInitiateApi(WriteView):
         class Meta:
             ref_name = "HandoffInitiateInput"
 
-        lot_id = _ids()
+        lot_id = id_field()
         receiver = serializers.SlugField(
             max_length=50, help_text="the receiving organisation's slug"
         )
-        quantity = _quantities()
+        quantity = quantity_field()
 
     @extend_schema(
         request=InputSerializer, responses={202: OperationOutput}, parameters=[IDEMPOTENCY]
@@ -496,8 +463,8 @@ class HandoffAnswerApi(WriteView):
 
 
 class ItemInput(serializers.Serializer[Any]):
-    lot_id = _ids()
-    quantity = _quantities()
+    lot_id = id_field()
+    quantity = quantity_field()
 
 
 class BundleCreateApi(WriteView):
@@ -506,7 +473,7 @@ class BundleCreateApi(WriteView):
             ref_name = "BundleCreateInput"
 
         name = serializers.CharField(max_length=MAX_NAME_LENGTH)
-        sscc = _ascii_digits(18)
+        sscc = ascii_digits_field(18)
         items = ItemInput(many=True, allow_empty=False, max_length=MAX_BUNDLE_ITEMS)
 
     @extend_schema(
@@ -541,7 +508,7 @@ class TransformationApi(WriteView):
             ref_name = "TransformationOutputInput"
 
         name = serializers.CharField(max_length=MAX_NAME_LENGTH)
-        quantity = _quantities()
+        quantity = quantity_field()
         unit = serializers.CharField(max_length=MAX_UNIT_LENGTH)
         kind = serializers.ChoiceField(
             choices=["raw_material", "component", "product"], default="product"
@@ -600,23 +567,12 @@ class TransformationApi(WriteView):
 # ---------------------------------------------------------------------- certificates
 
 
-def _certificate_date(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    if not EARLIEST_CERTIFICATE_DATE <= value <= LATEST_CERTIFICATE_DATE:
-        raise serializers.ValidationError(
-            f"Give a date between {EARLIEST_CERTIFICATE_DATE:%Y-%m-%d} and"
-            f" {LATEST_CERTIFICATE_DATE:%Y-%m-%d}."
-        )
-    return value
-
-
 class CertificateListApi(APIView):
     class QuerySerializer(serializers.Serializer[Any]):
         class Meta:
             ref_name = "CertificateListQuery"
 
-        lot_id = _ids(required=False)
+        lot_id = id_field(required=False)
 
     @extend_schema(parameters=[QuerySerializer], responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request) -> Response:
@@ -631,7 +587,7 @@ class CertificateIssueApi(WriteView):
         class Meta:
             ref_name = "CertificateIssueInput"
 
-        lot_id = _ids()
+        lot_id = id_field()
         certificate_type = serializers.ChoiceField(choices=list(CERTIFICATE_TYPES))
         document_hash = serializers.RegexField(r"^(0x)?[0-9a-fA-F]{64}$")
         valid_from = serializers.DateTimeField()
@@ -643,10 +599,10 @@ class CertificateIssueApi(WriteView):
         )
 
         def validate_valid_from(self, value: datetime) -> datetime:
-            return _certificate_date(value)
+            return certificate_date(value)
 
         def validate_valid_until(self, value: datetime) -> datetime:
-            return _certificate_date(value)
+            return certificate_date(value)
 
         def validate_claims(self, value: dict[str, int]) -> dict[str, int]:
             for key, number in value.items():

@@ -36,12 +36,28 @@ printable_ascii = RegexValidator(r"^[\x21-\x7e]*\Z", "Printable ASCII characters
 
 def id_field(**kwargs: Any) -> forms.IntegerField:
     """A lot, bundle or certificate id: uint256 on chain."""
-    return forms.IntegerField(min_value=1, max_value=MAX_ID, **kwargs)
+    return forms.IntegerField(
+        min_value=1,
+        max_value=MAX_ID,
+        error_messages={
+            "min_value": "An id is a whole number greater than zero.",
+            "max_value": "No id on the chain is that large (at most 2^256 - 1).",
+        },
+        **kwargs,
+    )
 
 
 def quantity_field(**kwargs: Any) -> forms.IntegerField:
     """A quantity in base units: uint256 on chain, at least one."""
-    return forms.IntegerField(min_value=1, max_value=MAX_QUANTITY, **kwargs)
+    return forms.IntegerField(
+        min_value=1,
+        max_value=MAX_QUANTITY,
+        error_messages={
+            "min_value": "The quantity must be a whole number greater than zero.",
+            "max_value": "The quantity is too large (at most 2^256 - 1).",
+        },
+        **kwargs,
+    )
 
 
 def co2e_field(**kwargs: Any) -> forms.IntegerField:
