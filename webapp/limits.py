@@ -7,7 +7,8 @@ times uint40 seconds, claim values int256 (and the claims themselves have domain
 List lengths are bound by what one transaction can carry. Measured on the local anvil node
 (block gas limit 30,000,000): a bundle costs about 28,000 gas per lot (200 lots: 5.6 M gas);
 a transformation about 32,000 gas per input and per output (100 in, 100 out: 6.5 M gas). The
-bounds below keep every write under a quarter of a block, with the submitter's 20 % headroom.
+bounds below keep every write, with the submitter's 20 % headroom, under a third of a block
+(tests/webapp/test_hardening_inputs.py sends the largest of each).
 """
 
 from __future__ import annotations

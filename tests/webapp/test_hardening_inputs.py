@@ -17,12 +17,16 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from contracts.domain import Role
+from contracts.chain import transact
+from contracts.domain import LotKind, Role
+from tests.contracts.consortium import H1, Consortium
 from tests.webapp.network import PASSWORD, Network
 from webapp.documents.models import Document
 from webapp.limits import (
     MAX_BUNDLE_ITEMS,
     MAX_DOCUMENT_BYTES,
+    MAX_TRANSFORMATION_INPUTS,
+    MAX_TRANSFORMATION_OUTPUTS,
     MAX_UPLOAD_REQUEST_BYTES,
     RECURSION_LIMIT,
 )
@@ -330,3 +334,34 @@ def test_every_entry_point_puts_the_recursion_limit_back(entry: str, tmp_path: P
     )  # fmt: skip
     assert child.returncode == 0, child.stderr[-2000:]
     assert child.stdout.strip().splitlines()[-1] == f"limit {RECURSION_LIMIT}"
+
+
+# ----------------------------------------------------------- list bounds against gas
+
+
+@pytest.mark.chain
+@pytest.mark.node
+def test_the_largest_bundle_and_transformation_fit_in_a_third_of_a_block(
+    anvil_consortium: Consortium,
+) -> None:
+    c = anvil_consortium
+    third_of_a_block = c.w3.eth.get_block("latest")["gasLimit"] // 3
+
+    def register(count: int) -> list[int]:
+        ids = [c.new_id() for _ in range(count)]
+        for lot_id in ids:
+            c.act(c.maker, c.lots.functions.registerLot(lot_id, 1000, LotKind.COMPONENT, H1, H1))
+        return ids
+
+    packed = register(MAX_BUNDLE_ITEMS)
+    bundle = transact(
+        c.w3, c.maker, c.lots.functions.bundle(c.new_id(), packed, [1000] * len(packed), H1, H1)
+    )
+    consumed = register(MAX_TRANSFORMATION_INPUTS)
+    outputs = [(c.new_id(), 5, LotKind.PRODUCT, H1, H1) for _ in range(MAX_TRANSFORMATION_OUTPUTS)]
+    transformation = transact(
+        c.w3, c.maker, c.lots.functions.transform(consumed, [10] * len(consumed), outputs, H1)
+    )
+    for receipt in (bundle, transformation):
+        assert receipt["status"] == 1
+        assert receipt["gasUsed"] * 6 // 5 < third_of_a_block
