@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from django.db import connection
-from django.test import Client
+from django.test import Client, RequestFactory
 
 from contracts.chain import transact
 from contracts.domain import LotKind, Role
@@ -32,6 +32,7 @@ from webapp.limits import (
 )
 from webapp.operations.models import Operation
 from webapp.organisations.services import api_token_create, organisation_create
+from webapp.portal.errors import server_error
 from webapp.safe_json import JsonRefused, JsonTooLarge, json_loads_bounded
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -365,3 +366,13 @@ def test_the_largest_bundle_and_transformation_fit_in_a_third_of_a_block(
     for receipt in (bundle, transformation):
         assert receipt["status"] == 1
         assert receipt["gasUsed"] * 6 // 5 < third_of_a_block
+
+
+@pytest.mark.unit
+def test_a_server_error_is_the_sites_own_page_or_problem_json_and_reads_no_database() -> None:
+    factory = RequestFactory()
+    page = server_error(factory.get("/lots/7"))
+    assert page.status_code == 500 and b"Something went wrong on our side" in page.content
+    api = server_error(factory.get("/api/v1/lots/7"))
+    assert api.status_code == 500 and api["Content-Type"] == PROBLEM
+    assert json.loads(api.content)["title"] == "Server error"
