@@ -334,3 +334,19 @@ if REDIS_URL:
 #: Error reports (the DEBUG page, admin e-mails) hide the PKCS#11 PIN, passwords in URLs
 #: (REDIS_URL, the broker) and every setting, variable or header named like a secret.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "webapp.security.SecretHidingExceptionReporterFilter"
+
+# --- input bounds at the edge (numbers in webapp/limits.py): NUL characters refused before
+# any view, uploads capped while they stream in, API JSON parsed with a size and depth cap.
+MIDDLEWARE.insert(1, "webapp.edge.RefuseNulBytes")
+FILE_UPLOAD_HANDLERS = [
+    "webapp.documents.uploads.UploadSizeCap",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
+    "webapp.api.parsers.BoundedJSONParser",
+    "rest_framework.parsers.FormParser",
+    "rest_framework.parsers.MultiPartParser",
+]
+SPECTACULAR_SETTINGS["PATH_CONVERTER_OVERRIDES"] = {"uint": {"type": "integer", "minimum": 0}}

@@ -13,3 +13,7 @@ urlpatterns = [
     path("metrics", chain_views.metrics, name="metrics"),
     path("", include("webapp.portal.urls")),
 ]
+
+handler400 = "webapp.portal.errors.bad_request"
+handler404 = "webapp.portal.errors.not_found"
+handler500 = "webapp.portal.errors.server_error"

@@ -6,8 +6,11 @@ import os
 
 from celery import Celery
 
+from webapp.startup import restore_recursion_limit
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
 app = Celery("provenant")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["workers"])
+restore_recursion_limit()

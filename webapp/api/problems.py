@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -26,6 +27,18 @@ def problem(status_code: int, title: str, detail: str = "", **extra: Any) -> Res
         body["detail"] = detail
     body.update(extra)
     return Response(body, status=status_code, content_type=PROBLEM)
+
+
+def problem_response(status_code: int, title: str, detail: str = "") -> HttpResponse:
+    """The same problem document outside DRF (middleware, the 404 and 500 handlers)."""
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status_code}
+    if detail:
+        body["detail"] = detail
+    return JsonResponse(body, status=status_code, content_type=PROBLEM)
+
+
+def is_api_request(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
 
 
 def _field_errors(detail: Any) -> dict[str, list[str]]:
@@ -53,6 +66,8 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         return problem(400, "The request was refused", _summary(errors), errors=errors)
     if isinstance(exc, Http404):
         return problem(404, "Not found", str(exc) or "No such resource.")
+    if isinstance(exc, RequestDataTooBig):
+        return problem(413, "Request too large", str(exc))
     response = exception_handler(exc, context)
     if response is None:
         return None
@@ -66,6 +81,9 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         404: "Not found",
         405: "Method not allowed",
         429: "Too many requests",
+        406: "Not acceptable",
+        413: "Request too large",
+        415: "Unsupported media type",
     }
     out = problem(
         response.status_code,

@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from webapp.limits import MAX_BLOCK_NUMBER
 from webapp.lots.selectors import organisation_names
 from webapp.projections.selectors import bundle_contents, lot_holders
 from webapp.provenance.selectors import (
@@ -40,6 +41,14 @@ def as_of_block(request: Request) -> int | None:
     value = request.query_params.get("as_of")
     if value is None or value == "":
         return None
+    text = value.strip()
+    # isdigit() also holds for '²'; block numbers are ASCII digits within a bigint.
+    if text.isdigit() and not (
+        text.isascii() and len(text) <= 19 and int(text) <= MAX_BLOCK_NUMBER
+    ):
+        raise serializers.ValidationError(
+            {"as_of": [f"A block number is made of digits 0-9, at most {MAX_BLOCK_NUMBER}."]}
+        )
     try:
         return resolve_as_of(value=value)
     except ValueError as exc:
@@ -92,8 +101,8 @@ class HoldersApi(APIView):
     @extend_schema(parameters=[AS_OF], responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request, lot_id: int) -> Response:
         """Who held the lot, and how much: now or as of a block or date."""
-        _known(lot_id)
         block = as_of_block(request)
+        _known(lot_id)
         names = organisation_names()
         holders = lot_holders(chain_id=settings.CHAIN_ID, lot_id=lot_id, block=block)
         return Response(
@@ -113,8 +122,8 @@ class BundleContentsApi(APIView):
     @extend_schema(parameters=[AS_OF], responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request, bundle_id: int) -> Response:
         """What a bundle contained: now or as of a block or date."""
-        _known(bundle_id)
         block = as_of_block(request)
+        _known(bundle_id)
         contents = bundle_contents(chain_id=settings.CHAIN_ID, bundle_id=bundle_id, block=block)
         return Response(
             {
@@ -130,9 +139,10 @@ class FiguresApi(APIView):
     def get(self, request: Request, lot_id: int) -> Response:
         """Carbon footprint per unit, recycled content and certified-input share, rolled up
         from chain events (the same numbers for every participant at the same block)."""
+        block = as_of_block(request)
         _known(lot_id)
         try:
-            figures = lot_figures(lot_id=lot_id, block=as_of_block(request))
+            figures = lot_figures(lot_id=lot_id, block=block)
         except LotNotFound:
             raise Http404(f"Lot {lot_id} did not exist at that block.") from None
         return Response(figures_json(figures))

@@ -2,6 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from webapp.api import provenance, views
+from webapp.converters import Uint256Converter  # noqa: F401  (registers <uint:>)
 
 app_name = "api"
 
@@ -12,34 +13,34 @@ urlpatterns = [
     path("v1/inventory", views.InventoryApi.as_view(), name="inventory"),
     path("v1/lots", views.LotListApi.as_view(), name="lots"),
     path("v1/lots/register", views.LotRegisterApi.as_view(), name="lot-register"),
-    path("v1/lots/<int:lot_id>", views.LotDetailApi.as_view(), name="lot"),
-    path("v1/lots/<int:lot_id>/trace", provenance.TraceApi.as_view(), name="lot-trace"),
-    path("v1/lots/<int:lot_id>/custody", provenance.CustodyApi.as_view(), name="lot-custody"),
-    path("v1/lots/<int:lot_id>/holders", provenance.HoldersApi.as_view(), name="lot-holders"),
-    path("v1/lots/<int:lot_id>/figures", provenance.FiguresApi.as_view(), name="lot-figures"),
+    path("v1/lots/<uint:lot_id>", views.LotDetailApi.as_view(), name="lot"),
+    path("v1/lots/<uint:lot_id>/trace", provenance.TraceApi.as_view(), name="lot-trace"),
+    path("v1/lots/<uint:lot_id>/custody", provenance.CustodyApi.as_view(), name="lot-custody"),
+    path("v1/lots/<uint:lot_id>/holders", provenance.HoldersApi.as_view(), name="lot-holders"),
+    path("v1/lots/<uint:lot_id>/figures", provenance.FiguresApi.as_view(), name="lot-figures"),
     path("v1/handoffs", views.HandoffListApi.as_view(), name="handoffs"),
     path("v1/handoffs/initiate", views.HandoffInitiateApi.as_view(), name="handoff-initiate"),
     path(
-        "v1/handoffs/<int:handoff_id>/accept",
+        "v1/handoffs/<uint:handoff_id>/accept",
         views.HandoffAnswerApi.as_view(verb="accept"),
         name="handoff-accept",
     ),
     path(
-        "v1/handoffs/<int:handoff_id>/reject",
+        "v1/handoffs/<uint:handoff_id>/reject",
         views.HandoffAnswerApi.as_view(verb="reject"),
         name="handoff-reject",
     ),
     path(
-        "v1/handoffs/<int:handoff_id>/cancel",
+        "v1/handoffs/<uint:handoff_id>/cancel",
         views.HandoffAnswerApi.as_view(verb="cancel"),
         name="handoff-cancel",
     ),
     path("v1/bundles", views.BundleCreateApi.as_view(), name="bundle-create"),
     path(
-        "v1/bundles/<int:bundle_id>/unpack", views.BundleUnpackApi.as_view(), name="bundle-unpack"
+        "v1/bundles/<uint:bundle_id>/unpack", views.BundleUnpackApi.as_view(), name="bundle-unpack"
     ),
     path(
-        "v1/bundles/<int:bundle_id>/contents",
+        "v1/bundles/<uint:bundle_id>/contents",
         provenance.BundleContentsApi.as_view(),
         name="bundle-contents",
     ),
@@ -47,12 +48,12 @@ urlpatterns = [
     path("v1/certificates", views.CertificateListApi.as_view(), name="certificates"),
     path("v1/certificates/issue", views.CertificateIssueApi.as_view(), name="certificate-issue"),
     path(
-        "v1/certificates/<int:certificate_id>/revoke",
+        "v1/certificates/<uint:certificate_id>/revoke",
         views.CertificateRevokeApi.as_view(),
         name="certificate-revoke",
     ),
     path(
-        "v1/certificates/<int:certificate_id>/impact",
+        "v1/certificates/<uint:certificate_id>/impact",
         provenance.RevocationImpactApi.as_view(),
         name="certificate-impact",
     ),

@@ -6,6 +6,7 @@ an `Idempotency-Key` header. Errors are problem details (application/problem+jso
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -22,6 +23,15 @@ from web3 import Web3
 
 from contracts.domain import LotKind
 from webapp.api.authentication import acting_organisation
+from webapp.api.fields import (
+    CERTIFIED_CLAIM_RANGES,
+    ClaimsInput,
+    ascii_digits_field,
+    certificate_date,
+    id_field,
+    printable_ascii,
+    quantity_field,
+)
 from webapp.api.problems import IdempotencyKeyMissing, problem
 from webapp.certificates.services import (
     CERTIFICATE_TYPES,
@@ -31,6 +41,22 @@ from webapp.certificates.services import (
 )
 from webapp.documents.models import Document
 from webapp.documents.services import DocumentAltered, document_read, document_upload
+from webapp.limits import (
+    MAX_BUNDLE_ITEMS,
+    MAX_CO2E_G_PER_UNIT,
+    MAX_CODE_LENGTH,
+    MAX_DESCRIPTION_LENGTH,
+    MAX_IDEMPOTENCY_KEY_LENGTH,
+    MAX_LOT_DOCUMENTS,
+    MAX_NAME_LENGTH,
+    MAX_PERSONAL_FIELD_LENGTH,
+    MAX_PERSONAL_FIELDS,
+    MAX_PROCESS_LENGTH,
+    MAX_REASON_LENGTH,
+    MAX_TRANSFORMATION_INPUTS,
+    MAX_TRANSFORMATION_OUTPUTS,
+    MAX_UNIT_LENGTH,
+)
 from webapp.lots import selectors
 from webapp.lots.services import (
     Claims,
@@ -94,8 +120,16 @@ class WriteView(APIView):
 
     def idempotency_key(self, request: Request) -> str:
         key = request.headers.get("Idempotency-Key", "").strip()
-        if not key or len(key) > 255:
+        if not key:
             raise IdempotencyKeyMissing()
+        if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not printable_ascii(key):
+            raise serializers.ValidationError(
+                {
+                    "Idempotency-Key": [
+                        f"At most {MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters."
+                    ]
+                }
+            )
         return key
 
     def accepted(self, request: Request, operation: Operation) -> Response:
@@ -115,31 +149,34 @@ def _organisation(slug: str) -> Organisation | None:
 # ---------------------------------------------------------------------------- lots
 
 
-class ClaimsInput(serializers.Serializer[Any]):
-    co2e_g_per_unit = serializers.IntegerField(required=False, min_value=0)
-    recycled_permille = serializers.IntegerField(required=False, min_value=0, max_value=1000)
-
-
 class LotRegisterApi(WriteView):
     class InputSerializer(serializers.Serializer[Any]):
-        name = serializers.CharField(max_length=200)
-        quantity = serializers.IntegerField(min_value=1, help_text="in base units of `unit`")
-        unit = serializers.CharField(max_length=20, help_text="g, kg, piece…")
+        class Meta:
+            ref_name = "LotRegisterInput"
+
+        name = serializers.CharField(max_length=MAX_NAME_LENGTH)
+        quantity = quantity_field(help_text="in base units of `unit`")
+        unit = serializers.CharField(max_length=MAX_UNIT_LENGTH, help_text="g, kg, piece…")
         kind = serializers.ChoiceField(
             choices=["raw_material", "component", "product"], default="raw_material"
         )
-        description = serializers.CharField(required=False, allow_blank=True, default="")
-        gtin = serializers.CharField(required=False, allow_blank=True, default="")
-        batch = serializers.CharField(required=False, allow_blank=True, default="")
+        description = serializers.CharField(
+            required=False, allow_blank=True, default="", max_length=MAX_DESCRIPTION_LENGTH
+        )
+        gtin = ascii_digits_field(14)
+        batch = serializers.CharField(
+            required=False, allow_blank=True, default="", max_length=MAX_CODE_LENGTH
+        )
         claims = ClaimsInput(required=False)
         documents = serializers.ListField(
-            child=serializers.CharField(),
+            child=serializers.RegexField(r"^(0x)?[0-9a-fA-F]{64}$"),
             required=False,
             default=list,
+            max_length=MAX_LOT_DOCUMENTS,
             help_text="SHA-256 hashes of documents uploaded to /api/v1/documents",
         )
         personal = serializers.DictField(
-            child=serializers.CharField(max_length=500),
+            child=serializers.CharField(max_length=MAX_PERSONAL_FIELD_LENGTH),
             required=False,
             default=dict,
             help_text="personal data (contact_name, contact_email, contact_phone, "
@@ -150,8 +187,14 @@ class LotRegisterApi(WriteView):
             required=False,
             allow_blank=True,
             default="",
+            max_length=MAX_CODE_LENGTH * 2,
             help_text="id of an existing data subject of yours the personal data belongs to",
         )
+
+        def validate_personal(self, value: dict[str, str]) -> dict[str, str]:
+            if len(value) > MAX_PERSONAL_FIELDS:
+                raise serializers.ValidationError(f"At most {MAX_PERSONAL_FIELDS} fields.")
+            return value
 
     @extend_schema(
         request=InputSerializer, responses={202: OperationOutput}, parameters=[IDEMPOTENCY]
@@ -351,9 +394,14 @@ class HandoffListApi(generics.ListAPIView):  # type: ignore[type-arg]
 
 class HandoffInitiateApi(WriteView):
     class InputSerializer(serializers.Serializer[Any]):
-        lot_id = serializers.IntegerField(min_value=1)
-        receiver = serializers.SlugField(help_text="the receiving organisation's slug")
-        quantity = serializers.IntegerField(min_value=1)
+        class Meta:
+            ref_name = "HandoffInitiateInput"
+
+        lot_id = id_field()
+        receiver = serializers.SlugField(
+            max_length=50, help_text="the receiving organisation's slug"
+        )
+        quantity = quantity_field()
 
     @extend_schema(
         request=InputSerializer, responses={202: OperationOutput}, parameters=[IDEMPOTENCY]
@@ -379,7 +427,12 @@ class HandoffAnswerApi(WriteView):
     verb = ""
 
     class InputSerializer(serializers.Serializer[Any]):
-        reason = serializers.CharField(required=False, allow_blank=True, default="")
+        class Meta:
+            ref_name = "HandoffAnswerInput"
+
+        reason = serializers.CharField(
+            required=False, allow_blank=True, default="", max_length=MAX_REASON_LENGTH
+        )
 
     @extend_schema(
         request=InputSerializer, responses={202: OperationOutput}, parameters=[IDEMPOTENCY]
@@ -410,15 +463,18 @@ class HandoffAnswerApi(WriteView):
 
 
 class ItemInput(serializers.Serializer[Any]):
-    lot_id = serializers.IntegerField(min_value=1)
-    quantity = serializers.IntegerField(min_value=1)
+    lot_id = id_field()
+    quantity = quantity_field()
 
 
 class BundleCreateApi(WriteView):
     class InputSerializer(serializers.Serializer[Any]):
-        name = serializers.CharField(max_length=200)
-        sscc = serializers.CharField(required=False, allow_blank=True, default="")
-        items = ItemInput(many=True)
+        class Meta:
+            ref_name = "BundleCreateInput"
+
+        name = serializers.CharField(max_length=MAX_NAME_LENGTH)
+        sscc = ascii_digits_field(18)
+        items = ItemInput(many=True, allow_empty=False, max_length=MAX_BUNDLE_ITEMS)
 
     @extend_schema(
         request=InputSerializer, responses={202: OperationOutput}, parameters=[IDEMPOTENCY]
@@ -448,26 +504,34 @@ class BundleUnpackApi(WriteView):
 
 class TransformationApi(WriteView):
     class OutputInput(serializers.Serializer[Any]):
-        name = serializers.CharField(max_length=200)
-        quantity = serializers.IntegerField(min_value=1)
-        unit = serializers.CharField(max_length=20)
+        class Meta:
+            ref_name = "TransformationOutputInput"
+
+        name = serializers.CharField(max_length=MAX_NAME_LENGTH)
+        quantity = quantity_field()
+        unit = serializers.CharField(max_length=MAX_UNIT_LENGTH)
         kind = serializers.ChoiceField(
             choices=["raw_material", "component", "product"], default="product"
         )
         claims = ClaimsInput(required=False)
 
     class InputSerializer(serializers.Serializer[Any]):
-        process = serializers.CharField(max_length=500)
-        inputs = ItemInput(many=True)
-        outputs = serializers.ListField(child=serializers.DictField())
+        class Meta:
+            ref_name = "TransformationInput"
+
+        process = serializers.CharField(max_length=MAX_PROCESS_LENGTH)
+        inputs = ItemInput(many=True, allow_empty=False, max_length=MAX_TRANSFORMATION_INPUTS)
+        outputs = serializers.ListField(
+            child=serializers.DictField(), allow_empty=False, max_length=MAX_TRANSFORMATION_OUTPUTS
+        )
 
     @extend_schema(
         request=inline_serializer(
             "TransformationInput",
             {
-                "process": serializers.CharField(),
-                "inputs": ItemInput(many=True),
-                "outputs": OutputInput(many=True),
+                "process": serializers.CharField(max_length=MAX_PROCESS_LENGTH),
+                "inputs": ItemInput(many=True, max_length=MAX_TRANSFORMATION_INPUTS),
+                "outputs": OutputInput(many=True, max_length=MAX_TRANSFORMATION_OUTPUTS),
             },
         ),
         responses={202: OperationOutput},
@@ -504,29 +568,53 @@ class TransformationApi(WriteView):
 
 
 class CertificateListApi(APIView):
-    @extend_schema(
-        parameters=[OpenApiParameter("lot_id", int)], responses={200: OpenApiTypes.OBJECT}
-    )
+    class QuerySerializer(serializers.Serializer[Any]):
+        class Meta:
+            ref_name = "CertificateListQuery"
+
+        lot_id = id_field(required=False)
+
+    @extend_schema(parameters=[QuerySerializer], responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request) -> Response:
-        lot = request.query_params.get("lot_id")
-        if lot is not None and not lot.isdigit():
-            raise serializers.ValidationError({"lot_id": ["A lot id is a number."]})
-        rows = selectors.certificate_list(lot_id=int(lot) if lot else None)
+        query = self.QuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        rows = selectors.certificate_list(lot_id=query.validated_data.get("lot_id"))
         return Response({"results": [certificate_json(c) for c in rows[:500]]})
 
 
 class CertificateIssueApi(WriteView):
     class InputSerializer(serializers.Serializer[Any]):
-        lot_id = serializers.IntegerField(min_value=1)
+        class Meta:
+            ref_name = "CertificateIssueInput"
+
+        lot_id = id_field()
         certificate_type = serializers.ChoiceField(choices=list(CERTIFICATE_TYPES))
         document_hash = serializers.RegexField(r"^(0x)?[0-9a-fA-F]{64}$")
         valid_from = serializers.DateTimeField()
         valid_until = serializers.DateTimeField()
         claims = serializers.DictField(
-            child=serializers.IntegerField(min_value=0),
+            child=serializers.IntegerField(min_value=0, max_value=MAX_CO2E_G_PER_UNIT),
             default=dict,
             help_text=f"keys: {', '.join(CLAIM_KEYS)}",
         )
+
+        def validate_valid_from(self, value: datetime) -> datetime:
+            return certificate_date(value)
+
+        def validate_valid_until(self, value: datetime) -> datetime:
+            return certificate_date(value)
+
+        def validate_claims(self, value: dict[str, int]) -> dict[str, int]:
+            for key, number in value.items():
+                if key not in CERTIFIED_CLAIM_RANGES:
+                    raise serializers.ValidationError(
+                        f"Unknown claim {key!r}; use {', '.join(CLAIM_KEYS)}."
+                    )
+                if number > CERTIFIED_CLAIM_RANGES[key]:
+                    raise serializers.ValidationError(
+                        f"{key} is at most {CERTIFIED_CLAIM_RANGES[key]:,}."
+                    )
+            return value
 
     @extend_schema(
         request=InputSerializer, responses={202: OperationOutput}, parameters=[IDEMPOTENCY]
@@ -543,7 +631,10 @@ class CertificateIssueApi(WriteView):
 
 class CertificateRevokeApi(WriteView):
     class InputSerializer(serializers.Serializer[Any]):
-        reason = serializers.CharField(max_length=500)
+        class Meta:
+            ref_name = "CertificateRevokeInput"
+
+        reason = serializers.CharField(max_length=MAX_REASON_LENGTH)
 
     @extend_schema(
         request=InputSerializer, responses={202: OperationOutput}, parameters=[IDEMPOTENCY]
@@ -588,7 +679,7 @@ class DocumentUploadApi(APIView):
         document = document_upload(
             organisation=acting_organisation(request),
             name=upload.name or "document",
-            content=upload.read(),
+            content=upload,
             content_type=upload.content_type or "",
         )
         return Response(DocumentOutput(document).data, status=201)

@@ -54,7 +54,7 @@ class Claims:
 
 def gs1_check_digit_ok(digits: str) -> bool:
     """GS1 mod-10 check digit (GTIN-8/12/13/14, SSCC-18)."""
-    if not digits.isdigit():
+    if not (digits.isascii() and digits.isdigit()):  # '²'.isdigit() holds too
         return False
     body, check = digits[:-1], int(digits[-1])
     total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 
 from contracts.verify import verify_document
 from webapp.api.problems import PROBLEM
+from webapp.limits import MAX_VERIFY_BYTES, MAX_VERIFY_DEPTH
 from webapp.lots.selectors import KIND_NAMES, organisation_names
 from webapp.organisations.selectors import organisation_of_user
 from webapp.portal import charts
@@ -42,11 +43,11 @@ from webapp.provenance.selectors import (
 from webapp.provenance.services import NodeUnreachable, certificate_revocation_impact
 from webapp.provenance.shapes import custody_json, trace_json
 from webapp.provenance.throttle import client_address, throttle_hit
+from webapp.safe_json import JsonRefused, json_loads_bounded
 from webapp.sustainability.dashboard import TABLES, dashboard_tables, sees_everything
 from webapp.sustainability.selectors import lot_figures
 
 GRAPH_DEPTH = 8
-MAX_VERIFY_BYTES = 20 * 1024 * 1024
 
 
 def _depth(request: HttpRequest) -> int:
@@ -215,24 +216,29 @@ def verify_view(request: HttpRequest) -> HttpResponse:
     """Drop a proof or an evidence pack; every proof in it is checked here, offline (no
     node is asked), exactly as `python -m contracts.verify FILE` does."""
     context: dict[str, Any] = {}
+    status = 200
     if request.method == "POST":
         upload = request.FILES.get("proof")
         if upload is None:
             context["error"] = "Choose a proof or evidence pack file (.json)."
-        elif upload.size is not None and upload.size > MAX_VERIFY_BYTES:
+        elif upload.size is None or upload.size > MAX_VERIFY_BYTES:
             context["error"] = f"The file is larger than {MAX_VERIFY_BYTES // 2**20} MiB."
+            status = 413
         else:
             try:
-                document = json.loads(upload.read())
-            except (ValueError, UnicodeDecodeError) as exc:
-                context["error"] = f"This is not a JSON file: {exc}."
+                document = json_loads_bounded(
+                    upload.read(), max_bytes=MAX_VERIFY_BYTES, max_depth=MAX_VERIFY_DEPTH
+                )
+            except JsonRefused as exc:
+                context["error"] = f"This is not a JSON file we can read: {exc}"
             else:
                 if not isinstance(document, dict):
                     context["error"] = "A proof file holds one JSON object."
                 else:
                     context["report"] = verify_document(document)
                     context["filename"] = upload.name
-    status = 400 if "error" in context else 200
+    if "error" in context and status == 200:
+        status = 400
     return render(request, "portal/verify.html", context, status=status)
 
 

@@ -18,7 +18,12 @@ from contracts.domain import LotKind, Role
 from webapp.certificates.services import certificate_issue, certificate_revoke
 from webapp.chain.selectors import indexer_health
 from webapp.documents.models import Document
-from webapp.documents.services import DocumentAltered, document_read, document_upload
+from webapp.documents.services import (
+    DocumentAltered,
+    document_read,
+    document_transaction,
+    document_upload,
+)
 from webapp.lots import selectors
 from webapp.lots.services import (
     Claims,
@@ -83,7 +88,9 @@ def _submit(
     """Validate `form`; call `perform(data, key)`; on success go to the operation's page."""
     if request.method == "POST" and form.is_valid():
         try:
-            operation = perform(form.cleaned_data, form.cleaned_data.get("idempotency_key", ""))
+            # A document uploaded with the form is kept only if the service accepts the form.
+            with document_transaction():
+                operation = perform(form.cleaned_data, form.cleaned_data.get("idempotency_key", ""))
         except ValidationError as exc:
             form.refuse(exc)
         except IdempotencyConflict as exc:
@@ -107,8 +114,8 @@ def _claims(data: dict[str, Any]) -> Claims:
 def _upload(organisation: Organisation, upload: Any) -> Document:
     return document_upload(
         organisation=organisation,
-        name=upload.name,
-        content=upload.read(),
+        name=upload.name or "document",
+        content=upload,
         content_type=upload.content_type or "",
     )
 
@@ -174,8 +181,10 @@ def handoff_answer_view(request: HttpRequest, handoff_id: int, verb: str) -> Htt
 def _one_click(request: HttpRequest, perform: Any, back: HttpResponse) -> HttpResponse:
     """A one-button action: call `perform(organisation, idempotency key)`; go to the
     operation, or back with the refusal as a message."""
+    key = request.POST.get("idempotency_key", "")
     try:
-        operation = perform(organisation_of(request), request.POST.get("idempotency_key", ""))
+        forms.ActionForm.base_fields["idempotency_key"].clean(key)
+        operation = perform(organisation_of(request), key)
     except ValidationError as exc:
         for message in exc.messages:
             messages.error(request, message)

@@ -1,0 +1,81 @@
+"""Serializer fields bounded to what the contracts hold (numbers in webapp/limits.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from rest_framework import serializers
+
+from webapp.limits import (
+    EARLIEST_CERTIFICATE_DATE,
+    LATEST_CERTIFICATE_DATE,
+    MAX_CO2E_G_PER_UNIT,
+    MAX_ID,
+    MAX_QUANTITY,
+    MAX_RECYCLED_PERMILLE,
+)
+
+
+def printable_ascii(text: str) -> bool:
+    return text.isascii() and text.isprintable()
+
+
+def id_field(**kwargs: Any) -> serializers.IntegerField:
+    """A lot, bundle, handoff or certificate id: uint256 on chain."""
+    return serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_ID,
+        error_messages={
+            "min_value": "An id is a whole number greater than zero.",
+            "max_value": "No id on the chain is that large (at most 2^256 - 1).",
+        },
+        **kwargs,
+    )
+
+
+def quantity_field(**kwargs: Any) -> serializers.IntegerField:
+    """A quantity in base units: uint256 on chain, at least one."""
+    return serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_QUANTITY,
+        error_messages={
+            "min_value": "The quantity must be a whole number greater than zero.",
+            "max_value": "The quantity is too large (at most 2^256 - 1).",
+        },
+        **kwargs,
+    )
+
+
+def ascii_digits_field(max_length: int, **kwargs: Any) -> serializers.RegexField:
+    """GS1 codes: ASCII digits only (Unicode digits such as '²' are not numbers here)."""
+    return serializers.RegexField(
+        r"^[0-9]*$", max_length=max_length, allow_blank=True, default="", required=False, **kwargs
+    )
+
+
+class ClaimsInput(serializers.Serializer[Any]):
+    co2e_g_per_unit = serializers.IntegerField(
+        required=False, min_value=0, max_value=MAX_CO2E_G_PER_UNIT
+    )
+    recycled_permille = serializers.IntegerField(
+        required=False, min_value=0, max_value=MAX_RECYCLED_PERMILLE
+    )
+
+
+#: Claims a certificate may carry, with their ranges.
+CERTIFIED_CLAIM_RANGES = {
+    "CO2E_G_PER_UNIT": MAX_CO2E_G_PER_UNIT,
+    "RECYCLED_PERMILLE": MAX_RECYCLED_PERMILLE,
+}
+
+
+def certificate_date(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    if not EARLIEST_CERTIFICATE_DATE <= value <= LATEST_CERTIFICATE_DATE:
+        raise serializers.ValidationError(
+            f"Give a date between {EARLIEST_CERTIFICATE_DATE:%Y-%m-%d} and"
+            f" {LATEST_CERTIFICATE_DATE:%Y-%m-%d}."
+        )
+    return value

@@ -1,0 +1,44 @@
+"""Requests refused before any view sees them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import render
+
+from webapp.api.problems import is_api_request, problem_response
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _has_nul(values: QueryDict) -> bool:
+    return any("\x00" in key or any("\x00" in v for v in vs) for key, vs in values.lists())
+
+
+class RefuseNulBytes:
+    """A NUL character in the path, the query string or a form value is refused with 400.
+
+    No text the portal or the API stores or looks up may hold one (PostgreSQL's text types
+    cannot), so such a request can only fail later, and worse, as a server error."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "\x00" in request.path_info or _has_nul(request.GET) or self._form_has_nul(request):
+            return refuse(request, "The request contains a NUL character.")
+        return self.get_response(request)
+
+    @staticmethod
+    def _form_has_nul(request: HttpRequest) -> bool:
+        if request.method != "POST" or not (request.content_type or "").startswith(FORM_TYPES):
+            return False
+        return _has_nul(request.POST)
+
+
+def refuse(request: HttpRequest, reason: str, status: int = 400) -> HttpResponse:
+    """A refusal in the form the caller reads: problem+json for the API, a page otherwise."""
+    if is_api_request(request):
+        return problem_response(status, "The request was refused", reason)
+    return render(request, "portal/error.html", {"message": reason}, status=status)
