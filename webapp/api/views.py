@@ -45,6 +45,7 @@ from webapp.lots.services import (
     transformation_record,
 )
 from webapp.operations.models import Operation
+from webapp.operations.selectors import operation_reason_for_user
 from webapp.organisations.models import Organisation
 from webapp.privacy.services import personal_json
 from webapp.provenance.shapes import certificate_json
@@ -87,6 +88,12 @@ class OperationOutput(serializers.ModelSerializer[Operation]):
 
     def get_url(self, operation: Operation) -> str:
         return reverse("api:operation", args=[operation.id], request=self.context.get("request"))
+
+    def to_representation(self, operation: Operation) -> dict[str, Any]:
+        data: dict[str, Any] = super().to_representation(operation)
+        for reason in ("error", "waiting_reason"):  # no server paths or key-store detail
+            data[reason] = operation_reason_for_user(data[reason] or "")
+        return data
 
 
 class WriteView(APIView):
@@ -252,7 +259,7 @@ def _address(value: str) -> str:
 class LotDetailApi(APIView):
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request, lot_id: int) -> Response:
-        detail = selectors.lot_detail(lot_id=lot_id)
+        detail = selectors.lot_detail(lot_id=lot_id, organisation=acting_organisation(request))
         if detail is None:
             raise Http404(f"Lot {lot_id} is not on the chain (or not mirrored yet).")
         names = selectors.organisation_names()

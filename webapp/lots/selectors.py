@@ -153,8 +153,9 @@ class LotDetail:
         return KIND_NAMES.get(self.lot.kind, "")
 
 
-def lot_detail(*, lot_id: int) -> LotDetail | None:
-    """A lot's current state and its whole history, as the mirror holds it."""
+def lot_detail(*, lot_id: int, organisation: Organisation | None = None) -> LotDetail | None:
+    """A lot's current state and its whole history, as the mirror holds it; `pending` holds
+    the viewer's own operations on it still in progress (none without a viewer)."""
     chain_id = settings.CHAIN_ID
     lot = current_lots().filter(lot_id=lot_id).first()
     if lot is None:
@@ -185,10 +186,12 @@ def lot_detail(*, lot_id: int) -> LotDetail | None:
             )
         ),
         pending=list(
-            Operation.objects.filter(chain_id=chain_id, lot_id=lot_id)
+            Operation.objects.filter(chain_id=chain_id, lot_id=lot_id, organisation=organisation)
             .exclude(status=Operation.Status.CONFIRMED)
             .select_related("organisation")[:20]
-        ),
+        )
+        if organisation is not None
+        else [],
         inputs=inputs,
         outputs=outputs,
     )

@@ -33,6 +33,7 @@ from webapp.lots.services import (
     transformation_record,
 )
 from webapp.operations.models import Operation
+from webapp.operations.selectors import operation_reason_for_user
 from webapp.operations.services import IdempotencyConflict
 from webapp.organisations.models import Organisation
 from webapp.portal import forms, provenance_views
@@ -316,9 +317,12 @@ def certificate_revoke_view(request: HttpRequest, certificate_id: int) -> HttpRe
 @login_required
 def lot_view(request: HttpRequest, lot_id: int) -> HttpResponse:
     organisation = organisation_of(request)
-    detail = selectors.lot_detail(lot_id=lot_id)
+    detail = selectors.lot_detail(lot_id=lot_id, organisation=organisation)
     if detail is None:
-        pending = Operation.objects.filter(lot_id=lot_id).first()
+        # Only the viewer's own operation: another organisation's is none of its business.
+        pending = Operation.objects.filter(
+            chain_id=settings.CHAIN_ID, lot_id=lot_id, organisation=organisation
+        ).first()
         if pending is not None:
             return redirect("portal:operation", operation_id=pending.id)
         raise Http404(f"Lot {lot_id} is not on the chain.")
@@ -363,8 +367,8 @@ def operation_status(request: HttpRequest, operation_id: str) -> JsonResponse:
         {
             "status": operation.status,
             "final": operation.is_final,
-            "error": operation.error,
-            "waiting_reason": operation.waiting_reason,
+            "error": operation_reason_for_user(operation.error),
+            "waiting_reason": operation_reason_for_user(operation.waiting_reason),
             "transaction_hash": operation.transaction_hash,
             "lot_id": int(operation.lot_id) if operation.lot_id is not None else None,
         }
