@@ -17,12 +17,14 @@ from django.test import Client
 from django.utils.html import escape
 
 from tests.webapp.network import PASSWORD, Network
-from webapp.lots.services import handoff_initiate, lot_register
+from webapp.lots.services import handoff_accept, handoff_initiate, lot_register
 from webapp.operations.models import Operation
 from webapp.operations.selectors import KEY_STORE_WAIT
 from webapp.operations.submitter import SubmitLater, operation_send
 from webapp.organisations.keys import clear_caches
+from webapp.organisations.models import Organisation
 from webapp.organisations.services import api_token_create
+from webapp.projections.models import HandoffVersion
 
 pytestmark = [pytest.mark.integration, pytest.mark.node, pytest.mark.django_db(transaction=True)]
 
@@ -47,7 +49,7 @@ def register(net: Network, slug: str = "mine", **kwargs: Any) -> int:
     return int(operation.lot_id or 0)
 
 
-# ---------------------------------------------------------------- operations (item 7)
+# ------------------------------------------------------------------------- operations
 
 
 def test_a_lot_page_lists_only_the_viewers_own_operations_and_no_server_path(
@@ -103,3 +105,116 @@ def test_a_lot_not_yet_on_chain_leads_only_its_own_organisation_to_the_operation
 
     own = person("mine").get(f"/lots/{lot_id}")
     assert own.status_code == 302 and own["Location"] == f"/operations/{queued.id}"
+
+
+# ------------------------------------------------------------------------------ stock
+
+
+def hand(net: Network, lot_id: int, sender: str, receiver: str, quantity: int) -> None:
+    offered = handoff_initiate(
+        organisation=net.orgs[sender],
+        lot_id=lot_id,
+        receiver=net.orgs[receiver],
+        quantity=quantity,
+    )
+    net.settle()
+    offered.refresh_from_db()
+    assert offered.status == Operation.Status.CONFIRMED, offered.error
+    handoff = HandoffVersion.objects.get(lot_id=lot_id, block_to__isnull=True, status="open")
+    accepted = handoff_accept(organisation=net.orgs[receiver], handoff_id=int(handoff.handoff_id))
+    net.settle()
+    accepted.refresh_from_db()
+    assert accepted.status == Operation.Status.CONFIRMED, accepted.error
+
+
+def auditor(net: Network) -> Client:
+    operator = Organisation.objects.get(is_operator=True)
+    token, _ = api_token_create(organisation=operator, name="audit", scope="read")
+    return Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+
+@pytest.fixture
+def stock(network: Network) -> dict[str, int]:
+    """Mine made lot `ore` and handed 400 to the refinery, which passed all 400 on to the
+    retailer; the distributor never touched it. The refinery made `own` (pallets) and
+    handed them all to the distributor."""
+    ore = register(network, name="Cobalt ore")
+    hand(network, ore, "mine", "refinery", 400)
+    hand(network, ore, "refinery", "retailer", 400)
+    own = register(network, "refinery", name="Pallets", unit="piece", quantity=20)
+    hand(network, own, "refinery", "distributor", 20)
+    return {"ore": ore, "own": own}
+
+
+def _holder_names(rows: list[dict[str, Any]]) -> set[str]:
+    return {row["name"] for row in rows}
+
+
+def test_the_holder_filter_finds_a_strangers_stock_only_for_its_custody_partners_and_auditors(
+    network: Network, stock: dict[str, int]
+) -> None:
+    ore = stock["ore"]
+
+    def held_by(client: Client, slug: str) -> list[int]:
+        response = client.get(f"/api/v1/lots?holder={slug}")
+        assert response.status_code == 200
+        return [row["lot_id"] for row in response.json()["results"]]
+
+    assert held_by(api(network, "distributor"), "mine") == []
+    assert held_by(api(network, "distributor"), "retailer") == []
+    assert held_by(api(network, "distributor"), "distributor") == [stock["own"]]
+    assert held_by(api(network, "refinery"), "retailer") == [ore]  # it handed it on
+    assert held_by(api(network, "mine"), "retailer") == [ore]  # it made it
+    assert held_by(auditor(network), "retailer") == [ore]
+    assert held_by(auditor(network), "distributor") == [stock["own"]]
+    # The lot itself is a public fact: the plain list shows it to every member.
+    everyone = api(network, "distributor").get("/api/v1/lots").json()["results"]
+    assert ore in [row["lot_id"] for row in everyone]
+
+
+def test_a_lots_holders_are_shown_to_its_custody_parties_and_auditors_only(
+    network: Network, stock: dict[str, int]
+) -> None:
+    ore = stock["ore"]
+    everyone = {"Katanga Cobalt Mine", "City Electronics"}
+    for client, names, scope in (
+        (api(network, "distributor"), set(), "own"),
+        (api(network, "refinery"), everyone, "all"),
+        (api(network, "retailer"), everyone, "all"),
+        (auditor(network), everyone, "all"),
+    ):
+        detail = client.get(f"/api/v1/lots/{ore}").json()
+        assert (_holder_names(detail["holders"]), detail["holders_scope"]) == (names, scope)
+        holders = client.get(f"/api/v1/lots/{ore}/holders").json()
+        assert (_holder_names(holders["holders"]), holders["holders_scope"]) == (names, scope)
+        trace = client.get(f"/api/v1/lots/{ore}/trace").json()
+        node = next(n for n in trace["nodes"] if n["lot_id"] == ore)
+        assert _holder_names(node["holders"]) == names
+    # Its own holding a member always sees, in or out of scope.
+    mine = api(network, "mine").get(f"/api/v1/lots/{ore}").json()
+    assert _holder_names(mine["holders"]) == everyone
+
+    stranger = person("distributor").get(f"/lots/{ore}").content.decode()
+    card = stranger.split('id="holders"')[1].split("</div>")[0]
+    assert "City Electronics" not in card and "Katanga" not in card
+    assert 'id="holders-scope"' in stranger
+    partner = person("refinery").get(f"/lots/{ore}").content.decode()
+    card = partner.split('id="holders"')[1].split("</div>")[0]
+    assert "City Electronics" in card and 'id="holders-scope"' not in partner
+    graph = stranger.split('id="lineage-up"')[1].split("</script>")[0]
+    assert "City Electronics" not in graph
+
+
+def test_the_sustainability_dashboard_uses_the_same_scope(
+    network: Network, stock: dict[str, int]
+) -> None:
+    def lots_on_dashboard(slug: str) -> set[int]:
+        csv = person(slug).get("/sustainability/certified_inputs.csv").content.decode()
+        return {int(line.split(",")[0]) for line in csv.splitlines()[1:]}
+
+    ore, own = stock["ore"], stock["own"]
+    assert lots_on_dashboard("distributor") == {own}
+    assert {ore, own} <= lots_on_dashboard("refinery")  # held both, passed them on
+    assert ore in lots_on_dashboard("mine") and own not in lots_on_dashboard("mine")
+    assert ore in lots_on_dashboard("retailer") and own not in lots_on_dashboard("retailer")
+

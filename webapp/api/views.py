@@ -230,6 +230,7 @@ class LotListApi(generics.ListAPIView):  # type: ignore[type-arg]
             creator=_address(params.get("creator", "")),
             kind=kind_value,
             quarantined=None if quarantined is None else quarantined.lower() in {"1", "true"},
+            scope=selectors.stock_scope(organisation=acting_organisation(self.request)),
         )
 
     def paginate_queryset(self, queryset: Any) -> Any:
@@ -259,11 +260,15 @@ def _address(value: str) -> str:
 class LotDetailApi(APIView):
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request, lot_id: int) -> Response:
-        detail = selectors.lot_detail(lot_id=lot_id, organisation=acting_organisation(request))
+        organisation = acting_organisation(request)
+        detail = selectors.lot_detail(lot_id=lot_id, organisation=organisation)
         if detail is None:
             raise Http404(f"Lot {lot_id} is not on the chain (or not mirrored yet).")
         names = selectors.organisation_names()
         lot = detail.lot
+        scope = selectors.stock_scope(organisation=organisation)
+        covered = scope.covers(lot_id)
+        holders = detail.holders if covered else scope.own(detail.holders)
         return Response(
             {
                 "lot_id": int(lot.lot_id),
@@ -284,8 +289,9 @@ class LotDetailApi(APIView):
                 ),
                 "holders": [
                     {"address": a, "name": names.get(a, ""), "quantity": int(q)}
-                    for a, q in detail.holders.items()
+                    for a, q in holders.items()
                 ],
+                "holders_scope": "all" if covered else "own",
                 "contents": [{"lot_id": i, "quantity": int(q)} for i, q in detail.contents.items()],
                 "made_from": [
                     {"lot_id": int(e.input_lot), "quantity": int(e.input_quantity)}

@@ -305,8 +305,13 @@ def certificate_revoke_view(request: HttpRequest, certificate_id: int) -> HttpRe
 
     impact = certificate_revocation_impact(certificate_id=certificate_id)
     note = ""
+    if impact is not None:
+        scope = selectors.stock_scope(organisation=organisation)
+        impact.holders = scope.holdings_by_organisation(
+            impact.holders, scope.summaries(impact.lots)
+        )
     if impact is not None and impact.lots:
-        held = ", ".join(o.name for o in impact.holders) or "nobody now"
+        held = ", ".join(o.name for o in impact.holders) or "nobody you can see"
         note = (
             f"Revoking it affects {len(impact.lots)} lots and bundles downstream "
             f"(held by {held}); their holders will be notified."
@@ -327,6 +332,10 @@ def lot_view(request: HttpRequest, lot_id: int) -> HttpResponse:
             return redirect("portal:operation", operation_id=pending.id)
         raise Http404(f"Lot {lot_id} is not on the chain.")
     names = selectors.organisation_names()
+    scope = selectors.stock_scope(organisation=organisation)
+    holders_complete = scope.covers(lot_id)
+    if not holders_complete:
+        detail.holders = scope.own(detail.holders)
     history = [
         (e, selectors.describe_event(e, names), _explorer(e.transaction_hash))
         for e in detail.history
@@ -344,6 +353,7 @@ def lot_view(request: HttpRequest, lot_id: int) -> HttpResponse:
             "names": names,
             "history": history,
             "holds": detail.holders.get(organisation.address, 0),
+            "holders_complete": holders_complete,
             "documents": [d for d in documents if d],
             "is_certifier": organisation.has_role(Role.CERTIFIER),
             **provenance_views.lineage_context(request, lot_id),
