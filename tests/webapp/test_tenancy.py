@@ -10,13 +10,17 @@ organisation, on a real chain and the real database.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.utils import timezone
 from django.utils.html import escape
 
 from tests.webapp.network import PASSWORD, Network
+from webapp.certificates.services import certificate_issue
 from webapp.lots.services import handoff_accept, handoff_initiate, lot_register
 from webapp.operations.models import Operation
 from webapp.operations.selectors import KEY_STORE_WAIT
@@ -218,3 +222,106 @@ def test_the_sustainability_dashboard_uses_the_same_scope(
     assert ore in lots_on_dashboard("mine") and own not in lots_on_dashboard("mine")
     assert ore in lots_on_dashboard("retailer") and own not in lots_on_dashboard("retailer")
 
+
+# -------------------------------------------------------------------------- documents
+
+
+def upload(client: Client, name: str, content: bytes) -> Any:
+    return client.post("/api/v1/documents", {"file": SimpleUploadedFile(name, content)})
+
+
+def writer(net: Network, slug: str) -> Client:
+    token, _ = api_token_create(organisation=net.orgs[slug], name="erp")
+    return Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+
+def test_a_document_is_read_only_by_its_uploader_the_lots_custody_parties_certifiers_and_auditors(
+    network: Network,
+) -> None:
+    assay = upload(writer(network, "mine"), "assay-mine.pdf", b"%PDF assay of pit 3")
+    assert assay.status_code == 201
+    digest = assay.json()["hash"]
+    ore = register(network, name="Cobalt ore", documents=[digest])
+    hand(network, ore, "mine", "refinery", 1000)
+    hand(network, ore, "refinery", "retailer", 1000)
+    certificate_document = upload(writer(network, "certifier"), "cf.pdf", b"%PDF footprint")
+    issued = certificate_issue(
+        organisation=network.orgs["certifier"],
+        lot_id=ore,
+        certificate_type="CARBON_FOOTPRINT",
+        document_hash=certificate_document.json()["hash"],
+        valid_from=timezone.now() - timedelta(days=1),
+        valid_until=timezone.now() + timedelta(days=365),
+        claims={"CO2E_G_PER_UNIT": 4},
+    )
+    network.settle()
+    issued.refresh_from_db()
+    assert issued.status == Operation.Status.CONFIRMED, issued.error
+
+    def reads(client: Client, value: str) -> int:
+        return int(client.get(f"/api/v1/documents/{value}").status_code)
+
+    readers = {
+        "uploader (creator)": api(network, "mine"),
+        "past holder": api(network, "refinery"),
+        "current holder": api(network, "retailer"),
+        "certifier": api(network, "certifier"),
+        "auditor": auditor(network),
+    }
+    for who, client in readers.items():
+        assert reads(client, digest) == 200, who
+        assert reads(client, certificate_document.json()["hash"]) == 200, who
+    body = readers["past holder"].get(f"/api/v1/documents/{digest}")
+    assert b"".join(body.streaming_content) == b"%PDF assay of pit 3"  # type: ignore[attr-defined]
+
+    # A stranger to the lot is told the document does not exist, exactly as for a hash
+    # nobody uploaded, on the API and in the portal.
+    stranger = api(network, "distributor")
+    unknown = "0x" + "ab" * 32
+    assert reads(stranger, digest) == 404 and reads(stranger, unknown) == 404
+    assert (
+        stranger.get(f"/api/v1/documents/{digest}").json()
+        == stranger.get(f"/api/v1/documents/{unknown}").json()
+    )
+    assert reads(stranger, certificate_document.json()["hash"]) == 404
+    assert person("distributor").get(f"/documents/{digest[2:]}").status_code == 404
+    assert person("refinery").get(f"/documents/{digest[2:]}").status_code == 200
+    page = person("distributor").get(f"/lots/{ore}").content.decode()
+    assert "assay-mine.pdf" not in page
+    assert "assay-mine.pdf" in person("retailer").get(f"/lots/{ore}").content.decode()
+
+    # Referring to someone else's document grants nothing: the refinery puts the mine's
+    # hash in its own lot's metadata and hands that lot to the distributor.
+    borrowed = register(network, "refinery", name="Cobalt", unit="g", documents=[digest])
+    hand(network, borrowed, "refinery", "distributor", 1000)
+    assert reads(stranger, digest) == 404
+
+    # A party to a handoff of the lot (offered, not yet accepted) may read it.
+    handoff_initiate(
+        organisation=network.orgs["retailer"],
+        lot_id=ore,
+        receiver=network.orgs["distributor"],
+        quantity=10,
+    )
+    network.settle()
+    assert reads(stranger, digest) == 200
+
+
+def test_uploading_the_same_bytes_reveals_nothing_of_the_other_organisations_record(
+    network: Network,
+) -> None:
+    first = upload(writer(network, "mine"), "mine-assay.pdf", b"%PDF shared bytes")
+    later = upload(writer(network, "distributor"), "our-copy.pdf", b"%PDF shared bytes")
+    assert later.status_code == 201
+    assert later.json()["hash"] == first.json()["hash"]
+    assert later.json()["name"] == "our-copy.pdf"
+    assert later.json()["uploaded_at"] != first.json()["uploaded_at"]
+    assert "mine-assay" not in later.content.decode()
+    assert (
+        api(network, "distributor").get(f"/api/v1/documents/{later.json()['hash']}").status_code
+        == 200
+    )
+    own = person("distributor").get(f"/documents/{later.json()['hash'][2:]}")
+    assert own.status_code == 200 and "our-copy.pdf" in own["Content-Disposition"]
+    again = upload(writer(network, "mine"), "renamed.pdf", b"%PDF shared bytes")
+    assert again.json()["name"] == "mine-assay.pdf"  # one record per organisation

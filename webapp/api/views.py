@@ -30,6 +30,7 @@ from webapp.certificates.services import (
     certificate_revoke,
 )
 from webapp.documents.models import Document
+from webapp.documents.selectors import document_for_reader
 from webapp.documents.services import DocumentAltered, document_read, document_upload
 from webapp.lots import selectors
 from webapp.lots.services import (
@@ -610,8 +611,8 @@ class DocumentUploadApi(APIView):
 class DocumentDownloadApi(APIView):
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
     def get(self, request: Request, sha256: str) -> Any:
-        document = Document.objects.filter(sha256=sha256.lower().removeprefix("0x")).first()
-        if document is None:
+        document = document_for_reader(sha256=sha256, organisation=acting_organisation(request))
+        if document is None:  # or not one this organisation may read: the same answer
             raise Http404("No document with that hash.")
         try:
             content = document_read(document=document)

@@ -21,13 +21,14 @@ class DocumentAltered(Exception):
 def document_upload(
     *, organisation: Organisation, name: str, content: bytes, content_type: str
 ) -> Document:
-    """Keep a document; the same bytes uploaded twice are one document."""
+    """Keep a document; the same bytes uploaded twice by one organisation are one record
+    (another organisation's upload of them is its own record)."""
     if not content:
         raise ValidationError({"file": ["The file is empty."]})
     if len(content) > MAX_DOCUMENT_BYTES:
         raise ValidationError({"file": ["Documents are limited to 20 MB."]})
     digest = hashlib.sha256(content).hexdigest()
-    existing = Document.objects.filter(sha256=digest).first()
+    existing = Document.objects.filter(sha256=digest, uploaded_by=organisation).first()
     if existing is not None:
         return existing
     with transaction.atomic():

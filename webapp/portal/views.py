@@ -18,6 +18,7 @@ from contracts.domain import LotKind, Role
 from webapp.certificates.services import certificate_issue, certificate_revoke
 from webapp.chain.selectors import indexer_health
 from webapp.documents.models import Document
+from webapp.documents.selectors import document_for_reader
 from webapp.documents.services import DocumentAltered, document_read, document_upload
 from webapp.lots import selectors
 from webapp.lots.services import (
@@ -343,7 +344,7 @@ def lot_view(request: HttpRequest, lot_id: int) -> HttpResponse:
     documents = []
     if detail.metadata:
         for digest in detail.metadata.document.get("documents", []):
-            documents.append(Document.objects.filter(sha256=digest.removeprefix("0x")).first())
+            documents.append(document_for_reader(sha256=digest, organisation=organisation))
     return render(
         request,
         "portal/lot.html",
@@ -405,7 +406,9 @@ def operations_view(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def document_download(request: HttpRequest, sha256: str) -> HttpResponse:
-    document = get_object_or_404(Document, sha256=sha256)
+    document = document_for_reader(sha256=sha256, organisation=organisation_of(request))
+    if document is None:  # or not one this organisation may read: the same answer
+        raise Http404("No document with that hash.")
     try:
         content = document_read(document=document)
     except DocumentAltered as exc:
