@@ -28,6 +28,7 @@ from webapp.operations.submitter import SubmitLater, operation_send
 from webapp.organisations.keys import clear_caches
 from webapp.organisations.models import Organisation
 from webapp.organisations.services import api_token_create
+from webapp.privacy.services import personal_seal
 from webapp.projections.models import HandoffVersion
 
 pytestmark = [pytest.mark.integration, pytest.mark.node, pytest.mark.django_db(transaction=True)]
@@ -109,6 +110,29 @@ def test_a_lot_not_yet_on_chain_leads_only_its_own_organisation_to_the_operation
 
     own = person("mine").get(f"/lots/{lot_id}")
     assert own.status_code == 302 and own["Location"] == f"/operations/{queued.id}"
+
+
+def test_a_key_store_outage_refuses_personal_data_without_naming_a_server_path(
+    network: Network, portal_settings: Any
+) -> None:
+    personal_seal(organisation=network.orgs["mine"], values={"contact_name": "Warm-up"})
+    passphrase = portal_settings.KEYSTORE_PASSPHRASE
+    portal_settings.KEYSTORE_PASSPHRASE = "not-the-passphrase"
+    clear_caches()
+    try:
+        refused = writer(network, "mine").post(
+            "/api/v1/lots/register",
+            {"name": "Ore", "quantity": 1, "unit": "kg", "personal": {"contact_name": "A. K."}},
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY="reg-down",
+        )
+    finally:
+        portal_settings.KEYSTORE_PASSPHRASE = passphrase
+        clear_caches()
+    assert refused.status_code == 400
+    body = refused.content.decode()
+    assert "key store unavailable" in body
+    assert str(portal_settings.KEYSTORE_DIR) not in body and ".json" not in body
 
 
 # ------------------------------------------------------------------------------ stock
