@@ -217,7 +217,7 @@ def test_a_lots_holders_are_shown_to_its_custody_parties_and_auditors_only(
         assert (_holder_names(holders["holders"]), holders["holders_scope"]) == (names, scope)
         trace = client.get(f"/api/v1/lots/{ore}/trace").json()
         node = next(n for n in trace["nodes"] if n["lot_id"] == ore)
-        assert _holder_names(node["holders"]) == names
+        assert (_holder_names(node["holders"]), node["holders_scope"]) == (names, scope)
     # Its own holding a member always sees, in or out of scope.
     mine = api(network, "mine").get(f"/api/v1/lots/{ore}").json()
     assert _holder_names(mine["holders"]) == everyone

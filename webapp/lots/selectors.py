@@ -141,12 +141,17 @@ class StockScope:
         return holders if self.covers(lot_id) else self.own(holders)
 
     def trace_nodes(self, nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Lots shaped for a trace (`lot_json`), each with only the holders in view."""
+        """Lots shaped for a trace (`lot_json`), each with only the holders in view and
+        `holders_scope`: "all", or "own" when only the organisation's own holding shows."""
         covered = self.covered([int(n["lot_id"]) for n in nodes])
         return [
-            n
+            {**n, "holders_scope": "all"}
             if int(n["lot_id"]) in covered
-            else {**n, "holders": [h for h in n["holders"] if h["address"] in self.addresses]}
+            else {
+                **n,
+                "holders": [h for h in n["holders"] if h["address"] in self.addresses],
+                "holders_scope": "own",
+            }
             for n in nodes
         ]
 
