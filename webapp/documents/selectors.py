@@ -17,6 +17,8 @@ neither whether a document is stored nor whose it is.
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.db.models import Q
 
@@ -28,6 +30,7 @@ from webapp.organisations.models import Organisation, OrganisationKey
 from webapp.projections.models import CertificateVersion, LotVersion, ParticipantVersion
 
 READS_EVERY_DOCUMENT = Role.CERTIFIER | Role.AUDITOR
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def _addresses(organisation_ids: set[int]) -> dict[str, int]:
@@ -61,6 +64,8 @@ def document_for_reader(*, sha256: str, organisation: Organisation) -> Document 
     """The record of the document with this hash that `organisation` may read (its own
     first), or None when it may not read it or nobody uploaded it."""
     digest = sha256.lower().removeprefix("0x")
+    if not _SHA256.fullmatch(digest):
+        return None
     records = {d.uploaded_by_id: d for d in Document.objects.filter(sha256=digest).order_by("-pk")}
     if not records:
         return None
