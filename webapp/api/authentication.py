@@ -1,12 +1,15 @@
 """Partner systems authenticate with an organisation's API token (`Authorization: Bearer
-pvn_…`); people using the docs page in a browser use their portal session."""
+pvn_…`); people using the docs page in a browser use their portal session.
+
+A token that is unknown, revoked or past its expiry gets 401. A read-only token is refused
+(403) on every unsafe method here, before any view runs, so no write view can forget it."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import authentication, exceptions
+from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 
 from webapp.organisations.models import ApiToken, Organisation
@@ -41,7 +44,11 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Use `Authorization: Bearer <API token>`.")
         row = api_token_authenticate(token=token.strip())
         if row is None:
-            raise exceptions.AuthenticationFailed("The API token is unknown or revoked.")
+            raise exceptions.AuthenticationFailed("The API token is unknown, revoked or expired.")
+        if request.method not in permissions.SAFE_METHODS and not row.can_write:
+            raise exceptions.PermissionDenied(
+                f"The API token {row.prefix}… is read-only; writes need a read-and-write token."
+            )
         return ApiClient(row), row
 
     def authenticate_header(self, request: Request) -> str:

@@ -14,8 +14,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from webapp.api.authentication import acting_organisation
 from webapp.limits import MAX_BLOCK_NUMBER
-from webapp.lots.selectors import organisation_names
+from webapp.lots.selectors import organisation_names, stock_scope
 from webapp.projections.selectors import bundle_contents, lot_holders
 from webapp.provenance.selectors import (
     MAX_DEPTH,
@@ -84,7 +85,11 @@ class TraceApi(APIView):
             )
         except LotNotFound:
             raise Http404(f"Lot {lot_id} is not on the chain (or not mirrored yet).") from None
-        return Response(trace_json(trace))
+        shaped = trace_json(trace)
+        shaped["nodes"] = stock_scope(organisation=acting_organisation(request)).trace_nodes(
+            shaped["nodes"]
+        )
+        return Response(shaped)
 
 
 class CustodyApi(APIView):
@@ -105,10 +110,15 @@ class HoldersApi(APIView):
         _known(lot_id)
         names = organisation_names()
         holders = lot_holders(chain_id=settings.CHAIN_ID, lot_id=lot_id, block=block)
+        scope = stock_scope(organisation=acting_organisation(request))
+        covered = scope.covers(lot_id)
+        if not covered:
+            holders = scope.own(holders)
         return Response(
             {
                 "lot_id": lot_id,
                 "as_of_block": block,
+                "holders_scope": "all" if covered else "own",
                 "holders": [
                     {"address": a, "name": names.get(a, ""), "quantity": int(q)}
                     for a, q in holders.items()
@@ -155,6 +165,9 @@ class RevocationImpactApi(APIView):
         impact = certificate_revocation_impact(certificate_id=certificate_id)
         if impact is None:
             raise Http404(f"Certificate {certificate_id} is not on the chain.")
+        scope = stock_scope(organisation=acting_organisation(request))
+        covered = scope.summaries(impact.lots)
+        impact.holders = scope.holdings_by_organisation(impact.holders, covered)
         names = organisation_names()
         return Response(
             {

@@ -40,6 +40,7 @@ from webapp.certificates.services import (
     certificate_revoke,
 )
 from webapp.documents.models import Document
+from webapp.documents.selectors import document_for_reader
 from webapp.documents.services import DocumentAltered, document_read, document_upload
 from webapp.limits import (
     MAX_BUNDLE_ITEMS,
@@ -71,6 +72,7 @@ from webapp.lots.services import (
     transformation_record,
 )
 from webapp.operations.models import Operation
+from webapp.operations.selectors import operation_reason_for_user
 from webapp.organisations.models import Organisation
 from webapp.privacy.services import personal_json
 from webapp.provenance.shapes import certificate_json
@@ -113,6 +115,12 @@ class OperationOutput(serializers.ModelSerializer[Operation]):
 
     def get_url(self, operation: Operation) -> str:
         return reverse("api:operation", args=[operation.id], request=self.context.get("request"))
+
+    def to_representation(self, operation: Operation) -> dict[str, Any]:
+        data: dict[str, Any] = super().to_representation(operation)
+        for reason in ("error", "waiting_reason"):  # no server paths or key-store detail
+            data[reason] = operation_reason_for_user(data[reason] or "")
+        return data
 
 
 class WriteView(APIView):
@@ -266,6 +274,7 @@ class LotListApi(generics.ListAPIView):  # type: ignore[type-arg]
             creator=_address(params.get("creator", "")),
             kind=kind_value,
             quarantined=None if quarantined is None else quarantined.lower() in {"1", "true"},
+            scope=selectors.stock_scope(organisation=acting_organisation(self.request)),
         )
 
     def paginate_queryset(self, queryset: Any) -> Any:
@@ -295,11 +304,15 @@ def _address(value: str) -> str:
 class LotDetailApi(APIView):
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request, lot_id: int) -> Response:
-        detail = selectors.lot_detail(lot_id=lot_id)
+        organisation = acting_organisation(request)
+        detail = selectors.lot_detail(lot_id=lot_id, organisation=organisation)
         if detail is None:
             raise Http404(f"Lot {lot_id} is not on the chain (or not mirrored yet).")
         names = selectors.organisation_names()
         lot = detail.lot
+        scope = selectors.stock_scope(organisation=organisation)
+        covered = scope.covers(lot_id)
+        holders = detail.holders if covered else scope.own(detail.holders)
         return Response(
             {
                 "lot_id": int(lot.lot_id),
@@ -320,8 +333,9 @@ class LotDetailApi(APIView):
                 ),
                 "holders": [
                     {"address": a, "name": names.get(a, ""), "quantity": int(q)}
-                    for a, q in detail.holders.items()
+                    for a, q in holders.items()
                 ],
+                "holders_scope": "all" if covered else "own",
                 "contents": [{"lot_id": i, "quantity": int(q)} for i, q in detail.contents.items()],
                 "made_from": [
                     {"lot_id": int(e.input_lot), "quantity": int(e.input_quantity)}
@@ -688,8 +702,8 @@ class DocumentUploadApi(APIView):
 class DocumentDownloadApi(APIView):
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
     def get(self, request: Request, sha256: str) -> Any:
-        document = Document.objects.filter(sha256=sha256.lower().removeprefix("0x")).first()
-        if document is None:
+        document = document_for_reader(sha256=sha256, organisation=acting_organisation(request))
+        if document is None:  # or not one this organisation may read: the same answer
             raise Http404("No document with that hash.")
         try:
             content = document_read(document=document)

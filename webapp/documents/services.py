@@ -59,7 +59,8 @@ def _clean_name(name: str) -> str:
 def document_upload(
     *, organisation: Organisation, name: str, content: bytes | File[Any], content_type: str
 ) -> Document:
-    """Keep a document; the same bytes uploaded twice are one document.
+    """Keep a document; the same bytes uploaded twice by one organisation are one record
+    (another organisation's upload of them is its own record).
 
     `content` is read in chunks (an upload may be a temporary file on disk): its size is
     checked before a byte is read and its hash computed while streaming."""
@@ -76,7 +77,7 @@ def document_upload(
     for chunk in upload.chunks():
         hasher.update(chunk)
     digest = hasher.hexdigest()
-    existing = Document.objects.filter(sha256=digest).first()
+    existing = Document.objects.filter(sha256=digest, uploaded_by=organisation).first()
     if existing is not None:
         return existing
     document = Document(
@@ -101,7 +102,7 @@ def document_upload(
         _discard([document.file.name])
         if written is not None and document.file.name in written:
             written.remove(document.file.name)
-        return Document.objects.get(sha256=digest)
+        return Document.objects.get(sha256=digest, uploaded_by=organisation)
     except BaseException:
         if written is None and document.file.name:
             _discard([document.file.name])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -12,6 +13,13 @@ from webapp.operations.models import Operation
 
 #: The statuses an operation passes through on its way to confirmed or failed.
 IN_FLIGHT = [Operation.Status.QUEUED, Operation.Status.SUBMITTED, Operation.Status.MINED]
+
+KEY_STORE_WAIT = (
+    "The organisation's key store is unavailable; the operation waits and is tried again"
+    " (an administrator finds the details in the operation's admin page)."
+)
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>)]+", re.IGNORECASE)
+_PATH = re.compile(r"(?<![\w.:/~-])(?:~|[A-Za-z]:)?(?:[/\\][\w.@+-]+){2,}[/\\]?")
 
 
 def operations_in_flight(*, chain_id: int, sender: str, before: datetime | None = None) -> bool:
@@ -48,3 +56,18 @@ def operations_stuck(*, older_than_seconds: float | None = None) -> dict[int, di
     for row in rows:
         stuck.setdefault(row["chain_id"], {str(s): 0 for s in IN_FLIGHT})[row["status"]] = row["n"]
     return stuck
+
+
+def operation_reason_for_user(reason: str) -> str:
+    """An operation's waiting reason or error as a person or partner system may see it.
+
+    The stored text keeps the technical detail for administrators (the operation's admin
+    page); what users see never names a server path, a key store's address or its
+    configuration: a key-store problem becomes one plain sentence, and any other path
+    or URL left in a node's or a contract's message is blanked.
+    """
+    if not reason:
+        return reason
+    if reason.lower().startswith("key store unavailable"):
+        return KEY_STORE_WAIT
+    return _PATH.sub("[server path]", _URL.sub("[server address]", reason))

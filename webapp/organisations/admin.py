@@ -10,7 +10,9 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.cache import add_never_cache_headers, patch_cache_control
 
 from webapp.organisations.models import ApiToken, Member, Organisation, OrganisationKey
 from webapp.organisations.rotation import organisation_rotate_key, organisation_rotation_advance
@@ -108,13 +110,40 @@ class OrganisationAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{org.name}: {state}")
 
     @admin.action(description="Create an API token (shown once)")
-    def create_api_token(self, request: HttpRequest, queryset: QuerySet[Organisation]) -> None:
+    def create_api_token(
+        self, request: HttpRequest, queryset: QuerySet[Organisation]
+    ) -> HttpResponse:
+        """The tokens go into this one response, never into a message (the messages
+        cookie is signed, not encrypted) and never into any cache."""
+        created = []
         for org in queryset:
-            token, _ = api_token_create(organisation=org, name=f"created by {request.user}")
-            self.message_user(request, f"{org.name}: API token {token} (copy it now)")
+            token, row = api_token_create(
+                organisation=org, name=f"created by {request.user}", created_by=request.user
+            )
+            created.append((row, token))
+        response = render(
+            request,
+            "admin/organisations/api_tokens_created.html",
+            {**self.admin_site.each_context(request), "created": created},
+        )
+        add_never_cache_headers(response)
+        patch_cache_control(response, no_store=True, private=True)
+        return response
 
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ["organisation", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = ["prefix", "digest", "last_used_at"]
+    list_display = [
+        "organisation",
+        "name",
+        "prefix",
+        "scope",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    readonly_fields = ["prefix", "digest", "last_used_at", "created_by"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # tokens are made by the organisation action or the portal, shown once

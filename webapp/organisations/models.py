@@ -78,19 +78,33 @@ class OrganisationKey(models.Model):
 
 
 class Member(models.Model):
-    """A person's place in an organisation (one organisation per user)."""
+    """A person's place in an organisation (one organisation per user).
+
+    An organisation admin (`is_admin`) manages the organisation's API tokens in the portal;
+    every member can act for the organisation on chain either way."""
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership"
     )
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="members")
+    is_admin = models.BooleanField(
+        default=False, help_text="Manages the organisation's API tokens in the portal."
+    )
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.organisation}"
 
 
 class ApiToken(models.Model):
-    """A partner system's credential: acts as the organisation. Only a digest is stored."""
+    """A partner system's credential: acts as the organisation. Only a digest is stored;
+    the plain token is shown once, when it is made.
+
+    A `read` token may only read (GET, HEAD, OPTIONS); a `write` token may also record
+    operations. A token past `expires_at` (when set) or revoked authenticates nobody."""
+
+    class Scope(models.TextChoices):
+        READ = "read", "read only"
+        WRITE = "write", "read and write"
 
     organisation = models.ForeignKey(
         Organisation, on_delete=models.CASCADE, related_name="api_tokens"
@@ -98,9 +112,21 @@ class ApiToken(models.Model):
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=12)
     digest = models.CharField(max_length=64, unique=True)
+    scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.WRITE)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
     created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        ordering = ["-created_at"]
+
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def can_write(self) -> bool:
+        return self.scope == self.Scope.WRITE

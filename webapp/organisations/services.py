@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -14,6 +15,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
@@ -124,10 +126,15 @@ def organisation_register(
 
 
 def member_invite(
-    *, organisation: Organisation, username: str, email: str = "", password: str = ""
+    *,
+    organisation: Organisation,
+    username: str,
+    email: str = "",
+    password: str = "",
+    is_admin: bool = False,
 ) -> tuple[AbstractBaseUser, str]:
-    """Create a user in the organisation. Without a password, returns the path of a
-    one-time link where the person sets their own."""
+    """Create a user in the organisation (an organisation admin with `is_admin`). Without
+    a password, returns the path of a one-time link where the person sets their own."""
     user_model = get_user_model()
     if not username.strip():
         raise ValidationError({"username": ["Choose a user name."]})
@@ -145,7 +152,7 @@ def member_invite(
         else:
             user.set_unusable_password()
         user.save()
-        Member.objects.create(user=user, organisation=organisation)
+        Member.objects.create(user=user, organisation=organisation, is_admin=is_admin)
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     link = f"/accounts/reset/{uid}/{default_token_generator.make_token(user)}/"
     return user, link
@@ -155,27 +162,67 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def api_token_create(*, organisation: Organisation, name: str) -> tuple[str, ApiToken]:
-    """A new API token; the plain token is returned once and never stored."""
+API_TOKEN_MAX_DAYS = 3650
+
+
+def api_token_create(
+    *,
+    organisation: Organisation,
+    name: str,
+    scope: str = ApiToken.Scope.WRITE,
+    expires_at: datetime | None = None,
+    created_by: User = None,
+) -> tuple[str, ApiToken]:
+    """A new API token; the plain token is returned once and never stored (only its
+    SHA-256 digest is), so whoever shows it must show it once and keep no copy."""
     if not name.strip():
         raise ValidationError({"name": ["Name the token after the system that uses it."]})
+    if len(name.strip()) > 100:
+        raise ValidationError({"name": ["A token name has at most 100 characters."]})
+    if scope not in ApiToken.Scope.values:
+        raise ValidationError({"scope": [f"A token's scope is one of {ApiToken.Scope.values}."]})
+    now = timezone.now()
+    if expires_at is not None and expires_at <= now:
+        raise ValidationError({"expires_at": ["The expiry must be in the future."]})
+    if expires_at is not None and expires_at > now + timedelta(days=API_TOKEN_MAX_DAYS):
+        raise ValidationError({"expires_at": [f"At most {API_TOKEN_MAX_DAYS} days ahead."]})
     token = "pvn_" + secrets.token_urlsafe(32)
     row = ApiToken.objects.create(
-        organisation=organisation, name=name.strip(), prefix=token[:12], digest=_digest(token)
+        organisation=organisation,
+        name=name.strip(),
+        prefix=token[:12],
+        digest=_digest(token),
+        scope=scope,
+        expires_at=expires_at,
+        created_by=created_by if getattr(created_by, "pk", None) else None,
     )
     return token, row
 
 
 def api_token_authenticate(*, token: str) -> ApiToken | None:
+    """The live token (not revoked, not expired) behind a plain token, or None."""
+    now = timezone.now()
     row = (
         ApiToken.objects.select_related("organisation")
         .filter(digest=_digest(token), revoked_at__isnull=True)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
         .first()
     )
     if row is not None:
-        ApiToken.objects.filter(pk=row.pk).update(last_used_at=timezone.now())
+        ApiToken.objects.filter(pk=row.pk).update(last_used_at=now)
     return row
 
 
 def api_token_revoke(*, token: ApiToken) -> None:
-    ApiToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())
+    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def api_token_revoke_for(*, organisation: Organisation, token_id: int) -> ApiToken:
+    """Revoke one of the organisation's own tokens; another organisation's token is
+    refused exactly like a token that does not exist."""
+    row = ApiToken.objects.filter(organisation=organisation, pk=token_id).first()
+    if row is None:
+        raise ApiToken.DoesNotExist(f"{organisation.name} has no API token {token_id}.")
+    api_token_revoke(token=row)
+    row.refresh_from_db()
+    return row

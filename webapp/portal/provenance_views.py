@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 from contracts.verify import verify_document
 from webapp.api.problems import PROBLEM
 from webapp.limits import MAX_VERIFY_BYTES, MAX_VERIFY_DEPTH
-from webapp.lots.selectors import KIND_NAMES, organisation_names
+from webapp.lots.selectors import KIND_NAMES, organisation_names, stock_scope
 from webapp.organisations.selectors import organisation_of_user
 from webapp.portal import charts
 from webapp.portal.access import organisation_of
@@ -65,8 +65,10 @@ def qr_svg(url: str) -> str:
 def lineage_context(request: HttpRequest, lot_id: int) -> dict[str, Any]:
     """What the lot page adds about provenance: both traces, custody, figures, the QR."""
     depth = _depth(request)
+    scope = stock_scope(organisation=organisation_of(request))
     up = trace_json(lot_trace(lot_id=lot_id, direction="up", depth=depth))
     down = trace_json(lot_trace(lot_id=lot_id, direction="down", depth=depth))
+    up["nodes"], down["nodes"] = scope.trace_nodes(up["nodes"]), scope.trace_nodes(down["nodes"])
     passport = request.build_absolute_uri(reverse("portal:passport", args=[lot_id]))
     return {
         "lineage_up": up,
@@ -244,10 +246,12 @@ def verify_view(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def impact_view(request: HttpRequest, certificate_id: int) -> HttpResponse:
-    organisation_of(request)
+    organisation = organisation_of(request)
     impact = certificate_revocation_impact(certificate_id=certificate_id)
     if impact is None:
         raise Http404(f"Certificate {certificate_id} is not on the chain.")
+    scope = stock_scope(organisation=organisation)
+    impact.holders = scope.holdings_by_organisation(impact.holders, scope.summaries(impact.lots))
     return render(
         request,
         "portal/impact.html",

@@ -2,7 +2,7 @@ from django.urls import path
 
 from webapp.converters import Uint256Converter  # noqa: F401  (registers <uint:>)
 from webapp.portal import provenance_views as pv
-from webapp.portal import views
+from webapp.portal import token_views, views
 
 app_name = "portal"
 
@@ -37,6 +37,12 @@ urlpatterns = [
     path("operations/<uuid:operation_id>", views.operation_view, name="operation"),
     path("operations/<uuid:operation_id>/status", views.operation_status, name="operation-status"),
     path("documents/<str:sha256>", views.document_download, name="document"),
+    path("api-tokens", token_views.api_tokens_view, name="api-tokens"),
+    path(
+        "api-tokens/<uint:token_id>/revoke",
+        token_views.api_token_revoke_view,
+        name="api-token-revoke",
+    ),
     path("certificates/<uint:certificate_id>/impact", pv.impact_view, name="revocation-impact"),
     path("notifications/read", pv.notifications_read, name="notifications-read"),
     path("sustainability", pv.sustainability_view, name="sustainability"),

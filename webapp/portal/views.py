@@ -18,6 +18,7 @@ from contracts.domain import LotKind, Role
 from webapp.certificates.services import certificate_issue, certificate_revoke
 from webapp.chain.selectors import indexer_health
 from webapp.documents.models import Document
+from webapp.documents.selectors import document_for_reader
 from webapp.documents.services import (
     DocumentAltered,
     document_read,
@@ -38,7 +39,7 @@ from webapp.lots.services import (
     transformation_record,
 )
 from webapp.operations.models import Operation
-from webapp.operations.selectors import IN_FLIGHT
+from webapp.operations.selectors import IN_FLIGHT, operation_reason_for_user
 from webapp.operations.services import IdempotencyConflict
 from webapp.organisations.models import Organisation
 from webapp.portal import forms, provenance_views
@@ -314,8 +315,13 @@ def certificate_revoke_view(request: HttpRequest, certificate_id: int) -> HttpRe
 
     impact = certificate_revocation_impact(certificate_id=certificate_id)
     note = ""
+    if impact is not None:
+        scope = selectors.stock_scope(organisation=organisation)
+        impact.holders = scope.holdings_by_organisation(
+            impact.holders, scope.summaries(impact.lots)
+        )
     if impact is not None and impact.lots:
-        held = ", ".join(o.name for o in impact.holders) or "nobody now"
+        held = ", ".join(o.name for o in impact.holders) or "nobody you can see"
         note = (
             f"Revoking it affects {len(impact.lots)} lots and bundles downstream "
             f"(held by {held}); their holders will be notified."
@@ -326,12 +332,18 @@ def certificate_revoke_view(request: HttpRequest, certificate_id: int) -> HttpRe
 @login_required
 def lot_view(request: HttpRequest, lot_id: int) -> HttpResponse:
     organisation = organisation_of(request)
-    detail = selectors.lot_detail(lot_id=lot_id)
+    detail = selectors.lot_detail(lot_id=lot_id, organisation=organisation)
     if detail is None:
-        # Only an operation still on its way: a confirmed one whose lot left the chain in a
-        # reorganisation, or a failed one, would send the reader round in circles.
+        # Only the viewer's own operation still on its way: another organisation's is none
+        # of its business, and a confirmed one whose lot left the chain in a reorganisation,
+        # or a failed one, would send the reader round in circles.
         pending = (
-            Operation.objects.filter(lot_id=lot_id, status__in=IN_FLIGHT)
+            Operation.objects.filter(
+                chain_id=settings.CHAIN_ID,
+                lot_id=lot_id,
+                organisation=organisation,
+                status__in=IN_FLIGHT,
+            )
             .order_by("-created_at")
             .first()
         )
@@ -339,6 +351,10 @@ def lot_view(request: HttpRequest, lot_id: int) -> HttpResponse:
             return redirect("portal:operation", operation_id=pending.id)
         raise Http404(f"Lot {lot_id} is not on the chain.")
     names = selectors.organisation_names()
+    scope = selectors.stock_scope(organisation=organisation)
+    holders_complete = scope.covers(lot_id)
+    if not holders_complete:
+        detail.holders = scope.own(detail.holders)
     history = [
         (e, selectors.describe_event(e, names), _explorer(e.transaction_hash))
         for e in detail.history
@@ -346,7 +362,7 @@ def lot_view(request: HttpRequest, lot_id: int) -> HttpResponse:
     documents = []
     if detail.metadata:
         for digest in detail.metadata.document.get("documents", []):
-            documents.append(Document.objects.filter(sha256=digest.removeprefix("0x")).first())
+            documents.append(document_for_reader(sha256=digest, organisation=organisation))
     return render(
         request,
         "portal/lot.html",
@@ -356,6 +372,7 @@ def lot_view(request: HttpRequest, lot_id: int) -> HttpResponse:
             "names": names,
             "history": history,
             "holds": detail.holders.get(organisation.address, 0),
+            "holders_complete": holders_complete,
             "documents": [d for d in documents if d],
             "is_certifier": organisation.has_role(Role.CERTIFIER),
             **provenance_views.lineage_context(request, lot_id),
@@ -379,8 +396,8 @@ def operation_status(request: HttpRequest, operation_id: str) -> JsonResponse:
         {
             "status": operation.status,
             "final": operation.is_final,
-            "error": operation.error,
-            "waiting_reason": operation.waiting_reason,
+            "error": operation_reason_for_user(operation.error),
+            "waiting_reason": operation_reason_for_user(operation.waiting_reason),
             "transaction_hash": operation.transaction_hash,
             "lot_id": int(operation.lot_id) if operation.lot_id is not None else None,
         }
@@ -407,7 +424,9 @@ def operations_view(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def document_download(request: HttpRequest, sha256: str) -> HttpResponse:
-    document = get_object_or_404(Document, sha256=sha256)
+    document = document_for_reader(sha256=sha256, organisation=organisation_of(request))
+    if document is None:  # or not one this organisation may read: the same answer
+        raise Http404("No document with that hash.")
     try:
         content = document_read(document=document)
     except DocumentAltered as exc:

@@ -14,6 +14,7 @@ A copy of the database taken before an erasure still holds the wrapped key; back
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,6 +42,8 @@ from webapp.privacy.models import (
 User = AbstractBaseUser | AnonymousUser | None
 MAX_VALUE_LENGTH = 500
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+log = logging.getLogger(__name__)
 
 
 class Erased(Exception):
@@ -183,8 +186,13 @@ def personal_seal(
                 refs[field] = {"subject": str(subject.id), "commitment": sealed.commitment}
             return refs
     except KeyStoreUnavailable as exc:
-        raise ValidationError(
-            {"personal": [f"Personal data cannot be stored now (key store unavailable: {exc})."]}
+        log.warning("sealing personal data for %s: key store unavailable: %s", organisation, exc)
+        raise ValidationError(  # the detail (paths, vault addresses) stays in the server log
+            {
+                "personal": [
+                    "Personal data cannot be stored now (key store unavailable; retry later)."
+                ]
+            }
         ) from exc
     except Erased as exc:
         raise ValidationError({"data_subject": [str(exc)]}) from exc

@@ -1,8 +1,10 @@
 """Reads behind the sustainability dashboards: every table a chart draws, and the CSV
 export of it, comes from one function here.
 
-Scope: an auditor (or the consortium operator) sees every lot; any other organisation sees
-the lots it made or holds, the quarantines on them and its own handoffs.
+Scope: the same rule as every other view of stock (`webapp.lots.selectors.StockScope`): an
+auditor (or the consortium operator) sees every lot; any other organisation sees the lots
+it is a custody party to (made, holds or held, sent or was offered), the quarantines on
+them and its own handoffs.
 """
 
 from __future__ import annotations
@@ -15,12 +17,12 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Min, Q, QuerySet
 
-from contracts.domain import LotKind, Role
+from contracts.domain import LotKind
 from webapp.chain.models import Block
 from webapp.lots.models import LotMetadata
-from webapp.lots.selectors import KIND_NAMES, organisation_names
+from webapp.lots.selectors import KIND_NAMES, organisation_names, sees_all_stock, stock_scope
 from webapp.organisations.models import Organisation
-from webapp.projections.models import Balance, HandoffVersion, LotVersion
+from webapp.projections.models import HandoffVersion, LotVersion
 from webapp.sustainability.selectors import Figures, lots_figures
 
 TABLES = ("product_lines", "monthly", "certified_inputs", "quarantines", "partners")
@@ -35,21 +37,13 @@ class Table:
 
 
 def sees_everything(organisation: Organisation) -> bool:
-    return organisation.is_operator or organisation.has_role(Role.AUDITOR)
+    return sees_all_stock(organisation)
 
 
 def _in_view(lots: QuerySet[LotVersion], organisation: Organisation) -> QuerySet[LotVersion]:
-    """The current lots an organisation sees: all for auditors, else made or held by it."""
+    """The current lots in the organisation's stock scope."""
     lots = lots.filter(chain_id=settings.CHAIN_ID, block_to__isnull=True)
-    if sees_everything(organisation):
-        return lots
-    held = Balance.objects.filter(
-        chain_id=settings.CHAIN_ID,
-        holder=organisation.address,
-        block_to__isnull=True,
-        quantity__gt=0,
-    ).values("lot_id")
-    return lots.filter(Q(creator=organisation.address) | Q(lot_id__in=held))
+    return stock_scope(organisation=organisation).lots(lots)
 
 
 def scoped_lots(*, organisation: Organisation) -> list[LotVersion]:

@@ -8,6 +8,7 @@ from typing import Any
 from django import template
 
 from webapp.lots.selectors import certificate_type_name
+from webapp.operations.selectors import operation_reason_for_user
 
 register = template.Library()
 
@@ -36,3 +37,9 @@ def percent(value: Any) -> str:
         return f"{float(value) * 100:.1f} %"
     except (TypeError, ValueError):
         return ""
+
+
+@register.filter
+def user_reason(reason: str) -> str:
+    """An operation's error or waiting reason without server paths or key-store detail."""
+    return operation_reason_for_user(reason or "")

@@ -230,7 +230,7 @@ class Command(BaseCommand):
             stores[slug] = signing_key(org, org.address)
             if not users.objects.filter(username=username).exists():
                 user = users.objects.create_user(username, password=DEMO_PASSWORD)
-                Member.objects.create(user=user, organisation=org)
+                Member.objects.create(user=user, organisation=org, is_admin=True)
         return stores
 
     def _metadata(self, chain_id: int) -> None:

@@ -16,6 +16,9 @@ class Command(BaseCommand):
         parser.add_argument("organisation", help="organisation slug")
         parser.add_argument("username")
         parser.add_argument("--email", default="")
+        parser.add_argument(
+            "--admin", action="store_true", help="an organisation admin (manages API tokens)"
+        )
         parser.add_argument("--base-url", default="http://127.0.0.1:8000")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -24,7 +27,10 @@ class Command(BaseCommand):
             raise CommandError(f"no organisation {options['organisation']!r}")
         try:
             _, link = member_invite(
-                organisation=organisation, username=options["username"], email=options["email"]
+                organisation=organisation,
+                username=options["username"],
+                email=options["email"],
+                is_admin=options["admin"],
             )
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None

@@ -75,7 +75,9 @@
       g.addEventListener("keydown", (ev) => { if (ev.key === "Enter") open(); });
       g.addEventListener("mouseenter", () => {
         for (const d of drawn) d.path.classList.toggle("lit", d.e.from === id || d.e.to === id);
-        const holders = lot.holders.map((h) => `${h.name || h.address.slice(0, 10)}: ${h.quantity}`).join(", ") || "nobody";
+        const shown = lot.holders.map((h) => `${h.name || h.address.slice(0, 10)}: ${h.quantity}`);
+        if (lot.holders_scope === "own") shown.push("others not shown to you");
+        const holders = shown.join(", ") || "nobody";
         const certs = lot.certificates.map((c) => `${c.certificate_type}${c.revoked ? " (revoked)" : ""}`).join(", ") || "none";
         tip.textContent = `Lot ${id} (${lot.kind}) — held by ${holders}; certificates: ${certs}`;
         tip.hidden = false;

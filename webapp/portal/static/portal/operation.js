@@ -7,7 +7,7 @@
     const s = await r.json();
     const badge = document.getElementById("status");
     badge.textContent = s.status; badge.className = "badge " + s.status;
-    document.getElementById("waiting").textContent = s.status === "queued" ? (s.waiting_reason || "Waiting for the submitter to sign and send it.") : "";
+    document.getElementById("waiting").textContent = s.status === "confirmed" || s.status === "failed" ? "" : (s.waiting_reason || (s.status === "queued" ? "Waiting for the submitter to sign and send it." : ""));
     document.getElementById("error").textContent = s.error || "";
     document.getElementById("tx").textContent = s.transaction_hash || "not sent yet";
     if (!s.final) setTimeout(poll, 1000);
