@@ -8,7 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from contracts.safe_json import JsonRefused, json_loads_bounded
 from contracts.verify import verify_document
+
+#: A pack of a 2,000-fact lineage is a few MB; nothing the app writes nests deeper than this.
+MAX_PACK_BYTES = 64 * 2**20
+MAX_PACK_DEPTH = 64
 
 
 def _load_abi(path: Path) -> list[dict[str, Any]]:
@@ -36,9 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        doc = json.loads(args.proof.read_text())
+        doc = json_loads_bounded(
+            args.proof.read_bytes(), max_bytes=MAX_PACK_BYTES, max_depth=MAX_PACK_DEPTH
+        )
         abi = [f for path in args.abi for f in _load_abi(path)] if args.abi else None
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, JsonRefused, ValueError, KeyError) as exc:
         print(f"REJECTED  cannot read the input: {exc}")
         return 1
     report = verify_document(doc, rpc_url=args.rpc, chain_id=args.chain_id, abi=abi)

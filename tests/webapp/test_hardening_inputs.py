@@ -19,6 +19,7 @@ from django.test import Client, RequestFactory
 
 from contracts.chain import transact
 from contracts.domain import LotKind, Role
+from contracts.safe_json import JsonRefused, JsonTooLarge, json_loads_bounded
 from tests.contracts.consortium import H1, Consortium
 from tests.webapp.network import PASSWORD, Network
 from webapp.documents.models import Document
@@ -33,7 +34,6 @@ from webapp.limits import (
 from webapp.operations.models import Operation
 from webapp.organisations.services import api_token_create, organisation_create
 from webapp.portal.errors import server_error
-from webapp.safe_json import JsonRefused, JsonTooLarge, json_loads_bounded
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBLEM = "application/problem+json"

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
+from contracts.safe_json import JsonRefused, json_loads_bounded
 from contracts.verify import verify_document
 from webapp.api.problems import PROBLEM
 from webapp.limits import MAX_VERIFY_BYTES, MAX_VERIFY_DEPTH
@@ -43,7 +44,6 @@ from webapp.provenance.selectors import (
 from webapp.provenance.services import NodeUnreachable, certificate_revocation_impact
 from webapp.provenance.shapes import custody_json, trace_json
 from webapp.provenance.throttle import client_address, throttle_hit
-from webapp.safe_json import JsonRefused, json_loads_bounded
 from webapp.sustainability.dashboard import TABLES, dashboard_tables, sees_everything
 from webapp.sustainability.selectors import lot_figures
 
