@@ -18,9 +18,10 @@ from datetime import UTC, datetime
 UINT256_MAX = 2**256 - 1
 UINT40_MAX = 2**40 - 1
 
-#: Largest lot, bundle, handoff, certificate id or quantity a write may name (uint256).
+#: Largest lot, bundle, handoff or certificate id a write may name (uint256).
 MAX_ID = UINT256_MAX
-MAX_QUANTITY = UINT256_MAX
+#: Largest quantity: the Lots contract keeps a lot's quantity in a uint240 (QuantityTooLarge).
+MAX_QUANTITY = 2**240 - 1
 #: Block numbers in queries (they are stored as bigint).
 MAX_BLOCK_NUMBER = 2**63 - 1
 #: Self-declared and certified claims: grams of CO2e per unit and recycled content in ‰.

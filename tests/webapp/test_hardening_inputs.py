@@ -128,6 +128,8 @@ def test_numbers_lists_and_texts_past_what_a_transaction_holds_are_refused_by_fi
     before = Operation.objects.count()
     lot = {"name": "Ore", "quantity": 10, "unit": "kg"}
     _refused(_post(mine, "/api/v1/lots/register", {**lot, "quantity": 2**256}), "quantity")
+    # The Lots contract keeps a lot's quantity in a uint240.
+    _refused(_post(mine, "/api/v1/lots/register", {**lot, "quantity": 2**240}), "quantity")
     _refused(
         _post(mine, "/api/v1/lots/register", {**lot, "claims": {"co2e_g_per_unit": 2**300}}),
         "claims",
