@@ -303,7 +303,9 @@ def test_a_document_is_read_only_by_its_uploader_the_lots_custody_parties_certif
     stranger = api(network, "distributor")
     unknown = "0x" + "ab" * 32
     assert reads(stranger, digest) == 404 and reads(stranger, unknown) == 404
-    assert reads(readers["auditor"], "not-a-hash%00") == 404
+    assert reads(readers["auditor"], "not-a-hash") == 404
+    # A NUL character is refused at the edge, before any lookup.
+    assert reads(readers["auditor"], "not-a-hash%00") == 400
     assert (
         stranger.get(f"/api/v1/documents/{digest}").json()
         == stranger.get(f"/api/v1/documents/{unknown}").json()
