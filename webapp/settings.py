@@ -183,7 +183,7 @@ PKCS11_USER_PIN = env_str("PROVENANT_PKCS11_USER_PIN", "")
 # Azure Key Vault (or Managed HSM): the vault URL, and the credential: "default" is
 # azure-identity's DefaultAzureCredential (managed identity, workload identity or the
 # AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET variables); "static:<token>" is
-# only for the local Key Vault server (contracts/keyvault_local.py), whose self-signed CA
+# only for the local Key Vault server (contracts/keyvault_local/), whose self-signed CA
 # is trusted through AZURE_KEY_VAULT_CA_FILE. See docs in contracts/keyvault.py.
 AZURE_KEY_VAULT_URL = env_str("PROVENANT_KEY_VAULT_URL", "")
 AZURE_KEY_VAULT_CREDENTIAL = env_str("PROVENANT_KEY_VAULT_CREDENTIAL", "default")

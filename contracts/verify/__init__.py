@@ -10,10 +10,12 @@ web page calls :func:`verify_document`. The checker needs only this package,
 compared with the compiled artifacts in ``contracts/artifacts`` when they are there. So a
 third party can run or rewrite it.
 
-Modules: :mod:`.proofs` checks event and anchored-item proofs fact by fact,
-:mod:`.summary` rebuilds an evidence pack's summary from the proven facts and compares,
-:mod:`.decoding` decodes logs, receipts and trie proofs, :mod:`.node` is the ``--rpc``
-client and :mod:`.report` what a check found.
+Modules: :mod:`.proofs` checks event and anchored-item proofs fact by fact (headers,
+anchors, the node), :mod:`.receipts` the facts under a proven header (transaction, chain
+id, receipt, log), :mod:`.rebuild` rebuilds an evidence pack's summary from the proven
+facts and :mod:`.summary` compares it with the pack's, :mod:`.decoding` decodes logs,
+receipts and trie proofs, :mod:`.node` is the ``--rpc`` client and :mod:`.report` what a
+check found.
 
 Event proof (``"format": "provenant-proof/1"``), as built by :mod:`contracts.proofs`
     ``chain_id``, ``contract`` (checksummed emitter), ``event`` and ``args`` (decoded,

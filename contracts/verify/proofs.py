@@ -3,33 +3,18 @@ the facts and what each establishes)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import rlp
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
-from trie.exceptions import BadTrieProof
 
 from contracts.merkle import hash_pair, item_leaf
-from contracts.verify.decoding import (
-    decode_event,
-    decode_receipt,
-    fragment_key,
-    same_json,
-    transaction_chain_id,
-    trie_get,
-)
+from contracts.verify.decoding import fragment_key
 from contracts.verify.node import Node
-from contracts.verify.report import (
-    Fact,
-    MalformedProof,
-    NodeUnavailable,
-    ProvenEvent,
-    VerificationReport,
-)
+from contracts.verify.receipts import BlockContents, EventClaim, short
+from contracts.verify.report import MalformedProof, NodeUnavailable, ProvenEvent, VerificationReport
 from contracts.verify.summary import check_summary, is_evidence_pack
 
 EVENT_PROOF_FORMAT = "provenant-proof/1"
@@ -53,8 +38,6 @@ _HEADER_NUMBER = 8
 _HEADER_TRANSACTIONS_ROOT = 4
 _HEADER_RECEIPTS_ROOT = 5
 _HEADER_TIMESTAMP = 11
-
-# ------------------------------------------------------------------------ the checker
 
 
 def _hex(doc: Mapping[str, Any], key: str, size: int | None = None) -> bytes:
@@ -90,32 +73,7 @@ def _get(doc: Mapping[str, Any], key: str) -> Any:
     return doc[key]
 
 
-def _short(value: bytes | str) -> str:
-    text = value if isinstance(value, str) else "0x" + value.hex()
-    return text if len(text) <= 20 else f"{text[:10]}…{text[-6:]}"
-
-
-@dataclass(frozen=True)
-class _EventClaim:
-    """What an event proof states, parsed; checked fact by fact against its header."""
-
-    chain_id: int
-    block_number: int
-    tx_hash: bytes
-    tx_index: int
-    log_index: int
-    position: int
-    raw_tx: bytes
-    tx_proof: list[bytes]
-    receipt: bytes
-    receipt_proof: list[bytes]
-    contract: bytes
-    event: Any
-    args: Any
-    fragment: Mapping[str, Any]
-
-
-class Checker:
+class Checker(BlockContents):
     def __init__(
         self,
         *,
@@ -130,10 +88,6 @@ class Checker:
         )
         self.report = VerificationReport()
         self.proven: list[ProvenEvent] = []  # every event proof whose facts all held
-
-    def fact(self, subject: str, name: str, ok: bool, reason: str) -> bool:
-        self.report.facts.append(Fact(subject, name, ok, reason))
-        return ok
 
     def document(self, doc: Any, subject: str = "") -> None:
         if not isinstance(doc, Mapping):
@@ -185,7 +139,7 @@ class Checker:
         fragment = _get(doc, "abi")
         if not isinstance(fragment, Mapping) or not isinstance(fragment.get("inputs"), list):
             raise MalformedProof("'abi' is not an event ABI fragment")
-        claim = _EventClaim(
+        claim = EventClaim(
             chain_id=chain_id,
             block_number=block_number,
             tx_hash=_hex(doc, "transaction_hash", 32),
@@ -248,8 +202,8 @@ class Checker:
                 subject,
                 "header",
                 False,
-                f"the header hashes to {_short(actual)}, not the stated block hash "
-                f"{_short(block_hash)}: the header was altered or belongs to another block",
+                f"the header hashes to {short(actual)}, not the stated block hash "
+                f"{short(block_hash)}: the header was altered or belongs to another block",
             )
             return None
         if number != block_number:
@@ -260,191 +214,8 @@ class Checker:
                 f"the header is block {number}, the proof says {block_number}",
             )
             return None
-        self.fact(subject, "header", True, f"block {number} header hashes to {_short(block_hash)}")
+        self.fact(subject, "header", True, f"block {number} header hashes to {short(block_hash)}")
         return list(fields)
-
-    def _block_contents(
-        self,
-        subject: str,
-        claim: _EventClaim,
-        tx_root: bytes,
-        receipts_root: bytes,
-        fragment_must_be: Mapping[str, Any] | None,
-    ) -> dict[str, Any] | None:
-        """The transaction, receipt and log facts under a proven header's roots."""
-        c = claim
-        ok = self._in_trie(subject, "transactionsRoot", tx_root, c.tx_index, c.tx_proof, c.raw_tx)
-        if ok and keccak(c.raw_tx) != c.tx_hash:
-            ok = self.fact(
-                subject,
-                "transaction",
-                False,
-                f"the proven transaction hashes to {_short(keccak(c.raw_tx))}, "
-                f"not {_short(c.tx_hash)}",
-            )
-        elif ok:
-            self.fact(
-                subject,
-                "transaction",
-                True,
-                f"{_short(c.tx_hash)} is transaction {c.tx_index} of block {c.block_number}",
-            )
-            ok = self._chain_id(subject, c.raw_tx, c.chain_id)
-
-        if not self._in_trie(
-            subject, "receiptsRoot", receipts_root, c.tx_index, c.receipt_proof, c.receipt
-        ):
-            return None
-        self.fact(subject, "receipt", True, f"receipt of transaction {c.tx_index} is in the block")
-        try:
-            status, logs = decode_receipt(c.receipt)
-        except (rlp.DecodingError, ValueError, TypeError):
-            return self._fail(subject, "status", "the receipt does not decode")
-        if status != b"\x01":
-            return self._fail(
-                subject,
-                "status",
-                "the transaction failed (receipt status 0): a reverted transaction has no "
-                "effects and no events"
-                if status == b""
-                else "the receipt carries a state root, not a status (pre-Byzantium)",
-            )
-        self.fact(subject, "status", True, "the transaction succeeded")
-        proven = self._log(subject, logs, c, fragment_must_be)
-        if proven is None:
-            return None
-        if c.log_index < c.position or (c.tx_index == 0 and c.log_index != c.position):
-            must = f" (it must be {c.position})" if c.tx_index == 0 else ""
-            return self._fail(
-                subject,
-                "log index",
-                f"block-wide log index {c.log_index} is impossible for log {c.position} of "
-                f"transaction {c.tx_index}{must}",
-            )
-        self.fact(
-            subject,
-            "log index",
-            True,
-            f"log {c.log_index} of block {c.block_number} "
-            f"(log {c.position} of transaction {c.tx_index})",
-        )
-        return proven if ok else None
-
-    def _fail(self, subject: str, name: str, reason: str) -> dict[str, Any] | None:
-        """Record a rejected fact; None, so a check can ``return self._fail(…)``."""
-        self.fact(subject, name, False, reason)
-        return None
-
-    def _in_trie(
-        self,
-        subject: str,
-        root_name: str,
-        root: bytes,
-        index: int,
-        proof: Sequence[bytes],
-        expected: bytes,
-    ) -> bool:
-        """Whether the trie under `root` holds `expected` at `index`; records a rejection."""
-        what = "transaction" if root_name == "transactionsRoot" else "receipt"
-        try:
-            value = trie_get(root, index, proof)
-        except (BadTrieProof, rlp.DecodingError, KeyError, ValueError, TypeError) as exc:
-            return self.fact(
-                subject,
-                what,
-                False,
-                f"the {what} proof does not resolve under the header's {root_name}: {exc}",
-            )
-        if not value:
-            return self.fact(
-                subject, what, False, f"the header's {root_name} holds no {what} at index {index}"
-            )
-        if value != expected:
-            return self.fact(
-                subject,
-                what,
-                False,
-                f"the header's {root_name} holds different bytes at index {index} than the "
-                f"given {what}: the {what} was altered",
-            )
-        return True
-
-    def _chain_id(self, subject: str, raw_tx: bytes, chain_id: int) -> bool:
-        signed = transaction_chain_id(raw_tx)
-        if signed is None:
-            return self.fact(
-                subject,
-                "chain id",
-                False,
-                "the transaction carries no chain id (a pre-EIP-155 signature), so its chain "
-                "is not proven",
-            )
-        if signed != chain_id:
-            return self.fact(
-                subject,
-                "chain id",
-                False,
-                f"the signed transaction is for chain {signed}, the proof says chain {chain_id}",
-            )
-        if self.expected_chain_id is not None and chain_id != self.expected_chain_id:
-            return self.fact(
-                subject,
-                "chain id",
-                False,
-                f"proof is for chain {chain_id}, expected chain {self.expected_chain_id}",
-            )
-        return self.fact(subject, "chain id", True, f"signed for chain {chain_id}")
-
-    def _log(
-        self,
-        subject: str,
-        logs: list[Any],
-        claim: _EventClaim,
-        fragment_must_be: Mapping[str, Any] | None,
-    ) -> dict[str, Any] | None:
-        position, event, fragment = claim.position, claim.event, claim.fragment
-        if position >= len(logs):
-            return self._fail(
-                subject, "log", f"the receipt has {len(logs)} logs, none at position {position}"
-            )
-        address, topics, data = logs[position]
-        emitter = to_checksum_address(address)
-        if bytes(address) != claim.contract:
-            return self._fail(
-                subject,
-                "log",
-                f"the log was emitted by {emitter}, not the stated contract "
-                f"{to_checksum_address(claim.contract)}",
-            )
-        if fragment.get("name") != event:
-            return self._fail(
-                subject,
-                "log",
-                f"the ABI fragment is for {fragment.get('name')!r}, the proof names {event!r}",
-            )
-        try:
-            key = fragment_key(fragment)
-        except (KeyError, TypeError):
-            return self._fail(subject, "log", "the ABI fragment is malformed")
-        if fragment_must_be is not None and key != fragment_key(fragment_must_be):
-            return self._fail(
-                subject,
-                "log",
-                f"the ABI fragment differs from the {fragment_must_be['name']} event this "
-                "verifier knows",
-            )
-        if fragment_must_be is None and self.trusted is not None and key not in self.trusted:
-            return self._fail(
-                subject, "log", f"the ABI fragment for {event} is not in the trusted ABI"
-            )
-        try:
-            decoded = decode_event(fragment, [bytes(t) for t in topics], bytes(data))
-        except (ValueError, KeyError, TypeError) as exc:
-            return self._fail(subject, "log", f"the log is not a {event} event: {exc}")
-        if not isinstance(claim.args, Mapping) or not same_json(decoded, dict(claim.args)):
-            return self._fail(subject, "log", _args_difference(decoded, claim.args))
-        self.fact(subject, "log", True, f"{event} emitted by {emitter} with the stated args")
-        return decoded
 
     def on_node(self, subject: str, chain_id: int, number: int, block_hash: bytes) -> bool:
         if self.node is None:
@@ -511,11 +282,11 @@ class Checker:
                 subject,
                 "item leaf",
                 False,
-                f"the item hashes to leaf {_short(leaf)}, not the stated {_short(stated_leaf)}: "
+                f"the item hashes to leaf {short(leaf)}, not the stated {short(stated_leaf)}: "
                 "the item was altered",
             )
         else:
-            self.fact(subject, "item leaf", True, f"the item hashes to leaf {_short(leaf)}")
+            self.fact(subject, "item leaf", True, f"the item hashes to leaf {short(leaf)}")
         node = leaf
         for sibling in path:
             node = hash_pair(node, sibling)
@@ -524,11 +295,11 @@ class Checker:
                 subject,
                 "merkle path",
                 False,
-                f"the Merkle path from the item's leaf ends at {_short(node)}, not the root "
-                f"{_short(root)}",
+                f"the Merkle path from the item's leaf ends at {short(node)}, not the root "
+                f"{short(root)}",
             )
             return
-        self.fact(subject, "merkle path", True, f"the item's leaf leads to root {_short(root)}")
+        self.fact(subject, "merkle path", True, f"the item's leaf leads to root {short(root)}")
         if anchored is None:
             self.fact(subject, "anchored root", False, "the RootAnchored log is not proven")
             return
@@ -538,8 +309,8 @@ class Checker:
                 subject,
                 "anchored root",
                 False,
-                f"the batch root {_short(root)} is not the root anchored by the proven "
-                f"RootAnchored log ({_short(anchored_root)})",
+                f"the batch root {short(root)} is not the root anchored by the proven "
+                f"RootAnchored log ({short(anchored_root)})",
             )
             return
         count = int(anchored["itemCount"])
@@ -555,24 +326,5 @@ class Checker:
             subject,
             "anchored root",
             True,
-            f"root {_short(root)} was anchored by {anchored['anchorer']} "
-            f"(a batch of {count} items)",
+            f"root {short(root)} was anchored by {anchored['anchorer']} (a batch of {count} items)",
         )
-
-
-def _args_difference(decoded: Mapping[str, Any], stated: Any) -> str:
-    if not isinstance(stated, Mapping):
-        return "the proof's args are not a JSON object"
-    for name, value in decoded.items():
-        if name not in stated:
-            return f"the log's argument {name} is missing from the proof's args"
-        if not same_json(value, stated[name]):
-            return (
-                f"the log's args differ from the stated ones: {name} is "
-                f"{json.dumps(value)} in the log, {json.dumps(stated[name])} in the proof"
-            )
-    extra = sorted(set(stated) - set(decoded))
-    return f"the proof's args name arguments the event does not have: {', '.join(extra)}"
-
-
-# ----------------------------------------------------------------------- entry points

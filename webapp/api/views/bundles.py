@@ -1,0 +1,51 @@
+"""Bundles: pack lots into one, unpack one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from webapp.api.authentication import acting_organisation
+from webapp.api.fields import ascii_digits_field
+from webapp.api.views.common import IDEMPOTENCY, ItemInput, OperationOutput, WriteView
+from webapp.limits import MAX_BUNDLE_ITEMS, MAX_NAME_LENGTH
+from webapp.lots.services import bundle_create, bundle_unpack
+
+
+class BundleCreateApi(WriteView):
+    class InputSerializer(serializers.Serializer[Any]):
+        class Meta:
+            ref_name = "BundleCreateInput"
+
+        name = serializers.CharField(max_length=MAX_NAME_LENGTH)
+        sscc = ascii_digits_field(18)
+        items = ItemInput(many=True, allow_empty=False, max_length=MAX_BUNDLE_ITEMS)
+
+    @extend_schema(
+        request=InputSerializer, responses={202: OperationOutput}, parameters=[IDEMPOTENCY]
+    )
+    def post(self, request: Request) -> Response:
+        data = self.parse(self.InputSerializer, request)
+        operation = bundle_create(
+            organisation=acting_organisation(request),
+            items=[(i["lot_id"], i["quantity"]) for i in data["items"]],
+            name=data["name"],
+            sscc=data["sscc"],
+            idempotency_key=self.idempotency_key(request),
+        )
+        return self.accepted(request, operation)
+
+
+class BundleUnpackApi(WriteView):
+    @extend_schema(request=None, responses={202: OperationOutput}, parameters=[IDEMPOTENCY])
+    def post(self, request: Request, bundle_id: int) -> Response:
+        operation = bundle_unpack(
+            organisation=acting_organisation(request),
+            bundle_id=bundle_id,
+            idempotency_key=self.idempotency_key(request),
+        )
+        return self.accepted(request, operation)

@@ -1,0 +1,120 @@
+"""Custody handoffs: list them, start one, and the receiver's or sender's answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from webapp.api.authentication import acting_organisation
+from webapp.api.fields import id_field, quantity_field
+from webapp.api.views.common import IDEMPOTENCY, OperationOutput, WriteView
+from webapp.limits import MAX_REASON_LENGTH
+from webapp.lots import selectors
+from webapp.lots.services import handoff_accept, handoff_cancel, handoff_initiate, handoff_reject
+from webapp.organisations.models import Organisation
+
+
+def _organisation(slug: str) -> Organisation | None:
+    return Organisation.objects.filter(slug=slug).exclude(address="").first()
+
+
+class HandoffOutput(serializers.Serializer[Any]):
+    handoff_id = serializers.IntegerField()
+    lot_id = serializers.IntegerField()
+    quantity = serializers.IntegerField()
+    sender = serializers.CharField()
+    receiver = serializers.CharField()
+    status = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class HandoffListApi(generics.ListAPIView):  # type: ignore[type-arg]
+    serializer_class = HandoffOutput
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("direction", str, enum=["incoming", "outgoing"]),
+            OpenApiParameter("status", str, enum=["open", "accepted", "rejected", "cancelled"]),
+        ]
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self) -> Any:
+        params = self.request.query_params
+        return selectors.handoff_list(
+            organisation=acting_organisation(self.request),
+            direction=params.get("direction", ""),
+            status=params.get("status", ""),
+        )
+
+
+class HandoffInitiateApi(WriteView):
+    class InputSerializer(serializers.Serializer[Any]):
+        class Meta:
+            ref_name = "HandoffInitiateInput"
+
+        lot_id = id_field()
+        receiver = serializers.SlugField(
+            max_length=50, help_text="the receiving organisation's slug"
+        )
+        quantity = quantity_field()
+
+    @extend_schema(
+        request=InputSerializer, responses={202: OperationOutput}, parameters=[IDEMPOTENCY]
+    )
+    def post(self, request: Request) -> Response:
+        data = self.parse(self.InputSerializer, request)
+        receiver = _organisation(data["receiver"])
+        if receiver is None:
+            raise serializers.ValidationError(
+                {"receiver": [f"No organisation {data['receiver']!r} on the chain."]}
+            )
+        operation = handoff_initiate(
+            organisation=acting_organisation(request),
+            lot_id=data["lot_id"],
+            receiver=receiver,
+            quantity=data["quantity"],
+            idempotency_key=self.idempotency_key(request),
+        )
+        return self.accepted(request, operation)
+
+
+class HandoffAnswerApi(WriteView):
+    verb = ""
+
+    class InputSerializer(serializers.Serializer[Any]):
+        class Meta:
+            ref_name = "HandoffAnswerInput"
+
+        reason = serializers.CharField(
+            required=False, allow_blank=True, default="", max_length=MAX_REASON_LENGTH
+        )
+
+    @extend_schema(
+        request=InputSerializer, responses={202: OperationOutput}, parameters=[IDEMPOTENCY]
+    )
+    def post(self, request: Request, handoff_id: int) -> Response:
+        data = self.parse(self.InputSerializer, request)
+        organisation = acting_organisation(request)
+        key = self.idempotency_key(request)
+        if self.verb == "accept":
+            operation = handoff_accept(
+                organisation=organisation, handoff_id=handoff_id, idempotency_key=key
+            )
+        elif self.verb == "reject":
+            operation = handoff_reject(
+                organisation=organisation,
+                handoff_id=handoff_id,
+                reason=data["reason"],
+                idempotency_key=key,
+            )
+        else:
+            operation = handoff_cancel(
+                organisation=organisation, handoff_id=handoff_id, idempotency_key=key
+            )
+        return self.accepted(request, operation)

@@ -1,0 +1,44 @@
+"""Operations: follow what a write queued, up to its confirmation or failure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from webapp.api.authentication import acting_organisation
+from webapp.api.views.common import OperationOutput
+from webapp.operations.models import Operation
+
+
+class OperationListApi(generics.ListAPIView):  # type: ignore[type-arg]
+    serializer_class = OperationOutput
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, enum=[s.value for s in Operation.Status]),
+            OpenApiParameter("action", str),
+        ]
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self) -> Any:
+        rows = Operation.objects.filter(organisation=acting_organisation(self.request))
+        params = self.request.query_params
+        if params.get("status"):
+            rows = rows.filter(status=params["status"])
+        if params.get("action"):
+            rows = rows.filter(action=params["action"])
+        return rows.select_related("organisation")
+
+
+class OperationDetailApi(generics.RetrieveAPIView):  # type: ignore[type-arg]
+    serializer_class = OperationOutput
+    lookup_url_kwarg = "operation_id"
+
+    def get_queryset(self) -> Any:
+        return Operation.objects.filter(organisation=acting_organisation(self.request))

@@ -1,0 +1,50 @@
+"""Organisations on the chain, and the acting organisation's inventory."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from webapp.api.authentication import acting_organisation
+from webapp.lots import selectors
+from webapp.organisations.models import Organisation
+
+
+class OrganisationListApi(APIView):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request) -> Response:
+        rows = Organisation.objects.exclude(address="").filter(is_operator=False)
+        return Response(
+            {
+                "results": [
+                    {"slug": o.slug, "name": o.name, "address": o.address, "roles": o.role_names}
+                    for o in rows
+                ]
+            }
+        )
+
+
+class InventoryApi(APIView):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request) -> Response:
+        holdings = selectors.inventory(organisation=acting_organisation(request))
+        return Response(
+            {
+                "chain_id": settings.CHAIN_ID,
+                "results": [
+                    {
+                        "lot_id": h.lot_id,
+                        "quantity": int(h.quantity),
+                        "name": h.name,
+                        "unit": h.unit,
+                        "kind": h.kind,
+                        "quarantined": h.quarantined,
+                    }
+                    for h in holdings
+                ],
+            }
+        )
