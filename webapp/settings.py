@@ -321,15 +321,20 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "token": env_rate("PROVENANT_API_RATE_PER_TOKEN", "1200/minute"),
     "anon": env_rate("PROVENANT_API_RATE_ANONYMOUS", "120/minute"),
 }
-#: Sign-in failures and API counts must be shared by every web process: Redis when
-#: REDIS_URL is set (PROVENANT_CACHE_URL to use another database), else process memory.
-if REDIS_URL:
+#: Sign-in failures and rate-limit counts must be shared by every web process: Redis at
+#: PROVENANT_CACHE_URL (default REDIS_URL); process memory only in development, where one
+#: process serves.
+CACHE_URL = env_str("PROVENANT_CACHE_URL", REDIS_URL)
+if CACHE_URL:
     CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": env_str("PROVENANT_CACHE_URL", REDIS_URL),
-        }
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
     }
+elif PRODUCTION:
+    raise refuse_in_production(
+        "PROVENANT_CACHE_URL",
+        "is not set, nor REDIS_URL (without a shared cache every web process keeps its own"
+        " sign-in lockouts and rate limits)",
+    )
 
 #: Error reports (the DEBUG page, admin e-mails) hide the PKCS#11 PIN, passwords in URLs
 #: (REDIS_URL, the broker) and every setting, variable or header named like a secret.

@@ -281,8 +281,14 @@ def test_the_public_pack_leaves_out_what_the_public_passport_hides_and_still_ver
 
     assert all("creator" in n for n in inside["lineage"]["nodes"])
     assert all(c["document_hash"].startswith("0x") for c in inside["certificates"])
-    ore_a = inside["holders"][str(story["a"])]
-    assert {"address": net.orgs["refinery"].address, "quantity": 200} in ore_a
+    # Holders follow the one stock rule: the retailer never touched ore A, so it sees no
+    # one's stock of it; the refinery, which held it, sees its own 200 units left.
+    assert inside["holders"][str(story["a"])] == []
+    refinery = json.loads(download(member("refinery"), p).content)
+    assert {"address": net.orgs["refinery"].address, "quantity": 200} in refinery["holders"][
+        str(story["a"])
+    ]
+    assert verify_document(refinery).ok
 
     # A public pack that smuggles in a hidden field is not what the proofs support.
     smuggled = edited(public, lambda d: d["certificates"][0].update(document_hash="0x" + "11" * 32))
@@ -336,6 +342,15 @@ def test_anonymous_downloads_are_rate_limited_per_address(story: dict[str, Any])
     assert "Too many evidence packs" in problem.json()["detail"]
     assert download(Client(REMOTE_ADDR="198.51.100.2"), p).status_code == 200
     assert download(member("retailer"), p).status_code == 200  # participants are not limited
+
+    # Behind the trusted proxy every visitor arrives from the proxy's address: each is
+    # counted by the address the proxy saw, not all together.
+    with override_settings(TRUSTED_PROXY=True):
+        proxy = Client(REMOTE_ADDR="10.0.0.1")
+        for _ in range(2):
+            assert download(proxy, p, HTTP_X_FORWARDED_FOR="192.0.2.10").status_code == 200
+        assert download(proxy, p, HTTP_X_FORWARDED_FOR="192.0.2.10").status_code == 429
+        assert download(proxy, p, HTTP_X_FORWARDED_FOR="192.0.2.11").status_code == 200
 
 
 def test_after_a_reorganisation_a_pack_is_proven_from_the_new_blocks_never_the_stored_ones(

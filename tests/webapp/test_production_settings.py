@@ -25,6 +25,7 @@ PRODUCTION_ENV = {
     "DJANGO_ALLOWED_HOSTS": "provenant.example.org",
     "PROVENANT_KEYSTORE_PASSPHRASE": "a-long-random-keystore-master-secret-7f3a",
     "PROVENANT_TRUSTED_PROXY": "true",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
 }
 
 
@@ -33,7 +34,8 @@ def manage(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProces
     base = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "PROVENANT_", "AZURE_")) and k != "DATABASE_URL"
+        if not k.startswith(("DJANGO_", "PROVENANT_", "AZURE_"))
+        and k not in ("DATABASE_URL", "REDIS_URL")
     }
     base["PROVENANT_DATA_DIR"] = str(tmp_path / "data")
     return subprocess.run(
@@ -91,6 +93,7 @@ REFUSED = [
         "PROVENANT_PKCS11_USER_PIN is not set",
     ),
     ({"DJANGO_ALLOWED_HOSTS": ""}, "DJANGO_ALLOWED_HOSTS is not set"),
+    ({"REDIS_URL": ""}, "PROVENANT_CACHE_URL is not set, nor REDIS_URL"),
 ]
 
 

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
@@ -317,10 +318,16 @@ def test_a_document_is_read_only_by_its_uploader_the_lots_custody_parties_certif
     assert "assay-mine.pdf" not in page
     assert "assay-mine.pdf" in person("retailer").get(f"/lots/{ore}").content.decode()
 
-    # Referring to someone else's document grants nothing: the refinery puts the mine's
-    # hash in its own lot's metadata and hands that lot to the distributor.
-    borrowed = register(network, "refinery", name="Cobalt", unit="g", documents=[digest])
-    hand(network, borrowed, "refinery", "distributor", 1000)
+    # A lot refers only to its registrant's own uploads: the refinery cannot put the mine's
+    # hash in its own lot's metadata (and so cannot grant anyone a read through it).
+    with pytest.raises(ValidationError, match="No uploaded document has hash"):
+        lot_register(
+            organisation=network.orgs["refinery"],
+            name="Cobalt",
+            quantity=1_000,
+            unit="g",
+            documents=[digest],
+        )
     assert reads(stranger, digest) == 404
 
     # A party to a handoff of the lot (offered, not yet accepted) may read it.
@@ -352,3 +359,36 @@ def test_uploading_the_same_bytes_reveals_nothing_of_the_other_organisations_rec
     assert own.status_code == 200 and "our-copy.pdf" in own["Content-Disposition"]
     again = upload(writer(network, "mine"), "renamed.pdf", b"%PDF shared bytes")
     assert again.json()["name"] == "mine-assay.pdf"  # one record per organisation
+
+
+def test_naming_another_organisations_document_tells_nothing_about_it(network: Network) -> None:
+    mine = upload(writer(network, "mine"), "assay.pdf", b"%PDF assay kept by the mine")
+    assert mine.status_code == 201
+    stored, unknown = mine.json()["hash"], "0x" + "cd" * 32
+    before = Operation.objects.count()
+
+    def refusal(value: str) -> dict[str, Any]:
+        answer = writer(network, "refinery").post(
+            "/api/v1/lots/register",
+            {"name": "Ore", "quantity": 5, "unit": "kg", "documents": [value]},
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY=f"doc-{value}",
+        )
+        assert answer.status_code == 400, answer.content[:300]
+        return dict(answer.json()["errors"])
+
+    # The mine's stored hash and a hash nobody uploaded get the same refusal.
+    assert refusal(stored).keys() == refusal(unknown).keys() == {"documents"}
+    assert refusal(stored)["documents"][0].replace(stored, "H") == refusal(unknown)["documents"][
+        0
+    ].replace(unknown, "H")
+    with pytest.raises(Exception, match="Upload the certificate's document first"):
+        certificate_issue(
+            organisation=network.orgs["certifier"],
+            lot_id=1,
+            certificate_type="CARBON_FOOTPRINT",
+            document_hash=stored,
+            valid_from=timezone.now(),
+            valid_until=timezone.now() + timedelta(days=1),
+        )
+    assert Operation.objects.count() == before

@@ -35,13 +35,13 @@ def id_field(**kwargs: Any) -> serializers.IntegerField:
 
 
 def quantity_field(**kwargs: Any) -> serializers.IntegerField:
-    """A quantity in base units: uint256 on chain, at least one."""
+    """A quantity in base units: at least one, at most what the Lots contract holds (uint240)."""
     return serializers.IntegerField(
         min_value=1,
         max_value=MAX_QUANTITY,
         error_messages={
             "min_value": "The quantity must be a whole number greater than zero.",
-            "max_value": "The quantity is too large (at most 2^256 - 1).",
+            "max_value": "The quantity is too large (at most 2^240 - 1 base units).",
         },
         **kwargs,
     )

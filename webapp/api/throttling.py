@@ -12,7 +12,7 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle
 
 from webapp.organisations.models import ApiToken
-from webapp.portal.login_throttle import client_address
+from webapp.security import client_address
 
 
 class _CurrentRates:

@@ -56,7 +56,9 @@ def certificate_issue(
     if certificate_type not in CERTIFICATE_TYPES:
         errors["certificate_type"] = [f"Choose one of {', '.join(CERTIFICATE_TYPES)}."]
     digest = document_hash.lower().removeprefix("0x")
-    if not Document.objects.filter(sha256=digest).exists():
+    # Only the certifier's own upload counts: the answer must not tell whether another
+    # organisation stored those bytes.
+    if not Document.objects.filter(sha256=digest, uploaded_by=organisation).exists():
         errors["document"] = ["Upload the certificate's document first."]
     if valid_until <= valid_from:
         errors["valid_until"] = ["The certificate must end after it starts."]

@@ -84,11 +84,13 @@ def _quantity(value: int, field: str = "quantity") -> int:
     return value
 
 
-def _documents(hashes: list[str]) -> list[str]:
+def _documents(hashes: list[str], *, organisation: Organisation) -> list[str]:
+    """The documents a lot refers to: the registering organisation's own uploads only, so
+    the answer never tells whether another organisation stored those bytes."""
     cleaned = []
     for value in hashes:
         digest = value.lower().removeprefix("0x")
-        if not Document.objects.filter(sha256=digest).exists():
+        if not Document.objects.filter(sha256=digest, uploaded_by=organisation).exists():
             raise ValidationError({"documents": [f"No uploaded document has hash 0x{digest}."]})
         cleaned.append("0x" + digest)
     return cleaned
@@ -193,7 +195,7 @@ def lot_register(
     claims = claims or Claims()
     _claims_ok(claims)
     gs1_key = _gs1_key(gtin.strip(), batch.strip())
-    document_hashes = _documents(documents or [])
+    document_hashes = _documents(documents or [], organisation=organisation)
     request = {
         "name": name.strip(),
         "quantity": quantity,

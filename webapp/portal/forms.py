@@ -54,7 +54,7 @@ def quantity_field(**kwargs: Any) -> forms.IntegerField:
         max_value=MAX_QUANTITY,
         error_messages={
             "min_value": "The quantity must be a whole number greater than zero.",
-            "max_value": "The quantity is too large (at most 2^256 - 1).",
+            "max_value": "The quantity is too large (at most 2^240 - 1 base units).",
         },
         **kwargs,
     )
@@ -180,7 +180,8 @@ class ItemsField(forms.CharField):
             lot, quantity = int(parts[0]), int(parts[1])
             if not 1 <= lot <= MAX_ID or not 1 <= quantity <= MAX_QUANTITY:
                 raise ValidationError(
-                    f"Line {n}: lot ids and quantities are whole numbers from 1 to 2^256 - 1."
+                    f"Line {n}: lot ids are whole numbers from 1 to 2^256 - 1, quantities"
+                    " from 1 to 2^240 - 1."
                 )
             items.append((lot, quantity))
             if len(items) > self.max_items:

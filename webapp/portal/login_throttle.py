@@ -27,16 +27,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, Validatio
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 
-
-def client_address(request: HttpRequest) -> str:
-    """The client's address: the one the trusted proxy saw (the last X-Forwarded-For
-    entry, which the proxy appended) or the socket's peer."""
-    if settings.TRUSTED_PROXY:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-        if hops:
-            return hops[-1][:64]
-    return str(request.META.get("REMOTE_ADDR", ""))[:64]
+from webapp.security import client_address
 
 
 def _keys(request: HttpRequest | None, username: str) -> list[tuple[str, int]]:

@@ -43,7 +43,8 @@ from webapp.provenance.selectors import (
 )
 from webapp.provenance.services import NodeUnreachable, certificate_revocation_impact
 from webapp.provenance.shapes import custody_json, trace_json
-from webapp.provenance.throttle import client_address, throttle_hit
+from webapp.provenance.throttle import throttle_hit
+from webapp.security import client_address
 from webapp.sustainability.dashboard import TABLES, dashboard_tables, sees_everything
 from webapp.sustainability.selectors import lot_figures
 
@@ -201,7 +202,9 @@ def evidence_view(request: HttpRequest, lot_id: int) -> HttpResponse:
             return _too_many(request, retry_after)
     try:
         pack = evidence_pack(
-            lot_id=lot_id, tier="public" if organisation is None else "participant"
+            lot_id=lot_id,
+            tier="public" if organisation is None else "participant",
+            scope=None if organisation is None else stock_scope(organisation=organisation),
         )
     except LotNotFound:
         raise Http404(f"Lot {lot_id} is not on the chain.") from None

@@ -18,7 +18,7 @@ from django.db.models import Q
 from contracts.verify.summary import HIDDEN, PACK_FORMAT, without
 from webapp.chain.chain_client import deployment
 from webapp.chain.models import Block, ChainEvent
-from webapp.lots.selectors import organisation_names
+from webapp.lots.selectors import StockScope, organisation_names
 from webapp.projections.models import BundleContent, CertificateVersion
 from webapp.provenance.selectors import (
     MAX_DEPTH,
@@ -150,13 +150,17 @@ def _strip_labels(
     return organisations, lots, holders
 
 
-def evidence_pack(*, lot_id: int, tier: str = "public") -> dict[str, Any]:
+def evidence_pack(
+    *, lot_id: int, tier: str = "public", scope: StockScope | None = None
+) -> dict[str, Any]:
     """Everything needed to check a product's story without trusting this server.
 
     Every section but ``labels`` and ``holders`` is rebuilt from the proofs by the
     verifier (:mod:`contracts.verify.summary`), which rejects the pack if one differs. The
     ``public`` tier leaves out what the public passport hides: lot creators' addresses,
-    certificates' document hashes and holders. Proofs come from the store when built
+    certificates' document hashes and holders. In the ``participant`` tier the holders
+    follow the viewer's `scope` (the one stock rule): for a lot outside it only the
+    viewer's own holding is listed. Proofs come from the store when built
     before, so a repeated download asks the node nothing; NodeUnreachable when one
     cannot be built. Raises LotNotFound and, past MAX_FACTS events, ValueError.
     """
@@ -246,6 +250,14 @@ def evidence_pack(*, lot_id: int, tier: str = "public") -> dict[str, Any]:
         },
     }
     if tier == "participant":
+        if scope is not None:
+            covered = scope.covered([int(lot) for lot in holders])
+            holders = {
+                lot: rows
+                if int(lot) in covered
+                else [h for h in rows if h["address"] in scope.addresses]
+                for lot, rows in holders.items()
+            }
         pack["holders"] = holders
     pack["proofs"] = proofs
     return pack

@@ -11,7 +11,6 @@ import time
 
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
-from django.http import HttpRequest
 
 PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
@@ -24,12 +23,6 @@ def parse_rate(rate: str) -> tuple[int, int]:
             f"rate {rate!r} is not N/second, N/minute, N/hour or N/day (e.g. 30/hour)"
         )
     return int(count), PERIODS[period.strip()]
-
-
-def client_address(request: HttpRequest) -> str:
-    """The address the connection came from (behind a proxy, the proxy's must be trusted
-    to set REMOTE_ADDR; a client-sent X-Forwarded-For is never believed)."""
-    return str(request.META.get("REMOTE_ADDR") or "unknown")
 
 
 def throttle_hit(*, scope: str, client: str, rate: str) -> int | None:
