@@ -26,6 +26,7 @@ from webapp.lots.services import handoff_accept, handoff_initiate, lot_register
 from webapp.operations.models import Operation
 from webapp.operations.submitter import operation_send, operation_track
 from webapp.organisations.keys import signing_key
+from webapp.organisations.models import Organisation
 from webapp.projections.models import HandoffVersion
 from workers.tasks import index_chain, sweep_operations
 
@@ -185,18 +186,40 @@ def test_health_and_metrics_count_operations_stuck_on_their_way(
 def test_the_page_of_a_lot_that_left_the_chain_does_not_redirect_for_ever(
     network: Network,
 ) -> None:
+    """A reorganisation replaces the block of the mine's second registration with one in
+    which the consortium operator suspended the mine. The registration goes out again
+    (its nonce is still free), reverts, and fails with that reason: the lot is gone for
+    good. Its page leads to the operation while that is on its way, then is a 404."""
     mine = network.orgs["mine"]
-    operation = lot_register(organisation=mine, name="Ore", quantity=5, unit="kg")
-    lot_id = int(operation.lot_id or 0)
+    _, operations = _three_confirmed_operations(network)
+    second = operations[-1]
+    lot_id = int(second.lot_id or 0)
     client = Client()
     assert client.login(username="mine", password=PASSWORD)
-    in_flight = client.get(f"/lots/{lot_id}")
-    assert in_flight.status_code == 302 and str(operation.pk) in in_flight["Location"]
-    # Its operation ended (here: failed) while the lot is not on the chain.
-    Operation.objects.filter(pk=operation.pk).update(
-        status=Operation.Status.FAILED, error="its block left the chain"
+    assert client.get(f"/lots/{lot_id}").status_code == 200
+
+    operator = Organisation.objects.get(is_operator=True)
+    w3, contracts = system()
+    suspension = contracts.all["Lots"].functions.suspendParticipant(
+        Web3.to_checksum_address(mine.address), "licence withdrawn"
     )
+    tx = build_transaction(w3, Web3.to_checksum_address(operator.address), suspension, gas=500_000)
+    raw = "0x" + signing_key(operator, operator.address).sign_transaction(tx).hex()
+    _reorg(network, 1, [raw])
+
+    index_chain()  # the registration's block left the chain: it is on its way again
+    second.refresh_from_db()
+    assert second.status == Operation.Status.SUBMITTED
+    in_flight = client.get(f"/lots/{lot_id}")
+    assert in_flight.status_code == 302 and str(second.pk) in in_flight["Location"]
+
+    _drive(network, operations)
+    assert second.status == Operation.Status.FAILED
+    assert "SuspendedParticipant" in second.error or "suspended" in second.error.lower()
+    assert [o.status for o in operations[:2]] == [Operation.Status.CONFIRMED] * 2
     assert client.get(f"/lots/{lot_id}").status_code == 404
+    page = client.get(f"/operations/{second.pk}")
+    assert page.status_code == 200 and b"failed" in page.content
 
 
 def _register_directly(network: Network, org_name: str, lot_id: int) -> str:
