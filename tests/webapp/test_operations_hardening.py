@@ -5,6 +5,7 @@ sender's transaction still in the node's pool waits for it instead of failing.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -23,6 +24,7 @@ from contracts.chain import build_transaction
 from contracts.domain import LotKind, SubjectKind, ascii32
 from tests.webapp.network import PASSWORD, Network
 from webapp.chain.chain_client import system
+from webapp.chain.models import ChainEvent
 from webapp.documents.models import Document
 from webapp.documents.services import document_upload
 from webapp.lots.models import LotMetadata
@@ -321,3 +323,66 @@ def test_a_registration_that_reverts_in_its_block_leaves_nothing_behind(
     _assert_nothing_left(operation, document, subjects)
     operation.refresh_from_db()
     assert w3.eth.get_transaction_receipt(operation.transaction_hash)["status"] == 0  # type: ignore[arg-type]
+
+
+def test_a_signed_operation_behind_a_missing_earlier_nonce_is_sent_again_not_re_signed(
+    network: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sender's earlier transaction is missing from the node's pool (dropped), and the
+    later operation's signed bytes never reached the node (it was unreachable). Its nonce
+    is not taken, only not next: the same bytes (same hash) go out again, never a second
+    signature, and both operations end confirmed exactly once."""
+    from web3.eth import Eth
+
+    mine = network.orgs["mine"]
+    w3 = network.w3
+    _pause_mining(w3)
+    first = lot_register(organisation=mine, name="Ore", quantity=100, unit="kg")
+    later = lot_register(organisation=mine, name="Ore 2", quantity=7, unit="kg")
+    operation_send(operation_id=first.pk)
+    first.refresh_from_db()
+    assert first.status == Operation.Status.SUBMITTED
+
+    real_send = Eth.send_raw_transaction
+
+    def unreachable(self: Eth, transaction: Any) -> Any:
+        raise ConnectionError("the node went away")
+
+    monkeypatch.setattr(Eth, "send_raw_transaction", unreachable)
+    with pytest.raises(SubmitLater):
+        operation_send(operation_id=later.pk)
+    monkeypatch.setattr(Eth, "send_raw_transaction", real_send)
+    later.refresh_from_db()
+    assert later.status == Operation.Status.QUEUED and later.transaction_hash
+    assert later.nonce == first.nonce + 1  # type: ignore[operator]
+    signed_hash = later.transaction_hash
+
+    dropped = w3.provider.make_request(  # type: ignore[arg-type]
+        "anvil_dropTransaction", [first.transaction_hash]
+    )
+    assert "error" not in dropped, dropped
+    assert w3.eth.get_transaction_count(mine.address, "pending") == first.nonce
+
+    operation_send(operation_id=later.pk)
+    later.refresh_from_db()
+    assert later.status == Operation.Status.SUBMITTED, (later.error, later.waiting_reason)
+    assert later.transaction_hash == signed_hash  # the same bytes, not a second signature
+    assert later.nonce == first.nonce + 1  # type: ignore[operator]
+
+    for _ in range(3):
+        for operation in (first, later):
+            with contextlib.suppress(SubmitLater):  # still in the pool
+                operation_track(operation_id=operation.pk)
+        _mine(w3)
+    network.index()
+    for operation in (first, later):
+        operation.refresh_from_db()
+        assert operation.status == Operation.Status.CONFIRMED, operation.error
+    assert later.transaction_hash == signed_hash
+    assert w3.eth.get_transaction_count(mine.address) == later.nonce + 1  # type: ignore[operator]
+    for operation in (first, later):
+        registered = ChainEvent.objects.filter(
+            event="LotRegistered", transaction_hash=operation.transaction_hash
+        )
+        assert registered.count() == 1
+        assert int(registered.get().args["lotId"]) == int(operation.lot_id or 0)

@@ -17,12 +17,16 @@ from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
 from contracts.chain import build_transaction
+from contracts.domain import LotKind
 from tests.webapp.network import PASSWORD, Network
 from webapp.chain.chain_client import system
 from webapp.chain.models import ChainEvent
+from webapp.lots.models import LotMetadata
 from webapp.lots.services import handoff_accept, handoff_initiate, lot_register
 from webapp.operations.models import Operation
+from webapp.operations.submitter import operation_send, operation_track
 from webapp.organisations.keys import signing_key
+from webapp.organisations.models import Organisation
 from webapp.projections.models import HandoffVersion
 from workers.tasks import index_chain, sweep_operations
 
@@ -182,15 +186,104 @@ def test_health_and_metrics_count_operations_stuck_on_their_way(
 def test_the_page_of_a_lot_that_left_the_chain_does_not_redirect_for_ever(
     network: Network,
 ) -> None:
+    """A reorganisation replaces the block of the mine's second registration with one in
+    which the consortium operator suspended the mine. The registration goes out again
+    (its nonce is still free), reverts, and fails with that reason: the lot is gone for
+    good. Its page leads to the operation while that is on its way, then is a 404."""
     mine = network.orgs["mine"]
-    operation = lot_register(organisation=mine, name="Ore", quantity=5, unit="kg")
-    lot_id = int(operation.lot_id or 0)
+    _, operations = _three_confirmed_operations(network)
+    second = operations[-1]
+    lot_id = int(second.lot_id or 0)
     client = Client()
     assert client.login(username="mine", password=PASSWORD)
-    in_flight = client.get(f"/lots/{lot_id}")
-    assert in_flight.status_code == 302 and str(operation.pk) in in_flight["Location"]
-    # Its operation ended (here: failed) while the lot is not on the chain.
-    Operation.objects.filter(pk=operation.pk).update(
-        status=Operation.Status.FAILED, error="its block left the chain"
+    assert client.get(f"/lots/{lot_id}").status_code == 200
+
+    operator = Organisation.objects.get(is_operator=True)
+    w3, contracts = system()
+    suspension = contracts.all["Lots"].functions.suspendParticipant(
+        Web3.to_checksum_address(mine.address), "licence withdrawn"
     )
+    tx = build_transaction(w3, Web3.to_checksum_address(operator.address), suspension, gas=500_000)
+    raw = "0x" + signing_key(operator, operator.address).sign_transaction(tx).hex()
+    _reorg(network, 1, [raw])
+
+    index_chain()  # the registration's block left the chain: it is on its way again
+    second.refresh_from_db()
+    assert second.status == Operation.Status.SUBMITTED
+    in_flight = client.get(f"/lots/{lot_id}")
+    assert in_flight.status_code == 302 and str(second.pk) in in_flight["Location"]
+
+    _drive(network, operations)
+    assert second.status == Operation.Status.FAILED
+    assert "SuspendedParticipant" in second.error or "suspended" in second.error.lower()
+    assert [o.status for o in operations[:2]] == [Operation.Status.CONFIRMED] * 2
     assert client.get(f"/lots/{lot_id}").status_code == 404
+    page = client.get(f"/operations/{second.pk}")
+    assert page.status_code == 200 and b"failed" in page.content
+
+
+def _register_directly(network: Network, org_name: str, lot_id: int) -> str:
+    """A registration another organisation sends straight to the node (not through us)."""
+    org = network.orgs[org_name]
+    w3, contracts = system()
+    call = contracts.all["Lots"].functions.registerLot(
+        lot_id, 5, int(LotKind.RAW_MATERIAL), "0x" + "11" * 32, "0x" + "00" * 32
+    )
+    tx = build_transaction(w3, Web3.to_checksum_address(org.address), call, gas=400_000)
+    raw = "0x" + signing_key(org, org.address).sign_transaction(tx).hex()
+    return w3.eth.send_raw_transaction(raw).to_0x_hex()
+
+
+def _set_mining(w3: Web3, *, auto: bool) -> None:
+    w3.provider.make_request("evm_setAutomine", [auto])  # type: ignore[arg-type]
+    if not auto:
+        w3.provider.make_request("anvil_setIntervalMining", [0])  # type: ignore[arg-type]
+
+
+def test_a_reverted_operation_whose_block_left_the_chain_ends_confirmed_when_it_succeeds(
+    network: Network,
+) -> None:
+    """The mine's registration reverted because the refinery's registration of the same id
+    was mined first in the same block. A reorganisation replaces that block with one that
+    holds only the mine's transaction (the same signed bytes), which now succeeds: the
+    operation is looked at again and ends confirmed, saying that what it had recorded off
+    chain was discarded when it failed."""
+    mine = network.orgs["mine"]
+    w3 = network.w3
+    index_chain()
+    operation = lot_register(organisation=mine, name="Ore", quantity=100, unit="kg")
+    lot_id = int(operation.lot_id or 0)
+    _set_mining(w3, auto=False)
+    _register_directly(network, "refinery", lot_id)
+    operation_send(operation_id=operation.pk)
+    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    operation_track(operation_id=operation.pk)
+    operation.refresh_from_db()
+    assert operation.status == Operation.Status.FAILED
+    assert "LotAlreadyExists" in operation.error or "already exists" in operation.error
+    tx_hash = operation.transaction_hash
+    assert w3.eth.get_transaction_receipt(tx_hash)["status"] == 0  # type: ignore[arg-type]
+    index_chain()
+    assert not LotMetadata.objects.filter(lot_id=lot_id, document__registered_by="mine").exists()
+
+    _set_mining(w3, auto=True)
+    _reorg(network, 1, [operation.raw_transaction])
+    assert w3.eth.get_transaction_receipt(tx_hash)["status"] == 1  # type: ignore[arg-type]
+
+    _drive(network, [operation])
+    assert operation.status == Operation.Status.CONFIRMED, operation.error
+    assert operation.transaction_hash == tx_hash
+    receipt = w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+    assert operation.mined_block == operation.confirmed_block == receipt["blockNumber"]
+    assert "discarded" in operation.error  # the missing off-chain records are named
+    (registered,) = [
+        e
+        for e in ChainEvent.objects.filter(event="LotRegistered")
+        if int(e.args["lotId"]) == lot_id
+    ]
+    assert registered.transaction_hash == tx_hash
+    client = Client()
+    assert client.login(username="mine", password=PASSWORD)
+    page = client.get(f"/operations/{operation.pk}")
+    assert page.status_code == 200 and b"discarded" in page.content
+    assert client.get(f"/lots/{lot_id}").status_code == 200  # the mine's lot, on chain

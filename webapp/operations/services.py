@@ -147,13 +147,28 @@ def operations_confirm(*, chain_id: int, mined: Iterable[tuple[str, int]]) -> in
     return confirmed
 
 
+REVIVED_NOTE = (
+    "it had failed ({reason}) in a block that left the chain, and what it recorded off"
+    " chain for itself alone (lot metadata, personal data, documents) was discarded then"
+)
+
+
 def operations_unconfirm(*, chain_id: int, above_block: int) -> int:
     """A reorganisation removed the blocks above `above_block`: their operations are only
     submitted again, with no block, until the submitter has found their transactions on
     the new chain, sent them again, or failed them with a reason (see
-    `submitter.operation_track`)."""
+    `submitter.operation_track`).
+
+    That includes an operation that failed because its transaction reverted in one of
+    those blocks: on the new chain the same transaction may succeed (what made it revert
+    left with it). Its off-chain leftovers were discarded when it failed (on QBFT, which
+    never reorganises, that is final at once; waiting here for a depth nobody configures
+    would keep personal data of a failed request for ever). So it keeps, in its error, the
+    note that they are gone: if it now succeeds, the operation says so; if it fails again,
+    the new reason replaces the note."""
     vanished = models.Q(confirmed_block__gt=above_block) | models.Q(mined_block__gt=above_block)
-    return (
+    now = timezone.now()
+    count = (
         Operation.objects.filter(chain_id=chain_id)
         .filter(status__in=[Operation.Status.CONFIRMED, Operation.Status.MINED])
         .filter(vanished)
@@ -162,9 +177,35 @@ def operations_unconfirm(*, chain_id: int, above_block: int) -> int:
             confirmed_block=None,
             mined_block=None,
             waiting_reason="the block that held its transaction left the chain; checking again",
-            updated_at=timezone.now(),
+            updated_at=now,
         )
     )
+    reverted = (
+        Operation.objects.filter(chain_id=chain_id, status=Operation.Status.FAILED)
+        .exclude(transaction_hash="")
+        .filter(mined_block__gt=above_block)
+    )
+    for operation in reverted.select_for_update():
+        operation.status = Operation.Status.SUBMITTED
+        operation.mined_block = None
+        operation.confirmed_block = None
+        operation.error = REVIVED_NOTE.format(reason=operation.error or "reverted")
+        operation.waiting_reason = (
+            "the block in which its transaction reverted left the chain; checking again"
+        )
+        operation.updated_at = now
+        operation.save(
+            update_fields=[
+                "status",
+                "mined_block",
+                "confirmed_block",
+                "error",
+                "waiting_reason",
+                "updated_at",
+            ]
+        )
+        count += 1
+    return count
 
 
 def operation_fail(*, operation: Operation, reason: str, keep_transaction: bool = False) -> None:

@@ -118,7 +118,7 @@ def operation_send(*, operation_id: UUID | str) -> Operation:
                 return operation
             Operation.objects.filter(id=operation.id).update(attempts=operation.attempts + 1)
             w3, contracts = system()
-            if operation.transaction_hash and _resume(w3, operation):
+            if operation.transaction_hash and _resume(w3, contracts.all, operation):
                 return operation
             return _sign_and_send(w3, contracts.all, store, operation)
     except TRANSIENT as exc:
@@ -131,19 +131,67 @@ def operation_send(*, operation_id: UUID | str) -> Operation:
         raise _wait(operation, f"the chain node answered with an error; retrying ({exc})") from exc
 
 
-def _resume(w3: Web3, operation: Operation) -> bool:
-    """An earlier attempt signed this operation. True when that attempt is now settled."""
-    if _node_knows(w3, operation.transaction_hash):
+def _resume(w3: Web3, contracts: dict[str, Any], operation: Operation) -> bool:
+    """An earlier attempt signed this operation. True when that attempt is now settled (or
+    waits with a reason); False when its nonce provably went to another transaction, so the
+    caller signs it afresh.
+
+    The same signed bytes go out again whenever they could still be mined: while the
+    sender's confirmed nonce has not passed theirs, whatever the node's pool holds (an
+    earlier transaction of the sender missing from the pool leaves a gap, not a taken
+    nonce). Signing afresh then could put the same fact on chain twice."""
+    tx_hash = operation.transaction_hash
+    if _node_knows(w3, tx_hash):
         _submitted(operation)
         return True
-    pending = w3.eth.get_transaction_count(Web3.to_checksum_address(operation.sender), "pending")
-    if pending == operation.nonce:
-        _send_raw(w3, operation)  # the node never got it: the same bytes, the same hash
+    if not operation.raw_transaction or operation.nonce is None:
+        _forget_signature(operation)  # nothing that could be mined was ever kept
+        return False
+    latest = w3.eth.get_transaction_count(Web3.to_checksum_address(operation.sender), "latest")
+    # Read after the nonce: a transaction mined between the two reads is found here.
+    if _receipt(w3, tx_hash) is not None:
+        _submitted(operation)  # the tracker records its block and outcome
         return True
-    # Its nonce went to another transaction (or the node forgot it): sign it afresh.
+    if latest > operation.nonce:
+        # The confirmed nonce passed it and its hash is in no block: that nonce went to
+        # another transaction, so these bytes can never be mined. Sign it afresh.
+        _forget_signature(operation)
+        return False
+    named = references_check(w3, contracts, operation)
+    if named.wait:
+        raise _wait(operation, named.wait)
+    if not named.ok:
+        _fail(operation, named.reason)
+        return True
+    _send_again(w3, operation)  # the same bytes, the same nonce, the same hash
+    return True
+
+
+def _forget_signature(operation: Operation) -> None:
     operation.transaction_hash, operation.raw_transaction, operation.nonce = "", "", None
     operation.save(update_fields=["transaction_hash", "raw_transaction", "nonce", "updated_at"])
-    return False
+
+
+def _send_again(w3: Web3, operation: Operation) -> None:
+    """Send the stored signed bytes again. A refusal never leads to signing here: "nonce too
+    low" or "already known" are checked again on the next attempt (the nonce may have gone
+    to these very bytes, mined meanwhile), and any other refusal (a nonce gap the node will
+    not queue) waits, with the node's words, until the sender's earlier transactions are in."""
+    try:
+        w3.eth.send_raw_transaction(operation.raw_transaction)
+    except Web3RPCError as exc:
+        if _node_knows(w3, operation.transaction_hash):
+            _submitted(operation)
+            return
+        message = str(exc).lower()
+        if "nonce too low" in message or "nonce is too low" in message:
+            raise _wait(operation, "the nonce moved while sending; checking again") from exc
+        raise _wait(
+            operation,
+            "the node refused the signed transaction for now; waiting for this"
+            f" organisation's earlier transactions ({_short(exc)})",
+        ) from exc
+    _submitted(operation)
 
 
 def _sign_and_send(
