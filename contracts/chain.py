@@ -16,12 +16,12 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 from hexbytes import HexBytes
-from web3 import AsyncWeb3, Web3
+from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError
 from web3.middleware import ExtraDataToPOAMiddleware
-from web3.providers import HTTPProvider, WebSocketProvider
+from web3.providers import HTTPProvider
 from web3.types import BlockIdentifier, TxParams, TxReceipt
 
 from contracts import settings
@@ -90,22 +90,6 @@ def get_web3(url: str | None = None) -> Web3:
     Tests call ``get_web3.cache_clear()`` after switching nodes.
     """
     w3 = Web3(HTTPProvider(url or settings.rpc_url(), request_kwargs={"timeout": 30}))
-    if settings.poa_chain():
-        w3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
-    return w3
-
-
-def get_async_web3(url: str) -> AsyncWeb3[Any]:
-    """An async client; WebSocket URLs (ws://, wss://) are served only by the async API.
-
-    Connect it with ``await w3.provider.connect()`` (or ``async with``) before use.
-    """
-    if url.startswith(("ws://", "wss://")):
-        w3: AsyncWeb3[Any] = AsyncWeb3(WebSocketProvider(url))
-    else:
-        from web3.providers import AsyncHTTPProvider
-
-        w3 = AsyncWeb3(AsyncHTTPProvider(url))
     if settings.poa_chain():
         w3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
     return w3

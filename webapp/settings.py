@@ -163,7 +163,7 @@ KEY_STORE_BACKENDS = {
 }
 #: The backend new organisation keys (and data-key wrapping keys) are created in; an
 #: organisation can be moved to another with a key rotation.
-KEY_BACKEND = env_str("PROVENANT_KEY_BACKEND", "keystore")
+KEY_BACKEND = env_choice("PROVENANT_KEY_BACKEND", "keystore", tuple(KEY_STORE_BACKENDS))
 KEYSTORE_DIR = Path(env_str("PROVENANT_KEYSTORE_DIR", str(DATA_DIR / "keys")))
 #: The master secret of the keystore files: each file is encrypted under its own secret
 #: derived from it (HKDF over the file's name), so a leaked per-file secret opens one key.
@@ -194,7 +194,9 @@ AZURE_KEY_VAULT_HSM = env_bool("PROVENANT_KEY_VAULT_HSM", False)
 # --- personal data: sealed per data subject under keys wrapped by KEY_BACKEND's wrapping
 # key. The retention policy layers a period key ("month", "quarter", "year"; "none" for
 # none) over each subject's key so `manage.py shred_period <name>` erases a whole period.
-PERSONAL_DATA_RETENTION = env_str("PROVENANT_PERSONAL_DATA_RETENTION", "quarter")
+PERSONAL_DATA_RETENTION = env_choice(
+    "PROVENANT_PERSONAL_DATA_RETENTION", "quarter", ("month", "quarter", "year", "none")
+)
 
 # --- operations: queued writes go to the submitter through Celery (the sweeper catches up
 # on anything a lost message left behind).

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
@@ -34,3 +39,23 @@ def test_a_bad_integer_setting_names_the_variable(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("INDEXER_MAX_RANGE", "many")
     with pytest.raises(ImproperlyConfigured, match="INDEXER_MAX_RANGE"):
         env_int("INDEXER_MAX_RANGE", 5000, minimum=1)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("PROVENANT_KEY_BACKEND", "hsm"), ("PROVENANT_PERSONAL_DATA_RETENTION", "weekly")],
+)
+def test_a_setting_outside_its_choices_refuses_to_start_naming_it(
+    tmp_path: Path, variable: str, value: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROVENANT_", "DJANGO_"))}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**env, "PROVENANT_DATA_DIR": str(tmp_path), variable: value},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert f"{variable} must be one of" in result.stderr and repr(value) in result.stderr
