@@ -7,7 +7,7 @@ PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: worker index verify bench-indexer bench-trace bench-signing services help install contracts contracts-check node deploy seed demo test test-fast lint bench-gas lock clean
+.PHONY: worker index verify bench-indexer bench-trace bench-signing services help install contracts contracts-check node deploy seed demo test test-fast test-unit test-chain test-integration lint bench-gas lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -57,6 +57,15 @@ test: install lint services ## Lint, start services, run the whole suite (unit, 
 
 test-fast: install ## Run the tests that need no node process and no services
 	$(PY) -m pytest -m "not node and not integration"
+
+test-unit: install ## Run the unit tier: no EVM, no node, no service
+	$(PY) -m pytest -m "not chain and not integration"
+
+test-chain: install ## Run the chain tier: py-evm in process or anvil from node_modules, no service
+	$(PY) -m pytest -m "chain and not integration"
+
+test-integration: install services ## Run the integration tier: PostgreSQL, Redis, SoftHSM2, Chromium
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -m integration
 
 worker: install ## Run a Celery worker with beat: submits operations, indexes the chain every 2 s
 	$(PY) -m celery -A workers.celery worker --beat --loglevel=info --pool=threads --concurrency=4

@@ -1,4 +1,8 @@
-"""Fixtures shared by every tier: the in-process EVM, a local anvil node, a consortium."""
+"""Fixtures shared by every tier: the in-process EVM, a local anvil node, a consortium.
+
+Tiers are marked from what a test uses (`pytest_collection_modifyitems` below), on top of
+any marker it declares: a test with none of them fails collection, so `make test-unit`,
+`make test-chain` and `make test-integration` together always run every test."""
 
 from __future__ import annotations
 
@@ -13,6 +17,37 @@ from contracts.hsm import Pkcs11Config
 from contracts.node import AnvilNode
 from contracts.softhsm_local import ensure_token
 from tests.contracts.consortium import MEMBERS, Consortium
+
+TIERS = ("unit", "chain", "node", "integration")
+#: Fixtures that start an anvil process (tests/conftest.py, tests/webapp/conftest.py).
+NODE_FIXTURES = {"anvil", "anvil_w3", "anvil_consortium", "node", "chain", "network"}
+#: Fixtures that run an EVM in this process.
+EVM_FIXTURES = {"evm", "evm_signers", "evm_consortium", "consortium"}
+#: Fixtures that need a service: the database (PostgreSQL in the web app's tests),
+#: SoftHSM2, a browser.
+SERVICE_FIXTURES = {"db", "transactional_db", "django_db_setup", "softhsm", "page"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test's tier from the fixtures it uses; refuse a test that has no tier."""
+    unmarked = []
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & NODE_FIXTURES:
+            item.add_marker(pytest.mark.node)
+        if fixtures & (NODE_FIXTURES | EVM_FIXTURES):
+            item.add_marker(pytest.mark.chain)
+        if fixtures & SERVICE_FIXTURES or item.get_closest_marker("django_db"):
+            item.add_marker(pytest.mark.integration)
+        if item.get_closest_marker("node"):
+            item.add_marker(pytest.mark.chain)
+        if not any(item.get_closest_marker(tier) for tier in TIERS):
+            unmarked.append(item.nodeid)
+    if unmarked:
+        raise pytest.UsageError(
+            "tests without a tier (mark them unit, or use the fixture they need):\n  "
+            + "\n  ".join(unmarked)
+        )
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,8 @@ from contracts.node import AnvilNode
 
 FAST_KDF = 2**10  # scrypt work factor for tests; production files use eth-account's default
 
+pytestmark = pytest.mark.unit
+
 
 def test_a_new_key_is_written_encrypted_and_the_file_names_its_address(tmp_path: Path) -> None:
     store = KeystoreFile.create(tmp_path / "org.json", "correct horse", kdf_iterations=FAST_KDF)
