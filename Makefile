@@ -12,12 +12,12 @@ NPM_STAMP := node_modules/.installed
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-install: $(PY_STAMP) $(NPM_STAMP) ## Install Python (from requirements.lock) and npm (from package-lock.json) dependencies
+install: $(PY_STAMP) $(NPM_STAMP) ## Install Python (requirements.lock + requirements-dev.lock, hashed) and npm (package-lock.json) dependencies
 
-$(PY_STAMP): requirements.lock pyproject.toml
+$(PY_STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.9
-	$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements.lock
+	$(VENV)/bin/uv pip install --quiet --python $(PY) --require-hashes -r requirements-dev.lock
 	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
 	touch $@
 
@@ -95,8 +95,10 @@ bench-signing: install services ## Print ms per signed transaction per key store
 bench-gas: install ## Print gas per operation and the handoff/ERC-1155 ratio
 	$(PY) bench/gas.py
 
-lock: ## Re-resolve requirements.lock from pyproject.toml
-	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --prerelease=if-necessary -o requirements.lock
+lock: ## Re-resolve the lock files from pyproject.toml (runtime, then development on top of it; hashed)
+	$(VENV)/bin/uv pip compile pyproject.toml --prerelease=if-necessary --generate-hashes -q -o requirements.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --prerelease=if-necessary --generate-hashes -q \
+		-c requirements.lock -o requirements-dev.lock
 
 clean: ## Remove the virtualenv, node_modules and local chain state (var/)
 	rm -rf $(VENV) node_modules var .pytest_cache .mypy_cache .ruff_cache
