@@ -153,6 +153,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # choice sets that share a field name get names of their own (not a hash suffix)
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "webapp.api.schema.blank_or_pattern",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "LotKindEnum": ["raw_material", "component", "product"],
+        "LineageKindEnum": ["transform", "bundle"],
+    },
 }
 
 # --- key stores: where each organisation's signing key lives (see webapp/organisations/keys.py)
@@ -354,4 +363,4 @@ REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
     "rest_framework.parsers.FormParser",
     "rest_framework.parsers.MultiPartParser",
 ]
-SPECTACULAR_SETTINGS["PATH_CONVERTER_OVERRIDES"] = {"uint": {"type": "integer", "minimum": 0}}
+SPECTACULAR_SETTINGS["PATH_CONVERTER_OVERRIDES"] = {"uint": {"type": "integer", "minimum": 0, "maximum": 2**256 - 1}}

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from webapp.api.authentication import acting_organisation
 from webapp.api.problems import problem
+from webapp.api.schema import problems
 from webapp.documents.models import Document
 from webapp.documents.selectors import document_for_reader
 from webapp.documents.services import DocumentAltered, document_read, document_upload
@@ -37,7 +38,7 @@ class DocumentUploadApi(APIView):
                 "DocumentUpload", {"file": serializers.FileField()}
             )
         },
-        responses={201: DocumentOutput},
+        responses={201: DocumentOutput, **problems(400, 401, 403, 413, 415, 429)},
     )
     def post(self, request: Request) -> Response:
         upload = request.FILES.get("file")
@@ -53,7 +54,12 @@ class DocumentUploadApi(APIView):
 
 
 class DocumentDownloadApi(APIView):
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    @extend_schema(
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            **problems(400, 401, 403, 404, 409, 429),
+        }
+    )
     def get(self, request: Request, sha256: str) -> Any:
         document = document_for_reader(sha256=sha256, organisation=acting_organisation(request))
         if document is None:  # or not one this organisation may read: the same answer

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from webapp.api.authentication import acting_organisation
 from webapp.api.fields import id_field, quantity_field
+from webapp.api.schema import read_responses, write_responses
 from webapp.api.views.common import IDEMPOTENCY, OperationOutput, WriteView
 from webapp.limits import MAX_REASON_LENGTH
 from webapp.lots import selectors
@@ -39,7 +40,8 @@ class HandoffListApi(generics.ListAPIView):  # type: ignore[type-arg]
         parameters=[
             OpenApiParameter("direction", str, enum=["incoming", "outgoing"]),
             OpenApiParameter("status", str, enum=["open", "accepted", "rejected", "cancelled"]),
-        ]
+        ],
+        responses=read_responses(HandoffOutput(many=True), by_id=False),
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
@@ -65,7 +67,9 @@ class HandoffInitiateApi(WriteView):
         quantity = quantity_field()
 
     @extend_schema(
-        request=InputSerializer, responses={202: OperationOutput}, parameters=[IDEMPOTENCY]
+        request=InputSerializer,
+        responses=write_responses(OperationOutput),
+        parameters=[IDEMPOTENCY],
     )
     def post(self, request: Request) -> Response:
         data = self.parse(self.InputSerializer, request)
@@ -96,7 +100,9 @@ class HandoffAnswerApi(WriteView):
         )
 
     @extend_schema(
-        request=InputSerializer, responses={202: OperationOutput}, parameters=[IDEMPOTENCY]
+        request=InputSerializer,
+        responses=write_responses(OperationOutput, by_id=True),
+        parameters=[IDEMPOTENCY],
     )
     def post(self, request: Request, handoff_id: int) -> Response:
         data = self.parse(self.InputSerializer, request)

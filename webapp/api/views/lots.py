@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
 from rest_framework.request import Request
@@ -15,14 +14,20 @@ from web3 import Web3
 
 from contracts.domain import LotKind
 from webapp.api.authentication import acting_organisation
-from webapp.api.fields import ClaimsInput, ascii_digits_field, quantity_field
+from webapp.api.fields import (
+    ClaimsInput,
+    PersonalFieldsField,
+    ascii_digits_field,
+    quantity_field,
+)
+from webapp.api.outputs import LotDetailOutput
+from webapp.api.schema import read_responses, write_responses
 from webapp.api.views.common import IDEMPOTENCY, OperationOutput, WriteView, handoff_json, person
 from webapp.limits import (
     MAX_CODE_LENGTH,
     MAX_DESCRIPTION_LENGTH,
     MAX_LOT_DOCUMENTS,
     MAX_NAME_LENGTH,
-    MAX_PERSONAL_FIELD_LENGTH,
     MAX_PERSONAL_FIELDS,
     MAX_UNIT_LENGTH,
 )
@@ -59,8 +64,7 @@ class LotRegisterApi(WriteView):
             max_length=MAX_LOT_DOCUMENTS,
             help_text="SHA-256 hashes of documents uploaded to /api/v1/documents",
         )
-        personal = serializers.DictField(
-            child=serializers.CharField(max_length=MAX_PERSONAL_FIELD_LENGTH),
+        personal = PersonalFieldsField(
             required=False,
             default=dict,
             help_text="personal data (contact_name, contact_email, contact_phone, "
@@ -81,7 +85,9 @@ class LotRegisterApi(WriteView):
             return value
 
     @extend_schema(
-        request=InputSerializer, responses={202: OperationOutput}, parameters=[IDEMPOTENCY]
+        request=InputSerializer,
+        responses=write_responses(OperationOutput),
+        parameters=[IDEMPOTENCY],
     )
     def post(self, request: Request) -> Response:
         data = self.parse(self.InputSerializer, request)
@@ -132,7 +138,8 @@ class LotListApi(generics.ListAPIView):  # type: ignore[type-arg]
             OpenApiParameter("creator", str, description="organisation slug or address"),
             OpenApiParameter("kind", str, enum=["raw_material", "component", "product", "bundle"]),
             OpenApiParameter("quarantined", bool),
-        ]
+        ],
+        responses=read_responses(LotOutput(many=True), by_id=False),
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
@@ -178,7 +185,7 @@ def _address(value: str) -> str:
 
 
 class LotDetailApi(APIView):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses=read_responses(LotDetailOutput))
     def get(self, request: Request, lot_id: int) -> Response:
         organisation = acting_organisation(request)
         detail = selectors.lot_detail(lot_id=lot_id, organisation=organisation)

@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from webapp.api.authentication import acting_organisation
+from webapp.api.schema import read_responses
 from webapp.api.views.common import OperationOutput
 from webapp.operations.models import Operation
 
@@ -21,7 +22,8 @@ class OperationListApi(generics.ListAPIView):  # type: ignore[type-arg]
         parameters=[
             OpenApiParameter("status", str, enum=[s.value for s in Operation.Status]),
             OpenApiParameter("action", str),
-        ]
+        ],
+        responses=read_responses(OperationOutput(many=True), by_id=False),
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
@@ -39,6 +41,10 @@ class OperationListApi(generics.ListAPIView):  # type: ignore[type-arg]
 class OperationDetailApi(generics.RetrieveAPIView):  # type: ignore[type-arg]
     serializer_class = OperationOutput
     lookup_url_kwarg = "operation_id"
+
+    @extend_schema(responses=read_responses(OperationOutput))
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
 
     def get_queryset(self) -> Any:
         return Operation.objects.filter(organisation=acting_organisation(self.request))
