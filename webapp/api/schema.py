@@ -61,7 +61,7 @@ _MEANING = {
     " not acceptable (`errors` names each field).",
     401: "No API token, or an unknown, revoked or expired one.",
     403: "A read-only token on a write, or a portal session without an organisation.",
-    404: "No such resource (or not one this organisation may read).",
+    404: "No such resource (or not one this organisation may read), or a page past the last.",
     409: "The stored document does not match its hash.",
     413: "The request body is larger than the API accepts.",
     415: "The request body's media type is not accepted here.",
@@ -79,8 +79,8 @@ def problems(*statuses: int) -> dict[Any, Any]:
 
 
 def read_responses(ok: Any, *, by_id: bool = True, org: bool = True) -> dict[Any, Any]:
-    """A read: 200 with `ok`; 404 when the path names a resource; 403 when the view acts
-    for an organisation."""
+    """A read: 200 with `ok`; 404 when the path names a resource or the list is paged; 403
+    when the view acts for an organisation."""
     statuses = [400, 401] + ([403] if org else []) + ([404] if by_id else []) + [429]
     return {200: ok, **problems(*statuses)}
 

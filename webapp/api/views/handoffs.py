@@ -41,7 +41,7 @@ class HandoffListApi(generics.ListAPIView):  # type: ignore[type-arg]
             OpenApiParameter("direction", str, enum=["incoming", "outgoing"]),
             OpenApiParameter("status", str, enum=["open", "accepted", "rejected", "cancelled"]),
         ],
-        responses=read_responses(HandoffOutput(many=True), by_id=False),
+        responses=read_responses(HandoffOutput(many=True)),
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)

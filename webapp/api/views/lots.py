@@ -139,7 +139,7 @@ class LotListApi(generics.ListAPIView):  # type: ignore[type-arg]
             OpenApiParameter("kind", str, enum=["raw_material", "component", "product", "bundle"]),
             OpenApiParameter("quarantined", bool),
         ],
-        responses=read_responses(LotOutput(many=True), by_id=False),
+        responses=read_responses(LotOutput(many=True)),
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)

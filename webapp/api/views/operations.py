@@ -23,7 +23,7 @@ class OperationListApi(generics.ListAPIView):  # type: ignore[type-arg]
             OpenApiParameter("status", str, enum=[s.value for s in Operation.Status]),
             OpenApiParameter("action", str),
         ],
-        responses=read_responses(OperationOutput(many=True), by_id=False),
+        responses=read_responses(OperationOutput(many=True)),
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
