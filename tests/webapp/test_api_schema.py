@@ -126,7 +126,7 @@ def test_enforced_bounds_are_in_the_schema(schema: dict[str, Any]) -> None:
     assert (item["quantity"]["minimum"], item["quantity"]["maximum"]) == (1, MAX_QUANTITY)
     lot = components["LotRegisterInputRequest"]["properties"]
     # blank or ASCII digits (a oneOf would refuse "", which matches both)
-    assert lot["gtin"]["anyOf"][0]["pattern"] == "^[0-9]*$"
+    assert lot["gtin"]["anyOf"][0]["pattern"] == "^(?:[0-9]{8}|[0-9]{12}|[0-9]{13}|[0-9]{14})?$"
     assert lot["gtin"]["anyOf"][0]["maxLength"] == 14
     assert not _find(schema, "oneOf")
     assert lot["personal"]["maxProperties"] == MAX_PERSONAL_FIELDS

@@ -50,10 +50,23 @@ def quantity_field(**kwargs: Any) -> serializers.IntegerField:
     )
 
 
-def ascii_digits_field(max_length: int, **kwargs: Any) -> serializers.RegexField:
-    """GS1 codes: ASCII digits only (Unicode digits such as '²' are not numbers here)."""
+#: A GS1 batch/lot number (AI 10) has at most 20 characters (the lot service checks it too).
+GS1_BATCH_LENGTH = 20
+
+
+def gs1_digits_field(*lengths: int, **kwargs: Any) -> serializers.RegexField:
+    """A GS1 code, or blank: ASCII digits only (Unicode digits such as '²' are not numbers
+    here), in one of the code's `lengths`. The service checks the check digit."""
+    alternatives = "|".join(f"[0-9]{{{n}}}" for n in lengths)
+    counts = ", ".join(str(n) for n in lengths)
     return serializers.RegexField(
-        r"^[0-9]*$", max_length=max_length, allow_blank=True, default="", required=False, **kwargs
+        rf"^(?:{alternatives})?$",
+        max_length=max(lengths),
+        allow_blank=True,
+        default="",
+        required=False,
+        error_messages={"invalid": f"Give {counts} ASCII digits (0-9)."},
+        **kwargs,
     )
 
 

@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from webapp.api.authentication import acting_organisation
-from webapp.api.fields import ascii_digits_field
+from webapp.api.fields import gs1_digits_field
 from webapp.api.schema import write_responses
 from webapp.api.views.common import IDEMPOTENCY, ItemInput, OperationOutput, WriteView
 from webapp.limits import MAX_BUNDLE_ITEMS, MAX_NAME_LENGTH
@@ -23,7 +23,7 @@ class BundleCreateApi(WriteView):
             ref_name = "BundleCreateInput"
 
         name = serializers.CharField(max_length=MAX_NAME_LENGTH)
-        sscc = ascii_digits_field(18)
+        sscc = gs1_digits_field(18)
         items = ItemInput(many=True, allow_empty=False, max_length=MAX_BUNDLE_ITEMS)
 
     @extend_schema(

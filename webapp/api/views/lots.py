@@ -15,9 +15,10 @@ from web3 import Web3
 from contracts.domain import LotKind
 from webapp.api.authentication import acting_organisation
 from webapp.api.fields import (
+    GS1_BATCH_LENGTH,
     ClaimsInput,
     PersonalFieldsField,
-    ascii_digits_field,
+    gs1_digits_field,
     quantity_field,
 )
 from webapp.api.outputs import LotDetailOutput
@@ -52,9 +53,9 @@ class LotRegisterApi(WriteView):
         description = serializers.CharField(
             required=False, allow_blank=True, default="", max_length=MAX_DESCRIPTION_LENGTH
         )
-        gtin = ascii_digits_field(14)
+        gtin = gs1_digits_field(8, 12, 13, 14)
         batch = serializers.CharField(
-            required=False, allow_blank=True, default="", max_length=MAX_CODE_LENGTH
+            required=False, allow_blank=True, default="", max_length=GS1_BATCH_LENGTH
         )
         claims = ClaimsInput(required=False)
         documents = serializers.ListField(
