@@ -139,3 +139,29 @@ def test_enforced_bounds_are_in_the_schema(schema: dict[str, Any]) -> None:
         for parameter in op.get("parameters", []):
             if parameter["in"] == "path" and parameter["name"] in ("lot_id", "bundle_id"):
                 assert parameter["schema"]["maximum"] == MAX_ID, path
+
+
+def _nodes(node: Any) -> list[dict[str, Any]]:
+    if isinstance(node, dict):
+        return [node] + [n for v in node.values() for n in _nodes(v)]
+    if isinstance(node, list):
+        return [n for v in node for n in _nodes(v)]
+    return []
+
+
+def test_numbers_past_int64_are_not_marked_int64(schema: dict[str, Any]) -> None:
+    """Ids (uint256) and quantities (uint240) are taken past 2^63 - 1: no `format: int64`
+    may refuse them in a generated client."""
+    big = [n for n in _nodes(schema) if n.get("maximum", 0) > 2**63 - 1]
+    assert big, "the id and quantity bounds are stated"
+    assert [n for n in big if "format" in n] == []
+
+
+def test_list_paging_is_bounded(schema: dict[str, Any]) -> None:
+    parameters = {
+        p["name"]: p["schema"] for p in schema["paths"]["/api/v1/lots"]["get"]["parameters"]
+    }
+    assert parameters["page"]["minimum"] == 1
+    assert (parameters["page_size"]["minimum"], parameters["page_size"]["maximum"]) == (1, 500)
+    assert parameters["kind"]["enum"] == ["bundle", "component", "product", "raw_material"]
+    assert parameters["quarantined"]["type"] == "boolean"

@@ -1,6 +1,7 @@
 """Property-based: every operation of the partner API's own OpenAPI schema answers valid,
-malformed, oversized, out-of-range and wrong-type input with a 2xx-4xx, never a 5xx, and
-every refusal is problem+json.
+malformed, oversized, out-of-range and wrong-type input with a 2xx-4xx, never a 5xx; every
+status it answers is one the schema documents, every body has the documented shape, every
+request outside the schema is refused, and every refusal is problem+json.
 
 schemathesis generates the requests from the schema the app serves (positive cases within
 the schema, negative ones outside it) and sends them to the WSGI application in-process,
@@ -21,7 +22,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
+from schemathesis.specs.openapi.checks import (
+    negative_data_rejection,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.webapp.network import Network
 from webapp.certificates.services import certificate_issue
@@ -41,9 +46,15 @@ from webapp.projections.models import CertificateVersion, HandoffVersion
 
 pytestmark = [pytest.mark.integration, pytest.mark.node, pytest.mark.django_db(transaction=True)]
 PROBLEM = "application/problem+json"
-EXAMPLES_PER_OPERATION = 6
-#: Every answer is one the schema documents (status), and its body has the documented shape.
-CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
+EXAMPLES_PER_OPERATION = 10
+#: Every answer is one the schema documents (its status), with the documented body, and a
+#: request outside the schema is refused.
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+]
 
 
 def _exercise(operation: Any, mode: GenerationMode, headers: dict[str, str]) -> list[str]:
@@ -59,15 +70,10 @@ def _exercise(operation: Any, mode: GenerationMode, headers: dict[str, str]) -> 
     )
     def run(case: Any) -> None:
         response = case.call(headers=headers)
+        # recorded, not raised: every operation is tried before the test fails
         try:
-            case.validate_response(
-                response,
-                checks=CHECKS,
-            )
-        except (
-            Exception,
-            BaseExceptionGroup,
-        ) as exc:  # recorded: every operation is tried before the test fails
+            case.validate_response(response, checks=CHECKS)
+        except (Exception, BaseExceptionGroup) as exc:
             failures.append(f"{operation.label} ({mode.value}): {exc}")
             return
         content_type = (response.headers.get("content-type") or [""])[0]
@@ -261,3 +267,32 @@ def test_every_read_of_real_records_answers_as_its_schema_says(network: Network)
         except (Exception, BaseExceptionGroup) as exc:
             failures.append(f"lot {lot_id}: {exc}")
     assert not failures, "\n".join(failures)
+
+
+def test_list_filters_outside_the_schema_are_refused(network: Network) -> None:
+    """A filter value the schema does not list, or a page size outside 1-500, is refused
+    with a reason instead of being read as "no filter", "false" or the default size."""
+    token, _ = api_token_create(organisation=network.orgs["mine"], name="filters")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    for path, query in (
+        ("/api/v1/lots", {"quarantined": "627"}),
+        ("/api/v1/lots", {"quarantined": ""}),
+        ("/api/v1/lots", {"kind": ""}),
+        ("/api/v1/handoffs", {"direction": "sideways"}),
+        ("/api/v1/handoffs", {"status": ""}),
+        ("/api/v1/operations", {"status": "finished"}),
+        ("/api/v1/operations", {"page_size": "0"}),
+        ("/api/v1/operations", {"page_size": "501"}),
+        ("/api/v1/operations", {"page_size": "\u00b2"}),
+    ):
+        response = client.get(path, query)
+        assert response.status_code == 400, (path, query)
+        assert response["Content-Type"] == PROBLEM
+        assert list(response.json()["errors"]) == list(query), response.json()
+    for path, query in (
+        ("/api/v1/lots", {"quarantined": "false", "kind": "raw_material"}),
+        ("/api/v1/lots", {"quarantined": "1"}),
+        ("/api/v1/handoffs", {"direction": "incoming", "status": "open"}),
+        ("/api/v1/operations", {"status": "confirmed", "page_size": "500"}),
+    ):
+        assert client.get(path, query).status_code == 200, (path, query)

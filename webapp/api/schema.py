@@ -48,7 +48,8 @@ class Problem(serializers.Serializer[Any]):
     title = serializers.CharField()
     status = serializers.IntegerField(min_value=400, max_value=599)
     detail = serializers.CharField(required=False)
-    errors = serializers.DictField(
+    # The metaclass moves declared fields out of the class: `Serializer.errors` stays intact.
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         required=False,
         help_text="400 only: the messages per refused field (`non_field_errors` for the"
@@ -91,16 +92,26 @@ def write_responses(ok: Any, *, by_id: bool = False, body: bool = True) -> dict[
     return {202: ok, **problems(*statuses, 422, 429)}
 
 
-def blank_or_pattern(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    """Postprocessing hook: a blank-able field with a pattern is published as
-    `oneOf: [pattern, maxLength 0]`, which refuses "" (it matches both branches) although
-    the server takes it. `anyOf` says what the server does."""
+INT64_MAX = 2**63 - 1
+
+
+def say_what_the_server_takes(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """Postprocessing hook for two things drf-spectacular states more narrowly than the
+    server takes them:
+
+    - a blank-able field with a pattern is published as `oneOf: [pattern, maxLength 0]`,
+      which refuses "" (it matches both branches): `anyOf` says what the server does;
+    - an integer bounded past 2^63 - 1 (ids are uint256, quantities uint240) is marked
+      `format: int64`, which refuses the larger numbers the server takes: the format goes,
+      the minimum and maximum stay."""
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
             branches = node.get("oneOf")
             if isinstance(branches, list) and {"type": "string", "maxLength": 0} in branches:
                 node["anyOf"] = node.pop("oneOf")
+            if node.get("format") == "int64" and node.get("maximum", 0) > INT64_MAX:
+                del node["format"]
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):

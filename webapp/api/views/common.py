@@ -102,6 +102,17 @@ def handoff_json(h: Any, names: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def query_choice(request: Request, name: str, choices: list[str]) -> str:
+    """A query parameter with a fixed set of values: "" when absent, refused when it names
+    none of them (an unknown filter would otherwise read as "no filter" or "nothing")."""
+    value = request.query_params.get(name)
+    if value is None:
+        return ""
+    if value not in choices:
+        raise serializers.ValidationError({name: [f"Give one of: {', '.join(choices)}."]})
+    return value
+
+
 def person(request: Request) -> Any:
     """The logged-in person behind a request (None for an API token)."""
     user = request.user

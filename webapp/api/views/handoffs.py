@@ -12,11 +12,14 @@ from rest_framework.response import Response
 from webapp.api.authentication import acting_organisation
 from webapp.api.fields import id_field, quantity_field
 from webapp.api.schema import read_responses, write_responses
-from webapp.api.views.common import IDEMPOTENCY, OperationOutput, WriteView
+from webapp.api.views.common import IDEMPOTENCY, OperationOutput, WriteView, query_choice
 from webapp.limits import MAX_REASON_LENGTH
 from webapp.lots import selectors
 from webapp.lots.services import handoff_accept, handoff_cancel, handoff_initiate, handoff_reject
 from webapp.organisations.models import Organisation
+
+DIRECTIONS = ["incoming", "outgoing"]
+HANDOFF_STATUSES = ["open", "accepted", "rejected", "cancelled"]
 
 
 def _organisation(slug: str) -> Organisation | None:
@@ -38,8 +41,8 @@ class HandoffListApi(generics.ListAPIView):  # type: ignore[type-arg]
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("direction", str, enum=["incoming", "outgoing"]),
-            OpenApiParameter("status", str, enum=["open", "accepted", "rejected", "cancelled"]),
+            OpenApiParameter("direction", str, enum=DIRECTIONS),
+            OpenApiParameter("status", str, enum=HANDOFF_STATUSES),
         ],
         responses=read_responses(HandoffOutput(many=True)),
     )
@@ -47,11 +50,10 @@ class HandoffListApi(generics.ListAPIView):  # type: ignore[type-arg]
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self) -> Any:
-        params = self.request.query_params
         return selectors.handoff_list(
             organisation=acting_organisation(self.request),
-            direction=params.get("direction", ""),
-            status=params.get("status", ""),
+            direction=query_choice(self.request, "direction", DIRECTIONS),
+            status=query_choice(self.request, "status", HANDOFF_STATUSES),
         )
 
 

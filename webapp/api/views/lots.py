@@ -23,7 +23,14 @@ from webapp.api.fields import (
 )
 from webapp.api.outputs import LotDetailOutput
 from webapp.api.schema import read_responses, write_responses
-from webapp.api.views.common import IDEMPOTENCY, OperationOutput, WriteView, handoff_json, person
+from webapp.api.views.common import (
+    IDEMPOTENCY,
+    OperationOutput,
+    WriteView,
+    handoff_json,
+    person,
+    query_choice,
+)
 from webapp.limits import (
     MAX_CODE_LENGTH,
     MAX_DESCRIPTION_LENGTH,
@@ -37,6 +44,9 @@ from webapp.lots.services import Claims, lot_register
 from webapp.organisations.models import Organisation
 from webapp.privacy.services import personal_json
 from webapp.provenance.shapes import certificate_json
+
+#: The kinds a lot list may be filtered by.
+LOT_KINDS = ["raw_material", "component", "product", "bundle"]
 
 
 class LotRegisterApi(WriteView):
@@ -137,8 +147,8 @@ class LotListApi(generics.ListAPIView):  # type: ignore[type-arg]
         parameters=[
             OpenApiParameter("holder", str, description="organisation slug or address"),
             OpenApiParameter("creator", str, description="organisation slug or address"),
-            OpenApiParameter("kind", str, enum=["raw_material", "component", "product", "bundle"]),
-            OpenApiParameter("quarantined", bool),
+            OpenApiParameter("kind", str, enum=LOT_KINDS),
+            OpenApiParameter("quarantined", bool, description="true or false (1 or 0)"),
         ],
         responses=read_responses(LotOutput(many=True)),
     )
@@ -147,17 +157,14 @@ class LotListApi(generics.ListAPIView):  # type: ignore[type-arg]
 
     def get_queryset(self) -> Any:
         params = self.request.query_params
-        kind = params.get("kind", "")
-        try:
-            kind_value = LotKind[kind.upper()].value if kind else None
-        except KeyError:
-            raise serializers.ValidationError({"kind": [f"Unknown kind {kind!r}."]}) from None
-        quarantined = params.get("quarantined")
+        kind = query_choice(self.request, "kind", LOT_KINDS)
+        kind_value = LotKind[kind.upper()].value if kind else None
+        quarantined = _boolean(params.get("quarantined"), name="quarantined")
         return selectors.lot_list(
             holder=_address(params.get("holder", "")),
             creator=_address(params.get("creator", "")),
             kind=kind_value,
-            quarantined=None if quarantined is None else quarantined.lower() in {"1", "true"},
+            quarantined=quarantined,
             scope=selectors.stock_scope(organisation=acting_organisation(self.request)),
         )
 
@@ -172,6 +179,18 @@ class LotListApi(generics.ListAPIView):  # type: ignore[type-arg]
             "metadata": getattr(self, "_metadata", {}),
         }
         return self.serializer_class(*args, **kwargs)
+
+
+#: What a boolean query parameter may say (anything else is refused, not read as false).
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def _boolean(value: str | None, *, name: str) -> bool | None:
+    if value is None:
+        return None
+    if value.lower() not in _BOOLEANS:
+        raise serializers.ValidationError({name: ["Give true or false."]})
+    return _BOOLEANS[value.lower()]
 
 
 def _address(value: str) -> str:

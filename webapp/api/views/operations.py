@@ -11,8 +11,10 @@ from rest_framework.response import Response
 
 from webapp.api.authentication import acting_organisation
 from webapp.api.schema import read_responses
-from webapp.api.views.common import OperationOutput
+from webapp.api.views.common import OperationOutput, query_choice
 from webapp.operations.models import Operation
+
+STATUSES = [s.value for s in Operation.Status]
 
 
 class OperationListApi(generics.ListAPIView):  # type: ignore[type-arg]
@@ -20,7 +22,7 @@ class OperationListApi(generics.ListAPIView):  # type: ignore[type-arg]
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("status", str, enum=[s.value for s in Operation.Status]),
+            OpenApiParameter("status", str, enum=STATUSES),
             OpenApiParameter("action", str),
         ],
         responses=read_responses(OperationOutput(many=True)),
@@ -31,8 +33,9 @@ class OperationListApi(generics.ListAPIView):  # type: ignore[type-arg]
     def get_queryset(self) -> Any:
         rows = Operation.objects.filter(organisation=acting_organisation(self.request))
         params = self.request.query_params
-        if params.get("status"):
-            rows = rows.filter(status=params["status"])
+        status = query_choice(self.request, "status", STATUSES)
+        if status:
+            rows = rows.filter(status=status)
         if params.get("action"):
             rows = rows.filter(action=params["action"])
         return rows.select_related("organisation")
