@@ -27,9 +27,18 @@ from webapp.certificates.services import (
     certificate_issue,
     certificate_revoke,
 )
-from webapp.limits import MAX_REASON_LENGTH
+from webapp.limits import (
+    EARLIEST_CERTIFICATE_DATE,
+    LATEST_CERTIFICATE_DATE,
+    MAX_REASON_LENGTH,
+)
 from webapp.lots import selectors
 from webapp.provenance.shapes import certificate_json
+
+CERTIFICATE_WINDOW = (
+    f"between {EARLIEST_CERTIFICATE_DATE:%Y-%m-%d} and {LATEST_CERTIFICATE_DATE:%Y-%m-%d}"
+    " (UTC when no offset is given)"
+)
 
 
 class CertificateListApi(APIView):
@@ -58,8 +67,8 @@ class CertificateIssueApi(WriteView):
         lot_id = id_field()
         certificate_type = serializers.ChoiceField(choices=list(CERTIFICATE_TYPES))
         document_hash = serializers.RegexField(r"^(0x)?[0-9a-fA-F]{64}$")
-        valid_from = serializers.DateTimeField()
-        valid_until = serializers.DateTimeField()
+        valid_from = serializers.DateTimeField(help_text=CERTIFICATE_WINDOW)
+        valid_until = serializers.DateTimeField(help_text=CERTIFICATE_WINDOW)
         claims = CertifiedClaimsField(default=dict, help_text=f"keys: {', '.join(CLAIM_KEYS)}")
 
         def validate_valid_from(self, value: datetime) -> datetime:
