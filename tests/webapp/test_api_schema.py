@@ -86,7 +86,7 @@ def test_every_refusal_is_documented_as_a_problem(schema: dict[str, Any]) -> Non
     for method, path, op in _operations(schema):
         writes = method == "POST"
         by_id = "{" in path
-        expected = {"400", "401", "429"}
+        expected = {"400", "401", "406", "429"}
         if writes:
             expected |= {"403"} | ({"422"} if path != "/api/v1/documents" else set())
         if by_id:

@@ -266,6 +266,17 @@ def test_every_read_of_real_records_answers_as_its_schema_says(network: Network)
             case.validate_response(response, checks=CHECKS)
         except (Exception, BaseExceptionGroup) as exc:
             failures.append(f"lot {lot_id}: {exc}")
+    # the download in the type the schema publishes, and a refusal in that negotiation
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    download = client.get(
+        f"/api/v1/documents/{document.hash_hex}", HTTP_ACCEPT="application/octet-stream"
+    )
+    assert download.status_code == 200, download.content
+    assert b"".join(download.streaming_content) == b"%PDF footprint"
+    missing = client.get(f"/api/v1/documents/{'0' * 64}", HTTP_ACCEPT="application/octet-stream")
+    assert missing.status_code == 404
+    assert missing["Content-Type"] == PROBLEM
+    assert missing.json()["status"] == 404
     assert not failures, "\n".join(failures)
 
 

@@ -4,7 +4,8 @@ every refusal has, which statuses each kind of endpoint answers, and the write h
 The statuses follow the code paths: 400 from a serializer, a query check, the JSON parser
 or the NUL-byte guard (webapp/edge.py); 401 from a missing, unknown, revoked or expired
 token; 403 from a read-only token on a write (webapp/api/authentication.py) or a portal
-session without an organisation; 404 from an unknown id or a path id past uint256; 413 and
+session without an organisation; 404 from an unknown id, a path id past uint256 or a page
+past the last; 406 from an `Accept` header naming no type the endpoint answers in; 413 and
 415 from the parsers; 422 from an Idempotency-Key reused with another body; 429 from the
 rate limits (webapp/api/throttling.py)."""
 
@@ -63,6 +64,7 @@ _MEANING = {
     401: "No API token, or an unknown, revoked or expired one.",
     403: "A read-only token on a write, or a portal session without an organisation.",
     404: "No such resource (or not one this organisation may read), or a page past the last.",
+    406: "The `Accept` header names no type this endpoint answers in.",
     409: "The stored document does not match its hash.",
     413: "The request body is larger than the API accepts.",
     415: "The request body's media type is not accepted here.",
@@ -82,13 +84,14 @@ def problems(*statuses: int) -> dict[Any, Any]:
 def read_responses(ok: Any, *, by_id: bool = True, org: bool = True) -> dict[Any, Any]:
     """A read: 200 with `ok`; 404 when the path names a resource or the list is paged; 403
     when the view acts for an organisation."""
-    statuses = [400, 401] + ([403] if org else []) + ([404] if by_id else []) + [429]
+    statuses = [400, 401] + ([403] if org else []) + ([404] if by_id else []) + [406, 429]
     return {200: ok, **problems(*statuses)}
 
 
 def write_responses(ok: Any, *, by_id: bool = False, body: bool = True) -> dict[Any, Any]:
     """A write that queues an operation: 202 with it, or a refusal."""
-    statuses = [400, 401, 403] + ([404] if by_id else []) + ([413, 415] if body else [])
+    statuses = [400, 401, 403] + ([404] if by_id else []) + [406]
+    statuses += [413, 415] if body else []
     return {202: ok, **problems(*statuses, 422, 429)}
 
 
