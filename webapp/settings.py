@@ -153,6 +153,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # choice sets that share a field name get names of their own (not a hash suffix)
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "webapp.api.schema.say_what_the_server_takes",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "LotKindEnum": ["raw_material", "component", "product"],
+        "LineageKindEnum": ["transform", "bundle"],
+    },
 }
 
 # --- key stores: where each organisation's signing key lives (see webapp/organisations/keys.py)
@@ -356,4 +365,7 @@ REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
     "rest_framework.parsers.FormParser",
     "rest_framework.parsers.MultiPartParser",
 ]
-SPECTACULAR_SETTINGS["PATH_CONVERTER_OVERRIDES"] = {"uint": {"type": "integer", "minimum": 0}}
+# path ids are uint256 (webapp/converters.py); a larger one is no page (404)
+SPECTACULAR_SETTINGS["PATH_CONVERTER_OVERRIDES"] = {
+    "uint": {"type": "integer", "minimum": 0, "maximum": 2**256 - 1}
+}

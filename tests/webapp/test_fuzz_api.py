@@ -1,6 +1,7 @@
 """Property-based: every operation of the partner API's own OpenAPI schema answers valid,
-malformed, oversized, out-of-range and wrong-type input with a 2xx-4xx, never a 5xx, and
-every refusal is problem+json.
+malformed, oversized, out-of-range and wrong-type input with a 2xx-4xx, never a 5xx; every
+status it answers is one the schema documents, every body has the documented shape, every
+request outside the schema is refused, and every refusal is problem+json.
 
 schemathesis generates the requests from the schema the app serves (positive cases within
 the schema, negative ones outside it) and sends them to the WSGI application in-process,
@@ -8,6 +9,7 @@ with a real token of an organisation on a real anvil node."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -15,17 +17,44 @@ import pytest
 import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
 from django.test import Client
+from django.utils import timezone
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    negative_data_rejection,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.webapp.network import Network
+from webapp.certificates.services import certificate_issue
+from webapp.documents.services import document_upload
+from webapp.lots.services import (
+    Claims,
+    Output,
+    bundle_create,
+    handoff_accept,
+    handoff_initiate,
+    lot_register,
+    transformation_record,
+)
+from webapp.operations.models import Operation
 from webapp.organisations.services import api_token_create
+from webapp.projections.models import CertificateVersion, HandoffVersion
 
 pytestmark = [pytest.mark.integration, pytest.mark.node, pytest.mark.django_db(transaction=True)]
 PROBLEM = "application/problem+json"
-EXAMPLES_PER_OPERATION = 6
+EXAMPLES_PER_OPERATION = 10
+#: Every answer is one the schema documents (its status), with the documented body, and a
+#: request outside the schema is refused.
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+]
 
 
 def _exercise(operation: Any, mode: GenerationMode, headers: dict[str, str]) -> list[str]:
@@ -41,9 +70,10 @@ def _exercise(operation: Any, mode: GenerationMode, headers: dict[str, str]) -> 
     )
     def run(case: Any) -> None:
         response = case.call(headers=headers)
+        # recorded, not raised: every operation is tried before the test fails
         try:
-            case.validate_response(response, checks=[not_a_server_error])
-        except Exception as exc:  # recorded: every operation is tried before the test fails
+            case.validate_response(response, checks=CHECKS)
+        except (Exception, BaseExceptionGroup) as exc:
             failures.append(f"{operation.label} ({mode.value}): {exc}")
             return
         content_type = (response.headers.get("content-type") or [""])[0]
@@ -133,3 +163,147 @@ def test_no_hostile_query_or_path_value_gets_a_server_error(network: Network) ->
 
     get()
     assert not failures, "\n".join(failures[:20])
+
+
+def _confirmed(net: Network, operation: Operation) -> int:
+    net.settle()
+    operation.refresh_from_db()
+    assert operation.status == Operation.Status.CONFIRMED, operation.error
+    return int(operation.lot_id or 0)
+
+
+def test_every_read_of_real_records_answers_as_its_schema_says(network: Network) -> None:
+    """Reads of a lineage that exists (a certified lot, a handoff, a transformation, a bundle,
+    a document) answer 200 with bodies that match their published shapes field for field."""
+    net = network
+    mine, refinery, certifier = net.orgs["mine"], net.orgs["refinery"], net.orgs["certifier"]
+    ore = _confirmed(
+        net,
+        lot_register(
+            organisation=mine,
+            name="Ore",
+            quantity=1000,
+            unit="g",
+            gtin="4006381333931",
+            claims=Claims(co2e_g_per_unit=4, recycled_permille=100),
+        ),
+    )
+    document = document_upload(
+        organisation=certifier,
+        name="footprint.pdf",
+        content=b"%PDF footprint",
+        content_type="application/pdf",
+    )
+    now = timezone.now()
+    _confirmed(
+        net,
+        certificate_issue(
+            organisation=certifier,
+            lot_id=ore,
+            certificate_type="CARBON_FOOTPRINT",
+            document_hash=document.hash_hex,
+            valid_from=now - timedelta(days=1),
+            valid_until=now + timedelta(days=365),
+            claims={"CO2E_G_PER_UNIT": 4},
+        ),
+    )
+    certificate = CertificateVersion.objects.get(subject=ore, block_to__isnull=True)
+    _confirmed(
+        net, handoff_initiate(organisation=mine, lot_id=ore, receiver=refinery, quantity=1000)
+    )
+    handoff = HandoffVersion.objects.get(lot_id=ore, block_to__isnull=True, status="open")
+    _confirmed(net, handoff_accept(organisation=refinery, handoff_id=int(handoff.handoff_id)))
+    cobalt = _confirmed(
+        net,
+        transformation_record(
+            organisation=refinery,
+            inputs=[(ore, 800)],
+            process="refining",
+            outputs=[Output(name="Cobalt", quantity=600, unit="g")],
+        ),
+    )
+    pallet = _confirmed(
+        net, bundle_create(organisation=refinery, items=[(cobalt, 600)], name="Pallet")
+    )
+    _confirmed(
+        net, handoff_initiate(organisation=refinery, lot_id=pallet, receiver=mine, quantity=1)
+    )
+    operation = Operation.objects.filter(organisation=refinery).first()
+    assert operation is not None
+
+    token, _ = api_token_create(organisation=refinery, name="conformance")
+    headers = {"Authorization": f"Bearer {token}"}
+    schema = schemathesis.openapi.from_wsgi("/api/schema/", WSGIHandler())
+    known = {
+        "lot_id": cobalt,
+        "bundle_id": pallet,
+        "certificate_id": int(certificate.certificate_id),
+        "operation_id": str(operation.id),
+        "sha256": document.hash_hex,
+    }
+    queries: dict[str, list[dict[str, Any]]] = {
+        "/api/v1/lots/{lot_id}/trace": [{}, {"direction": "down"}],
+        "/api/v1/certificates": [{}, {"lot_id": ore}],
+    }
+    failures: list[str] = []
+    reads = [result.ok() for result in schema.get_all_operations() if result.ok().method == "get"]
+    for read in reads:
+        names = [p.name for p in read.path_parameters]
+        for query in queries.get(read.path, [{}]):
+            case = read.Case(path_parameters={n: known[n] for n in names}, query=query)
+            response = case.call(headers=headers)
+            if response.status_code != 200:
+                failures.append(f"{read.label} {query}: {response.status_code}")
+                continue
+            try:
+                case.validate_response(response, checks=CHECKS)
+            except (Exception, BaseExceptionGroup) as exc:
+                failures.append(f"{read.label} {query}: {exc}")
+    for lot_id in (ore, pallet):  # the detail of a source lot, and of a bundle
+        case = schema["/api/v1/lots/{lot_id}"]["GET"].Case(path_parameters={"lot_id": lot_id})
+        response = case.call(headers=headers)
+        try:
+            case.validate_response(response, checks=CHECKS)
+        except (Exception, BaseExceptionGroup) as exc:
+            failures.append(f"lot {lot_id}: {exc}")
+    # the download in the type the schema publishes, and a refusal in that negotiation
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    download = client.get(
+        f"/api/v1/documents/{document.hash_hex}", HTTP_ACCEPT="application/octet-stream"
+    )
+    assert download.status_code == 200, download.content
+    assert b"".join(download.streaming_content) == b"%PDF footprint"
+    missing = client.get(f"/api/v1/documents/{'0' * 64}", HTTP_ACCEPT="application/octet-stream")
+    assert missing.status_code == 404
+    assert missing["Content-Type"] == PROBLEM
+    assert missing.json()["status"] == 404
+    assert not failures, "\n".join(failures)
+
+
+def test_list_filters_outside_the_schema_are_refused(network: Network) -> None:
+    """A filter value the schema does not list, or a page size outside 1-500, is refused
+    with a reason instead of being read as "no filter", "false" or the default size."""
+    token, _ = api_token_create(organisation=network.orgs["mine"], name="filters")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    for path, query in (
+        ("/api/v1/lots", {"quarantined": "627"}),
+        ("/api/v1/lots", {"quarantined": ""}),
+        ("/api/v1/lots", {"kind": ""}),
+        ("/api/v1/handoffs", {"direction": "sideways"}),
+        ("/api/v1/handoffs", {"status": ""}),
+        ("/api/v1/operations", {"status": "finished"}),
+        ("/api/v1/operations", {"page_size": "0"}),
+        ("/api/v1/operations", {"page_size": "501"}),
+        ("/api/v1/operations", {"page_size": "\u00b2"}),
+    ):
+        response = client.get(path, query)
+        assert response.status_code == 400, (path, query)
+        assert response["Content-Type"] == PROBLEM
+        assert list(response.json()["errors"]) == list(query), response.json()
+    for path, query in (
+        ("/api/v1/lots", {"quarantined": "false", "kind": "raw_material"}),
+        ("/api/v1/lots", {"quarantined": "1"}),
+        ("/api/v1/handoffs", {"direction": "incoming", "status": "open"}),
+        ("/api/v1/operations", {"status": "confirmed", "page_size": "500"}),
+    ):
+        assert client.get(path, query).status_code == 200, (path, query)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from webapp.limits import (
@@ -12,6 +13,8 @@ from webapp.limits import (
     LATEST_CERTIFICATE_DATE,
     MAX_CO2E_G_PER_UNIT,
     MAX_ID,
+    MAX_PERSONAL_FIELD_LENGTH,
+    MAX_PERSONAL_FIELDS,
     MAX_QUANTITY,
     MAX_RECYCLED_PERMILLE,
 )
@@ -47,10 +50,23 @@ def quantity_field(**kwargs: Any) -> serializers.IntegerField:
     )
 
 
-def ascii_digits_field(max_length: int, **kwargs: Any) -> serializers.RegexField:
-    """GS1 codes: ASCII digits only (Unicode digits such as '²' are not numbers here)."""
+#: A GS1 batch/lot number (AI 10) has at most 20 characters (the lot service checks it too).
+GS1_BATCH_LENGTH = 20
+
+
+def gs1_digits_field(*lengths: int, **kwargs: Any) -> serializers.RegexField:
+    """A GS1 code, or blank: ASCII digits only (Unicode digits such as '²' are not numbers
+    here), in one of the code's `lengths`. The service checks the check digit."""
+    alternatives = "|".join(f"[0-9]{{{n}}}" for n in lengths)
+    counts = ", ".join(str(n) for n in lengths)
     return serializers.RegexField(
-        r"^[0-9]*$", max_length=max_length, allow_blank=True, default="", required=False, **kwargs
+        rf"^(?:{alternatives})?$",
+        max_length=max(lengths),
+        allow_blank=True,
+        default="",
+        required=False,
+        error_messages={"invalid": f"Give {counts} ASCII digits (0-9)."},
+        **kwargs,
     )
 
 
@@ -79,3 +95,36 @@ def certificate_date(value: datetime) -> datetime:
             f" {LATEST_CERTIFICATE_DATE:%Y-%m-%d}."
         )
     return value
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "properties": {
+            key: {"type": "integer", "minimum": 0, "maximum": top}
+            for key, top in CERTIFIED_CLAIM_RANGES.items()
+        },
+        "additionalProperties": False,
+    }
+)
+class CertifiedClaimsField(serializers.DictField):
+    """The claims a certificate states (the serializer checks the keys and ranges)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        top = max(CERTIFIED_CLAIM_RANGES.values())
+        super().__init__(child=serializers.IntegerField(min_value=0, max_value=top), **kwargs)
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {"type": "string", "maxLength": MAX_PERSONAL_FIELD_LENGTH},
+        "maxProperties": MAX_PERSONAL_FIELDS,
+    }
+)
+class PersonalFieldsField(serializers.DictField):
+    """Personal data by field name (the serializer checks the count)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        child = serializers.CharField(max_length=MAX_PERSONAL_FIELD_LENGTH)
+        super().__init__(child=child, **kwargs)

@@ -15,6 +15,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from webapp.api.authentication import acting_organisation
+from webapp.api.outputs import (
+    BundleContentsOutput,
+    CustodyOutput,
+    FiguresOutput,
+    HoldersOutput,
+    RevocationImpactOutput,
+    TraceOutput,
+)
+from webapp.api.schema import read_responses
 from webapp.limits import MAX_BLOCK_NUMBER
 from webapp.lots.selectors import organisation_names, stock_scope
 from webapp.projections.selectors import bundle_contents, lot_holders
@@ -68,7 +77,7 @@ class TraceApi(APIView):
 
     @extend_schema(
         parameters=[QuerySerializer, AS_OF],
-        responses={200: OpenApiTypes.OBJECT},
+        responses=read_responses(TraceOutput),
         description="Upstream (sources, through transformations and bundles) or downstream"
         " (what the lot went into) lineage with quantities, holders and certificates.",
     )
@@ -93,7 +102,7 @@ class TraceApi(APIView):
 
 
 class CustodyApi(APIView):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses=read_responses(CustodyOutput, org=False))
     def get(self, request: Request, lot_id: int) -> Response:
         """Each handoff of the lot (and of any bundle while it carried the lot)."""
         _known(lot_id)
@@ -103,7 +112,7 @@ class CustodyApi(APIView):
 
 
 class HoldersApi(APIView):
-    @extend_schema(parameters=[AS_OF], responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(parameters=[AS_OF], responses=read_responses(HoldersOutput))
     def get(self, request: Request, lot_id: int) -> Response:
         """Who held the lot, and how much: now or as of a block or date."""
         block = as_of_block(request)
@@ -129,7 +138,7 @@ class HoldersApi(APIView):
 
 
 class BundleContentsApi(APIView):
-    @extend_schema(parameters=[AS_OF], responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(parameters=[AS_OF], responses=read_responses(BundleContentsOutput, org=False))
     def get(self, request: Request, bundle_id: int) -> Response:
         """What a bundle contained: now or as of a block or date."""
         block = as_of_block(request)
@@ -145,7 +154,7 @@ class BundleContentsApi(APIView):
 
 
 class FiguresApi(APIView):
-    @extend_schema(parameters=[AS_OF], responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(parameters=[AS_OF], responses=read_responses(FiguresOutput, org=False))
     def get(self, request: Request, lot_id: int) -> Response:
         """Carbon footprint per unit, recycled content and certified-input share, rolled up
         from chain events (the same numbers for every participant at the same block)."""
@@ -159,7 +168,7 @@ class FiguresApi(APIView):
 
 
 class RevocationImpactApi(APIView):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses=read_responses(RevocationImpactOutput))
     def get(self, request: Request, certificate_id: int) -> Response:
         """Every lot and bundle downstream of the certificate's subject, with holders."""
         impact = certificate_revocation_impact(certificate_id=certificate_id)

@@ -10,7 +10,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from webapp.api.authentication import acting_organisation
-from webapp.api.fields import ascii_digits_field
+from webapp.api.fields import gs1_digits_field
+from webapp.api.schema import write_responses
 from webapp.api.views.common import IDEMPOTENCY, ItemInput, OperationOutput, WriteView
 from webapp.limits import MAX_BUNDLE_ITEMS, MAX_NAME_LENGTH
 from webapp.lots.services import bundle_create, bundle_unpack
@@ -22,11 +23,13 @@ class BundleCreateApi(WriteView):
             ref_name = "BundleCreateInput"
 
         name = serializers.CharField(max_length=MAX_NAME_LENGTH)
-        sscc = ascii_digits_field(18)
+        sscc = gs1_digits_field(18)
         items = ItemInput(many=True, allow_empty=False, max_length=MAX_BUNDLE_ITEMS)
 
     @extend_schema(
-        request=InputSerializer, responses={202: OperationOutput}, parameters=[IDEMPOTENCY]
+        request=InputSerializer,
+        responses=write_responses(OperationOutput),
+        parameters=[IDEMPOTENCY],
     )
     def post(self, request: Request) -> Response:
         data = self.parse(self.InputSerializer, request)
@@ -41,7 +44,11 @@ class BundleCreateApi(WriteView):
 
 
 class BundleUnpackApi(WriteView):
-    @extend_schema(request=None, responses={202: OperationOutput}, parameters=[IDEMPOTENCY])
+    @extend_schema(
+        request=None,
+        responses=write_responses(OperationOutput, by_id=True, body=False),
+        parameters=[IDEMPOTENCY],
+    )
     def post(self, request: Request, bundle_id: int) -> Response:
         operation = bundle_unpack(
             organisation=acting_organisation(request),

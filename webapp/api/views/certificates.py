@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -13,7 +12,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from webapp.api.authentication import acting_organisation
-from webapp.api.fields import CERTIFIED_CLAIM_RANGES, certificate_date, id_field
+from webapp.api.fields import (
+    CERTIFIED_CLAIM_RANGES,
+    CertifiedClaimsField,
+    certificate_date,
+    id_field,
+)
+from webapp.api.outputs import CertificateListOutput
+from webapp.api.schema import read_responses, write_responses
 from webapp.api.views.common import IDEMPOTENCY, OperationOutput, WriteView
 from webapp.certificates.services import (
     CERTIFICATE_TYPES,
@@ -21,9 +27,18 @@ from webapp.certificates.services import (
     certificate_issue,
     certificate_revoke,
 )
-from webapp.limits import MAX_CO2E_G_PER_UNIT, MAX_REASON_LENGTH
+from webapp.limits import (
+    EARLIEST_CERTIFICATE_DATE,
+    LATEST_CERTIFICATE_DATE,
+    MAX_REASON_LENGTH,
+)
 from webapp.lots import selectors
 from webapp.provenance.shapes import certificate_json
+
+CERTIFICATE_WINDOW = (
+    f"between {EARLIEST_CERTIFICATE_DATE:%Y-%m-%d} and {LATEST_CERTIFICATE_DATE:%Y-%m-%d}"
+    " (UTC when no offset is given)"
+)
 
 
 class CertificateListApi(APIView):
@@ -33,7 +48,10 @@ class CertificateListApi(APIView):
 
         lot_id = id_field(required=False)
 
-    @extend_schema(parameters=[QuerySerializer], responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        parameters=[QuerySerializer],
+        responses=read_responses(CertificateListOutput, by_id=False, org=False),
+    )
     def get(self, request: Request) -> Response:
         query = self.QuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -49,13 +67,9 @@ class CertificateIssueApi(WriteView):
         lot_id = id_field()
         certificate_type = serializers.ChoiceField(choices=list(CERTIFICATE_TYPES))
         document_hash = serializers.RegexField(r"^(0x)?[0-9a-fA-F]{64}$")
-        valid_from = serializers.DateTimeField()
-        valid_until = serializers.DateTimeField()
-        claims = serializers.DictField(
-            child=serializers.IntegerField(min_value=0, max_value=MAX_CO2E_G_PER_UNIT),
-            default=dict,
-            help_text=f"keys: {', '.join(CLAIM_KEYS)}",
-        )
+        valid_from = serializers.DateTimeField(help_text=CERTIFICATE_WINDOW)
+        valid_until = serializers.DateTimeField(help_text=CERTIFICATE_WINDOW)
+        claims = CertifiedClaimsField(default=dict, help_text=f"keys: {', '.join(CLAIM_KEYS)}")
 
         def validate_valid_from(self, value: datetime) -> datetime:
             return certificate_date(value)
@@ -76,7 +90,9 @@ class CertificateIssueApi(WriteView):
             return value
 
     @extend_schema(
-        request=InputSerializer, responses={202: OperationOutput}, parameters=[IDEMPOTENCY]
+        request=InputSerializer,
+        responses=write_responses(OperationOutput),
+        parameters=[IDEMPOTENCY],
     )
     def post(self, request: Request) -> Response:
         data = self.parse(self.InputSerializer, request)
@@ -96,7 +112,9 @@ class CertificateRevokeApi(WriteView):
         reason = serializers.CharField(max_length=MAX_REASON_LENGTH)
 
     @extend_schema(
-        request=InputSerializer, responses={202: OperationOutput}, parameters=[IDEMPOTENCY]
+        request=InputSerializer,
+        responses=write_responses(OperationOutput, by_id=True),
+        parameters=[IDEMPOTENCY],
     )
     def post(self, request: Request, certificate_id: int) -> Response:
         data = self.parse(self.InputSerializer, request)

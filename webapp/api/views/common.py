@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,18 +14,10 @@ from rest_framework.views import APIView
 
 from webapp.api.fields import id_field, printable_ascii, quantity_field
 from webapp.api.problems import IdempotencyKeyMissing
+from webapp.api.schema import IDEMPOTENCY as IDEMPOTENCY
 from webapp.limits import MAX_IDEMPOTENCY_KEY_LENGTH
 from webapp.operations.models import Operation
 from webapp.operations.selectors import operation_reason_for_user
-
-IDEMPOTENCY = OpenApiParameter(
-    "Idempotency-Key",
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    required=True,
-    description="Unique per intended write. The same key and body return the first operation;"
-    " the same key with another body is refused with 422.",
-)
 
 
 class OperationOutput(serializers.ModelSerializer[Operation]):
@@ -110,6 +100,17 @@ def handoff_json(h: Any, names: dict[str, str]) -> dict[str, Any]:
         "status": h.status,
         "reason": h.reason,
     }
+
+
+def query_choice(request: Request, name: str, choices: list[str]) -> str:
+    """A query parameter with a fixed set of values: "" when absent, refused when it names
+    none of them (an unknown filter would otherwise read as "no filter" or "nothing")."""
+    value = request.query_params.get(name)
+    if value is None:
+        return ""
+    if value not in choices:
+        raise serializers.ValidationError({name: [f"Give one of: {', '.join(choices)}."]})
+    return value
 
 
 def person(request: Request) -> Any:

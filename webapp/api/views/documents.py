@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.http import FileResponse, Http404
@@ -9,12 +10,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from webapp.api.authentication import acting_organisation
 from webapp.api.problems import problem
+from webapp.api.schema import problems
 from webapp.documents.models import Document
 from webapp.documents.selectors import document_for_reader
 from webapp.documents.services import DocumentAltered, document_read, document_upload
@@ -37,7 +40,7 @@ class DocumentUploadApi(APIView):
                 "DocumentUpload", {"file": serializers.FileField()}
             )
         },
-        responses={201: DocumentOutput},
+        responses={201: DocumentOutput, **problems(400, 401, 403, 406, 413, 415, 429)},
     )
     def post(self, request: Request) -> Response:
         upload = request.FILES.get("file")
@@ -52,8 +55,32 @@ class DocumentUploadApi(APIView):
         return Response(DocumentOutput(document).data, status=201)
 
 
+class DocumentBytesRenderer(BaseRenderer):
+    """Lets a client ask for the download as `application/octet-stream` (the type the schema
+    publishes). The bytes come as a FileResponse; only a refusal is rendered here, as the
+    same problem+json document the JSON renderer would write."""
+
+    media_type = "application/octet-stream"
+    format = "bin"
+
+    def render(
+        self,
+        data: Any,
+        accepted_media_type: str | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
+    ) -> bytes:
+        return JSONRenderer().render(data)
+
+
 class DocumentDownloadApi(APIView):
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    renderer_classes = [JSONRenderer, DocumentBytesRenderer]
+
+    @extend_schema(
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            **problems(400, 401, 403, 404, 406, 409, 429),
+        }
+    )
     def get(self, request: Request, sha256: str) -> Any:
         document = document_for_reader(sha256=sha256, organisation=acting_organisation(request))
         if document is None:  # or not one this organisation may read: the same answer

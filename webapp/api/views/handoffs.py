@@ -11,11 +11,15 @@ from rest_framework.response import Response
 
 from webapp.api.authentication import acting_organisation
 from webapp.api.fields import id_field, quantity_field
-from webapp.api.views.common import IDEMPOTENCY, OperationOutput, WriteView
+from webapp.api.schema import read_responses, write_responses
+from webapp.api.views.common import IDEMPOTENCY, OperationOutput, WriteView, query_choice
 from webapp.limits import MAX_REASON_LENGTH
 from webapp.lots import selectors
 from webapp.lots.services import handoff_accept, handoff_cancel, handoff_initiate, handoff_reject
 from webapp.organisations.models import Organisation
+
+DIRECTIONS = ["incoming", "outgoing"]
+HANDOFF_STATUSES = ["open", "accepted", "rejected", "cancelled"]
 
 
 def _organisation(slug: str) -> Organisation | None:
@@ -37,19 +41,19 @@ class HandoffListApi(generics.ListAPIView):  # type: ignore[type-arg]
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("direction", str, enum=["incoming", "outgoing"]),
-            OpenApiParameter("status", str, enum=["open", "accepted", "rejected", "cancelled"]),
-        ]
+            OpenApiParameter("direction", str, enum=DIRECTIONS),
+            OpenApiParameter("status", str, enum=HANDOFF_STATUSES),
+        ],
+        responses=read_responses(HandoffOutput(many=True)),
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self) -> Any:
-        params = self.request.query_params
         return selectors.handoff_list(
             organisation=acting_organisation(self.request),
-            direction=params.get("direction", ""),
-            status=params.get("status", ""),
+            direction=query_choice(self.request, "direction", DIRECTIONS),
+            status=query_choice(self.request, "status", HANDOFF_STATUSES),
         )
 
 
@@ -65,7 +69,9 @@ class HandoffInitiateApi(WriteView):
         quantity = quantity_field()
 
     @extend_schema(
-        request=InputSerializer, responses={202: OperationOutput}, parameters=[IDEMPOTENCY]
+        request=InputSerializer,
+        responses=write_responses(OperationOutput),
+        parameters=[IDEMPOTENCY],
     )
     def post(self, request: Request) -> Response:
         data = self.parse(self.InputSerializer, request)
@@ -96,7 +102,9 @@ class HandoffAnswerApi(WriteView):
         )
 
     @extend_schema(
-        request=InputSerializer, responses={202: OperationOutput}, parameters=[IDEMPOTENCY]
+        request=InputSerializer,
+        responses=write_responses(OperationOutput, by_id=True),
+        parameters=[IDEMPOTENCY],
     )
     def post(self, request: Request, handoff_id: int) -> Response:
         data = self.parse(self.InputSerializer, request)

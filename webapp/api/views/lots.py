@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
 from rest_framework.request import Request
@@ -15,14 +14,28 @@ from web3 import Web3
 
 from contracts.domain import LotKind
 from webapp.api.authentication import acting_organisation
-from webapp.api.fields import ClaimsInput, ascii_digits_field, quantity_field
-from webapp.api.views.common import IDEMPOTENCY, OperationOutput, WriteView, handoff_json, person
+from webapp.api.fields import (
+    GS1_BATCH_LENGTH,
+    ClaimsInput,
+    PersonalFieldsField,
+    gs1_digits_field,
+    quantity_field,
+)
+from webapp.api.outputs import LotDetailOutput
+from webapp.api.schema import read_responses, write_responses
+from webapp.api.views.common import (
+    IDEMPOTENCY,
+    OperationOutput,
+    WriteView,
+    handoff_json,
+    person,
+    query_choice,
+)
 from webapp.limits import (
     MAX_CODE_LENGTH,
     MAX_DESCRIPTION_LENGTH,
     MAX_LOT_DOCUMENTS,
     MAX_NAME_LENGTH,
-    MAX_PERSONAL_FIELD_LENGTH,
     MAX_PERSONAL_FIELDS,
     MAX_UNIT_LENGTH,
 )
@@ -31,6 +44,9 @@ from webapp.lots.services import Claims, lot_register
 from webapp.organisations.models import Organisation
 from webapp.privacy.services import personal_json
 from webapp.provenance.shapes import certificate_json
+
+#: The kinds a lot list may be filtered by.
+LOT_KINDS = ["raw_material", "component", "product", "bundle"]
 
 
 class LotRegisterApi(WriteView):
@@ -47,9 +63,9 @@ class LotRegisterApi(WriteView):
         description = serializers.CharField(
             required=False, allow_blank=True, default="", max_length=MAX_DESCRIPTION_LENGTH
         )
-        gtin = ascii_digits_field(14)
+        gtin = gs1_digits_field(8, 12, 13, 14)
         batch = serializers.CharField(
-            required=False, allow_blank=True, default="", max_length=MAX_CODE_LENGTH
+            required=False, allow_blank=True, default="", max_length=GS1_BATCH_LENGTH
         )
         claims = ClaimsInput(required=False)
         documents = serializers.ListField(
@@ -59,8 +75,7 @@ class LotRegisterApi(WriteView):
             max_length=MAX_LOT_DOCUMENTS,
             help_text="SHA-256 hashes of documents uploaded to /api/v1/documents",
         )
-        personal = serializers.DictField(
-            child=serializers.CharField(max_length=MAX_PERSONAL_FIELD_LENGTH),
+        personal = PersonalFieldsField(
             required=False,
             default=dict,
             help_text="personal data (contact_name, contact_email, contact_phone, "
@@ -81,7 +96,9 @@ class LotRegisterApi(WriteView):
             return value
 
     @extend_schema(
-        request=InputSerializer, responses={202: OperationOutput}, parameters=[IDEMPOTENCY]
+        request=InputSerializer,
+        responses=write_responses(OperationOutput),
+        parameters=[IDEMPOTENCY],
     )
     def post(self, request: Request) -> Response:
         data = self.parse(self.InputSerializer, request)
@@ -130,26 +147,24 @@ class LotListApi(generics.ListAPIView):  # type: ignore[type-arg]
         parameters=[
             OpenApiParameter("holder", str, description="organisation slug or address"),
             OpenApiParameter("creator", str, description="organisation slug or address"),
-            OpenApiParameter("kind", str, enum=["raw_material", "component", "product", "bundle"]),
-            OpenApiParameter("quarantined", bool),
-        ]
+            OpenApiParameter("kind", str, enum=LOT_KINDS),
+            OpenApiParameter("quarantined", bool, description="true or false (1 or 0)"),
+        ],
+        responses=read_responses(LotOutput(many=True)),
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self) -> Any:
         params = self.request.query_params
-        kind = params.get("kind", "")
-        try:
-            kind_value = LotKind[kind.upper()].value if kind else None
-        except KeyError:
-            raise serializers.ValidationError({"kind": [f"Unknown kind {kind!r}."]}) from None
-        quarantined = params.get("quarantined")
+        kind = query_choice(self.request, "kind", LOT_KINDS)
+        kind_value = LotKind[kind.upper()].value if kind else None
+        quarantined = _boolean(params.get("quarantined"), name="quarantined")
         return selectors.lot_list(
             holder=_address(params.get("holder", "")),
             creator=_address(params.get("creator", "")),
             kind=kind_value,
-            quarantined=None if quarantined is None else quarantined.lower() in {"1", "true"},
+            quarantined=quarantined,
             scope=selectors.stock_scope(organisation=acting_organisation(self.request)),
         )
 
@@ -166,6 +181,18 @@ class LotListApi(generics.ListAPIView):  # type: ignore[type-arg]
         return self.serializer_class(*args, **kwargs)
 
 
+#: What a boolean query parameter may say (anything else is refused, not read as false).
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def _boolean(value: str | None, *, name: str) -> bool | None:
+    if value is None:
+        return None
+    if value.lower() not in _BOOLEANS:
+        raise serializers.ValidationError({name: ["Give true or false."]})
+    return _BOOLEANS[value.lower()]
+
+
 def _address(value: str) -> str:
     if not value:
         return ""
@@ -178,7 +205,7 @@ def _address(value: str) -> str:
 
 
 class LotDetailApi(APIView):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses=read_responses(LotDetailOutput))
     def get(self, request: Request, lot_id: int) -> Response:
         organisation = acting_organisation(request)
         detail = selectors.lot_detail(lot_id=lot_id, organisation=organisation)

@@ -10,8 +10,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from webapp.api.authentication import acting_organisation
-from webapp.api.views.common import OperationOutput
+from webapp.api.schema import read_responses
+from webapp.api.views.common import OperationOutput, query_choice
 from webapp.operations.models import Operation
+
+STATUSES = [s.value for s in Operation.Status]
 
 
 class OperationListApi(generics.ListAPIView):  # type: ignore[type-arg]
@@ -19,9 +22,10 @@ class OperationListApi(generics.ListAPIView):  # type: ignore[type-arg]
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("status", str, enum=[s.value for s in Operation.Status]),
+            OpenApiParameter("status", str, enum=STATUSES),
             OpenApiParameter("action", str),
-        ]
+        ],
+        responses=read_responses(OperationOutput(many=True)),
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
@@ -29,8 +33,9 @@ class OperationListApi(generics.ListAPIView):  # type: ignore[type-arg]
     def get_queryset(self) -> Any:
         rows = Operation.objects.filter(organisation=acting_organisation(self.request))
         params = self.request.query_params
-        if params.get("status"):
-            rows = rows.filter(status=params["status"])
+        status = query_choice(self.request, "status", STATUSES)
+        if status:
+            rows = rows.filter(status=status)
         if params.get("action"):
             rows = rows.filter(action=params["action"])
         return rows.select_related("organisation")
@@ -39,6 +44,10 @@ class OperationListApi(generics.ListAPIView):  # type: ignore[type-arg]
 class OperationDetailApi(generics.RetrieveAPIView):  # type: ignore[type-arg]
     serializer_class = OperationOutput
     lookup_url_kwarg = "operation_id"
+
+    @extend_schema(responses=read_responses(OperationOutput))
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
 
     def get_queryset(self) -> Any:
         return Operation.objects.filter(organisation=acting_organisation(self.request))

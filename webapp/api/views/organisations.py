@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from webapp.api.authentication import acting_organisation
+from webapp.api.outputs import InventoryOutput, OrganisationListOutput
+from webapp.api.schema import read_responses
 from webapp.lots import selectors
 from webapp.organisations.models import Organisation
 
 
 class OrganisationListApi(APIView):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses=read_responses(OrganisationListOutput, by_id=False, org=False))
     def get(self, request: Request) -> Response:
         rows = Organisation.objects.exclude(address="").filter(is_operator=False)
         return Response(
@@ -29,7 +30,7 @@ class OrganisationListApi(APIView):
 
 
 class InventoryApi(APIView):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses=read_responses(InventoryOutput, by_id=False))
     def get(self, request: Request) -> Response:
         holdings = selectors.inventory(organisation=acting_organisation(request))
         return Response(

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from contracts.domain import LotKind
 from webapp.api.authentication import acting_organisation
 from webapp.api.fields import ClaimsInput, quantity_field
+from webapp.api.schema import write_responses
 from webapp.api.views.common import IDEMPOTENCY, ItemInput, OperationOutput, WriteView
 from webapp.limits import (
     MAX_NAME_LENGTH,
@@ -55,7 +56,7 @@ class TransformationApi(WriteView):
                 "outputs": OutputInput(many=True, max_length=MAX_TRANSFORMATION_OUTPUTS),
             },
         ),
-        responses={202: OperationOutput},
+        responses=write_responses(OperationOutput),
         parameters=[IDEMPOTENCY],
     )
     def post(self, request: Request) -> Response:
