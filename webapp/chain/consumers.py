@@ -1,6 +1,7 @@
 """Consumers of the event store: whatever follows the mirrored events with its own cursor.
 
 A consumer has a ``name`` (its cursor's key), the event ``kinds`` it wants (None: all),
+``after`` (names of consumers whose effects it relies on: it never gets ahead of them),
 ``apply(events, chain_id=...)`` for a batch in store order, and ``rollback(to_block,
 chain_id=...)`` to undo what it did above a block when a reorganisation removed it. The
 pipeline (`webapp.chain.pipeline`) owns the cursors: it calls ``apply`` inside the
@@ -25,6 +26,7 @@ from webapp.chain.models import ChainEvent
 class Consumer(Protocol):
     name: str
     kinds: frozenset[str] | None
+    after: tuple[str, ...]
 
     def apply(self, events: Sequence[ChainEvent], *, chain_id: int) -> None: ...
 

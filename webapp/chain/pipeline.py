@@ -7,7 +7,8 @@ to the new head, in registration order.
 Each consumer has its own cursor row (`ConsumerCursor`). A batch is applied and the cursor
 moved in one transaction, so a crash replays the batch instead of losing or doubling it.
 A consumer that raises is parked at the event that broke it (the events before it in the
-batch are kept) and the others go on; ``consumer_unpark`` lets it try again. On a
+batch are kept) and the others go on, except those that declared they come ``after`` it:
+they wait for it. ``consumer_unpark`` lets it try again. On a
 reorganisation the indexer calls :func:`consumers_rollback` inside its own rollback
 transaction: every consumer past the fork undoes its work above it, last registered first.
 """
@@ -69,17 +70,19 @@ def consumer_catch_up(
     while True:
         with transaction.atomic():
             cursor = _lock_cursor(chain_id=chain_id, name=consumer.name)
-            if cursor.parked or cursor.event_id >= horizon:
+            # Never ahead of the consumers it relies on (a parked one holds it back too).
+            limit = min([horizon, *_cursors(chain_id=chain_id, names=consumer.after)])
+            if cursor.parked or cursor.event_id >= limit:
                 return applied
             rows = ChainEvent.objects.filter(
-                chain_id=chain_id, id__gt=cursor.event_id, id__lte=horizon
+                chain_id=chain_id, id__gt=cursor.event_id, id__lte=limit
             )
             if consumer.kinds is not None:
                 rows = rows.filter(event__in=consumer.kinds)
             events = list(rows.order_by("id")[:batch])
             # A short batch means every event up to the horizon was seen (kinds it does not
             # want included): the cursor may move there.
-            reached = events[-1].id if len(events) == batch else horizon
+            reached = events[-1].id if len(events) == batch else limit
             if events:
                 try:
                     with transaction.atomic():
@@ -179,6 +182,18 @@ def _lock_cursor(*, chain_id: int, name: str) -> ConsumerCursor:
         chain_id=chain_id, name=name
     )
     return cursor
+
+
+def _cursors(*, chain_id: int, names: tuple[str, ...]) -> list[int]:
+    """Where the named consumers stand (0 for one that has not run yet)."""
+    if not names:
+        return []
+    found = dict(
+        ConsumerCursor.objects.filter(chain_id=chain_id, name__in=names).values_list(
+            "name", "event_id"
+        )
+    )
+    return [found.get(name, 0) for name in names]
 
 
 def _last_event_id(chain_id: int) -> int:

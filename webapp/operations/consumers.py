@@ -15,6 +15,7 @@ from webapp.operations.services import operations_confirm, operations_unconfirm
 class OperationConfirmation:
     name = "operations"
     kinds: frozenset[str] | None = None  # any event of an operation's transaction confirms it
+    after = ("projections",)  # "confirmed" means "visible in the portal"
 
     def apply(self, events: Sequence[ChainEvent], *, chain_id: int) -> None:
         operations_confirm(

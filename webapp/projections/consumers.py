@@ -11,6 +11,7 @@ from webapp.projections.projector import Projector
 class ProjectionConsumer:
     name = Projector.CONSUMER
     kinds: frozenset[str] | None = None  # every event moves the cursor; unknown ones do nothing
+    after: tuple[str, ...] = ()
 
     def apply(self, events: Sequence[ChainEvent], *, chain_id: int) -> None:
         Projector(chain_id).apply(events)

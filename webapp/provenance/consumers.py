@@ -12,6 +12,7 @@ from webapp.provenance.services import notifications_emit
 class RevocationNotifications:
     name = "notifications"
     kinds: frozenset[str] | None = frozenset({"CertificateRevoked"})
+    after = ("projections",)  # who is affected is read from the projections
 
     def apply(self, events: Sequence[ChainEvent], *, chain_id: int) -> None:
         notifications_emit(chain_id=chain_id, events=events)
