@@ -82,7 +82,7 @@ def consumer_catch_up(
             events = list(rows.order_by("id")[:batch])
             # A short batch means every event up to the horizon was seen (kinds it does not
             # want included): the cursor may move there.
-            reached = events[-1].id if len(events) == batch else limit
+            reached = events[-1].pk if len(events) == batch else limit
             if events:
                 try:
                     with transaction.atomic():
@@ -106,15 +106,15 @@ def _apply_one_by_one(consumer: Consumer, cursor: ConsumerCursor, events: list[C
             log.exception(
                 "consumer %s parked at event %s (chain %s)",
                 consumer.name,
-                event.id,
+                event.pk,
                 cursor.chain_id,
             )
             cursor.parked_at = timezone.now()
-            cursor.parked_event_id = event.id
+            cursor.parked_event_id = event.pk
             cursor.error = f"{type(exc).__name__}: {exc}"
             cursor.save()
             return applied
-        cursor.event_id = event.id
+        cursor.event_id = event.pk
         applied += 1
     # Each event alone went through (the batch's failure depended on the batch): nothing
     # to park; the cursor covers the batch.
