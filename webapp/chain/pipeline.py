@@ -80,7 +80,7 @@ def consumer_catch_up(
             if consumer.kinds is not None:
                 rows = rows.filter(event__in=consumer.kinds)
             events = list(rows.order_by("id")[:batch])
-            # A short batch means every event up to the horizon was seen (kinds it does not
+            # A short batch means every event up to the limit was seen (kinds it does not
             # want included): the cursor may move there.
             reached = events[-1].pk if len(events) == batch else limit
             if events:
