@@ -1,17 +1,16 @@
-"""Indexer throughput and live lag, measured on a local node and the real PostgreSQL.
+"""Pipeline throughput and live lag, measured on a local node and the real PostgreSQL.
 
 1. Starts anvil, deploys, and generates at least 100,000 contract events: transformations
    that each mint 50 output lots (LotRegistered + TransferSingle per output), mixed with
    handoffs, sent as pipelined raw transactions.
-2. Backfills them into an empty event store in PostgreSQL and prints
-   ``backfill: N events/s``.
+2. Backfills them through ``chain_sync`` (the event store, then every registered consumer)
+   into an empty PostgreSQL database and prints ``pipeline: N events/s``.
 3. Decodes the same logs through web3's own path (contract ``get_logs`` +
    ``process_log``) and prints ``web3_decode: N events/s``.
-   Then folds them into the projections and prints ``projections: N events/s``.
-4. Switches the node to 1-second blocks, keeps sending transactions while the indexer
+4. Switches the node to 1-second blocks, keeps sending transactions while ``chain_sync``
    follows the head, and prints ``live_lag_p99: S s`` — for each block, the time from the
-   block's timestamp to the moment its events were committed to the store.
-5. Last line: ``indexer_vs_web3_decode: R`` = backfill rate / web3 decode rate.
+   block's timestamp to the moment its events were stored and applied.
+5. Last line: ``pipeline_vs_web3_decode: R`` = pipeline rate / web3 decode rate.
 
     python bench/indexer.py [--events 100000]
 
@@ -71,7 +70,8 @@ def main() -> None:
     from contracts.domain import LotKind, Role
     from contracts.node import AnvilNode
     from webapp.chain.indexer import ChainIndexer
-    from webapp.chain.models import ChainEvent
+    from webapp.chain.models import ChainEvent, Checkpoint
+    from webapp.chain.pipeline import chain_sync
 
     h = b"\x11" * 32
     outputs_per_tx = 50
@@ -125,24 +125,17 @@ def main() -> None:
             f"({time.perf_counter() - started:.1f} s)"
         )
 
-        # ---- backfill
+        # ---- backfill: the whole pipeline (event store, then every consumer)
         indexer = ChainIndexer(w3, manifest, confirmations=0)
         t0 = time.perf_counter()
-        stored = indexer.run_until_head()
+        result = chain_sync(indexer=indexer)
         backfill_s = time.perf_counter() - t0
+        stored = result.stored
         assert stored == generated == ChainEvent.objects.count(), (stored, generated)
         backfill_rate = stored / backfill_s
-        print(f"backfill: {backfill_rate:,.0f} events/s ({stored} events in {backfill_s:.1f} s)")
-
-        # ---- projections folded from the store (a separate step, after the backfill)
-        from webapp.projections.projector import Projector
-
-        t0 = time.perf_counter()
-        projected = Projector(manifest.chain_id).apply_pending()
-        projection_s = time.perf_counter() - t0
         print(
-            f"projections: {projected / projection_s:,.0f} events/s "
-            f"({projected} events in {projection_s:.1f} s)"
+            f"pipeline: {backfill_rate:,.0f} events/s ({stored} events stored and applied by"
+            f" {', '.join(result.applied)} in {backfill_s:.1f} s)"
         )
 
         # ---- web3's own decoding path over the same logs
@@ -183,12 +176,13 @@ def main() -> None:
         thread.start()
         deadline = time.monotonic() + args.live_seconds
         while time.monotonic() < deadline:
-            result = indexer.run_once()
-            if result is None or result.events == 0:
+            before = Checkpoint.objects.get(chain_id=manifest.chain_id).block_number
+            if chain_sync(indexer=indexer).stored == 0:
                 time.sleep(0.1)
                 continue
             committed = time.time()
-            for number in range(result.from_block, result.to_block + 1):
+            after = Checkpoint.objects.get(chain_id=manifest.chain_id).block_number
+            for number in range(before + 1, after + 1):
                 if ChainEvent.objects.filter(block_number=number).exists():
                     ts = w3.eth.get_block(number)["timestamp"]
                     lags.append(committed - ts)
@@ -199,7 +193,7 @@ def main() -> None:
         median = statistics.median(lags) if lags else float("nan")
         print(f"live_blocks: {len(lags)} (block period 1 s, median lag {median:.2f} s)")
         print(f"live_lag_p99: {p99:.2f} s")
-        print(f"indexer_vs_web3_decode: {backfill_rate / web3_rate:.2f}")
+        print(f"pipeline_vs_web3_decode: {backfill_rate / web3_rate:.2f}")
 
 
 if __name__ == "__main__":

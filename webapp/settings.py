@@ -97,6 +97,15 @@ DATABASES = {
         env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'provenant.sqlite3'}")
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default has one writer at a time: WAL lets readers go on beside it, a
+    # write transaction takes the lock when it begins (not half way, where SQLite cannot
+    # wait and answers "database is locked" at once), and a writer waits up to 20 s.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en"
@@ -120,6 +129,15 @@ EXPLORER_TX_URL = env_str("PROVENANT_EXPLORER_TX_URL", "")
 INDEXER_CONFIRMATIONS = env_int("INDEXER_CONFIRMATIONS", 0, minimum=0)
 #: Largest eth_getLogs range tried first; Besu caps ranges at 5,000 blocks by default.
 INDEXER_MAX_RANGE = env_int("INDEXER_MAX_RANGE", 5000, minimum=1)
+
+#: What follows the event store, in the order `webapp.chain.pipeline` runs it: projections
+#: first, then operation confirmation (so "confirmed" means "visible in the portal"), then
+#: revocation notifications (which read the projections).
+CHAIN_CONSUMERS = [
+    "webapp.projections.consumers.ProjectionConsumer",
+    "webapp.operations.consumers.OperationConfirmation",
+    "webapp.provenance.consumers.RevocationNotifications",
+]
 
 # --- public evidence packs
 #: Evidence packs one anonymous client address may download per window: "N/minute",

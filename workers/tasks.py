@@ -11,10 +11,9 @@ from requests.exceptions import Timeout
 
 from webapp.chain.chain_client import chain
 from webapp.chain.indexer import ChainIndexer, IndexerBusy, leader_lock
+from webapp.chain.pipeline import chain_sync
 from webapp.operations.models import Operation
 from webapp.operations.submitter import SubmitLater, operation_send, operation_track
-from webapp.projections.projector import Projector
-from webapp.provenance.services import notifications_emit
 from workers.celery import app
 
 log = logging.getLogger(__name__)
@@ -28,14 +27,12 @@ log = logging.getLogger(__name__)
     ignore_result=True,
 )
 def index_chain() -> int:
-    """Index to the head under the leader lock; a second concurrent run returns at once."""
+    """Index to the head and run the consumers under the leader lock; a second concurrent
+    run returns at once."""
     w3, manifest = chain()
     try:
         with leader_lock(manifest.chain_id):
-            stored = ChainIndexer(w3, manifest).run_until_head()
-            Projector(manifest.chain_id).apply_pending()
-            notifications_emit(chain_id=manifest.chain_id)
-            return stored
+            return chain_sync(indexer=ChainIndexer(w3, manifest)).stored
     except IndexerBusy:
         log.debug("indexer already running for chain %s", manifest.chain_id)
         return 0

@@ -1,8 +1,8 @@
 """A consortium run through the web app: organisations with keystore-file keys,
 onboarded by the operator through operations, on a real anvil node and the real database.
 
-`settle()` does what the workers do (submit, track, index, project) in this process, so a
-test can assert each step's outcome.
+`settle()` does what the workers do (submit, track, index and run the consumers) in this
+process, so a test can assert each step's outcome.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from contracts.chain import LocalSigner
 from contracts.deploy import Manifest, deploy_system
 from contracts.domain import Role
 from webapp.chain.indexer import ChainIndexer
+from webapp.chain.pipeline import chain_sync
 from webapp.operations.models import Operation
 from webapp.operations.submitter import SubmitLater, operation_send, operation_track
 from webapp.organisations.keys import keystore_file_backend
@@ -28,8 +29,6 @@ from webapp.organisations.services import (
     organisation_create_key,
     organisation_register,
 )
-from webapp.projections.projector import Projector
-from webapp.provenance.services import notifications_emit
 
 MEMBERS: dict[str, tuple[str, Role]] = {
     "mine": ("Katanga Cobalt Mine", Role.MINER),
@@ -89,6 +88,4 @@ class Network:
         return touched
 
     def index(self) -> None:
-        ChainIndexer(self.w3, self.manifest).run_until_head()
-        Projector(self.manifest.chain_id).apply_pending()
-        notifications_emit(chain_id=self.manifest.chain_id)
+        chain_sync(indexer=ChainIndexer(self.w3, self.manifest))

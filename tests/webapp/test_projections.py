@@ -14,6 +14,7 @@ from contracts.domain import LotKind, SubjectKind, ascii32
 from tests.contracts.consortium import H1, H2, Consortium
 from tests.webapp.test_indexer import activity
 from webapp.chain.indexer import ChainIndexer
+from webapp.chain.pipeline import chain_sync
 from webapp.lots.selectors import describe_event, lot_history
 from webapp.projections.models import (
     VERSIONED,
@@ -25,7 +26,6 @@ from webapp.projections.models import (
     ParticipantVersion,
     TransformationEdge,
 )
-from webapp.projections.projector import Projector
 
 pytestmark = [
     pytest.mark.integration,
@@ -35,8 +35,7 @@ pytestmark = [
 
 
 def mirror(w3: Web3, manifest: Manifest) -> None:
-    ChainIndexer(w3, manifest).run_until_head()
-    Projector(manifest.chain_id).apply_pending()
+    chain_sync(indexer=ChainIndexer(w3, manifest))
 
 
 def snapshot() -> dict[str, list[tuple[Any, ...]]]:

@@ -1,6 +1,9 @@
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
-from webapp.chain.models import Block, ChainEvent, Checkpoint, ParkedLog
+from webapp.chain.models import Block, ChainEvent, Checkpoint, ConsumerCursor, ParkedLog
+from webapp.chain.pipeline import consumer_unpark
 
 
 @admin.register(ChainEvent)
@@ -25,3 +28,17 @@ class CheckpointAdmin(admin.ModelAdmin):
 @admin.register(Block)
 class BlockAdmin(admin.ModelAdmin):
     list_display = ("chain_id", "number", "hash", "timestamp")
+
+
+@admin.register(ConsumerCursor)
+class ConsumerCursorAdmin(admin.ModelAdmin):
+    list_display = ("name", "chain_id", "event_id", "parked_at", "parked_event_id", "updated_at")
+    list_filter = ("name", "chain_id")
+    readonly_fields = [f.name for f in ConsumerCursor._meta.fields]
+    actions = ["unpark"]
+
+    @admin.action(description="Un-park: try again from the event that stopped it")
+    def unpark(self, request: HttpRequest, queryset: QuerySet[ConsumerCursor]) -> None:
+        for cursor in queryset.filter(parked_at__isnull=False):
+            consumer_unpark(chain_id=cursor.chain_id, name=cursor.name)
+            self.message_user(request, f"{cursor.name} on chain {cursor.chain_id} un-parked")

@@ -8,7 +8,7 @@ import hashlib
 import json
 import logging
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,12 +20,22 @@ from web3 import Web3
 from contracts.deploy import Manifest
 from contracts.events import UndecodableLog, decode_log
 from webapp.chain.models import Block, ChainEvent, Checkpoint, ParkedLog
-from webapp.operations.services import operations_confirm, operations_unconfirm
-from webapp.projections.projector import Projector
 
 log = logging.getLogger(__name__)
 
 GENESIS_RUNNING_HASH = "0x" + "00" * 32
+
+#: Called as ``hook(chain_id=..., to_block=...)`` inside the reorg transaction, before the
+#: rows above the fork are deleted. The pipeline registers the one that rolls back the
+#: consumers of the event store; the indexer itself knows none of them.
+ReorgHook = Callable[..., None]
+REORG_HOOKS: list[ReorgHook] = []
+
+
+def on_reorg(hook: ReorgHook) -> None:
+    """Register a hook to run in every reorg rollback (once, however often it is called)."""
+    if hook not in REORG_HOOKS:
+        REORG_HOOKS.append(hook)
 
 
 class NodeRPCError(RuntimeError):
@@ -97,6 +107,10 @@ class ChainIndexer:
     5. One database transaction writes the blocks, the events (ON CONFLICT DO NOTHING on
        (block hash, log index)), the parked logs and the checkpoint, so a crash anywhere
        replays the range instead of losing or doubling it.
+
+    What follows the event store (projections, operation confirmation, notifications) is
+    not the indexer's business: `webapp.chain.pipeline` runs those consumers after it, and
+    a reorg tells them the fork block through the hooks in ``REORG_HOOKS``.
     """
 
     def __init__(
@@ -196,13 +210,14 @@ class ChainIndexer:
             ancestor_number,
         )
         with transaction.atomic():
+            # Whatever was made from the events above the fork goes in the same transaction
+            # as the events themselves.
+            for hook in REORG_HOOKS:
+                hook(chain_id=self.chain_id, to_block=ancestor_number)
             above = {"chain_id": self.chain_id, "block_number__gt": ancestor_number}
             ChainEvent.objects.filter(**above).delete()
             ParkedLog.objects.filter(**above).delete()
             Block.objects.filter(chain_id=self.chain_id, number__gt=ancestor_number).delete()
-            # Projections are rolled back in the same transaction as the events they came from.
-            Projector(self.chain_id).rollback_to(ancestor_number)
-            operations_unconfirm(chain_id=self.chain_id, above_block=ancestor_number)
             checkpoint.block_number = ancestor_number
             checkpoint.block_hash = ancestor_hash
             checkpoint.save()
@@ -353,10 +368,6 @@ class ChainIndexer:
                 batch_size=1000,
             )
             _insert_events(events)
-            operations_confirm(
-                chain_id=self.chain_id,
-                mined={(e.transaction_hash, e.block_number) for e in events},
-            )
             ParkedLog.objects.bulk_create(parked, ignore_conflicts=True, batch_size=1000)
             checkpoint.block_number = end
             checkpoint.block_hash = headers[end]["hash"]

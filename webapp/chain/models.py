@@ -105,3 +105,33 @@ class ParkedLog(models.Model):
 
     def __str__(self) -> str:
         return f"parked log {self.block_number}:{self.log_index}"
+
+
+class ConsumerCursor(models.Model):
+    """How far one consumer of the event store has got, per chain.
+
+    It moves in the same database transaction as the consumer's effects, so a crash
+    replays the batch instead of losing or doubling it. A consumer that raised is parked
+    here (the event and the error) until someone un-parks it; the others go on.
+    """
+
+    chain_id = models.PositiveBigIntegerField()
+    name = models.CharField(max_length=64)
+    event_id = models.BigIntegerField(default=0)
+    parked_at = models.DateTimeField(null=True, blank=True)
+    parked_event_id = models.BigIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["chain_id", "name"], name="consumer_cursor_unique")
+        ]
+
+    @property
+    def parked(self) -> bool:
+        return self.parked_at is not None
+
+    def __str__(self) -> str:
+        state = " (parked)" if self.parked else ""
+        return f"{self.name} on chain {self.chain_id} at event {self.event_id}{state}"

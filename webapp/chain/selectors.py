@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from webapp.chain.models import Checkpoint, ParkedLog
+from django.db.models import Max
+
+from webapp.chain.models import ChainEvent, Checkpoint, ConsumerCursor, ParkedLog
 
 
 @dataclass(frozen=True)
@@ -38,3 +40,41 @@ def indexer_health() -> list[IndexerHealth]:
             )
         )
     return result
+
+
+@dataclass(frozen=True)
+class ConsumerState:
+    chain_id: int
+    name: str
+    event_id: int
+    lag_events: int
+    parked: bool
+    parked_event_id: int | None
+    error: str
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def consumer_states() -> list[ConsumerState]:
+    """Per chain and consumer of the event store: its cursor, the events stored after it,
+    and whether it is parked (with the event and the error that stopped it)."""
+    last = dict(
+        ChainEvent.objects.values("chain_id")
+        .annotate(last=Max("id"))
+        .values_list("chain_id", "last")
+    )
+    return [
+        ConsumerState(
+            chain_id=c.chain_id,
+            name=c.name,
+            event_id=c.event_id,
+            lag_events=ChainEvent.objects.filter(chain_id=c.chain_id, id__gt=c.event_id).count()
+            if last.get(c.chain_id, 0) > c.event_id
+            else 0,
+            parked=c.parked,
+            parked_event_id=c.parked_event_id,
+            error=c.error,
+        )
+        for c in ConsumerCursor.objects.order_by("chain_id", "name")
+    ]

@@ -115,8 +115,9 @@ def _by_key(organisation: Organisation, key: str, fingerprint: str) -> Operation
 def operations_confirm(*, chain_id: int, mined: Iterable[tuple[str, int]]) -> int:
     """Mark confirmed the operations whose transactions' events reached the event store.
 
-    `mined` holds (transaction hash, block number) pairs from one indexed batch; call it in
-    the batch's database transaction so "confirmed" never runs ahead of the mirror.
+    `mined` holds (transaction hash, block number) pairs from one batch of stored events.
+    The pipeline's "operations" consumer calls it, after the projections have applied the
+    same events, so "confirmed" never runs ahead of what the portal shows.
     """
     by_hash = dict(mined)
     if not by_hash:

@@ -126,7 +126,8 @@ class CertificateVersion(Version):
 
 
 class ProjectionCursor(models.Model):
-    """The last event applied to the projections, per chain (moves with the rows)."""
+    """Superseded by `webapp.chain.models.ConsumerCursor` ("projections"), which took its
+    rows over; no longer read or written, kept until a migration of this app drops it."""
 
     chain_id = models.PositiveBigIntegerField(unique=True)
     event_id = models.BigIntegerField(default=0)

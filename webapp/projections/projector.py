@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from django.db import models, transaction
 
 from webapp.chain.models import ChainEvent
+from webapp.chain.pipeline import consumer_catch_up, consumer_reset, consumer_rollback
 from webapp.projections.models import (
     VERSIONED,
     Balance,
@@ -18,7 +19,6 @@ from webapp.projections.models import (
     HandoffVersion,
     LotVersion,
     ParticipantVersion,
-    ProjectionCursor,
     TransformationEdge,
 )
 
@@ -41,60 +41,51 @@ def handles(*names: str) -> Callable[[Handler], Handler]:
 class Projector:
     """Fold the event store, in chain order, into versioned read models.
 
-    Events are applied in store order (ids, which the indexer assigns in chain order) after
-    the cursor; the cursor moves in the same transaction as the rows, so a crash re-applies
-    nothing twice. Events without
-    a handler (e.g. admin-role changes) advance the cursor and change nothing.
+    It runs as the pipeline's "projections" consumer (`ProjectionConsumer`): events come in
+    store order (ids, which the indexer assigns in chain order) after its cursor, and the
+    cursor moves in the same transaction as the rows, so a crash re-applies nothing twice.
+    Events without a handler (e.g. admin-role changes) advance the cursor and change nothing.
     """
+
+    CONSUMER = "projections"
 
     def __init__(self, chain_id: int) -> None:
         self.chain_id = chain_id
         self._reset_batch()
 
+    def apply(self, events: Sequence[ChainEvent]) -> None:
+        """Fold one batch (the caller's transaction moves the cursor with it)."""
+        self._reset_batch()
+        for event in events:
+            handler = HANDLERS.get(event.event)
+            if handler is not None:
+                handler(self, event, event.args)
+        self._flush()
+
+    def undo_after(self, block_number: int) -> None:
+        """Undo every change made after `block_number` (the caller moves the cursor back)."""
+        for model in VERSIONED:
+            rows = model.objects.filter(chain_id=self.chain_id)  # type: ignore[attr-defined]
+            rows.filter(block_from__gt=block_number).delete()
+            rows.filter(block_to__gt=block_number).update(block_to=None)
+
     def apply_pending(self, batch: int = 2000) -> int:
-        applied = 0
-        while True:
-            with transaction.atomic():
-                cursor, _ = ProjectionCursor.objects.select_for_update().get_or_create(
-                    chain_id=self.chain_id
-                )
-                events = list(
-                    ChainEvent.objects.filter(
-                        chain_id=self.chain_id, id__gt=cursor.event_id
-                    ).order_by("id")[:batch]
-                )
-                if not events:
-                    return applied
-                self._reset_batch()
-                for event in events:
-                    handler = HANDLERS.get(event.event)
-                    if handler is not None:
-                        handler(self, event, event.args)
-                self._flush()
-                cursor.event_id = max(e.id for e in events)
-                cursor.save()
-                applied += len(events)
+        """Bring the projections alone up to the event store; returns events applied."""
+        from webapp.projections.consumers import ProjectionConsumer
+
+        return consumer_catch_up(consumer=ProjectionConsumer(), chain_id=self.chain_id, batch=batch)
 
     def rollback_to(self, block_number: int) -> None:
-        """Undo every change made after `block_number` (call inside the reorg transaction).
+        """Undo the projections above `block_number`, as a reorg does.
 
         The cursor only ever moves back: events the projector had not reached yet stay
         pending instead of being skipped.
         """
-        with transaction.atomic():
-            cursor = self._lock_cursor()
-            for model in VERSIONED:
-                rows = model.objects.filter(chain_id=self.chain_id)  # type: ignore[attr-defined]
-                rows.filter(block_from__gt=block_number).delete()
-                rows.filter(block_to__gt=block_number).update(block_to=None)
-            last = (
-                ChainEvent.objects.filter(chain_id=self.chain_id, block_number__lte=block_number)
-                .order_by("-id")
-                .values_list("id", flat=True)
-                .first()
-            )
-            cursor.event_id = min(cursor.event_id, last or 0)
-            cursor.save()
+        from webapp.projections.consumers import ProjectionConsumer
+
+        consumer_rollback(
+            consumer=ProjectionConsumer(), chain_id=self.chain_id, to_block=block_number
+        )
 
     def rebuild(self) -> int:
         """Drop every projection row of this chain and replay the whole event store.
@@ -103,18 +94,10 @@ class Projector:
         between the delete and the replay.
         """
         with transaction.atomic():
-            cursor = self._lock_cursor()
             for model in VERSIONED:
                 model.objects.filter(chain_id=self.chain_id).delete()  # type: ignore[attr-defined]
-            cursor.event_id = 0
-            cursor.save()
+            consumer_reset(chain_id=self.chain_id, name=self.CONSUMER)
         return self.apply_pending()
-
-    def _lock_cursor(self) -> ProjectionCursor:
-        cursor, _ = ProjectionCursor.objects.select_for_update().get_or_create(
-            chain_id=self.chain_id
-        )
-        return cursor
 
     # ---------------------------------------------------------------- versioning
     #

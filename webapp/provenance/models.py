@@ -36,7 +36,8 @@ class Notification(models.Model):
 
 
 class NotificationCursor(models.Model):
-    """The last event store row scanned for notifications, per chain."""
+    """Superseded by `webapp.chain.models.ConsumerCursor` ("notifications"), which took its
+    rows over; no longer read or written, kept until a migration of this app drops it."""
 
     chain_id = models.PositiveBigIntegerField(unique=True)
     event_id = models.BigIntegerField(default=0)

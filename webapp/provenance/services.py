@@ -8,12 +8,11 @@ crash or a replay neither loses nor doubles one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import transaction
 from django.urls import reverse
 from web3 import Web3
 from web3.exceptions import Web3Exception
@@ -27,7 +26,6 @@ from webapp.provenance.models import (
     BlockHeaderProof,
     EventProof,
     Notification,
-    NotificationCursor,
 )
 from webapp.provenance.selectors import MAX_DEPTH, LotSummary, lot_summaries, lot_trace
 
@@ -78,49 +76,38 @@ def certificate_revocation_impact(
     return impact
 
 
-def notifications_emit(*, chain_id: int | None = None) -> int:
-    """Turn newly mirrored revocations into notifications for the holders they affect.
+def notifications_emit(*, chain_id: int, events: Iterable[ChainEvent]) -> int:
+    """Turn mirrored revocations into notifications for the holders they affect.
 
-    Run after the projections are applied (the impact is read from them). Returns how many
-    notifications were created.
+    The pipeline's "notifications" consumer calls it with each batch of
+    ``CertificateRevoked`` events, after the projections (the impact is read from them).
+    A notification is keyed by its certificate, so a replayed batch creates nothing twice.
+    Returns how many notifications were created.
     """
-    chain_id = chain_id or settings.CHAIN_ID
     created = 0
-    with transaction.atomic():
-        cursor, _ = NotificationCursor.objects.select_for_update().get_or_create(chain_id=chain_id)
-        events = ChainEvent.objects.filter(
-            chain_id=chain_id, id__gt=cursor.event_id, event="CertificateRevoked"
-        ).order_by("id")
-        last = (
-            ChainEvent.objects.filter(chain_id=chain_id)
-            .order_by("-id")
-            .values_list("id", flat=True)
-            .first()
-        )
-        for event in events:
-            certificate_id = int(event.args["certificateId"])
-            impact = certificate_revocation_impact(certificate_id=certificate_id, chain_id=chain_id)
-            if impact is None:
-                continue
-            for organisation, lot_ids in impact.holders.items():
-                listed = ", ".join(str(i) for i in lot_ids)
-                _, new = Notification.objects.get_or_create(
-                    organisation=organisation,
-                    key=f"revoked:{certificate_id}",
-                    defaults={
-                        "subject": f"Certificate {certificate_id} was revoked",
-                        "body": (
-                            f"Certificate {certificate_id} on lot {impact.certificate.subject} "
-                            f"was revoked ({event.args.get('reason', '')}). You hold lots "
-                            f"made from or packed with it: {listed}."
-                        ),
-                        "link": reverse("portal:revocation-impact", args=[certificate_id]),
-                    },
-                )
-                created += new
-        if last is not None:
-            cursor.event_id = last
-            cursor.save(update_fields=["event_id"])
+    for event in events:
+        if event.event != "CertificateRevoked":
+            continue
+        certificate_id = int(event.args["certificateId"])
+        impact = certificate_revocation_impact(certificate_id=certificate_id, chain_id=chain_id)
+        if impact is None:
+            continue
+        for organisation, lot_ids in impact.holders.items():
+            listed = ", ".join(str(i) for i in lot_ids)
+            _, new = Notification.objects.get_or_create(
+                organisation=organisation,
+                key=f"revoked:{certificate_id}",
+                defaults={
+                    "subject": f"Certificate {certificate_id} was revoked",
+                    "body": (
+                        f"Certificate {certificate_id} on lot {impact.certificate.subject} "
+                        f"was revoked ({event.args.get('reason', '')}). You hold lots "
+                        f"made from or packed with it: {listed}."
+                    ),
+                    "link": reverse("portal:revocation-impact", args=[certificate_id]),
+                },
+            )
+            created += new
     return created
 
 

@@ -25,12 +25,12 @@ from contracts.node import AnvilNode
 from contracts.softhsm_local import ensure_token
 from webapp.chain import chain_client
 from webapp.chain.indexer import ChainIndexer, leader_lock
+from webapp.chain.pipeline import chain_sync
 from webapp.chain.verification import verify_mirror
 from webapp.lots.models import LotMetadata
 from webapp.organisations.keys import keystore_file_backend, signing_key
 from webapp.organisations.models import Member, Organisation
 from webapp.organisations.services import organisation_adopt_key, organisation_create_key
-from webapp.projections.projector import Projector
 
 DEMO_PASSWORD = "provenant-demo"
 
@@ -117,8 +117,7 @@ class Command(BaseCommand):
             self._metadata(manifest.chain_id)
 
             with leader_lock(manifest.chain_id):
-                stored = ChainIndexer(w3, manifest).run_until_head()
-                Projector(manifest.chain_id).apply_pending()
+                stored = chain_sync(indexer=ChainIndexer(w3, manifest)).stored
                 report = verify_mirror(w3, manifest)
             self.stdout.write(
                 f"indexed {stored} new events; verify_mirror: "

@@ -7,12 +7,14 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from webapp.chain.chain_client import chain
 from webapp.chain.indexer import ChainIndexer, leader_lock
-from webapp.projections.projector import Projector
-from webapp.provenance.services import notifications_emit
+from webapp.chain.pipeline import chain_sync
 
 
 class Command(BaseCommand):
-    help = "Mirror the chain's events into the event store (once to the head, or --follow)."
+    help = (
+        "Mirror the chain's events into the event store and run its consumers"
+        " (once to the head, or --follow)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--follow", action="store_true", help="keep following the head")
@@ -22,13 +24,8 @@ class Command(BaseCommand):
         w3, manifest = chain()
         indexer = ChainIndexer(w3, manifest)
         with leader_lock(manifest.chain_id):
-            projector = Projector(manifest.chain_id)
-            stored = indexer.run_until_head()
-            projector.apply_pending()
-            notifications_emit(chain_id=manifest.chain_id)
-            self.stdout.write(f"indexed {stored} events")
+            result = chain_sync(indexer=indexer)
+            self.stdout.write(f"indexed {result.stored} events")
             while options["follow"]:
                 time.sleep(options["interval"])
-                indexer.run_until_head()
-                projector.apply_pending()
-                notifications_emit(chain_id=manifest.chain_id)
+                chain_sync(indexer=indexer)

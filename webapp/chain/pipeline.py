@@ -1,0 +1,201 @@
+"""The mirror pipeline: index new blocks, then bring every consumer of the event store up
+to the new head, in registration order.
+
+:func:`chain_sync` is the one place that spells out that sequence; the worker task, the
+``index_chain`` command, the demo, the tests' network helper and the benchmark call it.
+
+Each consumer has its own cursor row (`ConsumerCursor`). A batch is applied and the cursor
+moved in one transaction, so a crash replays the batch instead of losing or doubling it.
+A consumer that raises is parked at the event that broke it (the events before it in the
+batch are kept) and the others go on, except those that declared they come ``after`` it:
+they wait for it. ``consumer_unpark`` lets it try again. On a
+reorganisation the indexer calls :func:`consumers_rollback` inside its own rollback
+transaction: every consumer past the fork undoes its work above it, last registered first.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from webapp.chain.consumers import Consumer, registered_consumers
+from webapp.chain.indexer import ChainIndexer
+from webapp.chain.models import ChainEvent, ConsumerCursor
+
+log = logging.getLogger(__name__)
+
+BATCH = 2000
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    stored: int
+    applied: dict[str, int]
+
+
+def chain_sync(*, indexer: ChainIndexer, batch: int = BATCH) -> SyncResult:
+    """Index to the head, then run every registered consumer up to it.
+
+    Call it under the indexer's leader lock (``leader_lock``) where several processes may
+    run it; consumers then never race each other on one chain.
+    """
+    stored = indexer.run_until_head()
+    applied = consumers_run(chain_id=indexer.chain_id, batch=batch)
+    return SyncResult(stored=stored, applied=applied)
+
+
+def consumers_run(*, chain_id: int, batch: int = BATCH) -> dict[str, int]:
+    """Bring each consumer, in order, to the events stored now; returns events applied."""
+    until = _last_event_id(chain_id)
+    return {
+        consumer.name: consumer_catch_up(
+            consumer=consumer, chain_id=chain_id, until=until, batch=batch
+        )
+        for consumer in registered_consumers()
+    }
+
+
+def consumer_catch_up(
+    *, consumer: Consumer, chain_id: int, until: int | None = None, batch: int = BATCH
+) -> int:
+    """Apply the stored events after the consumer's cursor, up to event id `until`
+    (default: the last stored one), one batch per transaction. Returns the events applied;
+    a parked consumer applies nothing."""
+    horizon = _last_event_id(chain_id) if until is None else until
+    applied = 0
+    while True:
+        with transaction.atomic():
+            cursor = _lock_cursor(chain_id=chain_id, name=consumer.name)
+            # Never ahead of the consumers it relies on (a parked one holds it back too).
+            limit = min([horizon, *_cursors(chain_id=chain_id, names=consumer.after)])
+            if cursor.parked or cursor.event_id >= limit:
+                return applied
+            rows = ChainEvent.objects.filter(
+                chain_id=chain_id, id__gt=cursor.event_id, id__lte=limit
+            )
+            if consumer.kinds is not None:
+                rows = rows.filter(event__in=consumer.kinds)
+            events = list(rows.order_by("id")[:batch])
+            # A short batch means every event up to the limit was seen (kinds it does not
+            # want included): the cursor may move there.
+            reached = events[-1].pk if len(events) == batch else limit
+            if events:
+                try:
+                    with transaction.atomic():
+                        consumer.apply(events, chain_id=chain_id)
+                except Exception:
+                    applied += _apply_one_by_one(consumer, cursor, events)
+                    return applied
+            cursor.event_id = reached
+            cursor.save(update_fields=["event_id", "updated_at"])
+            applied += len(events)
+
+
+def _apply_one_by_one(consumer: Consumer, cursor: ConsumerCursor, events: list[ChainEvent]) -> int:
+    """The batch raised: keep the events before the one that breaks, park at that one."""
+    applied = 0
+    for event in events:
+        try:
+            with transaction.atomic():
+                consumer.apply([event], chain_id=cursor.chain_id)
+        except Exception as exc:
+            log.exception(
+                "consumer %s parked at event %s (chain %s)",
+                consumer.name,
+                event.pk,
+                cursor.chain_id,
+            )
+            cursor.parked_at = timezone.now()
+            cursor.parked_event_id = event.pk
+            cursor.error = f"{type(exc).__name__}: {exc}"
+            cursor.save()
+            return applied
+        cursor.event_id = event.pk
+        applied += 1
+    # Each event alone went through (the batch's failure depended on the batch): nothing
+    # to park; the cursor covers the batch.
+    cursor.save(update_fields=["event_id", "updated_at"])
+    return applied
+
+
+def consumers_rollback(*, chain_id: int, to_block: int) -> None:
+    """Undo every consumer's work above `to_block`, last registered first.
+
+    The indexer calls it in its reorg transaction, before it deletes the events above the
+    fork: a consumer is past the fork when its cursor covers one of them.
+    """
+    for consumer in reversed(registered_consumers()):
+        consumer_rollback(consumer=consumer, chain_id=chain_id, to_block=to_block)
+
+
+def consumer_rollback(*, consumer: Consumer, chain_id: int, to_block: int) -> None:
+    with transaction.atomic():
+        cursor = _lock_cursor(chain_id=chain_id, name=consumer.name)
+        past = ChainEvent.objects.filter(
+            chain_id=chain_id, id__lte=cursor.event_id, block_number__gt=to_block
+        ).exists()
+        if past:
+            consumer.rollback(to_block, chain_id=chain_id)
+            kept = ChainEvent.objects.filter(chain_id=chain_id, block_number__lte=to_block)
+            cursor.event_id = min(cursor.event_id, kept.aggregate(last=Max("id"))["last"] or 0)
+        if (
+            cursor.parked_event_id is not None
+            and ChainEvent.objects.filter(
+                id=cursor.parked_event_id, block_number__gt=to_block
+            ).exists()
+        ):
+            # The event that broke it left the chain: let it try the new chain.
+            _clear_parking(cursor)
+        cursor.save()
+
+
+def consumer_unpark(*, chain_id: int, name: str) -> ConsumerCursor:
+    """Let a parked consumer try again from the event that broke it."""
+    with transaction.atomic():
+        cursor = _lock_cursor(chain_id=chain_id, name=name)
+        _clear_parking(cursor)
+        cursor.save()
+    return cursor
+
+
+def consumer_reset(*, chain_id: int, name: str) -> None:
+    """Move a consumer's cursor back to the start (after it dropped its own state)."""
+    with transaction.atomic():
+        cursor = _lock_cursor(chain_id=chain_id, name=name)
+        cursor.event_id = 0
+        _clear_parking(cursor)
+        cursor.save()
+
+
+def _clear_parking(cursor: ConsumerCursor) -> None:
+    cursor.parked_at = None
+    cursor.parked_event_id = None
+    cursor.error = ""
+
+
+def _lock_cursor(*, chain_id: int, name: str) -> ConsumerCursor:
+    cursor, _ = ConsumerCursor.objects.select_for_update().get_or_create(
+        chain_id=chain_id, name=name
+    )
+    return cursor
+
+
+def _cursors(*, chain_id: int, names: tuple[str, ...]) -> list[int]:
+    """Where the named consumers stand (0 for one that has not run yet)."""
+    if not names:
+        return []
+    found = dict(
+        ConsumerCursor.objects.filter(chain_id=chain_id, name__in=names).values_list(
+            "name", "event_id"
+        )
+    )
+    return [found.get(name, 0) for name in names]
+
+
+def _last_event_id(chain_id: int) -> int:
+    last = ChainEvent.objects.filter(chain_id=chain_id).aggregate(last=Max("id"))["last"]
+    return int(last or 0)
