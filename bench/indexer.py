@@ -112,7 +112,21 @@ def main() -> None:
                     if "error" in resp:
                         raise SystemExit(f"send failed: {resp['error']}")
                 batch = []
-        while w3.eth.get_transaction_count(maker.address) < nonce + txs:
+        # anvil's automine can stall with transactions left pending under many pipelined
+        # batches: mine explicitly when nothing moved for a second, and give up loudly.
+        deadline = time.monotonic() + 600
+        last, since = -1, time.monotonic()
+        while (mined := w3.eth.get_transaction_count(maker.address)) < nonce + txs:
+            now = time.monotonic()
+            if now > deadline:
+                raise SystemExit(
+                    f"{nonce + txs - mined} transactions still pending after 600 s; giving up"
+                )
+            if mined != last:
+                last, since = mined, now
+            elif now - since > 1.0:
+                w3.provider.make_request("evm_mine", [])
+                since = now
             time.sleep(0.1)
         head = w3.eth.block_number
         generated = len(
