@@ -14,6 +14,7 @@ bounds below keep every write, with the submitter's 20 % headroom, under a third
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 UINT256_MAX = 2**256 - 1
 UINT40_MAX = 2**40 - 1
@@ -22,6 +23,35 @@ UINT40_MAX = 2**40 - 1
 MAX_ID = UINT256_MAX
 #: Largest quantity: the Lots contract keeps a lot's quantity in a uint240 (QuantityTooLarge).
 MAX_QUANTITY = 2**240 - 1
+
+
+def id_bounds() -> dict[str, Any]:
+    """Keyword arguments of an id field (a form's or a serializer's IntegerField)."""
+    return {
+        "min_value": 1,
+        "max_value": MAX_ID,
+        "error_messages": {
+            "min_value": "An id is a whole number greater than zero.",
+            "max_value": "No id on the chain is that large (at most 2^256 - 1).",
+        },
+    }
+
+
+QUANTITY_TOO_LARGE = "The quantity is too large (at most 2^240 - 1 base units)."
+
+
+def quantity_bounds() -> dict[str, Any]:
+    """Keyword arguments of a quantity field (a form's or a serializer's IntegerField)."""
+    return {
+        "min_value": 1,
+        "max_value": MAX_QUANTITY,
+        "error_messages": {
+            "min_value": "The quantity must be a whole number greater than zero.",
+            "max_value": QUANTITY_TOO_LARGE,
+        },
+    }
+
+
 #: Block numbers in queries (they are stored as bigint).
 MAX_BLOCK_NUMBER = 2**63 - 1
 #: Self-declared and certified claims: grams of CO2e per unit and recycled content in ‰.

@@ -12,11 +12,11 @@ from webapp.limits import (
     EARLIEST_CERTIFICATE_DATE,
     LATEST_CERTIFICATE_DATE,
     MAX_CO2E_G_PER_UNIT,
-    MAX_ID,
     MAX_PERSONAL_FIELD_LENGTH,
     MAX_PERSONAL_FIELDS,
-    MAX_QUANTITY,
     MAX_RECYCLED_PERMILLE,
+    id_bounds,
+    quantity_bounds,
 )
 
 
@@ -26,28 +26,13 @@ def printable_ascii(text: str) -> bool:
 
 def id_field(**kwargs: Any) -> serializers.IntegerField:
     """A lot, bundle, handoff or certificate id: uint256 on chain."""
-    return serializers.IntegerField(
-        min_value=1,
-        max_value=MAX_ID,
-        error_messages={
-            "min_value": "An id is a whole number greater than zero.",
-            "max_value": "No id on the chain is that large (at most 2^256 - 1).",
-        },
-        **kwargs,
-    )
+    return serializers.IntegerField(**id_bounds(), **kwargs)
 
 
 def quantity_field(**kwargs: Any) -> serializers.IntegerField:
-    """A quantity in base units: at least one, at most what the Lots contract holds (uint240)."""
-    return serializers.IntegerField(
-        min_value=1,
-        max_value=MAX_QUANTITY,
-        error_messages={
-            "min_value": "The quantity must be a whole number greater than zero.",
-            "max_value": "The quantity is too large (at most 2^240 - 1 base units).",
-        },
-        **kwargs,
-    )
+    """A quantity in base units: at least one, at most what the Lots contract holds
+    (uint240)."""
+    return serializers.IntegerField(**quantity_bounds(), **kwargs)
 
 
 #: A GS1 batch/lot number (AI 10) has at most 20 characters (the lot service checks it too).

@@ -27,6 +27,8 @@ from webapp.limits import (
     MAX_RECYCLED_PERMILLE,
     MAX_TRANSFORMATION_INPUTS,
     MAX_UNIT_LENGTH,
+    id_bounds,
+    quantity_bounds,
 )
 from webapp.organisations.models import Organisation
 
@@ -36,28 +38,13 @@ printable_ascii = RegexValidator(r"^[\x21-\x7e]*\Z", "Printable ASCII characters
 
 def id_field(**kwargs: Any) -> forms.IntegerField:
     """A lot, bundle or certificate id: uint256 on chain."""
-    return forms.IntegerField(
-        min_value=1,
-        max_value=MAX_ID,
-        error_messages={
-            "min_value": "An id is a whole number greater than zero.",
-            "max_value": "No id on the chain is that large (at most 2^256 - 1).",
-        },
-        **kwargs,
-    )
+    return forms.IntegerField(**id_bounds(), **kwargs)
 
 
 def quantity_field(**kwargs: Any) -> forms.IntegerField:
-    """A quantity in base units: uint256 on chain, at least one."""
-    return forms.IntegerField(
-        min_value=1,
-        max_value=MAX_QUANTITY,
-        error_messages={
-            "min_value": "The quantity must be a whole number greater than zero.",
-            "max_value": "The quantity is too large (at most 2^240 - 1 base units).",
-        },
-        **kwargs,
-    )
+    """A quantity in base units: at least one, at most what the Lots contract holds
+    (uint240)."""
+    return forms.IntegerField(**quantity_bounds(), **kwargs)
 
 
 def co2e_field(**kwargs: Any) -> forms.IntegerField:

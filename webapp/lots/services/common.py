@@ -17,7 +17,12 @@ from web3 import Web3
 
 from contracts.domain import canonical_hash
 from webapp.documents.models import Document
-from webapp.limits import MAX_CO2E_G_PER_UNIT, MAX_QUANTITY, MAX_RECYCLED_PERMILLE
+from webapp.limits import (
+    MAX_CO2E_G_PER_UNIT,
+    MAX_QUANTITY,
+    MAX_RECYCLED_PERMILLE,
+    QUANTITY_TOO_LARGE,
+)
 from webapp.lots.models import LotMetadata, LotNumber
 from webapp.operations.models import Operation
 from webapp.operations.preflight import preflight
@@ -75,9 +80,7 @@ def quantity_checked(value: int, field: str = "quantity") -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise ValidationError({field: ["The quantity must be a whole number greater than zero."]})
     if value > MAX_QUANTITY:
-        raise ValidationError(
-            {field: ["The quantity is too large (at most 2^240 - 1 base units)."]}
-        )
+        raise ValidationError({field: [QUANTITY_TOO_LARGE]})
     return value
 
 
