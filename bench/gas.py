@@ -17,11 +17,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from web3 import Web3
 
-from contracts.artifacts import load
-from contracts.chain import LocalSigner, send_transaction, transact
-from contracts.deploy import deploy_system
-from contracts.domain import LotKind, Role, SubjectKind, ascii32
-from contracts.node import AnvilNode
+from contracts.chain.artifacts import load
+from contracts.chain.client import LocalSigner, send_transaction, transact
+from contracts.chain.deploy import deploy_system
+from contracts.chain.domain import LotKind, Role, SubjectKind, ascii32
+from deploy.local.node import AnvilNode
 
 
 def main() -> None:

@@ -65,10 +65,10 @@ def main() -> None:
 
     from web3 import Web3
 
-    from contracts.chain import LocalSigner, build_transaction, transact
-    from contracts.deploy import deploy_system
-    from contracts.domain import LotKind, Role
-    from contracts.node import AnvilNode
+    from contracts.chain.client import LocalSigner, build_transaction, transact
+    from contracts.chain.deploy import deploy_system
+    from contracts.chain.domain import LotKind, Role
+    from deploy.local.node import AnvilNode
     from webapp.chain.indexer import ChainIndexer
     from webapp.chain.models import ChainEvent, Checkpoint
     from webapp.chain.pipeline import chain_sync

@@ -34,11 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from eth_account import Account
 
-from contracts.hsm import Pkcs11Backend
-from contracts.keystore import KeyStore, KeystoreFile, KeyWrapper, WrappingKeyFile
-from contracts.keyvault import KeyVaultBackend, KeyVaultConfig, StaticTokenCredential
-from contracts.keyvault_local import LocalKeyVault
-from contracts.softhsm_local import ensure_token
+from contracts.custody.hsm import Pkcs11Backend
+from contracts.custody.keystore import KeyStore, KeystoreFile, KeyWrapper, WrappingKeyFile
+from contracts.custody.keyvault import KeyVaultBackend, KeyVaultConfig, StaticTokenCredential
+from deploy.local.keyvault import LocalKeyVault
+from deploy.local.softhsm import ensure_token
 
 
 def _tx(nonce: int) -> dict[str, Any]:

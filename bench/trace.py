@@ -11,7 +11,7 @@
    ``trace_p50: X ms``, ``trace_p95: Y ms``, ``trace_p95_upto_10k_nodes: Z ms`` and
    ``largest_trace_nodes: N``.
 3. Starts anvil, deploys, records a handoff, builds the proof of its event and prints
-   ``proof_verify: Z ms`` — the median time of `contracts.verify.verify_document` on it,
+   ``proof_verify: Z ms`` — the median time of `contracts.proofs.verify.verify_document` on it,
    offline (no node).
 
     python bench/trace.py [--lots 100000] [--starts 400]
@@ -147,12 +147,12 @@ def measure_traces(levels: list[list[int]], starts: int) -> None:
 def measure_proof(repeats: int = 200) -> None:
     from web3 import Web3
 
-    from contracts.chain import LocalSigner, transact
-    from contracts.deploy import deploy_system
-    from contracts.domain import LotKind, Role
-    from contracts.node import AnvilNode
-    from contracts.proofs import event_proof
-    from contracts.verify import verify_document
+    from contracts.chain.client import LocalSigner, transact
+    from contracts.chain.deploy import deploy_system
+    from contracts.chain.domain import LotKind, Role
+    from contracts.proofs.build import event_proof
+    from contracts.proofs.verify import verify_document
+    from deploy.local.node import AnvilNode
 
     with AnvilNode() as node, tempfile.TemporaryDirectory() as tmp:
         w3 = Web3(Web3.HTTPProvider(node.url))

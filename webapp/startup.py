@@ -18,6 +18,6 @@ def restore_recursion_limit() -> None:
     that no later import raises the limit again."""
     import web3  # noqa: F401  (imported for its side effect on the limit)
 
-    import contracts.chain  # noqa: F401  (imports eth-tester, and with it py-evm)
+    import contracts.chain.client  # noqa: F401  (imports eth-tester, and with it py-evm)
 
     sys.setrecursionlimit(RECURSION_LIMIT)

@@ -12,9 +12,14 @@ from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from contracts.chain import LocalSigner, SystemContracts, TransactionReverted, send_transaction
-from contracts.deploy import deploy_system
-from contracts.domain import Role
+from contracts.chain.client import (
+    LocalSigner,
+    SystemContracts,
+    TransactionReverted,
+    send_transaction,
+)
+from contracts.chain.deploy import deploy_system
+from contracts.chain.domain import Role
 
 H1 = b"\x01" * 32
 H2 = b"\x02" * 32

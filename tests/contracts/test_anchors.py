@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from contracts.chain import LocalSigner
-from contracts.domain import ascii32
+from contracts.chain.client import LocalSigner
+from contracts.chain.domain import ascii32
 from tests.contracts.consortium import MEMBERS, Consortium
 
 pytestmark = pytest.mark.chain

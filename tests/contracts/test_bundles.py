@@ -9,8 +9,8 @@ import pytest
 from eth_abi.abi import encode
 from web3 import Web3
 
-from contracts.chain import LocalSigner, TransactionReverted
-from contracts.domain import LotKind, Role
+from contracts.chain.client import LocalSigner, TransactionReverted
+from contracts.chain.domain import LotKind, Role
 from tests.contracts.consortium import H1, H2, Consortium
 
 pytestmark = pytest.mark.chain

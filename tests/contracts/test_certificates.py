@@ -12,9 +12,9 @@ import pytest
 from web3 import Web3
 from web3.types import Wei
 
-from contracts.chain import LocalSigner, _revert_data
-from contracts.domain import Role, SubjectKind, ascii32
-from contracts.errors import DecodedError, decode_revert
+from contracts.chain.client import LocalSigner, _revert_data
+from contracts.chain.domain import Role, SubjectKind, ascii32
+from contracts.chain.errors import DecodedError, decode_revert
 from tests.contracts.consortium import H1, Consortium
 
 pytestmark = pytest.mark.chain

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from web3 import Web3
 
-from contracts import settings
-from contracts.chain import build_transaction, fee_fields, get_web3
-from contracts.domain import ascii32, from_ascii32
+from contracts.chain import settings
+from contracts.chain.client import build_transaction, fee_fields, get_web3
+from contracts.chain.domain import ascii32, from_ascii32
 from tests.contracts.consortium import Consortium
 
 

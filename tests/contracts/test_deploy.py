@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from web3 import Web3
 
-from contracts import deploy
-from contracts.artifacts import SYSTEM_CONTRACTS, load
-from contracts.chain import LocalSigner
-from contracts.deploy import DeploymentError, deploy_system, load_system, read_manifest
-from contracts.node import AnvilNode
+from contracts.chain import deploy
+from contracts.chain.artifacts import SYSTEM_CONTRACTS, load
+from contracts.chain.client import LocalSigner
+from contracts.chain.deploy import DeploymentError, deploy_system, load_system, read_manifest
+from deploy.local.node import AnvilNode
 
 pytestmark = [pytest.mark.chain, pytest.mark.node]
 

@@ -7,7 +7,7 @@ from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector as selector
 from eth_utils import to_checksum_address
 
-from contracts.errors import decode_revert, error_index
+from contracts.chain.errors import decode_revert, error_index
 
 pytestmark = pytest.mark.unit
 

@@ -14,9 +14,9 @@ from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11 import exceptions as p11
 from web3 import Web3
 
-from contracts.chain import LocalSigner, build_transaction
-from contracts.hsm import Pkcs11Backend, Pkcs11Config, Pkcs11KeyStore, Pkcs11Token
-from contracts.keystore import SECP256K1_N, KeyStore, KeyStoreUnavailable, WrappedKeyInvalid
+from contracts.chain.client import LocalSigner, build_transaction
+from contracts.custody.hsm import Pkcs11Backend, Pkcs11Config, Pkcs11KeyStore, Pkcs11Token
+from contracts.custody.keystore import SECP256K1_N, KeyStore, KeyStoreUnavailable, WrappedKeyInvalid
 
 pytestmark = pytest.mark.integration  # needs Debian's softhsm2 (installed by `make services`)
 
@@ -133,8 +133,8 @@ def test_wrong_pin_or_unknown_token_is_an_outage(softhsm: Pkcs11Config) -> None:
     # In a fresh process: PKCS#11 logins are per process, and this one is logged in already.
     script = """
 import sys
-from contracts.hsm import Pkcs11Backend, Pkcs11Config
-from contracts.keystore import KeyStoreUnavailable
+from contracts.custody.hsm import Pkcs11Backend, Pkcs11Config
+from contracts.custody.keystore import KeyStoreUnavailable
 for config in (Pkcs11Config(sys.argv[1], sys.argv[2], "0000"),
                Pkcs11Config(sys.argv[1], "no-such-token", "1234")):
     try:

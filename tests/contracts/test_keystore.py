@@ -9,15 +9,15 @@ import pytest
 from eth_account import Account
 from web3 import Web3
 
-from contracts.chain import LocalSigner, build_transaction, get_web3
-from contracts.keystore import (
+from contracts.chain.client import LocalSigner, build_transaction, get_web3
+from contracts.custody.keystore import (
     SECP256K1_N,
     KeyStore,
     KeystoreFile,
     KeyStoreUnavailable,
     normalise_signature,
 )
-from contracts.node import AnvilNode
+from deploy.local.node import AnvilNode
 
 FAST_KDF = 2**10  # scrypt work factor for tests; production files use eth-account's default
 

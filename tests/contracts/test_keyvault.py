@@ -15,15 +15,15 @@ from azure.identity import DefaultAzureCredential
 from azure.keyvault.keys._shared import HttpChallengeCache
 from web3 import Web3
 
-from contracts.chain import LocalSigner, build_transaction
-from contracts.keystore import (
+from contracts.chain.client import LocalSigner, build_transaction
+from contracts.custody.keystore import (
     SECP256K1_N,
     KeyStore,
     KeyStoreUnavailable,
     KeyWrapper,
     WrappedKeyInvalid,
 )
-from contracts.keyvault import (
+from contracts.custody.keyvault import (
     KEY_NAME,
     KeyVaultBackend,
     KeyVaultConfig,
@@ -31,7 +31,7 @@ from contracts.keyvault import (
     credential_from_setting,
     key_name_for,
 )
-from contracts.keyvault_local import LocalKeyVault
+from deploy.local.keyvault import LocalKeyVault
 
 PRIVATE_JWK_FIELDS = {"d", "p", "q", "dp", "dq", "qi", "k"}
 

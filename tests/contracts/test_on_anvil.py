@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from contracts.chain import TransactionReverted, send_transaction
-from contracts.domain import LotKind, SubjectKind, ascii32
+from contracts.chain.client import TransactionReverted, send_transaction
+from contracts.chain.domain import LotKind, SubjectKind, ascii32
 from tests.contracts.consortium import H1, H2, Consortium
 
 pytestmark = [pytest.mark.chain, pytest.mark.node]
@@ -93,8 +93,8 @@ def test_a_pallet_with_a_certificate_policy_reaches_the_retailer(
 def test_the_demo_seed_refuses_to_complete_a_half_written_history(
     anvil_consortium: Consortium, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from contracts import demo
-    from contracts.domain import Role
+    from contracts.chain.domain import Role
+    from deploy.local import seed as demo
 
     monkeypatch.setenv("PROVENANT_DATA_DIR", str(tmp_path))
     c = anvil_consortium

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from web3 import Web3
 
-from contracts.deploy import DEFAULT_ADMIN_TRANSFER_DELAY
-from contracts.domain import LotKind, Role, SubjectKind, ascii32
+from contracts.chain.deploy import DEFAULT_ADMIN_TRANSFER_DELAY
+from contracts.chain.domain import LotKind, Role, SubjectKind, ascii32
 from tests.contracts.consortium import H1, H2, Consortium
 
 pytestmark = pytest.mark.chain

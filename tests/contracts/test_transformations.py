@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from contracts.chain import LocalSigner
-from contracts.domain import LotKind, Role
+from contracts.chain.client import LocalSigner
+from contracts.chain.domain import LotKind, Role
 from tests.contracts.consortium import H1, H2, Consortium
 
 pytestmark = pytest.mark.chain

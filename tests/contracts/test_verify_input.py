@@ -13,7 +13,7 @@ pytestmark = pytest.mark.unit
 
 def _verify(path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "contracts.verify", str(path)],
+        [sys.executable, "-m", "contracts.proofs.verify", str(path)],
         capture_output=True,
         text=True,
         timeout=120,

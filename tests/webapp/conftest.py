@@ -11,9 +11,9 @@ import pytest
 from django.db import connection
 from web3 import Web3
 
-from contracts.chain import LocalSigner, get_web3
-from contracts.deploy import Manifest, read_manifest
-from contracts.node import AnvilNode
+from contracts.chain.client import LocalSigner, get_web3
+from contracts.chain.deploy import Manifest, read_manifest
+from deploy.local.node import AnvilNode
 from tests.contracts.consortium import MEMBERS, Consortium
 from tests.webapp.network import Network
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from contracts.domain import LotKind, ascii32
+from contracts.chain.domain import LotKind, ascii32
 from webapp.chain.models import Block
 from webapp.projections.models import (
     Balance,

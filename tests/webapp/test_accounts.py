@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.test import Client
 
-from contracts.domain import Role
+from contracts.chain.domain import Role
 from webapp.organisations.models import Member, Organisation
 from webapp.organisations.services import api_token_create, member_invite, organisation_create
 from webapp.portal import login_throttle

@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
-from contracts.domain import Role
+from contracts.chain.domain import Role
 from webapp.organisations.models import ApiToken, Organisation
 from webapp.organisations.services import api_token_create, member_invite, organisation_create
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from contracts.domain import Role
-from contracts.keystore import WrappedKeyInvalid, WrappingKeyFile
+from contracts.chain.domain import Role
+from contracts.custody.keystore import WrappedKeyInvalid, WrappingKeyFile
 from webapp.organisations.keys import clear_caches, open_wrapper
 from webapp.organisations.models import Organisation
 from webapp.organisations.services import organisation_create

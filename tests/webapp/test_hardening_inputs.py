@@ -17,9 +17,9 @@ import pytest
 from django.db import connection
 from django.test import Client, RequestFactory
 
-from contracts.chain import transact
-from contracts.domain import LotKind, Role
-from contracts.safe_json import JsonRefused, JsonTooLarge, json_loads_bounded
+from contracts.chain.client import transact
+from contracts.chain.domain import LotKind, Role
+from contracts.proofs.safe_json import JsonRefused, JsonTooLarge, json_loads_bounded
 from tests.contracts.consortium import H1, Consortium
 from tests.webapp.network import PASSWORD, Network
 from webapp.documents.models import Document

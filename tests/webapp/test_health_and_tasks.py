@@ -11,9 +11,9 @@ from django.test import Client
 from requests.exceptions import ConnectionError as NodeUnreachable
 from web3 import Web3
 
-from contracts.chain import LocalSigner, get_web3
-from contracts.deploy import Manifest, read_manifest
-from contracts.node import AnvilNode, free_port
+from contracts.chain.client import LocalSigner, get_web3
+from contracts.chain.deploy import Manifest, read_manifest
+from deploy.local.node import AnvilNode, free_port
 from tests.contracts.consortium import Consortium
 from tests.webapp.test_indexer import activity, chain_log_count
 from webapp.chain.indexer import ChainIndexer, leader_lock

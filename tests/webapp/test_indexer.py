@@ -8,9 +8,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from web3 import Web3
 
-from contracts import events as event_decoding
-from contracts.deploy import Manifest
-from contracts.domain import LotKind
+from contracts.chain import events as event_decoding
+from contracts.chain.deploy import Manifest
+from contracts.chain.domain import LotKind
 from tests.contracts.consortium import H1, H2, Consortium
 from webapp.chain import indexer as indexer_module
 from webapp.chain.indexer import ChainIndexer, IndexerBusy, leader_lock
@@ -133,7 +133,7 @@ def test_a_reorg_of_depth_3_leaves_the_mirror_equal_to_the_new_chain(
     # Replace the last three blocks with one that registers a different lot.
     replacement = c.new_id()
     call = c.lots.functions.registerLot(replacement, 5, LotKind.PRODUCT, H1, H2)
-    from contracts.chain import build_transaction
+    from contracts.chain.client import build_transaction
 
     tx = build_transaction(w3, c.maker.address, call, gas=300_000)
     raw = "0x" + c.maker.sign_transaction(tx).hex()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from contracts.keystore import (
+from contracts.custody.keystore import (
     KeystoreFile,
     KeyStoreUnavailable,
     WrappingKeyFile,

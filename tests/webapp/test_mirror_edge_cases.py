@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from web3 import Web3
 
-from contracts.chain import build_transaction
-from contracts.deploy import Manifest
-from contracts.domain import LotKind
+from contracts.chain.client import build_transaction
+from contracts.chain.deploy import Manifest
+from contracts.chain.domain import LotKind
 from tests.contracts.consortium import H1, H2, Consortium
 from webapp.chain.indexer import ChainIndexer
 from webapp.chain.models import ChainEvent

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from web3 import Web3
 
-from contracts.deploy import Manifest
+from contracts.chain.deploy import Manifest
 from tests.contracts.consortium import Consortium
 from webapp.chain.indexer import ChainIndexer, chain_running_hash, content_hash, event_content
 from webapp.chain.models import Block, ChainEvent, Checkpoint

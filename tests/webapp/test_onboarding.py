@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from contracts.domain import Role
+from contracts.chain.domain import Role
 from webapp.organisations.models import Member
 from webapp.organisations.services import organisation_create
 

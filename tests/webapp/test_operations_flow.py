@@ -11,8 +11,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from contracts.chain import transact
-from contracts.domain import ascii32
+from contracts.chain.client import transact
+from contracts.chain.domain import ascii32
 from tests.webapp.network import Network
 from webapp.certificates.services import certificate_issue, certificate_revoke
 from webapp.documents.services import document_upload
@@ -342,7 +342,7 @@ def test_a_signed_transaction_that_reached_the_node_is_never_signed_twice(
 
 
 def _lots(net: Network) -> Any:
-    from contracts.chain import bind
+    from contracts.chain.client import bind
 
     return bind(net.w3, "Lots", net.manifest.addresses["Lots"])
 

@@ -20,8 +20,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from web3 import Web3
 
-from contracts.chain import build_transaction
-from contracts.domain import LotKind, SubjectKind, ascii32
+from contracts.chain.client import build_transaction
+from contracts.chain.domain import LotKind, SubjectKind, ascii32
 from tests.webapp.network import PASSWORD, Network
 from webapp.chain.chain_client import system
 from webapp.chain.models import ChainEvent

@@ -16,9 +16,9 @@ from django.test import Client
 from django.urls import reverse
 from web3 import Web3
 
-from contracts.chain import build_transaction
-from contracts.deploy import Manifest
-from contracts.domain import LotKind
+from contracts.chain.client import build_transaction
+from contracts.chain.deploy import Manifest
+from contracts.chain.domain import LotKind
 from tests.contracts.consortium import H1, H2, Consortium
 from tests.webapp.network import PASSWORD, Network
 from webapp.chain.consumers import consumer_register, consumer_unregister

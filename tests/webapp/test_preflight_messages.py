@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from contracts.domain import ascii32
-from contracts.errors import DecodedError
+from contracts.chain.domain import ascii32
+from contracts.chain.errors import DecodedError
 from webapp.operations.preflight import describe
 from webapp.organisations.models import Organisation
 

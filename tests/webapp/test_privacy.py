@@ -16,10 +16,10 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 
-from contracts.chain import get_web3
-from contracts.domain import Role, canonical_hash
-from contracts.hsm import Pkcs11Config
-from contracts.verify import verify_document
+from contracts.chain.client import get_web3
+from contracts.chain.domain import Role, canonical_hash
+from contracts.custody.hsm import Pkcs11Config
+from contracts.proofs.verify import verify_document
 from tests.webapp.network import Network
 from tests.webapp.test_api import client_for, post
 from webapp.chain.models import ChainEvent

@@ -9,8 +9,8 @@ import pytest
 from django.core.management import call_command
 from web3 import Web3
 
-from contracts.deploy import Manifest
-from contracts.domain import LotKind, SubjectKind, ascii32
+from contracts.chain.deploy import Manifest
+from contracts.chain.domain import LotKind, SubjectKind, ascii32
 from tests.contracts.consortium import H1, H2, Consortium
 from tests.webapp.test_indexer import activity
 from webapp.chain.indexer import ChainIndexer

@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from contracts.verify import verify_document
+from contracts.proofs.verify import verify_document
 from tests.webapp.network import PASSWORD, Network
 from webapp.certificates.services import certificate_issue, certificate_revoke
 from webapp.chain.models import ChainEvent

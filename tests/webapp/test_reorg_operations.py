@@ -16,8 +16,8 @@ from django.utils import timezone
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
-from contracts.chain import build_transaction
-from contracts.domain import LotKind
+from contracts.chain.client import build_transaction
+from contracts.chain.domain import LotKind
 from tests.webapp.network import PASSWORD, Network
 from webapp.chain.chain_client import system
 from webapp.chain.models import ChainEvent

@@ -1,4 +1,4 @@
-"""The API's JSON parser: DRF's, with a size and a nesting cap (see contracts/safe_json.py)."""
+"""The API's JSON parser: DRF's, with a size and a nesting cap (contracts/proofs/safe_json.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import IO, Any
 from rest_framework import exceptions
 from rest_framework.parsers import JSONParser
 
-from contracts.safe_json import JsonRefused, JsonTooLarge, json_loads_bounded
+from contracts.proofs.safe_json import JsonRefused, JsonTooLarge, json_loads_bounded
 from webapp.limits import MAX_JSON_BODY_BYTES, MAX_JSON_BODY_DEPTH
 
 

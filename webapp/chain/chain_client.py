@@ -12,8 +12,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from web3 import Web3
 
-from contracts.chain import SystemContracts, bind_system, get_web3
-from contracts.deploy import Manifest, read_manifest
+from contracts.chain.client import SystemContracts, bind_system, get_web3
+from contracts.chain.deploy import Manifest, read_manifest
 
 
 class NotDeployed(RuntimeError):

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from web3 import Web3
 
-from contracts.deploy import Manifest
-from contracts.events import UndecodableLog, decode_log
+from contracts.chain.deploy import Manifest
+from contracts.chain.events import UndecodableLog, decode_log
 from webapp.chain.indexer import (
     GENESIS_RUNNING_HASH,
     chain_running_hash,

@@ -21,7 +21,7 @@ from typing import Protocol
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from contracts.keystore import (
+from contracts.custody.keystore import (
     KeyStore,
     KeystoreFile,
     KeyStoreUnavailable,
@@ -108,7 +108,7 @@ def keystore_file_backend() -> KeystoreFileBackend:
 
 
 def pkcs11_backend() -> KeyStoreBackend:
-    from contracts.hsm import Pkcs11Backend, Pkcs11Config
+    from contracts.custody.hsm import Pkcs11Backend, Pkcs11Config
 
     if not settings.PKCS11_USER_PIN:
         raise KeyStoreUnavailable("PROVENANT_PKCS11_USER_PIN is not set")
@@ -122,7 +122,7 @@ def pkcs11_backend() -> KeyStoreBackend:
 
 
 def keyvault_backend() -> KeyStoreBackend:
-    from contracts.keyvault import KeyVaultBackend, KeyVaultConfig
+    from contracts.custody.keyvault import KeyVaultBackend, KeyVaultConfig
 
     if not settings.AZURE_KEY_VAULT_URL:
         raise KeyStoreUnavailable("PROVENANT_KEY_VAULT_URL is not set")

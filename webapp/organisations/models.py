@@ -12,13 +12,13 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from contracts.domain import Role
+from contracts.chain.domain import Role
 
 
 class Organisation(models.Model):
     slug = models.SlugField(unique=True)
     name = models.CharField(max_length=200)
-    #: Role bits (contracts.domain.Role) the organisation holds, or asks for, on chain.
+    #: Role bits (contracts.chain.domain.Role) the organisation holds, or asks for, on chain.
     roles = models.PositiveIntegerField(default=0)
     #: The key store the next key is generated in (the current key's is in its history).
     key_backend = models.CharField(max_length=32, default="keystore")
