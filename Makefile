@@ -44,7 +44,7 @@ seed: install ## Seed the running local chain with the demo consortium
 demo: install ## Start the node, deploy, seed the demo consortium, serve the portal + API, run the worker (PROVENANT_KEY_BACKEND=keystore|pkcs11|keyvault)
 	@[ "$$PROVENANT_KEY_BACKEND" != pkcs11 ] || [ -e /usr/lib/softhsm/libsofthsm2.so ] || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq softhsm2)
-	$(PY) manage.py demo
+	$(PY) -m deploy.local.demo
 
 # The test suite's mirror tests run on the real PostgreSQL (trust auth on 127.0.0.1).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/provenant
