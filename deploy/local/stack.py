@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import TextIO
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.core.management import call_command
 
 from contracts.chain import settings as chain_settings
@@ -196,7 +196,6 @@ def _organisations() -> dict[str, Signer]:
     """The demo organisations in the database, each with a keystore-file key and a
     person; the operator holds the deployer (consortium admin) key."""
     backend = keystore_file_backend()
-    users = get_user_model()
     operator, _ = Organisation.objects.get_or_create(
         slug="consortium-operator",
         defaults={
@@ -215,8 +214,8 @@ def _organisations() -> dict[str, Signer]:
             reference=reference,
             address=store.address,
         )
-    if not users.objects.filter(username="admin").exists():
-        users.objects.create_superuser("admin", "", DEMO_PASSWORD)
+    if not User.objects.filter(username="admin").exists():
+        User.objects.create_superuser("admin", "", DEMO_PASSWORD)
     stores: dict[str, Signer] = {}
     for slug, role in ORGANISATIONS.items():
         name, username = DISPLAY[slug]
@@ -226,8 +225,8 @@ def _organisations() -> dict[str, Signer]:
         if not org.address:
             organisation_create_key(organisation=org)
         stores[slug] = signing_key(org, org.address)
-        if not users.objects.filter(username=username).exists():
-            user = users.objects.create_user(username, password=DEMO_PASSWORD)
+        if not User.objects.filter(username=username).exists():
+            user = User.objects.create_user(username, password=DEMO_PASSWORD)
             Member.objects.create(user=user, organisation=org, is_admin=True)
     return stores
 
