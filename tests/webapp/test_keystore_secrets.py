@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
+from contracts.custody.backends import KeystoreFileBackend
 from contracts.custody.keystore import (
     KeystoreFile,
     KeyStoreUnavailable,
     WrappingKeyFile,
     derived_passphrase,
 )
-from webapp.organisations.keys import KeystoreFileBackend
 
 pytestmark = pytest.mark.unit
 

@@ -1,104 +1,33 @@
-"""Which key store holds an organisation's key, and how to open or create one.
+"""The web app's key-store backends: contracts.custody's, built from the Django settings,
+and the key an organisation signs with, from its key history.
 
 Backends are named in settings.KEY_STORE_BACKENDS (name -> dotted path of a backend
 factory): "keystore" (encrypted files, the default), "pkcs11" (an HSM) and "keyvault"
-(Azure Key Vault or Managed HSM). A backend creates a signing key and returns a reference
-to store on the organisation, opens a key store from such a reference, and does the same
-for the wrapping keys that protect personal data (envelope encryption). Callers only ever
-see the KeyStore and KeyWrapper interfaces.
-
-Key stores are opened once per process and cached; the HSM and Key Vault clients notice a
-fork themselves and log in again in the child.
+(Azure Key Vault or Managed HSM); see :mod:`contracts.custody.backends`. Key stores are
+opened once per process and cached; :func:`clear_caches` forgets them.
 """
 
 from __future__ import annotations
 
-import functools
-import re
 from pathlib import Path
-from typing import Protocol
 
 from django.conf import settings
-from django.utils.module_loading import import_string
 
-from contracts.custody.keystore import (
-    KeyStore,
-    KeystoreFile,
-    KeyStoreUnavailable,
-    KeyWrapper,
-    WrappingKeyFile,
-    derived_passphrase,
+from contracts.custody.backends import (
+    BackendRegistry,
+    KeyStoreBackend,
+    KeystoreFileBackend,
 )
+from contracts.custody.backends import (
+    keyvault_backend as keyvault_backend_from,
+)
+from contracts.custody.backends import (
+    pkcs11_backend as pkcs11_backend_from,
+)
+from contracts.custody.keystore import KeyStore, KeyStoreUnavailable, KeyWrapper
 from webapp.organisations.models import Organisation, OrganisationKey
 
-
-class KeyStoreBackend(Protocol):
-    def create(self, *, label: str) -> tuple[str, KeyStore]:
-        """Generate a key inside the store; returns (reference, key store)."""
-        ...
-
-    def open(self, reference: str) -> KeyStore: ...
-
-    def create_wrapping_key(self, *, label: str) -> tuple[str, KeyWrapper]:
-        """Generate a key-encryption key inside the store; returns (reference, wrapper)."""
-        ...
-
-    def open_wrapper(self, reference: str) -> KeyWrapper: ...
-
-
-class KeystoreFileBackend:
-    """Encrypted keystore files in settings.KEYSTORE_DIR. Each file is encrypted under its
-    own secret, derived from the master secret (settings.KEYSTORE_PASSPHRASE) and the file's
-    name; a file made when the master itself encrypted every file opens with the master
-    once and is re-encrypted under its own secret on the spot."""
-
-    def __init__(self, directory: Path, master: str, kdf_iterations: int) -> None:
-        self.directory = directory
-        self._master = master
-        self.kdf_iterations = kdf_iterations
-
-    def secret(self, reference: str) -> str:
-        """The secret that opens one file (and no other)."""
-        if not self._master:
-            raise KeyStoreUnavailable("PROVENANT_KEYSTORE_PASSPHRASE is not set")
-        return derived_passphrase(self._master, reference)
-
-    def _path(self, reference: str) -> Path:
-        if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*\.json", reference, re.IGNORECASE):
-            raise KeyStoreUnavailable(f"not a keystore file name: {reference!r}")
-        return self.directory / reference
-
-    def create(self, *, label: str) -> tuple[str, KeyStore]:
-        reference = f"{label}.json"
-        store = KeystoreFile.create(
-            self._path(reference), self.secret(reference), kdf_iterations=self.kdf_iterations
-        )
-        return reference, store
-
-    def import_key(self, *, label: str, private_key: bytes) -> tuple[str, KeyStore]:
-        reference = f"{label}.json"
-        store = KeystoreFile.import_key(
-            self._path(reference),
-            private_key,
-            self.secret(reference),
-            kdf_iterations=self.kdf_iterations,
-        )
-        return reference, store
-
-    def open(self, reference: str) -> KeyStore:
-        path = self._path(reference)
-        return KeystoreFile(path, self.secret(reference), legacy_passphrase=self._master)
-
-    def create_wrapping_key(self, *, label: str) -> tuple[str, KeyWrapper]:
-        reference = f"{label}.kek.json"
-        wrapper = WrappingKeyFile.create(
-            self._path(reference), self.secret(reference), kdf_iterations=self.kdf_iterations
-        )
-        return reference, wrapper
-
-    def open_wrapper(self, reference: str) -> KeyWrapper:
-        path = self._path(reference)
-        return WrappingKeyFile(path, self.secret(reference), legacy_passphrase=self._master)
+registry = BackendRegistry(lambda: settings.KEY_STORE_BACKENDS)
 
 
 def keystore_file_backend() -> KeystoreFileBackend:
@@ -108,61 +37,40 @@ def keystore_file_backend() -> KeystoreFileBackend:
 
 
 def pkcs11_backend() -> KeyStoreBackend:
-    from contracts.custody.hsm import Pkcs11Backend, Pkcs11Config
-
-    if not settings.PKCS11_USER_PIN:
-        raise KeyStoreUnavailable("PROVENANT_PKCS11_USER_PIN is not set")
-    return Pkcs11Backend(
-        Pkcs11Config(
-            library=settings.PKCS11_LIBRARY,
-            token_label=settings.PKCS11_TOKEN_LABEL,
-            user_pin=settings.PKCS11_USER_PIN,
-        )
+    return pkcs11_backend_from(
+        library=settings.PKCS11_LIBRARY,
+        token_label=settings.PKCS11_TOKEN_LABEL,
+        user_pin=settings.PKCS11_USER_PIN,
     )
 
 
 def keyvault_backend() -> KeyStoreBackend:
-    from contracts.custody.keyvault import KeyVaultBackend, KeyVaultConfig
-
-    if not settings.AZURE_KEY_VAULT_URL:
-        raise KeyStoreUnavailable("PROVENANT_KEY_VAULT_URL is not set")
-    try:
-        config = KeyVaultConfig.from_settings(
-            url=settings.AZURE_KEY_VAULT_URL,
-            credential=settings.AZURE_KEY_VAULT_CREDENTIAL,
-            ca_file=settings.AZURE_KEY_VAULT_CA_FILE,
-            hsm=settings.AZURE_KEY_VAULT_HSM,
-        )
-    except ValueError as exc:
-        raise KeyStoreUnavailable(f"Key Vault settings: {exc}") from None
-    return KeyVaultBackend(config)
+    return keyvault_backend_from(
+        url=settings.AZURE_KEY_VAULT_URL,
+        credential=settings.AZURE_KEY_VAULT_CREDENTIAL,
+        ca_file=settings.AZURE_KEY_VAULT_CA_FILE,
+        hsm=settings.AZURE_KEY_VAULT_HSM,
+    )
 
 
 def backend(name: str) -> KeyStoreBackend:
-    try:
-        factory = import_string(settings.KEY_STORE_BACKENDS[name])
-    except KeyError:
-        raise KeyStoreUnavailable(f"no key-store backend named {name!r} is configured") from None
-    made: KeyStoreBackend = factory()
-    return made
+    """A backend named in settings.KEY_STORE_BACKENDS."""
+    return registry.backend(name)
 
 
-@functools.cache
 def open_key_store(backend_name: str, reference: str) -> KeyStore:
     """The process-wide key store for a reference: opened (and unlocked) once per process."""
-    return backend(backend_name).open(reference)
+    return registry.open_key_store(backend_name, reference)
 
 
-@functools.cache
 def open_wrapper(backend_name: str, reference: str) -> KeyWrapper:
     """The process-wide wrapping key for a reference."""
-    return backend(backend_name).open_wrapper(reference)
+    return registry.open_wrapper(backend_name, reference)
 
 
 def clear_caches() -> None:
     """Forget opened key stores (after the settings behind them change)."""
-    open_key_store.cache_clear()
-    open_wrapper.cache_clear()
+    registry.clear_caches()
 
 
 def signing_key(organisation: Organisation, address: str) -> KeyStore:
