@@ -41,6 +41,7 @@ from contracts.chain import TransactionReverted, build_transaction, replay_rever
 from contracts.keystore import KeyStoreUnavailable
 from webapp.chain.chain_client import NotDeployed, system
 from webapp.chain.models import ChainEvent
+from webapp.operations.calls import ContractCall, Unencodable
 from webapp.operations.locks import SenderBusy, sender_lock
 from webapp.operations.models import Operation
 from webapp.operations.references import references_check
@@ -64,17 +65,12 @@ def _wait(operation: Operation, reason: str) -> SubmitLater:
     return SubmitLater(reason)
 
 
-class Unencodable(ValueError):
-    """The operation's call cannot be turned into a transaction (a value out of its type's
-    range, a wrong argument): no retry will change that."""
-
-
-def contract_call(contracts: dict[str, Any], call: dict[str, Any]) -> ContractFunction:
-    """The bound contract function an operation's `call` describes; raises Unencodable
-    when the call does not fit the contract's ABI."""
+def contract_call(contracts: dict[str, Any], call: ContractCall) -> ContractFunction:
+    """The bound contract function `call` names; raises Unencodable when web3 cannot encode
+    it (the call's own checks make that a defect, not an input)."""
     try:
-        contract = contracts[call["contract"]]
-        function: ContractFunction = contract.functions[call["function"]](*call["args"])
+        contract = contracts[call.contract]
+        function: ContractFunction = contract.functions[call.function](*call.args)
         function._encode_transaction_data()  # values out of range fail here, not later
     except TRANSIENT:
         raise
@@ -199,7 +195,7 @@ def _sign_and_send(
 ) -> Operation:
     sender = Web3.to_checksum_address(operation.sender)
     try:
-        function = contract_call(contracts, operation.call)
+        function = contract_call(contracts, ContractCall.from_json(operation.call))
         named = references_check(w3, contracts, operation)
         if named.wait:
             raise _wait(operation, named.wait)

@@ -24,6 +24,7 @@ from webapp.limits import (
     QUANTITY_TOO_LARGE,
 )
 from webapp.lots.models import LotMetadata, LotNumber
+from webapp.operations.calls import ContractCall
 from webapp.operations.models import Operation
 from webapp.operations.preflight import preflight
 from webapp.operations.services import operation_queue, operation_replayed
@@ -129,7 +130,7 @@ def queue_with_new_lots(
     action: str,
     request: dict[str, Any],
     count: int,
-    build: Callable[[list[int]], dict[str, Any]],
+    build: Callable[[list[int]], ContractCall],
     idempotency_key: str,
     user: User,
     fields: dict[str, str] | None = None,

@@ -19,8 +19,9 @@ from webapp.lots.services.common import (
     quantity_checked,
     queue_with_new_lots,
 )
+from webapp.operations.calls import ContractCall
 from webapp.operations.models import Operation
-from webapp.operations.preflight import require_signing_key
+from webapp.operations.preflight import checked_call, require_signing_key
 from webapp.organisations.models import Organisation
 from webapp.privacy.services import check_personal_fields, personal_seal
 from webapp.projections.models import LotVersion
@@ -79,7 +80,7 @@ def lot_register(
         # Only the field names: the operation log never holds personal values.
         request["personal"] = sorted(personal)
 
-    def build(lot_ids: list[int]) -> dict[str, Any]:
+    def build(lot_ids: list[int]) -> ContractCall:
         (lot_id,) = lot_ids
         document = {**request, "lot_id": lot_id, "registered_by": organisation.slug}
         if personal:
@@ -87,11 +88,9 @@ def lot_register(
                 organisation=organisation, values=personal, subject_id=data_subject
             )
         _, metadata_hash, gs1_hash = metadata_record(lot_id, document, gs1_key)
-        return {
-            "contract": "Lots",
-            "function": "registerLot",
-            "args": [lot_id, quantity, int(kind), metadata_hash, gs1_hash],
-        }
+        return checked_call(
+            "Lots", "registerLot", lot_id, quantity, int(kind), metadata_hash, gs1_hash
+        )
 
     return queue_with_new_lots(
         organisation, "lot.register", request, 1, build, idempotency_key, user

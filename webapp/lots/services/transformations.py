@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from django.core.exceptions import ValidationError
 
@@ -17,8 +16,9 @@ from webapp.lots.services.common import (
     quantity_checked,
     queue_with_new_lots,
 )
+from webapp.operations.calls import ContractCall
 from webapp.operations.models import Operation
-from webapp.operations.preflight import require_signing_key
+from webapp.operations.preflight import checked_call, require_signing_key
 from webapp.organisations.models import Organisation
 
 
@@ -69,7 +69,7 @@ def transformation_record(
         "process": process.strip(),
     }
 
-    def build(out_ids: list[int]) -> dict[str, Any]:
+    def build(out_ids: list[int]) -> ContractCall:
         out_args = []
         for lot_id, described in zip(out_ids, request["outputs"], strict=True):
             document = {
@@ -84,11 +84,7 @@ def transformation_record(
                 [lot_id, described["quantity"], described["kind"], metadata_hash, gs1_hash]
             )
         process_hash = canonical_hash({"process": request["process"], "by": organisation.slug})
-        return {
-            "contract": "Lots",
-            "function": "transform",
-            "args": [in_ids, in_qtys, out_args, process_hash],
-        }
+        return checked_call("Lots", "transform", in_ids, in_qtys, out_args, process_hash)
 
     return queue_with_new_lots(
         organisation, "transformation.record", request, len(outputs), build, idempotency_key,
