@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
@@ -72,7 +73,7 @@ def operation_queue(
         with transaction.atomic():
             operation = Operation.objects.create(
                 organisation=organisation,
-                created_by=user if user is not None and user.is_authenticated else None,
+                created_by=user if isinstance(user, get_user_model()) else None,
                 chain_id=settings.CHAIN_ID,
                 sender=sender or organisation.address,
                 action=action,

@@ -30,6 +30,7 @@ import logging
 from typing import Any
 from uuid import UUID
 
+from eth_typing import HexStr
 from eth_utils.crypto import keccak
 from requests.exceptions import ConnectionError as NodeUnreachable
 from requests.exceptions import Timeout
@@ -174,7 +175,7 @@ def _send_again(w3: Web3, operation: Operation) -> None:
     to these very bytes, mined meanwhile), and any other refusal (a nonce gap the node will
     not queue) waits, with the node's words, until the sender's earlier transactions are in."""
     try:
-        w3.eth.send_raw_transaction(operation.raw_transaction)
+        w3.eth.send_raw_transaction(HexStr(operation.raw_transaction))
     except Web3RPCError as exc:
         if _node_knows(w3, operation.transaction_hash):
             _submitted(operation)
@@ -234,7 +235,7 @@ def _sign_and_send(
 
 def _send_raw(w3: Web3, operation: Operation) -> None:
     try:
-        w3.eth.send_raw_transaction(operation.raw_transaction)
+        w3.eth.send_raw_transaction(HexStr(operation.raw_transaction))
     except Web3RPCError as exc:
         message = str(exc).lower()
         if _node_knows(w3, operation.transaction_hash):
@@ -384,7 +385,7 @@ def _not_in_a_block(w3: Web3, contracts: dict[str, Any], operation: Operation) -
             waiting_reason="its block left the chain; sent again",
         )
         try:
-            w3.eth.send_raw_transaction(operation.raw_transaction)
+            w3.eth.send_raw_transaction(HexStr(operation.raw_transaction))
         except Web3RPCError as exc:
             if _node_knows(w3, tx_hash):
                 return

@@ -192,7 +192,7 @@ def api_token_create(
         digest=_digest(token),
         scope=scope,
         expires_at=expires_at,
-        created_by=created_by if getattr(created_by, "pk", None) else None,
+        created_by=created_by if isinstance(created_by, get_user_model()) else None,
     )
     return token, row
 

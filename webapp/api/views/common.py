@@ -22,7 +22,9 @@ from webapp.operations.selectors import operation_reason_for_user
 
 class OperationOutput(serializers.ModelSerializer[Operation]):
     url = serializers.SerializerMethodField()
-    organisation = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    organisation: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
     lot_id = serializers.IntegerField(allow_null=True)
 
     class Meta:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -102,14 +101,12 @@ def lot_metadata_discard(*, chain_id: int, lot_ids: list[int]) -> list[dict[str,
     failed) and return the documents removed, so what they refer to can go too. A lot the
     chain knows keeps its metadata."""
     on_chain = set(
-        LotVersion.objects.filter(
-            chain_id=chain_id, lot_id__in=[Decimal(i) for i in lot_ids]
-        ).values_list("lot_id", "metadata_hash")
+        LotVersion.objects.filter(chain_id=chain_id, lot_id__in=lot_ids).values_list(
+            "lot_id", "metadata_hash"
+        )
     )
     documents = []
-    for row in LotMetadata.objects.filter(
-        chain_id=chain_id, lot_id__in=[Decimal(i) for i in lot_ids]
-    ):
+    for row in LotMetadata.objects.filter(chain_id=chain_id, lot_id__in=lot_ids):
         if (row.lot_id, row.metadata_hash) in on_chain:
             continue  # the chain's lot is this one (another operation registered it)
         documents.append(dict(row.document))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.core.exceptions import ValidationError
 
@@ -54,7 +55,7 @@ def transformation_record(
         claims_checked(output.claims)
     if not process.strip():
         raise ValidationError({"process": ["Describe the process (e.g. 'refining run 12')."]})
-    request = {
+    request: dict[str, Any] = {
         "inputs": [[i, q] for i, q in zip(in_ids, in_qtys, strict=True)],
         "outputs": [
             {

@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 import time
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -237,6 +236,6 @@ class Command(BaseCommand):
             document = lot_document(lot_id)
             LotMetadata.objects.get_or_create(
                 chain_id=chain_id,
-                lot_id=Decimal(lot_id),
+                lot_id=lot_id,
                 defaults={"document": document, "metadata_hash": canonical_hash(document)},
             )
