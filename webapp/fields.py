@@ -49,7 +49,7 @@ class Uint256Field(models.DecimalField):  # type: ignore[type-arg]
 
     # What django-stubs' plugin types the model attribute as (instead of Decimal).
     _pyi_private_set_type: int | Combinable
-    _pyi_private_get_type: int  # type: ignore[assignment]  # an int, where Decimal had Decimal
+    _pyi_private_get_type: int  # type: ignore[assignment]  # DecimalField reads a Decimal
 
     default_error_messages: ClassVar[dict[str, Any]] = {
         "invalid": "“%(value)s” is not a whole number.",

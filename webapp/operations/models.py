@@ -38,7 +38,8 @@ class Operation(models.Model):
     action = models.CharField(max_length=64)
     #: The validated request as the person gave it (shown on the status page).
     request = models.JSONField(default=dict)
-    #: The contract call: {"contract": "Lots", "function": "registerLot", "args": [...]}.
+    #: The contract call, as `calls.ContractCall.as_json` writes it and `from_json` reads it:
+    #: {"contract": "Lots", "function": "registerLot", "args": [...]}.
     call = models.JSONField(default=dict)
     #: The lot (or bundle) the operation is about, for the lot page's pending list.
     lot_id = Uint256Field(null=True, blank=True)
