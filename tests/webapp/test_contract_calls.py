@@ -10,7 +10,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from web3 import Web3
 
-from contracts.domain import LotKind
+from contracts.chain.domain import LotKind
 from webapp.operations.calls import ContractCall, Unencodable
 from webapp.operations.preflight import checked_call
 

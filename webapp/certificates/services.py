@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
 
-from contracts.domain import Role, SubjectKind, ascii32
+from contracts.chain.domain import Role, SubjectKind, ascii32
 from webapp.documents.models import Document
 from webapp.operations.models import Operation
 from webapp.operations.preflight import checked_call, queue_checked, require_signing_key

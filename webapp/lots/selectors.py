@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
-from contracts.domain import LotKind, Role, SubjectKind, from_ascii32
+from contracts.chain.domain import LotKind, Role, SubjectKind, from_ascii32
 from webapp.chain.models import ChainEvent
 from webapp.lots.models import LotMetadata
 from webapp.operations.models import Operation

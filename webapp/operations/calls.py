@@ -19,7 +19,7 @@ from eth_utils.conversions import to_bytes
 from eth_utils.hexadecimal import is_hexstr
 from web3._utils.abi import build_strict_registry
 
-from contracts.artifacts import SYSTEM_CONTRACTS, abi_type, load
+from contracts.chain.artifacts import SYSTEM_CONTRACTS, abi_type, load
 
 
 class Unencodable(ValueError):

@@ -20,9 +20,9 @@ from requests.exceptions import ConnectionError as NodeUnreachable
 from requests.exceptions import Timeout
 from web3 import Web3
 
-from contracts.chain import simulate
-from contracts.domain import Role, from_ascii32
-from contracts.errors import DecodedError
+from contracts.chain.client import simulate
+from contracts.chain.domain import Role, from_ascii32
+from contracts.chain.errors import DecodedError
 from webapp.chain.chain_client import NotDeployed, system
 from webapp.operations.calls import ContractCall, Unencodable
 from webapp.operations.models import Operation

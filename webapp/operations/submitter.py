@@ -38,8 +38,8 @@ from web3 import Web3
 from web3.contract.contract import ContractFunction
 from web3.exceptions import TransactionNotFound, Web3RPCError
 
-from contracts.chain import TransactionReverted, build_transaction, replay_revert
-from contracts.keystore import KeyStoreUnavailable
+from contracts.chain.client import TransactionReverted, build_transaction, replay_revert
+from contracts.custody.keystore import KeyStoreUnavailable
 from webapp.chain.chain_client import NotDeployed, system
 from webapp.chain.models import ChainEvent
 from webapp.operations.calls import ContractCall, Unencodable

@@ -22,8 +22,8 @@ from django.utils.http import urlsafe_base64_encode
 from django.utils.text import slugify
 from web3 import Web3
 
-from contracts.domain import Role
-from contracts.keystore import KeyStoreUnavailable
+from contracts.chain.domain import Role
+from contracts.custody.keystore import KeyStoreUnavailable
 from webapp.operations.models import Operation
 from webapp.operations.preflight import checked_call, queue_checked
 from webapp.organisations.keys import backend

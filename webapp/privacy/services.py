@@ -28,7 +28,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from contracts.keystore import KeyStoreUnavailable, KeyWrapper, WrappedKeyInvalid
+from contracts.custody.keystore import KeyStoreUnavailable, KeyWrapper, WrappedKeyInvalid
 from webapp.organisations.keys import backend, open_wrapper
 from webapp.organisations.models import Organisation
 from webapp.privacy import crypto

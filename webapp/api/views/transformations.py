@@ -9,7 +9,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from contracts.domain import LotKind
+from contracts.chain.domain import LotKind
 from webapp.api.authentication import acting_organisation
 from webapp.api.fields import ClaimsInput, quantity_field
 from webapp.api.schema import write_responses

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from web3 import Web3
 
-from contracts.domain import LotKind
+from contracts.chain.domain import LotKind
 from webapp.lots.services.common import (
     ZERO32,
     User,

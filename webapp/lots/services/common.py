@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import Max
 from web3 import Web3
 
-from contracts.domain import canonical_hash
+from contracts.chain.domain import canonical_hash
 from webapp.documents.models import Document
 from webapp.limits import (
     MAX_CO2E_G_PER_UNIT,

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from contracts.domain import LotKind
+from contracts.chain.domain import LotKind
 from webapp.lots.models import LotMetadata
 from webapp.lots.services.common import (
     Claims,

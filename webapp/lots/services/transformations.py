@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from contracts.domain import LotKind, canonical_hash
+from contracts.chain.domain import LotKind, canonical_hash
 from webapp.lots.services.common import (
     Claims,
     User,

@@ -14,14 +14,14 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-from contracts import settings as chain_settings
-from contracts.chain import Signer, bind_system, get_web3
-from contracts.demo import DISPLAY, LOT_DOCUMENTS, ORGANISATIONS, lot_document, seed
-from contracts.deploy import deploy_system, local_deployer_key, local_deployer_private_key
-from contracts.domain import Role, canonical_hash
-from contracts.keyvault_local import LocalKeyVault
-from contracts.node import AnvilNode
-from contracts.softhsm_local import ensure_token
+from contracts.chain import settings as chain_settings
+from contracts.chain.client import Signer, bind_system, get_web3
+from deploy.local.seed import DISPLAY, LOT_DOCUMENTS, ORGANISATIONS, lot_document, seed
+from contracts.chain.deploy import deploy_system, local_deployer_key, local_deployer_private_key
+from contracts.chain.domain import Role, canonical_hash
+from deploy.local.keyvault import LocalKeyVault
+from deploy.local.node import AnvilNode
+from deploy.local.softhsm import ensure_token
 from webapp.chain import chain_client
 from webapp.chain.indexer import ChainIndexer, leader_lock
 from webapp.chain.pipeline import chain_sync
