@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlparse
 
 from django.core.exceptions import ImproperlyConfigured
 
-from contracts import settings as chain_settings
+from contracts.chain import settings as chain_settings
 
 
 def _wrap(reader: Any, *args: Any, **kwargs: Any) -> Any:

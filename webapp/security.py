@@ -82,7 +82,7 @@ def client_address(request: HttpRequest) -> str:
     """The client's address: the one the trusted proxy saw (the last X-Forwarded-For
     entry, which the proxy appended) or the socket's peer."""
     if settings.TRUSTED_PROXY:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        forwarded = str(request.META.get("HTTP_X_FORWARDED_FOR", ""))
         hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
         if hops:
             return hops[-1][:64]

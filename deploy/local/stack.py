@@ -17,7 +17,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TextIO
 
 from django.conf import settings
@@ -236,6 +235,6 @@ def _metadata(chain_id: int) -> None:
         document = lot_document(lot_id)
         LotMetadata.objects.get_or_create(
             chain_id=chain_id,
-            lot_id=Decimal(lot_id),
+            lot_id=lot_id,
             defaults={"document": document, "metadata_hash": canonical_hash(document)},
         )

@@ -18,11 +18,11 @@ from webapp.security import client_address
 class _CurrentRates:
     """Read the rate from the settings at each request (DRF binds them at import)."""
 
-    scope: str
+    scope: str | None
 
     def get_rate(self) -> str | None:
-        rate: str | None = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
-        return rate
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope or "")
+        return None if rate is None else str(rate)
 
 
 class TokenRateThrottle(_CurrentRates, SimpleRateThrottle):

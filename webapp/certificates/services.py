@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from contracts.chain.domain import Role, SubjectKind, ascii32
 from webapp.documents.models import Document
 from webapp.operations.models import Operation
-from webapp.operations.preflight import queue_checked, require_signing_key
+from webapp.operations.preflight import checked_call, queue_checked, require_signing_key
 from webapp.organisations.models import Organisation
 from webapp.projections.models import CertificateVersion
 
@@ -71,20 +71,18 @@ def certificate_issue(
     if errors:
         raise ValidationError(errors)
     keys = sorted(claims)
-    call = {
-        "contract": "Certificates",
-        "function": "issue",
-        "args": [
-            int(SubjectKind.LOT),
-            lot_id,
-            _hex32(certificate_type),
-            "0x" + digest,
-            int(valid_from.timestamp()),
-            int(valid_until.timestamp()),
-            [_hex32(k) for k in keys],
-            [claims[k] for k in keys],
-        ],
-    }
+    call = checked_call(
+        "Certificates",
+        "issue",
+        int(SubjectKind.LOT),
+        lot_id,
+        _hex32(certificate_type),
+        "0x" + digest,
+        int(valid_from.timestamp()),
+        int(valid_until.timestamp()),
+        [_hex32(k) for k in keys],
+        [claims[k] for k in keys],
+    )
     request = {
         "lot_id": lot_id,
         "certificate_type": certificate_type,
@@ -94,7 +92,13 @@ def certificate_issue(
         "claims": claims,
     }
     return queue_checked(
-        organisation, "certificate.issue", request, call, lot_id, idempotency_key, user
+        organisation=organisation,
+        action="certificate.issue",
+        request=request,
+        call=call,
+        lot_id=lot_id,
+        idempotency_key=idempotency_key,
+        user=user,
     )
 
 
@@ -124,18 +128,14 @@ def certificate_revoke(
         raise ValidationError(
             {"__all__": [f"Only the issuer can revoke certificate {certificate_id}."]}
         )
-    call = {
-        "contract": "Certificates",
-        "function": "revoke",
-        "args": [certificate_id, reason.strip()],
-    }
+    call = checked_call("Certificates", "revoke", certificate_id, reason.strip())
     request = {"certificate_id": certificate_id, "reason": reason.strip()}
     return queue_checked(
-        organisation,
-        "certificate.revoke",
-        request,
-        call,
-        int(certificate.subject),
-        idempotency_key,
-        user,
+        organisation=organisation,
+        action="certificate.revoke",
+        request=request,
+        call=call,
+        lot_id=certificate.subject,
+        idempotency_key=idempotency_key,
+        user=user,
     )

@@ -130,7 +130,9 @@ class ChainIndexer:
         self.max_range = settings.INDEXER_MAX_RANGE if max_range is None else max_range
         self.range = self.max_range
         self.addresses = [Web3.to_checksum_address(a) for a in manifest.addresses.values()]
-        self.names = {Web3.to_checksum_address(a): n for n, a in manifest.addresses.items()}
+        self.names: dict[str, str] = {
+            Web3.to_checksum_address(a): n for n, a in manifest.addresses.items()
+        }
 
     # ------------------------------------------------------------------ public API
 

@@ -75,7 +75,7 @@ def document_for_reader(*, sha256: str, organisation: Organisation) -> Document 
         return min(records.values(), key=lambda d: d.pk)
     uploaders = _addresses(set(records))
     # Lots that an uploader created with the document in their metadata...
-    lot_by = {}
+    lot_by: dict[int, int | None] = {}
     for meta in LotMetadata.objects.filter(
         chain_id=settings.CHAIN_ID, document__documents__icontains=digest
     ):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,7 +46,7 @@ def document_transaction() -> Iterator[None]:
 
 
 def _discard(names: list[str]) -> None:
-    storage = Document._meta.get_field("file").storage  # type: ignore[union-attr]
+    storage = Document._meta.get_field("file").storage
     for name in names:
         if not Document.objects.filter(file=name).exists():
             storage.delete(name)
@@ -113,7 +114,7 @@ def document_upload(
 def document_read(*, document: Document) -> bytes:
     """The document's bytes, after checking they still hash to the recorded value."""
     with document.file.open("rb") as fh:
-        content = fh.read()
+        content: bytes = fh.read()
     if hashlib.sha256(content).hexdigest() != document.sha256:
         raise DocumentAltered(
             f"{document.name}: the stored file does not match its recorded hash 0x{document.sha256}"
@@ -144,6 +145,6 @@ def documents_discard(*, organisation: Organisation, sha256s: set[str]) -> int:
         storage, name = document.file.storage, document.file.name
         document.delete()
         # The file goes once the row's removal is committed: a rollback keeps both.
-        transaction.on_commit(lambda storage=storage, name=name: storage.delete(name))
+        transaction.on_commit(functools.partial(storage.delete, name))
         removed += 1
     return removed

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.db import models
 
-UINT = {"max_digits": 78, "decimal_places": 0}
+from webapp.fields import Uint256Field
 
 
 class LotMetadata(models.Model):
@@ -16,7 +16,7 @@ class LotMetadata(models.Model):
     """
 
     chain_id = models.PositiveBigIntegerField()
-    lot_id = models.DecimalField(**UINT)
+    lot_id = Uint256Field()
     document = models.JSONField()
     metadata_hash = models.CharField(max_length=66)
     gs1_key = models.CharField(max_length=200, blank=True)
@@ -43,4 +43,4 @@ class LotNumber(models.Model):
     """The last lot id handed out on a chain (ids are chosen by the caller on chain)."""
 
     chain_id = models.PositiveBigIntegerField(unique=True)
-    last = models.DecimalField(**UINT)
+    last = Uint256Field()

@@ -4,7 +4,6 @@ and the off-chain metadata. Everything here is what the chain says, as of the mi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -132,11 +131,11 @@ class StockScope:
     def covers(self, lot_id: int) -> bool:
         return bool(self.covered([lot_id]))
 
-    def own(self, holders: dict[str, Decimal]) -> dict[str, Decimal]:
+    def own(self, holders: dict[str, int]) -> dict[str, int]:
         """Only the organisation's own entries of a lot's holders."""
         return {a: q for a, q in holders.items() if a in self.addresses}
 
-    def holders(self, lot_id: int, holders: dict[str, Decimal]) -> dict[str, Decimal]:
+    def holders(self, lot_id: int, holders: dict[str, int]) -> dict[str, int]:
         """A lot's holders as this organisation may see them: all, or only its own."""
         return holders if self.covers(lot_id) else self.own(holders)
 
@@ -199,7 +198,7 @@ def metadata_for(lot_ids: list[Any]) -> dict[int, LotMetadata]:
 @dataclass
 class Holding:
     lot_id: int
-    quantity: Decimal
+    quantity: int
     name: str
     unit: str
     kind: str
@@ -271,8 +270,8 @@ class LotDetail:
     lot: LotVersion
     metadata: LotMetadata | None
     metadata_matches: bool | None
-    holders: dict[str, Decimal]
-    contents: dict[int, Decimal]
+    holders: dict[str, int]
+    contents: dict[int, int]
     certificates: list[CertificateVersion]
     history: list[ChainEvent]
     open_handoffs: list[HandoffVersion]
@@ -329,7 +328,7 @@ def lot_detail(*, lot_id: int, organisation: Organisation | None = None) -> LotD
     )
 
 
-def lot_history(*, lot_id: int, certificate_ids: list[Decimal] | None = None) -> list[ChainEvent]:
+def lot_history(*, lot_id: int, certificate_ids: list[int] | None = None) -> list[ChainEvent]:
     """Every event about a lot, oldest first: registration, handoffs, quarantines,
     bundling, transformations in and out, certificates issued and revoked."""
     chain_id = settings.CHAIN_ID

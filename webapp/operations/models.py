@@ -10,52 +10,11 @@ decoded revert reason.
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal, InvalidOperation
-from typing import Any
 
 from django.conf import settings
 from django.db import models
 
-UINT256_MAX = 2**256 - 1
-
-
-class Uint256Field(models.DecimalField):  # type: ignore[type-arg]
-    """A uint256 column (numeric(78, 0)) whose reads never raise.
-
-    SQLite keeps such a column as a REAL, and Django's SQLite converter raises on any value
-    with more than 78 digits, so one out-of-range row would break every page that lists
-    it. Here a stored value that is not a uint256 reads as None; the operation's request
-    still shows what was asked for.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max_digits", 78)
-        kwargs.setdefault("decimal_places", 0)
-        super().__init__(*args, **kwargs)
-
-    def get_internal_type(self) -> str:
-        # Not "DecimalField": that name makes the SQLite backend add its raising converter.
-        return "Uint256Field"
-
-    def db_type(self, connection: Any) -> str | None:
-        return str(connection.data_types["DecimalField"] % self.db_type_parameters(connection))
-
-    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Decimal | None:
-        return as_uint256(value)
-
-
-def as_uint256(value: Any) -> Decimal | None:
-    """`value` as a whole Decimal when it is a uint256, else None."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-    except (InvalidOperation, TypeError, ValueError):
-        return None
-    if not number.is_finite() or number != number.to_integral_value():
-        return None
-    whole = int(number)
-    return Decimal(whole) if 0 <= whole <= UINT256_MAX else None
+from webapp.fields import Uint256Field
 
 
 class Operation(models.Model):
@@ -79,7 +38,8 @@ class Operation(models.Model):
     action = models.CharField(max_length=64)
     #: The validated request as the person gave it (shown on the status page).
     request = models.JSONField(default=dict)
-    #: The contract call: {"contract": "Lots", "function": "registerLot", "args": [...]}.
+    #: The contract call, as `calls.ContractCall.as_json` writes it and `from_json` reads it:
+    #: {"contract": "Lots", "function": "registerLot", "args": [...]}.
     call = models.JSONField(default=dict)
     #: The lot (or bundle) the operation is about, for the lot page's pending list.
     lot_id = Uint256Field(null=True, blank=True)

@@ -24,10 +24,11 @@ from contracts.chain.client import simulate
 from contracts.chain.domain import Role, from_ascii32
 from contracts.chain.errors import DecodedError
 from webapp.chain.chain_client import NotDeployed, system
+from webapp.operations.calls import ContractCall, Unencodable
 from webapp.operations.models import Operation
 from webapp.operations.selectors import operations_in_flight
 from webapp.operations.services import operation_queue, operation_replayed
-from webapp.operations.submitter import Unencodable, contract_call
+from webapp.operations.submitter import contract_call
 from webapp.organisations.models import Organisation
 
 log = logging.getLogger(__name__)
@@ -152,9 +153,22 @@ def refusal(error: DecodedError | None, fields: dict[str, str] | None = None) ->
     return ValidationError({field: [message]})
 
 
+def _unencodable(exc: Unencodable) -> ValidationError:
+    return ValidationError({"__all__": [str(exc)[:1].upper() + str(exc)[1:] + "."]})
+
+
+def checked_call(contract: str, function: str, *args: Any) -> ContractCall:
+    """The contract call, checked against the ABI as it is built; one the chain could never
+    take is refused like any other bad input (the edges' bounds make that rare)."""
+    try:
+        return ContractCall(contract=contract, function=function, args=args)
+    except Unencodable as exc:
+        raise _unencodable(exc) from exc
+
+
 def preflight(
     organisation: Organisation,
-    call: dict[str, Any],
+    call: ContractCall,
     fields: dict[str, str] | None = None,
     sender: str = "",
 ) -> None:
@@ -162,8 +176,8 @@ def preflight(
     sender = sender or organisation.address
     try:
         w3, contracts = system()
-        # A call that cannot be encoded is refused even while others are in flight: queued,
-        # it could only fail in the submitter.
+        # A call web3 cannot encode is refused even while others are in flight: queued, it
+        # could only fail in the submitter.
         function = contract_call(contracts.all, call)
         if operations_in_flight(chain_id=settings.CHAIN_ID, sender=sender):
             return
@@ -173,7 +187,7 @@ def preflight(
             "data": function._encode_transaction_data(),
         })  # fmt: skip
     except Unencodable as exc:
-        raise ValidationError({"__all__": [str(exc)[:1].upper() + str(exc)[1:] + "."]}) from exc
+        raise _unencodable(exc) from exc
     except (NodeUnreachable, Timeout, ConnectionError, NotDeployed):
         log.info("pre-flight skipped: the chain node is unreachable")
         return
@@ -191,10 +205,11 @@ def require_signing_key(organisation: Organisation) -> str:
 
 
 def queue_checked(
+    *,
     organisation: Organisation,
     action: str,
     request: dict[str, Any],
-    call: dict[str, Any],
+    call: ContractCall,
     lot_id: int | None,
     idempotency_key: str,
     user: User,

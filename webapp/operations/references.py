@@ -17,6 +17,7 @@ from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
 from webapp.chain.models import ChainEvent
+from webapp.operations.calls import ContractCall
 from webapp.operations.models import Operation
 from webapp.projections.models import HandoffVersion
 
@@ -33,14 +34,11 @@ class Named:
     reason: str = ""
 
 
-def references_expected(*, chain_id: int, action: str, call: dict[str, Any]) -> dict[str, Any]:
+def references_expected(*, chain_id: int, action: str, call: ContractCall) -> dict[str, Any]:
     """What the ids in `call` name now, as seen by the mirror (stored on the operation)."""
     if action not in HANDOFF_ANSWERS:
         return {}
-    try:
-        handoff_id = int(call["args"][0])
-    except (KeyError, IndexError, TypeError, ValueError):
-        return {}
+    handoff_id = int(call.args[0])  # every handoff answer names the handoff first
     handoff = HandoffVersion.objects.filter(
         chain_id=chain_id, handoff_id=handoff_id, block_to__isnull=True
     ).first()

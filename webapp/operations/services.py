@@ -10,11 +10,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
-from webapp.operations.models import Operation, as_uint256
+from webapp.fields import as_uint256
+from webapp.operations.calls import ContractCall, Unencodable
+from webapp.operations.models import Operation
 from webapp.operations.references import references_expected
 from webapp.organisations.models import Organisation
 
@@ -48,7 +51,7 @@ def operation_queue(
     organisation: Organisation,
     action: str,
     request: dict[str, Any],
-    call: dict[str, Any],
+    call: ContractCall,
     lot_id: int | None = None,
     idempotency_key: str = "",
     user: AbstractBaseUser | AnonymousUser | None = None,
@@ -70,12 +73,12 @@ def operation_queue(
         with transaction.atomic():
             operation = Operation.objects.create(
                 organisation=organisation,
-                created_by=user if user is not None and user.is_authenticated else None,
+                created_by=user if isinstance(user, get_user_model()) else None,
                 chain_id=settings.CHAIN_ID,
                 sender=sender or organisation.address,
                 action=action,
                 request=request,
-                call=call,
+                call=call.as_json(),
                 # Only a uint256 is a lot id; anything else the chain refuses with a reason.
                 lot_id=as_uint256(lot_id),
                 idempotency_key=idempotency_key,
@@ -229,16 +232,12 @@ def operation_fail(*, operation: Operation, reason: str, keep_transaction: bool 
         operation_leftovers_discard(operation=operation)
 
 
-def created_lot_ids(call: dict[str, Any]) -> list[int]:
+def created_lot_ids(call: ContractCall) -> list[int]:
     """The lot ids a contract call creates (registration, bundle, transformation outputs)."""
-    args = call.get("args") or []
-    try:
-        if call.get("function") in {"registerLot", "bundle"}:
-            return [int(args[0])]
-        if call.get("function") == "transform":
-            return [int(output[0]) for output in args[2]]
-    except (IndexError, TypeError, ValueError):
-        return []
+    if call.function in {"registerLot", "bundle"}:
+        return [int(call.args[0])]
+    if call.function == "transform":
+        return [int(output[0]) for output in call.args[2]]
     return []
 
 
@@ -252,9 +251,11 @@ def operation_leftovers_discard(*, operation: Operation) -> None:
     from webapp.lots.services import lot_metadata_discard
     from webapp.privacy.services import personal_discard
 
-    documents = lot_metadata_discard(
-        chain_id=operation.chain_id, lot_ids=created_lot_ids(operation.call or {})
-    )
+    try:
+        created = created_lot_ids(ContractCall.from_json(operation.call))
+    except Unencodable:  # a call that never fit its contract created nothing
+        created = []
+    documents = lot_metadata_discard(chain_id=operation.chain_id, lot_ids=created)
     hashes: set[str] = set()
     for document in documents:
         personal = document.get("personal")

@@ -30,6 +30,7 @@ import logging
 from typing import Any
 from uuid import UUID
 
+from eth_typing import HexStr
 from eth_utils.crypto import keccak
 from requests.exceptions import ConnectionError as NodeUnreachable
 from requests.exceptions import Timeout
@@ -41,6 +42,7 @@ from contracts.chain.client import TransactionReverted, build_transaction, repla
 from contracts.custody.keystore import KeyStoreUnavailable
 from webapp.chain.chain_client import NotDeployed, system
 from webapp.chain.models import ChainEvent
+from webapp.operations.calls import ContractCall, Unencodable
 from webapp.operations.locks import SenderBusy, sender_lock
 from webapp.operations.models import Operation
 from webapp.operations.references import references_check
@@ -64,17 +66,12 @@ def _wait(operation: Operation, reason: str) -> SubmitLater:
     return SubmitLater(reason)
 
 
-class Unencodable(ValueError):
-    """The operation's call cannot be turned into a transaction (a value out of its type's
-    range, a wrong argument): no retry will change that."""
-
-
-def contract_call(contracts: dict[str, Any], call: dict[str, Any]) -> ContractFunction:
-    """The bound contract function an operation's `call` describes; raises Unencodable
-    when the call does not fit the contract's ABI."""
+def contract_call(contracts: dict[str, Any], call: ContractCall) -> ContractFunction:
+    """The bound contract function `call` names; raises Unencodable when web3 cannot encode
+    it (the call's own checks make that a defect, not an input)."""
     try:
-        contract = contracts[call["contract"]]
-        function: ContractFunction = contract.functions[call["function"]](*call["args"])
+        contract = contracts[call.contract]
+        function: ContractFunction = contract.functions[call.function](*call.args)
         function._encode_transaction_data()  # values out of range fail here, not later
     except TRANSIENT:
         raise
@@ -178,7 +175,7 @@ def _send_again(w3: Web3, operation: Operation) -> None:
     to these very bytes, mined meanwhile), and any other refusal (a nonce gap the node will
     not queue) waits, with the node's words, until the sender's earlier transactions are in."""
     try:
-        w3.eth.send_raw_transaction(operation.raw_transaction)
+        w3.eth.send_raw_transaction(HexStr(operation.raw_transaction))
     except Web3RPCError as exc:
         if _node_knows(w3, operation.transaction_hash):
             _submitted(operation)
@@ -199,7 +196,7 @@ def _sign_and_send(
 ) -> Operation:
     sender = Web3.to_checksum_address(operation.sender)
     try:
-        function = contract_call(contracts, operation.call)
+        function = contract_call(contracts, ContractCall.from_json(operation.call))
         named = references_check(w3, contracts, operation)
         if named.wait:
             raise _wait(operation, named.wait)
@@ -238,7 +235,7 @@ def _sign_and_send(
 
 def _send_raw(w3: Web3, operation: Operation) -> None:
     try:
-        w3.eth.send_raw_transaction(operation.raw_transaction)
+        w3.eth.send_raw_transaction(HexStr(operation.raw_transaction))
     except Web3RPCError as exc:
         message = str(exc).lower()
         if _node_knows(w3, operation.transaction_hash):
@@ -388,7 +385,7 @@ def _not_in_a_block(w3: Web3, contracts: dict[str, Any], operation: Operation) -
             waiting_reason="its block left the chain; sent again",
         )
         try:
-            w3.eth.send_raw_transaction(operation.raw_transaction)
+            w3.eth.send_raw_transaction(HexStr(operation.raw_transaction))
         except Web3RPCError as exc:
             if _node_knows(w3, tx_hash):
                 return

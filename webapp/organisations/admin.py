@@ -31,7 +31,7 @@ class MemberInline(admin.TabularInline):
 class KeyInline(admin.TabularInline):
     model = OrganisationKey
     extra = 0
-    fields = ["address", "backend", "reference", "status", "created_at", "retired_at"]
+    fields = ("address", "backend", "reference", "status", "created_at", "retired_at")
     readonly_fields = fields
     can_delete = False
 

@@ -24,7 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 from web3 import Web3
 
-from webapp.operations.preflight import queue_checked
+from webapp.operations.preflight import checked_call, queue_checked
 from webapp.operations.selectors import operations_in_flight
 from webapp.organisations.models import Organisation, OrganisationKey
 from webapp.organisations.services import User, key_generate, operator_organisation
@@ -61,21 +61,23 @@ def organisation_rotate_key(
             status=OrganisationKey.Status.PENDING,
         )
         queue_checked(
-            operator,
-            "organisation.rotate_key",
-            {"organisation": organisation.slug, "from": organisation.address, "to": address},
-            {
-                "contract": "Lots",
-                "function": "rotateParticipantKey",
-                "args": [
-                    organisation.address,
-                    address,
-                    Web3.keccak(text=organisation.slug).to_0x_hex(),
-                ],
+            organisation=operator,
+            action="organisation.rotate_key",
+            request={
+                "organisation": organisation.slug,
+                "from": organisation.address,
+                "to": address,
             },
-            None,
-            f"rotate-{organisation.slug}-{address}",
-            user,
+            call=checked_call(
+                "Lots",
+                "rotateParticipantKey",
+                organisation.address,
+                address,
+                Web3.keccak(text=organisation.slug).to_0x_hex(),
+            ),
+            lot_id=None,
+            idempotency_key=f"rotate-{organisation.slug}-{address}",
+            user=user,
         )
     return key
 
@@ -116,13 +118,13 @@ def organisation_rotation_advance(*, organisation: Organisation, user: User = No
             lots = _held(old)
             if lots:
                 queue_checked(
-                    organisation,
-                    "organisation.migrate_holdings",
-                    {"from": old, "to": pending.address, "lots": lots},
-                    {"contract": "Lots", "function": "migrateHoldings", "args": [lots]},
-                    None,
-                    f"migrate-{old}",
-                    user,
+                    organisation=organisation,
+                    action="organisation.migrate_holdings",
+                    request={"from": old, "to": pending.address, "lots": lots},
+                    call=checked_call("Lots", "migrateHoldings", lots),
+                    lot_id=None,
+                    idempotency_key=f"migrate-{old}",
+                    user=user,
                     sender=old,
                 )
         return f"now signing with {pending.address}; moving {len(lots)} lots from {old}"
@@ -144,17 +146,18 @@ def organisation_rotation_advance(*, organisation: Organisation, user: User = No
             )
         with transaction.atomic():
             queue_checked(
-                operator_organisation(),
-                "organisation.retire_key",
-                {"organisation": organisation.slug, "address": key.address},
-                {
-                    "contract": "Lots",
-                    "function": "suspendParticipant",
-                    "args": [key.address, f"signing key rotated to {organisation.address}"],
-                },
-                None,
-                f"retire-{key.address}",
-                user,
+                organisation=operator_organisation(),
+                action="organisation.retire_key",
+                request={"organisation": organisation.slug, "address": key.address},
+                call=checked_call(
+                    "Lots",
+                    "suspendParticipant",
+                    key.address,
+                    f"signing key rotated to {organisation.address}",
+                ),
+                lot_id=None,
+                idempotency_key=f"retire-{key.address}",
+                user=user,
             )
             key.retired_at = timezone.now()
             key.save(update_fields=["retired_at"])

@@ -25,7 +25,7 @@ from web3 import Web3
 from contracts.chain.domain import Role
 from contracts.custody.keystore import KeyStoreUnavailable
 from webapp.operations.models import Operation
-from webapp.operations.preflight import queue_checked
+from webapp.operations.preflight import checked_call, queue_checked
 from webapp.organisations.keys import backend
 from webapp.organisations.models import ApiToken, Member, Organisation, OrganisationKey
 
@@ -108,20 +108,18 @@ def organisation_register(
     if not organisation.address:
         raise ValidationError({"__all__": [f"Create {organisation.name}'s key first."]})
     profile_hash = Web3.keccak(text=organisation.slug).to_0x_hex()
-    call = {
-        "contract": "Lots",
-        "function": "registerParticipant",
-        "args": [organisation.address, organisation.roles, profile_hash],
-    }
+    call = checked_call(
+        "Lots", "registerParticipant", organisation.address, organisation.roles, profile_hash
+    )
     request = {"organisation": organisation.slug, "roles": organisation.role_names}
     return queue_checked(
-        operator,
-        "organisation.register",
-        request,
-        call,
-        None,
-        idempotency_key or f"register-{organisation.slug}-{organisation.address}",
-        user,
+        organisation=operator,
+        action="organisation.register",
+        request=request,
+        call=call,
+        lot_id=None,
+        idempotency_key=idempotency_key or f"register-{organisation.slug}-{organisation.address}",
+        user=user,
     )
 
 
@@ -194,7 +192,7 @@ def api_token_create(
         digest=_digest(token),
         scope=scope,
         expires_at=expires_at,
-        created_by=created_by if getattr(created_by, "pk", None) else None,
+        created_by=created_by if isinstance(created_by, get_user_model()) else None,
     )
     return token, row
 

@@ -78,8 +78,8 @@ def line_chart(
         css = "line alt" if n else "line"
         parts.append(f'<polyline class="{css}" points="{points}"/>')
         for point in points.split():
-            x, y = point.split(",")
-            parts.append(f'<circle class="{css}" cx="{x}" cy="{y}" r="3.5"/>')
+            cx, cy = point.split(",")
+            parts.append(f'<circle class="{css}" cx="{cx}" cy="{cy}" r="3.5"/>')
         parts.append(
             f'<text x="{left + 4}" y="{14 + n * 13}" class="legend">'
             f"{'—'} {escape(names[n])} (max {escape(str(top))})</text>"

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -222,7 +224,7 @@ def personal_reveal(
     revealed: list[Revealed] = []
     subjects: dict[str, DataSubject | None] = {}
     keys: dict[str, bytes | str] = {}
-    actor = user if user is not None and user.is_authenticated else None
+    actor = user if isinstance(user, get_user_model()) else None
     for field, ref in sorted(refs.items()):
         subject_id = str(ref.get("subject", "")) if isinstance(ref, dict) else ""
         if subject_id not in subjects:
@@ -326,11 +328,14 @@ def personal_discard(*, refs: dict[str, Any]) -> int:
     failed), and the subjects left with no value: their wrapped keys go with them. A subject
     that still has other values keeps its key. Returns the number of values removed."""
     removed = 0
-    subjects: set[str] = set()
+    subjects: set[uuid.UUID] = set()
     for ref in refs.values():
         if not isinstance(ref, dict) or not _is_uuid(str(ref.get("subject", ""))):
             continue
-        subject_id = str(ref["subject"])
+        try:
+            subject_id = uuid.UUID(str(ref["subject"]))
+        except ValueError:  # 36 characters of hex and dashes, but not a UUID
+            continue
         subjects.add(subject_id)
         removed += PersonalValue.objects.filter(
             subject_id=subject_id, commitment=str(ref.get("commitment", ""))

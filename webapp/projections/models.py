@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from django.db import models
 
-UINT = {"max_digits": 78, "decimal_places": 0}
+from webapp.fields import Uint256Field
 
 
 class Version(models.Model):
@@ -36,10 +36,10 @@ class ParticipantVersion(Version):
 
 
 class LotVersion(Version):
-    lot_id = models.DecimalField(**UINT)
+    lot_id = Uint256Field()
     kind = models.PositiveSmallIntegerField()
     creator = models.CharField(max_length=42)
-    quantity = models.DecimalField(**UINT)
+    quantity = Uint256Field()
     metadata_hash = models.CharField(max_length=66)
     gs1_key_hash = models.CharField(max_length=66)
     quarantined = models.BooleanField(default=False)
@@ -52,9 +52,9 @@ class LotVersion(Version):
 
 
 class Balance(Version):
-    lot_id = models.DecimalField(**UINT)
+    lot_id = Uint256Field()
     holder = models.CharField(max_length=42)
-    quantity = models.DecimalField(**UINT)
+    quantity = Uint256Field()
 
     class Meta:
         indexes = [
@@ -64,11 +64,11 @@ class Balance(Version):
 
 
 class HandoffVersion(Version):
-    handoff_id = models.DecimalField(**UINT)
-    lot_id = models.DecimalField(**UINT)
+    handoff_id = Uint256Field()
+    lot_id = Uint256Field()
     sender = models.CharField(max_length=42)
     receiver = models.CharField(max_length=42)
-    quantity = models.DecimalField(**UINT)
+    quantity = Uint256Field()
     escrow = models.CharField(max_length=42)
     status = models.CharField(max_length=16)  # open, accepted, rejected, cancelled
     reason = models.TextField(blank=True)
@@ -78,9 +78,9 @@ class HandoffVersion(Version):
 
 
 class BundleContent(Version):
-    bundle_id = models.DecimalField(**UINT)
-    lot_id = models.DecimalField(**UINT)
-    quantity = models.DecimalField(**UINT)
+    bundle_id = Uint256Field()
+    lot_id = Uint256Field()
+    quantity = Uint256Field()
 
     class Meta:
         indexes = [
@@ -93,12 +93,12 @@ class BundleContent(Version):
 class TransformationEdge(Version):
     """input -> output of one transformation (never closed: a transformation is history)."""
 
-    transformation_id = models.DecimalField(**UINT)
+    transformation_id = Uint256Field()
     actor = models.CharField(max_length=42)
-    input_lot = models.DecimalField(**UINT)
-    input_quantity = models.DecimalField(**UINT)
-    output_lot = models.DecimalField(**UINT)
-    output_quantity = models.DecimalField(**UINT)
+    input_lot = Uint256Field()
+    input_quantity = Uint256Field()
+    output_lot = Uint256Field()
+    output_quantity = Uint256Field()
     process_hash = models.CharField(max_length=66)
 
     class Meta:
@@ -109,9 +109,9 @@ class TransformationEdge(Version):
 
 
 class CertificateVersion(Version):
-    certificate_id = models.DecimalField(**UINT)
+    certificate_id = Uint256Field()
     subject_kind = models.PositiveSmallIntegerField()
-    subject = models.DecimalField(**UINT)
+    subject = Uint256Field()
     certificate_type = models.CharField(max_length=66)
     issuer = models.CharField(max_length=42)
     document_hash = models.CharField(max_length=66)

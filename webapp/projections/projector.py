@@ -65,7 +65,7 @@ class Projector:
     def undo_after(self, block_number: int) -> None:
         """Undo every change made after `block_number` (the caller moves the cursor back)."""
         for model in VERSIONED:
-            rows = model.objects.filter(chain_id=self.chain_id)  # type: ignore[attr-defined]
+            rows = model.objects.filter(chain_id=self.chain_id)
             rows.filter(block_from__gt=block_number).delete()
             rows.filter(block_to__gt=block_number).update(block_to=None)
 
@@ -95,7 +95,7 @@ class Projector:
         """
         with transaction.atomic():
             for model in VERSIONED:
-                model.objects.filter(chain_id=self.chain_id).delete()  # type: ignore[attr-defined]
+                model.objects.filter(chain_id=self.chain_id).delete()
             consumer_reset(chain_id=self.chain_id, name=self.CONSUMER)
         return self.apply_pending()
 
@@ -146,7 +146,7 @@ class Projector:
             self._closed[model].append(row)
 
     def add(self, model: type[models.Model], event: ChainEvent, **values: Any) -> Any:
-        row = model(  # type: ignore[call-arg]
+        row = model(
             chain_id=self.chain_id,
             block_from=event.block_number,
             log_from=event.log_index,

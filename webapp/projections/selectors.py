@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -41,7 +40,7 @@ def _resolve(chain_id: int, block: int | None, at: datetime | None) -> int | Non
 
 def lot_holders(
     *, chain_id: int, lot_id: int, block: int | None = None, at: datetime | None = None
-) -> dict[str, Decimal]:
+) -> dict[str, int]:
     """Who held how much of a lot: now, as of `block`, or as of time `at`."""
     rows = _as_of(
         Balance.objects.filter(chain_id=chain_id, lot_id=lot_id), _resolve(chain_id, block, at)
@@ -51,13 +50,13 @@ def lot_holders(
 
 def bundle_contents(
     *, chain_id: int, bundle_id: int, block: int | None = None, at: datetime | None = None
-) -> dict[int, Decimal]:
+) -> dict[int, int]:
     """What a bundle contained: now, as of `block`, or as of time `at`."""
     rows = _as_of(
         BundleContent.objects.filter(chain_id=chain_id, bundle_id=bundle_id),
         _resolve(chain_id, block, at),
     )
-    contents: dict[int, Decimal] = {}
+    contents: dict[int, int] = {}
     for r in rows:  # a bundle may list the same lot twice
-        contents[int(r.lot_id)] = contents.get(int(r.lot_id), Decimal(0)) + r.quantity
+        contents[int(r.lot_id)] = contents.get(int(r.lot_id), 0) + r.quantity
     return contents

@@ -213,7 +213,7 @@ def evidence_pack(
     organisations, lot_labels, holders = _strip_labels(lineage, custody)
     header = block_header_stored(chain_id=chain_id, number=head.number, block_hash=head.hash)
     proofs = event_proofs_stored(events=events)
-    summary = {
+    summary: dict[str, Any] = {
         "lineage": lineage,
         "custody": custody,
         "certificates": [

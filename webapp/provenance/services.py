@@ -8,6 +8,7 @@ crash or a replay neither loses nor doubles one.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -153,8 +154,8 @@ def event_proofs_stored(*, events: list[ChainEvent]) -> list[dict[str, Any]]:
         key = (event.chain_id, event.block_hash.lower(), event.log_index)
         if key not in stored:
             document = _from_node(
-                lambda w3, e=event: event_proof(
-                    w3, transaction_hash=e.transaction_hash, log_index=e.log_index
+                functools.partial(
+                    event_proof, transaction_hash=event.transaction_hash, log_index=event.log_index
                 )
             )
             if document["block_hash"] != key[1]:

@@ -24,7 +24,7 @@ class BundleCreateApi(WriteView):
 
         name = serializers.CharField(max_length=MAX_NAME_LENGTH)
         sscc = gs1_digits_field(18)
-        items = ItemInput(many=True, allow_empty=False, max_length=MAX_BUNDLE_ITEMS)
+        items = ItemInput(many=True, allow_empty=False, max_length=MAX_BUNDLE_ITEMS)  # type: ignore[call-arg]
 
     @extend_schema(
         request=InputSerializer,

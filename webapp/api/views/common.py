@@ -18,11 +18,14 @@ from webapp.api.schema import IDEMPOTENCY as IDEMPOTENCY
 from webapp.limits import MAX_IDEMPOTENCY_KEY_LENGTH
 from webapp.operations.models import Operation
 from webapp.operations.selectors import operation_reason_for_user
+from webapp.organisations.models import Organisation
 
 
 class OperationOutput(serializers.ModelSerializer[Operation]):
     url = serializers.SerializerMethodField()
-    organisation = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    organisation: serializers.SlugRelatedField[Organisation] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
     lot_id = serializers.IntegerField(allow_null=True)
 
     class Meta:

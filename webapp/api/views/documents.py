@@ -69,7 +69,8 @@ class DocumentBytesRenderer(BaseRenderer):
         accepted_media_type: str | None = None,
         renderer_context: Mapping[str, Any] | None = None,
     ) -> bytes:
-        return JSONRenderer().render(data)
+        rendered: bytes = JSONRenderer().render(data)
+        return rendered
 
 
 class DocumentDownloadApi(APIView):

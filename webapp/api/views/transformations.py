@@ -42,7 +42,7 @@ class TransformationApi(WriteView):
             ref_name = "TransformationInput"
 
         process = serializers.CharField(max_length=MAX_PROCESS_LENGTH)
-        inputs = ItemInput(many=True, allow_empty=False, max_length=MAX_TRANSFORMATION_INPUTS)
+        inputs = ItemInput(many=True, allow_empty=False, max_length=MAX_TRANSFORMATION_INPUTS)  # type: ignore[call-arg]
         outputs = serializers.ListField(
             child=serializers.DictField(), allow_empty=False, max_length=MAX_TRANSFORMATION_OUTPUTS
         )
@@ -52,8 +52,8 @@ class TransformationApi(WriteView):
             "TransformationInput",
             {
                 "process": serializers.CharField(max_length=MAX_PROCESS_LENGTH),
-                "inputs": ItemInput(many=True, max_length=MAX_TRANSFORMATION_INPUTS),
-                "outputs": OutputInput(many=True, max_length=MAX_TRANSFORMATION_OUTPUTS),
+                "inputs": ItemInput(many=True, max_length=MAX_TRANSFORMATION_INPUTS),  # type: ignore[call-arg]
+                "outputs": OutputInput(many=True, max_length=MAX_TRANSFORMATION_OUTPUTS),  # type: ignore[call-arg]
             },
         ),
         responses=write_responses(OperationOutput),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from web3 import Web3
@@ -17,8 +15,9 @@ from webapp.lots.services.common import (
     metadata_record,
     queue_with_new_lots,
 )
+from webapp.operations.calls import ContractCall
 from webapp.operations.models import Operation
-from webapp.operations.preflight import queue_checked, require_signing_key
+from webapp.operations.preflight import checked_call, queue_checked, require_signing_key
 from webapp.organisations.models import Organisation
 from webapp.projections.selectors import bundle_contents
 
@@ -46,7 +45,7 @@ def bundle_create(
         "sscc": sscc,
     }
 
-    def build(lot_ids: list[int]) -> dict[str, Any]:
+    def build(lot_ids: list[int]) -> ContractCall:
         (bundle_id,) = lot_ids
         document = {
             **request,
@@ -57,11 +56,7 @@ def bundle_create(
         }
         _, metadata_hash, _ = metadata_record(bundle_id, document, "")
         gs1 = Web3.keccak(text=f"(00){sscc}").to_0x_hex() if sscc else ZERO32
-        return {
-            "contract": "Lots",
-            "function": "bundle",
-            "args": [bundle_id, ids, quantities, metadata_hash, gs1],
-        }
+        return checked_call("Lots", "bundle", bundle_id, ids, quantities, metadata_hash, gs1)
 
     return queue_with_new_lots(
         organisation, "bundle.create", request, 1, build, idempotency_key, user,
@@ -78,17 +73,13 @@ def bundle_unpack(
     if not contents:
         raise ValidationError({"lot_id": [f"Lot {bundle_id} is not a bundle with contents."]})
     ids = sorted(contents)
-    call = {
-        "contract": "Lots",
-        "function": "unbundle",
-        "args": [bundle_id, ids, [int(contents[i]) for i in ids]],
-    }
+    call = checked_call("Lots", "unbundle", bundle_id, ids, [int(contents[i]) for i in ids])
     return queue_checked(
-        organisation,
-        "bundle.unpack",
-        {"bundle_id": bundle_id},
-        call,
-        bundle_id,
-        idempotency_key,
-        user,
+        organisation=organisation,
+        action="bundle.unpack",
+        request={"bundle_id": bundle_id},
+        call=call,
+        lot_id=bundle_id,
+        idempotency_key=idempotency_key,
+        user=user,
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -24,6 +23,7 @@ from webapp.limits import (
     QUANTITY_TOO_LARGE,
 )
 from webapp.lots.models import LotMetadata, LotNumber
+from webapp.operations.calls import ContractCall
 from webapp.operations.models import Operation
 from webapp.operations.preflight import preflight
 from webapp.operations.services import operation_queue, operation_replayed
@@ -100,11 +100,11 @@ def lot_ids_allocate(count: int) -> list[int]:
     """New lot ids, unique across this deployment (call inside a transaction: the counter
     row stays locked until it commits, and a rollback returns the ids)."""
     chain_id = settings.CHAIN_ID
-    LotNumber.objects.get_or_create(chain_id=chain_id, defaults={"last": Decimal(1000)})
+    LotNumber.objects.get_or_create(chain_id=chain_id, defaults={"last": 1000})
     counter = LotNumber.objects.select_for_update().get(chain_id=chain_id)
     mirrored = LotVersion.objects.filter(chain_id=chain_id).aggregate(m=Max("lot_id"))["m"]
-    start = int(max(counter.last, mirrored or 0)) + 1
-    counter.last = Decimal(start + count - 1)
+    start = max(counter.last, mirrored or 0) + 1
+    counter.last = start + count - 1
     counter.save(update_fields=["last"])
     return list(range(start, start + count))
 
@@ -115,7 +115,7 @@ def metadata_record(
     metadata_hash = canonical_hash(document)
     row = LotMetadata.objects.create(
         chain_id=settings.CHAIN_ID,
-        lot_id=Decimal(lot_id),
+        lot_id=lot_id,
         document=document,
         metadata_hash=metadata_hash,
         gs1_key=gs1_key,
@@ -129,7 +129,7 @@ def queue_with_new_lots(
     action: str,
     request: dict[str, Any],
     count: int,
-    build: Callable[[list[int]], dict[str, Any]],
+    build: Callable[[list[int]], ContractCall],
     idempotency_key: str,
     user: User,
     fields: dict[str, str] | None = None,

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 
 from webapp.lots.services.common import User, quantity_checked
 from webapp.operations.models import Operation
-from webapp.operations.preflight import queue_checked, require_signing_key
+from webapp.operations.preflight import checked_call, queue_checked, require_signing_key
 from webapp.organisations.models import Organisation
 from webapp.projections.models import HandoffVersion
 
@@ -31,14 +31,16 @@ def handoff_initiate(
         raise ValidationError({"receiver": ["Choose an organisation that is on the chain."]})
     if receiver.pk == organisation.pk:
         raise ValidationError({"receiver": ["An organisation cannot hand a lot to itself."]})
-    call = {
-        "contract": "Lots",
-        "function": "initiateHandoff",
-        "args": [lot_id, receiver.address, quantity],
-    }
+    call = checked_call("Lots", "initiateHandoff", lot_id, receiver.address, quantity)
     request = {"lot_id": lot_id, "receiver": receiver.slug, "quantity": quantity}
     return queue_checked(
-        organisation, "handoff.initiate", request, call, lot_id, idempotency_key, user
+        organisation=organisation,
+        action="handoff.initiate",
+        request=request,
+        call=call,
+        lot_id=lot_id,
+        idempotency_key=idempotency_key,
+        user=user,
     )
 
 
@@ -72,15 +74,21 @@ def _handoff_answer(
         raise ValidationError(
             {"__all__": [f"Only the {who} ({holder or party}) can {verb} handoff {handoff_id}."]}
         )
-    args: list[Any] = [handoff_id, int(handoff.lot_id), handoff.sender, handoff.receiver]
+    args: list[Any] = [handoff_id, handoff.lot_id, handoff.sender, handoff.receiver]
     if verb == "reject":
         if not reason.strip():
             raise ValidationError({"reason": ["Say why the handoff is rejected."]})
         args.append(reason.strip())
-    call = {"contract": "Lots", "function": f"{verb}Handoff", "args": args}
+    call = checked_call("Lots", f"{verb}Handoff", *args)
     request = {"handoff_id": handoff_id, "reason": reason.strip()}
     return queue_checked(
-        organisation, f"handoff.{verb}", request, call, int(handoff.lot_id), idempotency_key, user
+        organisation=organisation,
+        action=f"handoff.{verb}",
+        request=request,
+        call=call,
+        lot_id=handoff.lot_id,
+        idempotency_key=idempotency_key,
+        user=user,
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -19,8 +18,9 @@ from webapp.lots.services.common import (
     quantity_checked,
     queue_with_new_lots,
 )
+from webapp.operations.calls import ContractCall
 from webapp.operations.models import Operation
-from webapp.operations.preflight import require_signing_key
+from webapp.operations.preflight import checked_call, require_signing_key
 from webapp.organisations.models import Organisation
 from webapp.privacy.services import check_personal_fields, personal_seal
 from webapp.projections.models import LotVersion
@@ -79,7 +79,7 @@ def lot_register(
         # Only the field names: the operation log never holds personal values.
         request["personal"] = sorted(personal)
 
-    def build(lot_ids: list[int]) -> dict[str, Any]:
+    def build(lot_ids: list[int]) -> ContractCall:
         (lot_id,) = lot_ids
         document = {**request, "lot_id": lot_id, "registered_by": organisation.slug}
         if personal:
@@ -87,11 +87,9 @@ def lot_register(
                 organisation=organisation, values=personal, subject_id=data_subject
             )
         _, metadata_hash, gs1_hash = metadata_record(lot_id, document, gs1_key)
-        return {
-            "contract": "Lots",
-            "function": "registerLot",
-            "args": [lot_id, quantity, int(kind), metadata_hash, gs1_hash],
-        }
+        return checked_call(
+            "Lots", "registerLot", lot_id, quantity, int(kind), metadata_hash, gs1_hash
+        )
 
     return queue_with_new_lots(
         organisation, "lot.register", request, 1, build, idempotency_key, user
@@ -103,14 +101,12 @@ def lot_metadata_discard(*, chain_id: int, lot_ids: list[int]) -> list[dict[str,
     failed) and return the documents removed, so what they refer to can go too. A lot the
     chain knows keeps its metadata."""
     on_chain = set(
-        LotVersion.objects.filter(
-            chain_id=chain_id, lot_id__in=[Decimal(i) for i in lot_ids]
-        ).values_list("lot_id", "metadata_hash")
+        LotVersion.objects.filter(chain_id=chain_id, lot_id__in=lot_ids).values_list(
+            "lot_id", "metadata_hash"
+        )
     )
     documents = []
-    for row in LotMetadata.objects.filter(
-        chain_id=chain_id, lot_id__in=[Decimal(i) for i in lot_ids]
-    ):
+    for row in LotMetadata.objects.filter(chain_id=chain_id, lot_id__in=lot_ids):
         if (row.lot_id, row.metadata_hash) in on_chain:
             continue  # the chain's lot is this one (another operation registered it)
         documents.append(dict(row.document))

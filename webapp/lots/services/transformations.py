@@ -17,8 +17,9 @@ from webapp.lots.services.common import (
     quantity_checked,
     queue_with_new_lots,
 )
+from webapp.operations.calls import ContractCall
 from webapp.operations.models import Operation
-from webapp.operations.preflight import require_signing_key
+from webapp.operations.preflight import checked_call, require_signing_key
 from webapp.organisations.models import Organisation
 
 
@@ -54,7 +55,7 @@ def transformation_record(
         claims_checked(output.claims)
     if not process.strip():
         raise ValidationError({"process": ["Describe the process (e.g. 'refining run 12')."]})
-    request = {
+    request: dict[str, Any] = {
         "inputs": [[i, q] for i, q in zip(in_ids, in_qtys, strict=True)],
         "outputs": [
             {
@@ -69,7 +70,7 @@ def transformation_record(
         "process": process.strip(),
     }
 
-    def build(out_ids: list[int]) -> dict[str, Any]:
+    def build(out_ids: list[int]) -> ContractCall:
         out_args = []
         for lot_id, described in zip(out_ids, request["outputs"], strict=True):
             document = {
@@ -84,11 +85,7 @@ def transformation_record(
                 [lot_id, described["quantity"], described["kind"], metadata_hash, gs1_hash]
             )
         process_hash = canonical_hash({"process": request["process"], "by": organisation.slug})
-        return {
-            "contract": "Lots",
-            "function": "transform",
-            "args": [in_ids, in_qtys, out_args, process_hash],
-        }
+        return checked_call("Lots", "transform", in_ids, in_qtys, out_args, process_hash)
 
     return queue_with_new_lots(
         organisation, "transformation.record", request, len(outputs), build, idempotency_key,

@@ -2,7 +2,7 @@
 
 from django.db import migrations, models
 
-import webapp.operations.models
+import webapp.fields
 
 
 class Migration(migrations.Migration):
@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="operation",
             name="lot_id",
-            field=webapp.operations.models.Uint256Field(
+            field=webapp.fields.Uint256Field(
                 blank=True, decimal_places=0, max_digits=78, null=True
             ),
         ),
