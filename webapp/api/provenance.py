@@ -25,7 +25,8 @@ from webapp.api.outputs import (
 )
 from webapp.api.schema import read_responses
 from webapp.limits import MAX_BLOCK_NUMBER
-from webapp.lots.selectors import organisation_names, stock_scope
+from webapp.lots.selectors import stock_scope
+from webapp.organisations.selectors import organisation_names
 from webapp.projections.selectors import bundle_contents, lot_holders
 from webapp.provenance.selectors import (
     MAX_DEPTH,

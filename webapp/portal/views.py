@@ -42,6 +42,7 @@ from webapp.operations.models import Operation
 from webapp.operations.selectors import IN_FLIGHT, operation_reason_for_user
 from webapp.operations.services import IdempotencyConflict
 from webapp.organisations.models import Organisation
+from webapp.organisations.selectors import organisation_names
 from webapp.portal import forms, provenance_views
 from webapp.portal.access import organisation_of
 from webapp.provenance.models import Notification
@@ -55,7 +56,7 @@ def _explorer(tx_hash: str) -> str:
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     organisation = organisation_of(request)
-    names = selectors.organisation_names()
+    names = organisation_names()
     return render(
         request,
         "portal/dashboard.html",
@@ -350,7 +351,7 @@ def lot_view(request: HttpRequest, lot_id: int) -> HttpResponse:
         if pending is not None:
             return redirect("portal:operation", operation_id=pending.id)
         raise Http404(f"Lot {lot_id} is not on the chain.")
-    names = selectors.organisation_names()
+    names = organisation_names()
     scope = selectors.stock_scope(organisation=organisation)
     holders_complete = scope.covers(lot_id)
     if not holders_complete:

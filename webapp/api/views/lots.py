@@ -42,6 +42,7 @@ from webapp.limits import (
 from webapp.lots import selectors
 from webapp.lots.services import Claims, lot_register
 from webapp.organisations.models import Organisation
+from webapp.organisations.selectors import organisation_names
 from webapp.privacy.services import personal_json
 from webapp.provenance.shapes import certificate_json
 
@@ -211,7 +212,7 @@ class LotDetailApi(APIView):
         detail = selectors.lot_detail(lot_id=lot_id, organisation=organisation)
         if detail is None:
             raise Http404(f"Lot {lot_id} is not on the chain (or not mirrored yet).")
-        names = selectors.organisation_names()
+        names = organisation_names()
         lot = detail.lot
         scope = selectors.stock_scope(organisation=organisation)
         covered = scope.covers(lot_id)
