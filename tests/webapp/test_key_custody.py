@@ -23,13 +23,13 @@ from webapp.operations.models import Operation
 from webapp.operations.submitter import SubmitLater, operation_send
 from webapp.organisations.keys import clear_caches
 from webapp.organisations.models import Organisation, OrganisationKey
-from webapp.organisations.rotation import organisation_rotate_key, organisation_rotation_advance
 from webapp.organisations.selectors import organisation_names
 from webapp.organisations.services import (
     organisation_create,
     organisation_create_key,
-    organisation_register,
 )
+from webapp.participants.rotation import organisation_rotate_key, organisation_rotation_advance
+from webapp.participants.services import organisation_register
 from webapp.projections.models import Balance, ParticipantVersion
 
 pytestmark = [pytest.mark.integration, pytest.mark.node, pytest.mark.django_db(transaction=True)]

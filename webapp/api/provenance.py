@@ -37,8 +37,9 @@ from webapp.provenance.selectors import (
     resolve_as_of,
 )
 from webapp.provenance.services import certificate_revocation_impact
-from webapp.provenance.shapes import custody_json, figures_json, lot_json, trace_json
+from webapp.provenance.shapes import custody_json, lot_json, trace_json
 from webapp.sustainability.selectors import lot_figures
+from webapp.sustainability.shapes import figures_json
 
 AS_OF = OpenApiParameter(
     "as_of",

@@ -32,7 +32,7 @@ def certificate_type_name(value: str) -> str:
 
 
 def certificate_status(certificate: CertificateVersion, now: datetime) -> str:
-    """"valid", "revoked", "not yet valid" or "expired" at `now`."""
+    """ "valid", "revoked", "not yet valid" or "expired" at `now`."""
     if certificate.revoked:
         return "revoked"
     if now < certificate.valid_from:

@@ -18,7 +18,6 @@ from contracts.domain import LotKind, Role
 from webapp.certificates.services import certificate_issue, certificate_revoke
 from webapp.chain.selectors import indexer_health
 from webapp.documents.models import Document
-from webapp.documents.selectors import document_for_reader
 from webapp.documents.services import (
     DocumentAltered,
     document_read,
@@ -26,6 +25,7 @@ from webapp.documents.services import (
     document_upload,
 )
 from webapp.lots import selectors
+from webapp.lots.document_access import document_for_reader
 from webapp.lots.services import (
     Claims,
     Output,
