@@ -32,3 +32,17 @@ def organisation_names() -> dict[str, str]:
     names = dict(OrganisationKey.objects.values_list("address", "organisation__name"))
     names.update(Organisation.objects.exclude(address="").values_list("address", "name"))
     return names
+
+
+def organisation_by_slug(*, slug: str) -> Organisation | None:
+    """The organisation with this slug that has a chain address (None otherwise)."""
+    return Organisation.objects.filter(slug=slug).exclude(address="").first()
+
+
+def participant_list(*, exclude: Organisation | None = None) -> QuerySet[Organisation]:
+    """The organisations on chain (with an address) other than the consortium operator,
+    and other than `exclude` when given."""
+    rows = Organisation.objects.exclude(address="").filter(is_operator=False)
+    if exclude is not None:
+        rows = rows.exclude(pk=exclude.pk)
+    return rows

@@ -11,7 +11,6 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
@@ -20,9 +19,8 @@ from webapp.organisations.selectors import organisation_names
 from webapp.passport.views import qr_svg
 from webapp.portal import charts
 from webapp.portal.access import organisation_of
-from webapp.provenance.models import Notification
 from webapp.provenance.selectors import MAX_DEPTH, custody_timeline, lot_trace
-from webapp.provenance.services import certificate_revocation_impact
+from webapp.provenance.services import certificate_revocation_impact, notifications_mark_read
 from webapp.provenance.shapes import custody_json, trace_json
 from webapp.sustainability.dashboard import TABLES, dashboard_tables, sees_everything
 from webapp.sustainability.selectors import lot_figures
@@ -78,9 +76,7 @@ def impact_view(request: HttpRequest, certificate_id: int) -> HttpResponse:
 @require_POST
 def notifications_read(request: HttpRequest) -> HttpResponse:
     organisation = organisation_of(request)
-    Notification.objects.filter(organisation=organisation, read_at__isnull=True).update(
-        read_at=timezone.now()
-    )
+    notifications_mark_read(organisation=organisation)
     return redirect("portal:dashboard")
 
 

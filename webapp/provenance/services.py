@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils import timezone
 
 from webapp.chain.models import ChainEvent
 from webapp.organisations.models import Organisation
@@ -102,3 +103,10 @@ def notifications_emit(*, chain_id: int, events: Iterable[ChainEvent]) -> int:
             )
             created += new
     return created
+
+
+def notifications_mark_read(*, organisation: Organisation) -> int:
+    """Mark every unread notification of the organisation read; returns how many."""
+    return Notification.objects.filter(organisation=organisation, read_at__isnull=True).update(
+        read_at=timezone.now()
+    )

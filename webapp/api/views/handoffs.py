@@ -17,13 +17,14 @@ from webapp.limits import MAX_REASON_LENGTH
 from webapp.lots import selectors
 from webapp.lots.services import handoff_accept, handoff_cancel, handoff_initiate, handoff_reject
 from webapp.organisations.models import Organisation
+from webapp.organisations.selectors import organisation_by_slug
 
 DIRECTIONS = ["incoming", "outgoing"]
 HANDOFF_STATUSES = ["open", "accepted", "rejected", "cancelled"]
 
 
 def _organisation(slug: str) -> Organisation | None:
-    return Organisation.objects.filter(slug=slug).exclude(address="").first()
+    return organisation_by_slug(slug=slug)
 
 
 class HandoffOutput(serializers.Serializer[Any]):

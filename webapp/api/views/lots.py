@@ -41,8 +41,7 @@ from webapp.limits import (
 )
 from webapp.lots import selectors
 from webapp.lots.services import Claims, lot_register
-from webapp.organisations.models import Organisation
-from webapp.organisations.selectors import organisation_names
+from webapp.organisations.selectors import organisation_by_slug, organisation_names
 from webapp.privacy.services import personal_json
 from webapp.provenance.shapes import certificate_json
 
@@ -199,8 +198,8 @@ def _address(value: str) -> str:
         return ""
     if Web3.is_address(value):
         return Web3.to_checksum_address(value)
-    org = Organisation.objects.filter(slug=value).first()
-    if org is None or not org.address:
+    org = organisation_by_slug(slug=value)
+    if org is None:
         raise serializers.ValidationError({"holder": [f"No organisation {value!r}."]})
     return org.address
 
