@@ -12,7 +12,7 @@ from web3.exceptions import Web3Exception
 from contracts.proofs import ProofError, block_header, event_proof
 from webapp.chain.chain_client import chain
 from webapp.chain.models import ChainEvent
-from webapp.provenance.models import BlockHeaderProof, EventProof
+from webapp.passport.models import BlockHeaderProof, EventProof
 
 T = TypeVar("T")
 
