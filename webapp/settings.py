@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from contracts import settings as chain_settings
+from contracts.chain import settings as chain_settings
 from webapp.env import (
     database_from_url,
     env_bool,
@@ -212,8 +212,8 @@ PKCS11_USER_PIN = env_str("PROVENANT_PKCS11_USER_PIN", "")
 # Azure Key Vault (or Managed HSM): the vault URL, and the credential: "default" is
 # azure-identity's DefaultAzureCredential (managed identity, workload identity or the
 # AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET variables); "static:<token>" is
-# only for the local Key Vault server (contracts/keyvault_local/), whose self-signed CA
-# is trusted through AZURE_KEY_VAULT_CA_FILE. See docs in contracts/keyvault.py.
+# only for the local Key Vault server (deploy/local/keyvault/), whose self-signed CA
+# is trusted through AZURE_KEY_VAULT_CA_FILE. See docs in contracts/custody/keyvault.py.
 AZURE_KEY_VAULT_URL = env_str("PROVENANT_KEY_VAULT_URL", "")
 AZURE_KEY_VAULT_CREDENTIAL = env_str("PROVENANT_KEY_VAULT_CREDENTIAL", "default")
 AZURE_KEY_VAULT_CA_FILE = env_str("PROVENANT_KEY_VAULT_CA_FILE", "")

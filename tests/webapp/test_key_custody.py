@@ -12,9 +12,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client
 
-from contracts.domain import Role
-from contracts.hsm import Pkcs11Config
-from contracts.keyvault_local import LocalKeyVault
+from contracts.chain.domain import Role
+from contracts.custody.hsm import Pkcs11Config
+from deploy.local.keyvault import LocalKeyVault
 from tests.webapp.network import Network
 from tests.webapp.test_provenance_flow import certify
 from webapp.certificates.services import certificate_revoke

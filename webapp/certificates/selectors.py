@@ -7,7 +7,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db.models import QuerySet
 
-from contracts.domain import SubjectKind, from_ascii32
+from contracts.chain.domain import SubjectKind, from_ascii32
 from webapp.projections.models import CertificateVersion
 
 

@@ -15,8 +15,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from web3 import Web3
 
-from contracts.deploy import Manifest
-from contracts.events import UndecodableLog, decode_log
+from contracts.chain.deploy import Manifest
+from contracts.chain.events import UndecodableLog, decode_log
 from webapp.chain.models import Block, ChainEvent, Checkpoint, ParkedLog
 from webapp.db_locks import LockBusy, advisory_lock
 

@@ -23,7 +23,7 @@ import re
 from django.conf import settings
 from django.db.models import Q
 
-from contracts.domain import Role
+from contracts.chain.domain import Role
 from webapp.documents.models import Document
 from webapp.lots.models import LotMetadata
 from webapp.lots.selectors import stock_scope

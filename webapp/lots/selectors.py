@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
-from contracts.domain import LotKind, Role
+from contracts.chain.domain import LotKind, Role
 from webapp.certificates.selectors import certificate_list
 from webapp.chain.models import ChainEvent
 from webapp.lots.models import LotMetadata

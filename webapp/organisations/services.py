@@ -21,8 +21,8 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django.utils.text import slugify
 
-from contracts.domain import Role
-from contracts.keystore import KeyStoreUnavailable
+from contracts.chain.domain import Role
+from contracts.custody.keystore import KeyStoreUnavailable
 from webapp.organisations.keys import backend
 from webapp.organisations.models import ApiToken, Member, Organisation, OrganisationKey
 

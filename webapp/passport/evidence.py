@@ -3,7 +3,7 @@
 A proof is built from the node, never from the mirror: the mirror only says which log to
 prove. The evidence pack gathers a product's lineage, custody, certificates (with their
 status at download time), quarantines and figures, plus one proof per chain fact they
-rest on; `python -m contracts.verify pack.json` checks every proof offline and rebuilds
+rest on; `python -m contracts.proofs.verify pack.json` checks every proof offline and rebuilds
 every summary claim from them.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Q
 
-from contracts.verify.summary import HIDDEN, PACK_FORMAT, without
+from contracts.proofs.verify.summary import HIDDEN, PACK_FORMAT, without
 from webapp.certificates.selectors import certificate_status
 from webapp.chain.chain_client import deployment
 from webapp.chain.models import Block, ChainEvent
@@ -149,7 +149,7 @@ def evidence_pack(
     """Everything needed to check a product's story without trusting this server.
 
     Every section but ``labels`` and ``holders`` is rebuilt from the proofs by the
-    verifier (:mod:`contracts.verify.summary`), which rejects the pack if one differs. The
+    verifier (:mod:`contracts.proofs.verify.summary`), which rejects the pack if one differs. The
     ``public`` tier leaves out what the public passport hides: lot creators' addresses,
     certificates' document hashes and holders. In the ``participant`` tier the holders
     follow the viewer's `scope` (the one stock rule): for a lot outside it only the

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from web3 import Web3
 from web3.exceptions import Web3Exception
 
-from contracts.proofs import ProofError, block_header, event_proof
+from contracts.proofs.build import ProofError, block_header, event_proof
 from webapp.chain.chain_client import chain
 from webapp.chain.models import ChainEvent
 from webapp.passport.models import BlockHeaderProof, EventProof

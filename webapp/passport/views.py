@@ -13,8 +13,8 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from contracts.safe_json import JsonRefused, json_loads_bounded
-from contracts.verify import verify_document
+from contracts.proofs.safe_json import JsonRefused, json_loads_bounded
+from contracts.proofs.verify import verify_document
 from webapp.api.problems import PROBLEM
 from webapp.certificates.selectors import certificate_status
 from webapp.limits import MAX_VERIFY_BYTES, MAX_VERIFY_DEPTH
@@ -174,7 +174,7 @@ def evidence_view(request: HttpRequest, lot_id: int) -> HttpResponse:
 
 def verify_view(request: HttpRequest) -> HttpResponse:
     """Drop a proof or an evidence pack; every proof in it is checked here, offline (no
-    node is asked), exactly as `python -m contracts.verify FILE` does."""
+    node is asked), exactly as `python -m contracts.proofs.verify FILE` does."""
     context: dict[str, Any] = {}
     status = 200
     if request.method == "POST":

@@ -14,7 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from contracts.domain import LotKind, Role
+from contracts.chain.domain import LotKind, Role
 from webapp.certificates.services import certificate_issue, certificate_revoke
 from webapp.chain.selectors import indexer_health
 from webapp.documents.models import Document

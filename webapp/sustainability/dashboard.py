@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Min, Q, QuerySet
 
-from contracts.domain import LotKind
+from contracts.chain.domain import LotKind
 from webapp.chain.models import Block
 from webapp.lots.models import LotMetadata
 from webapp.lots.selectors import KIND_NAMES, sees_all_stock, stock_scope

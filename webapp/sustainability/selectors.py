@@ -4,7 +4,7 @@ Every input is something the chain recorded: certificates (their claims, validit
 revocation) and the lineage edges (transformation quantities, bundle contents). Validity
 is judged at the as-of block's own timestamp, never the wall clock, so two participants
 that replay the same chain to the same block get the same numbers. The rule itself is
-:func:`contracts.figures.roll_up`, the one the offline verifier recomputes an evidence
+:func:`contracts.proofs.figures.roll_up`, the one the offline verifier recomputes an evidence
 pack's figures with; this module only gathers its input from the mirror.
 """
 
@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from contracts.figures import LotFacts, Part, ValidCertificate, roll_up
+from contracts.proofs.figures import LotFacts, Part, ValidCertificate, roll_up
 from webapp.certificates.selectors import certificate_type_name
 from webapp.chain.models import Block
 from webapp.projections.models import TransformationEdge

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from web3 import Web3
 
-from contracts.domain import LotKind
+from contracts.chain.domain import LotKind
 from webapp.api.authentication import acting_organisation
 from webapp.api.fields import (
     GS1_BATCH_LENGTH,
