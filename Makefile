@@ -80,10 +80,11 @@ verify: install ## Re-read the chain and compare the mirror (manage.py verify_mi
 bench-indexer: install services ## Print the pipeline rate (store + consumers), live lag and web3 decode comparison
 	$(PY) bench/indexer.py
 
-lint: install ## ruff (lint + format check), mypy, and a check that no migration is missing
+lint: install ## ruff (lint + format check), mypy, import contracts (lint-imports), and a check that no migration is missing
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	DJANGO_SETTINGS_MODULE=webapp.settings $(PY) manage.py makemigrations --check --dry-run >/dev/null
 
 bench-trace: install services ## Print lineage trace latency on a 100,000-lot graph and proof verification time

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from webapp.chain import views as chain_views
+from webapp import health
 from webapp.portal.login_throttle import ThrottledLoginView
 
 urlpatterns = [
@@ -9,8 +9,9 @@ urlpatterns = [
     path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include("webapp.api.urls")),
-    path("health/indexer", chain_views.IndexerHealthView.as_view(), name="indexer-health"),
-    path("metrics", chain_views.metrics, name="metrics"),
+    path("health/indexer", health.IndexerHealthView.as_view(), name="indexer-health"),
+    path("metrics", health.metrics, name="metrics"),
+    path("", include("webapp.passport.urls")),
     path("", include("webapp.portal.urls")),
 ]
 

@@ -27,8 +27,8 @@ from webapp.organisations.services import (
     organisation_adopt_key,
     organisation_create,
     organisation_create_key,
-    organisation_register,
 )
+from webapp.participants.services import organisation_register
 
 MEMBERS: dict[str, tuple[str, Role]] = {
     "mine": ("Katanga Cobalt Mine", Role.MINER),

@@ -32,8 +32,8 @@ from webapp.certificates.services import certificate_issue, certificate_revoke
 from webapp.chain.models import ChainEvent
 from webapp.documents.services import document_upload
 from webapp.operations.services import operation_queue
+from webapp.passport.models import EventProof
 from webapp.projections.models import CertificateVersion
-from webapp.provenance.models import EventProof
 
 pytestmark = [pytest.mark.integration, pytest.mark.node, pytest.mark.django_db(transaction=True)]
 

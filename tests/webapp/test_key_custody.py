@@ -18,18 +18,18 @@ from deploy.local.keyvault import LocalKeyVault
 from tests.webapp.network import Network
 from tests.webapp.test_provenance_flow import certify
 from webapp.certificates.services import certificate_revoke
-from webapp.lots.selectors import organisation_names
 from webapp.lots.services import handoff_initiate, lot_register
 from webapp.operations.models import Operation
 from webapp.operations.submitter import SubmitLater, operation_send
 from webapp.organisations.keys import clear_caches
 from webapp.organisations.models import Organisation, OrganisationKey
-from webapp.organisations.rotation import organisation_rotate_key, organisation_rotation_advance
+from webapp.organisations.selectors import organisation_names
 from webapp.organisations.services import (
     organisation_create,
     organisation_create_key,
-    organisation_register,
 )
+from webapp.participants.rotation import organisation_rotate_key, organisation_rotation_advance
+from webapp.participants.services import organisation_register
 from webapp.projections.models import Balance, ParticipantVersion
 
 pytestmark = [pytest.mark.integration, pytest.mark.node, pytest.mark.django_db(transaction=True)]

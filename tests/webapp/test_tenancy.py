@@ -4,7 +4,7 @@ organisation, on a real chain and the real database.
 - Operations are their organisation's own: another organisation's operations (and their
   waiting reasons) never show on a lot page, and a lot not yet on chain does not lead to
   another organisation's operation. Nobody sees a server path in a reason.
-- Documents: see `webapp.documents.selectors.document_for_reader`.
+- Documents: see `webapp.lots.document_access.document_for_reader`.
 - Stock: see `webapp.lots.selectors.stock_scope`.
 """
 

@@ -25,7 +25,8 @@ from webapp.api.outputs import (
 )
 from webapp.api.schema import read_responses
 from webapp.limits import MAX_BLOCK_NUMBER
-from webapp.lots.selectors import organisation_names, stock_scope
+from webapp.lots.selectors import stock_scope
+from webapp.organisations.selectors import organisation_names
 from webapp.projections.selectors import bundle_contents, lot_holders
 from webapp.provenance.selectors import (
     MAX_DEPTH,
@@ -36,8 +37,9 @@ from webapp.provenance.selectors import (
     resolve_as_of,
 )
 from webapp.provenance.services import certificate_revocation_impact
-from webapp.provenance.shapes import custody_json, figures_json, lot_json, trace_json
+from webapp.provenance.shapes import custody_json, lot_json, trace_json
 from webapp.sustainability.selectors import lot_figures
+from webapp.sustainability.shapes import figures_json
 
 AS_OF = OpenApiParameter(
     "as_of",

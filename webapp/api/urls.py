@@ -22,17 +22,17 @@ urlpatterns = [
     path("v1/handoffs/initiate", views.HandoffInitiateApi.as_view(), name="handoff-initiate"),
     path(
         "v1/handoffs/<uint:handoff_id>/accept",
-        views.HandoffAnswerApi.as_view(verb="accept"),
+        views.HandoffAcceptApi.as_view(),
         name="handoff-accept",
     ),
     path(
         "v1/handoffs/<uint:handoff_id>/reject",
-        views.HandoffAnswerApi.as_view(verb="reject"),
+        views.HandoffRejectApi.as_view(),
         name="handoff-reject",
     ),
     path(
         "v1/handoffs/<uint:handoff_id>/cancel",
-        views.HandoffAnswerApi.as_view(verb="cancel"),
+        views.HandoffCancelApi.as_view(),
         name="handoff-cancel",
     ),
     path("v1/bundles", views.BundleCreateApi.as_view(), name="bundle-create"),

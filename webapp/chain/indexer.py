@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +18,7 @@ from web3 import Web3
 from contracts.chain.deploy import Manifest
 from contracts.chain.events import UndecodableLog, decode_log
 from webapp.chain.models import Block, ChainEvent, Checkpoint, ParkedLog
+from webapp.db_locks import LockBusy, advisory_lock
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +41,7 @@ class NodeRPCError(RuntimeError):
     """The node answered a JSON-RPC call with an error."""
 
 
-class IndexerBusy(RuntimeError):
+class IndexerBusy(LockBusy):
     """Another indexer holds the leader lock for this chain."""
 
 
@@ -459,32 +458,9 @@ def _is_range_error(exc: Exception) -> bool:
 
 @contextlib.contextmanager
 def leader_lock(chain_id: int) -> Iterator[None]:
-    """Exactly one indexer per chain: a PostgreSQL advisory lock, or a file lock on SQLite.
-
-    Raises IndexerBusy at once when another process holds it; the lock goes with the
-    holder's database session (or process), so a killed indexer never blocks the next.
-    """
-    key = zlib.crc32(f"provenant-indexer-{chain_id}".encode())
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
-            (locked,) = cursor.fetchone() or (False,)
-        if not locked:
-            raise IndexerBusy(f"another indexer is running for chain {chain_id}")
-        try:
-            yield
-        finally:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
-        return
-    lock_dir = settings.DATA_DIR
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with open(lock_dir / f"indexer-{chain_id}.lock", "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise IndexerBusy(f"another indexer is running for chain {chain_id}") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    """Exactly one indexer per chain. Raises IndexerBusy at once when another process holds
+    it; the lock goes with the holder's database session (or process), so a killed indexer
+    never blocks the next."""
+    busy = IndexerBusy(f"another indexer is running for chain {chain_id}")
+    with advisory_lock(f"provenant-indexer-{chain_id}", busy=busy):
+        yield

@@ -16,7 +16,6 @@ from django.db import IntegrityError, transaction
 from webapp.chain.models import ChainEvent
 from webapp.documents.models import Document
 from webapp.limits import MAX_DOCUMENT_BYTES
-from webapp.lots.models import LotMetadata
 from webapp.operations.models import Operation
 from webapp.organisations.models import Organisation
 
@@ -124,17 +123,17 @@ def document_read(*, document: Document) -> bytes:
 
 def documents_discard(*, organisation: Organisation, sha256s: set[str]) -> int:
     """Remove documents an organisation uploaded for a record that never came to be (its
-    operation failed), with their files, when nothing else refers to them: no lot's
-    metadata, no operation that has not failed, no certificate on chain. Returns how many
-    went."""
+    operation failed), with their files, when nothing else refers to them: no operation
+    that has not failed, no certificate on chain. The caller leaves out the documents a
+    lot's metadata refers to (the lots app, which calls this: see
+    `webapp.lots.services.leftovers`). Returns how many went."""
     removed = 0
     for digest in {d.lower().removeprefix("0x") for d in sha256s}:
         document = Document.objects.filter(sha256=digest, uploaded_by=organisation).first()
         if document is None:
             continue
         if (
-            LotMetadata.objects.filter(document__icontains=digest).exists()
-            or Operation.objects.exclude(status=Operation.Status.FAILED)
+            Operation.objects.exclude(status=Operation.Status.FAILED)
             .filter(request__icontains=digest)
             .exists()
             or ChainEvent.objects.filter(

@@ -9,7 +9,8 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
-from contracts.chain.domain import LotKind, Role, SubjectKind, from_ascii32
+from contracts.chain.domain import LotKind, Role
+from webapp.certificates.selectors import certificate_list
 from webapp.chain.models import ChainEvent
 from webapp.lots.models import LotMetadata
 from webapp.operations.models import Operation
@@ -25,14 +26,6 @@ from webapp.projections.models import (
 from webapp.projections.selectors import bundle_contents
 
 KIND_NAMES = {k.value: k.name.replace("_", " ").lower() for k in LotKind}
-
-
-def organisation_names() -> dict[str, str]:
-    """Chain address -> organisation name, for showing people names instead of hex; every
-    key an organisation has had counts (past events name rotated-out addresses)."""
-    names = dict(OrganisationKey.objects.values_list("address", "organisation__name"))
-    names.update(Organisation.objects.exclude(address="").values_list("address", "name"))
-    return names
 
 
 def current_lots(chain_id: int | None = None) -> QuerySet[LotVersion]:
@@ -254,17 +247,6 @@ def handoff_list(
     return rows.order_by("-handoff_id")
 
 
-def certificate_list(
-    *, lot_id: int | None = None, issuer: str = ""
-) -> QuerySet[CertificateVersion]:
-    rows = CertificateVersion.objects.filter(chain_id=settings.CHAIN_ID, block_to__isnull=True)
-    if lot_id is not None:
-        rows = rows.filter(subject_kind=int(SubjectKind.LOT), subject=lot_id)
-    if issuer:
-        rows = rows.filter(issuer=issuer)
-    return rows.order_by("-certificate_id")
-
-
 @dataclass
 class LotDetail:
     lot: LotVersion
@@ -401,11 +383,3 @@ def describe_event(event: ChainEvent, names: dict[str, str]) -> str:
         case "CertificateRevoked":
             return f"{who('issuer')} revoked certificate {a['certificateId']}: {a['reason']}"
     return event.event
-
-
-def certificate_type_name(value: str) -> str:
-    """A certificate type as stored (bytes32 hex) back to its name ("QUALITY")."""
-    try:
-        return from_ascii32(bytes.fromhex(value.removeprefix("0x")))
-    except (ValueError, UnicodeDecodeError):
-        return value

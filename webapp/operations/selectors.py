@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from uuid import UUID
 
 from django.conf import settings
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from webapp.operations.models import Operation
+from webapp.organisations.models import Organisation
 
 #: The statuses an operation passes through on its way to confirmed or failed.
 IN_FLIGHT = [Operation.Status.QUEUED, Operation.Status.SUBMITTED, Operation.Status.MINED]
@@ -71,3 +73,34 @@ def operation_reason_for_user(reason: str) -> str:
     if reason.lower().startswith("key store unavailable"):
         return KEY_STORE_WAIT
     return _PATH.sub("[server path]", _URL.sub("[server address]", reason))
+
+
+def operation_list(
+    *, organisation: Organisation, status: str = "", action: str = ""
+) -> QuerySet[Operation]:
+    """The organisation's operations, newest first, optionally of one status or action."""
+    rows = Operation.objects.filter(organisation=organisation)
+    if status:
+        rows = rows.filter(status=status)
+    if action:
+        rows = rows.filter(action=action)
+    return rows.select_related("organisation")
+
+
+def operation_of(*, organisation: Organisation, operation_id: UUID | str) -> Operation | None:
+    """One of the organisation's operations (None for another organisation's)."""
+    return Operation.objects.filter(id=operation_id, organisation=organisation).first()
+
+
+def operation_in_flight_for_lot(*, organisation: Organisation, lot_id: int) -> Operation | None:
+    """The organisation's latest operation on a lot that is still on its way, if any."""
+    return (
+        Operation.objects.filter(
+            chain_id=settings.CHAIN_ID,
+            lot_id=lot_id,
+            organisation=organisation,
+            status__in=IN_FLIGHT,
+        )
+        .order_by("-created_at")
+        .first()
+    )

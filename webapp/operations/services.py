@@ -3,12 +3,14 @@ indexer sees their transactions land or vanish."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from celery import Celery
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -16,12 +18,26 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from webapp.fields import as_uint256
-from webapp.operations.calls import ContractCall, Unencodable
+from webapp.operations.calls import ContractCall
 from webapp.operations.models import Operation
 from webapp.operations.references import references_expected
 from webapp.organisations.models import Organisation
 
 log = logging.getLogger(__name__)
+
+
+#: Called as ``hook(operation=...)`` inside the transaction that fails an operation, to
+#: remove what was recorded off chain for it alone. The apps that record such things
+#: register theirs in ``AppConfig.ready`` (the lots app: lot metadata, personal data,
+#: documents); this app knows none of them.
+FailureHook = Callable[..., None]
+FAILURE_HOOKS: list[FailureHook] = []
+
+
+def on_operation_failed(hook: FailureHook) -> None:
+    """Register a hook to run whenever an operation fails (once, however often called)."""
+    if hook not in FAILURE_HOOKS:
+        FAILURE_HOOKS.append(hook)
 
 
 class IdempotencyConflict(Exception):
@@ -33,15 +49,27 @@ def request_fingerprint(action: str, request: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+@functools.cache
+def task_producer() -> Celery:
+    """A Celery app that only sends, configured like the workers' (the CELERY_* settings):
+    the web process names the submitter's task and never imports the workers package
+    (`cache_clear()` after changing the broker settings)."""
+    producer = Celery("provenant", set_as_current=False)
+    producer.config_from_object("django.conf:settings", namespace="CELERY")
+    return producer
+
+
+#: The submitter's task, by the name the workers register it under.
+SUBMIT_TASK = "workers.tasks.submit_operation"
+
+
 def operation_dispatch(operation_id: str) -> None:
     """Hand an operation to the submitter. A broker that is down loses nothing: the
     sweeper finds queued operations in the database and sends them."""
     if not settings.OPERATIONS_DISPATCH:
         return
-    from workers.celery import app  # the web process never imports the workers otherwise
-
     try:
-        app.send_task("workers.tasks.submit_operation", args=[operation_id])
+        task_producer().send_task(SUBMIT_TASK, args=[operation_id])
     except Exception:  # the row is committed; the sweeper will pick it up
         log.warning("could not enqueue operation %s; the sweeper will send it", operation_id)
 
@@ -214,7 +242,7 @@ def operations_unconfirm(*, chain_id: int, above_block: int) -> int:
 
 def operation_fail(*, operation: Operation, reason: str, keep_transaction: bool = False) -> None:
     """End an operation as failed with `reason`, and remove what was recorded off chain only
-    for it (see `operation_leftovers_discard`), in one database transaction.
+    for it (the hooks in ``FAILURE_HOOKS``), in one database transaction.
 
     `keep_transaction` keeps the hash and block of a transaction that is on chain (it
     reverted); otherwise the signed bytes, hash and nonce go: they never took effect.
@@ -229,43 +257,5 @@ def operation_fail(*, operation: Operation, reason: str, keep_transaction: bool 
             operation.nonce = None
             fields += ["transaction_hash", "raw_transaction", "nonce"]
         operation.save(update_fields=fields)
-        operation_leftovers_discard(operation=operation)
-
-
-def created_lot_ids(call: ContractCall) -> list[int]:
-    """The lot ids a contract call creates (registration, bundle, transformation outputs)."""
-    if call.function in {"registerLot", "bundle"}:
-        return [int(call.args[0])]
-    if call.function == "transform":
-        return [int(output[0]) for output in call.args[2]]
-    return []
-
-
-def operation_leftovers_discard(*, operation: Operation) -> None:
-    """Remove what a failed operation recorded off chain for itself alone: the metadata
-    documents of the lots it would have created, the personal data sealed for them (and
-    subjects left with nothing), and documents uploaded for it that nothing else refers to.
-    Anything the chain holds, or another operation still refers to, stays."""
-    # Imported here: these apps queue operations through this module.
-    from webapp.documents.services import documents_discard
-    from webapp.lots.services import lot_metadata_discard
-    from webapp.privacy.services import personal_discard
-
-    try:
-        created = created_lot_ids(ContractCall.from_json(operation.call))
-    except Unencodable:  # a call that never fit its contract created nothing
-        created = []
-    documents = lot_metadata_discard(chain_id=operation.chain_id, lot_ids=created)
-    hashes: set[str] = set()
-    for document in documents:
-        personal = document.get("personal")
-        if isinstance(personal, dict):
-            personal_discard(refs=personal)
-        hashes |= {str(d) for d in document.get("documents") or [] if isinstance(d, str)}
-    request = operation.request or {}
-    if isinstance(request.get("documents"), list):
-        hashes |= {str(d) for d in request["documents"] if isinstance(d, str)}
-    if isinstance(request.get("document"), str):
-        hashes.add(request["document"])
-    if hashes:
-        documents_discard(organisation=operation.organisation, sha256s=hashes)
+        for hook in FAILURE_HOOKS:
+            hook(operation=operation)

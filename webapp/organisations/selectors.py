@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from webapp.organisations.models import ApiToken, Organisation
+from webapp.organisations.models import ApiToken, Organisation, OrganisationKey
 
 
 def organisation_of_user(user: Any) -> Organisation | None:
@@ -24,3 +24,25 @@ def member_is_admin(user: Any) -> bool:
 def api_token_list(*, organisation: Organisation) -> QuerySet[ApiToken]:
     """The organisation's API tokens, newest first (live, expired and revoked)."""
     return ApiToken.objects.filter(organisation=organisation).order_by("-created_at")
+
+
+def organisation_names() -> dict[str, str]:
+    """Chain address -> organisation name, for showing people names instead of hex; every
+    key an organisation has had counts (past events name rotated-out addresses)."""
+    names = dict(OrganisationKey.objects.values_list("address", "organisation__name"))
+    names.update(Organisation.objects.exclude(address="").values_list("address", "name"))
+    return names
+
+
+def organisation_by_slug(*, slug: str) -> Organisation | None:
+    """The organisation with this slug that has a chain address (None otherwise)."""
+    return Organisation.objects.filter(slug=slug).exclude(address="").first()
+
+
+def participant_list(*, exclude: Organisation | None = None) -> QuerySet[Organisation]:
+    """The organisations on chain (with an address) other than the consortium operator,
+    and other than `exclude` when given."""
+    rows = Organisation.objects.exclude(address="").filter(is_operator=False)
+    if exclude is not None:
+        rows = rows.exclude(pk=exclude.pk)
+    return rows

@@ -20,12 +20,9 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django.utils.text import slugify
-from web3 import Web3
 
 from contracts.chain.domain import Role
 from contracts.custody.keystore import KeyStoreUnavailable
-from webapp.operations.models import Operation
-from webapp.operations.preflight import checked_call, queue_checked
 from webapp.organisations.keys import backend
 from webapp.organisations.models import ApiToken, Member, Organisation, OrganisationKey
 
@@ -98,29 +95,6 @@ def operator_organisation() -> Organisation:
     if operator is None:
         raise ValidationError({"__all__": ["No consortium operator with a key is configured."]})
     return operator
-
-
-def organisation_register(
-    *, organisation: Organisation, user: User = None, idempotency_key: str = ""
-) -> Operation:
-    """Register the organisation on chain with its roles, signed by the operator."""
-    operator = operator_organisation()
-    if not organisation.address:
-        raise ValidationError({"__all__": [f"Create {organisation.name}'s key first."]})
-    profile_hash = Web3.keccak(text=organisation.slug).to_0x_hex()
-    call = checked_call(
-        "Lots", "registerParticipant", organisation.address, organisation.roles, profile_hash
-    )
-    request = {"organisation": organisation.slug, "roles": organisation.role_names}
-    return queue_checked(
-        organisation=operator,
-        action="organisation.register",
-        request=request,
-        call=call,
-        lot_id=None,
-        idempotency_key=idempotency_key or f"register-{organisation.slug}-{organisation.address}",
-        user=user,
-    )
 
 
 def member_invite(

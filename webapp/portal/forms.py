@@ -31,6 +31,7 @@ from webapp.limits import (
     quantity_bounds,
 )
 from webapp.organisations.models import Organisation
+from webapp.organisations.selectors import participant_list
 
 ascii_digits = RegexValidator(r"^[0-9]*\Z", "Digits 0-9 only.")
 printable_ascii = RegexValidator(r"^[\x21-\x7e]*\Z", "Printable ASCII characters only.")
@@ -125,7 +126,7 @@ class LotRegisterForm(ActionForm):
 
 
 def receivers(exclude: Organisation) -> Any:
-    return Organisation.objects.exclude(address="").exclude(pk=exclude.pk).filter(is_operator=False)
+    return participant_list(exclude=exclude)
 
 
 class HandoffForm(ActionForm):

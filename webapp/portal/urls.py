@@ -47,9 +47,4 @@ urlpatterns = [
     path("notifications/read", pv.notifications_read, name="notifications-read"),
     path("sustainability", pv.sustainability_view, name="sustainability"),
     path("sustainability/<str:table>.csv", pv.sustainability_csv, name="sustainability-csv"),
-    # Public, no login: the product passport, its proofs and evidence pack, the verifier.
-    path("passport/<uint:lot_id>", pv.passport_view, name="passport"),
-    path("passport/<uint:lot_id>/evidence.json", pv.evidence_view, name="evidence"),
-    path("proofs/<str:transaction_hash>/<uint:log_index>.json", pv.proof_view, name="proof"),
-    path("verify", pv.verify_view, name="verify"),
 ]

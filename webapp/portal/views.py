@@ -11,14 +11,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from contracts.chain.domain import LotKind, Role
 from webapp.certificates.services import certificate_issue, certificate_revoke
 from webapp.chain.selectors import indexer_health
 from webapp.documents.models import Document
-from webapp.documents.selectors import document_for_reader
 from webapp.documents.services import (
     DocumentAltered,
     document_read,
@@ -26,6 +25,7 @@ from webapp.documents.services import (
     document_upload,
 )
 from webapp.lots import selectors
+from webapp.lots.document_access import document_for_reader
 from webapp.lots.services import (
     Claims,
     Output,
@@ -39,12 +39,18 @@ from webapp.lots.services import (
     transformation_record,
 )
 from webapp.operations.models import Operation
-from webapp.operations.selectors import IN_FLIGHT, operation_reason_for_user
+from webapp.operations.selectors import (
+    operation_in_flight_for_lot,
+    operation_list,
+    operation_of,
+    operation_reason_for_user,
+)
 from webapp.operations.services import IdempotencyConflict
 from webapp.organisations.models import Organisation
+from webapp.organisations.selectors import organisation_names
 from webapp.portal import forms, provenance_views
 from webapp.portal.access import organisation_of
-from webapp.provenance.models import Notification
+from webapp.provenance.selectors import notifications_unread
 from webapp.provenance.services import certificate_revocation_impact
 
 
@@ -55,7 +61,7 @@ def _explorer(tx_hash: str) -> str:
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     organisation = organisation_of(request)
-    names = selectors.organisation_names()
+    names = organisation_names()
     return render(
         request,
         "portal/dashboard.html",
@@ -68,12 +74,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "outgoing": selectors.handoff_list(
                 organisation=organisation, direction="outgoing", status="open"
             ),
-            "operations": Operation.objects.filter(organisation=organisation)[:15],
+            "operations": operation_list(organisation=organisation)[:15],
             "names": names,
             "health": next((h for h in indexer_health() if h.chain_id == settings.CHAIN_ID), None),
-            "notifications": Notification.objects.filter(
-                organisation=organisation, read_at__isnull=True
-            )[:20],
+            "notifications": notifications_unread(organisation=organisation),
         },
     )
 
@@ -337,20 +341,11 @@ def lot_view(request: HttpRequest, lot_id: int) -> HttpResponse:
         # Only the viewer's own operation still on its way: another organisation's is none
         # of its business, and a confirmed one whose lot left the chain in a reorganisation,
         # or a failed one, would send the reader round in circles.
-        pending = (
-            Operation.objects.filter(
-                chain_id=settings.CHAIN_ID,
-                lot_id=lot_id,
-                organisation=organisation,
-                status__in=IN_FLIGHT,
-            )
-            .order_by("-created_at")
-            .first()
-        )
+        pending = operation_in_flight_for_lot(organisation=organisation, lot_id=lot_id)
         if pending is not None:
             return redirect("portal:operation", operation_id=pending.id)
         raise Http404(f"Lot {lot_id} is not on the chain.")
-    names = selectors.organisation_names()
+    names = organisation_names()
     scope = selectors.stock_scope(organisation=organisation)
     holders_complete = scope.covers(lot_id)
     if not holders_complete:
@@ -380,10 +375,17 @@ def lot_view(request: HttpRequest, lot_id: int) -> HttpResponse:
     )
 
 
+def _operation(organisation: Organisation, operation_id: str) -> Operation:
+    operation = operation_of(organisation=organisation, operation_id=operation_id)
+    if operation is None:
+        raise Http404("No such operation.")
+    return operation
+
+
 @login_required
 def operation_view(request: HttpRequest, operation_id: str) -> HttpResponse:
     organisation = organisation_of(request)
-    operation = get_object_or_404(Operation, id=operation_id, organisation=organisation)
+    operation = _operation(organisation, operation_id)
     return render(request, "portal/operation.html", {"operation": operation})
 
 
@@ -391,7 +393,7 @@ def operation_view(request: HttpRequest, operation_id: str) -> HttpResponse:
 def operation_status(request: HttpRequest, operation_id: str) -> JsonResponse:
     """What the operation page polls for its live status."""
     organisation = organisation_of(request)
-    operation = get_object_or_404(Operation, id=operation_id, organisation=organisation)
+    operation = _operation(organisation, operation_id)
     return JsonResponse(
         {
             "status": operation.status,
@@ -407,10 +409,8 @@ def operation_status(request: HttpRequest, operation_id: str) -> JsonResponse:
 @login_required
 def operations_view(request: HttpRequest) -> HttpResponse:
     organisation = organisation_of(request)
-    rows = Operation.objects.filter(organisation=organisation)
     status = request.GET.get("status", "")
-    if status:
-        rows = rows.filter(status=status)
+    rows = operation_list(organisation=organisation, status=status)
     return render(
         request,
         "portal/operations.html",

@@ -20,6 +20,7 @@ from django.db.models import Q
 
 from webapp.chain.models import Block, ChainEvent
 from webapp.lots.models import LotMetadata
+from webapp.organisations.models import Organisation
 from webapp.projections.models import (
     Balance,
     BundleContent,
@@ -27,6 +28,7 @@ from webapp.projections.models import (
     LotVersion,
 )
 from webapp.projections.selectors import block_at
+from webapp.provenance.models import Notification
 
 Direction = Literal["up", "down"]
 MAX_DEPTH = 64
@@ -340,3 +342,10 @@ def resolve_as_of(*, value: str, chain_id: int | None = None) -> int:
             + (f"; the first block is from {first.timestamp.isoformat()}." if first else ".")
         )
     return found
+
+
+def notifications_unread(*, organisation: Organisation, limit: int = 20) -> list[Notification]:
+    """The organisation's unread notifications, at most `limit`."""
+    return list(
+        Notification.objects.filter(organisation=organisation, read_at__isnull=True)[:limit]
+    )

@@ -1,14 +1,16 @@
 """JSON shapes of provenance reads, shared by the partner API, the portal's graph and the
-evidence pack, so the three never disagree about what a trace says."""
+evidence pack, so the three never disagree about what a trace says (the figures' shape is
+`webapp.sustainability.shapes`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from webapp.lots.selectors import KIND_NAMES, certificate_type_name, organisation_names
+from webapp.certificates.selectors import certificate_type_name
+from webapp.lots.selectors import KIND_NAMES
+from webapp.organisations.selectors import organisation_names
 from webapp.projections.models import CertificateVersion
 from webapp.provenance.selectors import CustodyStep, LotSummary, Trace, lot_summaries
-from webapp.sustainability.selectors import Figures
 
 
 def certificate_json(c: CertificateVersion) -> dict[str, Any]:
@@ -107,16 +109,3 @@ def custody_json(steps: list[CustodyStep]) -> list[dict[str, Any]]:
         }
         for s in steps
     ]
-
-
-def figures_json(f: Figures) -> dict[str, Any]:
-    return {
-        "lot_id": f.lot_id,
-        "as_of_block": f.block,
-        "carbon_footprint_g_co2e_per_unit": str(f.footprint_g_per_unit),
-        "carbon_footprint_complete": f.footprint_complete,
-        "recycled_content_permille": str(f.recycled_permille),
-        "certified_input_share": str(f.certified_input_share),
-        "certificates_used": f.certificates,
-        "transformations_crossed": f.transformations,
-    }

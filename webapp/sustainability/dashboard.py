@@ -20,8 +20,9 @@ from django.db.models import Min, Q, QuerySet
 from contracts.chain.domain import LotKind
 from webapp.chain.models import Block
 from webapp.lots.models import LotMetadata
-from webapp.lots.selectors import KIND_NAMES, organisation_names, sees_all_stock, stock_scope
+from webapp.lots.selectors import KIND_NAMES, sees_all_stock, stock_scope
 from webapp.organisations.models import Organisation
+from webapp.organisations.selectors import organisation_names
 from webapp.projections.models import HandoffVersion, LotVersion
 from webapp.sustainability.selectors import Figures, lots_figures
 

@@ -18,8 +18,8 @@ from decimal import Decimal
 from django.conf import settings
 
 from contracts.proofs.figures import LotFacts, Part, ValidCertificate, roll_up
+from webapp.certificates.selectors import certificate_type_name
 from webapp.chain.models import Block
-from webapp.lots.selectors import certificate_type_name
 from webapp.projections.models import TransformationEdge
 from webapp.provenance.selectors import (
     MAX_DEPTH,

@@ -14,10 +14,12 @@ from webapp.api.views.certificates import (
 from webapp.api.views.common import IDEMPOTENCY, ItemInput, OperationOutput, WriteView
 from webapp.api.views.documents import DocumentDownloadApi, DocumentOutput, DocumentUploadApi
 from webapp.api.views.handoffs import (
-    HandoffAnswerApi,
+    HandoffAcceptApi,
+    HandoffCancelApi,
     HandoffInitiateApi,
     HandoffListApi,
     HandoffOutput,
+    HandoffRejectApi,
 )
 from webapp.api.views.lots import LotDetailApi, LotListApi, LotOutput, LotRegisterApi
 from webapp.api.views.operations import OperationDetailApi, OperationListApi
@@ -34,10 +36,12 @@ __all__ = [
     "DocumentDownloadApi",
     "DocumentOutput",
     "DocumentUploadApi",
-    "HandoffAnswerApi",
+    "HandoffAcceptApi",
+    "HandoffCancelApi",
     "HandoffInitiateApi",
     "HandoffListApi",
     "HandoffOutput",
+    "HandoffRejectApi",
     "InventoryApi",
     "ItemInput",
     "LotDetailApi",

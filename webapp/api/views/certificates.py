@@ -21,6 +21,7 @@ from webapp.api.fields import (
 from webapp.api.outputs import CertificateListOutput
 from webapp.api.schema import read_responses, write_responses
 from webapp.api.views.common import IDEMPOTENCY, OperationOutput, WriteView
+from webapp.certificates.selectors import certificate_list
 from webapp.certificates.services import (
     CERTIFICATE_TYPES,
     CLAIM_KEYS,
@@ -32,7 +33,6 @@ from webapp.limits import (
     LATEST_CERTIFICATE_DATE,
     MAX_REASON_LENGTH,
 )
-from webapp.lots import selectors
 from webapp.provenance.shapes import certificate_json
 
 CERTIFICATE_WINDOW = (
@@ -55,7 +55,7 @@ class CertificateListApi(APIView):
     def get(self, request: Request) -> Response:
         query = self.QuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        rows = selectors.certificate_list(lot_id=query.validated_data.get("lot_id"))
+        rows = certificate_list(lot_id=query.validated_data.get("lot_id"))
         return Response({"results": [certificate_json(c) for c in rows[:500]]})
 
 

@@ -19,8 +19,8 @@ from webapp.api.authentication import acting_organisation
 from webapp.api.problems import problem
 from webapp.api.schema import problems
 from webapp.documents.models import Document
-from webapp.documents.selectors import document_for_reader
 from webapp.documents.services import DocumentAltered, document_read, document_upload
+from webapp.lots.document_access import document_for_reader
 
 
 class DocumentOutput(serializers.ModelSerializer[Document]):

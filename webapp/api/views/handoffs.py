@@ -17,13 +17,14 @@ from webapp.limits import MAX_REASON_LENGTH
 from webapp.lots import selectors
 from webapp.lots.services import handoff_accept, handoff_cancel, handoff_initiate, handoff_reject
 from webapp.organisations.models import Organisation
+from webapp.organisations.selectors import organisation_by_slug
 
 DIRECTIONS = ["incoming", "outgoing"]
 HANDOFF_STATUSES = ["open", "accepted", "rejected", "cancelled"]
 
 
 def _organisation(slug: str) -> Organisation | None:
-    return Organisation.objects.filter(slug=slug).exclude(address="").first()
+    return organisation_by_slug(slug=slug)
 
 
 class HandoffOutput(serializers.Serializer[Any]):
@@ -90,12 +91,29 @@ class HandoffInitiateApi(WriteView):
         return self.accepted(request, operation)
 
 
-class HandoffAnswerApi(WriteView):
-    verb = ""
+class HandoffAcceptApi(WriteView):
+    """The receiver accepts an open handoff: custody (and the escrowed quantity) moves."""
+
+    @extend_schema(
+        request=None,
+        responses=write_responses(OperationOutput, by_id=True),
+        parameters=[IDEMPOTENCY],
+    )
+    def post(self, request: Request, handoff_id: int) -> Response:
+        operation = handoff_accept(
+            organisation=acting_organisation(request),
+            handoff_id=handoff_id,
+            idempotency_key=self.idempotency_key(request),
+        )
+        return self.accepted(request, operation)
+
+
+class HandoffRejectApi(WriteView):
+    """The receiver rejects an open handoff, with a reason; the quantity goes back."""
 
     class InputSerializer(serializers.Serializer[Any]):
         class Meta:
-            ref_name = "HandoffAnswerInput"
+            ref_name = "HandoffRejectInput"
 
         reason = serializers.CharField(
             required=False, allow_blank=True, default="", max_length=MAX_REASON_LENGTH
@@ -108,21 +126,27 @@ class HandoffAnswerApi(WriteView):
     )
     def post(self, request: Request, handoff_id: int) -> Response:
         data = self.parse(self.InputSerializer, request)
-        organisation = acting_organisation(request)
-        key = self.idempotency_key(request)
-        if self.verb == "accept":
-            operation = handoff_accept(
-                organisation=organisation, handoff_id=handoff_id, idempotency_key=key
-            )
-        elif self.verb == "reject":
-            operation = handoff_reject(
-                organisation=organisation,
-                handoff_id=handoff_id,
-                reason=data["reason"],
-                idempotency_key=key,
-            )
-        else:
-            operation = handoff_cancel(
-                organisation=organisation, handoff_id=handoff_id, idempotency_key=key
-            )
+        operation = handoff_reject(
+            organisation=acting_organisation(request),
+            handoff_id=handoff_id,
+            reason=data["reason"],
+            idempotency_key=self.idempotency_key(request),
+        )
+        return self.accepted(request, operation)
+
+
+class HandoffCancelApi(WriteView):
+    """The sender cancels an open handoff; the quantity goes back."""
+
+    @extend_schema(
+        request=None,
+        responses=write_responses(OperationOutput, by_id=True),
+        parameters=[IDEMPOTENCY],
+    )
+    def post(self, request: Request, handoff_id: int) -> Response:
+        operation = handoff_cancel(
+            organisation=acting_organisation(request),
+            handoff_id=handoff_id,
+            idempotency_key=self.idempotency_key(request),
+        )
         return self.accepted(request, operation)

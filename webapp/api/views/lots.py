@@ -41,7 +41,7 @@ from webapp.limits import (
 )
 from webapp.lots import selectors
 from webapp.lots.services import Claims, lot_register
-from webapp.organisations.models import Organisation
+from webapp.organisations.selectors import organisation_by_slug, organisation_names
 from webapp.privacy.services import personal_json
 from webapp.provenance.shapes import certificate_json
 
@@ -198,8 +198,8 @@ def _address(value: str) -> str:
         return ""
     if Web3.is_address(value):
         return Web3.to_checksum_address(value)
-    org = Organisation.objects.filter(slug=value).first()
-    if org is None or not org.address:
+    org = organisation_by_slug(slug=value)
+    if org is None:
         raise serializers.ValidationError({"holder": [f"No organisation {value!r}."]})
     return org.address
 
@@ -211,7 +211,7 @@ class LotDetailApi(APIView):
         detail = selectors.lot_detail(lot_id=lot_id, organisation=organisation)
         if detail is None:
             raise Http404(f"Lot {lot_id} is not on the chain (or not mirrored yet).")
-        names = selectors.organisation_names()
+        names = organisation_names()
         lot = detail.lot
         scope = selectors.stock_scope(organisation=organisation)
         covered = scope.covers(lot_id)

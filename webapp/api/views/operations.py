@@ -13,6 +13,7 @@ from webapp.api.authentication import acting_organisation
 from webapp.api.schema import read_responses
 from webapp.api.views.common import OperationOutput, query_choice
 from webapp.operations.models import Operation
+from webapp.operations.selectors import operation_list
 
 STATUSES = [s.value for s in Operation.Status]
 
@@ -31,14 +32,11 @@ class OperationListApi(generics.ListAPIView):  # type: ignore[type-arg]
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self) -> Any:
-        rows = Operation.objects.filter(organisation=acting_organisation(self.request))
-        params = self.request.query_params
-        status = query_choice(self.request, "status", STATUSES)
-        if status:
-            rows = rows.filter(status=status)
-        if params.get("action"):
-            rows = rows.filter(action=params["action"])
-        return rows.select_related("organisation")
+        return operation_list(
+            organisation=acting_organisation(self.request),
+            status=query_choice(self.request, "status", STATUSES),
+            action=self.request.query_params.get("action", ""),
+        )
 
 
 class OperationDetailApi(generics.RetrieveAPIView):  # type: ignore[type-arg]
@@ -50,4 +48,4 @@ class OperationDetailApi(generics.RetrieveAPIView):  # type: ignore[type-arg]
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self) -> Any:
-        return Operation.objects.filter(organisation=acting_organisation(self.request))
+        return operation_list(organisation=acting_organisation(self.request))

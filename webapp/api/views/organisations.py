@@ -12,13 +12,13 @@ from webapp.api.authentication import acting_organisation
 from webapp.api.outputs import InventoryOutput, OrganisationListOutput
 from webapp.api.schema import read_responses
 from webapp.lots import selectors
-from webapp.organisations.models import Organisation
+from webapp.organisations.selectors import participant_list
 
 
 class OrganisationListApi(APIView):
     @extend_schema(responses=read_responses(OrganisationListOutput, by_id=False, org=False))
     def get(self, request: Request) -> Response:
-        rows = Organisation.objects.exclude(address="").filter(is_operator=False)
+        rows = participant_list()
         return Response(
             {
                 "results": [

@@ -7,7 +7,7 @@ from typing import Any
 
 from django import template
 
-from webapp.lots.selectors import certificate_type_name
+from webapp.certificates.selectors import certificate_type_name
 from webapp.operations.selectors import operation_reason_for_user
 
 register = template.Library()

@@ -1,5 +1,7 @@
-"""Onboarding in the admin: create the organisation, then the actions 'Create signing key',
-'Register on chain' and 'Create API token'; invite people with `manage.py invite_member`."""
+"""The organisations' admin, with the participants above the operations app because its
+actions queue chain operations. Onboarding: create the organisation, then the actions
+'Create signing key', 'Register on chain' and 'Create API token'; invite people with
+`manage.py invite_member`."""
 
 from __future__ import annotations
 
@@ -15,12 +17,9 @@ from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 
 from webapp.organisations.models import ApiToken, Member, Organisation, OrganisationKey
-from webapp.organisations.rotation import organisation_rotate_key, organisation_rotation_advance
-from webapp.organisations.services import (
-    api_token_create,
-    organisation_create_key,
-    organisation_register,
-)
+from webapp.organisations.services import api_token_create, organisation_create_key
+from webapp.participants.rotation import organisation_rotate_key, organisation_rotation_advance
+from webapp.participants.services import organisation_register
 
 
 class MemberInline(admin.TabularInline):

@@ -1,4 +1,4 @@
-"""Proofs of mirrored facts, and the evidence pack of a product.
+"""The evidence pack of a product, and the proof of one mirrored fact.
 
 A proof is built from the node, never from the mirror: the mirror only says which log to
 prove. The evidence pack gathers a product's lineage, custody, certificates (with their
@@ -16,9 +16,12 @@ from django.conf import settings
 from django.db.models import Q
 
 from contracts.proofs.verify.summary import HIDDEN, PACK_FORMAT, without
+from webapp.certificates.selectors import certificate_status
 from webapp.chain.chain_client import deployment
 from webapp.chain.models import Block, ChainEvent
-from webapp.lots.selectors import StockScope, organisation_names
+from webapp.lots.selectors import StockScope
+from webapp.organisations.selectors import organisation_names
+from webapp.passport.proofs import block_header_stored, event_proofs_stored
 from webapp.projections.models import BundleContent, CertificateVersion
 from webapp.provenance.selectors import (
     MAX_DEPTH,
@@ -27,9 +30,9 @@ from webapp.provenance.selectors import (
     custody_timeline,
     lot_trace,
 )
-from webapp.provenance.services import block_header_stored, event_proofs_stored
-from webapp.provenance.shapes import certificate_json, custody_json, figures_json, trace_json
+from webapp.provenance.shapes import certificate_json, custody_json, trace_json
 from webapp.sustainability.selectors import lot_figures
+from webapp.sustainability.shapes import figures_json
 
 MAX_FACTS = 2000
 
@@ -94,16 +97,6 @@ def lineage_events(
     )
     events = ChainEvent.objects.filter(chain_id=chain_id).filter(about)
     return list(events.order_by("block_number", "log_index"))
-
-
-def certificate_status(certificate: CertificateVersion, now: datetime) -> str:
-    if certificate.revoked:
-        return "revoked"
-    if now < certificate.valid_from:
-        return "not yet valid"
-    if now >= certificate.valid_until:
-        return "expired"
-    return "valid"
 
 
 def custody_events(*, lot_id: int, steps: list[CustodyStep]) -> list[ChainEvent]:

@@ -1,4 +1,5 @@
-"""Who may read a document, and which organisation's record of it they see.
+"""Who may read a document, and which organisation's record of it they see: a question of
+lot custody, so it is the lots app's (the documents app stores and checks the bytes).
 
 The same bytes uploaded by two organisations are two records (each its own file name and
 time); the hash is what goes on chain. An organisation may read a document when:

@@ -1,3 +1,6 @@
+"""The health endpoint and Prometheus metrics: the indexer, its consumers and the operations
+on their way (a process-level view over the chain and operations apps)."""
+
 from __future__ import annotations
 
 from django.conf import settings

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from webapp.converters import Uint256Converter  # noqa: F401  (registers <uint:>)
+from webapp.passport import views
+
+app_name = "passport"
+
+# Public, no login: the product passport, its proofs and evidence pack, the verifier.
+urlpatterns = [
+    path("passport/<uint:lot_id>", views.passport_view, name="passport"),
+    path("passport/<uint:lot_id>/evidence.json", views.evidence_view, name="evidence"),
+    path("proofs/<str:transaction_hash>/<uint:log_index>.json", views.proof_view, name="proof"),
+    path("verify", views.verify_view, name="verify"),
+]

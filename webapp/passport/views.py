@@ -1,0 +1,202 @@
+"""The public face of a product: its passport page, the proof of each chain fact it rests
+on, its evidence pack, and the /verify page that checks them offline. No login needed;
+participants (signed-in members of an organisation) see more."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import segno
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from contracts.proofs.safe_json import JsonRefused, json_loads_bounded
+from contracts.proofs.verify import verify_document
+from webapp.api.problems import PROBLEM
+from webapp.certificates.selectors import certificate_status
+from webapp.limits import MAX_VERIFY_BYTES, MAX_VERIFY_DEPTH
+from webapp.lots.selectors import KIND_NAMES, stock_scope
+from webapp.organisations.selectors import organisation_names, organisation_of_user
+from webapp.passport.evidence import FactUnknown, evidence_pack, fact_events, fact_proof
+from webapp.passport.proofs import NodeUnreachable
+from webapp.passport.throttle import throttle_hit
+from webapp.provenance.selectors import (
+    MAX_DEPTH,
+    LotNotFound,
+    custody_timeline,
+    lot_summaries,
+    lot_trace,
+)
+from webapp.provenance.shapes import custody_json
+from webapp.security import client_address
+from webapp.sustainability.selectors import lot_figures
+
+
+def qr_svg(url: str) -> str:
+    """The passport link as an inline SVG QR code (error correction M)."""
+    return segno.make(url, error="m").svg_inline(scale=3, border=2)
+
+
+def passport_view(request: HttpRequest, lot_id: int) -> HttpResponse:
+    """The public product passport: origin, custody, certificates and figures, each figure
+    linked to the proof of the chain facts it rests on. Participants see more."""
+    try:
+        trace = lot_trace(lot_id=lot_id, direction="up", depth=MAX_DEPTH)
+    except LotNotFound:
+        raise Http404(f"Lot {lot_id} is not on the chain.") from None
+    names = organisation_names()
+    summaries = lot_summaries(lot_ids=list(trace.nodes))
+    lot = summaries[lot_id]
+    sources = {e.parent for e in trace.edges}
+    fed = {e.child for e in trace.edges}
+    origins = [summaries[i] for i in sorted(sources - fed) if i in summaries]
+    figures = lot_figures(lot_id=lot_id)
+    facts = fact_events(certificates=figures.certificates, transformations=figures.transformations)
+    now = timezone.now()
+    certificates = [
+        (c, s, certificate_status(c, now)) for s in summaries.values() for c in s.certificates
+    ]
+    crossed = sorted(
+        {(e.transformation_id, e.child) for e in trace.edges if e.transformation_id is not None}
+    )
+    organisation = organisation_of_user(request.user) if request.user.is_authenticated else None
+    return render(
+        request,
+        "passport/passport.html",
+        {
+            "lot": lot,
+            "kind": KIND_NAMES.get(lot.kind, ""),
+            "names": names,
+            "origins": origins,
+            "custody": custody_json(custody_timeline(lot_id=lot_id)),
+            "certificates": certificates,
+            "figures": figures,
+            "facts": facts,
+            "transformations": [
+                (t, facts.get(f"transformation:{t}"), child) for t, child in crossed
+            ],
+            "restricted": organisation is not None,
+            "organisation": organisation,
+            "lot_count": len(trace.nodes),
+        },
+    )
+
+
+def _unavailable(request: HttpRequest, reason: str) -> HttpResponse:
+    """503 with the reason: problem+json for a client that asks for JSON, else a page."""
+    if _wants_json(request):
+        response: HttpResponse = JsonResponse(
+            {
+                "type": "about:blank",
+                "title": "The chain node is unavailable",
+                "status": 503,
+                "detail": reason,
+            },
+            status=503,
+            content_type=PROBLEM,
+        )
+    else:
+        response = render(request, "portal/error.html", {"message": reason}, status=503)
+    response["Retry-After"] = "30"
+    return response
+
+
+def _too_many(request: HttpRequest, retry_after: int) -> HttpResponse:
+    reason = (
+        f"Too many evidence packs downloaded from this address; try again in {retry_after} "
+        "seconds, or sign in as a participant."
+    )
+    if _wants_json(request):
+        response: HttpResponse = JsonResponse(
+            {"type": "about:blank", "title": "Too many requests", "status": 429, "detail": reason},
+            status=429,
+            content_type=PROBLEM,
+        )
+    else:
+        response = render(request, "portal/error.html", {"message": reason}, status=429)
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    accept = request.headers.get("Accept", "")
+    return "json" in accept and "text/html" not in accept
+
+
+def proof_view(request: HttpRequest, transaction_hash: str, log_index: int) -> HttpResponse:
+    """The proof document of one mirrored event (public), stored once built."""
+    try:
+        document = fact_proof(transaction_hash=transaction_hash, log_index=log_index)
+    except FactUnknown as exc:
+        raise Http404(str(exc)) from None
+    except NodeUnreachable as exc:
+        return _unavailable(request, str(exc))
+    response = JsonResponse(document, json_dumps_params={"indent": 1})
+    response["Content-Disposition"] = (
+        f'attachment; filename="proof-{transaction_hash[:12]}-{log_index}.json"'
+    )
+    return response
+
+
+def evidence_view(request: HttpRequest, lot_id: int) -> HttpResponse:
+    """A product's evidence pack, in the passport's tiers: participants (signed-in members
+    of an organisation) get the participant pack; everyone else the public one, at a
+    limited rate per client address. Proofs are stored once built, so a repeated download
+    asks the node nothing; when one cannot be built the answer is 503 with the reason."""
+    organisation = organisation_of_user(request.user) if request.user.is_authenticated else None
+    if organisation is None:
+        retry_after = throttle_hit(
+            scope="evidence",
+            client=client_address(request),
+            rate=settings.EVIDENCE_ANONYMOUS_RATE,
+        )
+        if retry_after is not None:
+            return _too_many(request, retry_after)
+    try:
+        pack = evidence_pack(
+            lot_id=lot_id,
+            tier="public" if organisation is None else "participant",
+            scope=None if organisation is None else stock_scope(organisation=organisation),
+        )
+    except LotNotFound:
+        raise Http404(f"Lot {lot_id} is not on the chain.") from None
+    except NodeUnreachable as exc:
+        return _unavailable(request, str(exc))
+    except ValueError as exc:
+        return render(request, "portal/error.html", {"message": str(exc)}, status=413)
+    response = HttpResponse(json.dumps(pack, indent=1), content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="evidence-lot-{lot_id}.json"'
+    return response
+
+
+def verify_view(request: HttpRequest) -> HttpResponse:
+    """Drop a proof or an evidence pack; every proof in it is checked here, offline (no
+    node is asked), exactly as `python -m contracts.proofs.verify FILE` does."""
+    context: dict[str, Any] = {}
+    status = 200
+    if request.method == "POST":
+        upload = request.FILES.get("proof")
+        if upload is None:
+            context["error"] = "Choose a proof or evidence pack file (.json)."
+        elif upload.size is None or upload.size > MAX_VERIFY_BYTES:
+            context["error"] = f"The file is larger than {MAX_VERIFY_BYTES // 2**20} MiB."
+            status = 413
+        else:
+            try:
+                document = json_loads_bounded(
+                    upload.read(), max_bytes=MAX_VERIFY_BYTES, max_depth=MAX_VERIFY_DEPTH
+                )
+            except JsonRefused as exc:
+                context["error"] = f"This is not a JSON file we can read: {exc}"
+            else:
+                if not isinstance(document, dict):
+                    context["error"] = "A proof file holds one JSON object."
+                else:
+                    context["report"] = verify_document(document)
+                    context["filename"] = upload.name
+    if "error" in context and status == 200:
+        status = 400
+    return render(request, "passport/verify.html", context, status=status)
