@@ -10,15 +10,21 @@ class Migration(migrations.Migration):
         ("lots", "0001_initial"),
     ]
 
+    # The columns stay numeric(78,0): only the field class changes, so nothing is done to the
+    # database (on SQLite an AlterField would rebuild tables the lineage view reads).
     operations = [
-        migrations.AlterField(
-            model_name="lotmetadata",
-            name="lot_id",
-            field=webapp.fields.Uint256Field(),
-        ),
-        migrations.AlterField(
-            model_name="lotnumber",
-            name="last",
-            field=webapp.fields.Uint256Field(),
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="lotmetadata",
+                    name="lot_id",
+                    field=webapp.fields.Uint256Field(),
+                ),
+                migrations.AlterField(
+                    model_name="lotnumber",
+                    name="last",
+                    field=webapp.fields.Uint256Field(),
+                ),
+            ],
         ),
     ]
