@@ -31,6 +31,7 @@ from tests.webapp.test_provenance_flow import done, member, product  # noqa: F40
 from webapp.certificates.services import certificate_issue, certificate_revoke
 from webapp.chain.models import ChainEvent
 from webapp.documents.services import document_upload
+from webapp.operations.calls import ContractCall
 from webapp.operations.services import operation_queue
 from webapp.passport.models import EventProof
 from webapp.projections.models import CertificateVersion
@@ -87,7 +88,7 @@ def story(product: dict[str, Any]) -> dict[str, Any]:  # noqa: F811 (the importe
             organisation=refinery,
             action=function,
             request={"lot_id": product["a"], "reason": reason},
-            call={"contract": "Lots", "function": function, "args": [product["a"], reason]},
+            call=ContractCall(contract="Lots", function=function, args=(product["a"], reason)),
             lot_id=product["a"],
         )
         done(net, operation)
