@@ -128,10 +128,10 @@ class ConsumerCursor(models.Model):
             models.UniqueConstraint(fields=["chain_id", "name"], name="consumer_cursor_unique")
         ]
 
-    @property
-    def parked(self) -> bool:
-        return self.parked_at is not None
-
     def __str__(self) -> str:
         state = " (parked)" if self.parked else ""
         return f"{self.name} on chain {self.chain_id} at event {self.event_id}{state}"
+
+    @property
+    def parked(self) -> bool:
+        return self.parked_at is not None

@@ -44,3 +44,6 @@ class LotNumber(models.Model):
 
     chain_id = models.PositiveBigIntegerField(unique=True)
     last = Uint256Field()
+
+    def __str__(self) -> str:
+        return f"last lot id {self.last} on chain {self.chain_id}"

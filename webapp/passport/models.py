@@ -32,6 +32,9 @@ class EventProof(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"proof of log {self.log_index} in block {self.block_number} ({self.block_hash})"
+
 
 class BlockHeaderProof(models.Model):
     """A block's RLP header, by (chain, block hash): what an evidence pack's as-of block
@@ -49,3 +52,6 @@ class BlockHeaderProof(models.Model):
                 fields=["chain_id", "block_hash"], name="block_header_proof_unique_block"
             )
         ]
+
+    def __str__(self) -> str:
+        return f"header of block {self.block_number} ({self.block_hash})"

@@ -92,6 +92,9 @@ class PersonalValue(models.Model):
             models.UniqueConstraint(fields=["subject", "commitment"], name="personal_value_unique")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.field} of subject {self.subject_id}"
+
 
 class PersonalDataAccess(models.Model):
     """Every attempt to read personal data: who, which subject and field, why, when, and
@@ -117,3 +120,6 @@ class PersonalDataAccess(models.Model):
     class Meta:
         ordering = ["-at"]
         verbose_name_plural = "personal data accesses"
+
+    def __str__(self) -> str:
+        return f"{self.outcome} read of {self.field} of subject {self.subject_id}"

@@ -34,6 +34,11 @@ class ParticipantVersion(Version):
     class Meta:
         indexes = [models.Index(fields=["chain_id", "account", "block_to"])]
 
+    def __str__(self) -> str:
+        return f"participant {self.account} from block {self.block_from}" + (
+            " (current)" if self.block_to is None else f" (until block {self.block_to})"
+        )
+
 
 class LotVersion(Version):
     lot_id = Uint256Field()
@@ -50,6 +55,11 @@ class LotVersion(Version):
     class Meta:
         indexes = [models.Index(fields=["chain_id", "lot_id", "block_to"])]
 
+    def __str__(self) -> str:
+        return f"lot {self.lot_id} from block {self.block_from}" + (
+            " (current)" if self.block_to is None else f" (until block {self.block_to})"
+        )
+
 
 class Balance(Version):
     lot_id = Uint256Field()
@@ -61,6 +71,11 @@ class Balance(Version):
             models.Index(fields=["chain_id", "lot_id", "holder", "block_to"]),
             models.Index(fields=["chain_id", "holder", "block_to"]),
         ]
+
+    def __str__(self) -> str:
+        return f"lot {self.lot_id} held by {self.holder}: {self.quantity}" + (
+            " (current)" if self.block_to is None else f" (until block {self.block_to})"
+        )
 
 
 class HandoffVersion(Version):
@@ -76,6 +91,11 @@ class HandoffVersion(Version):
     class Meta:
         indexes = [models.Index(fields=["chain_id", "handoff_id", "block_to"])]
 
+    def __str__(self) -> str:
+        return f"handoff {self.handoff_id} ({self.status}) from block {self.block_from}" + (
+            " (current)" if self.block_to is None else f" (until block {self.block_to})"
+        )
+
 
 class BundleContent(Version):
     bundle_id = Uint256Field()
@@ -88,6 +108,11 @@ class BundleContent(Version):
             # Downstream traces walk from a lot to the bundles that held it.
             models.Index(fields=["chain_id", "lot_id"]),
         ]
+
+    def __str__(self) -> str:
+        return f"bundle {self.bundle_id} holds lot {self.lot_id}" + (
+            " (current)" if self.block_to is None else f" (until block {self.block_to})"
+        )
 
 
 class TransformationEdge(Version):
@@ -107,6 +132,10 @@ class TransformationEdge(Version):
             models.Index(fields=["chain_id", "output_lot"]),
         ]
 
+    def __str__(self) -> str:
+        edge = f"lot {self.input_lot} -> lot {self.output_lot}"
+        return f"transformation {self.transformation_id}: {edge}"
+
 
 class CertificateVersion(Version):
     certificate_id = Uint256Field()
@@ -124,13 +153,10 @@ class CertificateVersion(Version):
     class Meta:
         indexes = [models.Index(fields=["chain_id", "subject_kind", "subject", "block_to"])]
 
-
-class ProjectionCursor(models.Model):
-    """Superseded by `webapp.chain.models.ConsumerCursor` ("projections"), which took its
-    rows over; no longer read or written, kept until a migration of this app drops it."""
-
-    chain_id = models.PositiveBigIntegerField(unique=True)
-    event_id = models.BigIntegerField(default=0)
+    def __str__(self) -> str:
+        return f"certificate {self.certificate_id} from block {self.block_from}" + (
+            " (current)" if self.block_to is None else f" (until block {self.block_to})"
+        )
 
 
 VERSIONED = (

@@ -33,11 +33,3 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.subject
-
-
-class NotificationCursor(models.Model):
-    """Superseded by `webapp.chain.models.ConsumerCursor` ("notifications"), which took its
-    rows over; no longer read or written, kept until a migration of this app drops it."""
-
-    chain_id = models.PositiveBigIntegerField(unique=True)
-    event_id = models.BigIntegerField(default=0)
