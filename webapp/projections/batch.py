@@ -21,6 +21,7 @@ declares nothing is only slower, never wrong.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from collections import defaultdict
@@ -47,9 +48,11 @@ def _norm(value: Any) -> Any:
 
 
 def _slot(model: type[models.Model], key: dict[str, Any]) -> Slot:
-    return model, tuple(sorted((k, _norm(v)) for k, v in key.items()))
+    items = sorted(key.items()) if len(key) > 1 else key.items()
+    return model, tuple((k, v if v.__class__ is str else int(v)) for k, v in items)
 
 
+@functools.cache
 def _fields(model: type[models.Model]) -> list[models.Field[Any, Any]]:
     return [f for f in model._meta.concrete_fields if not f.primary_key]
 
