@@ -18,7 +18,8 @@ from django.db import connection, transaction
 from web3 import Web3
 
 from contracts.deploy import Manifest
-from contracts.events import UndecodableLog, decode_log
+from contracts.events import UndecodableLog
+from webapp.chain.log_decoding import store_decode
 from webapp.chain.models import Block, ChainEvent, Checkpoint, ParkedLog
 
 log = logging.getLogger(__name__)
@@ -307,7 +308,7 @@ class ChainIndexer:
                 topics = [bytes.fromhex(t[2:]) for t in lg["topics"]]
                 data = bytes.fromhex(lg["data"][2:])
                 try:
-                    spec, args = decode_log(topics, data)
+                    spec, args = store_decode(topics, data)
                 except UndecodableLog as exc:
                     parked.append(
                         ParkedLog(
