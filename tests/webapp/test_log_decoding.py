@@ -3,6 +3,7 @@ gives, for every event of the system, and leaves anything unusual to it."""
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
@@ -80,3 +81,21 @@ def test_odd_encodings_get_what_decode_log_says() -> None:
     ]
     for case_topics, case_data in cases:
         assert fast_outcome(case_topics, case_data) == outcome(case_topics, case_data)
+
+
+def test_the_stored_content_hash_is_the_content_hash_of_the_event() -> None:
+    from webapp.chain.indexer import content_hash, event_content
+    from webapp.chain.log_decoding import stored_content_hash
+
+    rng = random.Random(3)
+    for spec in event_specs().values():
+        _, args = decode_log(*log_of(spec, rng))
+        place: dict[str, Any] = {
+            "chain_id": 31337, "block_number": 12, "block_hash": "0x" + "ab" * 32,
+            "transaction_hash": '0x"quoted"', "log_index": 3,
+            "address": "0x" + "Cd" * 20, "event": spec.name,
+        }  # fmt: skip
+        document = json.dumps(args, sort_keys=True, separators=(",", ":"))
+        assert stored_content_hash(**place, args_json=document) == content_hash(
+            event_content(**place, args=args)
+        )

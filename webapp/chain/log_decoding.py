@@ -1,4 +1,5 @@
-"""The event store's log decoding: `contracts.events.decode_log`, with a fast path.
+"""The event store's per-log work: decoding (`contracts.events.decode_log`, with a fast
+path) and the content hash.
 
 Nearly every log the system emits is the canonical ABI encoding solc produces: static
 words (integers, addresses, booleans, bytesN) and, for strings and arrays of static
@@ -12,6 +13,8 @@ same arguments for the same log.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -189,3 +192,25 @@ def store_decode(topics: list[bytes], data: bytes) -> tuple[EventSpec, dict[str,
         except _NotCanonical:
             pass
     return decode_log(topics, data)
+
+
+def stored_content_hash(
+    *,
+    chain_id: int,
+    block_number: int,
+    block_hash: str,
+    transaction_hash: str,
+    log_index: int,
+    address: str,
+    event: str,
+    args_json: str,
+) -> str:
+    """`content_hash` of `event_content(...)`, around args already in canonical JSON (the
+    store writes that same document): the keys below are in sorted order."""
+    text = (
+        f'{{"address":{json.dumps(address)},"args":{args_json},'
+        f'"blockHash":{json.dumps(block_hash)},"blockNumber":{int(block_number)},'
+        f'"chainId":{int(chain_id)},"event":{json.dumps(event)},"logIndex":{int(log_index)},'
+        f'"transactionHash":{json.dumps(transaction_hash)}}}'
+    )
+    return "0x" + hashlib.sha256(text.encode()).hexdigest()
