@@ -20,7 +20,8 @@ from typing import Any
 
 from eth_utils.address import to_checksum_address
 
-from contracts.events import EventSpec, decode_log, event_specs
+from contracts import events as event_decoding
+from contracts.events import EventSpec
 
 Word = bytes
 _ZERO12 = bytes(12)
@@ -178,9 +179,18 @@ def _fast(spec: EventSpec) -> Decoder | None:
     return decode
 
 
-@functools.cache
+_decoders: dict[str, Any] = {"specs": None, "by_topic": {}}
+
+
 def _fast_decoders() -> dict[bytes, tuple[EventSpec, Decoder | None]]:
-    return {topic0: (spec, _fast(spec)) for topic0, spec in event_specs().items()}
+    """The fast decoders of the events `contracts.events` knows now (built again when its
+    table of events is another one)."""
+    specs = event_decoding.event_specs()
+    if _decoders["specs"] is not specs:
+        _decoders["by_topic"] = {topic0: (spec, _fast(spec)) for topic0, spec in specs.items()}
+        _decoders["specs"] = specs
+    found: dict[bytes, tuple[EventSpec, Decoder | None]] = _decoders["by_topic"]
+    return found
 
 
 def store_decode(topics: list[bytes], data: bytes) -> tuple[EventSpec, dict[str, Any]]:
@@ -191,7 +201,7 @@ def store_decode(topics: list[bytes], data: bytes) -> tuple[EventSpec, dict[str,
             return found[0], found[1](topics, data)
         except _NotCanonical:
             pass
-    return decode_log(topics, data)
+    return event_decoding.decode_log(topics, data)
 
 
 def stored_content_hash(
