@@ -179,6 +179,8 @@ def _fast(spec: EventSpec) -> Decoder | None:
     return decode
 
 
+_json_string: Callable[[str], str] = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+
 _decoders: dict[str, Any] = {"specs": None, "by_topic": {}}
 
 
@@ -217,10 +219,11 @@ def stored_content_hash(
 ) -> str:
     """`content_hash` of `event_content(...)`, around args already in canonical JSON (the
     store writes that same document): the keys below are in sorted order."""
+    quote = _json_string  # what json.dumps writes for a str (ASCII only, escaped)
     text = (
-        f'{{"address":{json.dumps(address)},"args":{args_json},'
-        f'"blockHash":{json.dumps(block_hash)},"blockNumber":{int(block_number)},'
-        f'"chainId":{int(chain_id)},"event":{json.dumps(event)},"logIndex":{int(log_index)},'
-        f'"transactionHash":{json.dumps(transaction_hash)}}}'
+        f'{{"address":{quote(address)},"args":{args_json},'
+        f'"blockHash":{quote(block_hash)},"blockNumber":{int(block_number)},'
+        f'"chainId":{int(chain_id)},"event":{quote(event)},"logIndex":{int(log_index)},'
+        f'"transactionHash":{quote(transaction_hash)}}}'
     )
     return "0x" + hashlib.sha256(text.encode()).hexdigest()

@@ -49,7 +49,9 @@ def _norm(value: Any) -> Any:
 
 def _slot(model: type[models.Model], key: dict[str, Any]) -> Slot:
     items = sorted(key.items()) if len(key) > 1 else key.items()
-    return model, tuple((k, v if v.__class__ is str else int(v)) for k, v in items)
+    return model, tuple(
+        (k, v) if v.__class__ is int or v.__class__ is str else (k, int(v)) for k, v in items
+    )
 
 
 @functools.cache
