@@ -27,19 +27,19 @@ $(NPM_STAMP): package-lock.json
 	touch $@
 
 contracts: install ## Compile the Solidity sources into contracts/artifacts (commit the result)
-	$(PY) -m contracts.compile
+	$(PY) -m contracts.chain.compile
 
 contracts-check: install ## Fail when the committed artifacts differ from a fresh compile
-	$(PY) -m contracts.compile --check
+	$(PY) -m contracts.chain.compile --check
 
 node: install ## Run the local free-gas chain node (anvil, chain id 1337, state in var/)
-	$(PY) -m contracts.node
+	$(PY) -m deploy.local.node
 
 deploy: install ## Deploy the contracts to PROVENANT_RPC_URL (idempotent; manifest in var/deployments)
-	$(PY) -m contracts.deploy
+	$(PY) -m contracts.chain.deploy
 
 seed: install ## Seed the running local chain with the demo consortium
-	$(PY) -m contracts.demo
+	$(PY) -m deploy.local.seed
 
 demo: install ## Start the node, deploy, seed the demo consortium, serve the portal + API, run the worker (PROVENANT_KEY_BACKEND=keystore|pkcs11|keyvault)
 	@[ "$$PROVENANT_KEY_BACKEND" != pkcs11 ] || [ -e /usr/lib/softhsm/libsofthsm2.so ] || \

@@ -96,8 +96,8 @@ def _logs(w3: Any, manifest: Any, head: int) -> list[Any]:
 
 
 def _deploy(w3: Any, directory: Path) -> tuple[Any, Any, Any]:
-    from contracts.chain import LocalSigner
-    from contracts.deploy import deploy_system
+    from contracts.chain.client import LocalSigner
+    from contracts.chain.deploy import deploy_system
 
     admin = LocalSigner.create()
     manifest, system, _ = deploy_system(w3, admin, directory=directory)
@@ -106,8 +106,8 @@ def _deploy(w3: Any, directory: Path) -> tuple[Any, Any, Any]:
 
 def new_lot_chain(w3: Any, events: int, directory: Path) -> GeneratedChain:
     """Transformations minting 50 lots each, under anvil's automine."""
-    from contracts.chain import LocalSigner, build_transaction, transact
-    from contracts.domain import LotKind, Role
+    from contracts.chain.client import LocalSigner, build_transaction, transact
+    from contracts.chain.domain import LotKind, Role
 
     admin, manifest, system = _deploy(w3, directory)
     maker = LocalSigner.create()
@@ -174,8 +174,8 @@ def update_chain(w3: Any, events: int, directory: Path, lots_count: int = 400) -
     next phase needs its effects (an accept needs the handoff; a quarantined lot cannot be
     handed off).
     """
-    from contracts.chain import LocalSigner, build_transaction, transact
-    from contracts.domain import LotKind, Role
+    from contracts.chain.client import LocalSigner, build_transaction, transact
+    from contracts.chain.domain import LotKind, Role
 
     admin, manifest, system = _deploy(w3, directory)
     maker, distributor, reporter = (LocalSigner.create() for _ in range(3))
@@ -298,8 +298,8 @@ def measure_web3_decode(chains: list[GeneratedChain]) -> float:
 
 
 def measure_live_lag(chain: GeneratedChain, live_seconds: float) -> None:
-    from contracts.chain import build_transaction
-    from contracts.domain import LotKind
+    from contracts.chain.client import build_transaction
+    from contracts.chain.domain import LotKind
     from webapp.chain.indexer import ChainIndexer
     from webapp.chain.models import ChainEvent, Checkpoint
     from webapp.chain.pipeline import chain_sync
@@ -359,8 +359,8 @@ def main() -> None:
 
     from web3 import Web3
 
-    from contracts.node import AnvilNode
-    from contracts.settings import LOCAL_CHAIN_ID
+    from deploy.local.node import AnvilNode
+    from contracts.chain.settings import LOCAL_CHAIN_ID
 
     with (
         AnvilNode(chain_id=LOCAL_CHAIN_ID) as node_a,

@@ -1,4 +1,4 @@
-"""The event store's fast log decoding gives exactly what `contracts.events.decode_log`
+"""The event store's fast log decoding gives exactly what `contracts.chain.events.decode_log`
 gives, for every event of the system, and leaves anything unusual to it."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from eth_abi.abi import encode
 
-from contracts.events import EventSpec, UndecodableLog, decode_log, event_specs
+from contracts.chain.events import EventSpec, UndecodableLog, decode_log, event_specs
 from webapp.chain.log_decoding import store_decode
 
 pytestmark = pytest.mark.unit

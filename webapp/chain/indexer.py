@@ -17,8 +17,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from web3 import Web3
 
-from contracts.deploy import Manifest
-from contracts.events import UndecodableLog
+from contracts.chain.deploy import Manifest
+from contracts.chain.events import UndecodableLog
 from webapp.chain.log_decoding import store_decode, stored_content_hash
 from webapp.chain.models import Block, ChainEvent, Checkpoint, ParkedLog
 

@@ -1,4 +1,4 @@
-"""The event store's per-log work: decoding (`contracts.events.decode_log`, with a fast
+"""The event store's per-log work: decoding (`contracts.chain.events.decode_log`, with a fast
 path) and the content hash.
 
 Nearly every log the system emits is the canonical ABI encoding solc produces: static
@@ -20,8 +20,8 @@ from typing import Any
 
 from eth_utils.address import to_checksum_address
 
-from contracts import events as event_decoding
-from contracts.events import EventSpec
+from contracts.chain import events as event_decoding
+from contracts.chain.events import EventSpec
 
 Word = bytes
 _ZERO12 = bytes(12)
@@ -137,7 +137,7 @@ def _reader(kind: str) -> Reader | None:
 
 
 def _topic(kind: str) -> Callable[[bytes], Any] | None:
-    """Indexed values as `contracts.events` reads them (static types only)."""
+    """Indexed values as `contracts.chain.events` reads them (static types only)."""
     if kind == "address":
         return lambda topic: _checksum("0x" + topic[12:].hex())
     if kind.startswith("uint"):
@@ -185,7 +185,7 @@ _decoders: dict[str, Any] = {"specs": None, "by_topic": {}}
 
 
 def _fast_decoders() -> dict[bytes, tuple[EventSpec, Decoder | None]]:
-    """The fast decoders of the events `contracts.events` knows now (built again when its
+    """The fast decoders of the events `contracts.chain.events` knows now (built again when its
     table of events is another one)."""
     specs = event_decoding.event_specs()
     if _decoders["specs"] is not specs:
