@@ -77,7 +77,7 @@ index: install ## Mirror the running chain into the database once (manage.py ind
 verify: install ## Re-read the chain and compare the mirror (manage.py verify_mirror)
 	$(PY) manage.py verify_mirror
 
-bench-indexer: install services ## Print the pipeline rate (store + consumers), live lag and web3 decode comparison
+bench-indexer: install services ## Print the pipeline rate (store + consumers) on a new-lot and an update-heavy chain, live lag and web3 decode comparison
 	$(PY) bench/indexer.py
 
 lint: install ## ruff (lint + format check), mypy, import contracts (lint-imports), and a check that no migration is missing

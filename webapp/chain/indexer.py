@@ -16,13 +16,16 @@ from django.db import connection, transaction
 from web3 import Web3
 
 from contracts.chain.deploy import Manifest
-from contracts.chain.events import UndecodableLog, decode_log
+from contracts.chain.events import UndecodableLog
+from webapp.chain.log_decoding import store_decode, stored_content_hash
 from webapp.chain.models import Block, ChainEvent, Checkpoint, ParkedLog
 from webapp.db_locks import LockBusy, advisory_lock
 
 log = logging.getLogger(__name__)
 
 GENESIS_RUNNING_HASH = "0x" + "00" * 32
+#: A range that stored this many events refreshes the planner's statistics of the store.
+ANALYZE_AFTER = 10_000
 
 #: Called as ``hook(chain_id=..., to_block=...)`` inside the reorg transaction, before the
 #: rows above the fork are deleted. The pipeline registers the one that rolls back the
@@ -283,7 +286,8 @@ class ChainIndexer:
         end: int,
         head: int,
     ) -> tuple[int, int]:
-        events: list[ChainEvent] = []
+        events: list[tuple[Any, ...]] = []  # in _EVENT_COLUMNS order
+        documents: list[str] = []  # each event's args as JSON
         parked: list[ParkedLog] = []
         with transaction.atomic():
             last = (
@@ -308,7 +312,7 @@ class ChainIndexer:
                 topics = [bytes.fromhex(t[2:]) for t in lg["topics"]]
                 data = bytes.fromhex(lg["data"][2:])
                 try:
-                    spec, args = decode_log(topics, data)
+                    spec, args = store_decode(topics, data)
                 except UndecodableLog as exc:
                     parked.append(
                         ParkedLog(
@@ -324,7 +328,8 @@ class ChainIndexer:
                         )
                     )
                     continue
-                row = event_content(
+                args_json = json.dumps(args, sort_keys=True, separators=(",", ":"))
+                digest = stored_content_hash(
                     chain_id=self.chain_id,
                     block_number=number,
                     block_hash=block_hash,
@@ -332,28 +337,28 @@ class ChainIndexer:
                     log_index=log_index,
                     address=address,
                     event=spec.name,
-                    args=args,
+                    args_json=args_json,
                 )
-                digest = content_hash(row)
+                documents.append(args_json)
                 running = chain_running_hash(running, digest)
                 events.append(
-                    ChainEvent(
-                        chain_id=self.chain_id,
-                        block_number=number,
-                        block_hash=block_hash,
-                        block_timestamp=headers[number]["timestamp"],
-                        transaction_hash=tx_hash,
-                        transaction_index=int(lg["transactionIndex"], 16),
-                        log_index=log_index,
-                        contract=self.names.get(address, spec.contract),
-                        address=address,
-                        event=spec.name,
-                        args=args,
-                        content_hash=digest,
-                        running_hash=running,
+                    (
+                        self.chain_id,
+                        number,
+                        block_hash,
+                        headers[number]["timestamp"],
+                        tx_hash,
+                        int(lg["transactionIndex"], 16),
+                        log_index,
+                        self.names.get(address, spec.contract),
+                        address,
+                        spec.name,
+                        args,
+                        digest,
+                        running,
                     )
                 )
-            block_numbers = {e.block_number for e in events} | {p.block_number for p in parked}
+            block_numbers = {e[1] for e in events} | {p.block_number for p in parked}
             Block.objects.bulk_create(
                 [
                     Block(
@@ -368,7 +373,7 @@ class ChainIndexer:
                 ignore_conflicts=True,
                 batch_size=1000,
             )
-            _insert_events(events)
+            _insert_events(events, documents)
             ParkedLog.objects.bulk_create(parked, ignore_conflicts=True, batch_size=1000)
             checkpoint.block_number = end
             checkpoint.block_hash = headers[end]["hash"]
@@ -376,6 +381,12 @@ class ChainIndexer:
             checkpoint.head_number = head
             checkpoint.head_timestamp = headers[head]["timestamp"]
             checkpoint.save()
+        if len(events) >= ANALYZE_AFTER and connection.vendor == "postgresql":
+            # A bulk load leaves the planner without statistics until autovacuum comes
+            # round: the consumers' reads by id range then sort the whole rest of the store
+            # for every batch. Fresh statistics make them walk the primary key instead.
+            with connection.cursor() as cursor:
+                cursor.execute(f"ANALYZE {ChainEvent._meta.db_table}")
         return len(events), len(parked)
 
     def _note_head(self, checkpoint: Checkpoint, head: int) -> None:
@@ -402,8 +413,9 @@ _EVENT_COLUMNS = (
 )
 
 
-def _insert_events(events: list[ChainEvent]) -> None:
-    """Append events, skipping any already stored (same chain, block hash, log index).
+def _insert_events(events: list[tuple[Any, ...]], documents: list[str]) -> None:
+    """Append events (tuples in _EVENT_COLUMNS order, their args also as JSON documents),
+    skipping any already stored (same chain, block hash, log index).
 
     On PostgreSQL the rows go through COPY into a temporary table and one
     INSERT … SELECT … ON CONFLICT DO NOTHING: several times faster than a multi-row
@@ -412,10 +424,15 @@ def _insert_events(events: list[ChainEvent]) -> None:
     if not events:
         return
     if connection.vendor != "postgresql":
-        ChainEvent.objects.bulk_create(events, ignore_conflicts=True, batch_size=1000)
+        ChainEvent.objects.bulk_create(
+            [ChainEvent(**dict(zip(_EVENT_COLUMNS, e, strict=True))) for e in events],
+            ignore_conflicts=True,
+            batch_size=1000,
+        )
         return
     table = ChainEvent._meta.db_table
     columns = ", ".join(_EVENT_COLUMNS)
+    args = _EVENT_COLUMNS.index("args")
     with connection.cursor() as cursor:
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS chain_event_in "
@@ -423,24 +440,10 @@ def _insert_events(events: list[ChainEvent]) -> None:
         )
         raw = cursor.cursor  # the psycopg cursor underneath Django's wrapper
         with raw.copy(f"COPY chain_event_in ({columns}) FROM STDIN") as copy:
-            for e in events:
-                copy.write_row(
-                    (
-                        e.chain_id,
-                        e.block_number,
-                        e.block_hash,
-                        e.block_timestamp,
-                        e.transaction_hash,
-                        e.transaction_index,
-                        e.log_index,
-                        e.contract,
-                        e.address,
-                        e.event,
-                        json.dumps(e.args, separators=(",", ":")),
-                        e.content_hash,
-                        e.running_hash,
-                    )
-                )
+            for e, document in zip(events, documents, strict=True):
+                row = list(e)
+                row[args] = document
+                copy.write_row(row)
         cursor.execute(
             f"INSERT INTO {table} ({columns}) SELECT {columns} FROM chain_event_in "
             "ORDER BY block_number, log_index ON CONFLICT DO NOTHING"

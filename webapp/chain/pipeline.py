@@ -49,14 +49,28 @@ def chain_sync(*, indexer: ChainIndexer, batch: int = BATCH) -> SyncResult:
 
 
 def consumers_run(*, chain_id: int, batch: int = BATCH) -> dict[str, int]:
-    """Bring each consumer, in order, to the events stored now; returns events applied."""
+    """Bring each consumer, in order, to the events stored now; returns events applied.
+
+    Consumers take turns, one batch each in registration order, so a batch of events read
+    for the first is handed to the next ones as it is (they run behind or level with it)
+    instead of being read again for each.
+    """
     until = _last_event_id(chain_id)
-    return {
-        consumer.name: consumer_catch_up(
-            consumer=consumer, chain_id=chain_id, until=until, batch=batch
-        )
-        for consumer in registered_consumers()
-    }
+    consumers = registered_consumers()
+    applied = dict.fromkeys((c.name for c in consumers), 0)
+    window = _EventWindow(chain_id)
+    busy = list(consumers)
+    while busy:
+        still = []
+        for consumer in busy:
+            done, more = _consumer_batch(
+                consumer=consumer, chain_id=chain_id, until=until, batch=batch, window=window
+            )
+            applied[consumer.name] += done
+            if more:
+                still.append(consumer)
+        busy = still
+    return applied
 
 
 def consumer_catch_up(
@@ -66,33 +80,72 @@ def consumer_catch_up(
     (default: the last stored one), one batch per transaction. Returns the events applied;
     a parked consumer applies nothing."""
     horizon = _last_event_id(chain_id) if until is None else until
-    applied = 0
-    while True:
-        with transaction.atomic():
-            cursor = _lock_cursor(chain_id=chain_id, name=consumer.name)
-            # Never ahead of the consumers it relies on (a parked one holds it back too).
-            limit = min([horizon, *_cursors(chain_id=chain_id, names=consumer.after)])
-            if cursor.parked or cursor.event_id >= limit:
-                return applied
-            rows = ChainEvent.objects.filter(
-                chain_id=chain_id, id__gt=cursor.event_id, id__lte=limit
-            )
-            if consumer.kinds is not None:
-                rows = rows.filter(event__in=consumer.kinds)
-            events = list(rows.order_by("id")[:batch])
-            # A short batch means every event up to the limit was seen (kinds it does not
-            # want included): the cursor may move there.
-            reached = events[-1].pk if len(events) == batch else limit
-            if events:
-                try:
-                    with transaction.atomic():
-                        consumer.apply(events, chain_id=chain_id)
-                except Exception:
-                    applied += _apply_one_by_one(consumer, cursor, events)
-                    return applied
-            cursor.event_id = reached
-            cursor.save(update_fields=["event_id", "updated_at"])
-            applied += len(events)
+    window = _EventWindow(chain_id)
+    applied, more = 0, True
+    while more:
+        done, more = _consumer_batch(
+            consumer=consumer, chain_id=chain_id, until=horizon, batch=batch, window=window
+        )
+        applied += done
+    return applied
+
+
+class _EventWindow:
+    """The last batch of events read (all kinds), to hand to the next consumer that asks
+    for the same stretch of the store. Events are read-only to consumers."""
+
+    def __init__(self, chain_id: int) -> None:
+        self.chain_id = chain_id
+        self.after = -1
+        self.limit = -1
+        self.events: list[ChainEvent] = []
+        self.full = False
+
+    def read(
+        self, *, after: int, limit: int, kinds: frozenset[str] | None, batch: int
+    ) -> list[ChainEvent]:
+        """The first `batch` events (of `kinds`) with after < id <= limit, in id order."""
+        if after == self.after and limit <= self.limit:
+            # The stored events of (after, limit] start with those of the window: the
+            # window answers when it holds a whole batch of them or reaches the limit.
+            covers = not self.full or self.events[-1].pk >= limit
+            events = [e for e in self.events if e.pk <= limit]
+            if kinds is not None:
+                events = [e for e in events if e.event in kinds]
+            if covers or len(events) >= batch:
+                return events[:batch]
+        rows = ChainEvent.objects.filter(chain_id=self.chain_id, id__gt=after, id__lte=limit)
+        if kinds is not None:
+            return list(rows.filter(event__in=kinds).order_by("id")[:batch])
+        events = list(rows.order_by("id")[:batch])
+        self.after, self.limit, self.events = after, limit, events
+        self.full = len(events) == batch
+        return events
+
+
+def _consumer_batch(
+    *, consumer: Consumer, chain_id: int, until: int, batch: int, window: _EventWindow
+) -> tuple[int, bool]:
+    """Apply one batch in one transaction; returns (events applied, whether more remain)."""
+    with transaction.atomic():
+        cursor = _lock_cursor(chain_id=chain_id, name=consumer.name)
+        # Never ahead of the consumers it relies on (a parked one holds it back too).
+        limit = min([until, *_cursors(chain_id=chain_id, names=consumer.after)])
+        if cursor.parked or cursor.event_id >= limit:
+            return 0, False
+        events = window.read(after=cursor.event_id, limit=limit, kinds=consumer.kinds, batch=batch)
+        # A short batch means every event up to the limit was seen (kinds it does not
+        # want included): the cursor may move there.
+        reached = events[-1].pk if len(events) == batch else limit
+        if events:
+            try:
+                with transaction.atomic():
+                    consumer.apply(events, chain_id=chain_id)
+            except Exception:
+                return _apply_one_by_one(consumer, cursor, events), False
+        cursor.event_id = reached
+        cursor.save(update_fields=["event_id", "updated_at"])
+        return len(events), reached < limit
 
 
 def _apply_one_by_one(consumer: Consumer, cursor: ConsumerCursor, events: list[ChainEvent]) -> int:

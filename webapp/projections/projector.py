@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +10,7 @@ from django.db import models, transaction
 
 from webapp.chain.models import ChainEvent
 from webapp.chain.pipeline import consumer_catch_up, consumer_reset, consumer_rollback
+from webapp.projections.batch import VersionBatch
 from webapp.projections.models import (
     VERSIONED,
     Balance,
@@ -26,19 +26,26 @@ ZERO_ADDRESS = "0x" + "00" * 20
 #: 9999-12-31T23:59:59Z: certificate times beyond it (uint40 allows them) are clamped.
 MAX_TIMESTAMP = 253402300799
 Handler = Callable[["Projector", ChainEvent, dict[str, Any]], None]
+Key = tuple[type[models.Model], dict[str, Any]]
+#: What an event's arguments say it will read: the entities whose current version the
+#: batch fetches up front (one query per table) instead of one query per entity.
+Touches = Callable[[dict[str, Any]], Iterable[Key]]
 HANDLERS: dict[str, Handler] = {}
+TOUCHES: dict[str, Touches] = {}
 
 
-def handles(*names: str) -> Callable[[Handler], Handler]:
+def handles(*names: str, touches: Touches | None = None) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
         for name in names:
             HANDLERS[name] = fn
+            if touches is not None:
+                TOUCHES[name] = touches
         return fn
 
     return register
 
 
-class Projector:
+class Projector(VersionBatch):
     """Fold the event store, in chain order, into versioned read models.
 
     It runs as the pipeline's "projections" consumer (`ProjectionConsumer`): events come in
@@ -49,18 +56,28 @@ class Projector:
 
     CONSUMER = "projections"
 
-    def __init__(self, chain_id: int) -> None:
-        self.chain_id = chain_id
-        self._reset_batch()
-
     def apply(self, events: Sequence[ChainEvent]) -> None:
         """Fold one batch (the caller's transaction moves the cursor with it)."""
         self._reset_batch()
+        self.prefetch(self._touched(events))
         for event in events:
             handler = HANDLERS.get(event.event)
             if handler is not None:
                 handler(self, event, event.args)
         self._flush()
+
+    @staticmethod
+    def _touched(events: Sequence[ChainEvent]) -> Iterator[Key]:
+        # A lot registered in the batch has no balance from before it.
+        fresh = {int(e.args["lotId"]) for e in events if e.event == "LotRegistered"}
+        for event in events:
+            touches = TOUCHES.get(event.event)
+            if touches is None:
+                continue
+            for model, key in touches(event.args):
+                if model is Balance and int(key["lot_id"]) in fresh:
+                    continue
+                yield model, key
 
     def undo_after(self, block_number: int) -> None:
         """Undo every change made after `block_number` (the caller moves the cursor back)."""
@@ -68,6 +85,17 @@ class Projector:
             rows = model.objects.filter(chain_id=self.chain_id)
             rows.filter(block_from__gt=block_number).delete()
             rows.filter(block_to__gt=block_number).update(block_to=None)
+
+    def move(self, event: ChainEvent, lot_id: int, sender: str, receiver: str, qty: int) -> None:
+        for holder, delta in ((sender, -qty), (receiver, qty)):
+            if holder == ZERO_ADDRESS:
+                continue
+            now = self.current(Balance, lot_id=lot_id, holder=holder)
+            balance = (now["quantity"] if now else 0) + delta
+            self.close(Balance, event, lot_id=lot_id, holder=holder)
+            if balance:
+                row = self.add(Balance, event, lot_id=lot_id, holder=holder, quantity=balance)
+                self._set_current(Balance, {"lot_id": lot_id, "holder": holder}, row)
 
     def apply_pending(self, batch: int = 2000) -> int:
         """Bring the projections alone up to the event store; returns events applied."""
@@ -99,117 +127,44 @@ class Projector:
             consumer_reset(chain_id=self.chain_id, name=self.CONSUMER)
         return self.apply_pending()
 
-    # ---------------------------------------------------------------- versioning
-    #
-    # A batch keeps the current version of every entity it touched in memory: the first
-    # touch reads it from the database, later ones do not. New versions are inserted and
-    # closed stored versions updated in bulk when the batch ends, in the same transaction
-    # as the cursor.
 
-    def _reset_batch(self) -> None:
-        self._current: dict[tuple[type[models.Model], tuple[Any, ...]], Any] = {}
-        self._new: dict[type[models.Model], list[Any]] = defaultdict(list)
-        self._closed: dict[type[models.Model], list[Any]] = defaultdict(list)
-        # Lots registered in this batch: nobody can hold one from before, so balance
-        # look-ups for them need no query.
-        self._fresh_lots: set[str] = set()
-
-    def _flush(self) -> None:
-        for model, rows in self._closed.items():
-            model.objects.bulk_update(rows, ["block_to"], batch_size=1000)  # type: ignore[attr-defined]
-        for model, rows in self._new.items():
-            model.objects.bulk_create(rows, batch_size=1000)  # type: ignore[attr-defined]
-        self._reset_batch()
-
-    def current(self, model: type[models.Model], **key: Any) -> Any:
-        slot = (model, tuple(sorted((k, str(v)) for k, v in key.items())))
-        if (
-            slot not in self._current
-            and model is Balance
-            and str(key["lot_id"]) in self._fresh_lots
-        ):
-            return None
-        if slot not in self._current:
-            self._current[slot] = (
-                model.objects.filter(chain_id=self.chain_id, block_to__isnull=True, **key)  # type: ignore[attr-defined]
-                .order_by("-block_from", "-log_from")
-                .first()
-            )
-        return self._current[slot]
-
-    def _set_current(self, model: type[models.Model], key: dict[str, Any], row: Any) -> None:
-        self._current[(model, tuple(sorted((k, str(v)) for k, v in key.items())))] = row
-
-    def _close_row(self, model: type[models.Model], row: Any, block: int) -> None:
-        row.block_to = block
-        if row.pk is not None:  # stored before this batch: update it at flush
-            self._closed[model].append(row)
-
-    def add(self, model: type[models.Model], event: ChainEvent, **values: Any) -> Any:
-        row = model(
-            chain_id=self.chain_id,
-            block_from=event.block_number,
-            log_from=event.log_index,
-            **values,
-        )
-        self._new[model].append(row)
-        return row
-
-    def change(
-        self,
-        model: type[models.Model],
-        event: ChainEvent,
-        key: dict[str, Any],
-        *,
-        new: bool = False,
-        **fields: Any,
-    ) -> None:
-        """Close the entity's current version at this event and open one with `fields`.
-
-        `new` says the contract guarantees the entity did not exist (a fresh id), which
-        saves the look-up.
-        """
-        now = None if new else self.current(model, **key)
-        values: dict[str, Any] = {}
-        if now is not None:
-            values = {
-                f.name: getattr(now, f.name)
-                for f in model._meta.concrete_fields
-                if f.name not in {"id", "chain_id", "block_from", "log_from", "block_to"}
-            }
-            self._close_row(model, now, event.block_number)
-        values.update(key)
-        values.update(fields)
-        self._set_current(model, key, self.add(model, event, **values))
-
-    def close(self, model: type[models.Model], event: ChainEvent, **key: Any) -> None:
-        now = self.current(model, **key)
-        if now is not None:
-            self._close_row(model, now, event.block_number)
-            self._set_current(model, key, None)
-
-    def close_all(self, model: type[models.Model], event: ChainEvent, **key: Any) -> None:
-        """Close every current row matching `key` (stored or added in this batch)."""
-        stored = model.objects.filter(chain_id=self.chain_id, block_to__isnull=True, **key)  # type: ignore[attr-defined]
-        for row in stored:
-            self._close_row(model, row, event.block_number)
-        for row in self._new[model]:
-            if row.block_to is None and all(str(getattr(row, k)) == str(v) for k, v in key.items()):
-                row.block_to = event.block_number
-
-    def move(self, event: ChainEvent, lot_id: int, sender: str, receiver: str, qty: int) -> None:
-        for holder, delta in ((sender, -qty), (receiver, qty)):
-            if holder == ZERO_ADDRESS:
-                continue
-            now = self.current(Balance, lot_id=lot_id, holder=holder)
-            balance = (now.quantity if now else 0) + delta
-            self.close(Balance, event, lot_id=lot_id, holder=holder)
-            if balance:
-                row = self.add(Balance, event, lot_id=lot_id, holder=holder, quantity=balance)
-                self._set_current(Balance, {"lot_id": lot_id, "holder": holder}, row)
+# What each kind of event reads before it writes (see TOUCHES). Events that open a fresh
+# id (LotRegistered, HandoffInitiated, CertificateIssued) read nothing.
 
 
-@handles("ParticipantRegistered")
+def _participant(a: dict[str, Any]) -> Iterable[Key]:
+    return [(ParticipantVersion, {"account": a["account"]})]
+
+
+def _lot(a: dict[str, Any]) -> Iterable[Key]:
+    return [(LotVersion, {"lot_id": a["lotId"]})]
+
+
+def _holders(lot_id: int, sender: str, receiver: str) -> Iterable[Key]:
+    return [
+        (Balance, {"lot_id": lot_id, "holder": holder})
+        for holder in (sender, receiver)
+        if holder != ZERO_ADDRESS
+    ]
+
+
+def _single_holders(a: dict[str, Any]) -> Iterable[Key]:
+    return _holders(a["id"], a["from"], a["to"])
+
+
+def _batch_holders(a: dict[str, Any]) -> Iterable[Key]:
+    return [key for lot_id in a["ids"] for key in _holders(lot_id, a["from"], a["to"])]
+
+
+def _handoff(a: dict[str, Any]) -> Iterable[Key]:
+    return [(HandoffVersion, {"handoff_id": a["handoffId"]})]
+
+
+def _certificate(a: dict[str, Any]) -> Iterable[Key]:
+    return [(CertificateVersion, {"certificate_id": a["certificateId"]})]
+
+
+@handles("ParticipantRegistered", touches=_participant)
 def _participant_registered(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
     p.change(
         ParticipantVersion, e, {"account": a["account"]},
@@ -217,12 +172,12 @@ def _participant_registered(p: Projector, e: ChainEvent, a: dict[str, Any]) -> N
     )  # fmt: skip
 
 
-@handles("ParticipantRolesChanged")
+@handles("ParticipantRolesChanged", touches=_participant)
 def _roles_changed(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
     p.change(ParticipantVersion, e, {"account": a["account"]}, roles=a["roles"])
 
 
-@handles("ParticipantSuspended", "ParticipantReactivated")
+@handles("ParticipantSuspended", "ParticipantReactivated", touches=_participant)
 def _participant_status(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
     p.change(
         ParticipantVersion, e, {"account": a["account"]},
@@ -230,7 +185,7 @@ def _participant_status(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
     )  # fmt: skip
 
 
-@handles("AcceptancePolicySet")
+@handles("AcceptancePolicySet", touches=_participant)
 def _policy(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
     policy = "" if int(a["certificateType"], 16) == 0 else a["certificateType"]
     p.change(ParticipantVersion, e, {"account": a["account"]}, acceptance_policy=policy)
@@ -238,7 +193,7 @@ def _policy(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
 
 @handles("LotRegistered")
 def _lot_registered(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
-    p._fresh_lots.add(str(a["lotId"]))
+    p._fresh_lots.add(int(a["lotId"]))
     p.change(
         LotVersion, e, {"lot_id": a["lotId"]}, new=True,
         kind=a["kind"], creator=a["owner"], quantity=a["quantity"],
@@ -247,7 +202,7 @@ def _lot_registered(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
     )  # fmt: skip
 
 
-@handles("QuarantineSet", "QuarantineCleared")
+@handles("QuarantineSet", "QuarantineCleared", touches=_lot)
 def _quarantine(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
     on = e.event == "QuarantineSet"
     p.change(
@@ -257,12 +212,12 @@ def _quarantine(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
     )  # fmt: skip
 
 
-@handles("TransferSingle")
+@handles("TransferSingle", touches=_single_holders)
 def _transfer_single(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
     p.move(e, a["id"], a["from"], a["to"], a["value"])
 
 
-@handles("TransferBatch")
+@handles("TransferBatch", touches=_batch_holders)
 def _transfer_batch(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
     for lot_id, qty in zip(a["ids"], a["values"], strict=True):
         p.move(e, lot_id, a["from"], a["to"], qty)
@@ -277,7 +232,7 @@ def _handoff_initiated(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
     )  # fmt: skip
 
 
-@handles("HandoffAccepted", "HandoffRejected", "HandoffCancelled")
+@handles("HandoffAccepted", "HandoffRejected", "HandoffCancelled", touches=_handoff)
 def _handoff_closed(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
     status = {"HandoffAccepted": "accepted", "HandoffRejected": "rejected"}.get(
         e.event, "cancelled"
@@ -325,7 +280,7 @@ def _certificate_issued(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
     )  # fmt: skip
 
 
-@handles("CertificateRevoked")
+@handles("CertificateRevoked", touches=_certificate)
 def _certificate_revoked(p: Projector, e: ChainEvent, a: dict[str, Any]) -> None:
     p.change(
         CertificateVersion, e, {"certificate_id": a["certificateId"]},
