@@ -20,7 +20,10 @@ from tests.contracts.consortium import MEMBERS, Consortium
 
 TIERS = ("unit", "chain", "node", "integration")
 #: Fixtures that start an anvil process (tests/conftest.py, tests/webapp/conftest.py).
-NODE_FIXTURES = {"anvil", "anvil_w3", "anvil_consortium", "node", "chain", "network"}
+NODE_FIXTURES = {
+    "anvil", "anvil_w3", "anvil_consortium", "node", "own_node", "chain", "network",
+    "_network_template", "_chain_template",
+}  # fmt: skip
 #: Fixtures that run an EVM in this process.
 EVM_FIXTURES = {"evm", "evm_signers", "evm_consortium", "consortium"}
 #: Fixtures that need a service: the database (PostgreSQL in the web app's tests),
