@@ -28,7 +28,12 @@ from contracts.node import AnvilNode
 from tests.contracts.consortium import MEMBERS, Consortium
 from tests.webapp.network import MEMBERS as NETWORK_MEMBERS
 from tests.webapp.network import Network
-from tests.webapp.template import ChainSnapshot, RowsTemplate, empty_tables
+from tests.webapp.template import (
+    ChainSnapshot,
+    RowsTemplate,
+    delete_instead_of_truncate,
+    empty_tables,
+)
 
 KDF_ITERATIONS = 2**10
 
@@ -40,6 +45,20 @@ def _clear_caches() -> None:
     get_web3.cache_clear()
     chain_client.cache_clear()
     clear_caches()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _quick_flush() -> Iterator[None]:
+    """Transactional tests end with a flush of every table: by DELETE, not TRUNCATE."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(
+            DatabaseOperations,
+            "sql_flush",
+            delete_instead_of_truncate(DatabaseOperations.sql_flush),
+        )
+        yield
 
 
 @dataclass
