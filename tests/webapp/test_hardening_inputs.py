@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from django.test import Client, RequestFactory
 from contracts.chain import transact
 from contracts.domain import LotKind, Role
 from contracts.safe_json import JsonRefused, JsonTooLarge, json_loads_bounded
+from tests.background import Background, background
 from tests.contracts.consortium import H1, Consortium
 from tests.webapp.network import PASSWORD, Network
 from webapp.documents.models import Document
@@ -318,23 +320,38 @@ def test_the_bounded_json_loader_measures_depth_without_recursion_and_skips_stri
             json_loads_bounded(bad, max_bytes=100, max_depth=3)
 
 
-@pytest.mark.unit
-@pytest.mark.parametrize(
-    "entry",
-    [
-        "import webapp.wsgi",
-        "import workers.celery",
-        "import sys; sys.argv = ['manage.py', 'check']; import manage; manage.main()",
-    ],
-)
-def test_every_entry_point_puts_the_recursion_limit_back(entry: str, tmp_path: Path) -> None:
+ENTRY_POINTS = [
+    "import webapp.wsgi",
+    "import workers.celery",
+    "import sys; sys.argv = ['manage.py', 'check']; import manage; manage.main()",
+]
+
+
+def _start(entry: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
     script = f"{entry}\nimport sys, web3\nprint('limit', sys.getrecursionlimit())"
-    env = {**os.environ, "PROVENANT_DATA_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PROVENANT_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT)}
     env.pop("DATABASE_URL", None)
-    child = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
         timeout=120,
     )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def entry_starts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Background]:
+    """Each entry point started in a fresh process, all at once (a CPU each)."""
+    with background() as jobs:
+        for entry in ENTRY_POINTS:
+            jobs.submit(entry, _start, entry, tmp_path_factory.mktemp("entry"))
+        yield jobs
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_every_entry_point_puts_the_recursion_limit_back(
+    entry: str, entry_starts: Background
+) -> None:
+    child = entry_starts.result(entry)
     assert child.returncode == 0, child.stderr[-2000:]
     assert child.stdout.strip().splitlines()[-1] == f"limit {RECURSION_LIMIT}"
 
