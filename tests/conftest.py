@@ -6,6 +6,7 @@ any marker it declares: a test with none of them fails collection, so `make test
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from contracts.chain import LocalSigner, get_web3
 from contracts.hsm import Pkcs11Config
 from contracts.node import AnvilNode
 from contracts.softhsm_local import ensure_token
+from tests.background import Background, background
 from tests.contracts.consortium import MEMBERS, Consortium
 
 TIERS = ("unit", "chain", "node", "integration")
@@ -112,3 +114,20 @@ def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Pkcs11Config:
     """A SoftHSM2 token for the whole run. SoftHSM reads its configuration and lists its
     tokens once per process, so every test shares this token and uses its own key labels."""
     return ensure_token(tmp_path_factory.mktemp("softhsm"), label="provenant-tests")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def early(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Background]:
+    """Slow work of the selected test modules (fresh processes, the compiler), started when
+    the run starts on a worker of its own: it runs on the CPU the tests leave idle, and
+    each test then waits for its own result. A module declares it in
+    ``start_early(jobs, tmp_path_factory)``, naming its jobs after the module."""
+    modules = {id(item.module): item.module for item in request.session.items if item.module}
+    with background(workers=max(1, (os.cpu_count() or 2) - 1)) as jobs:
+        for module in sorted(modules.values(), key=lambda m: m.__name__):
+            start = getattr(module, "start_early", None)
+            if start is not None:
+                start(jobs, tmp_path_factory)
+        yield jobs

@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from django.test import Client, RequestFactory
 from contracts.chain import transact
 from contracts.domain import LotKind, Role
 from contracts.safe_json import JsonRefused, JsonTooLarge, json_loads_bounded
-from tests.background import Background, background
+from tests.background import Background
 from tests.contracts.consortium import H1, Consortium
 from tests.webapp.network import PASSWORD, Network
 from webapp.documents.models import Document
@@ -337,21 +336,16 @@ def _start(entry: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def entry_starts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Background]:
-    """Each entry point started in a fresh process, all at once (a CPU each)."""
-    with background() as jobs:
-        for entry in ENTRY_POINTS:
-            jobs.submit(entry, _start, entry, tmp_path_factory.mktemp("entry"))
-        yield jobs
+def start_early(jobs: Background, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Each entry point in a fresh process, started with the run (`early`, tests/conftest.py)."""
+    for entry in ENTRY_POINTS:
+        jobs.submit(f"{__name__}:{entry}", _start, entry, tmp_path_factory.mktemp("entry"))
 
 
 @pytest.mark.unit
 @pytest.mark.parametrize("entry", ENTRY_POINTS)
-def test_every_entry_point_puts_the_recursion_limit_back(
-    entry: str, entry_starts: Background
-) -> None:
-    child = entry_starts.result(entry)
+def test_every_entry_point_puts_the_recursion_limit_back(entry: str, early: Background) -> None:
+    child = early.result(f"{__name__}:{entry}")
     assert child.returncode == 0, child.stderr[-2000:]
     assert child.stdout.strip().splitlines()[-1] == f"limit {RECURSION_LIMIT}"
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from tests.background import Background, background
+from tests.background import Background
 from webapp.env import database_from_url, env_int
 
 pytestmark = pytest.mark.unit
@@ -58,19 +57,19 @@ def _check(variable: str, value: str, data_dir: Path) -> subprocess.CompletedPro
     )
 
 
-@pytest.fixture(scope="module")
-def checks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Background]:
-    """`manage.py check` with each setting out of its choices, all started at once."""
-    with background() as jobs:
-        for variable, value in OUT_OF_CHOICES:
-            jobs.submit(variable, _check, variable, value, tmp_path_factory.mktemp("check"))
-        yield jobs
+def start_early(jobs: Background, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`manage.py check` with each setting out of its choices, started with the run
+    (`early`, tests/conftest.py)."""
+    for variable, value in OUT_OF_CHOICES:
+        jobs.submit(
+            f"{__name__}:{variable}", _check, variable, value, tmp_path_factory.mktemp("check")
+        )
 
 
 @pytest.mark.parametrize(("variable", "value"), OUT_OF_CHOICES)
 def test_a_setting_outside_its_choices_refuses_to_start_naming_it(
-    checks: Background, variable: str, value: str
+    early: Background, variable: str, value: str
 ) -> None:
-    result = checks.result(variable)
+    result = early.result(f"{__name__}:{variable}")
     assert result.returncode != 0
     assert f"{variable} must be one of" in result.stderr and repr(value) in result.stderr
