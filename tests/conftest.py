@@ -6,6 +6,7 @@ any marker it declares: a test with none of them fails collection, so `make test
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,18 +14,19 @@ from pathlib import Path
 import pytest
 from web3 import EthereumTesterProvider, Web3
 
-from contracts.chain import LocalSigner, get_web3
+from contracts.chain import LocalSigner, bind_system, get_web3
 from contracts.hsm import Pkcs11Config
 from contracts.node import AnvilNode
 from contracts.softhsm_local import ensure_token
 from tests.background import Background, background
+from tests.chain_snapshot import ChainSnapshot
 from tests.contracts.consortium import MEMBERS, Consortium
 
 TIERS = ("unit", "chain", "node", "integration")
 #: Fixtures that start an anvil process (tests/conftest.py, tests/webapp/conftest.py).
 NODE_FIXTURES = {
     "anvil", "anvil_w3", "anvil_consortium", "node", "own_node", "chain", "network",
-    "_network_template", "_chain_template",
+    "_anvil_template", "_network_template", "_chain_template",
 }  # fmt: skip
 #: Fixtures that run an EVM in this process.
 EVM_FIXTURES = {"evm", "evm_signers", "evm_consortium", "consortium"}
@@ -84,12 +86,30 @@ def consortium(evm: Web3, evm_consortium: Consortium) -> Iterator[Consortium]:
     tester.revert_to_snapshot(snapshot)
 
 
-@pytest.fixture(scope="module")
-def anvil() -> Iterator[AnvilNode]:
-    """A real anvil node (free gas, chain id 1337), one per test module."""
+@pytest.fixture(scope="session")
+def _anvil_template(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[ChainSnapshot, Consortium]]:
+    """One anvil node for the run, with a consortium deployed, and a snapshot of it."""
     with AnvilNode() as node:
-        yield node
+        get_web3.cache_clear()
+        signers = [LocalSigner.create() for _ in range(len(MEMBERS) + 2)]
+        consortium = Consortium.create(
+            get_web3(node.url), signers, tmp_path_factory.mktemp("deployments")
+        )
+        snapshot = ChainSnapshot(node)
+        snapshot.take()
+        yield snapshot, consortium
     get_web3.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def anvil(_anvil_template: tuple[ChainSnapshot, Consortium]) -> AnvilNode:
+    """A real anvil node (free gas, chain id 1337) with the consortium deployed: one for the
+    run, back at its snapshot when each module starts (a module's tests share its state)."""
+    snapshot, _ = _anvil_template
+    snapshot.rewind()
+    return snapshot.node
 
 
 @pytest.fixture(scope="module")
@@ -99,9 +119,15 @@ def anvil_w3(anvil: AnvilNode) -> Web3:
 
 
 @pytest.fixture(scope="module")
-def anvil_consortium(anvil_w3: Web3, tmp_path_factory: pytest.TempPathFactory) -> Consortium:
-    signers = [LocalSigner.create() for _ in range(len(MEMBERS) + 2)]
-    return Consortium.create(anvil_w3, signers, tmp_path_factory.mktemp("deployments"))
+def anvil_consortium(
+    anvil_w3: Web3, _anvil_template: tuple[ChainSnapshot, Consortium]
+) -> Consortium:
+    """The consortium on `anvil`, bound to the module's client."""
+    _, template = _anvil_template
+    addresses = {name: c.address for name, c in template.system.all.items()}
+    return dataclasses.replace(
+        template, w3=anvil_w3, system=bind_system(anvil_w3, addresses), _next_id=[1000]
+    )
 
 
 @pytest.fixture

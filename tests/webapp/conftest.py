@@ -25,15 +25,11 @@ from web3 import Web3
 from contracts.chain import LocalSigner, bind_system, get_web3
 from contracts.deploy import Manifest, read_manifest
 from contracts.node import AnvilNode
+from tests.chain_snapshot import ChainSnapshot
 from tests.contracts.consortium import MEMBERS, Consortium
 from tests.webapp.network import MEMBERS as NETWORK_MEMBERS
 from tests.webapp.network import Network
-from tests.webapp.template import (
-    ChainSnapshot,
-    RowsTemplate,
-    delete_instead_of_truncate,
-    empty_tables,
-)
+from tests.webapp.template import RowsTemplate, delete_instead_of_truncate, empty_tables
 
 KDF_ITERATIONS = 2**10
 

@@ -1,58 +1,22 @@
-"""Build once, restore per test: a chain state kept as an anvil snapshot, and the database
-rows that went with it kept as PostgreSQL COPY data.
+"""Build once, restore per test: the database rows a set-up wrote, kept as PostgreSQL COPY
+data (the chain it wrote to is kept as an anvil snapshot: tests/chain_snapshot.py).
 
-Deploying the system and onboarding organisations costs seconds; reverting anvil to a
-snapshot and copying a few hundred rows back costs milliseconds. A test that changes the
-node's mining mode or leaves transactions in its pool gets both reset by `rewind`.
+Onboarding organisations costs seconds; copying a few hundred rows back costs
+milliseconds.
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.apps import apps
 from django.core.management.color import no_style
 from django.db import connection, transaction
-from web3 import HTTPProvider, Web3
-
-from contracts.node import AnvilNode
 
 #: Rows Django writes itself when the schema is made (and again after each flush).
 SCHEMA_TABLES = {"django_migrations", "django_content_type", "auth_permission"}
-
-
-def rpc(w3: Web3, method: str, *params: Any) -> Any:
-    response = w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
-    if "error" in response:
-        raise RuntimeError(f"{method}: {response['error']}")
-    return response["result"]
-
-
-@dataclass
-class ChainSnapshot:
-    """An anvil node and a snapshot of its state to return to before each test."""
-
-    node: AnvilNode
-    snapshot: str = ""
-    w3: Web3 = field(init=False)
-
-    def __post_init__(self) -> None:
-        # A client of its own: tests replace their client's make_request.
-        self.w3 = Web3(HTTPProvider(self.node.url, request_kwargs={"timeout": 30}))
-
-    def take(self) -> None:
-        self.snapshot = rpc(self.w3, "evm_snapshot")
-
-    def rewind(self) -> None:
-        """Back to the snapshot, with instant mining and an empty pool. Anvil consumes a
-        snapshot when it reverts to it, so a new one is taken at once."""
-        rpc(self.w3, "anvil_dropAllTransactions")
-        rpc(self.w3, "evm_setAutomine", True)
-        if not rpc(self.w3, "evm_revert", self.snapshot):
-            raise RuntimeError(f"anvil has no snapshot {self.snapshot}")
-        self.take()
 
 
 def _tables() -> list[str]:
