@@ -143,17 +143,28 @@ def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Pkcs11Config:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def early(
+def _early_jobs(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Background]:
     """Slow work of the selected test modules (fresh processes, the compiler), started when
     the run starts on a worker of its own: it runs on the CPU the tests leave idle, and
-    each test then waits for its own result. A module declares it in
-    ``start_early(jobs, tmp_path_factory)``, naming its jobs after the module."""
-    modules = {id(item.module): item.module for item in request.session.items if item.module}
+    each test then waits for its own result (`early`). A module declares it in
+    ``start_early(jobs, tmp_path_factory)``, naming its jobs after the module; it is
+    started when a selected test of the module uses `early`."""
+    modules = {
+        id(item.module): item.module
+        for item in request.session.items
+        if "early" in getattr(item, "fixturenames", ()) and getattr(item, "module", None)
+    }
     with background(workers=max(1, (os.cpu_count() or 2) - 1)) as jobs:
         for module in sorted(modules.values(), key=lambda m: m.__name__):
             start = getattr(module, "start_early", None)
             if start is not None:
                 start(jobs, tmp_path_factory)
         yield jobs
+
+
+@pytest.fixture(scope="session")
+def early(_early_jobs: Background) -> Background:
+    """The jobs the selected modules started with the run (`_early_jobs`)."""
+    return _early_jobs

@@ -17,11 +17,11 @@ import pytest
 from django.db import connection
 from django.test import Client, RequestFactory
 
-from contracts.chain import transact
+from contracts.chain import build_transaction, transact
 from contracts.domain import LotKind, Role
 from contracts.safe_json import JsonRefused, JsonTooLarge, json_loads_bounded
 from tests.background import Background
-from tests.contracts.consortium import H1, Consortium
+from tests.contracts.consortium import H1, TEST_GAS, Consortium
 from tests.webapp.network import PASSWORD, Network
 from webapp.documents.models import Document
 from webapp.limits import (
@@ -362,9 +362,22 @@ def test_the_largest_bundle_and_transformation_fit_in_a_third_of_a_block(
     third_of_a_block = c.w3.eth.get_block("latest")["gasLimit"] // 3
 
     def register(count: int) -> list[int]:
+        """`count` new lots of the maker's, sent back to back (one fee and nonce look-up),
+        each then checked mined and successful."""
         ids = [c.new_id() for _ in range(count)]
-        for lot_id in ids:
-            c.act(c.maker, c.lots.functions.registerLot(lot_id, 1000, LotKind.COMPONENT, H1, H1))
+        calls = [c.lots.functions.registerLot(i, 1000, LotKind.COMPONENT, H1, H1) for i in ids]
+        nonce = c.w3.eth.get_transaction_count(c.maker.address, "pending")
+        base = build_transaction(c.w3, c.maker.address, calls[0], nonce=nonce, gas=TEST_GAS)
+        sent = [
+            c.w3.eth.send_raw_transaction(
+                c.maker.sign_transaction(
+                    {**base, "nonce": nonce + n, "data": call._encode_transaction_data()}
+                )
+            )
+            for n, call in enumerate(calls)
+        ]
+        for tx_hash in sent:
+            assert c.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)["status"] == 1
         return ids
 
     packed = register(MAX_BUNDLE_ITEMS)
