@@ -4,8 +4,8 @@ real PostgreSQL behind Django (DATABASE_URL; `make test` points it at the local 
 Deploying and onboarding happen once per run (`_network_template`, `_chain_template`):
 each test gets the node reverted to the snapshot taken after them, the database rows they
 wrote copied back, and the keystore files and deployment manifest copied into its own
-tmp_path. A test that stops or restarts its node asks for `own_node`: `node` and
-`network` are then built on a fresh anvil of its own, the slow way.
+tmp_path. A test that stops or restarts its node asks for `own_node`: `node` is then a
+fresh anvil of its own, and `network` loads the template's chain into it.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from web3 import Web3
 from contracts.chain import LocalSigner, bind_system, get_web3
 from contracts.deploy import Manifest, read_manifest
 from contracts.node import AnvilNode
-from tests.chain_snapshot import ChainSnapshot
+from tests.chain_snapshot import ChainSnapshot, rpc
 from tests.contracts.consortium import MEMBERS, Consortium
 from tests.webapp.network import MEMBERS as NETWORK_MEMBERS
 from tests.webapp.network import Network
@@ -63,6 +63,7 @@ class NetworkTemplate:
     manifest: Manifest
     rows: RowsTemplate
     files: Path  # keys/ and deployments/ as onboarding left them
+    state: str  # anvil_dumpState at the snapshot: blocks, receipts and accounts
 
 
 @pytest.fixture(scope="session")
@@ -92,8 +93,9 @@ def _network_template(
             rows.clear()
             _clear_caches()
         chain = ChainSnapshot(anvil)
+        state = rpc(chain.w3, "anvil_dumpState")
         chain.take()
-        yield NetworkTemplate(chain, net.manifest, rows, files)
+        yield NetworkTemplate(chain, net.manifest, rows, files, state)
     _clear_caches()
 
 
@@ -188,11 +190,11 @@ def network(
     _network_template: NetworkTemplate,
 ) -> Network:
     """Five organisations onboarded through the web app: restored from the run's template
-    (or, with `own_node`, onboarded on that node)."""
+    (with `own_node`, the template's chain is loaded into that node first)."""
     w3 = get_web3(node.url)
-    if "own_node" in request.fixturenames:
-        return Network.create(w3, tmp_path / "deployments")
     template = _network_template
+    if "own_node" in request.fixturenames:
+        assert rpc(w3, "anvil_loadState", template.state)
     for part in ("keys", "deployments", "media"):
         if (template.files / part).exists():
             shutil.copytree(template.files / part, tmp_path / part)
