@@ -12,7 +12,7 @@ from typing import Any
 
 from web3 import HTTPProvider, Web3
 
-from contracts.node import AnvilNode
+from deploy.local.node import AnvilNode
 
 
 def rpc(w3: Web3, method: str, *params: Any) -> Any:

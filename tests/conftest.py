@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from web3 import EthereumTesterProvider, Web3
 
-from contracts.chain import LocalSigner, bind_system, get_web3
-from contracts.hsm import Pkcs11Config
-from contracts.node import AnvilNode
-from contracts.softhsm_local import ensure_token
+from contracts.chain.client import LocalSigner, bind_system, get_web3
+from contracts.custody.hsm import Pkcs11Config
+from deploy.local.node import AnvilNode
+from deploy.local.softhsm import ensure_token
 from tests.background import Background, background
 from tests.chain_snapshot import ChainSnapshot
 from tests.contracts.consortium import MEMBERS, Consortium

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from contracts import compile as solc_pipeline
-from contracts.artifacts import SYSTEM_CONTRACTS, load
+from contracts.chain import compile as solc_pipeline
+from contracts.chain.artifacts import SYSTEM_CONTRACTS, load
 from tests.background import Background
 
 pytestmark = pytest.mark.unit

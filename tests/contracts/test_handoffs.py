@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from contracts.chain import LocalSigner
-from contracts.domain import LotKind, Role, SubjectKind, ascii32
+from contracts.chain.client import LocalSigner
+from contracts.chain.domain import LotKind, Role, SubjectKind, ascii32
 from tests.contracts.consortium import H1, H2, Consortium
 
 pytestmark = pytest.mark.chain

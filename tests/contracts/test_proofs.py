@@ -25,10 +25,10 @@ from web3 import Web3
 from web3.contract.contract import ContractFunction
 from web3.types import RPCEndpoint, TxReceipt
 
-from contracts.artifacts import load
-from contracts.chain import LocalSigner, send_transaction
-from contracts.domain import ascii32, canonical_hash
-from contracts.merkle import (
+from contracts.chain.artifacts import load
+from contracts.chain.client import LocalSigner, send_transaction
+from contracts.chain.domain import ascii32, canonical_hash
+from contracts.proofs.merkle import (
     hash_pair,
     item_bytes,
     item_leaf,
@@ -36,10 +36,10 @@ from contracts.merkle import (
     merkle_root,
     merkle_verify,
 )
-from contracts.node import AnvilNode
-from contracts.proofs import ProofError, anchored_item_proof, block_header, event_proof
-from contracts.verify import VerificationReport, verify_document
-from contracts.verify.summary import PACK_FORMAT, SECTIONS
+from deploy.local.node import AnvilNode
+from contracts.proofs.build import ProofError, anchored_item_proof, block_header, event_proof
+from contracts.proofs.verify import VerificationReport, verify_document
+from contracts.proofs.verify.summary import PACK_FORMAT, SECTIONS
 from tests.background import background
 from tests.contracts.consortium import H1, H2, TEST_GAS, Consortium
 
@@ -643,7 +643,7 @@ def written(tmp_path: Path) -> Callable[[dict[str, Any]], Path]:
 
 def run_verifier(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "contracts.verify", *args],
+        [sys.executable, "-m", "contracts.proofs.verify", *args],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,

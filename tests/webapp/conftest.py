@@ -22,9 +22,9 @@ from django.db import connection
 from django.test import override_settings
 from web3 import Web3
 
-from contracts.chain import LocalSigner, bind_system, get_web3
-from contracts.deploy import Manifest, read_manifest
-from contracts.node import AnvilNode
+from contracts.chain.client import LocalSigner, bind_system, get_web3
+from contracts.chain.deploy import Manifest, read_manifest
+from deploy.local.node import AnvilNode
 from tests.chain_snapshot import ChainSnapshot, rpc
 from tests.contracts.consortium import MEMBERS, Consortium
 from tests.webapp.network import MEMBERS as NETWORK_MEMBERS

@@ -15,9 +15,9 @@ from pathlib import Path
 from eth_account import Account
 from web3 import Web3
 
-from contracts.chain import LocalSigner
-from contracts.deploy import Manifest, deploy_system
-from contracts.domain import Role
+from contracts.chain.client import LocalSigner
+from contracts.chain.deploy import Manifest, deploy_system
+from contracts.chain.domain import Role
 from webapp.chain.indexer import ChainIndexer
 from webapp.chain.pipeline import chain_sync
 from webapp.operations.models import Operation

@@ -23,9 +23,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from contracts.node import AnvilNode
-from contracts.verify import verify_document
-from contracts.verify.__main__ import main as verifier_main
+from deploy.local.node import AnvilNode
+from contracts.proofs.verify import verify_document
+from contracts.proofs.verify.__main__ import main as verifier_main
 from tests.webapp.network import Network
 from tests.webapp.test_provenance_flow import done, member, product  # noqa: F401 (fixture)
 from webapp.certificates.services import certificate_issue, certificate_revoke
@@ -206,7 +206,7 @@ def test_each_edited_summary_claim_is_rejected_by_the_cli_and_the_page_naming_it
     path = tmp_path / "good.json"
     path.write_text(json.dumps(pack))
     run = subprocess.run(
-        [sys.executable, "-m", "contracts.verify", str(path)],
+        [sys.executable, "-m", "contracts.proofs.verify", str(path)],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
@@ -216,7 +216,7 @@ def test_each_edited_summary_claim_is_rejected_by_the_cli_and_the_page_naming_it
     assert "off-chain labels" in run.stdout
     path.write_text(json.dumps(edited(pack, other_receiver)))
     run = subprocess.run(
-        [sys.executable, "-m", "contracts.verify", str(path)],
+        [sys.executable, "-m", "contracts.proofs.verify", str(path)],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,

@@ -17,9 +17,9 @@ import pytest
 from django.db import connection
 from django.test import Client, RequestFactory
 
-from contracts.chain import build_transaction, transact
-from contracts.domain import LotKind, Role
-from contracts.safe_json import JsonRefused, JsonTooLarge, json_loads_bounded
+from contracts.chain.client import build_transaction, transact
+from contracts.chain.domain import LotKind, Role
+from contracts.proofs.safe_json import JsonRefused, JsonTooLarge, json_loads_bounded
 from tests.background import Background
 from tests.contracts.consortium import H1, TEST_GAS, Consortium
 from tests.webapp.network import PASSWORD, Network
