@@ -6,21 +6,28 @@ any marker it declares: a test with none of them fails collection, so `make test
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from web3 import EthereumTesterProvider, Web3
 
-from contracts.chain.client import LocalSigner, get_web3
+from contracts.chain.client import LocalSigner, bind_system, get_web3
 from contracts.custody.hsm import Pkcs11Config
 from deploy.local.node import AnvilNode
 from deploy.local.softhsm import ensure_token
+from tests.background import Background, background
+from tests.chain_snapshot import ChainSnapshot
 from tests.contracts.consortium import MEMBERS, Consortium
 
 TIERS = ("unit", "chain", "node", "integration")
 #: Fixtures that start an anvil process (tests/conftest.py, tests/webapp/conftest.py).
-NODE_FIXTURES = {"anvil", "anvil_w3", "anvil_consortium", "node", "chain", "network"}
+NODE_FIXTURES = {
+    "anvil", "anvil_w3", "anvil_consortium", "node", "own_node", "chain", "network",
+    "_anvil_template", "_network_template", "_chain_template",
+}  # fmt: skip
 #: Fixtures that run an EVM in this process.
 EVM_FIXTURES = {"evm", "evm_signers", "evm_consortium", "consortium"}
 #: Fixtures that need a service: the database (PostgreSQL in the web app's tests),
@@ -79,12 +86,30 @@ def consortium(evm: Web3, evm_consortium: Consortium) -> Iterator[Consortium]:
     tester.revert_to_snapshot(snapshot)
 
 
-@pytest.fixture(scope="module")
-def anvil() -> Iterator[AnvilNode]:
-    """A real anvil node (free gas, chain id 1337), one per test module."""
+@pytest.fixture(scope="session")
+def _anvil_template(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[ChainSnapshot, Consortium]]:
+    """One anvil node for the run, with a consortium deployed, and a snapshot of it."""
     with AnvilNode() as node:
-        yield node
+        get_web3.cache_clear()
+        signers = [LocalSigner.create() for _ in range(len(MEMBERS) + 2)]
+        consortium = Consortium.create(
+            get_web3(node.url), signers, tmp_path_factory.mktemp("deployments")
+        )
+        snapshot = ChainSnapshot(node)
+        snapshot.take()
+        yield snapshot, consortium
     get_web3.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def anvil(_anvil_template: tuple[ChainSnapshot, Consortium]) -> AnvilNode:
+    """A real anvil node (free gas, chain id 1337) with the consortium deployed: one for the
+    run, back at its snapshot when each module starts (a module's tests share its state)."""
+    snapshot, _ = _anvil_template
+    snapshot.rewind()
+    return snapshot.node
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +119,15 @@ def anvil_w3(anvil: AnvilNode) -> Web3:
 
 
 @pytest.fixture(scope="module")
-def anvil_consortium(anvil_w3: Web3, tmp_path_factory: pytest.TempPathFactory) -> Consortium:
-    signers = [LocalSigner.create() for _ in range(len(MEMBERS) + 2)]
-    return Consortium.create(anvil_w3, signers, tmp_path_factory.mktemp("deployments"))
+def anvil_consortium(
+    anvil_w3: Web3, _anvil_template: tuple[ChainSnapshot, Consortium]
+) -> Consortium:
+    """The consortium on `anvil`, bound to the module's client."""
+    _, template = _anvil_template
+    addresses = {name: c.address for name, c in template.system.all.items()}
+    return dataclasses.replace(
+        template, w3=anvil_w3, system=bind_system(anvil_w3, addresses), _next_id=[1000]
+    )
 
 
 @pytest.fixture
@@ -109,3 +140,31 @@ def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Pkcs11Config:
     """A SoftHSM2 token for the whole run. SoftHSM reads its configuration and lists its
     tokens once per process, so every test shares this token and uses its own key labels."""
     return ensure_token(tmp_path_factory.mktemp("softhsm"), label="provenant-tests")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _early_jobs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Background]:
+    """Slow work of the selected test modules (fresh processes, the compiler), started when
+    the run starts on a worker of its own: it runs on the CPU the tests leave idle, and
+    each test then waits for its own result (`early`). A module declares it in
+    ``start_early(jobs, tmp_path_factory)``, naming its jobs after the module; it is
+    started when a selected test of the module uses `early`."""
+    modules = {
+        id(item.module): item.module
+        for item in request.session.items
+        if "early" in getattr(item, "fixturenames", ()) and getattr(item, "module", None)
+    }
+    with background(workers=max(1, (os.cpu_count() or 2) - 1)) as jobs:
+        for module in sorted(modules.values(), key=lambda m: m.__name__):
+            start = getattr(module, "start_early", None)
+            if start is not None:
+                start(jobs, tmp_path_factory)
+        yield jobs
+
+
+@pytest.fixture(scope="session")
+def early(_early_jobs: Background) -> Background:
+    """The jobs the selected modules started with the run (`_early_jobs`)."""
+    return _early_jobs

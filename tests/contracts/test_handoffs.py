@@ -3,6 +3,7 @@ acceptance policy."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -685,49 +686,49 @@ def test_acceptance_policy_is_met_by_a_valid_certificate(consortium: Consortium)
     assert c.balance(escrow, lot_id) == 0
 
 
-def test_acceptance_policy_refuses_a_revoked_certificate(consortium: Consortium) -> None:
-    c = consortium
-    lot_id, handoff_id, escrow = _policy_handoff(c)
+def _revoked(c: Consortium, lot_id: int) -> None:
     t = now(c)
     cert_id = issue_quality(c, lot_id, t - 60, t + 86400)
     c.act(c.certifier, c.certificates.functions.revoke(cert_id, "lab error"))
 
-    _accept_refused_for_certificate(c, lot_id, handoff_id, escrow)
 
-
-def test_acceptance_policy_refuses_an_expired_certificate(consortium: Consortium) -> None:
-    c = consortium
-    lot_id, handoff_id, escrow = _policy_handoff(c)
+def _expired(c: Consortium, lot_id: int) -> None:
     t = now(c)
     issue_quality(c, lot_id, t - 3600, t - 1)
 
-    _accept_refused_for_certificate(c, lot_id, handoff_id, escrow)
 
-
-def test_acceptance_policy_refuses_a_not_yet_valid_certificate(consortium: Consortium) -> None:
-    c = consortium
-    lot_id, handoff_id, escrow = _policy_handoff(c)
+def _not_yet_valid(c: Consortium, lot_id: int) -> None:
     t = now(c)
     issue_quality(c, lot_id, t + 86400, t + 2 * 86400)
 
-    _accept_refused_for_certificate(c, lot_id, handoff_id, escrow)
 
-
-def test_acceptance_policy_refuses_a_certificate_of_another_type(consortium: Consortium) -> None:
-    c = consortium
-    lot_id, handoff_id, escrow = _policy_handoff(c)
+def _of_another_type(c: Consortium, lot_id: int) -> None:
     t = now(c)
     issue_quality(c, lot_id, t - 60, t + 86400, kind=ascii32("CARBON"))
 
-    _accept_refused_for_certificate(c, lot_id, handoff_id, escrow)
 
-
-def test_acceptance_policy_refuses_a_certificate_of_another_lot(consortium: Consortium) -> None:
-    c = consortium
-    lot_id, handoff_id, escrow = _policy_handoff(c)
+def _of_another_lot(c: Consortium, lot_id: int) -> None:
     other = c.register_lot(c.miner, quantity=5)
     t = now(c)
     issue_quality(c, other, t - 60, t + 86400)
+
+
+UNFIT_CERTIFICATES = {
+    "revoked": _revoked,
+    "expired": _expired,
+    "not yet valid": _not_yet_valid,
+    "of another type": _of_another_type,
+    "of another lot": _of_another_lot,
+}
+
+
+@pytest.mark.parametrize("certify", UNFIT_CERTIFICATES.values(), ids=UNFIT_CERTIFICATES.keys())
+def test_acceptance_policy_refuses_an_unfit_certificate(
+    consortium: Consortium, certify: Callable[[Consortium, int], None]
+) -> None:
+    c = consortium
+    lot_id, handoff_id, escrow = _policy_handoff(c)
+    certify(c, lot_id)
 
     _accept_refused_for_certificate(c, lot_id, handoff_id, escrow)
 

@@ -40,6 +40,7 @@ from contracts.proofs.merkle import (
 from contracts.proofs.verify import VerificationReport, verify_document
 from contracts.proofs.verify.summary import PACK_FORMAT, SECTIONS
 from deploy.local.node import AnvilNode
+from tests.background import background
 from tests.contracts.consortium import H1, H2, TEST_GAS, Consortium
 
 T = TypeVar("T", bound=Callable[..., Any])
@@ -654,30 +655,36 @@ def run_verifier(*args: str) -> subprocess.CompletedProcess[str]:
 def test_the_command_line_exits_0_for_a_valid_proof_and_1_with_the_reason(
     proven: Proven, anvil: AnvilNode, written: Callable[[dict[str, Any]], Path]
 ) -> None:
-    valid = run_verifier(str(written(proven.anchored)))
+    lots_abi = str(PROJECT_ROOT / "contracts" / "artifacts" / "Lots.json")
+    bad = tampered(proven.handoff, lambda d: d["args"].update(quantity=1))
+    runs = {
+        "valid": [str(written(proven.anchored))],
+        "online": [str(written(proven.handoff)), "--rpc", anvil.url, "--chain-id", "1337",
+                   "--abi", lots_abi],
+        "rejected": [str(written(bad))],
+        "other_chain": [str(written(proven.handoff)), "--chain-id", "31337"],
+        "missing": [str(PROJECT_ROOT / "no-such-proof.json")],
+    }  # fmt: skip
+    with background() as jobs:  # five fresh processes: side by side
+        for name, args in runs.items():
+            jobs.submit(name, run_verifier, *args)
+        valid, online, rejected, other_chain, missing = (jobs.result(n) for n in runs)
+
     assert valid.returncode == 0, valid.stdout + valid.stderr
     assert valid.stdout.splitlines()[-1] == "VALID: 10 facts proven"
     assert "valid  anchored root: root 0x" in valid.stdout
 
-    lots_abi = str(PROJECT_ROOT / "contracts" / "artifacts" / "Lots.json")
-    online = run_verifier(
-        str(written(proven.handoff)), "--rpc", anvil.url, "--chain-id", "1337", "--abi", lots_abi
-    )
     assert online.returncode == 0, online.stdout + online.stderr
 
-    bad = tampered(proven.handoff, lambda d: d["args"].update(quantity=1))
-    rejected = run_verifier(str(written(bad)))
     assert rejected.returncode == 1
     assert "REJECTED  log: the log's args differ from the stated ones: quantity is 2000" in (
         rejected.stdout
     )
     assert rejected.stdout.splitlines()[-1] == "REJECTED: 1 of 6 facts failed"
 
-    other_chain = run_verifier(str(written(proven.handoff)), "--chain-id", "31337")
     assert other_chain.returncode == 1
     assert "proof is for chain 1337, expected chain 31337" in other_chain.stdout
 
-    missing = run_verifier(str(PROJECT_ROOT / "no-such-proof.json"))
     assert missing.returncode == 1
     assert missing.stdout.startswith("REJECTED  cannot read the input")
 

@@ -7,6 +7,8 @@ process, so a test can assert each step's outcome.
 
 from __future__ import annotations
 
+import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,11 +83,26 @@ class Network:
             except SubmitLater:
                 touched.append(operation)
         for operation in Operation.objects.filter(status=Operation.Status.SUBMITTED):
-            operation_track(operation_id=operation.id)
+            self._track(operation.id)
         self.index()
         for operation in touched:
             operation.refresh_from_db()
         return touched
+
+    @staticmethod
+    def _track(operation_id: uuid.UUID, seconds: float = 10) -> None:
+        """Follow one submitted operation. Anvil mines a transaction just after it answers
+        the send, so on a busy machine it can still be in the pool: as the worker would,
+        look again, for at most `seconds`."""
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                operation_track(operation_id=operation_id)
+                return
+            except SubmitLater:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def index(self) -> None:
         chain_sync(indexer=ChainIndexer(self.w3, self.manifest))

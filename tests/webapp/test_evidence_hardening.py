@@ -297,8 +297,9 @@ def test_the_public_pack_leaves_out_what_the_public_passport_hides_and_still_ver
 
 
 def test_a_second_download_asks_the_node_nothing_and_a_new_one_gets_503_while_it_is_down(
-    story: dict[str, Any], network: Network, node: AnvilNode
+    own_node: AnvilNode, story: dict[str, Any], network: Network, node: AnvilNode
 ) -> None:
+    """On a node of its own: it stops it."""
     p, a = story["p"], story["a"]
     first = download(Client(), p)
     assert first.status_code == 200

@@ -17,10 +17,11 @@ import pytest
 from django.db import connection
 from django.test import Client, RequestFactory
 
-from contracts.chain.client import transact
+from contracts.chain.client import build_transaction, transact
 from contracts.chain.domain import LotKind, Role
 from contracts.proofs.safe_json import JsonRefused, JsonTooLarge, json_loads_bounded
-from tests.contracts.consortium import H1, Consortium
+from tests.background import Background
+from tests.contracts.consortium import H1, TEST_GAS, Consortium
 from tests.webapp.network import PASSWORD, Network
 from webapp.documents.models import Document
 from webapp.limits import (
@@ -318,23 +319,33 @@ def test_the_bounded_json_loader_measures_depth_without_recursion_and_skips_stri
             json_loads_bounded(bad, max_bytes=100, max_depth=3)
 
 
-@pytest.mark.unit
-@pytest.mark.parametrize(
-    "entry",
-    [
-        "import webapp.wsgi",
-        "import workers.celery",
-        "import sys; sys.argv = ['manage.py', 'check']; import manage; manage.main()",
-    ],
-)
-def test_every_entry_point_puts_the_recursion_limit_back(entry: str, tmp_path: Path) -> None:
+ENTRY_POINTS = [
+    "import webapp.wsgi",
+    "import workers.celery",
+    "import sys; sys.argv = ['manage.py', 'check']; import manage; manage.main()",
+]
+
+
+def _start(entry: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
     script = f"{entry}\nimport sys, web3\nprint('limit', sys.getrecursionlimit())"
-    env = {**os.environ, "PROVENANT_DATA_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PROVENANT_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT)}
     env.pop("DATABASE_URL", None)
-    child = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
         timeout=120,
     )  # fmt: skip
+
+
+def start_early(jobs: Background, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Each entry point in a fresh process, started with the run (`early`, tests/conftest.py)."""
+    for entry in ENTRY_POINTS:
+        jobs.submit(f"{__name__}:{entry}", _start, entry, tmp_path_factory.mktemp("entry"))
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_every_entry_point_puts_the_recursion_limit_back(entry: str, early: Background) -> None:
+    child = early.result(f"{__name__}:{entry}")
     assert child.returncode == 0, child.stderr[-2000:]
     assert child.stdout.strip().splitlines()[-1] == f"limit {RECURSION_LIMIT}"
 
@@ -351,9 +362,22 @@ def test_the_largest_bundle_and_transformation_fit_in_a_third_of_a_block(
     third_of_a_block = c.w3.eth.get_block("latest")["gasLimit"] // 3
 
     def register(count: int) -> list[int]:
+        """`count` new lots of the maker's, sent back to back (one fee and nonce look-up),
+        each then checked mined and successful."""
         ids = [c.new_id() for _ in range(count)]
-        for lot_id in ids:
-            c.act(c.maker, c.lots.functions.registerLot(lot_id, 1000, LotKind.COMPONENT, H1, H1))
+        calls = [c.lots.functions.registerLot(i, 1000, LotKind.COMPONENT, H1, H1) for i in ids]
+        nonce = c.w3.eth.get_transaction_count(c.maker.address, "pending")
+        base = build_transaction(c.w3, c.maker.address, calls[0], nonce=nonce, gas=TEST_GAS)
+        sent = [
+            c.w3.eth.send_raw_transaction(
+                c.maker.sign_transaction(
+                    {**base, "nonce": nonce + n, "data": call._encode_transaction_data()}
+                )
+            )
+            for n, call in enumerate(calls)
+        ]
+        for tx_hash in sent:
+            assert c.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)["status"] == 1
         return ids
 
     packed = register(MAX_BUNDLE_ITEMS)

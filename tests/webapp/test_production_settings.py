@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from django.test import Client, RequestFactory
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
+from tests.background import Background
 from webapp.security import without_url_password
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,8 +55,10 @@ def issue_ids(output: str) -> set[str]:
 
 
 @pytest.mark.unit
-def test_check_deploy_is_clean_in_production_mode(tmp_path: Path) -> None:
-    result = manage(tmp_path, "check", "--deploy", **PRODUCTION_ENV)
+def test_check_deploy_is_clean_in_production_mode(
+    starts: Callable[[str], subprocess.CompletedProcess[str]],
+) -> None:
+    result = starts("deploy in production")
 
     assert result.returncode == 0, result.stderr
     output = result.stdout + result.stderr
@@ -63,8 +67,10 @@ def test_check_deploy_is_clean_in_production_mode(tmp_path: Path) -> None:
 
 
 @pytest.mark.unit
-def test_check_deploy_warns_in_development_mode(tmp_path: Path) -> None:
-    result = manage(tmp_path, "check", "--deploy")
+def test_check_deploy_warns_in_development_mode(
+    starts: Callable[[str], subprocess.CompletedProcess[str]],
+) -> None:
+    result = starts("deploy in development")
 
     assert {"security.W004", "security.W008", "security.W012", "security.W016"} <= issue_ids(
         result.stdout + result.stderr
@@ -97,13 +103,37 @@ REFUSED = [
 ]
 
 
+def refused_start(changes: dict[str, str], message: str) -> str:
+    return f"refused: {message} {sorted(changes.items())}"
+
+
+def start_early(jobs: Background, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Every `manage.py` start the tests below check (each is a fresh process that loads
+    the whole project), started with the run: see `early` in tests/conftest.py."""
+
+    def start(name: str, *args: str, **env: str) -> None:
+        jobs.submit(f"{__name__}:{name}", manage, tmp_path_factory.mktemp("start"), *args, **env)
+
+    start("deploy in production", "check", "--deploy", **PRODUCTION_ENV)
+    start("deploy in development", "check", "--deploy")
+    for changes, message in REFUSED:
+        env = {k: v for k, v in {**PRODUCTION_ENV, **changes}.items() if v}
+        start(refused_start(changes, message), "check", **env)
+    start("development", "check")
+
+
+@pytest.fixture
+def starts(early: Background) -> Callable[[str], subprocess.CompletedProcess[str]]:
+    """The finished start of that name."""
+    return lambda name: early.result(f"{__name__}:{name}")
+
+
 @pytest.mark.unit
 @pytest.mark.parametrize(("changes", "message"), REFUSED, ids=[m for _, m in REFUSED])
 def test_a_production_start_with_development_settings_exits_naming_the_variable(
-    tmp_path: Path, changes: dict[str, str], message: str
+    starts: Callable[[str], subprocess.CompletedProcess[str]], changes: dict[str, str], message: str
 ) -> None:
-    env = {k: v for k, v in {**PRODUCTION_ENV, **changes}.items() if v}
-    result = manage(tmp_path, "check", **env)
+    result = starts(refused_start(changes, message))
 
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
@@ -111,8 +141,10 @@ def test_a_production_start_with_development_settings_exits_naming_the_variable(
 
 
 @pytest.mark.unit
-def test_a_development_start_needs_no_environment(tmp_path: Path) -> None:
-    result = manage(tmp_path, "check")
+def test_a_development_start_needs_no_environment(
+    starts: Callable[[str], subprocess.CompletedProcess[str]],
+) -> None:
+    result = starts("development")
 
     assert result.returncode == 0, result.stderr
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from tests.background import Background
 from webapp.env import database_from_url, env_int
 
 pytestmark = pytest.mark.unit
@@ -41,21 +42,34 @@ def test_a_bad_integer_setting_names_the_variable(monkeypatch: pytest.MonkeyPatc
         env_int("INDEXER_MAX_RANGE", 5000, minimum=1)
 
 
-@pytest.mark.parametrize(
-    ("variable", "value"),
-    [("PROVENANT_KEY_BACKEND", "hsm"), ("PROVENANT_PERSONAL_DATA_RETENTION", "weekly")],
-)
-def test_a_setting_outside_its_choices_refuses_to_start_naming_it(
-    tmp_path: Path, variable: str, value: str
-) -> None:
+OUT_OF_CHOICES = [("PROVENANT_KEY_BACKEND", "hsm"), ("PROVENANT_PERSONAL_DATA_RETENTION", "weekly")]
+
+
+def _check(variable: str, value: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PROVENANT_", "DJANGO_"))}
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, "manage.py", "check"],
         cwd=Path(__file__).resolve().parents[2],
-        env={**env, "PROVENANT_DATA_DIR": str(tmp_path), variable: value},
+        env={**env, "PROVENANT_DATA_DIR": str(data_dir), variable: value},
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def start_early(jobs: Background, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`manage.py check` with each setting out of its choices, started with the run
+    (`early`, tests/conftest.py)."""
+    for variable, value in OUT_OF_CHOICES:
+        jobs.submit(
+            f"{__name__}:{variable}", _check, variable, value, tmp_path_factory.mktemp("check")
+        )
+
+
+@pytest.mark.parametrize(("variable", "value"), OUT_OF_CHOICES)
+def test_a_setting_outside_its_choices_refuses_to_start_naming_it(
+    early: Background, variable: str, value: str
+) -> None:
+    result = early.result(f"{__name__}:{variable}")
     assert result.returncode != 0
     assert f"{variable} must be one of" in result.stderr and repr(value) in result.stderr

@@ -4,7 +4,9 @@ locked"."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -63,10 +65,8 @@ def test_concurrent_writers_on_sqlite_wait_instead_of_failing(tmp_path: Path) ->
         "DJANGO_SETTINGS_MODULE": "webapp.settings",
         "PROVENANT_DATA_DIR": str(tmp_path),
     }
-    create = "import django; django.setup(); from django.db import connection\n" + (
-        "connection.cursor().execute('CREATE TABLE seen (who text)')"
-    )
-    subprocess.run([sys.executable, "-c", create], env=env, check=True, timeout=120)
+    with contextlib.closing(sqlite3.connect(database)) as db, db:
+        db.execute("CREATE TABLE seen (who text)")
     marker = tmp_path / "holding"
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(marker)], env=env, stdout=subprocess.PIPE,
@@ -81,11 +81,6 @@ def test_concurrent_writers_on_sqlite_wait_instead_of_failing(tmp_path: Path) ->
     assert "locked" not in reader.stderr, reader.stderr
     assert reader.returncode == 0 and "reader done" in reader.stdout, reader.stderr
     assert holder.returncode == 0 and "holder done" in out, err
-    check = "import django; django.setup(); from django.db import connection\n" + (
-        "c = connection.cursor(); c.execute('SELECT who FROM seen ORDER BY rowid');"
-        " print(','.join(r[0] for r in c.fetchall()))"
-    )
-    rows = subprocess.run(
-        [sys.executable, "-c", check], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert rows.stdout.strip() == "holder,reader"
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        rows = [who for (who,) in db.execute("SELECT who FROM seen ORDER BY rowid")]
+    assert rows == ["holder", "reader"]
