@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from web3 import Web3
 from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
@@ -98,12 +99,10 @@ class Consortium:
 
     def reverts(self, signer: LocalSigner, call: ContractFunction) -> TransactionReverted:
         """Send `call` so it is mined, and return its decoded revert."""
-        try:
+        with pytest.raises(TransactionReverted) as raised:
             self.act(signer, call)
-        except TransactionReverted as exc:
-            assert exc.tx_hash is not None, "expected a mined, reverted transaction"
-            return exc
-        raise AssertionError("the transaction did not revert")
+        assert raised.value.tx_hash is not None, "expected a mined, reverted transaction"
+        return raised.value
 
     def balance(self, who: LocalSigner | str, lot_id: int) -> int:
         address = who if isinstance(who, str) else who.address

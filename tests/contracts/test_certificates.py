@@ -233,7 +233,8 @@ def test_a_certificate_without_claims_is_fine(consortium: Consortium) -> None:
     lot = c.register_lot(c.miner)
     receipt = c.act(c.certifier, issue_call(c, lot))
     (event,) = c.events(receipt, c.certificates, "CertificateIssued")
-    assert event["claimKeys"] == [] and event["claimValues"] == []
+    assert event["claimKeys"] == []
+    assert event["claimValues"] == []
 
 
 def test_certificate_ids_count_up_from_one(consortium: Consortium) -> None:
@@ -311,10 +312,12 @@ def test_a_certificate_issued_later_never_hides_a_valid_one(consortium: Consorti
     assert lot_valid(c, lot)
     assert valid_one(c, lot) == first
     assert live(c, lot) == [first, future]
-    assert not valid(c, expired) and not valid(c, future)
+    assert not valid(c, expired)
+    assert not valid(c, future)
 
     # Other types and other lots are untouched.
-    assert valid(c, carbon) and lot_valid(c, lot, CARBON)
+    assert valid(c, carbon)
+    assert lot_valid(c, lot, CARBON)
     assert lot_valid(c, other_lot)
 
 
@@ -441,7 +444,8 @@ def test_a_lot_holds_at_most_eight_live_certificates_per_type(consortium: Consor
     # An already expired certificate is recorded even then: it never takes a place.
     t0 = now(c.w3)
     expired = issue(c, lot, valid_from=t0 - 200, valid_until=t0 - 100)
-    assert live(c, lot) == ids and expired == ids[-1] + 1
+    assert live(c, lot) == ids
+    assert expired == ids[-1] + 1
     assert lot_valid(c, lot)
 
 

@@ -75,8 +75,10 @@ def test_a_built_transaction_is_complete_and_type_2(consortium: Consortium) -> N
     lot = c.register_lot(c.miner)
     call = c.lots.functions.initiateHandoff(lot, c.maker.address, 5)
     tx = build_transaction(c.w3, c.miner.address, call)
-    assert tx["type"] == 2 and tx["chainId"] == c.w3.eth.chain_id
-    assert tx["to"] == c.lots.address and tx["value"] == 0
+    assert tx["type"] == 2
+    assert tx["chainId"] == c.w3.eth.chain_id
+    assert tx["to"] == c.lots.address
+    assert tx["value"] == 0
     assert tx["nonce"] == c.w3.eth.get_transaction_count(c.miner.address)
     assert tx["gas"] > 50_000
     assert Web3.to_bytes(hexstr=tx["data"])[:4] == Web3.to_bytes(hexstr=call.selector)

@@ -51,7 +51,8 @@ def test_artifacts_record_compiler_and_sources(fresh: dict[str, dict[str, object
         "optimizer": {"enabled": True, "runs": 200},
     }
     assert str(lots["compiler"]["version"]).startswith("0.8.28+commit.")  # type: ignore[index]
-    assert str(lots["sourceHash"]).startswith("0x") and len(str(lots["sourceHash"])) == 66
+    assert str(lots["sourceHash"]).startswith("0x")
+    assert len(str(lots["sourceHash"])) == 66
     assert str(lots["openzeppelin"]).startswith("5.")
 
 

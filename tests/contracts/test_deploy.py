@@ -113,7 +113,8 @@ def test_the_command_deploys_on_the_local_chain_with_a_generated_key(
         assert deploy.main(["--rpc", node.url]) == 0
         assert deploy.main(["--rpc", node.url]) == 0
     out = capsys.readouterr().out
-    assert out.count("deployed") == 3 and out.count("reused") == 3
+    assert out.count("deployed") == 3
+    assert out.count("reused") == 3
     key_file = tmp_path / "keys" / "deployer.key"
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "deployments" / "1337.json").is_file()

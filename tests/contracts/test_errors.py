@@ -29,7 +29,8 @@ def test_addresses_are_checksummed_and_ascii_bytes32_is_shown_as_text() -> None:
         ["uint256", "address"], [3, receiver]
     )
     decoded = decode_revert("0x" + data.hex())
-    assert decoded is not None and decoded.args["caller"] == to_checksum_address(receiver)
+    assert decoded is not None
+    assert decoded.args["caller"] == to_checksum_address(receiver)
 
 
 def test_openzeppelin_errors_of_inherited_contracts_are_known() -> None:
@@ -46,6 +47,7 @@ def test_string_reasons_panics_unknown_selectors_and_empty_data() -> None:
         "Panic(code=0x11)"
     )
     unknown = decode_revert(b"\xde\xad\xbe\xef")
-    assert unknown is not None and unknown.name == "UnknownError"
+    assert unknown is not None
+    assert unknown.name == "UnknownError"
     assert decode_revert(None) is None
     assert decode_revert(b"") is None

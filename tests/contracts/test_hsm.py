@@ -28,14 +28,16 @@ def _label(prefix: str) -> str:
 def test_a_key_generated_in_the_token_cannot_be_read_out(softhsm: Pkcs11Config) -> None:
     label = _label("sealed")
     reference, store = Pkcs11Backend(softhsm).create(label=label)
-    assert reference == label and isinstance(store, KeyStore)
+    assert reference == label
+    assert isinstance(store, KeyStore)
     assert Web3.is_checksum_address(store.address)
 
     def inspect(session: Any) -> None:
         key = session.get_key(object_class=ObjectClass.PRIVATE_KEY, label=label)
         assert key[Attribute.SENSITIVE] is True
         assert key[Attribute.EXTRACTABLE] is False
-        assert key[Attribute.NEVER_EXTRACTABLE] is True and key[Attribute.LOCAL] is True
+        assert key[Attribute.NEVER_EXTRACTABLE] is True
+        assert key[Attribute.LOCAL] is True
         with pytest.raises(p11.AttributeSensitive):
             key[Attribute.VALUE]
         with pytest.raises(p11.PKCS11Error):
@@ -52,7 +54,8 @@ def test_signatures_are_low_s_and_recover_to_the_address_though_raw_ones_are_not
     for _ in range(200):
         digest = secrets.token_bytes(32)
         signature = store.sign_digest(digest)
-        assert signature.s <= SECP256K1_N // 2 and signature.v in (0, 1)
+        assert signature.s <= SECP256K1_N // 2
+        assert signature.v in (0, 1)
         assert signature.recover_public_key_from_msg_hash(digest).to_checksum_address() == (
             store.address
         )
@@ -94,7 +97,8 @@ def test_a_forked_child_logs_in_on_its_own_and_signs(softhsm: Pkcs11Config) -> N
     os.close(write)
     _, status = os.waitpid(pid, 0)
     answer = os.read(read, 4096)
-    assert status == 0 and answer, "the child could not sign"
+    assert status == 0, "the child could not sign"
+    assert answer, "the child could not sign"
     signature_hex, fresh = json.loads(answer)
     assert fresh, "the child used the session it inherited"
     recovered = Web3().eth.account._recover_hash(digest, signature=signature_hex)
@@ -160,7 +164,8 @@ def test_data_keys_are_wrapped_inside_the_token(softhsm: Pkcs11Config) -> None:
     reference, wrapper = backend.create_wrapping_key(label=_label("kek"))
     data_key = secrets.token_bytes(32)
     wrapped = wrapper.wrap(data_key)
-    assert data_key not in wrapped and wrapper.wrap(data_key) != wrapped  # fresh nonce
+    assert data_key not in wrapped
+    assert wrapper.wrap(data_key) != wrapped
     assert backend.open_wrapper(reference).unwrap(wrapped) == data_key
     altered = wrapped[:-1] + bytes([wrapped[-1] ^ 1])
     with pytest.raises(WrappedKeyInvalid):
@@ -192,5 +197,6 @@ def test_a_broken_session_is_an_outage_and_the_next_call_logs_in_again(
 
 def test_the_pkcs11_key_store_is_the_interface_callers_use(softhsm: Pkcs11Config) -> None:
     _, store = Pkcs11Backend(softhsm).create(label=_label("iface"))
-    assert isinstance(store, Pkcs11KeyStore) and isinstance(store, KeyStore)
+    assert isinstance(store, Pkcs11KeyStore)
+    assert isinstance(store, KeyStore)
     assert "1234" not in repr(softhsm)

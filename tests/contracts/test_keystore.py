@@ -27,7 +27,8 @@ pytestmark = pytest.mark.unit
 def test_a_new_key_is_written_encrypted_and_the_file_names_its_address(tmp_path: Path) -> None:
     store = KeystoreFile.create(tmp_path / "org.json", "correct horse", kdf_iterations=FAST_KDF)
     document = json.loads((tmp_path / "org.json").read_text())
-    assert "privateKey" not in document and document["crypto"]["kdf"] == "scrypt"
+    assert "privateKey" not in document
+    assert document["crypto"]["kdf"] == "scrypt"
     assert (tmp_path / "org.json").stat().st_mode & 0o777 == 0o600
     assert isinstance(store, KeyStore)
     key = Account.decrypt(document, "correct horse")

@@ -159,10 +159,12 @@ def test_a_data_key_wrapped_in_the_vault_unwraps_only_with_the_same_key(
     backend: KeyVaultBackend,
 ) -> None:
     reference, wrapper = backend.create_wrapping_key(label="personal-data")
-    assert isinstance(wrapper, KeyWrapper) and wrapper.reference == reference
+    assert isinstance(wrapper, KeyWrapper)
+    assert wrapper.reference == reference
     data_key = os.urandom(32)
     wrapped = wrapper.wrap(data_key)
-    assert wrapped != data_key and len(wrapped) == 384  # RSA 3072
+    assert wrapped != data_key
+    assert len(wrapped) == 384
     assert backend.open_wrapper(reference).unwrap(wrapped) == data_key
 
     altered = bytearray(wrapped)
@@ -221,7 +223,8 @@ def test_a_managed_hsm_creates_hsm_keys_and_signs_the_same_way(tmp_path: Path) -
         _, _, bundle = raw_request(
             hsm, "GET", f"{reference.split(hsm.url)[1]}?api-version=7.6", token=hsm.token
         )
-        assert bundle["key"]["kty"] == "EC-HSM" and bundle["key"]["crv"] == "P-256K"
+        assert bundle["key"]["kty"] == "EC-HSM"
+        assert bundle["key"]["crv"] == "P-256K"
         digest = Web3.keccak(text="in the hsm")
         signature = store.sign_digest(digest)
         assert signature.s <= SECP256K1_N // 2
@@ -252,7 +255,8 @@ def test_the_vault_never_returns_private_key_material(
         )
     for document in documents:
         assert not PRIVATE_JWK_FIELDS & set(document["key"]), document["key"]
-    assert {"x", "y"} <= set(documents[1]["key"]) and {"n", "e"} <= set(documents[3]["key"])
+    assert {"x", "y"} <= set(documents[1]["key"])
+    assert {"n", "e"} <= set(documents[3]["key"])
     for pem in (vault.state_dir / "keys").rglob("*.pem"):
         assert pem.stat().st_mode & 0o777 == 0o600
 
@@ -266,11 +270,14 @@ def test_the_server_speaks_key_vault_errors(vault: LocalKeyVault) -> None:
         '00000000-0000-0000-0000-000000000000", resource="https://vault.azure.net"'
     )
     status, _, body = raw_request(vault, "GET", "/keys/acme?api-version=7.6", token="wrong")
-    assert status == 401 and body["error"]["code"] == "Unauthorized"
+    assert status == 401
+    assert body["error"]["code"] == "Unauthorized"
     status, _, body = raw_request(vault, "GET", "/keys/acme", token=vault.token)
-    assert status == 400 and "api-version" in body["error"]["message"]
+    assert status == 400
+    assert "api-version" in body["error"]["message"]
     status, _, body = raw_request(vault, "GET", "/keys/acme?api-version=7.6", token=vault.token)
-    assert status == 404 and body["error"]["code"] == "KeyNotFound"
+    assert status == 404
+    assert body["error"]["code"] == "KeyNotFound"
     status, _, body = raw_request(
         vault,
         "POST",
@@ -278,7 +285,8 @@ def test_the_server_speaks_key_vault_errors(vault: LocalKeyVault) -> None:
         token=vault.token,
         body={"kty": "EC"},
     )
-    assert status == 400 and body["error"]["code"] == "BadParameter"
+    assert status == 400
+    assert body["error"]["code"] == "BadParameter"
 
     created = raw_request(
         vault,
@@ -295,7 +303,8 @@ def test_the_server_speaks_key_vault_errors(vault: LocalKeyVault) -> None:
         token=vault.token,
         body={"alg": "ES256K", "value": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},
     )
-    assert status == 403 and "not permitted" in body["error"]["message"]
+    assert status == 403
+    assert "not permitted" in body["error"]["message"]
 
 
 @pytest.mark.unit
@@ -339,10 +348,11 @@ def test_a_key_of_the_wrong_kind_is_refused(vault: LocalKeyVault, backend: KeyVa
 def test_labels_become_valid_key_names_deterministically() -> None:
     assert key_name_for("acme-mining-2") == "acme-mining-2"
     name = key_name_for("acme_mining.2")
-    assert KEY_NAME.match(name) and name.startswith("acme-mining-2-")
+    assert KEY_NAME.match(name)
+    assert name.startswith("acme-mining-2-")
     assert key_name_for("acme_mining.2") == name != key_name_for("acme.mining_2")
     assert KEY_NAME.match(key_name_for("ü" * 300))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="cannot be empty"):
         key_name_for("")
 
 
@@ -358,7 +368,8 @@ def test_settings_name_a_credential_and_a_vault() -> None:
     local = KeyVaultConfig.from_settings(url="https://127.0.0.1:8443", credential="static:t")
     assert local.verify_challenge_resource is False
     azure = KeyVaultConfig.from_settings(url="https://acme.vault.azure.net/", hsm=True)
-    assert azure.verify_challenge_resource is True and azure.hardware_protected
+    assert azure.verify_challenge_resource is True
+    assert azure.hardware_protected
     assert azure.vault_url == "https://acme.vault.azure.net"
     with pytest.raises(ValueError, match="https"):
         KeyVaultConfig(vault_url="http://acme.vault.azure.net", credential=static)

@@ -53,7 +53,8 @@ def test_a_mined_revert_is_recovered_with_its_reason(anvil_consortium: Consortiu
     reverted = c.reverts(c.miner, c.lots.functions.initiateHandoff(lot, c.maker.address, 10**9))
 
     assert reverted.name == "ERC1155InsufficientBalance"
-    assert reverted.error is not None and reverted.error.args["needed"] == 10**9
+    assert reverted.error is not None
+    assert reverted.error.args["needed"] == 10**9
     receipt = c.w3.eth.get_transaction_receipt(reverted.tx_hash)
     assert receipt["status"] == 0
     assert c.balances([lot]) == before

@@ -107,7 +107,7 @@ def test_a_leaf_is_the_double_keccak_of_the_items_canonical_json() -> None:
 
 @pytest.mark.unit
 def test_an_item_with_nan_has_no_canonical_encoding() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not JSON compliant"):
         item_leaf({"reading": float("nan")})
 
 
@@ -293,7 +293,8 @@ def test_a_proof_from_a_crowded_block_carries_real_trie_paths(proven: Proven) ->
     assert proven.crowded_block_size == 3
     assert doc["transaction_index"] == 2
     assert doc["log_index"] > doc["log_position"]  # earlier transactions logged too
-    assert len(doc["receipt_proof"]) > 1 and len(doc["transaction_proof"]) > 1
+    assert len(doc["receipt_proof"]) > 1
+    assert len(doc["transaction_proof"]) > 1
     header = rlp.decode(bytes.fromhex(doc["header"][2:]))
     assert len(header) == 20  # anvil on Cancun: London, Shanghai and Cancun fields present
     assert verify_document(doc).ok

@@ -177,7 +177,8 @@ def test_only_an_admin_can_rotate_a_key(consortium: Consortium, caller: str) -> 
     )
 
     assert err.name == "AccessControlUnauthorizedAccount"
-    assert err.error is not None and err.error.args["account"] == signer.address
+    assert err.error is not None
+    assert err.error.args["account"] == signer.address
     assert participant(c, new.address) == (0, False, False)
     assert successor_of(c, c.miner) == ZERO_ADDRESS
 
@@ -192,7 +193,8 @@ def test_a_key_cannot_be_rotated_twice(consortium: Consortium) -> None:
     )
 
     assert err.name == "KeyAlreadyRotated"
-    assert err.error is not None and err.error.args == {"account": c.miner.address}
+    assert err.error is not None
+    assert err.error.args == {"account": c.miner.address}
     assert successor_of(c, c.miner) == first.address
     assert participant(c, second.address) == (0, False, False)
 
@@ -207,7 +209,8 @@ def test_a_key_cannot_be_rotated_onto_a_registered_address(consortium: Consortiu
             c.lots.functions.rotateParticipantKey(c.miner.address, taken.address, PROFILE),
         )
         assert err.name == "ParticipantAlreadyRegistered"
-        assert err.error is not None and err.error.args == {"account": taken.address}
+        assert err.error is not None
+        assert err.error.args == {"account": taken.address}
 
     err = c.reverts(
         c.admin, c.lots.functions.rotateParticipantKey(c.miner.address, c.miner.address, PROFILE)
@@ -230,7 +233,8 @@ def test_a_zero_successor_or_an_unknown_account_is_refused(consortium: Consortiu
         c.admin, c.lots.functions.rotateParticipantKey(c.stranger.address, new.address, PROFILE)
     )
     assert err.name == "UnknownParticipant"
-    assert err.error is not None and err.error.args == {"account": c.stranger.address}
+    assert err.error is not None
+    assert err.error.args == {"account": c.stranger.address}
     assert participant(c, new.address) == (0, False, False)
     assert successor_of(c, c.miner) == ZERO_ADDRESS
 
@@ -525,7 +529,8 @@ def test_a_retired_old_key_cannot_act(consortium: Consortium) -> None:
     ):
         err = c.reverts(c.miner, call)
         assert err.name == "SuspendedParticipant"
-        assert err.error is not None and err.error.args == {"account": c.miner.address}
+        assert err.error is not None
+        assert err.error.args == {"account": c.miner.address}
 
     assert c.balance(c.miner, kept) == 10
     assert c.register_lot(new, 5) != 0  # the organisation carries on under its new key

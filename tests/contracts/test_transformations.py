@@ -306,7 +306,8 @@ def test_a_bundle_cannot_be_consumed_as_a_transformation_input(consortium: Conso
         c.maker, c.lots.functions.transform([bundle_id], [1], [output(product, 1)], PROCESS)
     )
     assert err.name == "BundleNotTransformable"
-    assert err.error is not None and err.error.args == {"lotId": bundle_id}
+    assert err.error is not None
+    assert err.error.args == {"lotId": bundle_id}
     assert unregistered(c, product)
     assert c.balance(c.maker, bundle_id) == 1
     assert c.balance(escrow, ore) == 400

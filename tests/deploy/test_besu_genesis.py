@@ -19,7 +19,8 @@ BESU = Path(__file__).resolve().parents[2] / "deploy" / "besu"
 
 def _make_genesis() -> ModuleType:
     spec = importlib.util.spec_from_file_location("make_genesis", BESU / "make_genesis.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -43,7 +44,8 @@ def test_genesis_is_free_gas_and_cancun_like_the_contracts(tmp_path: Path) -> No
     _make_genesis().main(["--validator-address", "0x" + "11" * 20, "--out", str(tmp_path)])
     config = json.loads((tmp_path / "genesis.json").read_text())["config"]
     assert config["zeroBaseFee"] is True
-    assert config["cancunTime"] == 0 and config["shanghaiTime"] == 0
+    assert config["cancunTime"] == 0
+    assert config["shanghaiTime"] == 0
     assert config["chainId"] == 1337
     assert config["contractSizeLimit"] == 24576
     assert config["qbft"]["blockperiodseconds"] >= 1

@@ -114,15 +114,18 @@ def test_an_account_is_locked_after_its_failures_and_backs_off(
 ) -> None:
     for attempt in range(3):
         failed = sign_in("alice", f"wrong-{attempt}", address=f"198.51.100.{attempt}")
-        assert failed.status_code == 200 and not signed_in(failed)
+        assert failed.status_code == 200
+        assert not signed_in(failed)
 
     refused = sign_in("alice", GOOD, address="198.51.100.99")  # right password, new address
     assert refused.status_code == 429
     page = refused.content.decode()
-    assert LOCKED in page and "Try again in 1 minute." in page
+    assert LOCKED in page
+    assert "Try again in 1 minute." in page
     assert not Client().login(username="alice", password=GOOD)  # every sign-in path
     admin = Client().post("/admin/login/", {"username": "alice", "password": GOOD})
-    assert admin.status_code == 200 and "_auth_user_id" not in admin.client.session
+    assert admin.status_code == 200
+    assert "_auth_user_id" not in admin.client.session
     assert LOCKED in admin.content.decode()
 
     clock[0] += 61
@@ -156,7 +159,8 @@ def test_an_address_is_locked_after_failures_across_accounts(
         sign_in(f"guess-{attempt}", "wrong", address="203.0.113.7")
 
     refused = sign_in("alice", GOOD, address="203.0.113.7")
-    assert refused.status_code == 429 and LOCKED in refused.content.decode()
+    assert refused.status_code == 429
+    assert LOCKED in refused.content.decode()
     assert signed_in(sign_in("alice", GOOD, address="203.0.113.8"))
 
 

@@ -37,7 +37,8 @@ def test_the_mine_to_refinery_flow_works_through_the_api_alone(network: Network)
     )
     assert registered.status_code == 202
     body = registered.json()
-    assert body["status"] == "queued" and registered["Location"] == body["url"]
+    assert body["status"] == "queued"
+    assert registered["Location"] == body["url"]
     network.settle()
     operation = mine.get(body["url"]).json()
     assert operation["status"] == "confirmed"
@@ -77,7 +78,8 @@ def test_the_mine_to_refinery_flow_works_through_the_api_alone(network: Network)
 
 def test_writes_need_a_token_and_an_idempotency_key(network: Network) -> None:
     anonymous = post(Client(), "/api/v1/lots/register", {"name": "x"}, "k")
-    assert anonymous.status_code == 401 and anonymous["Content-Type"] == PROBLEM
+    assert anonymous.status_code == 401
+    assert anonymous["Content-Type"] == PROBLEM
     bad = Client(HTTP_AUTHORIZATION="Bearer pvn_nope")
     assert post(bad, "/api/v1/lots/register", {}, "k").status_code == 401
     missing = post(
@@ -86,7 +88,8 @@ def test_writes_need_a_token_and_an_idempotency_key(network: Network) -> None:
         {"name": "Ore", "quantity": 1, "unit": "kg"},
         None,
     )
-    assert missing.status_code == 400 and missing["Content-Type"] == PROBLEM
+    assert missing.status_code == 400
+    assert missing["Content-Type"] == PROBLEM
     assert "Idempotency-Key" in missing.json()["detail"]
     assert not Operation.objects.filter(action="lot.register").exists()
 
@@ -101,7 +104,8 @@ def test_the_same_key_and_body_give_the_same_operation_another_body_is_422(
     assert first.status_code == again.status_code == 202
     assert first.json()["id"] == again.json()["id"]
     conflict = post(mine, "/api/v1/lots/register", body | {"quantity": 6}, "same-key")
-    assert conflict.status_code == 422 and conflict["Content-Type"] == PROBLEM
+    assert conflict.status_code == 422
+    assert conflict["Content-Type"] == PROBLEM
     assert "same-key" in conflict.json()["detail"]
     network.settle()
     assert Operation.objects.filter(action="lot.register").count() == 1
@@ -115,7 +119,8 @@ def test_refusals_are_problem_documents_with_field_errors_and_change_nothing(
     invalid = post(
         mine, "/api/v1/lots/register", {"name": "Ore", "quantity": 0, "unit": "kg"}, "bad-qty"
     )
-    assert invalid.status_code == 400 and invalid["Content-Type"] == PROBLEM
+    assert invalid.status_code == 400
+    assert invalid["Content-Type"] == PROBLEM
     assert "quantity" in invalid.json()["errors"]
     wrong_role = post(
         shop, "/api/v1/lots/register", {"name": "Ore", "quantity": 1, "unit": "kg"}, "role"
@@ -165,14 +170,16 @@ def test_documents_upload_by_hash_and_a_tampered_file_is_refused(network: Networ
     assert uploaded.status_code == 201
     digest = uploaded.json()["hash"]
     download = certifier.get(f"/api/v1/documents/{digest}")
-    assert download.status_code == 200 and b"".join(download.streaming_content) == b"%PDF report"
+    assert download.status_code == 200
+    assert b"".join(download.streaming_content) == b"%PDF report"
     from webapp.documents.models import Document
 
     stored = Document.objects.get()
     with open(stored.file.path, "wb") as fh:
         fh.write(b"%PDF forged")
     tampered = certifier.get(f"/api/v1/documents/{digest}")
-    assert tampered.status_code == 409 and tampered["Content-Type"] == PROBLEM
+    assert tampered.status_code == 409
+    assert tampered["Content-Type"] == PROBLEM
 
 
 def test_lists_are_paginated_and_filtered(network: Network) -> None:
@@ -186,13 +193,17 @@ def test_lists_are_paginated_and_filtered(network: Network) -> None:
         )
     network.settle()
     page = mine.get("/api/v1/lots?page_size=2").json()
-    assert page["count"] == 3 and len(page["results"]) == 2 and page["next"]
+    assert page["count"] == 3
+    assert len(page["results"]) == 2
+    assert page["next"]
     last = mine.get(page["next"]).json()
-    assert len(last["results"]) == 1 and last["next"] is None
+    assert len(last["results"]) == 1
+    assert last["next"] is None
     assert mine.get("/api/v1/operations?status=confirmed&action=lot.register").json()["count"] == 3
     assert mine.get("/api/v1/lots?kind=bundle").json()["count"] == 0
     bad = mine.get("/api/v1/lots?kind=spaceship")
-    assert bad.status_code == 400 and bad["Content-Type"] == PROBLEM
+    assert bad.status_code == 400
+    assert bad["Content-Type"] == PROBLEM
 
 
 def test_the_openapi_schema_and_docs_page_are_served(network: Network) -> None:
@@ -208,4 +219,5 @@ def test_the_openapi_schema_and_docs_page_are_served(network: Network) -> None:
     parameters = paths["/api/v1/lots/register"]["post"]["parameters"]
     assert any(p["name"] == "Idempotency-Key" and p["required"] for p in parameters)
     docs = client.get("/api/docs/")
-    assert docs.status_code == 200 and b"swagger-ui" in docs.content
+    assert docs.status_code == 200
+    assert b"swagger-ui" in docs.content

@@ -69,13 +69,15 @@ def test_the_admin_action_shows_the_token_once_on_a_no_store_page_never_in_a_coo
     assert response.status_code == 200
     body = response.content.decode()
     token = body.split('<code class="api-token">')[1].split("</code>")[0]
-    assert token.startswith(row.prefix) and len(token) > 30
+    assert token.startswith(row.prefix)
+    assert len(token) > 30
     assert "no-store" in response["Cache-Control"]
     assert token not in cookie_text(admin)
     assert token not in str(response.cookies)
     # Nothing keeps it: the next page shows no token, and only its digest is stored.
     assert token not in admin.get("/admin/organisations/apitoken/").content.decode()
-    assert row.digest != token and token not in str(ApiToken.objects.values().get(pk=row.pk))
+    assert row.digest != token
+    assert token not in str(ApiToken.objects.values().get(pk=row.pk))
     assert bearer(token).get("/api/v1/operations").status_code == 200
 
 
@@ -86,7 +88,8 @@ def test_a_read_token_reads_but_every_write_is_403_problem_and_changes_nothing(
     write, _ = api_token_create(organisation=orgs["mine"], name="erp", scope="write")
     assert bearer(read).get("/api/v1/operations").status_code == 200
     refused = upload(bearer(read))
-    assert refused.status_code == 403 and refused["Content-Type"] == PROBLEM
+    assert refused.status_code == 403
+    assert refused["Content-Type"] == PROBLEM
     assert "read-only" in refused.json()["detail"]
     registered = bearer(read).post(
         "/api/v1/lots/register",
@@ -94,11 +97,13 @@ def test_a_read_token_reads_but_every_write_is_403_problem_and_changes_nothing(
         content_type="application/json",
         HTTP_IDEMPOTENCY_KEY="r1",
     )
-    assert registered.status_code == 403 and registered["Content-Type"] == PROBLEM
+    assert registered.status_code == 403
+    assert registered["Content-Type"] == PROBLEM
     from webapp.documents.models import Document
     from webapp.operations.models import Operation
 
-    assert not Document.objects.exists() and not Operation.objects.exists()
+    assert not Document.objects.exists()
+    assert not Operation.objects.exists()
     assert upload(bearer(write)).status_code == 201
 
 
@@ -111,7 +116,8 @@ def test_an_expired_token_is_401_and_a_live_one_with_an_expiry_works(
     assert bearer(token).get("/api/v1/operations").status_code == 200
     ApiToken.objects.filter(pk=row.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     expired = bearer(token).get("/api/v1/operations")
-    assert expired.status_code == 401 and expired["Content-Type"] == PROBLEM
+    assert expired.status_code == 401
+    assert expired["Content-Type"] == PROBLEM
     assert "expired" in expired.json()["detail"]
 
 
@@ -135,19 +141,23 @@ def test_an_organisation_admin_creates_sees_once_lists_and_revokes_a_token(
     created = admin.post(
         "/api-tokens", {"name": "ERP", "scope": "read", "expires_on": expires.isoformat()}
     )
-    assert created.status_code == 200 and "no-store" in created["Cache-Control"]
+    assert created.status_code == 200
+    assert "no-store" in created["Cache-Control"]
     token = created.content.decode().split('<code id="api-token">')[1].split("</code>")[0]
     assert token not in cookie_text(admin)
     row = ApiToken.objects.get(organisation=orgs["mine"])
     assert row.expires_at is not None
     assert (row.name, row.scope, row.expires_at.date()) == ("ERP", "read", expires)
-    assert row.created_by is not None and row.created_by.username == "mine-admin"
+    assert row.created_by is not None
+    assert row.created_by.username == "mine-admin"
 
     assert bearer(token).get("/api/v1/operations").status_code == 200
     row.refresh_from_db()
     assert row.last_used_at is not None
     listing = admin.get("/api-tokens").content.decode()
-    assert "ERP" in listing and row.prefix in listing and token not in listing
+    assert "ERP" in listing
+    assert row.prefix in listing
+    assert token not in listing
     assert timezone.localtime(row.last_used_at).strftime("%Y-%m-%d %H:%M") in listing
 
     revoked = admin.post(f"/api-tokens/{row.pk}/revoke")
@@ -165,7 +175,8 @@ def test_a_member_who_is_not_an_admin_cannot_manage_tokens(
     assert clerk.post("/api-tokens", {"name": "mine", "scope": "write"}).status_code == 403
     assert clerk.post(f"/api-tokens/{row.pk}/revoke").status_code == 403
     row.refresh_from_db()
-    assert row.revoked_at is None and ApiToken.objects.count() == 1
+    assert row.revoked_at is None
+    assert ApiToken.objects.count() == 1
     assert b"API tokens" not in clerk.get("/").content
 
 

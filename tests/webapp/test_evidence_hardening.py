@@ -184,22 +184,24 @@ def test_each_edited_summary_claim_is_rejected_by_the_cli_and_the_page_naming_it
     for change, claim in cases:
         tampered = edited(pack, change)
         found = verify_document(tampered)
-        assert not found.ok and any(claim in f.reason for f in found.rejected), (
-            claim,
-            found.summary(),
-        )
+        assert not found.ok, (claim, found.summary())
+        assert any(claim in f.reason for f in found.rejected), (claim, found.summary())
         assert all(f.ok for f in found.facts if f.subject.startswith("proofs[")), claim
         code, out = cli(tampered, tmp_path, capsys)
-        assert code == 1 and claim in out, (claim, out)
+        assert code == 1, (claim, out)
+        assert claim in out, (claim, out)
         page = upload(tampered)
-        assert page.status_code == 200 and b"rejected" in page.content
+        assert page.status_code == 200
+        assert b"rejected" in page.content
         assert claim.encode() in page.content.replace(b"&#x27;", b"'"), claim
 
     # /verify shows what the proofs say, not what the file says.
     page = upload(edited(pack, other_receiver)).content.decode()
     shown = page[page.index('id="recomputed-custody"') :]
     shown = shown[: shown.index("</table>")]
-    assert receiver in shown and STRANGER not in shown and "Shady Traders" not in shown
+    assert receiver in shown
+    assert STRANGER not in shown
+    assert "Shady Traders" not in shown
     figures = page[page.index('id="recomputed-figures"') :].split("</p>")[0]
     assert "4000.000" in figures
 
@@ -213,7 +215,8 @@ def test_each_edited_summary_claim_is_rejected_by_the_cli_and_the_page_naming_it
         text=True,
         timeout=120,
     )
-    assert run.returncode == 0 and "VALID" in run.stdout.splitlines()[-1], run.stdout
+    assert run.returncode == 0, run.stdout
+    assert "VALID" in run.stdout.splitlines()[-1], run.stdout
     assert "off-chain labels" in run.stdout
     path.write_text(json.dumps(edited(pack, other_receiver)))
     run = subprocess.run(
@@ -223,7 +226,8 @@ def test_each_edited_summary_claim_is_rejected_by_the_cli_and_the_page_naming_it
         text=True,
         timeout=120,
     )
-    assert run.returncode == 1 and "custody[0].receiver differs" in run.stdout
+    assert run.returncode == 1
+    assert "custody[0].receiver differs" in run.stdout
 
 
 def test_names_are_labels_the_verifier_shows_but_never_claims_to_prove(
@@ -269,7 +273,8 @@ def test_the_public_pack_leaves_out_what_the_public_passport_hides_and_still_ver
     public = json.loads(download(Client(), p).content)
     inside = json.loads(download(member("retailer"), p).content)
     assert (public["tier"], inside["tier"]) == ("public", "participant")
-    assert verify_document(public).ok and verify_document(inside).ok
+    assert verify_document(public).ok
+    assert verify_document(inside).ok
 
     summary = {k: v for k, v in public.items() if k != "proofs"}
     text = json.dumps(summary)
@@ -315,7 +320,8 @@ def test_a_second_download_asks_the_node_nothing_and_a_new_one_gets_503_while_it
 
     # Ore A's own handoffs were never proven: that pack needs the node.
     page = download(Client(), a)
-    assert page.status_code == 503 and page["Retry-After"]
+    assert page.status_code == 503
+    assert page["Retry-After"]
     assert b"chain node is not reachable" in page.content
     problem = download(Client(), a, HTTP_ACCEPT="application/json")
     assert problem.status_code == 503
@@ -327,7 +333,8 @@ def test_a_second_download_asks_the_node_nothing_and_a_new_one_gets_503_while_it
         f"/proofs/{handoff.transaction_hash}/{handoff.log_index}.json",
         HTTP_ACCEPT="application/json",
     )
-    assert proof.status_code == 503 and "not reachable" in proof.json()["detail"]
+    assert proof.status_code == 503
+    assert "not reachable" in proof.json()["detail"]
 
 
 @override_settings(EVIDENCE_ANONYMOUS_RATE="2/hour")
@@ -340,7 +347,8 @@ def test_anonymous_downloads_are_rate_limited_per_address(story: dict[str, Any])
     assert refused.status_code == 429
     assert 0 < int(refused["Retry-After"]) <= 3601
     problem = download(anonymous, p, HTTP_ACCEPT="application/json")
-    assert problem.status_code == 429 and problem["Content-Type"] == "application/problem+json"
+    assert problem.status_code == 429
+    assert problem["Content-Type"] == "application/problem+json"
     assert "Too many evidence packs" in problem.json()["detail"]
     assert download(Client(REMOTE_ADDR="198.51.100.2"), p).status_code == 200
     assert download(member("retailer"), p).status_code == 200  # participants are not limited
@@ -380,7 +388,8 @@ def test_after_a_reorganisation_a_pack_is_proven_from_the_new_blocks_never_the_s
 
     pack = download(Client(), p).json()
     hashes = {proof["block_hash"] for proof in pack["proofs"]}
-    assert after.block_hash.lower() in hashes and before.block_hash.lower() not in hashes
+    assert after.block_hash.lower() in hashes
+    assert before.block_hash.lower() not in hashes
     assert pack["as_of"]["block_hash"] == net.w3.eth.get_block("latest")["hash"].to_0x_hex()
     report = verify_document(pack, rpc_url=node.url)
     assert report.ok, report.summary()

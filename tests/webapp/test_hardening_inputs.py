@@ -191,11 +191,13 @@ def test_unicode_digits_nul_characters_and_huge_ids_get_a_4xx_not_a_server_error
         _refused(mine.get(path), field)
     for path in ("/api/v1/operations?status=%00", "/api/v1/lots?holder=a%00b"):
         response = mine.get(path)
-        assert response.status_code == 400 and response["Content-Type"] == PROBLEM
+        assert response.status_code == 400
+        assert response["Content-Type"] == PROBLEM
     huge = "9" * 100
     for path in (f"/api/v1/lots/{huge}", f"/api/v1/certificates/{huge}/impact"):
         response = mine.get(path)
-        assert response.status_code == 404 and response["Content-Type"] == PROBLEM
+        assert response.status_code == 404
+        assert response["Content-Type"] == PROBLEM
     response = _post(mine, f"/api/v1/handoffs/{huge}/accept", {})
     assert response.status_code == 404
     anonymous = Client()
@@ -243,10 +245,13 @@ def test_unknown_urls_get_the_sites_own_404_and_problem_json_under_the_api(
 ) -> None:
     settings.DEBUG = False
     page = Client().get("/no/such/page")
-    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
-    assert b"There is no page at" in page.content and b"URLconf" not in page.content
+    assert page.status_code == 404
+    assert page["Content-Type"].startswith("text/html")
+    assert b"There is no page at" in page.content
+    assert b"URLconf" not in page.content
     api = Client().get("/api/v1/no-such-thing")
-    assert api.status_code == 404 and api["Content-Type"] == PROBLEM
+    assert api.status_code == 404
+    assert api["Content-Type"] == PROBLEM
     assert api.json()["title"] == "Not found"
 
 
@@ -256,7 +261,8 @@ def test_verify_refuses_an_oversized_file_and_nested_json_with_a_reason() -> Non
     nested = io.BytesIO(NESTED.encode())
     nested.name = "nested.json"
     refused = Client().post("/verify", {"proof": nested})
-    assert refused.status_code == 400 and b"nested more than" in refused.content
+    assert refused.status_code == 400
+    assert b"nested more than" in refused.content
     big = io.BytesIO(b" " * (MAX_UPLOAD_REQUEST_BYTES + 1))
     big.name = "big.json"
     assert Client().post("/verify", {"proof": big}).status_code == 413
@@ -272,7 +278,8 @@ def test_an_upload_is_capped_while_it_streams_and_a_refused_form_keeps_no_docume
     big = io.BytesIO(b"x" * (MAX_DOCUMENT_BYTES + 1))
     big.name = "big.pdf"
     response = mine.post("/api/v1/documents", {"file": big})
-    assert response.status_code == 413 and response["Content-Type"] == PROBLEM
+    assert response.status_code == 413
+    assert response["Content-Type"] == PROBLEM
     assert not Document.objects.exists()
 
     portal = Client()
@@ -284,7 +291,8 @@ def test_an_upload_is_capped_while_it_streams_and_a_refused_form_keeps_no_docume
         {"name": "Ore", "quantity": 5, "unit": "kg", "kind": "raw_material",
          "gtin": "12345678", "document": document},
     )  # fmt: skip
-    assert refused.status_code == 200 and "gtin" in refused.context["form"].errors
+    assert refused.status_code == 200
+    assert "gtin" in refused.context["form"].errors
     assert not Document.objects.exists()
     media = Path(settings.MEDIA_ROOT) / "documents"
     assert not media.exists() or not any(media.iterdir())
@@ -398,7 +406,9 @@ def test_the_largest_bundle_and_transformation_fit_in_a_third_of_a_block(
 def test_a_server_error_is_the_sites_own_page_or_problem_json_and_reads_no_database() -> None:
     factory = RequestFactory()
     page = server_error(factory.get("/lots/7"))
-    assert page.status_code == 500 and b"Something went wrong on our side" in page.content
+    assert page.status_code == 500
+    assert b"Something went wrong on our side" in page.content
     api = server_error(factory.get("/api/v1/lots/7"))
-    assert api.status_code == 500 and api["Content-Type"] == PROBLEM
+    assert api.status_code == 500
+    assert api["Content-Type"] == PROBLEM
     assert json.loads(api.content)["title"] == "Server error"

@@ -144,7 +144,8 @@ def test_a_reorg_of_depth_3_leaves_the_mirror_equal_to_the_new_chain(
     result = ChainIndexer(w3, manifest).run_once()
     ChainIndexer(w3, manifest).run_until_head()
 
-    assert result is not None and result.reorg_depth >= 3
+    assert result is not None
+    assert result.reorg_depth >= 3
     lots = set(
         ChainEvent.objects.filter(event="LotRegistered").values_list("args__lotId", flat=True)
     )
@@ -171,7 +172,8 @@ def test_a_tampered_row_is_found_by_verify_mirror(
 
     row.delete()
     report = verify_mirror(w3, manifest)
-    assert len(report.missing) == 1 and report.broken_chain
+    assert len(report.missing) == 1
+    assert report.broken_chain
 
 
 def test_a_tampered_block_time_is_found_by_verify_mirror(

@@ -104,7 +104,8 @@ def test_an_hsm_organisation_signs_its_operations_and_an_hsm_outage_leaves_them_
     clear_caches()
     network.settle()
     operation.refresh_from_db()
-    assert operation.status == Operation.Status.CONFIRMED and operation.nonce == nonce
+    assert operation.status == Operation.Status.CONFIRMED
+    assert operation.nonce == nonce
 
 
 def test_a_key_vault_organisation_signs_its_operations_and_a_vault_outage_leaves_them_queued(
@@ -150,12 +151,14 @@ def test_an_organisation_rotates_to_an_hsm_key_and_keeps_its_lots_history_and_ce
     assert organisation_rotation_advance(organisation=mine).startswith(
         f"waiting: {old_mine} still holds 1 lots"
     )  # the old address is not retired while it holds anything
-    assert mine.key_backend == "pkcs11" and mine.address != old_mine
+    assert mine.key_backend == "pkcs11"
+    assert mine.address != old_mine
     network.settle()
     holder = Balance.objects.get(lot_id=lot_id, block_to__isnull=True, quantity__gt=0).holder
     assert holder == mine.address
     migrated = Operation.objects.get(action="organisation.migrate_holdings")
-    assert migrated.sender == old_mine and migrated.status == Operation.Status.CONFIRMED
+    assert migrated.sender == old_mine
+    assert migrated.status == Operation.Status.CONFIRMED
 
     for org, old in ((mine, old_mine), (certifier, old_certifier)):
         assert "retiring" in organisation_rotation_advance(organisation=org)
@@ -182,7 +185,8 @@ def test_an_organisation_rotates_to_an_hsm_key_and_keeps_its_lots_history_and_ce
 
     # History still names the organisation for what its old key did.
     detail = Client().get(f"/passport/{lot_id}")
-    assert detail.status_code == 200 and mine.name in detail.content.decode()
+    assert detail.status_code == 200
+    assert mine.name in detail.content.decode()
     assert organisation_names()[old_mine] == mine.name
 
 

@@ -61,7 +61,7 @@ def test_the_derived_secret_depends_on_master_and_key_and_is_not_the_master() ->
     assert secret != derived_passphrase(MASTER, "refinery.json")
     assert secret != derived_passphrase(MASTER + "x", "mine.json")
     assert MASTER not in secret
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="master secret is empty"):
         derived_passphrase("", "mine.json")
 
 

@@ -24,7 +24,8 @@ def test_an_invited_person_sets_a_password_and_logs_in() -> None:
     client = Client()
     assert not client.login(username="alice", password="")
     form_page = client.get(link, follow=True)
-    assert form_page.status_code == 200 and b"Set your password" in form_page.content
+    assert form_page.status_code == 200
+    assert b"Set your password" in form_page.content
     done = client.post(
         form_page.redirect_chain[-1][0],
         {

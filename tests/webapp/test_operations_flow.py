@@ -76,7 +76,8 @@ def test_a_registered_lot_is_signed_by_the_organisations_key_and_confirmed(
     assert operation.status == Operation.Status.QUEUED
     (done,) = network.settle()
     assert done.status == Operation.Status.CONFIRMED
-    assert done.nonce == 0 and done.confirmed_block
+    assert done.nonce == 0
+    assert done.confirmed_block
     tx = network.w3.eth.get_transaction(done.transaction_hash)
     assert tx["from"] == network.orgs["mine"].address
     lot = LotVersion.objects.get(lot_id=done.lot_id, block_to__isnull=True)
@@ -299,12 +300,14 @@ def test_a_node_that_is_down_leaves_the_operation_queued_until_it_is_back(
     operation.refresh_from_db()
     assert operation.status == Operation.Status.QUEUED
     assert operation.waiting_reason == "the chain node is unreachable; retrying"
-    assert operation.transaction_hash == "" and operation.nonce is None
+    assert operation.transaction_hash == ""
+    assert operation.nonce is None
 
     portal_settings.CHAIN_RPC_URL = node_url
     chain_client.cache_clear()
     (done,) = network.settle()
-    assert done.status == Operation.Status.CONFIRMED and done.waiting_reason == ""
+    assert done.status == Operation.Status.CONFIRMED
+    assert done.waiting_reason == ""
 
 
 def test_a_call_the_chain_refuses_at_submission_fails_with_the_decoded_reason(
@@ -322,7 +325,8 @@ def test_a_call_the_chain_refuses_at_submission_fails_with_the_decoded_reason(
     assert first.status == Operation.Status.CONFIRMED
     assert second.status == Operation.Status.FAILED
     assert second.error.startswith("ERC1155InsufficientBalance(")
-    assert second.nonce is None and second.transaction_hash == ""
+    assert second.nonce is None
+    assert second.transaction_hash == ""
 
 
 def test_a_signed_transaction_that_reached_the_node_is_never_signed_twice(
@@ -429,4 +433,5 @@ def test_a_key_store_that_cannot_sign_leaves_the_operation_queued_and_unsigned(
     portal_settings.KEYSTORE_PASSPHRASE = passphrase
     clear_caches()
     (done,) = network.settle()
-    assert done.status == Operation.Status.CONFIRMED and done.nonce == 0
+    assert done.status == Operation.Status.CONFIRMED
+    assert done.nonce == 0

@@ -91,7 +91,8 @@ def test_a_poisoned_operation_fails_alone_while_another_organisations_confirms(
     assert healthy.status == Operation.Status.CONFIRMED, (healthy.error, healthy.waiting_reason)
     assert bad.status == Operation.Status.FAILED
     assert "does not fit the contract's types" in bad.error
-    assert bad.transaction_hash == "" and bad.nonce is None
+    assert bad.transaction_hash == ""
+    assert bad.nonce is None
     # Nothing of it reached the node: the certifier's nonce is untouched.
     assert network.w3.eth.get_transaction_count(certifier.address) == 0
     sweep_operations(stale_after_seconds=0)  # and the next sweep has nothing to trip on
@@ -353,7 +354,8 @@ def test_a_signed_operation_behind_a_missing_earlier_nonce_is_sent_again_not_re_
         operation_send(operation_id=later.pk)
     monkeypatch.setattr(Eth, "send_raw_transaction", real_send)
     later.refresh_from_db()
-    assert later.status == Operation.Status.QUEUED and later.transaction_hash
+    assert later.status == Operation.Status.QUEUED
+    assert later.transaction_hash
     assert later.nonce == first.nonce + 1  # type: ignore[operator]
     signed_hash = later.transaction_hash
 

@@ -175,7 +175,8 @@ def test_a_depth_3_reorg_rolls_the_consumers_back_last_registered_first(
     sync(w3, manifest)
     head = w3.eth.block_number
     fork = Block.objects.filter(number__lte=head - 3).order_by("-number").first()
-    assert fork is not None and doomed[0] in projected_lots()
+    assert fork is not None
+    assert doomed[0] in projected_lots()
 
     replacement = c.new_id()
     call = c.lots.functions.registerLot(replacement, 5, LotKind.PRODUCT, H1, H2)
@@ -208,7 +209,8 @@ def test_a_consumer_that_raises_is_parked_and_the_others_keep_up(
 
     parked = cursor("recorder")
     bad_event = ChainEvent.objects.get(event="LotRegistered", args__lotId=bad)
-    assert parked.parked and parked.parked_event_id == bad_event.id
+    assert parked.parked
+    assert parked.parked_event_id == bad_event.id
     assert f"cannot handle lot {bad}" in parked.error
     # What came before the event that broke it is kept; nothing after it.
     assert recorder.seen() == [e for e in all_events() if e < bad_event.id]
@@ -258,7 +260,8 @@ def test_unparking_a_consumer_that_still_raises_parks_it_again_at_the_same_event
     stopped_at = cursor("recorder").parked_event_id
     consumer_unpark(chain_id=manifest.chain_id, name="recorder")
     sync(w3, manifest)
-    assert cursor("recorder").parked and cursor("recorder").parked_event_id == stopped_at
+    assert cursor("recorder").parked
+    assert cursor("recorder").parked_event_id == stopped_at
 
 
 def _send(operation: Operation) -> None:
@@ -291,7 +294,8 @@ def test_an_operation_reads_confirmed_only_once_its_lot_is_visible_in_the_portal
     assert operation.status != Operation.Status.CONFIRMED
     assert not LotVersion.objects.filter(lot_id=lot_id).exists()
     page = mine.get(reverse("portal:lot", args=[lot_id]))  # not shown: sent to the operation
-    assert page.status_code == 302 and str(operation.id) in page["Location"]
+    assert page.status_code == 302
+    assert str(operation.id) in page["Location"]
 
     # Fixed and un-parked: the lot shows, and only then the operation is confirmed.
     monkeypatch.setitem(projector_module.HANDLERS, "LotRegistered", real)

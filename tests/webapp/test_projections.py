@@ -89,7 +89,8 @@ def test_projections_follow_the_chain(chain: Consortium, w3: Web3, manifest: Man
     assert (edge.input_lot, edge.output_lot, edge.input_quantity) == (ore, ingot, 600)
     assert current(BundleContent, bundle_id=pallet).lot_id == ingot
     lot = current(LotVersion, lot_id=ore)
-    assert lot.quarantined and lot.quarantine_reason == "humidity"
+    assert lot.quarantined
+    assert lot.quarantine_reason == "humidity"
     cert = current(CertificateVersion, subject=pallet)
     assert cert.claims == {"0x" + ascii32("CO2E_G_PER_UNIT").hex(): 42}
     assert current(ParticipantVersion, account=c.miner.address).active

@@ -123,7 +123,8 @@ def test_participant_events_version_the_participant_in_one_batch() -> None:
     assert (now.roles, now.active, now.acceptance_policy, now.profile_hash) == (6, True, H, H)
     assert history(ParticipantVersion) == [(1, 2), (2, 3), (3, 4), (4, 5), (5, None)]
     suspended = ParticipantVersion.objects.get(chain_id=CHAIN, block_from=3)
-    assert not suspended.active and suspended.roles == 6
+    assert not suspended.active
+    assert suspended.roles == 6
 
 
 def test_a_zero_acceptance_policy_clears_it_on_a_stored_participant() -> None:
@@ -133,7 +134,8 @@ def test_a_zero_acceptance_policy_clears_it_on_a_stored_participant() -> None:
     stored(3, 0, "AcceptancePolicySet", account=MAKER, certificateType="0x" + "00" * 32)
     project()
     now = ParticipantVersion.objects.get(chain_id=CHAIN, block_to__isnull=True)
-    assert now.acceptance_policy == "" and now.roles == 2
+    assert now.acceptance_policy == ""
+    assert now.roles == 2
     assert history(ParticipantVersion) == [(1, 2), (2, 3), (3, None)]
 
 

@@ -191,7 +191,8 @@ def test_custody_and_as_of_queries_across_handoffs(product: dict[str, Any]) -> N
     assert bad.status_code == 400
     assert "neither a block number nor an ISO date" in bad.json()["errors"]["as_of"][0]
     early = api.get(f"/api/v1/lots/{a}/holders", {"as_of": "2001-01-01"})
-    assert early.status_code == 400 and "Nothing was recorded" in early.json()["detail"]
+    assert early.status_code == 400
+    assert "Nothing was recorded" in early.json()["detail"]
 
 
 def test_figures_roll_up_and_every_proof_verifies(product: dict[str, Any]) -> None:
@@ -227,13 +228,16 @@ def test_figures_roll_up_and_every_proof_verifies(product: dict[str, Any]) -> No
     assert not verify_document(tampered).ok
 
     verify_page = public.post("/verify", {"proof": _upload("pack.json", pack)})
-    assert verify_page.status_code == 200 and b"valid" in verify_page.content
+    assert verify_page.status_code == 200
+    assert b"valid" in verify_page.content
     bad_page = public.post("/verify", {"proof": _upload("pack.json", tampered)})
     assert b"rejected" in bad_page.content
     not_json = public.post("/verify", {"proof": _upload("x.json", None, raw=b"{nope")})
-    assert not_json.status_code == 400 and b"not a JSON file" in not_json.content
+    assert not_json.status_code == 400
+    assert b"not a JSON file" in not_json.content
     no_file = public.post("/verify", {})
-    assert no_file.status_code == 400 and b"Choose a proof" in no_file.content
+    assert no_file.status_code == 400
+    assert b"Choose a proof" in no_file.content
     assert public.get("/passport/987654/evidence.json").status_code == 404
 
 
@@ -249,16 +253,21 @@ def test_the_passport_is_public_and_participants_see_more(product: dict[str, Any
     page = Client().get(f"/passport/{p}")
     assert page.status_code == 200
     html = page.content.decode()
-    assert "Katanga Cobalt Mine" in html and "Ore A" in html  # origin, by organisation name
-    assert "4000.000" in html and "EuroLogistics" in html  # footprint, custody
-    assert 'id="restricted"' not in html and 'id="public-tier"' in html
+    assert "Katanga Cobalt Mine" in html
+    assert "Ore A" in html
+    assert "4000.000" in html
+    assert "EuroLogistics" in html
+    assert 'id="restricted"' not in html
+    assert 'id="public-tier"' in html
     assert "/proofs/" in html  # each figure links to its proof
     inside = member("retailer").get(f"/passport/{p}").content.decode()
-    assert 'id="restricted"' in inside and product["net"].orgs["mine"].address in inside
+    assert 'id="restricted"' in inside
+    assert product["net"].orgs["mine"].address in inside
     assert Client().get("/passport/987654").status_code == 404
 
     lot_page = member("refinery").get(f"/lots/{product['c']}").content.decode()
-    assert 'id="lineage-up"' in lot_page and "<svg" in lot_page
+    assert 'id="lineage-up"' in lot_page
+    assert "<svg" in lot_page
     assert f"/passport/{product['c']}" in lot_page
 
 
@@ -284,9 +293,8 @@ def test_revoking_a_certificate_notifies_exactly_the_holders_downstream(
     # The refinery still holds 200 g of A; the distributor holds the pallet. The mine holds
     # none of these any more, and cobalt C sits in the pallet's escrow.
     assert set(notified) == {"refinery", "distributor"}
-    assert (
-        str(p) in notified["distributor"].body and "falsified assay" in notified["distributor"].body
-    )
+    assert str(p) in notified["distributor"].body
+    assert "falsified assay" in notified["distributor"].body
     revoked = ChainEvent.objects.filter(event="CertificateRevoked")
     assert notifications_emit(chain_id=net.manifest.chain_id, events=revoked) == 0  # no doubles
     distributor = member("distributor")
@@ -295,9 +303,11 @@ def test_revoking_a_certificate_notifies_exactly_the_holders_downstream(
     impact_page = distributor.get(notified["distributor"].link).content.decode()
     # The refinery's leftover ore is not the distributor's to see (lots.selectors.StockScope);
     # the refinery, a custody party of every lot here, sees both.
-    assert "EuroLogistics: lots" in impact_page and "Nordic Refinery: lots" not in impact_page
+    assert "EuroLogistics: lots" in impact_page
+    assert "Nordic Refinery: lots" not in impact_page
     refinery_page = member("refinery").get(notified["distributor"].link).content.decode()
-    assert "Nordic Refinery: lots" in refinery_page and "EuroLogistics: lots" in refinery_page
+    assert "Nordic Refinery: lots" in refinery_page
+    assert "EuroLogistics: lots" in refinery_page
     distributor.post("/notifications/read")
     assert "was revoked" not in distributor.get("/").content.decode()
     assert Notification.objects.get(organisation__slug="refinery").read_at is None  # theirs
@@ -314,7 +324,8 @@ def test_the_sustainability_dashboard_and_its_csv(product: dict[str, Any]) -> No
     page = refinery.get("/sustainability")
     assert page.status_code == 200
     html = page.content.decode()
-    assert "Cobalt" in html and "<svg" in html
+    assert "Cobalt" in html
+    assert "<svg" in html
     csv = refinery.get("/sustainability/product_lines.csv")
     assert csv["Content-Type"].startswith("text/csv")
     rows = csv.content.decode().strip().splitlines()

@@ -102,7 +102,8 @@ def test_a_reorg_under_confirmed_operations_sends_the_same_transactions_again(
     for operation in operations:
         operation.refresh_from_db()
         assert operation.status == Operation.Status.SUBMITTED
-        assert operation.mined_block is None and operation.confirmed_block is None
+        assert operation.mined_block is None
+        assert operation.confirmed_block is None
 
     _drive(network, operations)
     for operation, tx_hash in zip(operations, hashes, strict=True):
@@ -171,7 +172,8 @@ def test_health_and_metrics_count_operations_stuck_on_their_way(
     response = client.get("/health/indexer")
     assert response.status_code == 503
     body = response.json()
-    assert body["status"] == "degraded" and body["operations_stuck"] == 1
+    assert body["status"] == "degraded"
+    assert body["operations_stuck"] == 1
     chain_id = network.manifest.chain_id
     assert body["operations_stuck_by_status"][str(chain_id)]["queued"] == 1
     metrics = client.get("/metrics").content.decode()
@@ -211,7 +213,8 @@ def test_the_page_of_a_lot_that_left_the_chain_does_not_redirect_for_ever(
     second.refresh_from_db()
     assert second.status == Operation.Status.SUBMITTED
     in_flight = client.get(f"/lots/{lot_id}")
-    assert in_flight.status_code == 302 and str(second.pk) in in_flight["Location"]
+    assert in_flight.status_code == 302
+    assert str(second.pk) in in_flight["Location"]
 
     _drive(network, operations)
     assert second.status == Operation.Status.FAILED
@@ -219,7 +222,8 @@ def test_the_page_of_a_lot_that_left_the_chain_does_not_redirect_for_ever(
     assert [o.status for o in operations[:2]] == [Operation.Status.CONFIRMED] * 2
     assert client.get(f"/lots/{lot_id}").status_code == 404
     page = client.get(f"/operations/{second.pk}")
-    assert page.status_code == 200 and b"failed" in page.content
+    assert page.status_code == 200
+    assert b"failed" in page.content
 
 
 def _register_directly(network: Network, org_name: str, lot_id: int) -> str:
@@ -285,5 +289,6 @@ def test_a_reverted_operation_whose_block_left_the_chain_ends_confirmed_when_it_
     client = Client()
     assert client.login(username="mine", password=PASSWORD)
     page = client.get(f"/operations/{operation.pk}")
-    assert page.status_code == 200 and b"discarded" in page.content
+    assert page.status_code == 200
+    assert b"discarded" in page.content
     assert client.get(f"/lots/{lot_id}").status_code == 200  # the mine's lot, on chain

@@ -72,4 +72,5 @@ def test_a_setting_outside_its_choices_refuses_to_start_naming_it(
 ) -> None:
     result = early.result(f"{__name__}:{variable}")
     assert result.returncode != 0
-    assert f"{variable} must be one of" in result.stderr and repr(value) in result.stderr
+    assert f"{variable} must be one of" in result.stderr
+    assert repr(value) in result.stderr

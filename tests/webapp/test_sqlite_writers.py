@@ -79,8 +79,10 @@ def test_concurrent_writers_on_sqlite_wait_instead_of_failing(tmp_path: Path) ->
     out, err = holder.communicate(timeout=120)
 
     assert "locked" not in reader.stderr, reader.stderr
-    assert reader.returncode == 0 and "reader done" in reader.stdout, reader.stderr
-    assert holder.returncode == 0 and "holder done" in out, err
+    assert reader.returncode == 0, reader.stderr
+    assert "reader done" in reader.stdout, reader.stderr
+    assert holder.returncode == 0, err
+    assert "holder done" in out, err
     with contextlib.closing(sqlite3.connect(database)) as db:
         rows = [who for (who,) in db.execute("SELECT who FROM seen ORDER BY rowid")]
     assert rows == ["holder", "reader"]

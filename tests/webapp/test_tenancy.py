@@ -81,14 +81,18 @@ def test_a_lot_page_lists_only_the_viewers_own_operations_and_no_server_path(
 
     seen_by_other = person("refinery").get(f"/lots/{lot_id}").content.decode()
     assert "Operations in progress" not in seen_by_other
-    assert str(waiting.id) not in seen_by_other and key_dir not in seen_by_other
+    assert str(waiting.id) not in seen_by_other
+    assert key_dir not in seen_by_other
 
     owner = person("mine")
     seen_by_owner = owner.get(f"/lots/{lot_id}").content.decode()
-    assert "Operations in progress" in seen_by_owner and str(waiting.id) in seen_by_owner
-    assert key_dir not in seen_by_owner and escape(KEY_STORE_WAIT) in seen_by_owner
+    assert "Operations in progress" in seen_by_owner
+    assert str(waiting.id) in seen_by_owner
+    assert key_dir not in seen_by_owner
+    assert escape(KEY_STORE_WAIT) in seen_by_owner
     page = owner.get(f"/operations/{waiting.id}").content.decode()
-    assert key_dir not in page and escape(KEY_STORE_WAIT) in page
+    assert key_dir not in page
+    assert escape(KEY_STORE_WAIT) in page
     status = owner.get(f"/operations/{waiting.id}/status").json()
     assert status["waiting_reason"] == KEY_STORE_WAIT
     for row in (
@@ -110,7 +114,8 @@ def test_a_lot_not_yet_on_chain_leads_only_its_own_organisation_to_the_operation
     assert str(queued.id) not in other.content.decode()
 
     own = person("mine").get(f"/lots/{lot_id}")
-    assert own.status_code == 302 and own["Location"] == f"/operations/{queued.id}"
+    assert own.status_code == 302
+    assert own["Location"] == f"/operations/{queued.id}"
 
 
 def test_a_key_store_outage_refuses_personal_data_without_naming_a_server_path(
@@ -133,7 +138,8 @@ def test_a_key_store_outage_refuses_personal_data_without_naming_a_server_path(
     assert refused.status_code == 400
     body = refused.content.decode()
     assert "key store unavailable" in body
-    assert str(portal_settings.KEYSTORE_DIR) not in body and ".json" not in body
+    assert str(portal_settings.KEYSTORE_DIR) not in body
+    assert ".json" not in body
 
 
 # ------------------------------------------------------------------------------ stock
@@ -225,11 +231,13 @@ def test_a_lots_holders_are_shown_to_its_custody_parties_and_auditors_only(
 
     stranger = person("distributor").get(f"/lots/{ore}").content.decode()
     card = stranger.split('id="holders"')[1].split("</div>")[0]
-    assert "City Electronics" not in card and "Katanga" not in card
+    assert "City Electronics" not in card
+    assert "Katanga" not in card
     assert 'id="holders-scope"' in stranger
     partner = person("refinery").get(f"/lots/{ore}").content.decode()
     card = partner.split('id="holders"')[1].split("</div>")[0]
-    assert "City Electronics" in card and 'id="holders-scope"' not in partner
+    assert "City Electronics" in card
+    assert 'id="holders-scope"' not in partner
     graph = stranger.split('id="lineage-up"')[1].split("</script>")[0]
     assert "City Electronics" not in graph
 
@@ -244,8 +252,10 @@ def test_the_sustainability_dashboard_uses_the_same_scope(
     ore, own = stock["ore"], stock["own"]
     assert lots_on_dashboard("distributor") == {own}
     assert {ore, own} <= lots_on_dashboard("refinery")  # held both, passed them on
-    assert ore in lots_on_dashboard("mine") and own not in lots_on_dashboard("mine")
-    assert ore in lots_on_dashboard("retailer") and own not in lots_on_dashboard("retailer")
+    assert ore in lots_on_dashboard("mine")
+    assert own not in lots_on_dashboard("mine")
+    assert ore in lots_on_dashboard("retailer")
+    assert own not in lots_on_dashboard("retailer")
 
 
 # -------------------------------------------------------------------------- documents
@@ -303,7 +313,8 @@ def test_a_document_is_read_only_by_its_uploader_the_lots_custody_parties_certif
     # nobody uploaded, on the API and in the portal.
     stranger = api(network, "distributor")
     unknown = "0x" + "ab" * 32
-    assert reads(stranger, digest) == 404 and reads(stranger, unknown) == 404
+    assert reads(stranger, digest) == 404
+    assert reads(stranger, unknown) == 404
     assert reads(readers["auditor"], "not-a-hash") == 404
     # A NUL character is refused at the edge, before any lookup.
     assert reads(readers["auditor"], "not-a-hash%00") == 400
@@ -356,7 +367,8 @@ def test_uploading_the_same_bytes_reveals_nothing_of_the_other_organisations_rec
         == 200
     )
     own = person("distributor").get(f"/documents/{later.json()['hash'][2:]}")
-    assert own.status_code == 200 and "our-copy.pdf" in own["Content-Disposition"]
+    assert own.status_code == 200
+    assert "our-copy.pdf" in own["Content-Disposition"]
     again = upload(writer(network, "mine"), "renamed.pdf", b"%PDF shared bytes")
     assert again.json()["name"] == "mine-assay.pdf"  # one record per organisation
 

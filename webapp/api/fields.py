@@ -37,6 +37,12 @@ def quantity_field(**kwargs: Any) -> serializers.IntegerField:
 
 #: A GS1 batch/lot number (AI 10) has at most 20 characters (the lot service checks it too).
 GS1_BATCH_LENGTH = 20
+#: ... drawn from GS1's AI encodable character set 82 (no spaces, no accents).
+GS1_BATCH_PATTERN = r"^[!\"%&'()*+,\-./0-9:;<=>?A-Z_a-z]*$"
+GS1_BATCH_MESSAGE = (
+    "A batch/lot number holds letters, digits and !\"%&'()*+,-./:;<=>?_ only "
+    "(GS1 character set 82; no spaces)."
+)
 
 
 def gs1_digits_field(*lengths: int, **kwargs: Any) -> serializers.RegexField:

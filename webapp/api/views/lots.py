@@ -16,6 +16,8 @@ from contracts.chain.domain import LotKind
 from webapp.api.authentication import acting_organisation
 from webapp.api.fields import (
     GS1_BATCH_LENGTH,
+    GS1_BATCH_MESSAGE,
+    GS1_BATCH_PATTERN,
     ClaimsInput,
     PersonalFieldsField,
     gs1_digits_field,
@@ -64,8 +66,13 @@ class LotRegisterApi(WriteView):
             required=False, allow_blank=True, default="", max_length=MAX_DESCRIPTION_LENGTH
         )
         gtin = gs1_digits_field(8, 12, 13, 14)
-        batch = serializers.CharField(
-            required=False, allow_blank=True, default="", max_length=GS1_BATCH_LENGTH
+        batch = serializers.RegexField(
+            GS1_BATCH_PATTERN,
+            required=False,
+            allow_blank=True,
+            default="",
+            max_length=GS1_BATCH_LENGTH,
+            error_messages={"invalid": GS1_BATCH_MESSAGE},
         )
         claims = ClaimsInput(required=False)
         documents = serializers.ListField(

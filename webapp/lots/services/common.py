@@ -61,12 +61,24 @@ def gs1_check_digit_ok(digits: str) -> bool:
     return (10 - total % 10) % 10 == check
 
 
+#: GS1 AI encodable character set 82 (GS1 General Specifications, figure 7.11-1): what a
+#: batch/lot number (AI 10) may hold, so it fits a barcode and a Digital Link URI.
+GS1_CSET82 = frozenset(
+    "!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
+)
+
+
 def gs1_key_checked(gtin: str, batch: str) -> str:
+    """The lot's GS1 element string `(01)<GTIN-14>(10)<batch>` ("" without a GTIN), or a
+    ValidationError naming each field that is wrong."""
     errors: dict[str, list[str]] = {}
     if gtin and (len(gtin) not in (8, 12, 13, 14) or not gs1_check_digit_ok(gtin)):
         errors["gtin"] = ["A GTIN has 8, 12, 13 or 14 digits and a valid check digit."]
-    if batch and (len(batch) > 20 or not batch.isprintable()):
-        errors["batch"] = ["A batch/lot number has at most 20 printable characters."]
+    if batch and (len(batch) > 20 or not set(batch) <= GS1_CSET82):
+        errors["batch"] = [
+            "A batch/lot number has at most 20 characters: letters, digits and "
+            "!\"%&'()*+,-./:;<=>?_ (GS1 character set 82; no spaces)."
+        ]
     if batch and not gtin:
         errors["gtin"] = ["A batch number needs the GTIN it belongs to."]
     if errors:
