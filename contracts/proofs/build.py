@@ -41,7 +41,7 @@ from web3 import Web3
 from web3.types import RPCEndpoint
 
 from contracts.chain.artifacts import load
-from contracts.chain.events import UndecodableLog, decode_log
+from contracts.chain.events import EventSpec, UndecodableLog, decode_log
 from contracts.proofs.merkle import item_leaf, merkle_path, merkle_root
 from contracts.proofs.verify import (
     ANCHORED_ITEM_FORMAT,
@@ -265,6 +265,82 @@ def _event_fragment(contract: str, name: str, topic0: bytes) -> dict[str, Any]:
     raise ProofError(f"{contract} has no event {name} with topic 0x{topic0.hex()}")
 
 
+def _receipt_with_log(w3: Web3, tx_hash: str, log_index: int) -> tuple[dict[str, Any], int]:
+    """The transaction's receipt, and the position in it of the log at `log_index`."""
+    receipt = _rpc(w3, "eth_getTransactionReceipt", tx_hash)
+    if receipt is None:
+        raise ProofError(f"the node has no receipt for {tx_hash}: not mined, or not known")
+    indexes = [_i(log["logIndex"]) for log in receipt["logs"]]
+    if log_index not in indexes:
+        raise ProofError(
+            f"transaction {tx_hash} has no log with block-wide index {log_index} "
+            f"(its logs: {indexes or 'none'})"
+        )
+    return receipt, indexes.index(log_index)
+
+
+def _checked_block(w3: Web3, block_hash: str) -> tuple[dict[str, Any], bytes]:
+    """The block with its transactions, and its RLP header, checked to hash to it."""
+    block = _rpc(w3, "eth_getBlockByHash", block_hash, True)
+    if block is None:
+        raise ProofError(f"block {block_hash} is gone: reorganised away")
+    header = encode_header(block)
+    if keccak(header) != _b(block["hash"]):
+        raise ProofError(
+            f"the header rebuilt from block {_i(block['number'])} hashes to "
+            f"0x{keccak(header).hex()}, not {block['hash']}: this node's header layout is "
+            f"not supported (fields: {sorted(block)})"
+        )
+    return block, header
+
+
+def _transactions_proved(
+    w3: Web3, block: Mapping[str, Any], tx_hash: str, tx_index: int
+) -> tuple[bytes, HexaryTrie]:
+    """The raw transaction and the block's transactions trie, checked against its root."""
+    transactions = _raw_transactions(w3, block)
+    raw_tx = _raw_transaction(w3, tx_hash) or transactions[tx_index]
+    if keccak(raw_tx) != _b(tx_hash) or raw_tx != transactions[tx_index]:
+        raise ProofError(f"the raw transaction the node serves does not hash to {tx_hash}")
+    tx_trie = _trie(transactions)
+    if tx_trie.root_hash != _b(block["transactionsRoot"]):
+        raise ProofError(f"the transactions of block {block['hash']} do not re-hash to its root")
+    return raw_tx, tx_trie
+
+
+def _receipts_proved(
+    w3: Web3, block: Mapping[str, Any], tx_index: int, log_index: int, position: int
+) -> tuple[list[bytes], HexaryTrie]:
+    """The block's encoded receipts and their trie, checked against its root, and
+    `log_index` (the log at `position` in receipt `tx_index`) checked to be block-wide."""
+    receipts = _block_receipts(w3, block)
+    encoded = [encode_receipt(r) for r in receipts]
+    receipt_trie = _trie(encoded)
+    if receipt_trie.root_hash != _b(block["receiptsRoot"]):
+        raise ProofError(f"the receipts of block {block['hash']} do not re-hash to its root")
+    logs_before = sum(len(r["logs"]) for r in receipts[:tx_index])
+    if log_index != logs_before + position:
+        raise ProofError(
+            f"the node's logIndex {log_index} is not block-wide (expected {logs_before + position})"
+        )
+    return encoded, receipt_trie
+
+
+def _decoded_event(
+    log: Mapping[str, Any], log_index: int
+) -> tuple[EventSpec, dict[str, Any], dict[str, Any]]:
+    """The log's event, its arguments and its ABI fragment, which must decode it alike."""
+    topics = [_b(t) for t in log["topics"]]
+    try:
+        spec, args = decode_log(topics, _b(log["data"]))
+    except UndecodableLog as exc:
+        raise ProofError(f"log {log_index} is not one of the system's events: {exc}") from exc
+    fragment = _event_fragment(spec.contract, spec.name, spec.topic0)
+    if decode_event(fragment, topics, _b(log["data"])) != args:
+        raise ProofError(f"{spec.name}: the fragment and the mirror decode differently")
+    return spec, args, fragment
+
+
 def event_proof(w3: Web3, *, transaction_hash: str | bytes, log_index: int) -> dict[str, Any]:
     """The proof document of one event log (see :mod:`contracts.proofs.verify` for its keys).
 
@@ -277,57 +353,13 @@ def event_proof(w3: Web3, *, transaction_hash: str | bytes, log_index: int) -> d
         if isinstance(transaction_hash, bytes)
         else transaction_hash.lower()
     )
-    receipt = _rpc(w3, "eth_getTransactionReceipt", tx_hash)
-    if receipt is None:
-        raise ProofError(f"the node has no receipt for {tx_hash}: not mined, or not known")
-    indexes = [_i(log["logIndex"]) for log in receipt["logs"]]
-    if log_index not in indexes:
-        raise ProofError(
-            f"transaction {tx_hash} has no log with block-wide index {log_index} "
-            f"(its logs: {indexes or 'none'})"
-        )
-    position = indexes.index(log_index)
+    receipt, position = _receipt_with_log(w3, tx_hash, log_index)
     log = receipt["logs"][position]
-
-    block = _rpc(w3, "eth_getBlockByHash", receipt["blockHash"], True)
-    if block is None:
-        raise ProofError(f"block {receipt['blockHash']} is gone: reorganised away")
-    header = encode_header(block)
-    if keccak(header) != _b(block["hash"]):
-        raise ProofError(
-            f"the header rebuilt from block {_i(block['number'])} hashes to "
-            f"0x{keccak(header).hex()}, not {block['hash']}: this node's header layout is "
-            f"not supported (fields: {sorted(block)})"
-        )
+    block, header = _checked_block(w3, receipt["blockHash"])
     tx_index = _i(receipt["transactionIndex"])
-
-    transactions = _raw_transactions(w3, block)
-    raw_tx = _raw_transaction(w3, tx_hash) or transactions[tx_index]
-    if keccak(raw_tx) != _b(tx_hash) or raw_tx != transactions[tx_index]:
-        raise ProofError(f"the raw transaction the node serves does not hash to {tx_hash}")
-    tx_trie = _trie(transactions)
-    if tx_trie.root_hash != _b(block["transactionsRoot"]):
-        raise ProofError(f"the transactions of block {block['hash']} do not re-hash to its root")
-
-    receipts = _block_receipts(w3, block)
-    encoded = [encode_receipt(r) for r in receipts]
-    receipt_trie = _trie(encoded)
-    if receipt_trie.root_hash != _b(block["receiptsRoot"]):
-        raise ProofError(f"the receipts of block {block['hash']} do not re-hash to its root")
-    logs_before = sum(len(r["logs"]) for r in receipts[:tx_index])
-    if log_index != logs_before + position:
-        raise ProofError(
-            f"the node's logIndex {log_index} is not block-wide (expected {logs_before + position})"
-        )
-
-    topics = [_b(t) for t in log["topics"]]
-    try:
-        spec, args = decode_log(topics, _b(log["data"]))
-    except UndecodableLog as exc:
-        raise ProofError(f"log {log_index} is not one of the system's events: {exc}") from exc
-    fragment = _event_fragment(spec.contract, spec.name, spec.topic0)
-    if decode_event(fragment, topics, _b(log["data"])) != args:
-        raise ProofError(f"{spec.name}: the fragment and the mirror decode differently")
+    raw_tx, tx_trie = _transactions_proved(w3, block, tx_hash, tx_index)
+    encoded, receipt_trie = _receipts_proved(w3, block, tx_index, log_index, position)
+    spec, args, fragment = _decoded_event(log, log_index)
 
     doc: dict[str, Any] = {
         "format": EVENT_PROOF_FORMAT,

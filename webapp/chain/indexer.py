@@ -155,27 +155,10 @@ class ChainIndexer:
         if start > target:
             self._note_head(checkpoint, head)
             return BatchResult(start, start - 1, 0, 0, depth) if depth else None
-        end = min(target, start + self.range - 1)
-        while True:
-            end_hash = self._hash_at(end)  # seen before eth_getLogs, compared after it
-            logs, got_end = self._get_logs(start, end)
-            if got_end == end:
-                break
-            end = got_end  # the node refused the range: read again at the smaller size
+        logs, end, end_hash = self._read_range(start, min(target, start + self.range - 1))
         headers = self._headers({int(lg["blockNumber"], 16) for lg in logs} | {start, end, head})
-        # The chain must not have moved while we read it: the range hangs off the checkpoint,
-        # its last block is the one we saw before eth_getLogs, and every log's block is the
-        # header's. Otherwise write nothing; the next call's reorg check sorts it out.
-        if checkpoint.block_hash and headers[start]["parent_hash"] != checkpoint.block_hash:
-            log.warning("block %s no longer follows the checkpoint; retrying", start)
+        if self._moved(checkpoint, logs, headers, start, end, end_hash):
             return None
-        if headers[end]["hash"] != end_hash:
-            log.warning("block %s changed while indexing; retrying", end)
-            return None
-        for lg in logs:
-            if headers[int(lg["blockNumber"], 16)]["hash"] != lg["blockHash"]:
-                log.warning("block %s changed while indexing; retrying", lg["blockNumber"])
-                return None
         events, parked = self._store(checkpoint, logs, headers, end, head)
         return BatchResult(start, end, events, parked, depth)
 
@@ -226,6 +209,42 @@ class ChainIndexer:
             checkpoint.block_hash = ancestor_hash
             checkpoint.save()
         return depth
+
+    def _read_range(self, start: int, end: int) -> tuple[list[dict[str, Any]], int, str | None]:
+        """The logs of `start`..`end` (the end lowered while the node refuses the range), the
+        range's end, and its block hash as seen before ``eth_getLogs``."""
+        while True:
+            end_hash = self._hash_at(end)  # seen before eth_getLogs, compared after it
+            logs, got_end = self._get_logs(start, end)
+            if got_end == end:
+                return logs, end, end_hash
+            end = got_end  # the node refused the range: read again at the smaller size
+
+    @staticmethod
+    def _moved(
+        checkpoint: Checkpoint,
+        logs: list[dict[str, Any]],
+        headers: dict[int, dict[str, Any]],
+        start: int,
+        end: int,
+        end_hash: str | None,
+    ) -> bool:
+        """Whether the chain moved while we read it.
+
+        The range must hang off the checkpoint, its last block must be the one seen before
+        eth_getLogs, and every log's block must be the header's. Otherwise nothing is
+        written; the next call's reorg check sorts it out."""
+        if checkpoint.block_hash and headers[start]["parent_hash"] != checkpoint.block_hash:
+            log.warning("block %s no longer follows the checkpoint; retrying", start)
+            return True
+        if headers[end]["hash"] != end_hash:
+            log.warning("block %s changed while indexing; retrying", end)
+            return True
+        for lg in logs:
+            if headers[int(lg["blockNumber"], 16)]["hash"] != lg["blockHash"]:
+                log.warning("block %s changed while indexing; retrying", lg["blockNumber"])
+                return True
+        return False
 
     def _hash_at(self, number: int) -> str | None:
         block = self._rpc("eth_getBlockByNumber", [hex(number), False])

@@ -36,55 +36,74 @@ def _checksum(address: str) -> str:
     return str(to_checksum_address(address))
 
 
+def _address(word: Word) -> str:
+    if word[:12] != _ZERO12:
+        raise _NotCanonical
+    return _checksum("0x" + word[12:].hex())
+
+
+def _boolean(word: Word) -> bool:
+    value = int.from_bytes(word, "big")
+    if value > 1:
+        raise _NotCanonical
+    return value == 1
+
+
+def _uint(bits: int) -> Callable[[Word], Any]:
+    bound = 1 << bits
+
+    def uint(word: Word) -> int:
+        value = int.from_bytes(word, "big")
+        if value >= bound:
+            raise _NotCanonical
+        return value
+
+    return uint
+
+
+def _sint(bits: int) -> Callable[[Word], Any]:
+    half = 1 << (bits - 1)
+
+    def sint(word: Word) -> int:
+        value = int.from_bytes(word, "big", signed=True)
+        if not -half <= value < half:
+            raise _NotCanonical
+        return value
+
+    return sint
+
+
+def _fixed(size: int) -> Callable[[Word], Any]:
+    padding = bytes(32 - size)
+
+    def fixed(word: Word) -> str:
+        if word[size:] != padding:
+            raise _NotCanonical
+        return "0x" + word[:size].hex()
+
+    return fixed
+
+
+_SCALARS: dict[str, Callable[[Word], Any]] = {"address": _address, "bool": _boolean}
+# Sized types: the prefix, and the reader of that size ("uint" and "int" never overlap).
+_SIZED_SCALARS: tuple[tuple[str, Callable[[int], Callable[[Word], Any]]], ...] = (
+    ("uint", _uint),
+    ("int", _sint),
+    ("bytes", _fixed),
+)
+
+
 def _scalar(kind: str) -> Callable[[Word], Any] | None:
-    """A reader of one canonical word of a static type (None: not handled here)."""
-    if kind == "address":
+    """A reader of one canonical word of a static type (None: not handled here).
 
-        def address(word: Word) -> str:
-            if word[:12] != _ZERO12:
-                raise _NotCanonical
-            return _checksum("0x" + word[12:].hex())
-
-        return address
-    if kind == "bool":
-
-        def boolean(word: Word) -> bool:
-            value = int.from_bytes(word, "big")
-            if value > 1:
-                raise _NotCanonical
-            return value == 1
-
-        return boolean
-    if kind.startswith("uint") and kind[4:].isdigit():
-        bound = 1 << int(kind[4:])
-
-        def uint(word: Word) -> int:
-            value = int.from_bytes(word, "big")
-            if value >= bound:
-                raise _NotCanonical
-            return value
-
-        return uint
-    if kind.startswith("int") and kind[3:].isdigit():
-        half = 1 << (int(kind[3:]) - 1)
-
-        def sint(word: Word) -> int:
-            value = int.from_bytes(word, "big", signed=True)
-            if not -half <= value < half:
-                raise _NotCanonical
-            return value
-
-        return sint
-    if kind.startswith("bytes") and kind[5:].isdigit():
-        size = int(kind[5:])
-        padding = bytes(32 - size)
-
-        def fixed(word: Word) -> str:
-            if word[size:] != padding:
-                raise _NotCanonical
-            return "0x" + word[:size].hex()
-
-        return fixed
+    Built once per event type, not per log."""
+    read = _SCALARS.get(kind)
+    if read is not None:
+        return read
+    for prefix, sized in _SIZED_SCALARS:
+        size = kind[len(prefix) :]
+        if kind.startswith(prefix) and size.isdigit():
+            return sized(int(size))
     return None
 
 
@@ -95,45 +114,47 @@ def _text(raw: bytes) -> str:
 Reader = Callable[[bytes, int, int], tuple[Any, int]]  # (data, head word, tail) -> value, tail
 
 
+def _static(read: Callable[[Word], Any]) -> Reader:
+    def static(data: bytes, at: int, tail: int) -> tuple[Any, int]:
+        return read(data[at : at + 32]), tail
+
+    return static
+
+
+def _string(data: bytes, at: int, tail: int) -> tuple[Any, int]:
+    if int.from_bytes(data[at : at + 32], "big") != tail:
+        raise _NotCanonical  # tails laid out in order, right after the head
+    length = int.from_bytes(data[tail : tail + 32], "big")
+    padded = -(-length // 32) * 32
+    body = data[tail + 32 : tail + 32 + padded]
+    if len(body) != padded or any(body[length:]):
+        raise _NotCanonical
+    return _text(body[:length]), tail + 32 + padded
+
+
+def _array(read_item: Callable[[Word], Any]) -> Reader:
+    def array(data: bytes, at: int, tail: int) -> tuple[Any, int]:
+        if int.from_bytes(data[at : at + 32], "big") != tail:
+            raise _NotCanonical
+        length = int.from_bytes(data[tail : tail + 32], "big")
+        start, end = tail + 32, tail + 32 + 32 * length
+        if end > len(data):
+            raise _NotCanonical
+        return [read_item(data[i : i + 32]) for i in range(start, end, 32)], end
+
+    return array
+
+
 def _reader(kind: str) -> Reader | None:
+    """A reader of one argument in the data: a static word, or a string or array of static
+    values in the tail (None: not handled here). Built once per event type, not per log."""
     scalar = _scalar(kind)
     if scalar is not None:
-        read = scalar
-
-        def static(data: bytes, at: int, tail: int) -> tuple[Any, int]:
-            return read(data[at : at + 32]), tail
-
-        return static
+        return _static(scalar)
     if kind == "string":
-
-        def string(data: bytes, at: int, tail: int) -> tuple[Any, int]:
-            if int.from_bytes(data[at : at + 32], "big") != tail:
-                raise _NotCanonical  # tails laid out in order, right after the head
-            length = int.from_bytes(data[tail : tail + 32], "big")
-            padded = -(-length // 32) * 32
-            body = data[tail + 32 : tail + 32 + padded]
-            if len(body) != padded or any(body[length:]):
-                raise _NotCanonical
-            return _text(body[:length]), tail + 32 + padded
-
-        return string
-    if kind.endswith("[]"):
-        item = _scalar(kind[:-2])
-        if item is None:
-            return None
-        read_item = item
-
-        def array(data: bytes, at: int, tail: int) -> tuple[Any, int]:
-            if int.from_bytes(data[at : at + 32], "big") != tail:
-                raise _NotCanonical
-            length = int.from_bytes(data[tail : tail + 32], "big")
-            start, end = tail + 32, tail + 32 + 32 * length
-            if end > len(data):
-                raise _NotCanonical
-            return [read_item(data[i : i + 32]) for i in range(start, end, 32)], end
-
-        return array
-    return None
+        return _string
+    item = _scalar(kind[:-2]) if kind.endswith("[]") else None
+    return None if item is None else _array(item)
 
 
 def _topic(kind: str) -> Callable[[bytes], Any] | None:

@@ -55,29 +55,7 @@ def verify_mirror(
     start = manifest.deployment_block if from_block is None else from_block
     end = (checkpoint.block_number if checkpoint else start - 1) if to_block is None else to_block
     report = MirrorReport(start, end)
-    addresses = [Web3.to_checksum_address(a) for a in manifest.addresses.values()]
-
-    on_chain: dict[Key, str] = {}
-    for lo in range(start, end + 1, step):
-        hi = min(end, lo + step - 1)
-        for lg in w3.eth.get_logs({"fromBlock": lo, "toBlock": hi, "address": addresses}):
-            try:
-                spec, args = decode_log([bytes(t) for t in lg["topics"]], bytes(lg["data"]))
-            except UndecodableLog:
-                continue  # parked by the indexer, not part of the event store
-            key = (lg["blockHash"].to_0x_hex(), int(lg["logIndex"]))
-            on_chain[key] = content_hash(
-                event_content(
-                    chain_id=chain_id,
-                    block_number=int(lg["blockNumber"]),
-                    block_hash=key[0],
-                    transaction_hash=lg["transactionHash"].to_0x_hex(),
-                    log_index=key[1],
-                    address=Web3.to_checksum_address(lg["address"]),
-                    event=spec.name,
-                    args=args,
-                )
-            )
+    on_chain = _chain_content_hashes(w3, manifest, start, end, step)
 
     stored = ChainEvent.objects.filter(
         chain_id=chain_id, block_number__gte=start, block_number__lte=end
@@ -110,6 +88,37 @@ def verify_mirror(
             )
             break
     return report
+
+
+def _chain_content_hashes(
+    w3: Web3, manifest: Manifest, start: int, end: int, step: int
+) -> dict[Key, str]:
+    """The content hash of every system event the chain has over `start`..`end`, read
+    `step` blocks at a time."""
+    chain_id = manifest.chain_id
+    addresses = [Web3.to_checksum_address(a) for a in manifest.addresses.values()]
+    on_chain: dict[Key, str] = {}
+    for lo in range(start, end + 1, step):
+        hi = min(end, lo + step - 1)
+        for lg in w3.eth.get_logs({"fromBlock": lo, "toBlock": hi, "address": addresses}):
+            try:
+                spec, args = decode_log([bytes(t) for t in lg["topics"]], bytes(lg["data"]))
+            except UndecodableLog:
+                continue  # parked by the indexer, not part of the event store
+            key = (lg["blockHash"].to_0x_hex(), int(lg["logIndex"]))
+            on_chain[key] = content_hash(
+                event_content(
+                    chain_id=chain_id,
+                    block_number=int(lg["blockNumber"]),
+                    block_hash=key[0],
+                    transaction_hash=lg["transactionHash"].to_0x_hex(),
+                    log_index=key[1],
+                    address=Web3.to_checksum_address(lg["address"]),
+                    event=spec.name,
+                    args=args,
+                )
+            )
+    return on_chain
 
 
 def _check_blocks(w3: Web3, chain_id: int, start: int, end: int, report: MirrorReport) -> None:

@@ -74,7 +74,18 @@ def document_for_reader(*, sha256: str, organisation: Organisation) -> Document 
         return records[organisation.pk]
     if reads_every_document(organisation):
         return min(records.values(), key=lambda d: d.pk)
-    uploaders = _addresses(set(records))
+    granting = _granting_lots(digest, _addresses(set(records)))
+    if not granting:
+        return None
+    covered = stock_scope(organisation=organisation).covered(list(granting))
+    for lot_id in sorted(covered):
+        return records[granting[lot_id]]
+    return None
+
+
+def _granting_lots(digest: str, uploaders: dict[str, int]) -> dict[int, int]:
+    """Lot id -> the uploader (organisation id) whose reference to the document grants the
+    lot's custody parties a read."""
     # Lots that an uploader created with the document in their metadata...
     lot_by: dict[int, int | None] = {}
     for meta in LotMetadata.objects.filter(
@@ -92,10 +103,4 @@ def document_for_reader(*, sha256: str, organisation: Organisation) -> Document 
     ).values_list("subject", "issuer"):
         if (uploader := uploaders.get(issuer)) is not None:
             lot_by[int(subject)] = uploader
-    granting = {lot_id: uploader for lot_id, uploader in lot_by.items() if uploader is not None}
-    if not granting:
-        return None
-    covered = stock_scope(organisation=organisation).covered(list(granting))
-    for lot_id in sorted(covered):
-        return records[granting[lot_id]]
-    return None
+    return {lot_id: uploader for lot_id, uploader in lot_by.items() if uploader is not None}

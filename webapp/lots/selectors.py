@@ -3,6 +3,7 @@ and the off-chain metadata. Everything here is what the chain says, as of the mi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -342,44 +343,63 @@ def lot_history(*, lot_id: int, certificate_ids: list[int] | None = None) -> lis
 QUARANTINE_AUTHORITY = {1: "reporter", 2: "certifier", 3: "custodian of the whole lot"}
 
 
+Who = Callable[[str], str]  # an address argument's name -> the name of whoever it is
+
+
+def _quarantine_set(who: Who, a: dict[str, Any]) -> str:
+    capacity = QUARANTINE_AUTHORITY.get(int(a.get("authority", 0)), "")
+    as_what = f" as {capacity}" if capacity else ""
+    return f"{who('by')} quarantined the lot{as_what}: {a['reason']}"
+
+
+def _quarantine_cleared(who: Who, a: dict[str, Any]) -> str:
+    if not a.get("setBy") or a.get("setBy") == a.get("by"):
+        return f"{who('by')} lifted its quarantine: {a['reason']}"
+    return f"{who('by')} lifted the quarantine set by {who('setBy')}: {a['reason']}"
+
+
+#: Event name -> its line, from who is who and the event's arguments.
+_DESCRIPTIONS: dict[str, Callable[[Who, dict[str, Any]], str]] = {
+    "LotRegistered": lambda who, a: f"{who('owner')} registered {a['quantity']} units",
+    "HandoffInitiated": lambda who, a: (
+        f"{who('sender')} offered {a['quantity']} to {who('receiver')} (handoff {a['handoffId']})"
+    ),
+    "HandoffAccepted": lambda who, a: (
+        f"{who('receiver')} accepted {a['quantity']} from {who('sender')}"
+    ),
+    "HandoffRejected": lambda who, a: (
+        f"{who('receiver')} rejected {a['quantity']} from {who('sender')}: {a['reason']}"
+    ),
+    "HandoffCancelled": lambda who, a: (
+        f"{who('sender')} cancelled the offer of {a['quantity']} to {who('receiver')}"
+    ),
+    "LotsBundled": lambda who, a: (
+        f"{who('holder')} packed lots {a['lotIds']} into bundle {a['bundleId']}"
+    ),
+    "LotsUnbundled": lambda who, a: (
+        f"{who('holder')} unpacked bundle {a['bundleId']} ({a['lotIds']})"
+    ),
+    "LotsTransformed": lambda who, a: (
+        f"{who('actor')} turned lots {a['inputIds']} into {a['outputIds']}"
+    ),
+    "QuarantineSet": _quarantine_set,
+    "QuarantineCleared": _quarantine_cleared,
+    "CertificateIssued": lambda who, a: f"{who('issuer')} issued certificate {a['certificateId']}",
+    "CertificateRevoked": lambda who, a: (
+        f"{who('issuer')} revoked certificate {a['certificateId']}: {a['reason']}"
+    ),
+}
+
+
 def describe_event(event: ChainEvent, names: dict[str, str]) -> str:
-    """One line a person can read: who did what."""
+    """One line a person can read: who did what (the event's name when it has no line)."""
+    describe = _DESCRIPTIONS.get(event.event)
+    if describe is None:
+        return event.event
     a = event.args
 
     def who(key: str) -> str:
         address = str(a.get(key, ""))
         return names.get(address, address)
 
-    match event.event:
-        case "LotRegistered":
-            return f"{who('owner')} registered {a['quantity']} units"
-        case "HandoffInitiated":
-            return (
-                f"{who('sender')} offered {a['quantity']} to {who('receiver')}"
-                f" (handoff {a['handoffId']})"
-            )
-        case "HandoffAccepted":
-            return f"{who('receiver')} accepted {a['quantity']} from {who('sender')}"
-        case "HandoffRejected":
-            return f"{who('receiver')} rejected {a['quantity']} from {who('sender')}: {a['reason']}"
-        case "HandoffCancelled":
-            return f"{who('sender')} cancelled the offer of {a['quantity']} to {who('receiver')}"
-        case "LotsBundled":
-            return f"{who('holder')} packed lots {a['lotIds']} into bundle {a['bundleId']}"
-        case "LotsUnbundled":
-            return f"{who('holder')} unpacked bundle {a['bundleId']} ({a['lotIds']})"
-        case "LotsTransformed":
-            return f"{who('actor')} turned lots {a['inputIds']} into {a['outputIds']}"
-        case "QuarantineSet":
-            capacity = QUARANTINE_AUTHORITY.get(int(a.get("authority", 0)), "")
-            as_what = f" as {capacity}" if capacity else ""
-            return f"{who('by')} quarantined the lot{as_what}: {a['reason']}"
-        case "QuarantineCleared":
-            if not a.get("setBy") or a.get("setBy") == a.get("by"):
-                return f"{who('by')} lifted its quarantine: {a['reason']}"
-            return f"{who('by')} lifted the quarantine set by {who('setBy')}: {a['reason']}"
-        case "CertificateIssued":
-            return f"{who('issuer')} issued certificate {a['certificateId']}"
-        case "CertificateRevoked":
-            return f"{who('issuer')} revoked certificate {a['certificateId']}: {a['reason']}"
-    return event.event
+    return describe(who, a)

@@ -60,18 +60,11 @@ def _block_time(chain_id: int, block: int) -> datetime | None:
     return found
 
 
-def lots_figures(
-    *, lot_ids: list[int], block: int | None = None, chain_id: int | None = None
-) -> dict[int, Figures]:
-    """Figures for several lots as of `block` (default: the mirror's head), one shared
-    evaluation so lots with common ancestry cost their ancestry once."""
-    chain_id = chain_id or settings.CHAIN_ID
-    if block is None:
-        head = mirror_head(chain_id=chain_id)
-        if head is None:
-            return {}
-        block = head[0]
-    moment = _block_time(chain_id, block)
+def _upstream(
+    *, lot_ids: list[int], block: int, chain_id: int
+) -> tuple[dict[int, list[LineageEdge]], set[int]]:
+    """The lineage edges into each lot of the lots' upstream closure (by child, each once),
+    and that closure: one trace per lot not already reached from an earlier one."""
     edges: dict[int, list[LineageEdge]] = defaultdict(list)
     closure: set[int] = set()
     for lot_id in lot_ids:
@@ -89,6 +82,22 @@ def lots_figures(
         for edge in trace.edges:
             if edge not in edges[edge.child]:
                 edges[edge.child].append(edge)
+    return edges, closure
+
+
+def lots_figures(
+    *, lot_ids: list[int], block: int | None = None, chain_id: int | None = None
+) -> dict[int, Figures]:
+    """Figures for several lots as of `block` (default: the mirror's head), one shared
+    evaluation so lots with common ancestry cost their ancestry once."""
+    chain_id = chain_id or settings.CHAIN_ID
+    if block is None:
+        head = mirror_head(chain_id=chain_id)
+        if head is None:
+            return {}
+        block = head[0]
+    moment = _block_time(chain_id, block)
+    edges, closure = _upstream(lot_ids=lot_ids, block=block, chain_id=chain_id)
     summaries = lot_summaries(lot_ids=sorted(closure), block=block, chain_id=chain_id)
     transformations = {e.transformation_id for es in edges.values() for e in es} - {None}
     outputs: dict[int, dict[int, int]] = defaultdict(dict)

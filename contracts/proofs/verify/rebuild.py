@@ -10,6 +10,7 @@ states is compared with them in :mod:`contracts.proofs.verify.summary`.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -121,48 +122,79 @@ class _Facts:
     @classmethod
     def replay(cls, events: list[ProvenEvent]) -> _Facts:
         facts = cls()
-        open_contents: dict[int, list[int]] = defaultdict(list)  # bundle -> edge positions
+        open_contents: _OpenContents = defaultdict(list)
         for e in events:
-            a = e.args
-            if e.event == "LotRegistered":
-                facts.lots[int(a["lotId"])] = {
-                    "kind": int(a["kind"]),
-                    "owner": a["owner"],
-                    "quantity": int(a["quantity"]),
-                    "quarantined": False,
-                }
-            elif e.event in ("QuarantineSet", "QuarantineCleared"):
-                facts.quarantines.append(e)
-                if (lot := facts.lots.get(int(a["lotId"]))) is not None:
-                    lot["quarantined"] = e.event == "QuarantineSet"
-            elif e.event == "CertificateIssued":
-                facts.certificates[int(a["certificateId"])] = _Certificate(args=a)
-            elif e.event == "CertificateRevoked":
-                if (c := facts.certificates.get(int(a["certificateId"]))) is not None:
-                    c.revoked, c.reason = True, str(a.get("reason", ""))
-            elif e.event == "LotsTransformed":
-                t = int(a["transformationId"])
-                outputs = dict(zip(a["outputIds"], a["outputQuantities"], strict=True))
-                facts.outputs[t] = {int(k): int(v) for k, v in outputs.items()}
-                for i, iq in zip(a["inputIds"], a["inputQuantities"], strict=True):
-                    for o, oq in zip(a["outputIds"], a["outputQuantities"], strict=True):
-                        facts.edges.append(
-                            _Edge(int(i), int(o), "transform", t, int(iq), int(oq), *_at(e))
-                        )
-            elif e.event == "LotsBundled":
-                bundle = int(a["bundleId"])
-                for lot_id, qty in zip(a["lotIds"], a["quantities"], strict=True):
-                    open_contents[bundle].append(len(facts.edges))
-                    facts.edges.append(
-                        _Edge(int(lot_id), bundle, "bundle", None, int(qty), 1, *_at(e))
-                    )
-            elif e.event == "LotsUnbundled":
-                for position in open_contents.pop(int(a["bundleId"]), []):
-                    edge = facts.edges[position]
-                    facts.edges[position] = replace(edge, until=e.block_number)
+            apply = _APPLY.get(e.event)
+            if apply is not None:
+                apply(facts, e, open_contents)
             elif e.event.startswith("Handoff"):
                 facts.handoffs.append(e)
         return facts
+
+
+_OpenContents = dict[int, list[int]]  # bundle -> positions in `_Facts.edges` of its contents
+
+
+def _lot_registered(facts: _Facts, e: ProvenEvent, _: _OpenContents) -> None:
+    a = e.args
+    facts.lots[int(a["lotId"])] = {
+        "kind": int(a["kind"]),
+        "owner": a["owner"],
+        "quantity": int(a["quantity"]),
+        "quarantined": False,
+    }
+
+
+def _quarantine(facts: _Facts, e: ProvenEvent, _: _OpenContents) -> None:
+    facts.quarantines.append(e)
+    if (lot := facts.lots.get(int(e.args["lotId"]))) is not None:
+        lot["quarantined"] = e.event == "QuarantineSet"
+
+
+def _certificate_issued(facts: _Facts, e: ProvenEvent, _: _OpenContents) -> None:
+    facts.certificates[int(e.args["certificateId"])] = _Certificate(args=e.args)
+
+
+def _certificate_revoked(facts: _Facts, e: ProvenEvent, _: _OpenContents) -> None:
+    if (c := facts.certificates.get(int(e.args["certificateId"]))) is not None:
+        c.revoked, c.reason = True, str(e.args.get("reason", ""))
+
+
+def _lots_transformed(facts: _Facts, e: ProvenEvent, _: _OpenContents) -> None:
+    a = e.args
+    t = int(a["transformationId"])
+    outputs = dict(zip(a["outputIds"], a["outputQuantities"], strict=True))
+    facts.outputs[t] = {int(k): int(v) for k, v in outputs.items()}
+    for i, iq in zip(a["inputIds"], a["inputQuantities"], strict=True):
+        for o, oq in zip(a["outputIds"], a["outputQuantities"], strict=True):
+            facts.edges.append(_Edge(int(i), int(o), "transform", t, int(iq), int(oq), *_at(e)))
+
+
+def _lots_bundled(facts: _Facts, e: ProvenEvent, open_contents: _OpenContents) -> None:
+    a = e.args
+    bundle = int(a["bundleId"])
+    for lot_id, qty in zip(a["lotIds"], a["quantities"], strict=True):
+        open_contents[bundle].append(len(facts.edges))
+        facts.edges.append(_Edge(int(lot_id), bundle, "bundle", None, int(qty), 1, *_at(e)))
+
+
+def _lots_unbundled(facts: _Facts, e: ProvenEvent, open_contents: _OpenContents) -> None:
+    for position in open_contents.pop(int(e.args["bundleId"]), []):
+        edge = facts.edges[position]
+        facts.edges[position] = replace(edge, until=e.block_number)
+
+
+# What each event does to the facts (handoffs, by name prefix, are only collected).
+_APPLY: dict[str, Callable[[_Facts, ProvenEvent, _OpenContents], None]] = {
+    "LotRegistered": _lot_registered,
+    "QuarantineSet": _quarantine,
+    "QuarantineCleared": _quarantine,
+    "CertificateIssued": _certificate_issued,
+    "CertificateRevoked": _certificate_revoked,
+    "LotsTransformed": _lots_transformed,
+    "LotsBundled": _lots_bundled,
+    "LotsUnbundled": _lots_unbundled,
+}
 
 
 def _at(e: ProvenEvent) -> tuple[int, int]:

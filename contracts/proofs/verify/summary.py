@@ -190,6 +190,16 @@ def _check(checker: Checker, doc: Mapping[str, Any]) -> None:
         **shown,
         "labels": _labels(doc.get("labels")),
     }
+    _compare_sections(checker, doc, shown, rebuilt)
+    _notes(checker, doc, as_of)
+
+
+def _compare_sections(
+    checker: Checker, doc: Mapping[str, Any], shown: Mapping[str, Any], rebuilt: Rebuilt
+) -> None:
+    """One fact per section the proofs support, or one per difference (at most
+    MAX_DIFFERENCES over the whole pack)."""
+    fact = checker.fact
     found = 0
     for section in SECTIONS:
         if section not in doc:
@@ -201,7 +211,6 @@ def _check(checker: Checker, doc: Mapping[str, Any]) -> None:
         found += len(wrong)
         if not wrong:
             fact("summary", section, True, f"rebuilt from the proofs: {_count(shown[section])}")
-    _notes(checker, doc, as_of)
 
 
 def _labels(labels: Any) -> dict[str, dict[str, Any]]:
