@@ -129,6 +129,12 @@ def test_refusals_are_problem_documents_with_field_errors_and_change_nothing(
     assert wrong_role.json()["errors"]["non_field_errors"] == [
         "City Electronics lacks the role for this action (needs MINER or MANUFACTURER)."
     ]
+    spaced = {"name": "Ore", "quantity": 1, "unit": "kg", "gtin": "4006381333931"}
+    for batch in ("ORE 7", "LOT-é", "LOT#1"):
+        refused = post(mine, "/api/v1/lots/register", {**spaced, "batch": batch}, f"b-{batch}")
+        assert refused.status_code == 400, batch
+        assert "character set 82" in refused.json()["errors"]["batch"][0]
+        assert "!\"%&'()*+,-./:;<=>?_" in refused.json()["errors"]["batch"][0]
     unknown = post(
         mine, "/api/v1/handoffs/initiate", {"lot_id": 5, "receiver": "nobody", "quantity": 1}, "who"
     )
