@@ -39,8 +39,9 @@ def quantity_field(**kwargs: Any) -> serializers.IntegerField:
 GS1_BATCH_LENGTH = 20
 #: ... drawn from GS1's AI encodable character set 82 (no spaces, no accents).
 GS1_BATCH_PATTERN = r"^[!\"%&'()*+,\-./0-9:;<=>?A-Z_a-z]*$"
+#: A validator's message is %-formatted with the value, so its "%" is written "%%".
 GS1_BATCH_MESSAGE = (
-    "A batch/lot number holds letters, digits and !\"%&'()*+,-./:;<=>?_ only "
+    "A batch/lot number holds letters, digits and !\"%%&'()*+,-./:;<=>?_ only "
     "(GS1 character set 82; no spaces)."
 )
 
