@@ -180,6 +180,7 @@ SPECTACULAR_SETTINGS = {
     ],
     "ENUM_NAME_OVERRIDES": {
         "LotKindEnum": ["raw_material", "component", "product"],
+        "LotKindOrBundleEnum": ["raw_material", "component", "product", "bundle"],
         "LineageKindEnum": ["transform", "bundle"],
     },
 }

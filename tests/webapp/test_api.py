@@ -76,6 +76,32 @@ def test_the_mine_to_refinery_flow_works_through_the_api_alone(network: Network)
     assert [row["lot_id"] for row in held["results"]] == [lot_id]
 
 
+def test_a_lot_kind_has_one_spelling_in_answers_and_in_the_filter(network: Network) -> None:
+    mine = client_for(network, "mine")
+    registered = post(
+        mine,
+        "/api/v1/lots/register",
+        {"name": "Cobalt ore", "quantity": 5, "unit": "kg", "kind": "raw_material"},
+        "kind-1",
+    )
+    assert registered.status_code == 202, registered.json()
+    network.settle()
+    lot_id = mine.get(registered.json()["url"]).json()["lot_id"]
+    listed = mine.get("/api/v1/lots").json()["results"]
+    kind = next(row["kind"] for row in listed if row["lot_id"] == lot_id)
+    assert kind == "raw_material"
+    assert mine.get(f"/api/v1/lots/{lot_id}").json()["kind"] == "raw_material"
+    held = mine.get("/api/v1/inventory").json()["results"]
+    assert {i["lot_id"]: i["kind"] for i in held}[lot_id] == "raw_material"
+    nodes = mine.get(f"/api/v1/lots/{lot_id}/trace").json()["nodes"]
+    assert [(n["lot_id"], n["kind"]) for n in nodes] == [(lot_id, "raw_material")]
+    # What an answer says is what the filter takes back.
+    filtered = mine.get("/api/v1/lots", {"kind": kind}).json()["results"]
+    assert lot_id in [row["lot_id"] for row in filtered]
+    assert mine.get("/api/v1/lots", {"kind": "raw material"}).status_code == 400
+    assert mine.get("/api/v1/lots", {"kind": "product"}).json()["count"] == 0
+
+
 def test_writes_need_a_token_and_an_idempotency_key(network: Network) -> None:
     anonymous = post(Client(), "/api/v1/lots/register", {"name": "x"}, "k")
     assert anonymous.status_code == 401

@@ -77,3 +77,14 @@ def test_every_character_of_set_82_is_accepted_in_a_batch() -> None:
     for start in range(0, len(allowed), 20):
         chunk = allowed[start : start + 20]
         assert gs1_key_checked("4006381333931", chunk).endswith(f"(10){chunk}")
+
+
+def test_the_api_refuses_a_batch_outside_character_set_82_with_a_readable_message() -> None:
+    from webapp.api.views.lots import LotRegisterApi
+
+    data = {"name": "Ore", "quantity": 1, "unit": "kg", "batch": "LOT#1"}
+    form = LotRegisterApi.InputSerializer(data=data)
+    assert not form.is_valid()
+    (message,) = form.errors["batch"]
+    assert "!\"%&'()*+,-./:;<=>?_" in message
+    assert "%%" not in message

@@ -8,6 +8,11 @@ from typing import Any
 
 from rest_framework import serializers
 
+#: A lot's kind, one spelling in answers and in the `kind` filter (the `LotKind` names).
+LOT_KINDS = ["raw_material", "component", "product", "bundle"]
+#: The schema of a `kind` in an answer.
+LOT_KIND_FIELD = serializers.ChoiceField(choices=LOT_KINDS)
+
 
 class HolderOutput(serializers.Serializer[Any]):
     address = serializers.CharField(allow_blank=True)
@@ -65,7 +70,7 @@ class PersonalFieldOutput(serializers.Serializer[Any]):
 
 class LotDetailOutput(serializers.Serializer[Any]):
     lot_id = serializers.IntegerField()
-    kind = serializers.CharField(allow_blank=True)
+    kind = serializers.ChoiceField(choices=LOT_KINDS)
     quantity = serializers.IntegerField()
     creator = serializers.CharField(allow_blank=True)
     creator_name = serializers.CharField(allow_blank=True)
@@ -92,7 +97,7 @@ class LotDetailOutput(serializers.Serializer[Any]):
 
 class LotSummaryOutput(serializers.Serializer[Any]):
     lot_id = serializers.IntegerField()
-    kind = serializers.CharField(allow_blank=True)
+    kind = serializers.ChoiceField(choices=LOT_KINDS)
     name = serializers.CharField(allow_blank=True)
     unit = serializers.CharField(allow_blank=True)
     quantity = serializers.IntegerField()
@@ -219,7 +224,7 @@ class HoldingOutput(serializers.Serializer[Any]):
     quantity = serializers.IntegerField()
     name = serializers.CharField(allow_blank=True)
     unit = serializers.CharField(allow_blank=True)
-    kind = serializers.CharField(allow_blank=True)
+    kind = serializers.ChoiceField(choices=LOT_KINDS)
     quarantined = serializers.BooleanField()
 
 

@@ -25,7 +25,7 @@ from webapp.api.outputs import (
 )
 from webapp.api.schema import read_responses
 from webapp.limits import MAX_BLOCK_NUMBER
-from webapp.lots.selectors import stock_scope
+from webapp.lots.selectors import KIND_CODES, stock_scope
 from webapp.organisations.selectors import organisation_names
 from webapp.projections.selectors import bundle_contents, lot_holders
 from webapp.provenance.selectors import (
@@ -96,7 +96,7 @@ class TraceApi(APIView):
             )
         except LotNotFound:
             raise Http404(f"Lot {lot_id} is not on the chain (or not mirrored yet).") from None
-        shaped = trace_json(trace)
+        shaped = trace_json(trace, kinds=KIND_CODES)
         shaped["nodes"] = stock_scope(organisation=acting_organisation(request)).trace_nodes(
             shaped["nodes"]
         )
@@ -184,7 +184,7 @@ class RevocationImpactApi(APIView):
             {
                 "certificate_id": certificate_id,
                 "revoked": impact.certificate.revoked,
-                "lots": [lot_json(s, names) for s in impact.lots],
+                "lots": [lot_json(s, names, kinds=KIND_CODES) for s in impact.lots],
                 "holders": [
                     {"organisation": o.slug, "name": o.name, "lots": lots}
                     for o, lots in impact.holders.items()

@@ -26,7 +26,10 @@ from webapp.projections.models import (
 )
 from webapp.projections.selectors import bundle_contents
 
+#: A lot's kind for people to read (pages, passport, evidence pack): "raw material".
 KIND_NAMES = {k.value: k.name.replace("_", " ").lower() for k in LotKind}
+#: A lot's kind as the API spells it, in answers and filters alike: "raw_material".
+KIND_CODES = {k.value: k.name.lower() for k in LotKind}
 
 
 def current_lots(chain_id: int | None = None) -> QuerySet[LotVersion]:
@@ -197,6 +200,7 @@ class Holding:
     unit: str
     kind: str
     quarantined: bool
+    kind_code: str = ""
 
 
 def inventory(*, organisation: Organisation) -> list[Holding]:
@@ -226,6 +230,7 @@ def inventory(*, organisation: Organisation) -> list[Holding]:
                 unit=m.unit if m else "",
                 kind=KIND_NAMES.get(lot.kind, "") if lot else "",
                 quarantined=bool(lot and lot.quarantined),
+                kind_code=KIND_CODES.get(lot.kind, "") if lot else "",
             )
         )
     return out
@@ -265,6 +270,10 @@ class LotDetail:
     @property
     def kind(self) -> str:
         return KIND_NAMES.get(self.lot.kind, "")
+
+    @property
+    def kind_code(self) -> str:
+        return KIND_CODES.get(self.lot.kind, "")
 
 
 def lot_detail(*, lot_id: int, organisation: Organisation | None = None) -> LotDetail | None:

@@ -52,6 +52,11 @@ class OrganisationAdmin(admin.ModelAdmin):
         "advance_rotation",
     ]
 
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        """Never deleted: its address, roles and history stay on the chain, so an
+        organisation leaves by being deactivated or suspended there, not by a row going."""
+        return False
+
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         """key_backend: the key store the next key (first or rotated) is created in."""
         if db_field.name == "key_backend":

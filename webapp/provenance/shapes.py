@@ -4,6 +4,7 @@ evidence pack, so the three never disagree about what a trace says (the figures'
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from webapp.certificates.selectors import certificate_type_name
@@ -29,11 +30,17 @@ def certificate_json(c: CertificateVersion) -> dict[str, Any]:
 
 
 def lot_json(
-    summary: LotSummary, names: dict[str, str], *, depth: int | None = None
+    summary: LotSummary,
+    names: dict[str, str],
+    *,
+    depth: int | None = None,
+    kinds: Mapping[int, str] = KIND_NAMES,
 ) -> dict[str, Any]:
+    """`kinds` spells the lot's kind: readable names by default, the API's codes
+    (`webapp.lots.selectors.KIND_CODES`) in the API."""
     shaped: dict[str, Any] = {
         "lot_id": summary.lot_id,
-        "kind": KIND_NAMES.get(summary.kind, ""),
+        "kind": kinds.get(summary.kind, ""),
         "name": summary.name,
         "unit": summary.unit,
         "quantity": int(summary.quantity),
@@ -51,7 +58,7 @@ def lot_json(
     return shaped
 
 
-def trace_json(trace: Trace) -> dict[str, Any]:
+def trace_json(trace: Trace, *, kinds: Mapping[int, str] = KIND_NAMES) -> dict[str, Any]:
     """A trace with every lot's state, holders and certificates (as of the trace's block)."""
     names = organisation_names()
     summaries = lot_summaries(lot_ids=list(trace.nodes), block=trace.block)
@@ -62,7 +69,7 @@ def trace_json(trace: Trace) -> dict[str, Any]:
         "as_of_block": trace.block,
         "reached_depth_cap": trace.reached_cap,
         "nodes": [
-            lot_json(summaries[lot_id], names, depth=d)
+            lot_json(summaries[lot_id], names, depth=d, kinds=kinds)
             for lot_id, d in sorted(trace.nodes.items(), key=lambda item: (item[1], item[0]))
             if lot_id in summaries
         ],

@@ -1,4 +1,6 @@
-"""``python -m contracts.proofs.verify FILE [--rpc URL] [--chain-id N] [--abi FILE]``."""
+"""``provenant-verify FILE [--rpc URL] [--chain-id N] [--abi FILE]``, the console script
+installed with the package, or ``python -m contracts.proofs.verify`` with the same arguments.
+The exit status is 0 when every check passed, 1 otherwise."""
 
 from __future__ import annotations
 
@@ -24,9 +26,13 @@ def _load_abi(path: Path) -> list[dict[str, Any]]:
     return abi
 
 
+SCRIPT = "provenant-verify"
+
+
 def main(argv: list[str] | None = None) -> int:
+    invoked = Path(sys.argv[0]).name
     parser = argparse.ArgumentParser(
-        prog="python -m contracts.proofs.verify",
+        prog=SCRIPT if invoked == SCRIPT else "python -m contracts.proofs.verify",
         description="Check a Provenant proof document or evidence pack.",
     )
     parser.add_argument("proof", type=Path, help="proof document or evidence pack (JSON)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,7 +23,7 @@ from webapp.api.fields import (
     gs1_digits_field,
     quantity_field,
 )
-from webapp.api.outputs import LotDetailOutput
+from webapp.api.outputs import LOT_KIND_FIELD, LOT_KINDS, LotDetailOutput
 from webapp.api.schema import read_responses, write_responses
 from webapp.api.views.common import (
     IDEMPOTENCY,
@@ -46,9 +46,6 @@ from webapp.lots.services import Claims, lot_register
 from webapp.organisations.selectors import organisation_by_slug, organisation_names
 from webapp.privacy.services import personal_json
 from webapp.provenance.shapes import certificate_json
-
-#: The kinds a lot list may be filtered by.
-LOT_KINDS = ["raw_material", "component", "product", "bundle"]
 
 
 class LotRegisterApi(WriteView):
@@ -135,8 +132,9 @@ class LotOutput(serializers.Serializer[Any]):
     def _meta(self, lot: Any) -> Any:
         return self.context.get("metadata", {}).get(int(lot.lot_id))
 
+    @extend_schema_field(LOT_KIND_FIELD)
     def get_kind(self, lot: Any) -> str:
-        return selectors.KIND_NAMES.get(lot.kind, "")
+        return selectors.KIND_CODES.get(lot.kind, "")
 
     def get_name(self, lot: Any) -> str:
         meta = self._meta(lot)
@@ -226,7 +224,7 @@ class LotDetailApi(APIView):
         return Response(
             {
                 "lot_id": int(lot.lot_id),
-                "kind": detail.kind,
+                "kind": detail.kind_code,
                 "quantity": int(lot.quantity),
                 "creator": lot.creator,
                 "creator_name": names.get(lot.creator, ""),

@@ -42,7 +42,7 @@ class InventoryApi(APIView):
                         "quantity": int(h.quantity),
                         "name": h.name,
                         "unit": h.unit,
-                        "kind": h.kind,
+                        "kind": h.kind_code,
                         "quarantined": h.quarantined,
                     }
                     for h in holdings
