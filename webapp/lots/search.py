@@ -73,12 +73,13 @@ def lots_in_view(*, scope: StockScope) -> QuerySet[Any]:
     )
     block = Block.objects.filter(chain_id=chain_id, number=OuterRef("registered_block"))
     lots: QuerySet[Any] = scope.lots(current_lots())
-    return lots.annotate(
+    annotated: QuerySet[Any] = lots.annotate(
         name=Subquery(metadata.values(text=KT("document__name"))[:1]),
         unit=Subquery(metadata.values(text=KT("document__unit"))[:1]),
         registered_block=Subquery(first.values("block_from")[:1]),
         registered_at=Subquery(block.values("timestamp")[:1]),
     )
+    return annotated
 
 
 def _tab(lots: QuerySet[Any], tab: str, mine: list[str]) -> QuerySet[Any]:
