@@ -9,7 +9,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from contracts.chain.domain import LotKind
@@ -208,6 +210,17 @@ def test_pages_hold_25_lots_and_their_links_keep_the_filters(
     assert listed(refinery, tab="held", sort="name", page=-3) == [lots["refined"]]
 
 
+def test_a_page_of_lots_takes_the_same_queries_however_many_rows(lots: dict[str, int]) -> None:
+    refinery = person("refinery")
+    refinery.get("/lots")  # the session and the organisation, loaded once
+    counts = []
+    for tab, rows in (("all", 2), ("mine", 1), ("handled", 2)):
+        with CaptureQueriesContext(connection) as queries:
+            assert len(listed(refinery, tab=tab)) == rows
+        counts.append(len(queries))
+    assert counts[0] == counts[1] == counts[2] <= 15, counts
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [
@@ -256,6 +269,11 @@ def test_search_finds_lots_certificates_and_organisations_within_view(
     # (a lot the mine sees with the same id as the certificate would be jumped to)
     assert lots["certificate"] not in (cobalt, copper)
     assert f'data-certificate="{lots["certificate"]}"' in found(mine, str(lots["certificate"]))
+    # Its issuer finds it too; an organisation that never touched the lot does not.
+    assert f'data-certificate="{lots["certificate"]}"' in found(
+        person("certifier"), str(lots["certificate"])
+    )
+    assert "data-certificate" not in found(person("distributor"), str(lots["certificate"]))
     organisations = found(mine, "nordic")
     assert 'data-organisation="refinery"' in organisations
     assert 'href="/lots?holder=refinery"' in organisations
