@@ -225,6 +225,7 @@ def test_a_page_of_lots_takes_the_same_queries_however_many_rows(lots: dict[str,
     ("params", "message"),
     [
         ({"kind": "gadget"}, "Select a valid choice"),
+        ({"kind": "gadget", "tab": "held"}, 'name="tab" value="held"'),
         ({"tab": "theirs"}, "Select a valid choice"),
         ({"gtin": "12ab5678"}, "Digits 0-9 only."),
         ({"gtin": "1" * 40}, "at most 14 characters"),

@@ -22,8 +22,10 @@ def lots_view(request: HttpRequest) -> HttpResponse:
     scope = stock_scope(organisation=organisation_of(request))
     form = forms.LotFilterForm(request.GET)
     page = rows = None
-    tab = sort = ""
-    if form.is_valid():
+    valid = form.is_valid()
+    # With a bad filter the page stays on the tab it was on, if that one was valid.
+    tab, sort = form.cleaned_data.get("tab") or "all", ""
+    if valid:
         query = form.lot_query()
         tab, sort = query.tab, query.sort
         # get_page: a page number past the end (or not a number) shows the last (or first).
