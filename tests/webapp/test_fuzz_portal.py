@@ -114,3 +114,31 @@ def _exercise(client: Client, path: str) -> None:
     if path in KNOWN:
         post = example(data=KNOWN[path])(post)
     post()
+
+
+#: The lots page's filters and the search box: GET parameters, each tried with odd values.
+FILTERS = [
+    "tab", "kind", "gtin", "holder", "state", "registered_from", "registered_to", "sort", "page",
+]  # fmt: skip
+
+
+def test_no_lots_filter_or_search_text_gets_a_server_error(network: Network) -> None:
+    client = Client()
+    assert client.login(username="mine", password=PASSWORD)
+
+    @given(
+        params=st.dictionaries(st.sampled_from(FILTERS), values, max_size=len(FILTERS)),
+        q=values,
+    )
+    @settings(
+        max_examples=40,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def get(params: dict[str, str], q: str) -> None:
+        assert client.get("/lots", params).status_code < 500, params
+        assert client.get("/search", {"q": q}).status_code < 500, q
+
+    get()

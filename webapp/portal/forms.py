@@ -10,6 +10,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 
+from contracts.chain.domain import LotKind
 from webapp.certificates.services import CERTIFICATE_TYPES
 from webapp.limits import (
     EARLIEST_CERTIFICATE_DATE,
@@ -30,6 +31,7 @@ from webapp.limits import (
     id_bounds,
     quantity_bounds,
 )
+from webapp.lots.search import TABS, LotQuery
 from webapp.organisations.models import Organisation
 from webapp.organisations.selectors import participant_list
 
@@ -222,3 +224,72 @@ class CertificateForm(ActionForm):
 
 class RevokeForm(ActionForm):
     reason = forms.CharField(max_length=MAX_REASON_LENGTH)
+
+
+# ------------------------------------------------------------------ finding lots
+
+SORT_CHOICES = [
+    ("-id", "Newest first"),
+    ("id", "Oldest first"),
+    ("name", "Name A-Z"),
+    ("-name", "Name Z-A"),
+    ("-date", "Registered, latest first"),
+    ("date", "Registered, earliest first"),
+    ("-quantity", "Quantity, largest first"),
+    ("quantity", "Quantity, smallest first"),
+]
+STATES = [("", "any state"), ("quarantined", "quarantined"), ("clear", "not quarantined")]
+
+
+class LotFilterForm(forms.Form):
+    """The lots page's GET parameters. Every field may be left out."""
+
+    tab = forms.ChoiceField(required=False, choices=list(TABS.items()))
+    kind = forms.ChoiceField(
+        required=False, choices=[("", "any kind"), *KINDS, ("bundle", "Bundle")]
+    )
+    gtin = forms.CharField(
+        required=False, max_length=14, min_length=8, validators=[ascii_digits], label="GTIN"
+    )
+    holder = forms.ModelChoiceField(
+        required=False,
+        queryset=Organisation.objects.none(),
+        to_field_name="slug",
+        empty_label="any holder",
+    )
+    state = forms.ChoiceField(required=False, choices=STATES)
+    registered_from = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    registered_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    sort = forms.ChoiceField(required=False, choices=SORT_CHOICES)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["holder"].queryset = participant_list()  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("registered_from"), data.get("registered_to")
+        if start and end and start > end:
+            self.add_error("registered_to", "The end date comes before the start date.")
+        return data
+
+    def lot_query(self) -> LotQuery:
+        """The cleaned filters as the selector takes them (call after is_valid())."""
+        data = self.cleaned_data
+        state = data.get("state") or ""
+        return LotQuery(
+            tab=data.get("tab") or "all",
+            kind=int(LotKind[data["kind"].upper()]) if data.get("kind") else None,
+            gtin=data.get("gtin") or "",
+            holder=data.get("holder"),
+            quarantined={"quarantined": True, "clear": False}.get(state),
+            registered_from=data.get("registered_from"),
+            registered_to=data.get("registered_to"),
+            sort=data.get("sort") or "-id",
+        )
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(required=False, max_length=MAX_NAME_LENGTH, strip=True, label="Search")

@@ -1,13 +1,15 @@
 from django.urls import path
 
 from webapp.converters import Uint256Converter  # noqa: F401  (registers <uint:>)
+from webapp.portal import lots_views, token_views, views
 from webapp.portal import provenance_views as pv
-from webapp.portal import token_views, views
 
 app_name = "portal"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("lots", lots_views.lots_view, name="lots"),
+    path("search", lots_views.search_view, name="search"),
     path("lots/new", views.lot_register_view, name="lot-register"),
     path("lots/<uint:lot_id>", views.lot_view, name="lot"),
     path("lots/<uint:lot_id>/unbundle", views.unbundle_view, name="unbundle"),
