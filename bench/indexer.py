@@ -236,7 +236,9 @@ def _profiled(enabled: bool, label: str, fn: Callable[[], Any]) -> Any:
     profile = cProfile.Profile()
     result = profile.runcall(fn)
     print(f"---- profile: {label}", file=sys.stderr)
-    pstats.Stats(profile, stream=sys.stderr).sort_stats("tottime").print_stats(30)
+    stats = pstats.Stats(profile, stream=sys.stderr)
+    stats.sort_stats("tottime").print_stats(30)
+    stats.sort_stats("cumulative").print_stats(40)
     return result
 
 
