@@ -143,6 +143,11 @@ class VersionBatch:
 
     # ------------------------------------------------------------------ folding
 
+    @staticmethod
+    def slot(model: type[models.Model], key: dict[str, Any]) -> Slot:
+        """Where the entity's current version is held in the batch (``_current``)."""
+        return _slot(model, key)
+
     def _set_current(self, model: type[models.Model], key: dict[str, Any], row: Row | None) -> None:
         self._current[_slot(model, key)] = row
 
