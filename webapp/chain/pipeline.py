@@ -163,7 +163,9 @@ def _consumer_batch(
                 return _apply_one_by_one(consumer, cursor, events), False
         cursor.event_id = reached
         cursor.save(update_fields=["event_id", "updated_at"])
-        return len(events), reached < limit
+        # Held back by a consumer it relies on: that one may move on in this same run
+        # (the next turn finds out, and stops it when it did not).
+        return len(events), reached < until
 
 
 def _apply_one_by_one(consumer: Consumer, cursor: ConsumerCursor, events: list[ChainEvent]) -> int:
