@@ -263,6 +263,11 @@ def measure_pipeline(chain: GeneratedChain, profile: bool) -> float:
     parked = ConsumerCursor.objects.filter(chain_id=chain_id, parked_at__isnull=False)
     if parked.exists():
         raise SystemExit(f"{chain.label}: parked consumers: {[str(c) for c in parked]}")
+    # Every consumer applied every event: a rate of the store alone would flatter the pipeline.
+    last = ChainEvent.objects.filter(chain_id=chain_id).order_by("-id").values_list("id", flat=True)
+    behind = ConsumerCursor.objects.filter(chain_id=chain_id, event_id__lt=last[0])
+    if behind.exists():
+        raise SystemExit(f"{chain.label}: consumers behind the store: {[str(c) for c in behind]}")
     rate = stored / seconds
     print(
         f"pipeline_{chain.label}: {rate:,.0f} events/s ({stored} events in"
