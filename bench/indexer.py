@@ -236,7 +236,9 @@ def _profiled(enabled: bool, label: str, fn: Callable[[], Any]) -> Any:
     profile = cProfile.Profile()
     result = profile.runcall(fn)
     print(f"---- profile: {label}", file=sys.stderr)
-    pstats.Stats(profile, stream=sys.stderr).sort_stats("tottime").print_stats(30)
+    stats = pstats.Stats(profile, stream=sys.stderr)
+    stats.sort_stats("tottime").print_stats(30)
+    stats.sort_stats("cumulative").print_stats(40)
     return result
 
 
@@ -261,6 +263,11 @@ def measure_pipeline(chain: GeneratedChain, profile: bool) -> float:
     parked = ConsumerCursor.objects.filter(chain_id=chain_id, parked_at__isnull=False)
     if parked.exists():
         raise SystemExit(f"{chain.label}: parked consumers: {[str(c) for c in parked]}")
+    # Every consumer applied every event: a rate of the store alone would flatter the pipeline.
+    last = ChainEvent.objects.filter(chain_id=chain_id).order_by("-id").values_list("id", flat=True)
+    behind = ConsumerCursor.objects.filter(chain_id=chain_id, event_id__lt=last[0])
+    if behind.exists():
+        raise SystemExit(f"{chain.label}: consumers behind the store: {[str(c) for c in behind]}")
     rate = stored / seconds
     print(
         f"pipeline_{chain.label}: {rate:,.0f} events/s ({stored} events in"

@@ -25,10 +25,11 @@ import functools
 import itertools
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.db import connection, models
+from django.db.models.expressions import RawSQL
 
 from webapp.chain.models import ChainEvent
 from webapp.projections.models import Balance
@@ -86,22 +87,36 @@ class VersionBatch:
             if slot not in self._current:
                 groups[(model, tuple(k for k, _ in slot[1]))].add(slot)
         for (model, names), slots in groups.items():
-            values = {name: sorted({dict(s[1])[name] for s in slots}, key=str) for name in names}
-            chunks = [
-                [values[name][i : i + _CHUNK] for i in range(0, len(values[name]), _CHUNK)]
-                for name in names
-            ]
-            for parts in itertools.product(*chunks):
-                lookup = {f"{name}__in": part for name, part in zip(names, parts, strict=True)}
-                rows = model.objects.filter(  # type: ignore[attr-defined]
-                    chain_id=self.chain_id, block_to__isnull=True, **lookup
-                ).values()
+            for rows in self._current_rows(model, names, slots):
                 for row in rows:
                     slot = (model, tuple((name, _norm(row[name])) for name in names))
                     if slot in slots and self._newer(self._current.get(slot), row):
                         self._current[slot] = row
             for slot in slots:
                 self._current.setdefault(slot, None)
+
+    def _current_rows(
+        self, model: type[models.Model], names: tuple[str, ...], slots: set[Slot]
+    ) -> Iterator[Iterable[Row]]:
+        """The current versions of the keys in `slots`, and of a few more (every
+        combination of their key values), as dicts."""
+        current = model._default_manager.filter(chain_id=self.chain_id, block_to__isnull=True)
+        values = {name: sorted({dict(s[1])[name] for s in slots}, key=str) for name in names}
+        if connection.vendor == "postgresql":
+            # One array parameter per key column: a batch is one short statement however
+            # many entities it touches (an IN list costs a parameter per value to build).
+            by_name = {f.attname: f for f in _fields(model)}
+            for name in names:
+                current = current.filter(_any(by_name[name], values[name]))
+            yield current.values()
+            return
+        chunks = [
+            [values[name][i : i + _CHUNK] for i in range(0, len(values[name]), _CHUNK)]
+            for name in names
+        ]
+        for parts in itertools.product(*chunks):
+            lookup = {f"{name}__in": part for name, part in zip(names, parts, strict=True)}
+            yield current.filter(**lookup).values()
 
     @staticmethod
     def _newer(held: Row | None, row: Row) -> bool:
@@ -127,6 +142,11 @@ class VersionBatch:
         return row
 
     # ------------------------------------------------------------------ folding
+
+    @staticmethod
+    def slot(model: type[models.Model], key: dict[str, Any]) -> Slot:
+        """Where the entity's current version is held in the batch (``_current``)."""
+        return _slot(model, key)
 
     def _set_current(self, model: type[models.Model], key: dict[str, Any], row: Row | None) -> None:
         self._current[_slot(model, key)] = row
@@ -199,6 +219,16 @@ class VersionBatch:
             if rows:
                 _insert(model, rows)
         self._reset_batch()
+
+
+def _any(field: models.Field[Any, Any], values: list[Any]) -> RawSQL:
+    """`field` is one of `values` (PostgreSQL: ``= ANY`` of one array parameter)."""
+    column = connection.ops.quote_name(field.column)
+    return RawSQL(
+        f"{column} = ANY(%s::{field.db_type(connection)}[])",
+        [values],
+        output_field=models.BooleanField(),
+    )
 
 
 def _close_stored(model: type[models.Model], closed: dict[int, int]) -> None:

@@ -90,12 +90,22 @@ class Projector(VersionBatch):
         for holder, delta in ((sender, -qty), (receiver, qty)):
             if holder == ZERO_ADDRESS:
                 continue
-            now = self.current(Balance, lot_id=lot_id, holder=holder)
+            # close() and change() by hand: one look-up of the balance's slot, not three.
+            slot = self.slot(Balance, {"lot_id": lot_id, "holder": holder})
+            current = self._current
+            now = (
+                current[slot]
+                if slot in current
+                else self.current(Balance, lot_id=lot_id, holder=holder)
+            )
             balance = (now["quantity"] if now else 0) + delta
-            self.close(Balance, event, lot_id=lot_id, holder=holder)
+            if now is not None:
+                self._close_row(Balance, now, event.block_number)
+                current[slot] = None
             if balance:
-                row = self.add(Balance, event, lot_id=lot_id, holder=holder, quantity=balance)
-                self._set_current(Balance, {"lot_id": lot_id, "holder": holder}, row)
+                current[slot] = self.add(
+                    Balance, event, lot_id=lot_id, holder=holder, quantity=balance
+                )
 
     def apply_pending(self, batch: int = 2000) -> int:
         """Bring the projections alone up to the event store; returns events applied."""
