@@ -143,6 +143,25 @@ def test_a_consumer_receives_every_event_exactly_once(
     assert cursor("recorder").event_id == all_events()[-1]
 
 
+def test_consumers_after_the_projections_reach_the_head_in_the_same_run(
+    chain: Consortium, w3: Web3, manifest: Manifest, recorders: list[Recorder]
+) -> None:
+    """A backlog of many batches: a consumer that follows the projections (as operation
+    confirmation does) keeps its turn until the head, not one batch per run."""
+    follower = Recorder("follower")
+    follower.after = ("projections",)
+    consumer_register(follower)
+    try:
+        some_lots(chain, 6)
+        sync(w3, manifest, batch=2)  # one run over many batches
+        assert len(all_events()) > 6
+        assert follower.seen() == all_events()
+        for name in ("projections", "operations", "notifications", "follower"):
+            assert cursor(name).event_id == all_events()[-1], name
+    finally:
+        consumer_unregister(name="follower")
+
+
 def test_a_crash_inside_a_batch_replays_the_batch_and_doubles_nothing(
     chain: Consortium, w3: Web3, manifest: Manifest, recorders: list[Recorder]
 ) -> None:
