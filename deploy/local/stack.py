@@ -165,7 +165,6 @@ def _run(node: AnvilNode, port: int, say: Callable[[str], None]) -> None:
             logins = "\n".join(
                 f"  {user:<12} {name} ({ORGANISATIONS[slug].name})"
                 for slug, (name, user) in DISPLAY.items()
-                if slug != "coldchain-sensors"
             )
             say(
                 f"\nchain node {node.url} (chain id {manifest.chain_id})\n"
