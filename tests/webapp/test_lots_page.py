@@ -16,14 +16,12 @@ from django.utils import timezone
 
 from contracts.chain.domain import LotKind
 from tests.webapp.network import PASSWORD, Network
-from webapp.certificates.services import certificate_issue
-from webapp.documents.services import document_upload
+from tests.webapp.test_provenance_flow import certify, done
 from webapp.lots.services import handoff_accept, handoff_initiate, lot_register
 from webapp.operations.calls import ContractCall
-from webapp.operations.models import Operation
 from webapp.operations.services import operation_queue
 from webapp.portal import lots_views
-from webapp.projections.models import CertificateVersion, HandoffVersion
+from webapp.projections.models import HandoffVersion
 
 pytestmark = [pytest.mark.integration, pytest.mark.node, pytest.mark.django_db(transaction=True)]
 
@@ -34,13 +32,6 @@ def person(slug: str) -> Client:
     client = Client()
     assert client.login(username=slug, password=PASSWORD)
     return client
-
-
-def done(net: Network, operation: Operation) -> Operation:
-    net.settle()
-    operation.refresh_from_db()
-    assert operation.status == Operation.Status.CONFIRMED, operation.error
-    return operation
 
 
 def register(net: Network, slug: str, name: str, quantity: int, **kwargs: Any) -> int:
@@ -82,31 +73,12 @@ def lots(network: Network) -> dict[str, int]:
         lot_id=copper,
     )
     done(net, operation)
-    document = document_upload(
-        organisation=net.orgs["certifier"],
-        name="audit.pdf",
-        content=b"%PDF audit of the cobalt ore",
-        content_type="application/pdf",
-    )
-    now = timezone.now()
-    done(
-        net,
-        certificate_issue(
-            organisation=net.orgs["certifier"],
-            lot_id=cobalt,
-            certificate_type="CARBON_FOOTPRINT",
-            document_hash=document.hash_hex,
-            valid_from=now - timedelta(days=1),
-            valid_until=now + timedelta(days=30),
-            claims={"CO2E_G_PER_UNIT": 4},
-        ),
-    )
-    certificate = CertificateVersion.objects.get(subject=cobalt, block_to__isnull=True)
+    certificate = certify(net, cobalt, co2e=4)
     return {
         "cobalt": cobalt,
         "copper": copper,
         "refined": refined,
-        "certificate": int(certificate.certificate_id),
+        "certificate": certificate,
     }
 
 
