@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from tests.webapp.test_portal_browser import log_in, page, shot
+from tests.webapp.browser import browser, log_in, page, shot
 from tests.webapp.test_provenance_flow import product
 
 pytestmark = [pytest.mark.integration, pytest.mark.node, pytest.mark.django_db(transaction=True)]
 
-__all__ = ["page", "product"]  # fixtures used below
+__all__ = ["browser", "page", "product"]  # fixtures used below
 
 
 def test_a_pallet_traces_back_to_its_ore_on_screen_and_its_passport_is_public(

@@ -25,6 +25,8 @@ class Organisation(models.Model):
     address = models.CharField(max_length=42, blank=True)
     #: Holds the consortium admin key: onboards the other organisations on chain.
     is_operator = models.BooleanField(default=False)
+    #: IANA time zone the organisation's members read times in (Europe/Oslo, Africa/Lubumbashi).
+    time_zone = models.CharField(max_length=64, default="UTC")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

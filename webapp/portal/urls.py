@@ -1,17 +1,17 @@
 from django.urls import path
 
 from webapp.converters import Uint256Converter  # noqa: F401  (registers <uint:>)
-from webapp.portal import lots_views, token_views, views
+from webapp.portal import lots_views, page_views, token_views, views
 from webapp.portal import provenance_views as pv
 
 app_name = "portal"
 
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
+    path("", page_views.dashboard, name="dashboard"),
     path("lots", lots_views.lots_view, name="lots"),
     path("search", lots_views.search_view, name="search"),
     path("lots/new", views.lot_register_view, name="lot-register"),
-    path("lots/<uint:lot_id>", views.lot_view, name="lot"),
+    path("lots/<uint:lot_id>", page_views.lot_view, name="lot"),
     path("lots/<uint:lot_id>/unbundle", views.unbundle_view, name="unbundle"),
     path("handoffs/new", views.handoff_initiate_view, name="handoff-initiate"),
     path(
@@ -35,10 +35,14 @@ urlpatterns = [
         views.certificate_revoke_view,
         name="certificate-revoke",
     ),
-    path("operations", views.operations_view, name="operations"),
-    path("operations/<uuid:operation_id>", views.operation_view, name="operation"),
-    path("operations/<uuid:operation_id>/status", views.operation_status, name="operation-status"),
-    path("documents/<str:sha256>", views.document_download, name="document"),
+    path("operations", page_views.operations_view, name="operations"),
+    path("operations/<uuid:operation_id>", page_views.operation_view, name="operation"),
+    path(
+        "operations/<uuid:operation_id>/status",
+        page_views.operation_status,
+        name="operation-status",
+    ),
+    path("documents/<str:sha256>", page_views.document_download, name="document"),
     path("api-tokens", token_views.api_tokens_view, name="api-tokens"),
     path(
         "api-tokens/<uint:token_id>/revoke",

@@ -7,6 +7,7 @@ from typing import Any
 
 from django import template
 
+from webapp import formatting
 from webapp.certificates.selectors import certificate_type_name
 from webapp.operations.selectors import operation_reason_for_user
 
@@ -30,13 +31,7 @@ def ascii32(value: str) -> str:
     return certificate_type_name(value)
 
 
-@register.filter
-def percent(value: Any) -> str:
-    """A share between 0 and 1 as a percentage with one decimal ("85.0 %")."""
-    try:
-        return f"{float(value) * 100:.1f} %"
-    except (TypeError, ValueError):
-        return ""
+register.filter("percent", formatting.percent)
 
 
 @register.filter
