@@ -52,6 +52,19 @@ DISPLAY: dict[str, tuple[str, str]] = {
     "coldchain-sensors": ("ColdChain Sensors", "sensors"),
 }
 
+#: Where each demo organisation works: its members read times in this zone.
+TIME_ZONES: dict[str, str] = {
+    "katanga-cobalt-mine": "Africa/Lubumbashi",
+    "nordic-refinery": "Europe/Helsinki",
+    "silicon-works": "Europe/Berlin",
+    "eurologistics": "Europe/Amsterdam",
+    "city-electronics": "Europe/London",
+    "trust-certification": "Europe/Zurich",
+    "coldchain-sensors": "UTC",
+}
+#: The consortium operator's person: an auditor who reads across the consortium.
+AUDITOR_LOGIN = "auditor"
+
 #: Off-chain metadata documents of the seeded lots; the chain holds their canonical hashes.
 LOT_DOCUMENTS: dict[int, dict[str, object]] = {
     101: {"name": "Cobalt ore, pit 3", "unit": "g", "kind": 1, "claims": {"co2e_g_per_unit": 3}},

@@ -29,7 +29,15 @@ from contracts.chain.deploy import deploy_system, local_deployer_key, local_depl
 from contracts.chain.domain import Role, canonical_hash
 from deploy.local.keyvault import LocalKeyVault
 from deploy.local.node import AnvilNode
-from deploy.local.seed import DISPLAY, LOT_DOCUMENTS, ORGANISATIONS, lot_document, seed
+from deploy.local.seed import (
+    AUDITOR_LOGIN,
+    DISPLAY,
+    LOT_DOCUMENTS,
+    ORGANISATIONS,
+    TIME_ZONES,
+    lot_document,
+    seed,
+)
 from deploy.local.softhsm import ensure_token
 from webapp.chain import chain_client
 from webapp.chain.indexer import ChainIndexer, leader_lock
@@ -166,6 +174,7 @@ def _run(node: AnvilNode, port: int, say: Callable[[str], None]) -> None:
                 f"  {user:<12} {name} ({ORGANISATIONS[slug].name})"
                 for slug, (name, user) in DISPLAY.items()
             )
+            logins += f"\n  {AUDITOR_LOGIN:<12} Consortium operator (AUDITOR)"
             say(
                 f"\nchain node {node.url} (chain id {manifest.chain_id})\n"
                 f"portal      {base}/\n"
@@ -200,6 +209,7 @@ def _organisations() -> dict[str, Signer]:
             "name": "Consortium operator",
             "roles": int(Role.AUDITOR),
             "is_operator": True,
+            "time_zone": "UTC",
         },
     )
     if not operator.address:
@@ -214,11 +224,14 @@ def _organisations() -> dict[str, Signer]:
         )
     if not User.objects.filter(username="admin").exists():
         User.objects.create_superuser("admin", "", DEMO_PASSWORD)
+    if not User.objects.filter(username=AUDITOR_LOGIN).exists():
+        auditor = User.objects.create_user(AUDITOR_LOGIN, password=DEMO_PASSWORD)
+        Member.objects.create(user=auditor, organisation=operator, is_admin=False)
     stores: dict[str, Signer] = {}
     for slug, role in ORGANISATIONS.items():
         name, username = DISPLAY[slug]
         org, _ = Organisation.objects.get_or_create(
-            slug=slug, defaults={"name": name, "roles": int(role)}
+            slug=slug, defaults={"name": name, "roles": int(role), "time_zone": TIME_ZONES[slug]}
         )
         if not org.address:
             organisation_create_key(organisation=org)
