@@ -159,10 +159,10 @@ def evidence_pack(
     """
     if tier not in HIDDEN:
         raise ValueError(f"unknown tier {tier!r}")
+    trace = lot_trace(lot_id=lot_id, direction="up", depth=MAX_DEPTH)
     manifest = deployment()
     chain_id = manifest.chain_id
     head = Block.objects.filter(chain_id=chain_id).order_by("-number").first()
-    trace = lot_trace(lot_id=lot_id, direction="up", depth=MAX_DEPTH)
     if head is None:
         raise LotNotFound(lot_id)
     moment = head.timestamp
