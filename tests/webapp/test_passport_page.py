@@ -90,6 +90,7 @@ def test_the_site_wide_error_pages_are_plain_and_useful(settings: Any) -> None:
     text = _text(response.content.decode())
     assert "/no-such-page" in text
     assert "Verify a proof" in text
+    assert "check the code on the label" in text
     assert "Traceback" not in text
 
 
