@@ -67,13 +67,16 @@ def test_an_unknown_or_invalid_passport_id_gets_a_helpful_404_even_with_debug_on
 ) -> None:
     settings.DEBUG = True
     public = Client()
-    for code in ("999999", "abc", "12ab", "9" * 100, "5/extra"):
+    for code in ("999999", "abc", "12ab", "9" * 100, "5/extra", ""):
         response = public.get(f"/passport/{code}")
         assert response.status_code == 404, code
         html = response.content.decode()
         assert "Check the code on the label" in html, code
         assert "URLconf" not in html, code  # not Django's debug page with the URL list
         assert "urlpatterns" not in html, code
+    typed = public.get("/passport/999999/")  # a slash typed after the id
+    assert typed.status_code == 302
+    assert typed["Location"] == "/passport/999999"
     page = public.get("/passport/999999").content.decode()
     assert "No product passport with id 999999" in _text(page)
     evidence = public.get("/passport/999999/evidence.json")

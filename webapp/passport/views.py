@@ -10,13 +10,13 @@ from typing import Any
 import segno
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from contracts.proofs.safe_json import JsonRefused, json_loads_bounded
 from contracts.proofs.verify import verify_document
 from webapp.api.problems import PROBLEM
-from webapp.limits import MAX_VERIFY_BYTES, MAX_VERIFY_DEPTH
+from webapp.limits import MAX_ID, MAX_VERIFY_BYTES, MAX_VERIFY_DEPTH
 from webapp.lots.selectors import stock_scope
 from webapp.organisations.selectors import organisation_of_user
 from webapp.passport.evidence import FactUnknown, evidence_pack, fact_proof
@@ -53,7 +53,11 @@ def passport_view(request: HttpRequest, lot_id: int) -> HttpResponse:
 
 
 def passport_unknown_view(request: HttpRequest, code: str) -> HttpResponse:
-    """A passport address whose id is no lot id at all (letters, a typo)."""
+    """A passport address whose id is no lot id at all (letters, a typo); a lot id with a
+    trailing slash (typed by hand) goes to its passport."""
+    bare = code.strip().rstrip("/")
+    if bare.isascii() and bare.isdigit() and int(bare) <= MAX_ID:
+        return redirect("passport:passport", lot_id=int(bare))
     return _not_found(request, code)
 
 
