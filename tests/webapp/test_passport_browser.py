@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.webapp.browser import browser, phone, shot
+from tests.webapp.browser import DESKTOP, browser, log_in, new_page, phone, shot
 from tests.webapp.test_provenance_flow import product
 
 pytestmark = [pytest.mark.integration, pytest.mark.node, pytest.mark.django_db(transaction=True)]
@@ -67,3 +67,18 @@ def test_the_passport_reads_on_a_phone_without_an_account(
     assert "No product passport with id 999999" in (phone.locator("h1").text_content() or "")
     _fits_a_phone(phone)
     shot(phone, "21-passport-unknown-phone")
+
+    # A participant sees supplier addresses: long, and still within the screen.
+    log_in(phone, base, "retailer")
+    phone.goto(f"{base}/passport/{p}")
+    assert phone.locator("#restricted code").count() >= 2
+    _fits_a_phone(phone)
+    shot(phone, "22-passport-participant-phone")
+
+    desktop = new_page(phone.context.browser, DESKTOP)
+    try:
+        desktop.goto(f"{base}/passport/{p}")
+        assert desktop.locator("#custody-timeline li").count() == 7
+        shot(desktop, "23-passport-desktop")
+    finally:
+        desktop.context.close()

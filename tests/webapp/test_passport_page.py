@@ -17,7 +17,7 @@ from django.test import Client
 from tests.webapp.network import Network
 from tests.webapp.test_provenance_flow import done, hand, product
 from webapp.chain.models import ChainEvent
-from webapp.lots.services import Output, bundle_create, transformation_record
+from webapp.lots.services import Output, bundle_create, bundle_unpack, transformation_record
 from webapp.passport.selectors import certificate_label, passport_title
 from webapp.projections.models import TransformationEdge
 
@@ -206,3 +206,17 @@ def test_a_transformation_with_several_outputs_is_told_once_and_later_custody_is
     assert told[-1].startswith("Nordic Refinery handed Case (1 bundle) to EuroLogistics")
     assert not any("City Electronics" in s for s in steps), steps
     assert not any("Cobalt (" in s for s in steps), steps  # a sibling product's history
+
+    # Chip X travelled inside the case: the case's journey is part of the chip's custody.
+    done(net, bundle_unpack(organisation=net.orgs["distributor"], bundle_id=case))
+    html = Client().get(f"/passport/{x}").content.decode()
+    made = _items(_section(html, "transformations"))
+    assert len(made) == 1
+    assert "→ Chip X (3 pcs) plus 1 other lot, by Nordic Refinery" in made[0]
+    told = [step.split(" ", 3)[3] for step in _items(_section(html, "custody-timeline"))]
+    assert told[0].startswith("Katanga Cobalt Mine registered Ore A (1 kg)")
+    assert told[-4].startswith("Nordic Refinery turned Ore A (150 g) and Ore B (50 g) into Chip X")
+    assert told[-3].startswith("Nordic Refinery packed Chip X (3 pcs) and Chip Y (2 pcs) into Case")
+    assert told[-2].startswith("Nordic Refinery handed Case (1 bundle) to EuroLogistics")
+    assert told[-1].startswith("EuroLogistics unpacked Case")
+    assert not any("City Electronics" in s for s in told), told
