@@ -7,6 +7,7 @@ phone (see test_passport_browser.py)."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from html import unescape
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,12 @@ from tests.webapp.network import Network
 from tests.webapp.test_provenance_flow import done, hand, product
 from webapp.chain.models import ChainEvent
 from webapp.lots.services import Output, bundle_create, bundle_unpack, transformation_record
-from webapp.passport.selectors import certificate_label, passport_title
+from webapp.passport.selectors import (
+    StoryStep,
+    certificate_label,
+    passport_title,
+    story_shortened,
+)
 from webapp.projections.models import TransformationEdge
 
 __all__ = ["product"]  # fixture used below
@@ -50,6 +56,26 @@ def test_the_title_names_the_product_and_its_id_once() -> None:
     assert passport_title(name="Lot 40", lot_id=401) == "Lot 40 · lot 401"
     assert passport_title(name="  ", lot_id=9) == "Lot 9"
     assert certificate_label("0x" + b"QUALITY".ljust(32, b"\0").hex()) == "Quality certificate"
+
+
+@pytest.mark.unit
+def test_a_long_story_keeps_where_the_material_came_from_and_where_the_product_is() -> None:
+    steps = [
+        StoryStep("handed", datetime(2026, 12, 2, tzinfo=UTC), "Mine", [], position=(i, 0))
+        for i in range(10)
+    ]
+    assert story_shortened(steps, 10) == (steps, None)
+    shown, gap_after = story_shortened(steps, 4)
+    assert [s.position[0] for s in shown] == [0, 1, 8, 9]
+    assert gap_after == 2
+    # Events not read before step 7: the gap is there even when all steps fit.
+    assert story_shortened(steps, 10, split=7) == (steps, 7)
+    shown, gap_after = story_shortened(steps, 6, split=7)
+    assert [s.position[0] for s in shown] == [0, 1, 2, 7, 8, 9]
+    assert gap_after == 3
+    shown, gap_after = story_shortened(steps, 6, split=9)  # one late step: more early ones
+    assert [s.position[0] for s in shown] == [0, 1, 2, 3, 4, 9]
+    assert gap_after == 5
 
 
 @pytest.mark.unit
@@ -153,6 +179,38 @@ def test_the_passport_reads_in_words_and_tells_the_whole_upstream_custody(
         assert re.match(r"\d{1,2} [A-Z][a-z]{2} \d{4} ", step), step  # "2 Dec 2026 ..."
     assert timeline.count("<time ") == len(expected)
     assert timeline.count("/proofs/") == len(expected)  # each step links to its proof
+    assert "custody-gap" not in html
+
+
+@pytest.mark.integration
+@pytest.mark.node
+@pytest.mark.django_db(transaction=True)
+def test_a_story_too_long_for_the_page_keeps_its_beginning_and_its_end(
+    product: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = product["p"]
+    monkeypatch.setattr("webapp.passport.selectors.MAX_STORY_STEPS", 4)
+    steps = _items(_section(Client().get(f"/passport/{p}").content.decode(), "custody-timeline"))
+    assert len(steps) == 5
+    assert "Katanga Cobalt Mine registered Ore A" in steps[0]
+    assert "Katanga Cobalt Mine registered Ore B" in steps[1]
+    assert steps[2].startswith("More steps happened here")
+    assert "Nordic Refinery packed Cobalt" in steps[3]
+    assert "Nordic Refinery handed Pallet (1 bundle) to EuroLogistics" in steps[4]
+
+    # Too many events to read: the first and the last are read, none is made up in between
+    # (the ore's handoffs were offered before the gap and accepted inside it).
+    monkeypatch.setattr("webapp.passport.selectors.MAX_STORY_STEPS", 200)
+    monkeypatch.setattr("webapp.passport.selectors.MAX_STORY_EVENTS", 6)
+    steps = _items(_section(Client().get(f"/passport/{p}").content.decode(), "custody-timeline"))
+    undated = [s if s.startswith("More") else s.split(" ", 3)[3] for s in steps]
+    assert [s.split(" (")[0] for s in undated] == [
+        "Katanga Cobalt Mine registered Ore A",
+        "Katanga Cobalt Mine registered Ore B",
+        "More steps happened here; this page leaves them out to stay short.",
+        "Nordic Refinery packed Cobalt",
+        "Nordic Refinery handed Pallet",
+    ]
 
 
 @pytest.mark.integration

@@ -95,12 +95,27 @@ class StoryStep:
 
 @dataclass
 class Story:
-    steps: list[StoryStep]
-    hidden: int  # steps left out past MAX_STORY_STEPS (or events past MAX_STORY_EVENTS)
+    """The steps, oldest first. A story too long to list keeps its beginning (where the
+    material came from) and its end (where the product is now): `gap_after` is how many
+    steps come before the ones left out, None when nothing was."""
 
-    @property
-    def transformations(self) -> list[StoryStep]:
-        return [s for s in self.steps if s.kind == "transformed"]
+    steps: list[StoryStep]
+    gap_after: int | None
+    transformations: list[StoryStep]  # every one read, listed or not
+
+
+def story_shortened(
+    steps: list[StoryStep], limit: int, split: int | None = None
+) -> tuple[list[StoryStep], int | None]:
+    """At most `limit` steps, the earliest and the latest, and how many come before the
+    gap (None: no gap). `split`: where steps are missing already (events not read)."""
+    if len(steps) <= limit:
+        return steps, split
+    if split is None:
+        split = limit // 2
+    # Half for each end, unless one end has fewer steps: the other takes what is left.
+    early = min(split, max(limit // 2, limit - (len(steps) - split)))
+    return steps[:early] + steps[split:][-(limit - early) :], early
 
 
 @dataclass(frozen=True)
@@ -306,20 +321,29 @@ def product_story(
 ) -> tuple[Story, dict[int, LotLabel]]:
     """The upstream story of `trace.lot_id` (an "up" trace), oldest first, and the labels
     of every lot it names. Bounded: at most MAX_STORY_EVENTS events are read and
-    MAX_STORY_STEPS steps kept; `Story.hidden` says how many were left out."""
+    MAX_STORY_STEPS steps kept, the first and the last ones (`Story.gap_after`)."""
     chain_id = chain_id or settings.CHAIN_ID
     window = _Window(trace, chain_id)
     query = ChainEvent.objects.filter(chain_id=chain_id).filter(window.query())
     events = list(query.order_by("block_number", "log_index")[: MAX_STORY_EVENTS + 1])
-    overflow = len(events) > MAX_STORY_EVENTS
-    events = events[:MAX_STORY_EVENTS]
+    resumes: Position | None = None  # where the events read resume after a gap
+    if len(events) > MAX_STORY_EVENTS:  # read the first and the last ones
+        early = events[: MAX_STORY_EVENTS // 2]
+        late = list(query.order_by("-block_number", "-log_index")[: MAX_STORY_EVENTS // 2])
+        late = [e for e in reversed(late) if _position(e) > _position(early[-1])]
+        events = early + late
+        resumes = _position(late[0]) if late else None
     labels = lot_labels(lot_ids=_mentioned(window, events), chain_id=chain_id)
     narrator = _Narrator(window, names, labels)
     for event in events:
         narrator.tell(event)
     steps = sorted(narrator.steps, key=lambda s: s.position)
-    hidden = max(0, len(steps) - MAX_STORY_STEPS) + (1 if overflow else 0)
-    return Story(steps[:MAX_STORY_STEPS], hidden), labels
+    if resumes is not None:  # an offer before the gap may have been settled inside it
+        steps = [s for s in steps if s.kind != "offered" or s.position >= resumes]
+    split = None if resumes is None else sum(1 for s in steps if s.position < resumes)
+    shown, gap_after = story_shortened(steps, MAX_STORY_STEPS, split)
+    transformations = [s for s in steps if s.kind == "transformed"]
+    return Story(shown, gap_after, transformations), labels
 
 
 @dataclass
