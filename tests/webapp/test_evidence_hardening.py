@@ -203,7 +203,7 @@ def test_each_edited_summary_claim_is_rejected_by_the_cli_and_the_page_naming_it
     assert STRANGER not in shown
     assert "Shady Traders" not in shown
     figures = page[page.index('id="recomputed-figures"') :].split("</p>")[0]
-    assert "4000.000" in figures
+    assert "4 kg CO2e per unit" in figures
 
     # The command line as a third party runs it.
     path = tmp_path / "good.json"

@@ -255,7 +255,7 @@ def test_the_passport_is_public_and_participants_see_more(product: dict[str, Any
     html = page.content.decode()
     assert "Katanga Cobalt Mine" in html
     assert "Ore A" in html
-    assert "4000.000" in html
+    assert "4 kg CO2e per bundle" in html
     assert "EuroLogistics" in html
     assert 'id="restricted"' not in html
     assert 'id="public-tier"' in html

@@ -54,24 +54,6 @@ def fact_proof(*, transaction_hash: str, log_index: int) -> dict[str, Any]:
     return document
 
 
-def fact_events(*, certificates: list[int], transformations: list[int]) -> dict[str, ChainEvent]:
-    """The events behind figures: "certificate:7" -> its CertificateIssued, and
-    "transformation:3" -> its LotsTransformed."""
-    chain_id = settings.CHAIN_ID
-    wanted = Q(pk__in=[])
-    if certificates:
-        wanted |= Q(event="CertificateIssued", args__certificateId__in=certificates)
-    if transformations:
-        wanted |= Q(event="LotsTransformed", args__transformationId__in=transformations)
-    found: dict[str, ChainEvent] = {}
-    for event in ChainEvent.objects.filter(chain_id=chain_id).filter(wanted):
-        if event.event == "CertificateIssued":
-            found[f"certificate:{event.args['certificateId']}"] = event
-        else:
-            found[f"transformation:{event.args['transformationId']}"] = event
-    return found
-
-
 def lineage_events(
     *, lot_ids: list[int], transformation_ids: list[int], custody_of: int
 ) -> list[ChainEvent]:
@@ -159,10 +141,10 @@ def evidence_pack(
     """
     if tier not in HIDDEN:
         raise ValueError(f"unknown tier {tier!r}")
+    trace = lot_trace(lot_id=lot_id, direction="up", depth=MAX_DEPTH)
     manifest = deployment()
     chain_id = manifest.chain_id
     head = Block.objects.filter(chain_id=chain_id).order_by("-number").first()
-    trace = lot_trace(lot_id=lot_id, direction="up", depth=MAX_DEPTH)
     if head is None:
         raise LotNotFound(lot_id)
     moment = head.timestamp

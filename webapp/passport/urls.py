@@ -9,6 +9,9 @@ app_name = "passport"
 urlpatterns = [
     path("passport/<uint:lot_id>", views.passport_view, name="passport"),
     path("passport/<uint:lot_id>/evidence.json", views.evidence_view, name="evidence"),
+    # Anything else after /passport/ is a code no lot has: the passport's own 404 page.
+    path("passport/", views.passport_unknown_view, {"code": ""}),
+    path("passport/<path:code>", views.passport_unknown_view, name="unknown"),
     path("proofs/<str:transaction_hash>/<uint:log_index>.json", views.proof_view, name="proof"),
     path("verify", views.verify_view, name="verify"),
 ]

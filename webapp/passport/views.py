@@ -9,30 +9,22 @@ from typing import Any
 
 import segno
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from contracts.proofs.safe_json import JsonRefused, json_loads_bounded
 from contracts.proofs.verify import verify_document
 from webapp.api.problems import PROBLEM
-from webapp.certificates.selectors import certificate_status
-from webapp.limits import MAX_VERIFY_BYTES, MAX_VERIFY_DEPTH
-from webapp.lots.selectors import KIND_NAMES, stock_scope
-from webapp.organisations.selectors import organisation_names, organisation_of_user
-from webapp.passport.evidence import FactUnknown, evidence_pack, fact_events, fact_proof
+from webapp.limits import MAX_ID, MAX_VERIFY_BYTES, MAX_VERIFY_DEPTH
+from webapp.lots.selectors import stock_scope
+from webapp.organisations.selectors import organisation_of_user
+from webapp.passport.evidence import FactUnknown, evidence_pack, fact_proof
 from webapp.passport.proofs import NodeUnreachable
+from webapp.passport.selectors import passport_read
 from webapp.passport.throttle import throttle_hit
-from webapp.provenance.selectors import (
-    MAX_DEPTH,
-    LotNotFound,
-    custody_timeline,
-    lot_summaries,
-    lot_trace,
-)
-from webapp.provenance.shapes import custody_json
+from webapp.provenance.selectors import LotNotFound
 from webapp.security import client_address
-from webapp.sustainability.selectors import lot_figures
 
 
 def qr_svg(url: str) -> str:
@@ -44,45 +36,35 @@ def passport_view(request: HttpRequest, lot_id: int) -> HttpResponse:
     """The public product passport: origin, custody, certificates and figures, each figure
     linked to the proof of the chain facts it rests on. Participants see more."""
     try:
-        trace = lot_trace(lot_id=lot_id, direction="up", depth=MAX_DEPTH)
+        passport = passport_read(lot_id=lot_id, now=timezone.now())
     except LotNotFound:
-        raise Http404(f"Lot {lot_id} is not on the chain.") from None
-    names = organisation_names()
-    summaries = lot_summaries(lot_ids=list(trace.nodes))
-    lot = summaries[lot_id]
-    sources = {e.parent for e in trace.edges}
-    fed = {e.child for e in trace.edges}
-    origins = [summaries[i] for i in sorted(sources - fed) if i in summaries]
-    figures = lot_figures(lot_id=lot_id)
-    facts = fact_events(certificates=figures.certificates, transformations=figures.transformations)
-    now = timezone.now()
-    certificates = [
-        (c, s, certificate_status(c, now)) for s in summaries.values() for c in s.certificates
-    ]
-    crossed = sorted(
-        {(e.transformation_id, e.child) for e in trace.edges if e.transformation_id is not None}
-    )
+        return _not_found(request, str(lot_id))
     organisation = organisation_of_user(request.user) if request.user.is_authenticated else None
     return render(
         request,
         "passport/passport.html",
         {
-            "lot": lot,
-            "kind": KIND_NAMES.get(lot.kind, ""),
-            "names": names,
-            "origins": origins,
-            "custody": custody_json(custody_timeline(lot_id=lot_id)),
-            "certificates": certificates,
-            "figures": figures,
-            "facts": facts,
-            "transformations": [
-                (t, facts.get(f"transformation:{t}"), child) for t, child in crossed
-            ],
+            "passport": passport,
+            "lot": passport.lot,
             "restricted": organisation is not None,
             "organisation": organisation,
-            "lot_count": len(trace.nodes),
         },
     )
+
+
+def passport_unknown_view(request: HttpRequest, code: str) -> HttpResponse:
+    """A passport address whose id is no lot id at all (letters, a typo); a lot id with a
+    trailing slash (typed by hand) goes to its passport."""
+    bare = code.strip().rstrip("/")
+    if bare.isascii() and bare.isdigit() and int(bare) <= MAX_ID:
+        return redirect("passport:passport", lot_id=int(bare))
+    return _not_found(request, code)
+
+
+def _not_found(request: HttpRequest, code: str) -> HttpResponse:
+    """The passport's own 404 page, rendered here so that it is the same page with DEBUG
+    on (Django's debug 404 would list every URL of the site to whoever scanned a label)."""
+    return render(request, "passport/not_found.html", {"code": code[:80]}, status=404)
 
 
 def _unavailable(request: HttpRequest, reason: str) -> HttpResponse:
@@ -99,7 +81,7 @@ def _unavailable(request: HttpRequest, reason: str) -> HttpResponse:
             content_type=PROBLEM,
         )
     else:
-        response = render(request, "portal/error.html", {"message": reason}, status=503)
+        response = render(request, "passport/error.html", {"message": reason}, status=503)
     response["Retry-After"] = "30"
     return response
 
@@ -116,7 +98,7 @@ def _too_many(request: HttpRequest, retry_after: int) -> HttpResponse:
             content_type=PROBLEM,
         )
     else:
-        response = render(request, "portal/error.html", {"message": reason}, status=429)
+        response = render(request, "passport/error.html", {"message": reason}, status=429)
     response["Retry-After"] = str(retry_after)
     return response
 
@@ -131,7 +113,8 @@ def proof_view(request: HttpRequest, transaction_hash: str, log_index: int) -> H
     try:
         document = fact_proof(transaction_hash=transaction_hash, log_index=log_index)
     except FactUnknown as exc:
-        raise Http404(str(exc)) from None
+        problem = {"type": "about:blank", "title": "Not found", "status": 404, "detail": str(exc)}
+        return JsonResponse(problem, status=404, content_type=PROBLEM)
     except NodeUnreachable as exc:
         return _unavailable(request, str(exc))
     response = JsonResponse(document, json_dumps_params={"indent": 1})
@@ -162,11 +145,11 @@ def evidence_view(request: HttpRequest, lot_id: int) -> HttpResponse:
             scope=None if organisation is None else stock_scope(organisation=organisation),
         )
     except LotNotFound:
-        raise Http404(f"Lot {lot_id} is not on the chain.") from None
+        return _not_found(request, str(lot_id))
     except NodeUnreachable as exc:
         return _unavailable(request, str(exc))
     except ValueError as exc:
-        return render(request, "portal/error.html", {"message": str(exc)}, status=413)
+        return render(request, "passport/error.html", {"message": str(exc)}, status=413)
     response = HttpResponse(json.dumps(pack, indent=1), content_type="application/json")
     response["Content-Disposition"] = f'attachment; filename="evidence-lot-{lot_id}.json"'
     return response
