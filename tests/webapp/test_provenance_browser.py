@@ -10,16 +10,17 @@ from typing import Any
 
 import pytest
 
-from tests.webapp.browser import browser, log_in, page, shot
+from tests.webapp.browser import browser, log_in, page, phone, shot
+from tests.webapp.lineage_layout import layout_problems
 from tests.webapp.test_provenance_flow import product
 
 pytestmark = [pytest.mark.integration, pytest.mark.node, pytest.mark.django_db(transaction=True)]
 
-__all__ = ["browser", "page", "product"]  # fixtures used below
+__all__ = ["browser", "page", "phone", "product"]  # fixtures used below
 
 
 def test_a_pallet_traces_back_to_its_ore_on_screen_and_its_passport_is_public(
-    page: Any, live_server: Any, product: dict[str, Any], tmp_path: Path
+    page: Any, phone: Any, live_server: Any, product: dict[str, Any], tmp_path: Path
 ) -> None:
     base = live_server.url
     a, b, c, p = product["a"], product["b"], product["c"], product["p"]
@@ -32,6 +33,13 @@ def test_a_pallet_traces_back_to_its_ore_on_screen_and_its_passport_is_public(
     ))  # fmt: skip
     assert drawn == sorted([a, b, c, p])
     assert page.locator("#lineage-graph path.edge").count() == 3
+    # Boxes and edge labels apart, text inside its box, every lot in reach; quantities are
+    # written by the formatting layer.
+    found = layout_problems(page)
+    assert found["problems"] == []
+    assert (found["lots"], found["labels"]) == (4, 3)
+    labels = page.locator("#lineage-graph .edge-label").all_text_contents()
+    assert sorted(labels) == ["400 g used", "800 g used", "packed 600 g"]
     page.hover(f'#lineage-graph g.lot[data-lot="{p}"]')
     assert "EuroLogistics" in (page.locator(".lineage-tip").text_content() or "")
     # The distributor never held the ore: who holds it now is not shown to it.
@@ -43,6 +51,17 @@ def test_a_pallet_traces_back_to_its_ore_on_screen_and_its_passport_is_public(
     page.click(f'#lineage-graph g.lot[data-lot="{a}"]')
     page.wait_for_url(f"{base}/lots/{a}")
     assert page.locator("h1").text_content().startswith(f"Lot {a}")  # type: ignore[union-attr]
+
+    # On a phone the graph scrolls inside its box; the box stays within the page's width.
+    log_in(phone, base, "distributor")
+    phone.goto(f"{base}/lots/{p}")
+    phone.locator("#lineage-graph svg").wait_for()
+    right, viewport = phone.locator("#lineage-graph").evaluate(
+        "h => [h.getBoundingClientRect().right, window.innerWidth]"
+    )
+    assert right <= viewport
+    assert layout_problems(phone)["problems"] == []
+    shot(phone, "10-lot-lineage-graph-phone")
 
     page.goto(f"{base}/lots/{p}")
     passport_url = page.locator("#passport-url").get_attribute("href")

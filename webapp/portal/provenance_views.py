@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
+from webapp import formatting
 from webapp.lots.selectors import KIND_NAMES, stock_scope
 from webapp.organisations.selectors import organisation_names
 from webapp.passport.views import qr_svg
@@ -35,6 +36,17 @@ def _depth(request: HttpRequest) -> int:
         return GRAPH_DEPTH
 
 
+def _label(trace: dict[str, Any]) -> None:
+    """Adds the words the graph shows: each lot's quantity and each edge's label, written by
+    the formatting layer ("400 kg used", "packed 600 g")."""
+    units = {n["lot_id"]: n["unit"] for n in trace["nodes"]}
+    for node in trace["nodes"]:
+        node["quantity_text"] = formatting.quantity(node["quantity"], node["unit"])
+    for edge in trace["edges"]:
+        amount = formatting.quantity(edge["quantity"], units.get(edge["from"], ""))
+        edge["label"] = f"packed {amount}" if edge["kind"] == "bundle" else f"{amount} used"
+
+
 def lineage_context(request: HttpRequest, lot_id: int) -> dict[str, Any]:
     """What the lot page adds about provenance: both traces, custody, figures, the QR."""
     depth = _depth(request)
@@ -42,6 +54,8 @@ def lineage_context(request: HttpRequest, lot_id: int) -> dict[str, Any]:
     up = trace_json(lot_trace(lot_id=lot_id, direction="up", depth=depth))
     down = trace_json(lot_trace(lot_id=lot_id, direction="down", depth=depth))
     up["nodes"], down["nodes"] = scope.trace_nodes(up["nodes"]), scope.trace_nodes(down["nodes"])
+    _label(up)
+    _label(down)
     passport = request.build_absolute_uri(reverse("passport:passport", args=[lot_id]))
     return {
         "lineage_up": up,
