@@ -20,7 +20,8 @@ host => {
   const sorted = [...shapes].sort((a, b) => a.l - b.l);
   for (let i = 0; i < sorted.length; i++) {
     for (let j = i + 1; j < sorted.length && sorted[j].l < sorted[i].r; j++) {
-      if (touch(sorted[i], sorted[j])) problems.push(`${name(sorted[i].el)} overlaps ${name(sorted[j].el)}`);
+      if (touch(sorted[i], sorted[j]))
+        problems.push(`${name(sorted[i].el)} overlaps ${name(sorted[j].el)}`);
     }
   }
   for (const text of host.querySelectorAll("g.lot text, g.edge-label-box text")) {
@@ -37,7 +38,8 @@ host => {
       problems.push(`title "${title}" is not "${full}" cut with an ellipsis`);
     else if (/\\w$/.test(kept) && /^\\w/.test(full.slice(kept.length))) {
       // Cut inside a word: only fair for a word too long to fit on its own.
-      const word = full.slice(0, kept.length).split(/\\s/).pop() + full.slice(kept.length).split(/\\s/)[0];
+      const word = full.slice(0, kept.length).split(/\\s/).pop()
+        + full.slice(kept.length).split(/\\s/)[0];
       if (word.length <= 16) problems.push(`title "${title}" is cut inside a word of "${full}"`);
     }
     if (!g.querySelector("title").textContent.includes(g.dataset.name))

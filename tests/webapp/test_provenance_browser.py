@@ -93,15 +93,72 @@ def test_a_pallet_traces_back_to_its_ore_on_screen_and_its_passport_is_public(
         stranger.close()
 
 
+#: Runs in the page: what is wrong with the charts' text (size, clipping, overlaps).
+CHART_PROBLEMS = """
+() => {
+  const problems = [];
+  const box = (el) => el.getBoundingClientRect();
+  const touch = (a, b) => a.left < b.right - 0.5 && b.left < a.right - 0.5
+    && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5;
+  for (const svg of document.querySelectorAll("svg.chart")) {
+    const frame = box(svg);
+    if (Math.abs(frame.width - Number(svg.getAttribute("width"))) > 1)
+      problems.push(`${svg.getAttribute("aria-label")} is scaled to ${frame.width}px`);
+    const texts = [...svg.querySelectorAll("text")];
+    for (const t of texts) {
+      const b = box(t), size = parseFloat(getComputedStyle(t).fontSize);
+      if (size < 12) problems.push(`"${t.textContent}" is ${size}px`);
+      if (b.left < frame.left - 0.5 || b.right > frame.right + 0.5 || b.top < frame.top - 0.5
+          || b.bottom > frame.bottom + 0.5) problems.push(`"${t.textContent}" is clipped`);
+    }
+    const shapes = [...texts, ...svg.querySelectorAll("rect.bar:not(.swatch)")];
+    for (let i = 0; i < shapes.length; i++)
+      for (let j = i + 1; j < shapes.length; j++)
+        if (touch(box(shapes[i]), box(shapes[j])))
+          problems.push(`"${shapes[i].textContent}" overlaps "${shapes[j].textContent}"`);
+  }
+  return problems;
+}
+"""
+
+
 def test_the_sustainability_dashboard_draws_the_roll_up(
-    page: Any, live_server: Any, product: dict[str, Any]
+    page: Any, phone: Any, live_server: Any, product: dict[str, Any]
 ) -> None:
     base = live_server.url
     log_in(page, base, "refinery")
     page.click("text=Sustainability")
     page.wait_for_url(f"{base}/sustainability")
     lines = page.locator("#table-product_lines")
-    assert lines.locator("svg.chart rect.bar").count() >= 2
-    assert "6.667" in (lines.locator("table").text_content() or "")
+    assert lines.locator("svg.chart rect.bar:not(.swatch)").count() >= 2
+    assert "6.667 g CO2e per g" in (lines.locator("table").text_content() or "")
     assert page.locator("#table-partners svg.chart").count() == 1
+    # Readable at a glance: text of 12px or more, none clipped, none over another or a bar.
+    assert page.evaluate(CHART_PROBLEMS) == []
+    assert page.locator("svg.chart .legend").count() == 5
+    assert page.locator("svg.chart .axis-title").count() >= 5
+    # One month of data is one wide, tall bar, not a dot in an empty plot.
+    month = page.locator("#table-monthly svg.chart rect.bar:not(.swatch)")
+    assert month.count() == 1
+    drawn = month.bounding_box()
+    assert drawn is not None
+    assert drawn["width"] >= 24
+    assert drawn["height"] >= 100
     shot(page, "13-sustainability-dashboard")
+
+    page.select_option("#line", "Cobalt")
+    page.click("#apply")
+    page.wait_for_url(f"{base}/sustainability?*line=Cobalt*")
+    named = page.locator("#table-product_lines tr td:first-child").all_text_contents()
+    assert named == ["Cobalt"]
+    assert "line=Cobalt" in (page.locator("#table-monthly a[download]").get_attribute("href") or "")
+    assert page.evaluate(CHART_PROBLEMS) == []
+    shot(page, "13-sustainability-dashboard-cobalt")
+
+    # On a phone the charts and tables scroll in their boxes; the page keeps its width.
+    log_in(phone, base, "refinery")
+    phone.goto(f"{base}/sustainability")
+    for box in phone.locator(".chart-box, .table-scroll").all():
+        right = box.evaluate("b => b.getBoundingClientRect().right")
+        assert right <= phone.evaluate("window.innerWidth")
+    shot(phone, "13-sustainability-dashboard-phone")
