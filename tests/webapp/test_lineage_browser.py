@@ -164,3 +164,33 @@ def test_on_a_phone_the_graph_scrolls_inside_the_page_width(phone: Any) -> None:
     assert scroll_width > client_width  # the graph scrolls inside its box instead
     assert layout_problems(phone)["problems"] == []
     shot(phone, "15-lineage-phone")
+
+
+def test_a_lot_without_lineage_is_one_box_and_a_diamond_keeps_its_edges_apart(page: Any) -> None:
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    alone = lot(9, 0, "raw material", "Ore", 10, "kg")
+    draw(
+        page,
+        {"lot_id": 9, "nodes": [alone], "edges": []},
+        {"lot_id": 9, "nodes": [alone], "edges": []},
+    )
+    found = layout_problems(page)
+    assert (found["problems"], found["lots"], found["labels"]) == ([], 1, 0)
+
+    # A feeds X directly and through R: X's column is after R's, so no edge runs backwards.
+    a, r, x = (lot(1, 2, "raw material", "Ore A", 1000, "kg"), lot(2, 1, "component", "Refined",
+               600, "kg"), lot(3, 0, "product", "Cell", 40, "units"))  # fmt: skip
+    edges = [edge(1, 2, 600), edge(2, 3, 600), edge(1, 3, 400)]
+    draw(
+        page,
+        {"lot_id": 3, "nodes": [x, r, a], "edges": edges},
+        {"lot_id": 3, "nodes": [x], "edges": []},
+    )
+    found = layout_problems(page)
+    assert (found["problems"], found["lots"], found["labels"]) == ([], 3, 3)
+    columns = page.locator("#lineage-graph g.lot").evaluate_all(
+        "gs => Object.fromEntries(gs.map(g => [g.dataset.lot, g.getBoundingClientRect().left]))"
+    )
+    assert columns["1"] < columns["2"] < columns["3"]
+    assert errors == []

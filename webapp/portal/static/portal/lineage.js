@@ -6,8 +6,9 @@
 // - columns by longest path from a source, so every edge runs left to right across at least
 //   one gap, and the start lot's ancestors are left of it and its products right of it;
 // - rows ordered by the barycentre of each lot's neighbours (fewer crossings);
-// - lot boxes of one size; a title that does not fit is cut at a word boundary with "…" and
-//   the full text is the box's tooltip (<title>);
+// - lot boxes of one size; a title that does not fit is cut at a word boundary with "…"
+//   (inside a word only when a boundary would waste half the box), and the full text is the
+//   box's tooltip (<title>);
 // - each edge's label sits in the gap just left of the edge's target, the gap as wide as its
 //   widest label, labels stacked top to bottom in a gap so they never touch each other or a
 //   box; the edge is drawn through its label, so a pushed-down label stays on its edge;
@@ -33,7 +34,7 @@
   }
 
   // Puts `full` into the text node, cut at a word boundary with an ellipsis when it is wider
-  // than `max` pixels (a single over-long word is cut inside, still with the ellipsis).
+  // than `max` pixels (inside a long word when the last boundary keeps under half the room).
   function fit(text, full, max) {
     text.textContent = full;
     if (text.getComputedTextLength() <= max) return;
