@@ -215,3 +215,18 @@ def test_a_filter_that_makes_no_sense_gets_a_400_with_the_reason(
     exported = refinery.get(f"/sustainability/monthly.csv{query}")
     assert exported.status_code == 400
     assert reason in exported.content.decode()
+
+
+def test_a_name_that_looks_like_a_formula_stays_text_in_the_csv(product: dict[str, Any]) -> None:
+    net = product["net"]
+    formula = "=HYPERLINK(1)"
+    lot = done(
+        net, lot_register(organisation=net.orgs["refinery"], name=formula, quantity=5, unit="g")
+    )
+    refinery = member("refinery")
+    shown = row(page_tables(refinery)["certified_inputs"], str(lot.lot_id))
+    assert shown["Name"] == formula
+    exported = csv_rows(refinery, "certified_inputs")
+    assert [str(lot.lot_id), f"'{formula}"] == next(
+        r[:2] for r in exported if r[0] == str(lot.lot_id)
+    )
