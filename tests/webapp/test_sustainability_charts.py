@@ -104,6 +104,8 @@ def test_filters_read_from_a_query_string_and_back() -> None:
         ({"to": "2026-13-01"}, "'to' must be a date"),
         ({"from": "2026-02-02", "to": "2026-02-01"}, "is after the end date"),
         ({"kind": "bundle"}, "No kind 'bundle'"),
+        ({"to": "9999-12-31"}, "'to' must be a date between 1970-01-01 and 9998-12-31"),
+        ({"from": "0001-01-01"}, "'from' must be a date between"),
         ({"line": "y" * 201}, "at most 200 characters"),
     ],
 )

@@ -201,6 +201,7 @@ def test_filters_change_the_numbers(uncertified: dict[str, Any]) -> None:
         ("?to=2026-02-30", "'to' must be a date"),
         ("?from=2026-05-02&to=2026-05-01", "is after the end date"),
         ("?kind=gadget", "No kind 'gadget'"),
+        ("?to=9999-12-31", "'to' must be a date between"),
         ("?line=" + "x" * 201, "at most 200 characters"),
     ],
 )

@@ -43,6 +43,8 @@ from webapp.sustainability.selectors import Figures, lots_figures
 TABLES = ("product_lines", "monthly", "certified_inputs", "quarantines", "partners")
 #: The kinds a dashboard can be narrowed to, by the code the API uses ("raw_material").
 KIND_FILTERS = {KIND_CODES[k.value]: k.value for k in LotKind if k != LotKind.BUNDLE}
+#: The dates a filter may name (a day past either end would not be a time on a chain).
+EARLIEST, LATEST = date(1970, 1, 1), date(9998, 12, 31)
 #: Longest product-line filter accepted (a line's name is a lot's metadata, not a query).
 MAX_LINE = 200
 
@@ -110,9 +112,12 @@ def _day(text: str, name: str) -> date | None:
     if not text:
         return None
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise BadFilter(f"'{name}' must be a date written like 2026-12-31, not {text!r}.") from None
+    if not EARLIEST <= day <= LATEST:
+        raise BadFilter(f"'{name}' must be a date between {EARLIEST} and {LATEST}.")
+    return day
 
 
 @dataclass
