@@ -1,6 +1,7 @@
 """What a drawn lineage graph must never do, read off the page in a real browser: boxes of
 lots and labels of edges that touch, text spilling out of its box, a title cut mid-word
-without an ellipsis, a lot that no scrolling brings into view."""
+without an ellipsis, an edge running behind a box, a lot that no scrolling brings into
+view."""
 
 from __future__ import annotations
 
@@ -44,6 +45,22 @@ host => {
     }
     if (!g.querySelector("title").textContent.includes(g.dataset.name))
       problems.push(`lot ${g.dataset.lot}'s tooltip lacks its full name`);
+  }
+  // No edge runs behind a box: points along each edge, in the graph's own units, stay out of
+  // every box (2 px in from its border, where an edge starts and ends).
+  const lots = [...host.querySelectorAll("g.lot")].map((g) => {
+    const [x, y] = g.getAttribute("transform").match(/[\\d.]+/g).map(Number);
+    const r = g.querySelector("rect");
+    return { id: g.dataset.lot, l: x + 2, t: y + 2, r: x + r.width.baseVal.value - 2,
+             b: y + r.height.baseVal.value - 2 };
+  });
+  for (const path of host.querySelectorAll("path.edge")) {
+    const length = path.getTotalLength();
+    for (let at = 0; at <= length; at += 5) {
+      const p = path.getPointAtLength(at);
+      const hit = lots.find((k) => p.x > k.l && p.x < k.r && p.y > k.t && p.y < k.b);
+      if (hit) { problems.push(`an edge runs behind lot ${hit.id}`); break; }
+    }
   }
   // Every lot is inside the scrolled area and comes into view when scrolled to.
   const svg = host.querySelector("svg");

@@ -5,6 +5,8 @@
 // Layout, chosen so a trace of a few hundred lots stays readable:
 // - columns by longest path from a source, so every edge runs left to right across at least
 //   one gap, and the start lot's ancestors are left of it and its products right of it;
+// - an edge that skips columns gets a slot of its own in each column it crosses, so it runs
+//   between boxes, never behind one;
 // - rows ordered by the barycentre of each lot's neighbours (fewer crossings);
 // - lot boxes of one size; a title that does not fit is cut at a word boundary with "…"
 //   (inside a word only when a boundary would waste half the box), and the full text is the
@@ -17,7 +19,7 @@
 (function () {
   "use strict";
   const SVG = "http://www.w3.org/2000/svg";
-  const W = 210, H = 56, ROW_GAP = 18, PAD = 16, TEXT_X = 9;
+  const W = 210, H = 56, ROW_GAP = 18, PAD = 16, TEXT_X = 9, SLOT = 6;
   const LABEL_H = 20, LABEL_PAD = 6, LABEL_GAP = 4, GAP_MARGIN = 14, MIN_GAP = 64;
   const KIND_CLASS = { "raw material": "raw", component: "component", product: "product", bundle: "bundle" };
 
@@ -98,16 +100,24 @@
 
   // Rows: each lot as near the mean height of its neighbours as the lots above it allow,
   // so a column of a few lots sits beside what it connects to, not in the middle of nowhere.
-  function place(columns, xs, parents, children) {
-    const pos = new Map(), STEP = H + ROW_GAP;
-    columns.forEach((ids, c) => ids.forEach((id, r) => pos.set(id, { x: xs[c], y: PAD + r * STEP })));
+  // `tall(id)` is a row's height: a lot's box, or the slot of an edge passing through.
+  function place(columns, xs, parents, children, tall) {
+    const pos = new Map();
+    columns.forEach((ids, c) => {
+      let y = PAD;
+      for (const id of ids) {
+        pos.set(id, { x: xs[c], y });
+        y += tall(id) + ROW_GAP;
+      }
+    });
+    const centre = (id) => pos.get(id).y + tall(id) / 2;
     const settle = (ids, around) => {
       let next = PAD;
       for (const id of ids) {
-        const ys = around.get(id).map((n) => pos.get(n).y);
-        const want = ys.length ? ys.reduce((a, b) => a + b, 0) / ys.length : next;
+        const cs = around.get(id).map(centre);
+        const want = cs.length ? cs.reduce((a, b) => a + b, 0) / cs.length - tall(id) / 2 : next;
         pos.get(id).y = Math.max(want, next);
-        next = pos.get(id).y + STEP;
+        next = pos.get(id).y + tall(id) + ROW_GAP;
       }
     };
     const both = new Map([...parents].map(([id, ps]) => [id, [...ps, ...children.get(id)]]));
@@ -139,16 +149,35 @@
       edges.push(e);
     }
     const ids = [...lots.keys()].sort((a, b) => a - b);
-    const parents = new Map(ids.map((id) => [id, []])), children = new Map(ids.map((id) => [id, []]));
-    for (const e of edges) {
-      parents.get(e.to).push(e.from);
-      children.get(e.from).push(e.to);
-    }
+    const parents = new Map(ids.map((id) => [id, []]));
+    for (const e of edges) parents.get(e.to).push(e.from);
     const column = columnsOf(ids, parents);
+    // An edge that skips columns runs through a slot of its own (a row with a negative id)
+    // in each column it crosses, so it passes between boxes, never behind one.
+    const via = new Map(), above = new Map(), below = new Map();
+    for (const id of ids) { above.set(id, []); below.set(id, []); }
+    let slots = 0;
+    for (const e of edges) {
+      let previous = e.from;
+      const chain = [];
+      for (let c = column.get(e.from) + 1; c < column.get(e.to); c++) {
+        const slot = --slots;
+        column.set(slot, c);
+        above.set(slot, [previous]);
+        below.set(slot, []);
+        below.get(previous).push(slot);
+        chain.push(slot);
+        previous = slot;
+      }
+      above.get(e.to).push(previous);
+      below.get(previous).push(e.to);
+      via.set(e, chain);
+    }
+    const tall = (id) => (lots.has(id) ? H : SLOT);
     const columns = [];
-    for (const id of ids) (columns[column.get(id)] ||= []).push(id);
+    for (const [id, c] of column) (columns[c] ||= []).push(id);
     for (let c = 0; c < columns.length; c++) columns[c] ||= [];
-    order(columns, parents, children);
+    order(columns, above, below);
 
     const svg = el("svg", { role: "img", class: "lineage-svg",
       "aria-label": `Lineage of lot ${start}: ${lots.size} lots, ${edges.length} links` }, host);
@@ -175,15 +204,15 @@
     const xs = [];
     columns.forEach((_, c) => { xs[c] = c === 0 ? PAD : xs[c - 1] + W + gaps[c - 1]; });
 
-    const pos = place(columns, xs, parents, children);
+    const pos = place(columns, xs, above, below, tall);
+    const centre = (id) => pos.get(id).y + tall(id) / 2;
 
     // In each gap, labels in the order of where their edge would cross it, each below the last.
-    let bottom = Math.max(...[...pos.values()].map((p) => p.y + H));
+    let bottom = Math.max(...[...pos.keys()].map((id) => pos.get(id).y + tall(id)));
     const byGap = new Map();
     for (const d of drawn) {
-      const a = pos.get(d.e.from), b = pos.get(d.e.to);
-      const near = column.get(d.e.to) - column.get(d.e.from) === 1;
-      d.want = (near ? (a.y + b.y) / 2 : b.y) + H / 2 - LABEL_H / 2;
+      const last = via.get(d.e).at(-1) ?? d.e.from;
+      d.want = (centre(last) + centre(d.e.to)) / 2 - LABEL_H / 2;
       if (!byGap.has(d.gap)) byGap.set(d.gap, []);
       byGap.get(d.gap).push(d);
     }
@@ -199,13 +228,27 @@
       }
     }
     for (const d of drawn) {
-      const a = pos.get(d.e.from), b = pos.get(d.e.to);
-      const x1 = a.x + W, y1 = a.y + H / 2, x2 = b.x, y2 = b.y + H / 2;
-      const lx = d.x, rx = d.x + d.width, ly = d.y + LABEL_H / 2;
-      const m1 = (x1 + lx) / 2, m2 = (rx + x2) / 2;
-      d.path = el("path", { class: `edge ${d.e.kind}`,
-        d: `M${x1},${y1} C${m1},${y1} ${m1},${ly} ${lx},${ly} L${rx},${ly} C${m2},${ly} ${m2},${y2} ${x2},${y2}` },
-        edgeLayer);
+      // Source, through its slots, through its label, into the target.
+      let x = pos.get(d.e.from).x + W, y = centre(d.e.from);
+      let path = `M${x},${y}`;
+      const curve = (tx, ty) => {
+        const m = (x + tx) / 2;
+        path += ` C${m},${y} ${m},${ty} ${tx},${ty}`;
+        x = tx;
+        y = ty;
+      };
+      const across = (tx) => {
+        path += ` L${tx},${y}`;
+        x = tx;
+      };
+      for (const slot of via.get(d.e)) {
+        curve(pos.get(slot).x, centre(slot));
+        across(pos.get(slot).x + W);
+      }
+      curve(d.x, d.y + LABEL_H / 2);
+      across(d.x + d.width);
+      curve(pos.get(d.e.to).x, centre(d.e.to));
+      d.path = el("path", { class: `edge ${d.e.kind}`, d: path }, edgeLayer);
     }
     const width = xs[columns.length - 1] + W + PAD, height = bottom + PAD;
     svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
