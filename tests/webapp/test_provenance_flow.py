@@ -329,10 +329,10 @@ def test_the_sustainability_dashboard_and_its_csv(product: dict[str, Any]) -> No
     csv = refinery.get("/sustainability/product_lines.csv")
     assert csv["Content-Type"].startswith("text/csv")
     rows = csv.content.decode().strip().splitlines()
-    assert rows[0].startswith("product_line,lots,quantity,footprint_g_co2e_per_unit")
+    assert rows[0].startswith("Product line,Lots,Quantity,Footprint per unit (certified lots)")
     cobalt = next(r for r in rows if r.startswith("Cobalt,"))
-    assert cobalt.split(",")[3] == "6.667"
+    assert cobalt.split(",")[1:4] == ["1", "600 g", "6.667 g CO2e per g"]
     partners = refinery.get("/sustainability/partners.csv").content.decode()
-    assert "Katanga Cobalt Mine,Nordic Refinery,2,1500" in partners
+    assert "Katanga Cobalt Mine,Nordic Refinery,2,1.5 kg" in partners
     assert refinery.get("/sustainability/nope.csv").status_code == 404
     assert Client().get("/sustainability").status_code == 302  # login first

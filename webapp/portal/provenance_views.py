@@ -8,12 +8,13 @@ import csv
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_POST
 
+from webapp import formatting
 from webapp.lots.selectors import KIND_NAMES, stock_scope
 from webapp.organisations.selectors import organisation_names
 from webapp.passport.views import qr_svg
@@ -22,7 +23,15 @@ from webapp.portal.access import organisation_of
 from webapp.provenance.selectors import MAX_DEPTH, custody_timeline, lot_trace
 from webapp.provenance.services import certificate_revocation_impact, notifications_mark_read
 from webapp.provenance.shapes import custody_json, trace_json
-from webapp.sustainability.dashboard import TABLES, dashboard_tables, sees_everything
+from webapp.sustainability.dashboard import (
+    KIND_FILTERS,
+    TABLES,
+    BadFilter,
+    Filters,
+    Table,
+    dashboard,
+    sees_everything,
+)
 from webapp.sustainability.selectors import lot_figures
 
 GRAPH_DEPTH = 8
@@ -35,6 +44,17 @@ def _depth(request: HttpRequest) -> int:
         return GRAPH_DEPTH
 
 
+def _label(trace: dict[str, Any]) -> None:
+    """Adds the words the graph shows: each lot's quantity and each edge's label, written by
+    the formatting layer ("400 kg used", "packed 600 g")."""
+    units = {n["lot_id"]: n["unit"] for n in trace["nodes"]}
+    for node in trace["nodes"]:
+        node["quantity_text"] = formatting.quantity(node["quantity"], node["unit"])
+    for edge in trace["edges"]:
+        amount = formatting.quantity(edge["quantity"], units.get(edge["from"], ""))
+        edge["label"] = f"packed {amount}" if edge["kind"] == "bundle" else f"{amount} used"
+
+
 def lineage_context(request: HttpRequest, lot_id: int) -> dict[str, Any]:
     """What the lot page adds about provenance: both traces, custody, figures, the QR."""
     depth = _depth(request)
@@ -42,6 +62,8 @@ def lineage_context(request: HttpRequest, lot_id: int) -> dict[str, Any]:
     up = trace_json(lot_trace(lot_id=lot_id, direction="up", depth=depth))
     down = trace_json(lot_trace(lot_id=lot_id, direction="down", depth=depth))
     up["nodes"], down["nodes"] = scope.trace_nodes(up["nodes"]), scope.trace_nodes(down["nodes"])
+    _label(up)
+    _label(down)
     passport = request.build_absolute_uri(reverse("passport:passport", args=[lot_id]))
     return {
         "lineage_up": up,
@@ -80,59 +102,114 @@ def notifications_read(request: HttpRequest) -> HttpResponse:
     return redirect("portal:dashboard")
 
 
+def _charts(tables: dict[str, Table]) -> dict[str, SafeString]:
+    """The dashboard's charts, drawn from its tables' rows and written as the tables are."""
+    lines, monthly = tables["product_lines"], tables["monthly"]
+    inputs, partners = tables["certified_inputs"], tables["partners"]
+    return {
+        "footprint": charts.bar_chart(
+            [
+                charts.Bar(row[0], float(row[4]), cells[3])
+                for row, cells in zip(lines.rows, lines.cells, strict=True)
+                if row[4] is not None
+            ],
+            title="Footprint per unit of each product line, certified lots only",
+            legend="Footprint per unit (certified lots only)",
+            axis="CO2e per unit of the line (lines with no certified lot are not drawn)",
+        ),
+        "recycled": charts.bar_chart(
+            [
+                charts.Bar(row[0], float(row[6] or 0), cells[5])
+                for row, cells in zip(lines.rows, lines.cells, strict=True)
+            ],
+            title="Recycled content of each product line",
+            legend="Recycled content",
+            axis="Share of the line's mass, %",
+        ),
+        "monthly": charts.column_chart(
+            [
+                charts.Bar(cells[0], float(row[3]), cells[3])
+                for row, cells in zip(monthly.rows, monthly.cells, strict=True)
+            ],
+            title="CO2e of the certified lots registered each month",
+            legend="CO2e of the lots with a certified footprint",
+            axis="CO2e",
+            across="Month of registration",
+            tick=formatting.co2e,
+        ),
+        "certified": charts.bar_chart(
+            [
+                charts.Bar(
+                    f"{row[0]} · {row[1]}" if row[1] else str(row[0]), float(row[3]), cells[3]
+                )
+                for row, cells in zip(inputs.rows[:40], inputs.cells[:40], strict=True)
+            ],
+            title="Certified-input share of each lot",
+            legend="Certified-input share" + (" (first 40 lots)" if len(inputs.rows) > 40 else ""),
+            axis="Share of the input mass from certified sources, %",
+        ),
+        "partners": charts.bar_chart(
+            [
+                charts.Bar(f"{row[0]} → {row[1]}", float(row[3]), cells[3])
+                for row, cells in zip(partners.rows, partners.cells, strict=True)
+            ],
+            title="Quantity handed over, per pair of partners",
+            legend="Accepted handoffs",
+            axis="Quantity handed over",
+            label_room=360,
+        ),
+    }
+
+
 @login_required
 def sustainability_view(request: HttpRequest) -> HttpResponse:
     organisation = organisation_of(request)
-    tables = dashboard_tables(organisation=organisation)
-    lines = tables["product_lines"].rows
-    return render(
-        request,
-        "portal/sustainability.html",
+    context: dict[str, Any] = {
+        "organisation": organisation,
+        "everything": sees_everything(organisation),
+        "kinds": {code: KIND_NAMES[value] for code, value in KIND_FILTERS.items()},
+        "params": request.GET,
+    }
+    try:
+        filters = Filters.parse(request.GET)
+    except BadFilter as error:
+        context["error"] = str(error)
+        return render(request, "portal/sustainability.html", context, status=400)
+    board = dashboard(organisation=organisation, filters=filters)
+    context.update(
         {
-            "organisation": organisation,
-            "everything": sees_everything(organisation),
-            "tables": tables,
-            "charts": {
-                "footprint": charts.bar_chart(
-                    lines, label=0, value=3, unit="g CO2e/unit", title="Footprint per line"
-                ),
-                "recycled": charts.bar_chart(
-                    lines, label=0, value=4, unit="‰", title="Recycled content per line"
-                ),
-                "monthly": charts.line_chart(
-                    tables["monthly"].rows,
-                    label=0,
-                    values=[3, 4],
-                    names=["footprint g CO2e/unit", "recycled ‰"],
-                    title="Footprint and recycled content by month",
-                ),
-                "certified": charts.bar_chart(
-                    tables["certified_inputs"].rows[:40],
-                    label=0,
-                    value=3,
-                    title="Certified-input share per lot",
-                ),
-                "partners": charts.bar_chart(
-                    [[f"{r[0]} → {r[1]}", r[3]] for r in tables["partners"].rows],
-                    label=0,
-                    value=1,
-                    unit="units",
-                    title="Handoff volume per partner",
-                ),
-            },
-        },
+            "tables": board.tables,
+            "lines": board.lines,
+            "filters": filters,
+            "query": filters.query(),
+            "charts": _charts(board.tables),
+        }
     )
+    return render(request, "portal/sustainability.html", context)
 
 
 @login_required
 def sustainability_csv(request: HttpRequest, table: str) -> HttpResponse:
+    """A table of the dashboard as the page shows it, under the same filters."""
     if table not in TABLES:
         raise Http404(f"No table {table!r}; the tables are {', '.join(TABLES)}.")
+    try:
+        filters = Filters.parse(request.GET)
+    except BadFilter as error:
+        return HttpResponseBadRequest(str(error), content_type="text/plain; charset=utf-8")
     organisation = organisation_of(request)
-    data = dashboard_tables(organisation=organisation)[table]
+    data = dashboard(organisation=organisation, filters=filters).tables[table]
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{table}.csv"'
     writer = csv.writer(response)
     writer.writerow(data.columns)
-    writer.writerows(data.rows)
+    writer.writerows(
+        [text if i in data.numeric else _inert(text) for i, text in enumerate(row)]
+        for row in data.cells
+    )
     return response
+
+
+def _inert(text: str) -> str:
+    """A text cell a spreadsheet will not run as a formula: names are people's input."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
