@@ -145,9 +145,11 @@ class LotRegisterForm(ActionForm):
         data["pending_document"] = sha256
         self.data = data
         self.pending_name = name
-        self.fields[
-            "document"
-        ].help_text = f"{name} is attached and kept; choose a file only to replace it."
+        self.fields["document"].help_text = (
+            f"{name} is attached and kept; choose a file only to replace it."
+        )
+        # Validation already made the field's BoundField, with the old help text.
+        self._bound_fields_cache.pop("document", None)
 
 
 def receivers(exclude: Organisation) -> Any:
