@@ -145,9 +145,9 @@ class LotRegisterForm(ActionForm):
         data["pending_document"] = sha256
         self.data = data
         self.pending_name = name
-        self.fields["document"].help_text = (
-            f"{name} is attached and kept; choose a file only to replace it."
-        )
+        self.fields[
+            "document"
+        ].help_text = f"{name} is attached and kept; choose a file only to replace it."
         # Validation already made the field's BoundField, with the old help text.
         self._bound_fields_cache.pop("document", None)
 
@@ -169,7 +169,11 @@ class LotSelect(forms.Select):
 
     def create_option(self, name: str, value: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         option = super().create_option(name, value, *args, **kwargs)
-        holding = self.holdings.get(int(str(value))) if str(value).isdigit() else None
+        holding = (
+            self.holdings.get(int(str(value)))
+            if str(value).isascii() and str(value).isdigit()
+            else None
+        )
         if holding is not None:
             option["attrs"]["data-unit"] = holding.unit or "units"
             option["attrs"]["data-available"] = quantity(holding.quantity, holding.unit)
@@ -208,7 +212,7 @@ def _picked(form: forms.Form, lot_field: str) -> Holding | None:
     field = form.fields[lot_field]
     source = form.data if form.is_bound else form.initial
     raw = source.get(lot_field)
-    if raw is None or not str(raw).isdigit():
+    if raw is None or not (str(raw).isascii() and str(raw).isdigit()):
         return None
     holdings: dict[int, Holding] = field.holdings  # type: ignore[attr-defined]
     return holdings.get(int(str(raw)))

@@ -200,6 +200,9 @@ def handoff_accept_view(request: HttpRequest, handoff_id: int) -> HttpResponse:
     key = request.POST.get("idempotency_key", "")
     try:
         forms.ActionForm.base_fields["idempotency_key"].clean(key)
+    except ValidationError as exc:
+        return render(request, "400.html", {"reason": " ".join(exc.messages)}, status=400)
+    try:
         operation = handoff_accept(
             organisation=organisation, handoff_id=handoff_id, idempotency_key=key,
             user=request.user,
