@@ -149,7 +149,7 @@ class LotRegisterForm(ActionForm):
             "document"
         ].help_text = f"{name} is attached and kept; choose a file only to replace it."
         # Validation already made the field's BoundField, with the old help text.
-        self._bound_fields_cache.pop("document", None)
+        getattr(self, "_bound_fields_cache", {}).pop("document", None)
 
 
 def receivers(exclude: Organisation) -> Any:
