@@ -253,6 +253,18 @@ def handoff_list(
     return rows.order_by("-handoff_id")
 
 
+def handoff_of(*, organisation: Organisation, handoff_id: int) -> HandoffVersion | None:
+    """A handoff as the mirror knows it now, if `organisation` is its sender or receiver."""
+    address = organisation.address or "-"
+    return (
+        HandoffVersion.objects.filter(
+            chain_id=settings.CHAIN_ID, handoff_id=handoff_id, block_to__isnull=True
+        )
+        .filter(Q(receiver=address) | Q(sender=address))
+        .first()
+    )
+
+
 @dataclass
 class LotDetail:
     lot: LotVersion

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from typing import Any
 
 from django.db.models import QuerySet
@@ -46,3 +47,18 @@ def participant_list(*, exclude: Organisation | None = None) -> QuerySet[Organis
     if exclude is not None:
         rows = rows.exclude(pk=exclude.pk)
     return rows
+
+
+def organisation_by_address(address: str) -> Organisation | None:
+    """The organisation a chain address belongs to, by any key it has had."""
+    found = Organisation.objects.filter(address__iexact=address).first()
+    if found is not None:
+        return found
+    key = OrganisationKey.objects.filter(address__iexact=address).select_related("organisation")
+    first = key.first()
+    return first.organisation if first is not None else None
+
+
+def time_zones() -> list[str]:
+    """Every IANA time zone name this system knows, sorted (the choices people pick from)."""
+    return sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})

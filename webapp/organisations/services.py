@@ -25,6 +25,7 @@ from contracts.chain.domain import Role
 from contracts.custody.keystore import KeyStoreUnavailable
 from webapp.organisations.keys import backend
 from webapp.organisations.models import ApiToken, Member, Organisation, OrganisationKey
+from webapp.organisations.selectors import time_zones
 
 User = AbstractBaseUser | AnonymousUser | None
 
@@ -87,6 +88,17 @@ def organisation_create_key(*, organisation: Organisation, backend_name: str = "
         organisation=organisation, backend_name=backend_name, reference=reference, address=address
     )
     return address
+
+
+def organisation_time_zone_set(*, organisation: Organisation, time_zone: str) -> Organisation:
+    """Set the time zone the organisation's members read times in (an IANA name)."""
+    if time_zone not in time_zones():
+        raise ValidationError(
+            {"time_zone": [f"{time_zone[:64]!r} is not a time zone name (e.g. Europe/Oslo)."]}
+        )
+    organisation.time_zone = time_zone
+    organisation.save(update_fields=["time_zone"])
+    return organisation
 
 
 def operator_organisation() -> Organisation:

@@ -12,6 +12,7 @@ from django.core.validators import RegexValidator
 
 from contracts.chain.domain import LotKind
 from webapp.certificates.services import CERTIFICATE_TYPES
+from webapp.formatting import quantity
 from webapp.limits import (
     EARLIEST_CERTIFICATE_DATE,
     LATEST_CERTIFICATE_DATE,
@@ -19,11 +20,9 @@ from webapp.limits import (
     MAX_CO2E_G_PER_UNIT,
     MAX_CODE_LENGTH,
     MAX_DESCRIPTION_LENGTH,
-    MAX_ID,
     MAX_IDEMPOTENCY_KEY_LENGTH,
     MAX_NAME_LENGTH,
     MAX_PROCESS_LENGTH,
-    MAX_QUANTITY,
     MAX_REASON_LENGTH,
     MAX_RECYCLED_PERMILLE,
     MAX_TRANSFORMATION_INPUTS,
@@ -32,8 +31,9 @@ from webapp.limits import (
     quantity_bounds,
 )
 from webapp.lots.search import TABS, LotQuery
+from webapp.lots.selectors import Holding
 from webapp.organisations.models import Organisation
-from webapp.organisations.selectors import participant_list
+from webapp.organisations.selectors import participant_list, time_zones
 
 ascii_digits = RegexValidator(r"^[0-9]*\Z", "Digits 0-9 only.")
 printable_ascii = RegexValidator(r"^[\x21-\x7e]*\Z", "Printable ASCII characters only.")
@@ -125,64 +125,234 @@ class LotRegisterForm(ActionForm):
     co2e_g_per_unit = co2e_field(label="Carbon footprint (g CO2e / unit)")
     recycled_permille = recycled_field(label="Recycled content (‰)")
     document = forms.FileField(required=False, help_text="its SHA-256 goes on chain")
+    #: A document attached to an earlier, refused submission of this form: kept, so the
+    #: person need not attach it again (the SHA-256 of one of the organisation's uploads).
+    pending_document = forms.RegexField(
+        regex=r"^[0-9a-f]{64}\Z", required=False, widget=forms.HiddenInput
+    )
+
+    def __init__(self, *args: Any, pending_name: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pending_name = pending_name
+        if pending_name:
+            self.fields[
+                "document"
+            ].help_text = f"{pending_name} is attached and kept; choose a file only to replace it."
+
+    def keep_document(self, sha256: str, name: str) -> None:
+        """Carry an uploaded document into the re-shown form (after a refusal)."""
+        data = dict(self.data.items())
+        data["pending_document"] = sha256
+        self.data = data
+        self.pending_name = name
+        self.fields[
+            "document"
+        ].help_text = f"{name} is attached and kept; choose a file only to replace it."
+        # Validation already made the field's BoundField, with the old help text.
+        getattr(self, "_bound_fields_cache", {}).pop("document", None)
 
 
 def receivers(exclude: Organisation) -> Any:
     return participant_list(exclude=exclude)
 
 
+# ------------------------------------------------------------------ lot pickers
+
+
+class LotSelect(forms.Select):
+    """A <select> of lots whose options carry the lot's unit and the quantity held, so the
+    quantity field beside it can say both (static/portal/pickers.js)."""
+
+    def __init__(self, *args: Any, holdings: dict[int, Holding] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.holdings = holdings or {}
+
+    def create_option(self, name: str, value: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(name, value, *args, **kwargs)
+        holding = (
+            self.holdings.get(int(str(value)))
+            if str(value).isascii() and str(value).isdigit()
+            else None
+        )
+        if holding is not None:
+            option["attrs"]["data-unit"] = holding.unit or "units"
+            option["attrs"]["data-available"] = quantity(holding.quantity, holding.unit)
+        return option
+
+
+def lot_label(holding: Holding) -> str:
+    name = holding.name or "unnamed"
+    return f"{holding.lot_id} · {name} · {quantity(holding.quantity, holding.unit)}"
+
+
+def held_text(holding: Holding | None) -> str:
+    if holding is None:
+        return "pick a lot to see its unit and how much you hold"
+    return f"in {holding.unit or 'units'}; you hold {quantity(holding.quantity, holding.unit)}"
+
+
+class LotPickerField(forms.TypedChoiceField):
+    """One of the lots the organisation holds, by id."""
+
+    def __init__(self, *, holdings: list[Holding], **kwargs: Any) -> None:
+        self.holdings = {h.lot_id: h for h in holdings}
+        choices = [("", "— choose a lot —")] + [(h.lot_id, lot_label(h)) for h in holdings]
+        super().__init__(
+            choices=choices,
+            coerce=int,
+            empty_value=None,
+            widget=LotSelect(holdings=self.holdings, attrs={"class": "lot-picker"}),
+            error_messages={"invalid_choice": "You hold no lot %(value)s that can be used here."},
+            **kwargs,
+        )
+
+
+def _picked(form: forms.Form, lot_field: str) -> Holding | None:
+    """The holding currently picked in `lot_field` (bound data, else initial)."""
+    field = form.fields[lot_field]
+    source = form.data if form.is_bound else form.initial
+    raw = source.get(lot_field)
+    if raw is None or not (str(raw).isascii() and str(raw).isdigit()):
+        return None
+    holdings: dict[int, Holding] = field.holdings  # type: ignore[attr-defined]
+    return holdings.get(int(str(raw)))
+
+
+def _quantity_for(field: forms.Field, lot_field_id: str) -> None:
+    field.widget.attrs.update({"data-lot-picker": lot_field_id, "class": "picked-quantity"})
+
+
+def _over_held(holding: Holding, asked: int) -> str:
+    return (
+        f"You hold {quantity(holding.quantity, holding.unit)} of lot {holding.lot_id};"
+        f" {quantity(asked, holding.unit)} is more than that."
+    )
+
+
 class HandoffForm(ActionForm):
-    lot_id = id_field(label="Lot")
-    receiver = forms.ModelChoiceField(queryset=Organisation.objects.none(), to_field_name="slug")
+    lot_id = forms.Field(label="Lot")  # replaced by a picker of held lots in __init__
+    receiver = forms.ModelChoiceField(
+        queryset=Organisation.objects.none(),
+        to_field_name="slug",
+        empty_label="— choose an organisation —",
+        error_messages={"invalid_choice": "Choose one of the listed organisations."},
+    )
     quantity = quantity_field()
 
-    def __init__(self, *args: Any, organisation: Organisation, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, organisation: Organisation, holdings: list[Holding], **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["lot_id"] = LotPickerField(holdings=holdings, label="Lot")
         self.fields["receiver"].queryset = receivers(organisation)  # type: ignore[attr-defined]
+        _quantity_for(self.fields["quantity"], "id_lot_id")
+        self.fields["quantity"].help_text = held_text(_picked(self, "lot_id"))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        holding = self.fields["lot_id"].holdings.get(data.get("lot_id"))  # type: ignore[attr-defined]
+        asked = data.get("quantity")
+        if holding is not None and asked is not None and asked > holding.quantity:
+            self.add_error("quantity", _over_held(holding, asked))
+        return data
 
 
 class RejectForm(ActionForm):
     reason = forms.CharField(max_length=MAX_REASON_LENGTH)
 
 
-class ItemsField(forms.CharField):
-    """Lines of `lot quantity` (e.g. '1001 500'), at most `max_items` of them."""
+class ConfirmForm(ActionForm):
+    """A confirmation step: only the idempotency key travels."""
 
-    widget = forms.Textarea(attrs={"rows": 3, "placeholder": "1001 500\n1002 250"})
 
-    def __init__(self, *, max_items: int, **kwargs: Any) -> None:
-        # A line is at most two 78-digit numbers and a separator.
-        super().__init__(max_length=max_items * 160, **kwargs)
-        self.max_items = max_items
+class LineItemsForm(ActionForm):
+    """A form with rows of (lot picker, quantity): `lot_1`, `quantity_1`, ... Rows left
+    empty are ignored; `rows` says how many are shown, and the "Add a row" button sends the
+    form back with one more (no script needed)."""
 
-    def to_python(self, value: Any) -> list[tuple[int, int]]:  # type: ignore[override]
-        text = str(value or "")
-        if self.max_length is not None and len(text) > self.max_length:
-            raise ValidationError(f"At most {self.max_items} lines.")
-        items = []
-        for n, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
+    items_field = "items"
+    items_label = "Lots"
+    max_items = MAX_BUNDLE_ITEMS
+    #: Fields shown after the rows (the rest come before them).
+    tail: tuple[str, ...] = ()
+    INITIAL_ROWS = 3
+
+    rows = forms.CharField(widget=forms.HiddenInput, required=False, max_length=4)
+
+    def __init__(self, *args: Any, holdings: list[Holding], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        raw = str((self.data if self.is_bound else self.initial).get("rows", ""))
+        wanted = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 4 else 0
+        self.row_count = max(self.INITIAL_ROWS, min(wanted, self.max_items))
+        self.initial["rows"] = self.row_count
+        for n in range(1, self.row_count + 1):
+            self.fields[f"lot_{n}"] = LotPickerField(
+                holdings=holdings, required=False, label=f"Lot {n}"
+            )
+            self.fields[f"quantity_{n}"] = quantity_field(required=False, label=f"Quantity {n}")
+            _quantity_for(self.fields[f"quantity_{n}"], f"id_lot_{n}")
+            self.fields[f"quantity_{n}"].help_text = held_text(_picked(self, f"lot_{n}"))
+
+    @classmethod
+    def with_another_row(cls, data: Any, **kwargs: Any) -> LineItemsForm:
+        """The form as sent, unvalidated, with one more empty row (the "Add a row" button)."""
+        initial = {k: data.get(k) for k in data}
+        raw = str(initial.get("rows", ""))
+        shown = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 4 else 0
+        initial["rows"] = max(shown, cls.INITIAL_ROWS) + 1
+        return cls(initial=initial, **kwargs)
+
+    def line_rows(self) -> list[tuple[Any, Any]]:
+        return [(self[f"lot_{n}"], self[f"quantity_{n}"]) for n in range(1, self.row_count + 1)]
+
+    def _is_row(self, name: str) -> bool:
+        return name.startswith(("lot_", "quantity_"))
+
+    def head_fields(self) -> list[Any]:
+        return [
+            f for f in self.visible_fields() if not self._is_row(f.name) and f.name not in self.tail
+        ]
+
+    def tail_fields(self) -> list[Any]:
+        return [f for f in self.visible_fields() if f.name in self.tail]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        items: list[tuple[int, int]] = []
+        for n in range(1, self.row_count + 1):
+            lot, asked = data.get(f"lot_{n}"), data.get(f"quantity_{n}")
+            if lot is None and asked is None:
                 continue
-            parts = line.replace(",", " ").split()
-            # isdigit() also accepts '²' and other digits int() refuses: ASCII only.
-            if len(parts) != 2 or not all(p.isascii() and p.isdigit() for p in parts):
-                raise ValidationError(f"Line {n}: write a lot id and a quantity, e.g. '1001 500'.")
-            lot, quantity = int(parts[0]), int(parts[1])
-            if not 1 <= lot <= MAX_ID or not 1 <= quantity <= MAX_QUANTITY:
-                raise ValidationError(
-                    f"Line {n}: lot ids are whole numbers from 1 to 2^256 - 1, quantities"
-                    " from 1 to 2^240 - 1."
-                )
-            items.append((lot, quantity))
-            if len(items) > self.max_items:
-                raise ValidationError(f"At most {self.max_items} lines.")
-        return items
+            if lot is None:
+                if f"lot_{n}" not in self.errors:
+                    self.add_error(f"lot_{n}", "Choose the lot this quantity is of.")
+                continue
+            if asked is None:
+                if f"quantity_{n}" not in self.errors:
+                    self.add_error(f"quantity_{n}", "Say how much of the lot.")
+                continue
+            holding = self.fields[f"lot_{n}"].holdings[lot]  # type: ignore[attr-defined]
+            if asked > holding.quantity:
+                self.add_error(f"quantity_{n}", _over_held(holding, asked))
+                continue
+            items.append((lot, asked))
+        if not items and not self.errors:
+            self.add_error(None, "Choose at least one lot and its quantity.")
+        data[self.items_field] = items
+        return data
 
-    def run_validators(self, value: Any) -> None:
-        return None  # the length was checked on the text in to_python
+    def refuse(self, error: ValidationError) -> None:
+        if hasattr(error, "error_dict") and self.items_field in error.error_dict:
+            for message in error.message_dict.pop(self.items_field):
+                self.add_error(None, message)
+            rest = {k: v for k, v in error.message_dict.items() if k != self.items_field}
+            if rest:
+                super().refuse(ValidationError(rest))
+            return
+        super().refuse(error)
 
 
-class BundleForm(ActionForm):
+class BundleForm(LineItemsForm):
     name = forms.CharField(max_length=MAX_NAME_LENGTH, help_text="e.g. 'Pallet 17'")
     sscc = forms.CharField(
         required=False,
@@ -191,19 +361,23 @@ class BundleForm(ActionForm):
         label="SSCC",
         help_text="18 digits",
     )
-    items = ItemsField(
-        max_items=MAX_BUNDLE_ITEMS,
-        help_text=f"one lot per line: lot id and quantity (at most {MAX_BUNDLE_ITEMS})",
+    items_label = f"Lots to pack (at most {MAX_BUNDLE_ITEMS})"
+
+
+class TransformForm(LineItemsForm):
+    items_field = "inputs"
+    items_label = f"Inputs consumed (at most {MAX_TRANSFORMATION_INPUTS})"
+    max_items = MAX_TRANSFORMATION_INPUTS
+    tail = (
+        "output_name",
+        "output_quantity",
+        "output_unit",
+        "output_kind",
+        "co2e_g_per_unit",
+        "recycled_permille",
     )
 
-
-class TransformForm(ActionForm):
     process = forms.CharField(max_length=MAX_PROCESS_LENGTH, help_text="e.g. 'Refining run 12'")
-    inputs = ItemsField(
-        max_items=MAX_TRANSFORMATION_INPUTS,
-        help_text="one input per line: lot id and quantity consumed"
-        f" (at most {MAX_TRANSFORMATION_INPUTS})",
-    )
     output_name = forms.CharField(max_length=MAX_NAME_LENGTH, label="Output name")
     output_quantity = quantity_field(label="Output quantity")
     output_unit = forms.CharField(max_length=MAX_UNIT_LENGTH, initial="kg", label="Output unit")
@@ -293,3 +467,27 @@ class LotFilterForm(forms.Form):
 
 class SearchForm(forms.Form):
     q = forms.CharField(required=False, max_length=MAX_NAME_LENGTH, strip=True, label="Search")
+
+
+# ------------------------------------------------------------------ organisation settings
+
+
+class AcceptancePolicyForm(ActionForm):
+    certificate_type = forms.ChoiceField(
+        required=False,
+        choices=[("", "None: accept any lot"), *CERTIFICATE_TYPES.items()],
+        label="Certificate required of every lot you accept",
+    )
+
+
+class TimeZoneForm(forms.Form):
+    time_zone = forms.ChoiceField(
+        choices=[],
+        label="Time zone",
+        help_text="your members read every time in it",
+        error_messages={"invalid_choice": "Choose a time zone from the list (e.g. Europe/Oslo)."},
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].choices = [(z, z) for z in time_zones()]  # type: ignore[attr-defined]

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from webapp.converters import Uint256Converter  # noqa: F401  (registers <uint:>)
-from webapp.portal import lots_views, page_views, token_views, views
+from webapp.portal import lots_views, page_views, settings_views, token_views, views
 from webapp.portal import provenance_views as pv
 
 app_name = "portal"
@@ -16,14 +16,12 @@ urlpatterns = [
     path("handoffs/new", views.handoff_initiate_view, name="handoff-initiate"),
     path(
         "handoffs/<uint:handoff_id>/accept",
-        views.handoff_answer_view,
-        {"verb": "accept"},
+        views.handoff_accept_view,
         name="handoff-accept",
     ),
     path(
         "handoffs/<uint:handoff_id>/cancel",
-        views.handoff_answer_view,
-        {"verb": "cancel"},
+        views.handoff_cancel_view,
         name="handoff-cancel",
     ),
     path("handoffs/<uint:handoff_id>/reject", views.handoff_reject_view, name="handoff-reject"),
@@ -35,6 +33,13 @@ urlpatterns = [
         views.certificate_revoke_view,
         name="certificate-revoke",
     ),
+    path("settings", settings_views.organisation_settings_view, name="organisation-settings"),
+    path(
+        "settings/acceptance-policy",
+        settings_views.acceptance_policy_view,
+        name="acceptance-policy",
+    ),
+    path("settings/time-zone", settings_views.time_zone_view, name="time-zone"),
     path("operations", page_views.operations_view, name="operations"),
     path("operations/<uuid:operation_id>", page_views.operation_view, name="operation"),
     path(

@@ -1,5 +1,6 @@
-"""Revocation notifications as a consumer of the event store (after the projections,
-whose lot holdings say who is affected)."""
+"""Notifications as a consumer of the event store (after the projections, whose lot
+holdings say who a revocation affects): revocations for the holders downstream, rejected
+handoffs for their sender."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from webapp.provenance.services import notifications_emit
 
 class RevocationNotifications:
     name = "notifications"
-    kinds: frozenset[str] | None = frozenset({"CertificateRevoked"})
+    kinds: frozenset[str] | None = frozenset({"CertificateRevoked", "HandoffRejected"})
     after = ("projections",)  # who is affected is read from the projections
 
     def apply(self, events: Sequence[ChainEvent], *, chain_id: int) -> None:

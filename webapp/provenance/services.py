@@ -16,7 +16,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from webapp.chain.models import ChainEvent
+from webapp.formatting import number
 from webapp.organisations.models import Organisation
+from webapp.organisations.selectors import organisation_by_address
 from webapp.projections.models import CertificateVersion
 from webapp.provenance.models import (
     Notification,
@@ -71,7 +73,8 @@ def certificate_revocation_impact(
 
 
 def notifications_emit(*, chain_id: int, events: Iterable[ChainEvent]) -> int:
-    """Turn mirrored revocations into notifications for the holders they affect.
+    """Turn mirrored revocations into notifications for the holders they affect, and
+    rejected handoffs into a notification for their sender.
 
     The pipeline's "notifications" consumer calls it with each batch of
     ``CertificateRevoked`` events, after the projections (the impact is read from them).
@@ -80,6 +83,9 @@ def notifications_emit(*, chain_id: int, events: Iterable[ChainEvent]) -> int:
     """
     created = 0
     for event in events:
+        if event.event == "HandoffRejected":
+            created += _rejection_notify(event)
+            continue
         if event.event != "CertificateRevoked":
             continue
         certificate_id = int(event.args["certificateId"])
@@ -103,6 +109,32 @@ def notifications_emit(*, chain_id: int, events: Iterable[ChainEvent]) -> int:
             )
             created += new
     return created
+
+
+def _rejection_notify(event: ChainEvent) -> int:
+    """Tell the sender of a rejected handoff who rejected it and why (the reason is
+    otherwise only in the lot's history). Keyed by handoff: a replay adds nothing."""
+    a = event.args
+    sender = organisation_by_address(a["sender"])
+    if sender is None:
+        return 0
+    receiver = organisation_by_address(a["receiver"])
+    handoff_id, lot_id = int(a["handoffId"]), int(a["lotId"])
+    who = receiver.name if receiver is not None else a["receiver"]
+    reason = str(a.get("reason", "")).strip() or "no reason given"
+    _, new = Notification.objects.get_or_create(
+        organisation=sender,
+        key=f"rejected:{handoff_id}",
+        defaults={
+            "subject": f"{who} rejected handoff {handoff_id}"[:200],
+            "body": (
+                f"{who} rejected your offer of {number(a['quantity'])} of lot {lot_id}"
+                f" (handoff {handoff_id}): {reason}. The quantity is back in your inventory."
+            ),
+            "link": reverse("portal:lot", args=[lot_id]),
+        },
+    )
+    return int(new)
 
 
 def notifications_mark_read(*, organisation: Organisation) -> int:

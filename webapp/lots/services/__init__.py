@@ -9,7 +9,9 @@ or a call the chain would refuse, and then nothing has been written.
 from webapp.lots.services.bundles import bundle_create, bundle_unpack
 from webapp.lots.services.common import Claims, gs1_check_digit_ok
 from webapp.lots.services.handoffs import (
+    acceptance_policy_set,
     handoff_accept,
+    handoff_acceptance_warning,
     handoff_cancel,
     handoff_initiate,
     handoff_reject,
@@ -20,10 +22,12 @@ from webapp.lots.services.transformations import Output, transformation_record
 __all__ = [
     "Claims",
     "Output",
+    "acceptance_policy_set",
     "bundle_create",
     "bundle_unpack",
     "gs1_check_digit_ok",
     "handoff_accept",
+    "handoff_acceptance_warning",
     "handoff_cancel",
     "handoff_initiate",
     "handoff_reject",

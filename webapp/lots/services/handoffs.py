@@ -7,11 +7,19 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from requests.exceptions import ConnectionError as NodeUnreachable
+from requests.exceptions import Timeout
 
+from contracts.chain.domain import ascii32
+from webapp.certificates.selectors import certificate_type_name
+from webapp.certificates.services import CERTIFICATE_TYPES
+from webapp.chain.chain_client import NotDeployed, system
 from webapp.lots.services.common import User, quantity_checked
 from webapp.operations.models import Operation
 from webapp.operations.preflight import checked_call, queue_checked, require_signing_key
+from webapp.operations.services import operation_replayed
 from webapp.organisations.models import Organisation
+from webapp.participants.selectors import acceptance_policy
 from webapp.projections.models import HandoffVersion
 
 
@@ -79,8 +87,19 @@ def _handoff_answer(
         if not reason.strip():
             raise ValidationError({"reason": ["Say why the handoff is rejected."]})
         args.append(reason.strip())
-    call = checked_call("Lots", f"{verb}Handoff", *args)
     request = {"handoff_id": handoff_id, "reason": reason.strip()}
+    if (
+        verb == "accept"
+        and operation_replayed(
+            organisation=organisation,
+            idempotency_key=idempotency_key,
+            action="handoff.accept",
+            request=request,
+        )
+        is None
+    ):
+        _acceptance_checked(organisation, handoff)
+    call = checked_call("Lots", f"{verb}Handoff", *args)
     return queue_checked(
         organisation=organisation,
         action=f"handoff.{verb}",
@@ -116,3 +135,100 @@ def handoff_cancel(
 ) -> Operation:
     """Withdraw an offer that has not been answered (the sender only)."""
     return _handoff_answer(organisation, handoff_id, "cancel", "", idempotency_key, user)
+
+
+ZERO32 = "0x" + "00" * 32
+
+
+def _missing_certificate(receiver: str, lot_id: int) -> str | None:
+    """The certificate type `receiver`'s acceptance policy requires and lot `lot_id` lacks
+    now, asked of the chain itself; None when the policy is met or there is none. Raises
+    the node's errors when it cannot be asked."""
+    _, contracts = system()
+    policy = contracts.lots.functions.acceptancePolicy(receiver).call()
+    if not any(policy):
+        return None
+    if contracts.certificates.functions.hasValidLotCertificate(lot_id, policy).call():
+        return None
+    return certificate_type_name("0x" + bytes(policy).hex())
+
+
+def _acceptance_checked(organisation: Organisation, handoff: HandoffVersion) -> None:
+    """Refuse an acceptance the receiver's own policy forbids, whatever else the receiver
+    has in flight. The general pre-flight steps aside while the organisation has operations
+    queued (their effects are not on chain yet), and the accept would then only fail in the
+    submitter, after the person was sent on; a certificate is not something the receiver's
+    own operations change, so this check holds either way. A policy change of its own still
+    on its way is the exception: the chain's policy is about to change."""
+    if Operation.objects.filter(
+        organisation=organisation,
+        action="participant.acceptance_policy",
+        status__in=[Operation.Status.QUEUED, Operation.Status.SUBMITTED],
+    ).exists():
+        return
+    lot_id = int(handoff.lot_id)
+    try:
+        missing = _missing_certificate(handoff.receiver, lot_id)
+    except (NodeUnreachable, Timeout, ConnectionError, NotDeployed):
+        return  # the submitter's own pre-flight decides
+    if missing is not None:
+        raise ValidationError(
+            {
+                "__all__": [
+                    f"Lot {lot_id} has no valid {missing} certificate, which the receiver requires."
+                ]
+            }
+        )
+
+
+def handoff_acceptance_warning(*, lot_id: int, receiver: Organisation) -> str:
+    """Why `receiver` could not accept `lot_id` now under its acceptance policy, or "".
+
+    Said to the sender when it offers the lot: the offer still goes ahead (a certificate
+    may yet be issued before the receiver answers), but the sender knows to expect it."""
+    if not receiver.address:
+        return ""
+    try:
+        missing = _missing_certificate(receiver.address, lot_id)
+    except (NodeUnreachable, Timeout, ConnectionError, NotDeployed):
+        policy = acceptance_policy(organisation=receiver)
+        if not policy:
+            return ""
+        return (
+            f"{receiver.name} accepts only lots with a valid {certificate_type_name(policy)}"
+            f" certificate; whether lot {lot_id} has one could not be checked just now."
+        )
+    if missing is None:
+        return ""
+    return (
+        f"{receiver.name} accepts only lots with a valid {missing} certificate, and lot"
+        f" {lot_id} has none: {receiver.name} cannot accept this offer until a certifier"
+        " issues one."
+    )
+
+
+def acceptance_policy_set(
+    *,
+    organisation: Organisation,
+    certificate_type: str,
+    idempotency_key: str = "",
+    user: User = None,
+) -> Operation:
+    """Require a valid certificate of `certificate_type` (a name such as "QUALITY") on
+    every lot the organisation accepts from now on; "" removes the requirement."""
+    require_signing_key(organisation)
+    if certificate_type and certificate_type not in CERTIFICATE_TYPES:
+        raise ValidationError(
+            {"certificate_type": [f"Choose one of {', '.join(CERTIFICATE_TYPES)}, or none."]}
+        )
+    value = "0x" + ascii32(certificate_type).hex() if certificate_type else ZERO32
+    call = checked_call("Lots", "setAcceptancePolicy", value)
+    return queue_checked(
+        organisation=organisation,
+        action="participant.acceptance_policy",
+        request={"certificate_type": certificate_type},
+        call=call,
+        lot_id=None,
+        idempotency_key=idempotency_key,
+        user=user,
+    )
