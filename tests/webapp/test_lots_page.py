@@ -125,9 +125,7 @@ def test_a_row_shows_the_lot_its_holders_and_its_quarantine(lots: dict[str, int]
     assert "1 t" in cells  # 1000 kg, in the unit that reads best
     assert "Katanga Cobalt Mine, Nordic Refinery" in cells
     today = timezone.now()
-    assert any(
-        f'datetime="{day:%Y-%m-%d}T' in cells for day in (today, today - timedelta(days=1))
-    )
+    assert any(f'datetime="{day:%Y-%m-%d}T' in cells for day in (today, today - timedelta(days=1)))
     assert "quarantined" not in cells
     copper = re.search(rf'<tr data-lot="{lots["copper"]}">(.*?)</tr>', page, re.S)
     assert copper is not None
