@@ -49,13 +49,14 @@ def test_mine_hands_a_lot_to_the_refinery_who_accepts_it(
     shot(page, "03-register-operation-queued")
     network.settle()  # the page follows by itself: no reload
     page.wait_for_selector("#status:text('confirmed')")
-    lot_id = int(page.locator("#lot-link a").inner_text().removeprefix("Lot "))
-    page.wait_for_selector(f"#outcome:text('Lot {lot_id} registered')")
+    page.wait_for_selector("#result-link a")
+    lot_id = int(page.locator("#result-link a").inner_text().removeprefix("Open lot "))
+    assert page.locator("#outcome").inner_text() == f"Lot {lot_id} registered"
     assert page.locator("main > .flash").count() == 0  # no longer "in a moment"
     assert page.locator("#result-link a").get_attribute("href") == f"/lots/{lot_id}"
     shot(page, "04-register-operation-confirmed")
 
-    page.click("#lot-link a")
+    page.click("#result-link a")
     assert page.locator("h1").inner_text() == f"Lot {lot_id}: Cobalt ore, pit 9"
     assert "matches the document" in page.locator("#state").inner_text()
     shot(page, "05-lot-page")

@@ -143,6 +143,8 @@ def lot_view(request: HttpRequest, lot_id: int) -> HttpResponse:
             "history": history,
             "holds": detail.holders.get(organisation.address, 0),
             "holders_complete": holders_complete,
+            # A lot whose metadata the mirror lacks counts units.
+            "unit": detail.metadata.unit if detail.metadata else "units",
             "custody_now": selectors.lot_custody(lot_ids=[lot_id], scope=scope, names=names)[
                 lot_id
             ],

@@ -14,6 +14,9 @@
     const done = final.includes(s.status);
     document.getElementById("waiting").textContent = done ? "" : (s.waiting_reason || (s.status === "queued" ? "Waiting for the submitter to sign and send it." : ""));
     document.getElementById("tx").textContent = s.transaction_hash || "not sent yet";
+    // A failed operation's reason is its outcome; any other keeps its note (records
+    // discarded when a reverted transaction came back in a reorganisation).
+    document.getElementById("error").textContent = s.status === "failed" ? "" : (s.error || "");
     const outcome = document.getElementById("outcome");
     const link = document.getElementById("result-link");
     if (s.status === "failed") {
@@ -29,6 +32,8 @@
         a.href = s.outcome_url;
         a.textContent = s.outcome_link || "Open it";
         link.appendChild(a);
+        const about = document.getElementById("lot-link");
+        if (about) about.remove();  // the result links the lot already
       }
     }
     if (done) dropNotice();
