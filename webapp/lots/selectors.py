@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
-from eth_abi import encode
+from eth_abi.abi import encode
 from web3 import Web3
 
 from contracts.chain.domain import LotKind, Role

@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
-from contracts.chain.domain import Role
+from contracts.chain.domain import Role, SubjectKind
 from webapp import formatting
 from webapp.certificates.selectors import (
     EXPIRING_DAYS,
@@ -24,6 +24,7 @@ from webapp.documents.services import (
     DocumentAltered,
     document_read,
 )
+from webapp.formatting.labels import claim_lines
 from webapp.lots import selectors
 from webapp.lots.document_access import document_for_reader
 from webapp.lots.search import consortium_overview
@@ -41,6 +42,7 @@ from webapp.organisations.models import Organisation
 from webapp.organisations.selectors import organisation_names
 from webapp.portal import provenance_views
 from webapp.portal.access import organisation_of
+from webapp.projections.models import CertificateVersion
 from webapp.provenance.selectors import notifications_unread
 
 
@@ -87,7 +89,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     }
     if organisation.has_role(Role.CERTIFIER):
         scope = selectors.stock_scope(organisation=organisation)
-        context["issued"] = certificates_issued(addresses=sorted(scope.addresses), now=now)
+        issued = certificates_issued(addresses=sorted(scope.addresses), now=now)
+        context["issued"] = {
+            "expiring": _certificate_rows(issued.expiring),
+            "valid": _certificate_rows(issued.valid),
+            "revoked": _certificate_rows(issued.revoked),
+        }
         context["expiring_days"] = EXPIRING_DAYS
     if auditor:
         scope = selectors.stock_scope(organisation=organisation)
@@ -163,6 +170,17 @@ def lot_view(request: HttpRequest, lot_id: int) -> HttpResponse:
             ],
         },
     )
+
+
+def _certificate_rows(certificates: list[CertificateVersion]) -> list[dict[str, Any]]:
+    """Certificates with their claims in words, in the unit of the lot each is about."""
+    labels = selectors.lot_labels(sorted({int(c.subject) for c in certificates}))
+    rows = []
+    for c in certificates:
+        label = labels.get(int(c.subject))
+        unit = label.unit if label and c.subject_kind == int(SubjectKind.LOT) else ""
+        rows.append({"c": c, "claims": claim_lines(c.claims, unit or "units")})
+    return rows
 
 
 def _custody_rows(steps: list[dict[str, Any]], units: dict[int, str]) -> list[dict[str, Any]]:
