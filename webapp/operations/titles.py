@@ -91,7 +91,7 @@ def _and(parts: list[str]) -> str:
 def _handoff(facts: Facts, request: dict[str, Any], expects: dict[str, Any], to: bool) -> str:
     """ "handoff 8 (400 kg of lot 1001 from Katanga Cobalt Mine)" as far as known (`to`:
     "… to Nordic Refinery", for the sender's own view)."""
-    handoff_id = request.get("handoff_id")
+    handoff_id = request["handoff_id"]
     known = facts.handoffs.get(_int(handoff_id) or -1)
     expected = (expects or {}).get("handoff") or {}
     if known is None and expected:
@@ -113,14 +113,12 @@ def _handoff(facts: Facts, request: dict[str, Any], expects: dict[str, Any], to:
 
 
 def _register(f: Facts, r: dict[str, Any], e: dict[str, Any]) -> str:
-    return (
-        f"Register lot {quoted(r.get('name'))} ({quantity(r.get('quantity'), r.get('unit', ''))})"
-    )
+    return f"Register lot {quoted(r['name'])} ({quantity(r['quantity'], r['unit'])})"
 
 
 def _initiate(f: Facts, r: dict[str, Any], e: dict[str, Any]) -> str:
-    size = f.size(r.get("lot_id"), r.get("quantity"))
-    return f"Hand off {size} of {f.lot(r.get('lot_id'))} to {f.organisation(r.get('receiver'))}"
+    size = f.size(r["lot_id"], r["quantity"])
+    return f"Hand off {size} of {f.lot(r['lot_id'])} to {f.organisation(r['receiver'])}"
 
 
 def _answer(verb: str) -> Callable[[Facts, dict[str, Any], dict[str, Any]], str]:
@@ -132,28 +130,28 @@ def _answer(verb: str) -> Callable[[Facts, dict[str, Any], dict[str, Any]], str]
 
 
 def _bundle(f: Facts, r: dict[str, Any], e: dict[str, Any]) -> str:
-    return f"Pack {_items(f, r.get('items'))} into bundle {quoted(r.get('name'))}"
+    return f"Pack {_items(f, r['items'])} into bundle {quoted(r['name'])}"
 
 
 def _unpack(f: Facts, r: dict[str, Any], e: dict[str, Any]) -> str:
-    return f"Unpack {f.lot(r.get('bundle_id')).replace('lot', 'bundle', 1)}"
+    return f"Unpack {f.lot(r['bundle_id']).replace('lot', 'bundle', 1)}"
 
 
 def _transform(f: Facts, r: dict[str, Any], e: dict[str, Any]) -> str:
     outputs = [
         f"{quoted(o.get('name'))} ({quantity(o.get('quantity'), o.get('unit', ''))})"
-        for o in r.get("outputs") or []
+        for o in r["outputs"]
     ]
-    return f"Turn {_items(f, r.get('inputs'))} into {_and(outputs) or 'nothing'}"
+    return f"Turn {_items(f, r['inputs'])} into {_and(outputs) or 'nothing'}"
 
 
 def _certify(f: Facts, r: dict[str, Any], e: dict[str, Any]) -> str:
-    kind = certificate_type_label(str(r.get("certificate_type", "")))
-    return f"Certify {f.lot(r.get('lot_id'))}: {kind.lower()}"
+    kind = certificate_type_label(str(r["certificate_type"]))
+    return f"Certify {f.lot(r['lot_id'])}: {kind.lower()}"
 
 
 def _revoke(f: Facts, r: dict[str, Any], e: dict[str, Any]) -> str:
-    certificate_id = r.get("certificate_id")
+    certificate_id = r["certificate_id"]
     known = f.certificates.get(_int(certificate_id) or -1)
     about = ""
     if known is not None:
@@ -165,7 +163,7 @@ def _revoke(f: Facts, r: dict[str, Any], e: dict[str, Any]) -> str:
 
 def _organisation(f: Facts, r: dict[str, Any], e: dict[str, Any]) -> str:
     roles = ", ".join(str(role).lower() for role in r.get("roles") or [])
-    who = f.organisation(r.get("organisation"))
+    who = f.organisation(r["organisation"])
     return f"Register {who} on the chain" + (f" ({roles})" if roles else "")
 
 
