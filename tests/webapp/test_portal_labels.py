@@ -156,7 +156,7 @@ def test_an_answer_to_a_handoff_the_mirror_lost_is_titled_from_what_it_expected(
         (
             "HandoffInitiated",
             {"handoffId": 8, "lotId": 1001, "quantity": 400, "receiver": REFINERY},
-            "400 kg of lot 1001 in transit to Nordic Refinery (handoff 8)",
+            "Handoff 8 opened: 400 kg of lot 1001 offered to Nordic Refinery",
             1001,
             None,
         ),

@@ -225,8 +225,8 @@ class Outcome:
 _OUTCOMES: dict[str, Callable[[Facts, dict[str, Any]], Outcome]] = {
     "LotRegistered": lambda f, a: Outcome(f"Lot {a['lotId']} registered", int(a["lotId"])),
     "HandoffInitiated": lambda f, a: Outcome(
-        f"{f.size(a['lotId'], a['quantity'])} of lot {a['lotId']} in transit to"
-        f" {f.organisation(a['receiver'])} (handoff {a['handoffId']})",
+        f"Handoff {a['handoffId']} opened: {f.size(a['lotId'], a['quantity'])} of lot"
+        f" {a['lotId']} offered to {f.organisation(a['receiver'])}",
         int(a["lotId"]),
     ),
     "HandoffAccepted": lambda f, a: Outcome(
