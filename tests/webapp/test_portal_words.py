@@ -426,6 +426,13 @@ def test_an_auditors_dashboard_shows_the_consortium(ore: dict[str, Any]) -> None
     assert f'data-certificate="{number}"' in revocations
     assert "forged" in revocations
     assert "Register one" not in html
+    # Its holder is not offered what the chain would refuse.
+    holder = person("mine")
+    row = holder.get("/").content.decode().split(f'href="/lots/{spare}"')[1].split("</tr>")[0]
+    assert "cannot move while quarantined" in row
+    assert "Hand off" not in row
+    assert "A quarantined lot cannot be handed off." in text(holder, f"/lots/{spare}")
+    assert "Hand off" not in section(holder, f"/lots/{spare}", "holders")
 
 
 def test_custodians_keep_their_inventory_with_suggestions_they_may_follow(
