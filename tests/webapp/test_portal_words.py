@@ -188,7 +188,9 @@ def test_the_lot_page_shows_declared_claims_apart_from_certified_ones(
     )
     net.settle()
     figures = section(mine, f"/lots/{lot}", "lot-figures")
-    assert "Certified: none yet" in figures  # a revoked certificate certifies nothing
+    # A revoked certificate certifies nothing.
+    assert "Carbon footprint Declared by the producer: 1.2 kg CO2e per kg" in figures
+    assert "Certified: none in force (revoked or expired)" in figures
 
 
 def test_history_and_holders_tell_where_the_lot_is_in_its_unit(ore: dict[str, Any]) -> None:

@@ -614,6 +614,7 @@ class ClaimFigures:
     label: str
     declared: str
     certified: list[Certified]
+    lapsed: bool = False  # certified once, but every such certificate is revoked or expired
 
 
 def lot_claims(*, detail: LotDetail, names: dict[str, str], now: datetime) -> list[ClaimFigures]:
@@ -635,11 +636,15 @@ def lot_claims(*, detail: LotDetail, names: dict[str, str], now: datetime) -> li
             for k, v in (c.claims or {}).items()
             if ascii_name(k).upper() == key
         ]
+        ever = any(
+            ascii_name(k).upper() == key for c in detail.certificates for k in (c.claims or {})
+        )
         lines.append(
             ClaimFigures(
                 label=claim_label(key),
                 declared="" if value is None else claim_value(key, value, unit),
                 certified=certified,
+                lapsed=ever and not certified,
             )
         )
     return lines
