@@ -44,13 +44,19 @@ def test_mine_hands_a_lot_to_the_refinery_who_accepts_it(
     page.click("#submit")
     page.wait_for_url(re.compile(r".*/operations/[0-9a-f-]+$"))
     assert page.locator("#status").inner_text() in {"queued", "submitted", "mined"}
+    assert page.locator("h1").inner_text() == "Register lot \u2018Cobalt ore, pit 9\u2019 (5 t)"
+    assert "goes on chain in a moment" in page.locator("main > .flash.success").inner_text()
     shot(page, "03-register-operation-queued")
-    settle_and_reload(page, network)
+    network.settle()  # the page follows by itself: no reload
     page.wait_for_selector("#status:text('confirmed')")
+    page.wait_for_selector("#result-link a")
+    lot_id = int(page.locator("#result-link a").inner_text().removeprefix("Open lot "))
+    assert page.locator("#outcome").inner_text() == f"Lot {lot_id} registered"
+    assert page.locator("main > .flash").count() == 0  # no longer "in a moment"
+    assert page.locator("#result-link a").get_attribute("href") == f"/lots/{lot_id}"
     shot(page, "04-register-operation-confirmed")
-    lot_id = int(page.locator("#lot-link a").inner_text().removeprefix("Lot "))
 
-    page.click("#lot-link a")
+    page.click("#result-link a")
     assert page.locator("h1").inner_text() == f"Lot {lot_id}: Cobalt ore, pit 9"
     assert "matches the document" in page.locator("#state").inner_text()
     shot(page, "05-lot-page")
@@ -77,14 +83,12 @@ def test_mine_hands_a_lot_to_the_refinery_who_accepts_it(
 
     page.goto(f"{base}/")
     inventory = page.locator("#inventory")
-    assert re.search(
-        rf"{lot_id}\s+Cobalt ore, pit 9\s+raw material\s+5000 kg", inventory.inner_text()
-    )
+    assert re.search(rf"{lot_id}\s+Cobalt ore, pit 9\s+raw material\s+5 t", inventory.inner_text())
     assert "Nothing is waiting for you." in page.locator("#incoming").inner_text()
     shot(page, "09-refinery-inventory")
 
     page.goto(f"{base}/lots/{lot_id}")
     history = page.locator("#history").inner_text()
-    assert "Katanga Cobalt Mine registered 5000 units" in history
-    assert "Nordic Refinery accepted 5000 from Katanga Cobalt Mine" in history
+    assert "Katanga Cobalt Mine registered 5 t" in history
+    assert "Nordic Refinery accepted 5 t from Katanga Cobalt Mine (handoff" in history
     shot(page, "10-lot-history")

@@ -11,23 +11,16 @@ from django.core.exceptions import ValidationError
 
 from contracts.chain.domain import Role, SubjectKind, ascii32
 from webapp.documents.models import Document
+from webapp.formatting import labels
 from webapp.operations.models import Operation
 from webapp.operations.preflight import checked_call, queue_checked, require_signing_key
 from webapp.organisations.models import Organisation
 from webapp.projections.models import CertificateVersion
 
-#: Certificate types the portal offers; the chain accepts any 32-byte ASCII name.
-CERTIFICATE_TYPES = {
-    "QUALITY": "Quality",
-    "CARBON_FOOTPRINT": "Carbon footprint",
-    "RECYCLED_CONTENT": "Recycled content",
-    "RESPONSIBLE_SOURCING": "Responsible sourcing (due diligence)",
-}
-#: Claim keys a certificate may carry (integer values).
-CLAIM_KEYS = {
-    "CO2E_G_PER_UNIT": "Carbon footprint, g CO2e per unit",
-    "RECYCLED_PERMILLE": "Recycled content, per mille",
-}
+#: Certificate types the portal offers, and the claim keys a certificate may carry (integer
+#: values): one table of their words, in the formatting layer.
+CERTIFICATE_TYPES = labels.CERTIFICATE_TYPES
+CLAIM_KEYS = labels.CLAIMS
 
 User = AbstractBaseUser | AnonymousUser | None
 

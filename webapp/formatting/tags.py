@@ -20,6 +20,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from webapp import formatting
+from webapp.formatting import labels
 
 register = template.Library()
 
@@ -53,3 +54,15 @@ def day(moment: datetime | None) -> SafeString | str:
     text = formatting.day(moment, timezone.get_current_timezone_name())
     stamp = formatting.iso(moment)
     return format_html('<time datetime="{}" title="{}">{}</time>', stamp, stamp, text)
+
+
+# Words for the chain's constants (webapp.formatting.labels).
+register.filter("certificate_type", labels.certificate_type_label)
+register.filter("claim_label", labels.claim_label)
+
+
+@register.filter("claims")
+def claims(values: dict[str, object] | None, unit: str = "") -> list[tuple[str, str]]:
+    """A claims mapping as (label, figure) pairs:
+    {% for label, figure in c.claims|claims:unit %}."""
+    return labels.claim_lines(values, unit)

@@ -18,13 +18,12 @@ from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.fields.json import KT
 
 from contracts.chain.domain import SubjectKind
-from webapp.certificates.selectors import certificate_type_name
 from webapp.chain.models import Block
+from webapp.formatting.labels import certificate_type_label
 from webapp.limits import UINT256_MAX
 from webapp.lots.models import LotMetadata
-from webapp.lots.selectors import KIND_NAMES, StockScope, current_lots
+from webapp.lots.selectors import KIND_NAMES, Custody, StockScope, current_lots, lot_custody
 from webapp.organisations.models import Organisation, OrganisationKey
-from webapp.organisations.selectors import organisation_names
 from webapp.projections.models import Balance, CertificateVersion, HandoffVersion, LotVersion
 
 #: The lots page's tabs: which of the lots in view it lists.
@@ -139,32 +138,17 @@ class LotRow:
     unit: str
     kind: str
     quantity: int
-    holders: list[str]
+    holders: list[Custody]  # where it is now, in words
     quarantined: bool
     registered_at: datetime | None
 
 
 def lot_rows(*, scope: StockScope, lots: Iterable[Any]) -> list[LotRow]:
-    """Rows for lots from `lots_in_view`, with their current holders by organisation name:
-    all of them where the scope covers the lot, else only the organisation's own."""
+    """Rows for lots from `lots_in_view`, with where each is now (`lot_custody`): who holds
+    it, what is in transit or packed, what was consumed; all of it where the scope covers
+    the lot, else only the organisation's own holding."""
     lots = list(lots)
-    ids = [int(lot.lot_id) for lot in lots]
-    chain_id = settings.CHAIN_ID
-    holders: dict[int, list[str]] = {i: [] for i in ids}
-    balances = Balance.objects.filter(
-        chain_id=chain_id, lot_id__in=ids, block_to__isnull=True, quantity__gt=0
-    ).order_by("holder")
-    covered = scope.covered(ids)
-    escrows = set(
-        HandoffVersion.objects.filter(chain_id=chain_id, lot_id__in=ids).values_list(
-            "escrow", flat=True
-        )
-    )
-    names = organisation_names()
-    for b in balances:
-        if int(b.lot_id) in covered or b.holder in scope.addresses:
-            name = names.get(b.holder) or ("in escrow" if b.holder in escrows else b.holder)
-            holders[int(b.lot_id)].append(name)
+    custody = lot_custody(lot_ids=[int(lot.lot_id) for lot in lots], scope=scope)
     return [
         LotRow(
             lot_id=int(lot.lot_id),
@@ -172,7 +156,7 @@ def lot_rows(*, scope: StockScope, lots: Iterable[Any]) -> list[LotRow]:
             unit=lot.unit or "",
             kind=KIND_NAMES.get(lot.kind, ""),
             quantity=lot.quantity,
-            holders=sorted(set(holders[int(lot.lot_id)])),
+            holders=custody[int(lot.lot_id)],
             quarantined=lot.quarantined,
             registered_at=lot.registered_at,
         )
@@ -241,7 +225,7 @@ def search_results(*, scope: StockScope, text: str) -> SearchResults:
         results.certificates = [
             CertificateHit(
                 certificate_id=int(c.certificate_id),
-                certificate_type=certificate_type_name(c.certificate_type),
+                certificate_type=certificate_type_label(c.certificate_type),
                 lot_id=int(c.subject) if c.subject_kind == SubjectKind.LOT else None,
                 revoked=c.revoked,
             )
@@ -257,3 +241,32 @@ def search_results(*, scope: StockScope, text: str) -> SearchResults:
         Organisation.objects.exclude(address="").filter(name__icontains=text)[:SEARCH_LIMIT]
     )
     return results
+
+
+@dataclass
+class ConsortiumOverview:
+    """What an auditor's dashboard shows of the lots across the consortium."""
+
+    quarantined: list[LotRow]
+    recent: list[LotRow]  # latest registrations
+    open_handoffs: int
+    lots: int
+
+
+def consortium_overview(*, scope: StockScope, limit: int = 10) -> ConsortiumOverview:
+    """The lots in view (every lot, for an auditor): those quarantined, the latest
+    registered, how many handoffs wait for an answer, and how many lots there are."""
+    lots = lots_in_view(scope=scope)
+    quarantined = list(lots.filter(quarantined=True).order_by("-lot_id")[:limit])
+    recent = list(lots.order_by(F("registered_block").desc(nulls_last=True), "-lot_id")[:limit])
+    open_handoffs = scope.lots(
+        HandoffVersion.objects.filter(
+            chain_id=settings.CHAIN_ID, block_to__isnull=True, status="open"
+        )
+    ).count()
+    return ConsortiumOverview(
+        quarantined=lot_rows(scope=scope, lots=quarantined),
+        recent=lot_rows(scope=scope, lots=recent),
+        open_handoffs=open_handoffs,
+        lots=lots.count(),
+    )

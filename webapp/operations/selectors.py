@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from django.conf import settings
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
+from contracts.chain.domain import SubjectKind
+from webapp.chain.models import ChainEvent
 from webapp.operations.models import Operation
+from webapp.operations.titles import (
+    CertificateFacts,
+    Facts,
+    HandoffFacts,
+    LotLabel,
+    Outcome,
+    operation_outcome,
+    operation_title,
+)
 from webapp.organisations.models import Organisation
+from webapp.organisations.selectors import organisation_names
+from webapp.projections.models import CertificateVersion, HandoffVersion
 
 #: The statuses an operation passes through on its way to confirmed or failed.
 IN_FLIGHT = [Operation.Status.QUEUED, Operation.Status.SUBMITTED, Operation.Status.MINED]
@@ -104,3 +120,104 @@ def operation_in_flight_for_lot(*, organisation: Organisation, lot_id: int) -> O
         .order_by("-created_at")
         .first()
     )
+
+
+# ------------------------------------------------------------------ in a person's words
+
+
+@dataclass(frozen=True)
+class DescribedOperation:
+    """An operation with its title and, once final, its outcome (see `titles`)."""
+
+    operation: Operation
+    title: str
+    outcome: Outcome | None
+
+
+#: Given lot ids, their names and units (the lots app's metadata; it sits above this one).
+LotLabels = Callable[[list[int]], Mapping[int, LotLabel]]
+
+
+def _ids(value: object) -> set[int]:
+    """Every id in a request value: a number, or lists of [id, quantity] pairs."""
+    if isinstance(value, bool):
+        return set()
+    if isinstance(value, int):
+        return {value}
+    if isinstance(value, str) and value.isdigit():
+        return {int(value)}
+    if isinstance(value, list) and value:
+        return {i for item in value for i in _ids(item[0] if isinstance(item, list) else item)}
+    return set()
+
+
+def operations_described(
+    operations: Iterable[Operation], *, lot_labels: LotLabels
+) -> list[DescribedOperation]:
+    """Operations with plain titles ("Hand off 400 kg of lot 1001 to Nordic Refinery") and
+    what came of them ("Lot 1005 registered", or the reason it failed): the one place the
+    operation page, the operations list and the dashboard get their words from."""
+    rows = list(operations)
+    chain_id = settings.CHAIN_ID
+    lot_ids: set[int] = set()
+    handoff_ids: set[int] = set()
+    certificate_ids: set[int] = set()
+    for op in rows:
+        request = op.request or {}
+        for key in ("lot_id", "bundle_id", "items", "inputs"):
+            lot_ids |= _ids(request.get(key))
+        handoff_ids |= _ids(request.get("handoff_id"))
+        certificate_ids |= _ids(request.get("certificate_id"))
+    hashes = [op.transaction_hash for op in rows if op.status == Operation.Status.CONFIRMED]
+    events: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for e in ChainEvent.objects.filter(chain_id=chain_id, transaction_hash__in=hashes).order_by(
+        "block_number", "log_index"
+    ):
+        events.setdefault(e.transaction_hash, []).append((e.event, e.args))
+        for key in ("lotId", "bundleId"):
+            lot_ids |= _ids(e.args.get(key))
+    handoffs = {
+        int(h.handoff_id): HandoffFacts(
+            lot_id=int(h.lot_id), sender=h.sender, receiver=h.receiver, quantity=int(h.quantity)
+        )
+        for h in HandoffVersion.objects.filter(
+            chain_id=chain_id, handoff_id__in=sorted(handoff_ids)
+        ).order_by("block_from")  # the latest version wins
+    }
+    lot_ids |= {h.lot_id for h in handoffs.values()}
+    certificates = {
+        int(c.certificate_id): CertificateFacts(
+            certificate_type=c.certificate_type,
+            lot_id=int(c.subject) if c.subject_kind == int(SubjectKind.LOT) else None,
+        )
+        for c in CertificateVersion.objects.filter(
+            chain_id=chain_id, certificate_id__in=sorted(certificate_ids), block_to__isnull=True
+        )
+    }
+    facts = Facts(
+        names=organisation_names(),
+        slugs=dict(Organisation.objects.values_list("slug", "name")),
+        lots=lot_labels(sorted(lot_ids)),
+        handoffs=handoffs,
+        certificates=certificates,
+    )
+    return [
+        DescribedOperation(
+            operation=op,
+            title=operation_title(
+                action=op.action,
+                request=op.request or {},
+                facts=facts,
+                lot_id=op.lot_id,
+                expects=op.expects or {},
+            ),
+            outcome=operation_outcome(
+                status=op.status,
+                error=operation_reason_for_user(op.error),
+                lot_id=op.lot_id,
+                events=events.get(op.transaction_hash, []),
+                facts=facts,
+            ),
+        )
+        for op in rows
+    ]

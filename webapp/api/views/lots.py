@@ -221,6 +221,7 @@ class LotDetailApi(APIView):
         scope = selectors.stock_scope(organisation=organisation)
         covered = scope.covers(lot_id)
         holders = detail.holders if covered else scope.own(detail.holders)
+        units = selectors.units_of(detail.history, lot_id)
         return Response(
             {
                 "lot_id": int(lot.lot_id),
@@ -254,7 +255,7 @@ class LotDetailApi(APIView):
                 "history": [
                     {
                         "event": e.event,
-                        "summary": selectors.describe_event(e, names),
+                        "summary": selectors.describe_event(e, names, units),
                         "block_number": e.block_number,
                         "transaction_hash": e.transaction_hash,
                         "log_index": e.log_index,
