@@ -281,3 +281,26 @@ def test_every_page_has_the_search_box_and_the_lots_link(network: Network) -> No
     assert '<a href="/lots">Lots</a>' in page
     assert 'action="/search"' in page
     assert 'name="q"' in page
+
+
+def test_a_certifier_lists_every_lot_but_sees_only_public_facts_of_strangers_stock(
+    lots: dict[str, int],
+) -> None:
+    """A certifier certifies across the consortium, so its lot list and search show every
+    lot; who holds a lot it is no party to stays hidden, and the holder filter does not
+    reveal it either."""
+    certifier = person("certifier")
+    cobalt, copper, refined = lots["cobalt"], lots["copper"], lots["refined"]
+    assert set(listed(certifier, tab="all")) >= {cobalt, copper, refined}
+    assert (
+        f'data-lot="{refined}"'
+        in person("certifier").get("/search", {"q": "Refined"}).content.decode()
+    )
+    page = certifier.get("/lots", {"tab": "all"}).content.decode()
+    row = re.search(rf'<tr data-lot="{refined}">.*?</tr>', page, re.S)
+    assert row is not None
+    assert "Nordic Refinery" not in row.group(0)
+    assert listed(certifier, tab="all", holder="refinery") == []
+    assert listed(person("refinery"), tab="all", holder="refinery") == [refined, cobalt]
+    # The mine, no certifier, still never lists the refinery's lot.
+    assert refined not in listed(person("mine"), tab="all")

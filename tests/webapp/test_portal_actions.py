@@ -161,16 +161,6 @@ def _crawl(client: Client, limit: int = 60) -> dict[str, set[str]]:
     return offered
 
 
-#: The dashboard's empty inventory says "Register one" to every role; dashboard.html is not
-#: this part's to change (`{% allowed_actions as can %}` there fixes it).
-DASHBOARD_REGISTER_LINK = {("/", "lot-register")}
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="dashboard.html links 'Register one' for every role; once it asks "
-    "{% allowed_actions as can %}, drop this mark and DASHBOARD_REGISTER_LINK",
-)
 def test_the_dashboard_offers_registering_only_to_makers(network: Network) -> None:
     assert 'href="/lots/new"' not in text(member("distributor").get("/"))
 
@@ -193,7 +183,6 @@ def test_no_page_a_role_reaches_offers_an_action_the_role_cannot_perform(
         offered = _crawl(member(slug))
         assert len(offered) > 3, slug
         wrong = {(page, name) for page, names in offered.items() for name in names - can}
-        wrong -= DASHBOARD_REGISTER_LINK  # see the test below
         assert not wrong, f"{slug} is offered actions its roles forbid: {sorted(wrong)}"
         # The check can fail: the pages do offer the actions the role may perform.
         assert set().union(*offered.values()), slug

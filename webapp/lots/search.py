@@ -71,7 +71,7 @@ def lots_in_view(*, scope: StockScope) -> QuerySet[Any]:
         "block_from", "log_from"
     )
     block = Block.objects.filter(chain_id=chain_id, number=OuterRef("registered_block"))
-    lots: QuerySet[Any] = scope.lots(current_lots())
+    lots: QuerySet[Any] = scope.listed(current_lots())
     annotated: QuerySet[Any] = lots.annotate(
         name=Subquery(metadata.values(text=KT("document__name"))[:1]),
         unit=Subquery(metadata.values(text=KT("document__unit"))[:1]),
@@ -117,7 +117,8 @@ def lot_find(*, scope: StockScope, query: LotQuery) -> QuerySet[Any]:
             block_to__isnull=True,
             quantity__gt=0,
         ).values("lot_id")
-        lots = lots.filter(lot_id__in=held)
+        # Who holds what is shown only of the lots whose stock is in view.
+        lots = scope.lots(lots.filter(lot_id__in=held))
     if query.quarantined is not None:
         lots = lots.filter(quarantined=query.quarantined)
     if query.registered_from is not None:

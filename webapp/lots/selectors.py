@@ -131,6 +131,14 @@ class StockScope:
         """`rows` (anything with a `lot_id`) narrowed to the lots whose stock is in view."""
         return rows if self.everything else rows.filter(self._touched())
 
+    def listed(self, rows: QuerySet[Any]) -> QuerySet[Any]:
+        """`rows` narrowed to the lots the lot list and the search show: the lots in view,
+        and for a certifier every lot (it certifies across the consortium; of a lot it is
+        no party to it still sees only the public facts and its own holding)."""
+        if self.organisation.has_role(Role.CERTIFIER):
+            return rows
+        return self.lots(rows)
+
     def covered(self, lot_ids: list[int]) -> set[int]:
         """Which of these lots' holders the organisation may see."""
         if self.everything:
