@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "webapp.provenance",
     "webapp.sustainability",
     "webapp.passport",
+    "webapp.imports",
     "webapp.api",
     "rest_framework",
     "drf_spectacular",

@@ -1,0 +1,403 @@
+"""Writes of imports: take a file (its rows stored as read), check every row as the
+submission would (the dry run), and queue one operation per row (all rows, or only the
+valid ones), in the background.
+
+The dry run calls the very service the submission calls (`lot_register`,
+`handoff_initiate`, `certificate_issue`), pre-flight on the chain included, inside a
+database transaction that is rolled back: what it refuses, the submission would refuse
+with the same words, and it leaves nothing behind (no lot id, no metadata, no operation,
+nothing dispatched).
+
+Each row's operation carries an idempotency key made of the organisation, the record type
+and the row's content (with its occurrence among identical rows of the file): the same
+file uploaded again, or a corrected copy of it, names the operations its rows already
+became, and nothing is queued twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import Counter
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from contracts.chain.domain import Role
+from webapp.formatting import number
+from webapp.imports.models import ImportJob, ImportRow
+from webapp.imports.parsing import UnreadableFile, sheet_read
+from webapp.imports.records import RECORD_TYPES, RecordType, RowRefused, header_key
+from webapp.imports.selectors import import_by_key, operation_by_key, progress_cache_key
+from webapp.operations.models import Operation
+from webapp.operations.services import IdempotencyConflict, task_producer
+from webapp.organisations.models import Organisation
+
+log = logging.getLogger(__name__)
+
+User = AbstractBaseUser | AnonymousUser | None
+
+#: The workers' tasks, by the names they register under (the web app never imports them).
+VALIDATE_TASK = "workers.tasks.import_validate"
+SUBMIT_TASK = "workers.tasks.import_submit"
+
+#: Rows checked between two updates of the job's counts (what the progress bar shows).
+PROGRESS_EVERY = 100
+
+
+class _DryRun(Exception):
+    """Raised to roll back what a checked row's service call wrote."""
+
+
+def import_create(
+    *,
+    organisation: Organisation,
+    record_type: str,
+    file_name: str,
+    content: bytes,
+    user: User = None,
+    submit: bool = False,
+    only_valid: bool = False,
+    idempotency_key: str = "",
+) -> ImportJob:
+    """Read the file, store its rows and start checking them (in the background).
+
+    `submit` queues the rows once checked (all of them, refused as a whole if one is
+    invalid; with `only_valid`, the valid ones). A file that cannot be read, a header
+    that does not match the record type, or certificates from a non-certifier are refused
+    with a ValidationError, and nothing is stored."""
+    record = RECORD_TYPES.get(record_type)
+    if record is None:
+        raise ValidationError({"type": [f"Choose one of {', '.join(RECORD_TYPES)}."]})
+    if record.slug == ImportJob.RecordType.CERTIFICATES and not organisation.has_role(
+        Role.CERTIFIER
+    ):
+        raise ValidationError(
+            {
+                "type": [
+                    f"{organisation.name} is not a certifier: only certifiers issue certificates."
+                ]
+            }
+        )
+    sha256 = hashlib.sha256(content).hexdigest()
+    if idempotency_key:
+        existing = import_by_key(organisation=organisation, idempotency_key=idempotency_key)
+        if existing is not None:
+            if (existing.file_sha256, existing.record_type) != (sha256, record.slug):
+                raise IdempotencyConflict(
+                    f"Idempotency-Key {idempotency_key!r} was already used for another file"
+                    f" (import {existing.id})"
+                )
+            return existing
+    try:
+        sheet = sheet_read(name=file_name, content=content)
+    except UnreadableFile as exc:
+        raise ValidationError({"file": [str(exc)]}) from exc
+    columns = _columns_matched(record, sheet.headers)
+    with transaction.atomic():
+        job = ImportJob.objects.create(
+            organisation=organisation,
+            created_by=user if isinstance(user, get_user_model()) else None,
+            record_type=record.slug,
+            file_name=file_name[:255],
+            file_sha256=sha256,
+            idempotency_key=idempotency_key,
+            submit_when_validated=submit,
+            only_valid=only_valid,
+            row_count=len(sheet.rows),
+        )
+        ImportRow.objects.bulk_create(
+            [
+                ImportRow(
+                    job=job,
+                    number=number_,
+                    values={
+                        name: cells[index] if index < len(cells) else ""
+                        for index, name in columns.items()
+                    },
+                )
+                for number_, cells in sheet.rows
+            ],
+            batch_size=1000,
+        )
+    _dispatch(VALIDATE_TASK, job)
+    job.refresh_from_db()
+    return job
+
+
+def _columns_matched(record: RecordType, headers: list[str]) -> dict[int, str]:
+    """Header position → column name; unknown, repeated and missing columns are named."""
+    known = set(record.column_names)
+    columns: dict[int, str] = {}
+    unknown, repeated = [], []
+    for index, header in enumerate(headers):
+        if not header:
+            continue
+        key = header_key(header)
+        if key not in known:
+            unknown.append(header)
+        elif key in columns.values():
+            repeated.append(header)
+        else:
+            columns[index] = key
+    missing = [c.name for c in record.columns if c.required and c.name not in columns.values()]
+    problems = []
+    if missing:
+        problems.append(f"missing column{'s' * (len(missing) > 1)}: {', '.join(missing)}")
+    if unknown:
+        problems.append(
+            f"unknown column{'s' * (len(unknown) > 1)}: {', '.join(repr(u) for u in unknown)}"
+        )
+    if repeated:
+        problems.append(f"repeated column: {', '.join(repr(r) for r in repeated)}")
+    if problems:
+        raise ValidationError(
+            {
+                "file": [
+                    f"The header row does not fit a {record.title.lower()} import ("
+                    + "; ".join(problems)
+                    + f"). The columns are: {', '.join(record.column_names)}."
+                ]
+            }
+        )
+    return columns
+
+
+def _dispatch(task: str, job: ImportJob) -> None:
+    """Hand a step to the workers, once the job is committed. Where the web app dispatches
+    no tasks (OPERATIONS_DISPATCH off: the tests, a single-process demo) the step runs
+    here and now."""
+    job_id = str(job.id)
+    if not settings.OPERATIONS_DISPATCH:
+        {VALIDATE_TASK: import_validate, SUBMIT_TASK: import_submit}[task](job_id=job_id)
+        return
+
+    def send() -> None:
+        try:
+            task_producer().send_task(task, args=[job_id])
+        except Exception:
+            log.exception("could not enqueue %s for import %s", task, job_id)
+
+    transaction.on_commit(send)
+
+
+# -- the dry run ---------------------------------------------------------------------------
+
+
+def import_validate(*, job_id: str) -> ImportJob:
+    """Check every row of a job that is validating, as the submission would; then submit it
+    if it was uploaded to be submitted."""
+    job = ImportJob.objects.select_related("organisation", "created_by").get(id=job_id)
+    if job.status != ImportJob.Status.VALIDATING:
+        return job
+    record = RECORD_TYPES[job.record_type]
+    occurrences: Counter[str] = Counter()
+    checked: list[ImportRow] = []
+    for row in job.rows.order_by("number").iterator(chunk_size=1000):
+        _row_check(job, record, row, occurrences)
+        checked.append(row)
+        if len(checked) == PROGRESS_EVERY:
+            _checked_save(job, checked)
+            checked = []
+    _checked_save(job, checked)
+    job.status = ImportJob.Status.VALIDATED
+    job.save(update_fields=["status", "updated_at"])
+    if job.submit_when_validated:
+        try:
+            import_submit_request(job=job, only_valid=job.only_valid)
+        except ValidationError as exc:
+            job.status = ImportJob.Status.FAILED
+            job.error = " ".join(exc.messages)
+            job.save(update_fields=["status", "error", "updated_at"])
+    return job
+
+
+def _checked_save(job: ImportJob, rows: list[ImportRow]) -> None:
+    if not rows:
+        return
+    ImportRow.objects.bulk_update(
+        rows, ["checked", "error", "already_imported", "idempotency_key", "lot_id"]
+    )
+    job.checked_count += len(rows)
+    job.error_count += sum(1 for r in rows if r.error)
+    job.already_count += sum(1 for r in rows if r.already_imported)
+    job.save(update_fields=["checked_count", "error_count", "already_count", "updated_at"])
+
+
+def _row_key(job: ImportJob, canonical: dict[str, Any], occurrences: Counter[str]) -> str:
+    content = json.dumps(canonical, sort_keys=True, default=str)
+    occurrences[content] += 1
+    material = f"{job.organisation_id}\n{job.record_type}\n{content}\n{occurrences[content]}"
+    return f"import:{job.record_type}:{hashlib.sha256(material.encode()).hexdigest()}"
+
+
+def _row_check(
+    job: ImportJob, record: RecordType, row: ImportRow, occurrences: Counter[str]
+) -> None:
+    row.checked = True
+    try:
+        parsed = record.parse(row.values)
+    except RowRefused as exc:
+        row.error = "; ".join(f"{column} {message}" for column, message in exc.errors.items())
+        return
+    row.idempotency_key = _row_key(job, parsed.canonical, occurrences)
+    existing = operation_by_key(organisation=job.organisation, idempotency_key=row.idempotency_key)
+    if existing is not None:
+        row.already_imported = True
+        row.lot_id = existing.lot_id
+        return
+    try:
+        with transaction.atomic():
+            record.perform(
+                organisation=job.organisation,
+                idempotency_key=row.idempotency_key,
+                user=job.created_by,
+                **parsed.arguments,
+            )
+            raise _DryRun
+    except _DryRun:
+        pass
+    except ValidationError as exc:
+        row.error = refusal_text(record, exc)
+    except IdempotencyConflict:
+        row.error = "an earlier import used this row's key for other content"
+    except Exception:
+        log.exception("import %s: row %s could not be checked", job.id, row.number)
+        row.error = "could not be checked (an unexpected error; the operator has been alerted)"
+
+
+def refusal_text(record: RecordType, exc: ValidationError) -> str:
+    """A service's refusal in one line, its fields named as the file's columns."""
+    if not hasattr(exc, "error_dict"):
+        return " ".join(exc.messages)
+    parts = []
+    for field, messages in exc.message_dict.items():
+        text = " ".join(messages)
+        if field in {"__all__", "non_field_errors"}:
+            parts.append(text)
+        else:
+            parts.append(f"{record.fields.get(field, field)}: {text}")
+    return "; ".join(parts)
+
+
+# -- submission ----------------------------------------------------------------------------
+
+
+def import_submit_request(*, job: ImportJob, only_valid: bool) -> ImportJob:
+    """Start queueing a checked job's rows: all of them (refused while any row is invalid)
+    or, with `only_valid`, the valid ones. A second request finds it submitting already."""
+    if job.status != ImportJob.Status.VALIDATED:
+        raise ValidationError(
+            {"__all__": [f"This import is {job.status}; only a checked import can be submitted."]}
+        )
+    if job.error_count and not only_valid:
+        first = job.rows.exclude(error="").order_by("number").first()
+        where = f" (the first is row {first.number})" if first else ""
+        raise ValidationError(
+            {
+                "__all__": [
+                    f"{number(job.error_count)} of {number(job.row_count)} rows have errors"
+                    f"{where}; nothing was queued. Correct the file and upload it again, or"
+                    f" import only the {number(job.valid_count)} valid rows."
+                ]
+            }
+        )
+    if job.valid_count == 0:
+        raise ValidationError({"__all__": ["No row is valid: there is nothing to import."]})
+    moved = ImportJob.objects.filter(id=job.id, status=ImportJob.Status.VALIDATED).update(
+        status=ImportJob.Status.SUBMITTING, only_valid=only_valid
+    )
+    if not moved:
+        raise ValidationError({"__all__": ["This import is being submitted already."]})
+    job.refresh_from_db()
+    _dispatch(SUBMIT_TASK, job)
+    job.refresh_from_db()
+    return job
+
+
+class _Refused(Exception):
+    def __init__(self, row: ImportRow, text: str) -> None:
+        super().__init__(text)
+        self.row, self.text = row, text
+
+
+def import_submit(*, job_id: str) -> ImportJob:
+    """Queue one operation per valid row of a submitting job, in one database transaction:
+    all of them or, when a row is refused now (the chain moved since the dry run), none,
+    unless only the valid rows were asked for (then the refused row is marked and skipped).
+    Rows an earlier import already queued get that operation back, and no new one."""
+    job = ImportJob.objects.select_related("organisation", "created_by").get(id=job_id)
+    if job.status != ImportJob.Status.SUBMITTING:
+        return job
+    record = RECORD_TYPES[job.record_type]
+    rows = list(job.rows.filter(checked=True, error="").order_by("number"))
+    refused: list[ImportRow] = []
+    try:
+        with transaction.atomic():
+            for done, row in enumerate(rows, start=1):
+                try:
+                    _row_queue(job, record, row)
+                except _Refused as exc:
+                    if not job.only_valid:
+                        raise
+                    exc.row.error = exc.text
+                    refused.append(exc.row)
+                if done % PROGRESS_EVERY == 0:
+                    cache.set(progress_cache_key(job.id), done, timeout=3600)
+            ImportRow.objects.bulk_update(
+                rows, ["operation", "lot_id", "already_imported", "error"], batch_size=1000
+            )
+            job.status = ImportJob.Status.SUBMITTED
+            job.error_count += len(refused)
+            job.already_count = sum(1 for r in rows if r.already_imported)
+            job.save(update_fields=["status", "error_count", "already_count", "updated_at"])
+    except _Refused as exc:
+        exc.row.error = exc.text
+        exc.row.save(update_fields=["error"])
+        job.refresh_from_db()
+        job.status = ImportJob.Status.FAILED
+        job.error_count += 1
+        job.error = (
+            f"Row {exc.row.number} was refused when it was queued: {exc.text}. Nothing was"
+            " queued; correct the file and upload it again."
+        )
+        job.save(update_fields=["status", "error", "error_count", "updated_at"])
+    except Exception:
+        log.exception("import %s: the submission stopped", job.id)
+        job.refresh_from_db()
+        job.status = ImportJob.Status.FAILED
+        job.error = "An unexpected error stopped the submission; nothing was queued."
+        job.save(update_fields=["status", "error", "updated_at"])
+    finally:
+        cache.delete(progress_cache_key(job.id))
+    return job
+
+
+def _row_queue(job: ImportJob, record: RecordType, row: ImportRow) -> None:
+    existing = operation_by_key(organisation=job.organisation, idempotency_key=row.idempotency_key)
+    if existing is not None:
+        row.operation, row.lot_id, row.already_imported = existing, existing.lot_id, True
+        return
+    try:
+        parsed = record.parse(row.values)
+    except RowRefused as exc:  # it was read at the dry run; a receiver may have gone
+        raise _Refused(row, "; ".join(f"{c} {m}" for c, m in exc.errors.items())) from exc
+    try:
+        with transaction.atomic():
+            operation: Operation = record.perform(
+                organisation=job.organisation,
+                idempotency_key=row.idempotency_key,
+                user=job.created_by,
+                **parsed.arguments,
+            )
+    except ValidationError as exc:
+        raise _Refused(row, refusal_text(record, exc)) from exc
+    except IdempotencyConflict as exc:
+        raise _Refused(row, "an earlier import used this row's key for other content") from exc
+    row.operation, row.lot_id = operation, operation.lot_id
