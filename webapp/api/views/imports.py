@@ -79,8 +79,10 @@ def import_json(request: Request, job: ImportJob) -> dict[str, Any]:
         "file_sha256": job.file_sha256,
         "created_at": job.created_at,
         "errors": [
-            {"row": row.number, "error": row.error}
-            for row in import_rows(job=job, errors_only=True).only("number", "error")
+            {"row": number, "error": error}
+            for number, error in import_rows(job=job, errors_only=True).values_list(
+                "number", "error"
+            )
         ],
     }
     data: dict[str, Any] = ImportOutput(body).data
