@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
 
 from tests.webapp.network import PASSWORD, Network
 from webapp.documents.services import document_upload
 from webapp.imports.models import ImportJob, ImportRow
+from webapp.imports.records import RECORD_TYPES
 from webapp.lots.models import LotMetadata
 from webapp.operations.models import Operation
 from webapp.organisations.services import api_token_create
@@ -74,7 +75,8 @@ def test_the_dry_run_names_each_bad_row_in_plain_words_and_queues_nothing(
     before = (Operation.objects.count(), LotMetadata.objects.count())
     answer = upload(mine, "lots", "register.csv", LOTS_CSV)
     job = latest_job()
-    assert answer.status_code == 302 and answer["Location"] == f"/imports/{job.id}"
+    assert answer.status_code == 302
+    assert answer["Location"] == f"/imports/{job.id}"
     assert (job.status, job.row_count, job.checked_count, job.error_count) == (
         "validated",
         4,
@@ -92,7 +94,8 @@ def test_the_dry_run_names_each_bad_row_in_plain_words_and_queues_nothing(
     assert (Operation.objects.count(), LotMetadata.objects.count()) == before
     page = mine.get(f"/imports/{job.id}").content.decode()
     assert "Row 3: quantity must be a whole number, got &#x27;ten&#x27;" in page
-    assert "Import the 2 valid rows" in page and "Nothing has been recorded yet" in page
+    assert "Import the 2 valid rows" in page
+    assert "Nothing has been recorded yet" in page
     assert 'id="import-all"' not in page
 
     # All or nothing: one bad row refuses the whole file.
@@ -172,7 +175,28 @@ def test_a_file_that_cannot_be_imported_is_refused_with_its_reason_and_nothing_s
     answer = upload(member("mine"), "lots", name, content)
     assert answer.status_code == 400
     assert reason in answer.content.decode()
-    assert not ImportJob.objects.exists() and not ImportRow.objects.exists()
+    assert not ImportJob.objects.exists()
+    assert not ImportRow.objects.exists()
+
+
+def test_the_templates_download_as_csv_and_xlsx_with_the_columns_an_import_reads(
+    network: Network,
+) -> None:
+    mine = member("mine")
+    for record_type, record in RECORD_TYPES.items():
+        as_csv = mine.get(f"/imports/templates/{record_type}.csv")
+        assert as_csv.status_code == 200
+        assert as_csv.content.decode().strip() == ",".join(record.column_names)
+        as_xlsx = mine.get(f"/imports/templates/{record_type}.xlsx")
+        assert as_xlsx.status_code == 200
+        workbook = load_workbook(io.BytesIO(as_xlsx.content), read_only=True)
+        first = next(workbook.worksheets[0].iter_rows(values_only=True))
+        assert list(first) == record.column_names
+    assert mine.get("/imports/templates/invoices.csv").status_code == 404
+    assert mine.get("/imports/templates/lots.pdf").status_code == 404
+    page = mine.get("/imports").content.decode()
+    assert "/imports/templates/handoffs.xlsx" in page
+    assert "/imports/new" in page
 
 
 def test_another_organisation_cannot_see_or_act_on_an_import(network: Network) -> None:
@@ -195,7 +219,8 @@ def test_another_organisation_cannot_see_or_act_on_an_import(network: Network) -
     )
     assert submitted.status_code == 404
     job.refresh_from_db()
-    assert job.status == "validated" and not Operation.objects.filter(action="lot.register")
+    assert job.status == "validated"
+    assert not Operation.objects.filter(action="lot.register")
 
 
 def test_only_certifiers_import_certificates_each_naming_a_document_uploaded_before(
@@ -264,7 +289,8 @@ def test_the_api_checks_submits_and_follows_an_import(network: Network) -> None:
     reused = post("imp-1", type="lots", file=SimpleUploadedFile("l.csv", LOTS_CSV + b"x,1,kg\n"))
     assert reused.status_code == 422
     bad = post("imp-2", type="lots", file=SimpleUploadedFile("l.csv", b"colour\nred\n"))
-    assert bad.status_code == 400 and "unknown column" in bad.json()["detail"]
+    assert bad.status_code == 400
+    assert "unknown column" in bad.json()["detail"]
     assert ImportJob.objects.count() == 1
 
     def submit(only_valid: bool) -> Any:
@@ -304,7 +330,10 @@ def test_the_api_checks_submits_and_follows_an_import(network: Network) -> None:
     whole = post(
         "imp-4", type="lots", file=SimpleUploadedFile("l2.csv", LOTS_CSV), dry_run="false"
     ).json()
-    assert whole["status"] == "failed" and "nothing was queued" in whole["error"]
+    page = member("mine").get(f"/imports/{whole['id']}").content.decode()
+    assert "nothing was queued" in page
+    assert whole["status"] == "failed"
+    assert "nothing was queued" in whole["error"]
 
 
 def test_lots_and_a_handoff_imported_from_spreadsheets_reach_the_chain(network: Network) -> None:

@@ -16,6 +16,9 @@
     if (s.phase === "validating") {
       set("import-checked", s.checked);
       if (bar) bar.value = s.checked;
+    } else if (s.phase === "submitting") {
+      set("import-queueing", s.queueing);
+      if (bar) bar.value = s.queueing;
     } else {
       set("import-confirmed", s.confirmed); set("import-queued", s.queued);
       set("import-failed", s.failed); set("import-operations", s.operations);
