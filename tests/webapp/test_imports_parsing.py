@@ -4,7 +4,9 @@ row's text into a service's arguments, with plain words for what is wrong."""
 from __future__ import annotations
 
 import io
+import re
 from datetime import date, datetime
+from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
@@ -109,3 +111,13 @@ def test_a_lot_row_reports_every_column_that_cannot_be_read() -> None:
     parsed = LOTS.parse({"name": "Ore", "quantity": "1 200", "unit": "kg", "kind": "Product"})
     assert parsed.arguments["quantity"] == 1200
     assert parsed.canonical["kind"] == 3
+
+
+def test_the_import_pages_carry_no_inline_script_style_or_event_handler() -> None:
+    # The content security policy refuses inline code (webapp/security.py).
+    templates = list((Path(__file__).resolve().parents[2] / "webapp/imports").rglob("*.html"))
+    assert len(templates) >= 3
+    for template in templates:
+        text = template.read_text()
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text), template
+        assert not re.search(r"<style\b|\sstyle=|\son[a-z]+=", text), template

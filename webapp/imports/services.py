@@ -27,12 +27,12 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from contracts.chain.domain import Role
 from webapp.formatting import number
 from webapp.imports.models import ImportJob, ImportRow
-from webapp.imports.parsing import UnreadableFile, sheet_read
+from webapp.imports.parsing import Sheet, UnreadableFile, sheet_read
 from webapp.imports.records import RECORD_TYPES, RecordType, RowRefused, header_key
 from webapp.imports.selectors import import_by_key, operation_by_key, progress_cache_key
 from webapp.operations.models import Operation
@@ -100,6 +100,41 @@ def import_create(
     except UnreadableFile as exc:
         raise ValidationError({"file": [str(exc)]}) from exc
     columns = _columns_matched(record, sheet.headers)
+    try:
+        job = _job_store(
+            organisation,
+            record,
+            file_name,
+            sha256,
+            sheet,
+            columns,
+            user,
+            submit,
+            only_valid,
+            idempotency_key,
+        )
+    except IntegrityError:  # a concurrent upload with the same key committed first
+        existing = import_by_key(organisation=organisation, idempotency_key=idempotency_key)
+        if existing is None:
+            raise
+        return existing
+    _dispatch(VALIDATE_TASK, job)
+    job.refresh_from_db()
+    return job
+
+
+def _job_store(
+    organisation: Organisation,
+    record: RecordType,
+    file_name: str,
+    sha256: str,
+    sheet: Sheet,
+    columns: dict[int, str],
+    user: User,
+    submit: bool,
+    only_valid: bool,
+    idempotency_key: str,
+) -> ImportJob:
     with transaction.atomic():
         job = ImportJob.objects.create(
             organisation=organisation,
@@ -126,8 +161,6 @@ def import_create(
             ],
             batch_size=1000,
         )
-    _dispatch(VALIDATE_TASK, job)
-    job.refresh_from_db()
     return job
 
 
