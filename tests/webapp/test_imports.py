@@ -373,3 +373,62 @@ def test_lots_and_a_handoff_imported_from_spreadsheets_reach_the_chain(network: 
     upload(mine, "handoffs", "too-much.csv", handoffs.replace(b"1500", b"9000"))
     (error,) = latest_job().rows.values_list("error", flat=True)
     assert error.startswith("quantity: Not enough of lot")
+
+
+def test_a_row_refused_when_it_is_queued_stops_an_all_rows_import_where_it_stands(
+    network: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from webapp.documents.models import Document
+    from webapp.imports import services
+
+    monkeypatch.setattr(services, "QUEUE_CHUNK", 1)
+    mine = member("mine")
+
+    def register_with(document: str) -> bytes:
+        return (
+            f"name,quantity,unit,documents\nOre 1,10,kg,\nOre 2,20,kg,{document}\nOre 3,30,kg,\n"
+        ).encode()
+
+    def uploaded(name: str) -> str:
+        return document_upload(
+            organisation=network.orgs["mine"],
+            name=name,
+            content=name.encode(),
+            content_type="application/pdf",
+        ).sha256
+
+    first = uploaded("assay-1.pdf")
+    upload(mine, "lots", "register.csv", register_with(first))
+    job = latest_job()
+    assert job.error_count == 0
+    Document.objects.filter(sha256=first).delete()  # gone between the check and the import
+    mine.post(f"/imports/{job.id}/submit")
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert job.error == (
+        f"Row 3 was refused when it was queued: documents: No uploaded document has hash"
+        f" 0x{first}. 1 row before it was queued and go on; the rest were not. Correct the"
+        " file and upload it again: the rows already queued are recognised and not queued"
+        " twice."
+    )
+    assert [r["state"] for r in result(mine, job)] == ["queued", "invalid", "valid"]
+    assert mine.get(f"/imports/{job.id}/status").json()["final"] is False  # row 2 goes on
+
+    # The corrected file queues what is missing, and row 2 not twice.
+    upload(mine, "lots", "register.csv", register_with(""))
+    fixed = latest_job()
+    assert fixed.already_count == 1
+    mine.post(f"/imports/{fixed.id}/submit")
+    names = [op.request["name"] for op in Operation.objects.filter(action="lot.register")]
+    assert sorted(names) == ["Ore 1", "Ore 2", "Ore 3"]
+
+    # Only the valid rows: the refused one is marked, the others go.
+    second = uploaded("assay-2.pdf")
+    content = register_with(second).replace(b"Ore", b"Slag")
+    upload(mine, "lots", "slag.csv", content)
+    slag = latest_job()
+    Document.objects.filter(sha256=second).delete()
+    mine.post(f"/imports/{slag.id}/submit", {"only_valid": "1"})
+    slag.refresh_from_db()
+    assert (slag.status, slag.error_count) == ("submitted", 1)
+    assert [r["state"] for r in result(mine, slag)] == ["queued", "invalid", "queued"]

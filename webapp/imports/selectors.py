@@ -8,7 +8,6 @@ from collections import Counter
 from typing import Any
 from uuid import UUID
 
-from django.core.cache import cache
 from django.db.models import Q, QuerySet
 
 from webapp.imports.models import ImportJob, ImportRow
@@ -63,12 +62,6 @@ def receiver_by_name_or_slug(*, text: str) -> Organisation | None:
     )
 
 
-def progress_cache_key(job_id: Any) -> str:
-    """Where the submission counts the rows it has queued: its transaction commits them all
-    at once, so the count is kept outside it."""
-    return f"imports:{job_id}:queued"
-
-
 #: The phase a person sees: the job's status, and "done" once every operation is final.
 DONE = "done"
 
@@ -91,7 +84,8 @@ def import_progress(*, job: ImportJob) -> dict[str, Any]:
         "id": str(job.id),
         "status": job.status,
         "phase": phase,
-        "final": phase in {DONE, ImportJob.Status.FAILED},
+        # A failed submission may have queued rows before it stopped: they go on.
+        "final": phase == DONE or (phase == ImportJob.Status.FAILED and in_flight == 0),
         "rows": job.row_count,
         "checked": job.checked_count,
         "valid": job.valid_count,
@@ -101,9 +95,6 @@ def import_progress(*, job: ImportJob) -> dict[str, Any]:
         "queued": in_flight,
         "confirmed": statuses[Operation.Status.CONFIRMED],
         "failed": statuses[Operation.Status.FAILED],
-        "queueing": cache.get(progress_cache_key(job.id), 0)
-        if job.status == ImportJob.Status.SUBMITTING
-        else operations,
         "error": job.error,
     }
 

@@ -25,7 +25,6 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
@@ -34,7 +33,7 @@ from webapp.formatting import number
 from webapp.imports.models import ImportJob, ImportRow
 from webapp.imports.parsing import Sheet, UnreadableFile, sheet_read
 from webapp.imports.records import RECORD_TYPES, RecordType, RowRefused, header_key
-from webapp.imports.selectors import import_by_key, operation_by_key, progress_cache_key
+from webapp.imports.selectors import import_by_key, operation_by_key
 from webapp.operations.models import Operation
 from webapp.operations.services import IdempotencyConflict, task_producer
 from webapp.organisations.models import Organisation
@@ -49,6 +48,8 @@ SUBMIT_TASK = "workers.tasks.import_submit"
 
 #: Rows checked between two updates of the job's counts (what the progress bar shows).
 PROGRESS_EVERY = 100
+#: Rows queued per database transaction (see `import_submit`).
+QUEUE_CHUNK = 200
 
 
 class _DryRun(Exception):
@@ -361,55 +362,77 @@ class _Refused(Exception):
 
 
 def import_submit(*, job_id: str) -> ImportJob:
-    """Queue one operation per valid row of a submitting job, in one database transaction:
-    all of them or, when a row is refused now (the chain moved since the dry run), none,
-    unless only the valid rows were asked for (then the refused row is marked and skipped).
-    Rows an earlier import already queued get that operation back, and no new one."""
+    """Queue one operation per valid row of a submitting job, QUEUE_CHUNK rows per database
+    transaction: the deployment's lot-id counter, which a registration holds until its
+    transaction commits, is never held for long (a single transaction would keep every
+    other registration waiting for the minutes 10,000 rows take).
+
+    The dry run decided that every row may go (or that only the valid ones go). A row
+    refused now all the same (the chain or a document changed since) is marked and
+    skipped when only the valid rows were asked for; otherwise queueing stops there and
+    the job fails saying which rows went: uploading the corrected file again queues only
+    what is missing. Rows an earlier import already queued get that operation back."""
     job = ImportJob.objects.select_related("organisation", "created_by").get(id=job_id)
     if job.status != ImportJob.Status.SUBMITTING:
         return job
     record = RECORD_TYPES[job.record_type]
     rows = list(job.rows.filter(checked=True, error="").order_by("number"))
-    refused: list[ImportRow] = []
+    queued = 0
     try:
-        with transaction.atomic():
-            for done, row in enumerate(rows, start=1):
-                try:
-                    _row_queue(job, record, row)
-                except _Refused as exc:
-                    if not job.only_valid:
-                        raise
-                    exc.row.error = exc.text
-                    refused.append(exc.row)
-                if done % PROGRESS_EVERY == 0:
-                    cache.set(progress_cache_key(job.id), done, timeout=3600)
-            ImportRow.objects.bulk_update(
-                rows, ["operation", "lot_id", "already_imported", "error"], batch_size=1000
-            )
-            job.status = ImportJob.Status.SUBMITTED
-            job.error_count += len(refused)
-            job.already_count = sum(1 for r in rows if r.already_imported)
-            job.save(update_fields=["status", "error_count", "already_count", "updated_at"])
+        for start in range(0, len(rows), QUEUE_CHUNK):
+            chunk = rows[start : start + QUEUE_CHUNK]
+            with transaction.atomic():
+                refused = []
+                for row in chunk:
+                    try:
+                        _row_queue(job, record, row)
+                    except _Refused as exc:
+                        if not job.only_valid:
+                            raise
+                        row.error = exc.text
+                        refused.append(row)
+                ImportRow.objects.bulk_update(
+                    chunk, ["operation", "lot_id", "already_imported", "error"]
+                )
+                job.error_count += len(refused)
+                job.save(update_fields=["error_count", "updated_at"])
+            queued += len(chunk) - len(refused)
     except _Refused as exc:
+        job.refresh_from_db()
         exc.row.error = exc.text
         exc.row.save(update_fields=["error"])
-        job.refresh_from_db()
-        job.status = ImportJob.Status.FAILED
-        job.error_count += 1
-        job.error = (
-            f"Row {exc.row.number} was refused when it was queued: {exc.text}. Nothing was"
-            " queued; correct the file and upload it again."
+        _submission_stopped(
+            job,
+            f"Row {exc.row.number} was refused when it was queued: {exc.text.rstrip('.')}.",
+            queued,
+            refused_rows=1,
         )
-        job.save(update_fields=["status", "error", "error_count", "updated_at"])
+        return job
     except Exception:
         log.exception("import %s: the submission stopped", job.id)
         job.refresh_from_db()
-        job.status = ImportJob.Status.FAILED
-        job.error = "An unexpected error stopped the submission; nothing was queued."
-        job.save(update_fields=["status", "error", "updated_at"])
-    finally:
-        cache.delete(progress_cache_key(job.id))
+        _submission_stopped(job, "An unexpected error stopped the submission.", queued)
+        return job
+    job.status = ImportJob.Status.SUBMITTED
+    job.already_count = sum(1 for r in rows if r.already_imported)
+    job.save(update_fields=["status", "already_count", "updated_at"])
     return job
+
+
+def _submission_stopped(job: ImportJob, reason: str, queued: int, refused_rows: int = 0) -> None:
+    if queued:
+        rows = "1 row" if queued == 1 else f"{number(queued)} rows"
+        went = (
+            f" {rows} before it {'was' if queued == 1 else 'were'} queued and go on; the"
+            " rest were not. Correct the file and upload it again: the rows already queued"
+            " are recognised and not queued twice."
+        )
+    else:
+        went = " Nothing was queued; correct the file and upload it again."
+    job.status = ImportJob.Status.FAILED
+    job.error = reason + went
+    job.error_count += refused_rows
+    job.save(update_fields=["status", "error", "error_count", "updated_at"])
 
 
 def _row_queue(job: ImportJob, record: RecordType, row: ImportRow) -> None:

@@ -58,7 +58,6 @@ class ImportOutput(serializers.Serializer[Any]):
     valid = serializers.IntegerField()
     invalid = serializers.IntegerField()
     already_imported = serializers.IntegerField()
-    queueing = serializers.IntegerField(help_text="rows queued so far, while submitting")
     operations = serializers.IntegerField()
     queued = serializers.IntegerField(help_text="operations not yet confirmed nor failed")
     confirmed = serializers.IntegerField()

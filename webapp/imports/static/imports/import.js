@@ -17,8 +17,8 @@
       set("import-checked", s.checked);
       if (bar) bar.value = s.checked;
     } else if (s.phase === "submitting") {
-      set("import-queueing", s.queueing);
-      if (bar) bar.value = s.queueing;
+      set("import-queueing", s.operations);
+      if (bar) bar.value = s.operations;
     } else {
       set("import-confirmed", s.confirmed); set("import-queued", s.queued);
       set("import-failed", s.failed); set("import-operations", s.operations);
@@ -27,5 +27,5 @@
     if (!s.final && s.phase !== "validated") setTimeout(poll, 1000);
   }
   const phase = box.dataset.phase;
-  if (!["done", "failed", "validated"].includes(phase)) setTimeout(poll, 500);
+  if (!["done", "validated"].includes(phase)) setTimeout(poll, 500);
 })();
