@@ -117,3 +117,9 @@ def import_validate(job_id: str) -> None:
 def import_submit(job_id: str) -> None:
     """Queue one operation per valid row of an import."""
     imports.import_submit(job_id=job_id)
+
+
+@app.task(ignore_result=True)
+def resume_imports() -> int:
+    """Send again the step of imports that stopped moving (a worker gone, a lost message)."""
+    return imports.imports_resume()

@@ -432,3 +432,38 @@ def test_a_row_refused_when_it_is_queued_stops_an_all_rows_import_where_it_stand
     slag.refresh_from_db()
     assert (slag.status, slag.error_count) == ("submitted", 1)
     assert [r["state"] for r in result(mine, slag)] == ["queued", "invalid", "queued"]
+
+
+def test_an_import_whose_worker_stopped_is_taken_up_again_from_the_first_row(
+    network: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from webapp.imports import services
+
+    with monkeypatch.context() as lost:  # the broker loses the message
+        lost.setattr(services, "_dispatch", lambda task, job: None)
+        job = services.import_create(
+            organisation=network.orgs["mine"],
+            record_type="lots",
+            file_name="register.csv",
+            content=LOTS_CSV,
+            submit=True,
+            only_valid=True,
+        )
+    # ... or a worker died half-way through the check.
+    ImportJob.objects.filter(id=job.id).update(checked_count=3, error_count=2)
+    assert services.imports_resume() == 0  # not stale yet
+    ImportJob.objects.filter(id=job.id).update(updated_at=timezone.now() - timedelta(minutes=5))
+    assert services.imports_resume() == 1
+    job.refresh_from_db()
+    assert (job.status, job.checked_count, job.error_count) == ("submitted", 4, 2)
+    assert Operation.objects.filter(action="lot.register").count() == 2
+    # Sent again once more (a duplicate message): nothing changes, nothing is queued twice.
+    services.import_submit(job_id=str(job.id))
+    services.import_validate(job_id=str(job.id))
+    job.refresh_from_db()
+    assert (job.status, job.checked_count, job.error_count) == ("submitted", 4, 2)
+    assert Operation.objects.filter(action="lot.register").count() == 2

@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -27,8 +28,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from contracts.chain.domain import Role
+from webapp.db_locks import LockBusy, advisory_lock
 from webapp.formatting import number
 from webapp.imports.models import ImportJob, ImportRow
 from webapp.imports.parsing import Sheet, UnreadableFile, sheet_read
@@ -221,15 +224,54 @@ def _dispatch(task: str, job: ImportJob) -> None:
     transaction.on_commit(send)
 
 
+def imports_resume(*, stale_after_seconds: float = 120.0) -> int:
+    """Send again the step of every job still validating or submitting that has not moved
+    for `stale_after_seconds` (its worker died, or the broker lost the message). A step
+    saves its progress every few seconds, and holds a lock while it runs: a job whose
+    step is only slow is found busy and left alone. Returns how many were sent."""
+    cutoff = timezone.now() - timedelta(seconds=stale_after_seconds)
+    stale = ImportJob.objects.filter(
+        status__in=[ImportJob.Status.VALIDATING, ImportJob.Status.SUBMITTING],
+        updated_at__lt=cutoff,
+    )
+    sent = 0
+    for job in stale[:50]:
+        task = VALIDATE_TASK if job.status == ImportJob.Status.VALIDATING else SUBMIT_TASK
+        ImportJob.objects.filter(id=job.id).update(updated_at=timezone.now())
+        _dispatch(task, job)
+        sent += 1
+    return sent
+
+
 # -- the dry run ---------------------------------------------------------------------------
 
 
 def import_validate(*, job_id: str) -> ImportJob:
     """Check every row of a job that is validating, as the submission would; then submit it
     if it was uploaded to be submitted."""
+    try:
+        with advisory_lock(f"import-{job_id}"):
+            job = _validate(job_id)
+    except LockBusy:  # another worker runs this job's step
+        return ImportJob.objects.get(id=job_id)
+    # Outside the lock: the submission takes it in turn (here and now, without workers).
+    if job.status == ImportJob.Status.VALIDATED and job.submit_when_validated:
+        try:
+            return import_submit_request(job=job, only_valid=job.only_valid)
+        except ValidationError as exc:  # rows with errors, and not only the valid ones
+            ImportJob.objects.filter(id=job.id, status=ImportJob.Status.VALIDATED).update(
+                status=ImportJob.Status.FAILED, error=" ".join(exc.messages)
+            )
+            job.refresh_from_db()
+    return job
+
+
+def _validate(job_id: str) -> ImportJob:
     job = ImportJob.objects.select_related("organisation", "created_by").get(id=job_id)
     if job.status != ImportJob.Status.VALIDATING:
         return job
+    # A run that stopped half-way (a worker gone) is done again from the first row.
+    job.checked_count = job.error_count = job.already_count = 0
     record = RECORD_TYPES[job.record_type]
     occurrences: Counter[str] = Counter()
     checked: list[ImportRow] = []
@@ -242,13 +284,6 @@ def import_validate(*, job_id: str) -> ImportJob:
     _checked_save(job, checked)
     job.status = ImportJob.Status.VALIDATED
     job.save(update_fields=["status", "updated_at"])
-    if job.submit_when_validated:
-        try:
-            import_submit_request(job=job, only_valid=job.only_valid)
-        except ValidationError as exc:
-            job.status = ImportJob.Status.FAILED
-            job.error = " ".join(exc.messages)
-            job.save(update_fields=["status", "error", "updated_at"])
     return job
 
 
@@ -274,7 +309,7 @@ def _row_key(job: ImportJob, canonical: dict[str, Any], occurrences: Counter[str
 def _row_check(
     job: ImportJob, record: RecordType, row: ImportRow, occurrences: Counter[str]
 ) -> None:
-    row.checked = True
+    row.checked, row.error, row.already_imported, row.lot_id = True, "", False, None
     try:
         parsed = record.parse(row.values)
     except RowRefused as exc:
@@ -372,6 +407,14 @@ def import_submit(*, job_id: str) -> ImportJob:
     skipped when only the valid rows were asked for; otherwise queueing stops there and
     the job fails saying which rows went: uploading the corrected file again queues only
     what is missing. Rows an earlier import already queued get that operation back."""
+    try:
+        with advisory_lock(f"import-{job_id}"):
+            return _submit(job_id)
+    except LockBusy:  # another worker runs this job's step
+        return ImportJob.objects.get(id=job_id)
+
+
+def _submit(job_id: str) -> ImportJob:
     job = ImportJob.objects.select_related("organisation", "created_by").get(id=job_id)
     if job.status != ImportJob.Status.SUBMITTING:
         return job
