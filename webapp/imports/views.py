@@ -19,6 +19,8 @@ from webapp.operations.services import IdempotencyConflict
 from webapp.organisations.models import Organisation
 from webapp.organisations.selectors import organisation_of_user
 
+#: The service's field names that are a field of the upload form (the rest: the form's).
+FORM_FIELDS = {"type": "record_type", "file": "file"}
 #: Rows with errors listed on a job's page (the result file has them all).
 ERRORS_SHOWN = 500
 
@@ -63,7 +65,7 @@ def import_new_view(request: HttpRequest) -> HttpResponse:
             )
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+                form.add_error(FORM_FIELDS.get(field), errors)
         else:
             return redirect("portal:imports:job", job_id=job.id)
     status = 400 if request.method == "POST" else 200
