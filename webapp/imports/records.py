@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from django.core.exceptions import ValidationError
+
 from contracts.chain.domain import LotKind
 from webapp.certificates.services import CERTIFICATE_TYPES, certificate_issue
 from webapp.imports.selectors import receiver_by_name_or_slug
@@ -76,6 +78,44 @@ class RecordType:
 def header_key(text: str) -> str:
     """A header as matched: case, spaces, hyphens and slashes do not matter."""
     return re.sub(r"[\s/\-]+", "_", text.strip().lower()).strip("_")
+
+
+def columns_matched(record: RecordType, headers: list[str]) -> dict[int, str]:
+    """Header position → column name; unknown, repeated and missing columns are named."""
+    known = set(record.column_names)
+    columns: dict[int, str] = {}
+    unknown, repeated = [], []
+    for index, header in enumerate(headers):
+        if not header:
+            continue
+        key = header_key(header)
+        if key not in known:
+            unknown.append(header)
+        elif key in columns.values():
+            repeated.append(header)
+        else:
+            columns[index] = key
+    missing = [c.name for c in record.columns if c.required and c.name not in columns.values()]
+    problems = []
+    if missing:
+        problems.append(f"missing column{'s' * (len(missing) > 1)}: {', '.join(missing)}")
+    if unknown:
+        problems.append(
+            f"unknown column{'s' * (len(unknown) > 1)}: {', '.join(repr(u) for u in unknown)}"
+        )
+    if repeated:
+        problems.append(f"repeated column: {', '.join(repr(r) for r in repeated)}")
+    if problems:
+        raise ValidationError(
+            {
+                "file": [
+                    f"The header row does not fit a {record.title.lower()} import ("
+                    + "; ".join(problems)
+                    + f"). The columns are: {', '.join(record.column_names)}."
+                ]
+            }
+        )
+    return columns
 
 
 # -- cells ---------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from webapp.db_locks import LockBusy, advisory_lock
 from webapp.formatting import number
 from webapp.imports.models import ImportJob, ImportRow
 from webapp.imports.parsing import Sheet, UnreadableFile, sheet_read
-from webapp.imports.records import RECORD_TYPES, RecordType, RowRefused, header_key
+from webapp.imports.records import RECORD_TYPES, RecordType, RowRefused, columns_matched
 from webapp.imports.selectors import import_by_key, operation_by_key
 from webapp.operations.models import Operation
 from webapp.operations.services import IdempotencyConflict, task_producer
@@ -103,7 +103,7 @@ def import_create(
         sheet = sheet_read(name=file_name, content=content)
     except UnreadableFile as exc:
         raise ValidationError({"file": [str(exc)]}) from exc
-    columns = _columns_matched(record, sheet.headers)
+    columns = columns_matched(record, sheet.headers)
     try:
         job = _job_store(
             organisation,
@@ -166,44 +166,6 @@ def _job_store(
             batch_size=1000,
         )
     return job
-
-
-def _columns_matched(record: RecordType, headers: list[str]) -> dict[int, str]:
-    """Header position → column name; unknown, repeated and missing columns are named."""
-    known = set(record.column_names)
-    columns: dict[int, str] = {}
-    unknown, repeated = [], []
-    for index, header in enumerate(headers):
-        if not header:
-            continue
-        key = header_key(header)
-        if key not in known:
-            unknown.append(header)
-        elif key in columns.values():
-            repeated.append(header)
-        else:
-            columns[index] = key
-    missing = [c.name for c in record.columns if c.required and c.name not in columns.values()]
-    problems = []
-    if missing:
-        problems.append(f"missing column{'s' * (len(missing) > 1)}: {', '.join(missing)}")
-    if unknown:
-        problems.append(
-            f"unknown column{'s' * (len(unknown) > 1)}: {', '.join(repr(u) for u in unknown)}"
-        )
-    if repeated:
-        problems.append(f"repeated column: {', '.join(repr(r) for r in repeated)}")
-    if problems:
-        raise ValidationError(
-            {
-                "file": [
-                    f"The header row does not fit a {record.title.lower()} import ("
-                    + "; ".join(problems)
-                    + f"). The columns are: {', '.join(record.column_names)}."
-                ]
-            }
-        )
-    return columns
 
 
 def _dispatch(task: str, job: ImportJob) -> None:
