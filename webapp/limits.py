@@ -93,3 +93,11 @@ MAX_UPLOAD_REQUEST_BYTES = MAX_DOCUMENT_BYTES + 1024 * 1024
 
 #: The interpreter's recursion limit once the imports are done (see webapp/startup.py).
 RECURSION_LIMIT = 2000
+
+#: Batch imports (webapp/imports): the file, its rows, columns and cells. An XLSX file is a
+#: zip archive: what it unpacks to is bounded too, before a sheet is read.
+MAX_IMPORT_BYTES = 10 * 1024 * 1024
+MAX_IMPORT_UNPACKED_BYTES = 100 * 1024 * 1024
+MAX_IMPORT_ROWS = 10_000
+MAX_IMPORT_COLUMNS = 30
+MAX_IMPORT_CELL_LENGTH = MAX_DESCRIPTION_LENGTH

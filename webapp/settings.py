@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "webapp.provenance",
     "webapp.sustainability",
     "webapp.passport",
+    "webapp.imports",
     "webapp.api",
     "rest_framework",
     "drf_spectacular",
@@ -260,6 +261,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "index-chain": {"task": "workers.tasks.index_chain", "schedule": 2.0},
     "sweep-operations": {"task": "workers.tasks.sweep_operations", "schedule": 3.0},
+    "resume-imports": {"task": "workers.tasks.resume_imports", "schedule": 60.0},
 }
 
 # --- security: production switch, HTTPS, content security policy, login and API throttles.

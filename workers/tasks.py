@@ -12,6 +12,7 @@ from requests.exceptions import Timeout
 from webapp.chain.chain_client import chain
 from webapp.chain.indexer import ChainIndexer, IndexerBusy, leader_lock
 from webapp.chain.pipeline import chain_sync
+from webapp.imports import services as imports
 from webapp.operations.models import Operation
 from webapp.operations.submitter import SubmitLater, operation_send, operation_track
 from workers.celery import app
@@ -104,3 +105,21 @@ def sweep_operations(stale_after_seconds: float = 15.0, limit: int = 200) -> int
     if broken:
         log.error("sweep: %s operations raised unexpected errors", broken)
     return swept
+
+
+@app.task(ignore_result=True)
+def import_validate(job_id: str) -> None:
+    """Check every row of an uploaded import (the dry run), then submit it if asked to."""
+    imports.import_validate(job_id=job_id)
+
+
+@app.task(ignore_result=True)
+def import_submit(job_id: str) -> None:
+    """Queue one operation per valid row of an import."""
+    imports.import_submit(job_id=job_id)
+
+
+@app.task(ignore_result=True)
+def resume_imports() -> int:
+    """Send again the step of imports that stopped moving (a worker gone, a lost message)."""
+    return imports.imports_resume()

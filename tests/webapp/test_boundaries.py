@@ -19,6 +19,7 @@ VIEW_MODULES = sorted(
     [
         *ROOT.glob("webapp/portal/*views*.py"),
         *ROOT.glob("webapp/passport/views.py"),
+        *ROOT.glob("webapp/imports/views.py"),
         *ROOT.glob("webapp/api/views/*.py"),
         ROOT / "webapp/api/provenance.py",
         ROOT / "webapp/health.py",

@@ -31,6 +31,7 @@ from schemathesis.specs.openapi.checks import (
 from tests.webapp.network import Network
 from webapp.certificates.services import certificate_issue
 from webapp.documents.services import document_upload
+from webapp.imports.services import import_create
 from webapp.lots.services import (
     Claims,
     Output,
@@ -231,6 +232,12 @@ def test_every_read_of_real_records_answers_as_its_schema_says(network: Network)
     operation = Operation.objects.filter(organisation=refinery).first()
     assert operation is not None
 
+    job = import_create(
+        organisation=refinery,
+        record_type="handoffs",
+        file_name="shipments.csv",
+        content=f"lot_id,receiver,quantity\n{cobalt},mine,1\n{cobalt},nobody,x\n".encode(),
+    )
     token, _ = api_token_create(organisation=refinery, name="conformance")
     headers = {"Authorization": f"Bearer {token}"}
     schema = schemathesis.openapi.from_wsgi("/api/schema/", WSGIHandler())
@@ -240,6 +247,7 @@ def test_every_read_of_real_records_answers_as_its_schema_says(network: Network)
         "certificate_id": int(certificate.certificate_id),
         "operation_id": str(operation.id),
         "sha256": document.hash_hex,
+        "job_id": str(job.id),
     }
     queries: dict[str, list[dict[str, Any]]] = {
         "/api/v1/lots/{lot_id}/trace": [{}, {"direction": "down"}],

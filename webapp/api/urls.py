@@ -2,6 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from webapp.api import provenance, views
+from webapp.api.views import imports
 from webapp.converters import Uint256Converter  # noqa: F401  (registers <uint:>)
 
 app_name = "api"
@@ -61,4 +62,12 @@ urlpatterns = [
     path("v1/documents/<str:sha256>", views.DocumentDownloadApi.as_view(), name="document"),
     path("v1/operations", views.OperationListApi.as_view(), name="operations"),
     path("v1/operations/<uuid:operation_id>", views.OperationDetailApi.as_view(), name="operation"),
+    path("v1/imports", imports.ImportCreateApi.as_view(), name="imports"),
+    path("v1/imports/<uuid:job_id>", imports.ImportDetailApi.as_view(), name="import"),
+    path(
+        "v1/imports/<uuid:job_id>/submit", imports.ImportSubmitApi.as_view(), name="import-submit"
+    ),
+    path(
+        "v1/imports/<uuid:job_id>/result", imports.ImportResultApi.as_view(), name="import-result"
+    ),
 ]

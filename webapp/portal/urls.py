@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from webapp.converters import Uint256Converter  # noqa: F401  (registers <uint:>)
 from webapp.portal import lots_views, page_views, settings_views, token_views, views
@@ -58,4 +58,5 @@ urlpatterns = [
     path("notifications/read", pv.notifications_read, name="notifications-read"),
     path("sustainability", pv.sustainability_view, name="sustainability"),
     path("sustainability/<str:table>.csv", pv.sustainability_csv, name="sustainability-csv"),
+    path("", include("webapp.imports.urls")),
 ]
