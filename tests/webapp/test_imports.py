@@ -10,6 +10,7 @@ import io
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from openpyxl import Workbook, load_workbook
@@ -18,9 +19,11 @@ from tests.webapp.network import PASSWORD, Network
 from webapp.documents.services import document_upload
 from webapp.imports.models import ImportJob, ImportRow
 from webapp.imports.records import RECORD_TYPES
+from webapp.imports.services import import_create
 from webapp.lots.models import LotMetadata
 from webapp.operations.models import Operation
-from webapp.organisations.services import api_token_create
+from webapp.organisations.models import Organisation
+from webapp.organisations.services import api_token_create, member_invite
 
 pytestmark = [pytest.mark.integration, pytest.mark.node, pytest.mark.django_db(transaction=True)]
 
@@ -227,9 +230,27 @@ def test_only_certifiers_import_certificates_each_naming_a_document_uploaded_bef
     network: Network,
 ) -> None:
     header = "lot_id,certificate_type,document_sha256,valid_from,valid_until,co2e_g_per_unit\n"
+    # The portal offers the mine only what its roles record; the service says why.
+    offered = member("mine").get("/imports/new").content.decode()
+    assert 'value="lots"' in offered
+    assert 'value="certificates"' not in offered
     refused = upload(member("mine"), "certificates", "certs.csv", header.encode())
     assert refused.status_code == 400
-    assert "Katanga Cobalt Mine is not a certifier" in refused.content.decode()
+    assert "not one of the available choices" in refused.content.decode()
+    with pytest.raises(ValidationError) as why:
+        import_create(
+            organisation=network.orgs["mine"],
+            record_type="certificates",
+            file_name="certs.csv",
+            content=header.encode(),
+        )
+    assert why.value.message_dict["type"] == [
+        "Importing certificates needs the CERTIFIER role; Katanga Cobalt Mine holds MINER."
+    ]
+    # A certifier records no lots: it is offered certificates only.
+    offered = member("certifier").get("/imports/new").content.decode()
+    assert 'value="certificates"' in offered
+    assert 'value="lots"' not in offered
     assert not ImportJob.objects.exists()
 
     document = document_upload(
@@ -467,3 +488,19 @@ def test_an_import_whose_worker_stopped_is_taken_up_again_from_the_first_row(
     job.refresh_from_db()
     assert (job.status, job.checked_count, job.error_count) == ("submitted", 4, 2)
     assert Operation.objects.filter(action="lot.register").count() == 2
+
+
+def test_an_organisation_that_records_nothing_is_told_why_and_offered_no_upload(
+    network: Network,
+) -> None:
+    operator = Organisation.objects.get(is_operator=True)
+    member_invite(organisation=operator, username="auditor", password=PASSWORD)
+    auditor = member("auditor")
+    refused = auditor.get("/imports/new")
+    assert refused.status_code == 403
+    assert "Consortium operator holds AUDITOR" in refused.content.decode()
+    assert upload(auditor, "lots", "l.csv", LOTS_CSV).status_code == 403
+    listing = auditor.get("/imports").content.decode()
+    assert 'id="new-import"' not in listing
+    assert 'id="no-imports"' in listing
+    assert not ImportJob.objects.exists()

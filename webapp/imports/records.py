@@ -17,7 +17,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from contracts.chain.domain import LotKind
+from contracts.chain.domain import LotKind, Role
 from webapp.certificates.services import CERTIFICATE_TYPES, certificate_issue
 from webapp.imports.selectors import receiver_by_name_or_slug
 from webapp.limits import (
@@ -69,6 +69,18 @@ class RecordType:
     perform: Callable[..., Operation]
     #: The service's field names that are a column by another name.
     fields: dict[str, str]
+    #: The roles that may record these (the contracts' own checks), and what it is called.
+    roles: Role
+    doing: str
+
+    def allowed(self, organisation: Organisation) -> bool:
+        return bool(organisation.roles & self.roles)
+
+    def refusal(self, organisation: Organisation) -> str:
+        """Why `organisation` may not import these, in a sentence."""
+        needed = " or ".join(r.name or "" for r in Role if self.roles & r)
+        held = ", ".join(organisation.role_names) or "no role"
+        return f"{self.doing} needs the {needed} role; {organisation.name} holds {held}."
 
     @property
     def column_names(self) -> list[str]:
@@ -246,6 +258,8 @@ def _lot_parse(values: dict[str, str]) -> Parsed:
 
 
 LOTS = RecordType(
+    roles=Role.MINER | Role.MANUFACTURER,
+    doing="Importing lots",
     slug="lots",
     title="Lots",
     columns=(
@@ -294,6 +308,8 @@ def _handoff_parse(values: dict[str, str]) -> Parsed:
 
 
 HANDOFFS = RecordType(
+    roles=Role.MINER | Role.MANUFACTURER | Role.DISTRIBUTOR | Role.RETAILER,
+    doing="Importing handoffs",
     slug="handoffs",
     title="Handoffs",
     columns=(
@@ -370,6 +386,8 @@ def _certificate_parse(values: dict[str, str]) -> Parsed:
 
 
 CERTIFICATES = RecordType(
+    roles=Role.CERTIFIER,
+    doing="Importing certificates",
     slug="certificates",
     title="Certificates",
     columns=(
@@ -393,3 +411,8 @@ CERTIFICATES = RecordType(
 
 
 RECORD_TYPES: dict[str, RecordType] = {r.slug: r for r in (LOTS, HANDOFFS, CERTIFICATES)}
+
+
+def record_types_for(organisation: Organisation) -> list[RecordType]:
+    """The record types `organisation`'s roles let it import."""
+    return [r for r in RECORD_TYPES.values() if r.allowed(organisation)]

@@ -30,7 +30,6 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from contracts.chain.domain import Role
 from webapp.db_locks import LockBusy, advisory_lock
 from webapp.formatting import number
 from webapp.imports.models import ImportJob, ImportRow
@@ -79,16 +78,8 @@ def import_create(
     record = RECORD_TYPES.get(record_type)
     if record is None:
         raise ValidationError({"type": [f"Choose one of {', '.join(RECORD_TYPES)}."]})
-    if record.slug == ImportJob.RecordType.CERTIFICATES and not organisation.has_role(
-        Role.CERTIFIER
-    ):
-        raise ValidationError(
-            {
-                "type": [
-                    f"{organisation.name} is not a certifier: only certifiers issue certificates."
-                ]
-            }
-        )
+    if not record.allowed(organisation):
+        raise ValidationError({"type": [record.refusal(organisation)]})
     sha256 = hashlib.sha256(content).hexdigest()
     if idempotency_key:
         existing = import_by_key(organisation=organisation, idempotency_key=idempotency_key)

@@ -14,7 +14,7 @@ from webapp.imports import selectors, services
 from webapp.imports.blanks import template_csv, template_xlsx
 from webapp.imports.forms import ImportForm
 from webapp.imports.models import ImportJob
-from webapp.imports.records import RECORD_TYPES
+from webapp.imports.records import RECORD_TYPES, record_types_for
 from webapp.operations.services import IdempotencyConflict
 from webapp.organisations.models import Organisation
 from webapp.organisations.selectors import organisation_of_user
@@ -41,18 +41,33 @@ def _job(request: HttpRequest, job_id: str) -> ImportJob:
 
 @login_required
 def import_list_view(request: HttpRequest) -> HttpResponse:
-    jobs = selectors.import_list(organisation=_organisation(request))[:100]
+    organisation = _organisation(request)
+    jobs = selectors.import_list(organisation=organisation)[:100]
     return render(
         request,
         "imports/list.html",
-        {"jobs": jobs, "record_types": RECORD_TYPES.values()},
+        {"jobs": jobs, "record_types": record_types_for(organisation)},
     )
 
 
 @login_required
 def import_new_view(request: HttpRequest) -> HttpResponse:
     organisation = _organisation(request)
-    form = ImportForm(request.POST or None, request.FILES or None)
+    allowed = record_types_for(organisation)
+    if not allowed:
+        held = ", ".join(organisation.role_names) or "no role"
+        reason = (
+            "Importing records needs a role that records them (MINER or MANUFACTURER for "
+            f"lots, any custodian for handoffs, CERTIFIER for certificates); "
+            f"{organisation.name} holds {held}."
+        )
+        return render(
+            request,
+            "portal/forbidden.html",
+            {"reason": reason, "organisation": organisation},
+            status=403,
+        )
+    form = ImportForm(request.POST or None, request.FILES or None, record_types=allowed)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
@@ -72,7 +87,7 @@ def import_new_view(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "imports/new.html",
-        {"form": form, "record_types": RECORD_TYPES.values()},
+        {"form": form, "record_types": allowed},
         status=status,
     )
 
