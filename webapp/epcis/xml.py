@@ -29,6 +29,7 @@ same dict. `parse_epcis_xml` does that in four steps:
 
 from __future__ import annotations
 
+import codecs
 import functools
 import re
 from decimal import Decimal, InvalidOperation
@@ -95,9 +96,10 @@ def _parse(content: bytes) -> etree._Element:
             f"The file is larger than {MAX_EPCIS_XML_BYTES // (1024 * 1024)} MiB; "
             "split the events over several captures."
         )
-    # Refused before parsing, so an entity bomb costs nothing; the doctype check after parsing
-    # catches the same in encodings other than UTF-8.
-    if b"<!DOCTYPE" in content or b"<!ENTITY" in content:
+    # Refused before parsing, so an entity bomb costs nothing. The doctype check after parsing
+    # is the backstop for encodings the byte check cannot read (libxml2 also caps entity
+    # amplification, which turns such a bomb into a syntax error).
+    if _declares_dtd(content):
         raise EpcisXmlError("DTDs and entity declarations are not accepted in an EPCIS document.")
     parser = etree.XMLParser(
         resolve_entities=False,
@@ -111,10 +113,34 @@ def _parse(content: bytes) -> etree._Element:
     try:
         root = etree.fromstring(content, parser)
     except etree.XMLSyntaxError as error:
-        raise EpcisXmlError(f"The file is not well-formed XML: {error.msg}", line=error.lineno)
+        reason = re.sub(r", line \d+, column \d+$", "", error.msg or "")
+        raise EpcisXmlError(
+            f"The file is not well-formed XML: {reason}", line=error.lineno
+        ) from None
     if root.getroottree().docinfo.doctype:
         raise EpcisXmlError("DTDs and entity declarations are not accepted in an EPCIS document.")
     return root
+
+
+_WIDE_ENCODINGS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+    (b"<\x00?\x00", "utf-16-le"),
+    (b"\x00<\x00?", "utf-16-be"),
+)
+
+
+def _declares_dtd(content: bytes) -> bool:
+    text: bytes | str = content  # ASCII-compatible encodings: the markup is ASCII bytes
+    for start, codec in _WIDE_ENCODINGS:
+        if content.startswith(start):
+            text = content.decode(codec, errors="replace")
+            break
+    if isinstance(text, str):
+        return "<!DOCTYPE" in text or "<!ENTITY" in text
+    return b"<!DOCTYPE" in text or b"<!ENTITY" in text
 
 
 def _version(root: etree._Element) -> str:
@@ -273,6 +299,12 @@ _SENSOR_REPORT = _SENSOR_REPORT_NUMBERS | {
     "uom",
 }
 
+_SENSOR_VOCABULARIES = {
+    "type": "measurementType",
+    "exception": "sensorAlertType",
+    "component": "component",
+}
+
 
 def _cbv(value: str, kind: str) -> str:
     for prefix in _CBV_PREFIXES[kind]:
@@ -381,9 +413,7 @@ class _Converter:
         if missing:
             raise self.fail(element, f"The {event_type} has no {', '.join(missing)}.")
         if "action" in out and out["action"] not in _ACTIONS:
-            raise self.fail(
-                element, f"The action '{out['action']}' is not ADD, OBSERVE or DELETE."
-            )
+            raise self.fail(element, f"The action '{out['action']}' is not ADD, OBSERVE or DELETE.")
         return out
 
     def fields(self, parent: etree._Element, out: dict[str, Any], allowed: set[str]) -> None:
@@ -412,22 +442,12 @@ class _Converter:
             return [self.text(epc) for epc in self.items(element, "epc")]
         if field in _QUANTITY_LISTS:
             return [self.quantity(item) for item in self.items(element, "quantityElement")]
-        if field in ("readPoint", "bizLocation"):
-            return self.location(element)
-        if field == "bizTransactionList":
-            return [self.biz_transaction(item) for item in self.items(element, "bizTransaction")]
         if field in ("sourceList", "destinationList"):
             item_name = field.removesuffix("List")
-            return [self.source_destination(item, item_name) for item in self.items(element, item_name)]
-        if field == "sensorElementList":
-            return [self.sensor_element(item) for item in self.items(element, "sensorElement")]
-        if field == "persistentDisposition":
-            return self.persistent_disposition(element)
-        if field == "errorDeclaration":
-            return self.error_declaration(element)
-        if field == "ilmd":
-            return self.extension_object(element)
-        raise self.fail(element, f"Unexpected element {field}.")  # pragma: no cover
+            return [
+                self.source_destination(item, item_name) for item in self.items(element, item_name)
+            ]
+        return _SHAPES[field](self, element)
 
     # -- shapes ------------------------------------------------------------------------------
 
@@ -526,19 +546,20 @@ class _Converter:
                     self.put_extension(inner, out)
             elif name.localname in out:
                 raise self.fail(child, f"{name.localname} appears more than once.")
-            elif name.localname == "declarationTime":
-                out["declarationTime"] = self.text(child)
-            elif name.localname == "reason":
-                out["reason"] = _cbv(self.text(child), "errorReason")
-            elif name.localname == "correctiveEventIDs":
-                out["correctiveEventIDs"] = [
-                    self.text(item) for item in self.items(child, "correctiveEventID")
-                ]
             else:
-                raise self.fail(child, f"Unexpected element {name.localname} in errorDeclaration.")
+                out[name.localname] = self.error_declaration_field(child, name.localname)
         if "declarationTime" not in out:
             raise self.fail(element, "The errorDeclaration has no declarationTime.")
         return out
+
+    def error_declaration_field(self, element: etree._Element, field: str) -> Any:
+        if field == "declarationTime":
+            return self.text(element)
+        if field == "reason":
+            return _cbv(self.text(element), "errorReason")
+        if field == "correctiveEventIDs":
+            return [self.text(item) for item in self.items(element, "correctiveEventID")]
+        raise self.fail(element, f"Unexpected element {field} in errorDeclaration.")
 
     def sensor_element(self, element: etree._Element) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -572,30 +593,25 @@ class _Converter:
             attribute = name.localname
             if attribute not in known:
                 raise self.fail(element, f"Unknown attribute {attribute} on sensor data.")
-            if attribute in _SENSOR_REPORT_NUMBERS:
-                try:
-                    out[attribute] = _number(value)
-                except ValueError:
-                    raise self.fail(element, f"{attribute}='{value}' is not a number.") from None
-            elif attribute == "booleanValue":
-                if value not in ("true", "false", "1", "0"):
-                    raise self.fail(element, f"booleanValue='{value}' is not true or false.")
-                out[attribute] = value in ("true", "1")
-            elif attribute == "type":
-                out[attribute] = _cbv(value, "measurementType")
-            elif attribute == "exception":
-                out[attribute] = _cbv(value, "sensorAlertType")
-            elif attribute == "component":
-                out[attribute] = _cbv(value, "component")
-            else:
-                out[attribute] = value
+            out[attribute] = self.sensor_value(element, attribute, value)
         return out
+
+    def sensor_value(self, element: etree._Element, attribute: str, value: str) -> Any:
+        if attribute in _SENSOR_REPORT_NUMBERS:
+            try:
+                return _number(value)
+            except ValueError:
+                raise self.fail(element, f"{attribute}='{value}' is not a number.") from None
+        if attribute == "booleanValue":
+            if value not in ("true", "false", "1", "0"):
+                raise self.fail(element, f"booleanValue='{value}' is not true or false.")
+            return value in ("true", "1")
+        kind = _SENSOR_VOCABULARIES.get(attribute)
+        return _cbv(value, kind) if kind else value
 
     # -- user extensions ---------------------------------------------------------------------
 
-    def key(
-        self, element: etree._Element, name: etree.QName, nsmap: dict[str | None, str]
-    ) -> str:
+    def key(self, element: etree._Element, name: etree.QName, nsmap: dict[str | None, str]) -> str:
         """`prefix:localname` for a namespaced element or attribute, the prefix declared once."""
         namespace = name.namespace or ""
         if namespace in (EPCIS_1_NAMESPACE, EPCIS_2_NAMESPACE):
@@ -669,3 +685,18 @@ class _Converter:
                 )
             return attributes
         return (element.text or "").strip()
+
+
+_SHAPES = {
+    "readPoint": _Converter.location,
+    "bizLocation": _Converter.location,
+    "bizTransactionList": lambda self, element: [
+        self.biz_transaction(item) for item in self.items(element, "bizTransaction")
+    ],
+    "sensorElementList": lambda self, element: [
+        self.sensor_element(item) for item in self.items(element, "sensorElement")
+    ],
+    "persistentDisposition": _Converter.persistent_disposition,
+    "errorDeclaration": _Converter.error_declaration,
+    "ilmd": _Converter.extension_object,
+}
