@@ -23,7 +23,7 @@ from referencing import Registry, Resource
 from referencing.exceptions import NoSuchResource
 
 from webapp.epcis import xml as epcis_xml
-from webapp.epcis.xml import EpcisXmlError, parse_epcis_xml
+from webapp.epcis.xml import EpcisXmlError, parse_epcis_xml, reading
 
 pytestmark = pytest.mark.unit
 
@@ -363,7 +363,7 @@ def test_dtds_and_entities_are_refused_quickly(content: bytes) -> None:
 
 
 def test_an_oversize_file_is_refused_before_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(epcis_xml, "MAX_EPCIS_XML_BYTES", 1024 * 1024)
+    monkeypatch.setattr(reading, "MAX_EPCIS_XML_BYTES", 1024 * 1024)
     content = (DOCUMENTS / "association.xml").read_bytes() + b" " * (1024 * 1024)
     assert "larger than 1 MiB" in _refusal(content).reason
 
@@ -381,7 +381,7 @@ def test_the_vendored_xsds_ship_as_package_data() -> None:
 
 
 def test_a_doctype_the_byte_check_misses_is_still_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(epcis_xml, "_declares_dtd", lambda content: False)
+    monkeypatch.setattr(reading, "declares_dtd", lambda content: False)
     content = (
         b"<!DOCTYPE epcis:EPCISDocument>"
         + (DOCUMENTS / "association.xml").read_bytes().split(b"?>", 1)[1]

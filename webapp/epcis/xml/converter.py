@@ -1,50 +1,30 @@
-"""EPCIS XML captures, 2.0 and 1.2, read into the EPCIS 2.0 JSON-LD document a JSON capture is.
-
-The capture endpoint accepts JSON and XML; everything after parsing (JSON Schema validation, the
-event hash, the event store) sees one model, so an XML document and its JSON twin must become the
-same dict. `parse_epcis_xml` does that in four steps:
-
-1. Parse safely: bounded size, no DTD, no entities, no network (a partner's file is untrusted).
-2. Tell the version by the root element's namespace: `urn:epcglobal:epcis:xsd:2` is EPCIS 2.0,
-   `urn:epcglobal:epcis:xsd:1` is EPCIS 1.0-1.2.
-3. Validate 2.0 against GS1's XSD (vendored in `gs1_xsd/`). GS1's 1.2 XSD is not vendored; a 1.2
-   document gets the structural checks of the conversion below (known elements in their places,
-   the required ones present), which is what the converter relies on.
-4. Convert, following the XML/JSON mapping of EPCIS 2.0 (section 9 and GS1's
-   epcis-event-hash-generator, whose XML and JSON readers must give the same hash):
-   - 1.2's `<extension>` / `<baseExtension>` wrappers vanish (eventID, errorDeclaration, quantity
-     lists, source/destination lists and ilmd all sit on the event in 2.0), and 1.2's
-     TransformationEvent moves out of `<EventList><extension>`;
-   - `<epcList><epc>` becomes a list of strings, `<quantityList><quantityElement>` a list of
-     `{"epcClass", "quantity", "uom"}`, `<bizTransaction type=...>` `{"type", "bizTransaction"}`,
-     `<source type=...>` `{"type", "source"}`, `<readPoint><id>` `{"id"}`;
-   - sensorMetadata/sensorReport attributes become keys, numbers as numbers;
-   - CBV values written as URIs in XML (`urn:epcglobal:cbv:bizstep:shipping`,
-     `https://ref.gs1.org/cbv/BizStep-shipping`) become the bare terms JSON uses (`shipping`),
-     which the JSON-LD context maps back to the same URIs; sensor types `gs1:Temperature` become
-     `Temperature` likewise;
-   - elements of other namespaces (user extensions) become `prefix:name` keys, the prefix
-     declared in the document's `@context`.
-"""
+"""The conversion of a parsed EPCIS XML document into the EPCIS 2.0 JSON-LD document."""
 
 from __future__ import annotations
 
-import codecs
-import functools
-import re
-from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any
 
 from lxml import etree
 
-EPCIS_2_NAMESPACE = "urn:epcglobal:epcis:xsd:2"
-EPCIS_1_NAMESPACE = "urn:epcglobal:epcis:xsd:1"
-EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
-XSD_ROOT = Path(__file__).resolve().parent / "gs1_xsd" / "EPCglobal-epcis-2_0.xsd"
+from webapp.epcis.xml.errors import EpcisXmlError
+from webapp.epcis.xml.reading import EPCIS_1_NAMESPACE, EPCIS_2_NAMESPACE
+from webapp.epcis.xml.vocabulary import (
+    ACTIONS,
+    EPC_LISTS,
+    EVENTS_1_2,
+    FIELDS,
+    QUANTITY_LISTS,
+    REQUIRED,
+    SENSOR_METADATA,
+    SENSOR_REPORT,
+    SENSOR_REPORT_NUMBERS,
+    SENSOR_VOCABULARIES,
+    TEXT_FIELDS,
+    cbv_term,
+    json_number,
+)
 
-#: Largest XML capture read. GS1 leaves the limit to the server (GS1-EPCIS-Capture-Limit).
-MAX_EPCIS_XML_BYTES = 10 * 1024 * 1024
+EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 
 _XSI = "http://www.w3.org/2001/XMLSchema-instance"
 _XMLNS_PREFIXES = {"xml", "xmlns"}
@@ -61,276 +41,11 @@ _CONTEXT_TERMS = {
 }
 
 
-class EpcisXmlError(ValueError):
-    """An XML capture that cannot be read; the message says why and, when known, where."""
-
-    def __init__(self, message: str, *, line: int | None = None, path: str | None = None):
-        self.reason = message
-        self.line = line
-        self.path = path
-        where = []
-        if line:
-            where.append(f"line {line}")
-        if path:
-            where.append(f"at {path}")
-        super().__init__(f"{message} ({', '.join(where)})" if where else message)
-
-
-def parse_epcis_xml(content: bytes) -> dict[str, Any]:
-    """The EPCIS 2.0 JSON-LD document (as a JSON capture would give) for an XML capture."""
-    root = _parse(content)
-    version = _version(root)
-    if version == "2.0":
-        _validate_2_0(root)
-    return _Converter(root, version).document()
-
-
-# -- parsing -------------------------------------------------------------------------------------
-
-
-def _parse(content: bytes) -> etree._Element:
-    if not content.strip():
-        raise EpcisXmlError("The file is empty.")
-    if len(content) > MAX_EPCIS_XML_BYTES:
-        raise EpcisXmlError(
-            f"The file is larger than {MAX_EPCIS_XML_BYTES // (1024 * 1024)} MiB; "
-            "split the events over several captures."
-        )
-    # Refused before parsing, so an entity bomb costs nothing. The doctype check after parsing
-    # is the backstop for encodings the byte check cannot read (libxml2 also caps entity
-    # amplification, which turns such a bomb into a syntax error).
-    if _declares_dtd(content):
-        raise EpcisXmlError("DTDs and entity declarations are not accepted in an EPCIS document.")
-    parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
-    try:
-        root = etree.fromstring(content, parser)
-    except etree.XMLSyntaxError as error:
-        reason = re.sub(r", line \d+, column \d+$", "", error.msg or "")
-        raise EpcisXmlError(
-            f"The file is not well-formed XML: {reason}", line=error.lineno
-        ) from None
-    if root.getroottree().docinfo.doctype:
-        raise EpcisXmlError("DTDs and entity declarations are not accepted in an EPCIS document.")
-    return root
-
-
-_WIDE_ENCODINGS = (
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-    (b"<\x00?\x00", "utf-16-le"),
-    (b"\x00<\x00?", "utf-16-be"),
-)
-
-
-def _declares_dtd(content: bytes) -> bool:
-    text: bytes | str = content  # ASCII-compatible encodings: the markup is ASCII bytes
-    for start, codec in _WIDE_ENCODINGS:
-        if content.startswith(start):
-            text = content.decode(codec, errors="replace")
-            break
-    if isinstance(text, str):
-        return "<!DOCTYPE" in text or "<!ENTITY" in text
-    return b"<!DOCTYPE" in text or b"<!ENTITY" in text
-
-
-def _version(root: etree._Element) -> str:
-    name = etree.QName(root)
-    if name.namespace not in (EPCIS_2_NAMESPACE, EPCIS_1_NAMESPACE):
-        raise EpcisXmlError(
-            f"The root element {name.localname} is in namespace '{name.namespace or ''}', not "
-            f"EPCIS 2.0 ({EPCIS_2_NAMESPACE}) or EPCIS 1.2 ({EPCIS_1_NAMESPACE}).",
-            line=root.sourceline,
-        )
-    if name.localname != "EPCISDocument":
-        raise EpcisXmlError(
-            f"A capture is an EPCISDocument, not {name.localname}.", line=root.sourceline
-        )
-    version = "2.0" if name.namespace == EPCIS_2_NAMESPACE else "1.2"
-    declared = root.get("schemaVersion") or ""
-    if declared.split(".")[0] != version[0]:
-        raise EpcisXmlError(
-            f"schemaVersion '{declared}' does not match the namespace of EPCIS {version}.",
-            line=root.sourceline,
-        )
-    return version
-
-
-@functools.cache
-def _schema_2_0() -> etree.XMLSchema:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-    return etree.XMLSchema(etree.parse(str(XSD_ROOT), parser))
-
-
-def _validate_2_0(root: etree._Element) -> None:
-    schema = _schema_2_0()
-    if not schema.validate(root):
-        error = schema.error_log[0]
-        raise EpcisXmlError(
-            f"The document does not follow the EPCIS 2.0 XML schema: {error.message}",
-            line=error.line,
-            path=error.path,
-        )
-
-
-# -- conversion ----------------------------------------------------------------------------------
-
-_COMMON = {
-    "eventTime",
-    "recordTime",
-    "eventTimeZoneOffset",
-    "eventID",
-    "errorDeclaration",
-    "certificationInfo",
-}
-_WHAT_WHERE_WHY = {
-    "bizStep",
-    "disposition",
-    "readPoint",
-    "bizLocation",
-    "bizTransactionList",
-    "sourceList",
-    "destinationList",
-    "sensorElementList",
-    "persistentDisposition",
-}
-_FIELDS = {
-    "ObjectEvent": _COMMON | _WHAT_WHERE_WHY | {"epcList", "action", "quantityList", "ilmd"},
-    "AggregationEvent": _COMMON
-    | _WHAT_WHERE_WHY
-    | {"parentID", "childEPCs", "action", "childQuantityList"},
-    "AssociationEvent": _COMMON
-    | _WHAT_WHERE_WHY
-    | {"parentID", "childEPCs", "action", "childQuantityList"},
-    "TransactionEvent": _COMMON
-    | _WHAT_WHERE_WHY
-    | {"parentID", "epcList", "action", "quantityList"},
-    "TransformationEvent": _COMMON
-    | _WHAT_WHERE_WHY
-    | {
-        "inputEPCList",
-        "inputQuantityList",
-        "outputEPCList",
-        "outputQuantityList",
-        "transformationID",
-        "ilmd",
-    },
-}
-_REQUIRED = {
-    "ObjectEvent": ("eventTime", "eventTimeZoneOffset", "action"),
-    "AggregationEvent": ("eventTime", "eventTimeZoneOffset", "action"),
-    "AssociationEvent": ("eventTime", "eventTimeZoneOffset", "parentID", "action"),
-    "TransactionEvent": ("eventTime", "eventTimeZoneOffset", "bizTransactionList", "action"),
-    "TransformationEvent": ("eventTime", "eventTimeZoneOffset"),
-}
-_EVENTS_1_2 = {"ObjectEvent", "AggregationEvent", "TransactionEvent"}
-_ACTIONS = {"ADD", "OBSERVE", "DELETE"}
-
-_TEXT_FIELDS = {
-    "eventTime",
-    "recordTime",
-    "eventTimeZoneOffset",
-    "eventID",
-    "certificationInfo",
-    "parentID",
-    "transformationID",
-}
-_EPC_LISTS = {"epcList", "childEPCs", "inputEPCList", "outputEPCList"}
-_QUANTITY_LISTS = {"quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList"}
-
-# CBV 2.0 terms: the XML forms (1.2's URNs, 2.0's web URIs) and the bare JSON term.
-_CBV_PREFIXES = {
-    "bizStep": ("urn:epcglobal:cbv:bizstep:", "https://ref.gs1.org/cbv/BizStep-"),
-    "disposition": ("urn:epcglobal:cbv:disp:", "https://ref.gs1.org/cbv/Disp-"),
-    "bizTransactionType": ("urn:epcglobal:cbv:btt:", "https://ref.gs1.org/cbv/BTT-"),
-    "sourceDestType": ("urn:epcglobal:cbv:sdt:", "https://ref.gs1.org/cbv/SDT-"),
-    "errorReason": ("urn:epcglobal:cbv:er:", "https://ref.gs1.org/cbv/ER-"),
-    "component": ("cbv:Comp-", "https://ref.gs1.org/cbv/Comp-"),
-    "measurementType": ("gs1:", "https://gs1.org/voc/"),
-    "sensorAlertType": ("gs1:", "https://gs1.org/voc/"),
-}
-_TERM = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-
-_SENSOR_METADATA = {
-    "time",
-    "startTime",
-    "endTime",
-    "deviceID",
-    "deviceMetadata",
-    "rawData",
-    "dataProcessingMethod",
-    "bizRules",
-}
-_SENSOR_REPORT_NUMBERS = {
-    "value",
-    "minValue",
-    "maxValue",
-    "meanValue",
-    "sDev",
-    "percRank",
-    "percValue",
-}
-_SENSOR_REPORT = _SENSOR_REPORT_NUMBERS | {
-    "type",
-    "exception",
-    "deviceID",
-    "deviceMetadata",
-    "rawData",
-    "dataProcessingMethod",
-    "bizRules",
-    "time",
-    "microorganism",
-    "chemicalSubstance",
-    "coordinateReferenceSystem",
-    "component",
-    "stringValue",
-    "booleanValue",
-    "hexBinaryValue",
-    "uriValue",
-    "uom",
-}
-
-_SENSOR_VOCABULARIES = {
-    "type": "measurementType",
-    "exception": "sensorAlertType",
-    "component": "component",
-}
-
-
-def _cbv(value: str, kind: str) -> str:
-    for prefix in _CBV_PREFIXES[kind]:
-        if value.startswith(prefix) and _TERM.fullmatch(value[len(prefix) :]):
-            return value[len(prefix) :]
-    return value
-
-
-def _number(text: str) -> int | float:
-    """xsd:decimal / xsd:double as the JSON number a JSON capture holds."""
-    try:
-        value = Decimal(text)
-    except InvalidOperation as error:
-        raise ValueError(text) from error
-    if not value.is_finite():
-        raise ValueError(text)
-    if value == value.to_integral_value() and re.fullmatch(r"[+-]?\d+", text):
-        return int(value)
-    return float(value)
-
-
 def _children(element: etree._Element) -> list[etree._Element]:
     return [child for child in element if isinstance(child.tag, str)]
 
 
-class _Converter:
+class Converter:
     def __init__(self, root: etree._Element, version: str) -> None:
         self.root = root
         self.tree = root.getroottree()
@@ -395,8 +110,7 @@ class _Converter:
                     "send it as an ObjectEvent with a quantityList.",
                 )
             elif name.namespace is None and (
-                name.localname in _EVENTS_1_2
-                or (self.version == "2.0" and name.localname in _FIELDS)
+                name.localname in EVENTS_1_2 or (self.version == "2.0" and name.localname in FIELDS)
             ):
                 events.append(self.event(child))
             else:
@@ -408,11 +122,11 @@ class _Converter:
     def event(self, element: etree._Element) -> dict[str, Any]:
         event_type = etree.QName(element).localname
         out: dict[str, Any] = {"type": event_type}
-        self.fields(element, out, _FIELDS[event_type])
-        missing = [field for field in _REQUIRED[event_type] if field not in out]
+        self.fields(element, out, FIELDS[event_type])
+        missing = [field for field in REQUIRED[event_type] if field not in out]
         if missing:
             raise self.fail(element, f"The {event_type} has no {', '.join(missing)}.")
-        if "action" in out and out["action"] not in _ACTIONS:
+        if "action" in out and out["action"] not in ACTIONS:
             raise self.fail(element, f"The action '{out['action']}' is not ADD, OBSERVE or DELETE.")
         return out
 
@@ -434,13 +148,13 @@ class _Converter:
             out[field] = self.field(child, field)
 
     def field(self, element: etree._Element, field: str) -> Any:
-        if field in _TEXT_FIELDS or field == "action":
+        if field in TEXT_FIELDS or field == "action":
             return self.text(element)
         if field in ("bizStep", "disposition"):
-            return _cbv(self.text(element), field)
-        if field in _EPC_LISTS:
+            return cbv_term(self.text(element), field)
+        if field in EPC_LISTS:
             return [self.text(epc) for epc in self.items(element, "epc")]
-        if field in _QUANTITY_LISTS:
+        if field in QUANTITY_LISTS:
             return [self.quantity(item) for item in self.items(element, "quantityElement")]
         if field in ("sourceList", "destinationList"):
             item_name = field.removesuffix("List")
@@ -484,7 +198,7 @@ class _Converter:
             text = self.text(child)
             if field == "quantity":
                 try:
-                    out[field] = _number(text)
+                    out[field] = json_number(text)
                 except ValueError:
                     raise self.fail(child, f"The quantity '{text}' is not a number.") from None
             else:
@@ -514,7 +228,7 @@ class _Converter:
     def biz_transaction(self, element: etree._Element) -> dict[str, str]:
         out = {}
         if element.get("type"):
-            out["type"] = _cbv(element.get("type", "").strip(), "bizTransactionType")
+            out["type"] = cbv_term(element.get("type", "").strip(), "bizTransactionType")
         out["bizTransaction"] = self.text(element)
         return out
 
@@ -522,7 +236,7 @@ class _Converter:
         kind = (element.get("type") or "").strip()
         if not kind:
             raise self.fail(element, f"The {item_name} has no type attribute.")
-        return {"type": _cbv(kind, "sourceDestType"), item_name: self.text(element)}
+        return {"type": cbv_term(kind, "sourceDestType"), item_name: self.text(element)}
 
     def persistent_disposition(self, element: etree._Element) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
@@ -530,7 +244,7 @@ class _Converter:
             field = etree.QName(child).localname
             if etree.QName(child).namespace is not None or field not in ("set", "unset"):
                 raise self.fail(child, f"Unexpected element {field} in persistentDisposition.")
-            out.setdefault(field, []).append(_cbv(self.text(child), "disposition"))
+            out.setdefault(field, []).append(cbv_term(self.text(child), "disposition"))
         return out
 
     def error_declaration(self, element: etree._Element) -> dict[str, Any]:
@@ -556,7 +270,7 @@ class _Converter:
         if field == "declarationTime":
             return self.text(element)
         if field == "reason":
-            return _cbv(self.text(element), "errorReason")
+            return cbv_term(self.text(element), "errorReason")
         if field == "correctiveEventIDs":
             return [self.text(item) for item in self.items(element, "correctiveEventID")]
         raise self.fail(element, f"Unexpected element {field} in errorDeclaration.")
@@ -569,9 +283,9 @@ class _Converter:
             if name.namespace is not None:
                 self.put_extension(child, out)
             elif name.localname == "sensorMetadata" and "sensorMetadata" not in out:
-                out["sensorMetadata"] = self.sensor_attributes(child, _SENSOR_METADATA)
+                out["sensorMetadata"] = self.sensor_attributes(child, SENSOR_METADATA)
             elif name.localname == "sensorReport":
-                reports.append(self.sensor_attributes(child, _SENSOR_REPORT))
+                reports.append(self.sensor_attributes(child, SENSOR_REPORT))
             else:
                 raise self.fail(child, f"Unexpected element {name.localname} in sensorElement.")
         if not reports:
@@ -597,17 +311,17 @@ class _Converter:
         return out
 
     def sensor_value(self, element: etree._Element, attribute: str, value: str) -> Any:
-        if attribute in _SENSOR_REPORT_NUMBERS:
+        if attribute in SENSOR_REPORT_NUMBERS:
             try:
-                return _number(value)
+                return json_number(value)
             except ValueError:
                 raise self.fail(element, f"{attribute}='{value}' is not a number.") from None
         if attribute == "booleanValue":
             if value not in ("true", "false", "1", "0"):
                 raise self.fail(element, f"booleanValue='{value}' is not true or false.")
             return value in ("true", "1")
-        kind = _SENSOR_VOCABULARIES.get(attribute)
-        return _cbv(value, kind) if kind else value
+        kind = SENSOR_VOCABULARIES.get(attribute)
+        return cbv_term(value, kind) if kind else value
 
     # -- user extensions ---------------------------------------------------------------------
 
@@ -688,15 +402,15 @@ class _Converter:
 
 
 _SHAPES = {
-    "readPoint": _Converter.location,
-    "bizLocation": _Converter.location,
+    "readPoint": Converter.location,
+    "bizLocation": Converter.location,
     "bizTransactionList": lambda self, element: [
         self.biz_transaction(item) for item in self.items(element, "bizTransaction")
     ],
     "sensorElementList": lambda self, element: [
         self.sensor_element(item) for item in self.items(element, "sensorElement")
     ],
-    "persistentDisposition": _Converter.persistent_disposition,
-    "errorDeclaration": _Converter.error_declaration,
-    "ilmd": _Converter.extension_object,
+    "persistentDisposition": Converter.persistent_disposition,
+    "errorDeclaration": Converter.error_declaration,
+    "ilmd": Converter.extension_object,
 }

@@ -1,0 +1,145 @@
+"""What the EPCIS events hold: the fields of each event type and the CBV terms' XML forms."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+COMMON = {
+    "eventTime",
+    "recordTime",
+    "eventTimeZoneOffset",
+    "eventID",
+    "errorDeclaration",
+    "certificationInfo",
+}
+WHAT_WHERE_WHY = {
+    "bizStep",
+    "disposition",
+    "readPoint",
+    "bizLocation",
+    "bizTransactionList",
+    "sourceList",
+    "destinationList",
+    "sensorElementList",
+    "persistentDisposition",
+}
+FIELDS = {
+    "ObjectEvent": COMMON | WHAT_WHERE_WHY | {"epcList", "action", "quantityList", "ilmd"},
+    "AggregationEvent": COMMON
+    | WHAT_WHERE_WHY
+    | {"parentID", "childEPCs", "action", "childQuantityList"},
+    "AssociationEvent": COMMON
+    | WHAT_WHERE_WHY
+    | {"parentID", "childEPCs", "action", "childQuantityList"},
+    "TransactionEvent": COMMON | WHAT_WHERE_WHY | {"parentID", "epcList", "action", "quantityList"},
+    "TransformationEvent": COMMON
+    | WHAT_WHERE_WHY
+    | {
+        "inputEPCList",
+        "inputQuantityList",
+        "outputEPCList",
+        "outputQuantityList",
+        "transformationID",
+        "ilmd",
+    },
+}
+REQUIRED = {
+    "ObjectEvent": ("eventTime", "eventTimeZoneOffset", "action"),
+    "AggregationEvent": ("eventTime", "eventTimeZoneOffset", "action"),
+    "AssociationEvent": ("eventTime", "eventTimeZoneOffset", "parentID", "action"),
+    "TransactionEvent": ("eventTime", "eventTimeZoneOffset", "bizTransactionList", "action"),
+    "TransformationEvent": ("eventTime", "eventTimeZoneOffset"),
+}
+EVENTS_1_2 = {"ObjectEvent", "AggregationEvent", "TransactionEvent"}
+ACTIONS = {"ADD", "OBSERVE", "DELETE"}
+
+TEXT_FIELDS = {
+    "eventTime",
+    "recordTime",
+    "eventTimeZoneOffset",
+    "eventID",
+    "certificationInfo",
+    "parentID",
+    "transformationID",
+}
+EPC_LISTS = {"epcList", "childEPCs", "inputEPCList", "outputEPCList"}
+QUANTITY_LISTS = {"quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList"}
+
+# CBV 2.0 terms: the XML forms (1.2's URNs, 2.0's web URIs) and the bare JSON term.
+CBV_PREFIXES = {
+    "bizStep": ("urn:epcglobal:cbv:bizstep:", "https://ref.gs1.org/cbv/BizStep-"),
+    "disposition": ("urn:epcglobal:cbv:disp:", "https://ref.gs1.org/cbv/Disp-"),
+    "bizTransactionType": ("urn:epcglobal:cbv:btt:", "https://ref.gs1.org/cbv/BTT-"),
+    "sourceDestType": ("urn:epcglobal:cbv:sdt:", "https://ref.gs1.org/cbv/SDT-"),
+    "errorReason": ("urn:epcglobal:cbv:er:", "https://ref.gs1.org/cbv/ER-"),
+    "component": ("cbv:Comp-", "https://ref.gs1.org/cbv/Comp-"),
+    "measurementType": ("gs1:", "https://gs1.org/voc/"),
+    "sensorAlertType": ("gs1:", "https://gs1.org/voc/"),
+}
+TERM = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+SENSOR_METADATA = {
+    "time",
+    "startTime",
+    "endTime",
+    "deviceID",
+    "deviceMetadata",
+    "rawData",
+    "dataProcessingMethod",
+    "bizRules",
+}
+SENSOR_REPORT_NUMBERS = {
+    "value",
+    "minValue",
+    "maxValue",
+    "meanValue",
+    "sDev",
+    "percRank",
+    "percValue",
+}
+SENSOR_REPORT = SENSOR_REPORT_NUMBERS | {
+    "type",
+    "exception",
+    "deviceID",
+    "deviceMetadata",
+    "rawData",
+    "dataProcessingMethod",
+    "bizRules",
+    "time",
+    "microorganism",
+    "chemicalSubstance",
+    "coordinateReferenceSystem",
+    "component",
+    "stringValue",
+    "booleanValue",
+    "hexBinaryValue",
+    "uriValue",
+    "uom",
+}
+
+SENSOR_VOCABULARIES = {
+    "type": "measurementType",
+    "exception": "sensorAlertType",
+    "component": "component",
+}
+
+
+def cbv_term(value: str, kind: str) -> str:
+    for prefix in CBV_PREFIXES[kind]:
+        if value.startswith(prefix) and TERM.fullmatch(value[len(prefix) :]):
+            return value[len(prefix) :]
+    return value
+
+
+def json_number(text: str) -> int | float:
+    """xsd:decimal / xsd:double as the JSON number a JSON capture holds."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation as error:
+        raise ValueError(text) from error
+    if not value.is_finite():
+        raise ValueError(text)
+    if value == value.to_integral_value() and re.fullmatch(r"[+-]?\d+", text):
+        return int(value)
+    return float(value)
