@@ -43,6 +43,7 @@ CASES = [
     ("certification", ("2.0",)),  # certificationInfo and persistentDisposition too
     ("error_declaration", ("2.0", "1.2")),
     ("user_extensions", ("2.0", "1.2")),
+    ("master_data", ("2.0", "1.2")),  # the 2.0 twin also carries an SBDH, which JSON has not
 ]
 TWINS = [
     pytest.param(case, version, id=f"{case}-{version}")
@@ -203,6 +204,17 @@ def test_an_extension_prefix_that_would_redefine_a_gs1_term_is_renamed() -> None
     document = parse_epcis_xml(_document(event, namespaces=' xmlns:cbv="https://other.example/"'))
     assert document["@context"][1] == {"ext1": "https://other.example/"}
     assert document["epcisBody"]["eventList"][0]["ext1:note"] == "hi"
+
+
+def test_a_2_0_extension_wrapper_holds_the_same_user_extensions_as_the_event_itself() -> None:
+    namespaces = ' xmlns:ex="https://ex.example/"'
+    wrapped = (
+        f"<ObjectEvent>{OBSERVE}<extension><ex:a>1</ex:a></extension><ex:b>2</ex:b></ObjectEvent>"
+    )
+    bare = f"<ObjectEvent>{OBSERVE}<ex:a>1</ex:a><ex:b>2</ex:b></ObjectEvent>"
+    document = parse_epcis_xml(_document(wrapped, namespaces=namespaces))
+    assert document == parse_epcis_xml(_document(bare, namespaces=namespaces))
+    assert document["epcisBody"]["eventList"][0]["ex:a"] == "1"
 
 
 def test_an_unknown_cbv_value_is_left_as_written_for_the_schema_to_judge() -> None:

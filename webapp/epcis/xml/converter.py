@@ -61,14 +61,86 @@ class Converter:
         if not creation_date:
             raise self.fail(self.root, "The EPCISDocument has no creationDate.")
         body = None
+        header: dict[str, Any] = {}
         for child in _children(self.root):
             name = etree.QName(child)
             if name.namespace is None and name.localname == "EPCISBody":
                 body = child
-            elif name.namespace is None and name.localname not in ("EPCISHeader", "extension"):
+            elif name.namespace is None and name.localname == "EPCISHeader":
+                header = self.header(child)
+            elif name.namespace is None and name.localname != "extension":
                 raise self.fail(child, f"Unexpected element {name.localname} in EPCISDocument.")
         if body is None:
             raise self.fail(self.root, "The EPCISDocument has no EPCISBody.")
+        events = self.body(body)
+        context: list[Any] = [EPCIS_CONTEXT]
+        if self.namespaces:
+            context.append(dict(sorted(self.namespaces.items())))
+        document: dict[str, Any] = {
+            "@context": context,
+            "type": "EPCISDocument",
+            "schemaVersion": "2.0",
+            "creationDate": creation_date,
+        }
+        if header:
+            document["epcisHeader"] = header
+        document["epcisBody"] = {"eventList": events}
+        return document
+
+    # -- master data -------------------------------------------------------------------------
+
+    def header(self, element: etree._Element) -> dict[str, Any]:
+        """The master data of EPCISHeader/extension/EPCISMasterData (1.2 and 2.0 alike). The
+        Standard Business Document Header has no JSON form: it describes the transfer, not the
+        events, and is left behind."""
+        vocabularies: list[dict[str, Any]] = []
+        found = False
+        for extension in element.findall("extension"):
+            for master_data in extension.findall("EPCISMasterData"):
+                found = True
+                for vocabulary_list in master_data.findall("VocabularyList"):
+                    vocabularies += [
+                        self.vocabulary(vocabulary)
+                        for vocabulary in self.items(vocabulary_list, "Vocabulary")
+                    ]
+        return {"epcisMasterData": {"vocabularyList": vocabularies}} if found else {}
+
+    def vocabulary(self, element: etree._Element) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.required_attribute(element, "type")}
+        for element_list in element.findall("VocabularyElementList"):
+            out["vocabularyElementList"] = [
+                self.vocabulary_element(item)
+                for item in self.items(element_list, "VocabularyElement")
+            ]
+        return out
+
+    def vocabulary_element(self, element: etree._Element) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.required_attribute(element, "id")}
+        attributes = []
+        for child in _children(element):
+            name = etree.QName(child)
+            if name.namespace is not None:
+                self.put_extension(child, out)
+            elif name.localname == "attribute":
+                value = self.extension_object(child) if _children(child) else self.text(child)
+                attributes.append({"id": self.required_attribute(child, "id"), "attribute": value})
+            elif name.localname == "children":
+                out["children"] = [self.text(item) for item in self.items(child, "id")]
+            elif name.localname != "extension":
+                raise self.fail(child, f"Unexpected element {name.localname} in VocabularyElement.")
+        if attributes:
+            out["attributes"] = attributes
+        return out
+
+    def required_attribute(self, element: etree._Element, attribute: str) -> str:
+        value = (element.get(attribute) or "").strip()
+        if not value:
+            raise self.fail(
+                element, f"The {etree.QName(element).localname} has no {attribute} attribute."
+            )
+        return value
+
+    def body(self, body: etree._Element) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []
         for child in _children(body):
             name = etree.QName(child)
@@ -76,16 +148,7 @@ class Converter:
                 events = self.events(child)
             elif name.namespace is None and name.localname != "extension":
                 raise self.fail(child, f"Unexpected element {name.localname} in EPCISBody.")
-        context: list[Any] = [EPCIS_CONTEXT]
-        if self.namespaces:
-            context.append(dict(sorted(self.namespaces.items())))
-        return {
-            "@context": context,
-            "type": "EPCISDocument",
-            "schemaVersion": "2.0",
-            "creationDate": creation_date,
-            "epcisBody": {"eventList": events},
-        }
+        return events
 
     def events(self, event_list: etree._Element) -> list[dict[str, Any]]:
         events = []
