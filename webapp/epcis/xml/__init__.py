@@ -24,7 +24,12 @@ same dict. `parse_epcis_xml` does that in four steps:
      which the JSON-LD context maps back to the same URIs; sensor types `gs1:Temperature` become
      `Temperature` likewise;
    - elements of other namespaces (user extensions) become `prefix:name` keys, the prefix
-     declared in the document's `@context`.
+     declared in the document's `@context`;
+   - master data in the header becomes `epcisHeader.epcisMasterData`; the Standard Business
+     Document Header has no JSON form and is left behind;
+   - 1.2's QuantityEvent, withdrawn in 2.0, is refused with the 2.0 way to say it.
+
+Every refusal is one `EpcisXmlError`, with the line and element path where they are known.
 """
 
 from __future__ import annotations
