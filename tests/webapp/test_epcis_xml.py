@@ -19,6 +19,7 @@ import pytest
 from epcis_event_hash_generator.events_from_file_reader import event_list_from_file
 from epcis_event_hash_generator.hash_generator import epcis_hashes_from_events
 from jsonschema import Draft7Validator
+from lxml import etree
 from referencing import Registry, Resource
 from referencing.exceptions import NoSuchResource
 
@@ -286,6 +287,15 @@ def test_a_1_2_document_with_an_unknown_element_is_refused_with_its_place() -> N
             "<quantity>many</quantity></quantityElement></quantityList></extension>",
             "The quantity 'many' is not a number.",
         ),
+        (
+            OBSERVE.replace("2024-03-01T08:00:00Z", "1 March 2024"),
+            "eventTime '1 March 2024' is not a date and time with a time zone.",
+        ),
+        (
+            OBSERVE.replace("2024-03-01T08:00:00Z", "2024-03-01T08:00:00"),
+            "is not a date and time with a time zone.",
+        ),
+        (OBSERVE.replace("+00:00<", "CET<"), "eventTimeZoneOffset 'CET' is not like +01:00."),
     ],
 )
 def test_a_1_2_object_event_is_checked_structurally(events: str, message: str) -> None:
@@ -400,3 +410,26 @@ def test_a_doctype_the_byte_check_misses_is_still_refused(monkeypatch: pytest.Mo
     )
     error = _refusal(content)
     assert error.reason == "DTDs and entity declarations are not accepted in an EPCIS document."
+
+
+@pytest.mark.parametrize(("case", "version"), TWINS)
+def test_any_element_left_out_gives_a_document_or_a_plain_refusal(case: str, version: str) -> None:
+    """Every element of every twin, removed in turn (or its text emptied): the reader returns a
+    document or raises EpcisXmlError, never anything else."""
+    original = _xml_path(case, version).read_bytes()
+    count = len(list(etree.fromstring(original).iter()))
+    outcomes = set()
+    for index in range(1, count):
+        for change in ("remove", "empty"):
+            root = etree.fromstring(original)
+            element = list(root.iter())[index]
+            if change == "remove":
+                element.getparent().remove(element)
+            else:
+                element.text = ""
+            try:
+                parse_epcis_xml(etree.tostring(root))
+                outcomes.add("read")
+            except EpcisXmlError:
+                outcomes.add("refused")
+    assert "refused" in outcomes

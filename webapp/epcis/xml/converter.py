@@ -20,6 +20,8 @@ from webapp.epcis.xml.vocabulary import (
     SENSOR_REPORT_NUMBERS,
     SENSOR_VOCABULARIES,
     TEXT_FIELDS,
+    TIME_STAMP,
+    TIME_ZONE_OFFSET,
     cbv_term,
     json_number,
 )
@@ -191,7 +193,20 @@ class Converter:
             raise self.fail(element, f"The {event_type} has no {', '.join(missing)}.")
         if "action" in out and out["action"] not in ACTIONS:
             raise self.fail(element, f"The action '{out['action']}' is not ADD, OBSERVE or DELETE.")
+        self.check_times(element, out)
         return out
+
+    def check_times(self, element: etree._Element, event: dict[str, Any]) -> None:
+        times = {key: event.get(key) for key in ("eventTime", "recordTime")}
+        times["declarationTime"] = event.get("errorDeclaration", {}).get("declarationTime")
+        for key, value in times.items():
+            if value is not None and not TIME_STAMP.fullmatch(value):
+                raise self.fail(
+                    element, f"{key} '{value}' is not a date and time with a time zone."
+                )
+        offset = event["eventTimeZoneOffset"]
+        if not TIME_ZONE_OFFSET.fullmatch(offset):
+            raise self.fail(element, f"eventTimeZoneOffset '{offset}' is not like +01:00.")
 
     def fields(self, parent: etree._Element, out: dict[str, Any], allowed: set[str]) -> None:
         """Read `parent`'s children into `out`; 1.2's extension wrappers are flattened."""

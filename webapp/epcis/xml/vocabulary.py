@@ -53,6 +53,12 @@ REQUIRED = {
 }
 EVENTS_1_2 = {"ObjectEvent", "AggregationEvent", "TransactionEvent"}
 ACTIONS = {"ADD", "OBSERVE", "DELETE"}
+# The XSD's DateTimeStamp and the time zone offset: checked on 1.2 documents too, which have no XSD.
+TIME_STAMP = re.compile(
+    r"\d{4}-(1[0-2]|0[1-9])-(3[01]|0[1-9]|[12]\d)T(2[0-3]|[01]\d):[0-5]\d:[0-5]\d(\.\d+)?"
+    r"(Z|[+-]((0\d|1[0-3]):[0-5]\d|14:00))"
+)
+TIME_ZONE_OFFSET = re.compile(r"[+-]((0\d|1[0-3]):[0-5]\d|14:00)")
 
 TEXT_FIELDS = {
     "eventTime",
