@@ -218,6 +218,15 @@ def test_a_2_0_extension_wrapper_holds_the_same_user_extensions_as_the_event_its
     assert document["epcisBody"]["eventList"][0]["ex:a"] == "1"
 
 
+@pytest.mark.parametrize("case", ["object_shipping", "certification", "error_declaration"])
+def test_cbv_values_written_as_curies_read_like_the_web_uris(case: str, tmp_path: Path) -> None:
+    curies = _xml_path(case, "2.0").read_text().replace("https://ref.gs1.org/cbv/", "cbv:")
+    assert "cbv:" in curies
+    assert parse_epcis_xml(curies.encode()) == _json_twin(case)
+    (tmp_path / "curies.xml").write_text(curies)
+    assert _hashes(tmp_path / "curies.xml") == _hashes(DOCUMENTS / f"{case}.json")
+
+
 def test_an_unknown_cbv_value_is_left_as_written_for_the_schema_to_judge() -> None:
     event = (
         f"<ObjectEvent>{OBSERVE}<bizStep>https://example.com/steps/grading</bizStep></ObjectEvent>"

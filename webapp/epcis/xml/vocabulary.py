@@ -73,15 +73,16 @@ EPC_LISTS = {"epcList", "childEPCs", "inputEPCList", "outputEPCList"}
 QUANTITY_LISTS = {"quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList"}
 
 # CBV 2.0 terms: the XML forms (1.2's URNs, 2.0's web URIs) and the bare JSON term.
+# Each XML form: 1.2's URN, 2.0's web URI and its CURIE (GS1's examples use `cbv:BizStep-...`).
 CBV_PREFIXES = {
-    "bizStep": ("urn:epcglobal:cbv:bizstep:", "https://ref.gs1.org/cbv/BizStep-"),
-    "disposition": ("urn:epcglobal:cbv:disp:", "https://ref.gs1.org/cbv/Disp-"),
-    "bizTransactionType": ("urn:epcglobal:cbv:btt:", "https://ref.gs1.org/cbv/BTT-"),
-    "sourceDestType": ("urn:epcglobal:cbv:sdt:", "https://ref.gs1.org/cbv/SDT-"),
-    "errorReason": ("urn:epcglobal:cbv:er:", "https://ref.gs1.org/cbv/ER-"),
-    "component": ("cbv:Comp-", "https://ref.gs1.org/cbv/Comp-"),
-    "measurementType": ("gs1:", "https://gs1.org/voc/"),
-    "sensorAlertType": ("gs1:", "https://gs1.org/voc/"),
+    "bizStep": ("urn:epcglobal:cbv:bizstep:", "https://ref.gs1.org/cbv/BizStep-", "cbv:BizStep-"),
+    "disposition": ("urn:epcglobal:cbv:disp:", "https://ref.gs1.org/cbv/Disp-", "cbv:Disp-"),
+    "bizTransactionType": ("urn:epcglobal:cbv:btt:", "https://ref.gs1.org/cbv/BTT-", "cbv:BTT-"),
+    "sourceDestType": ("urn:epcglobal:cbv:sdt:", "https://ref.gs1.org/cbv/SDT-", "cbv:SDT-"),
+    "errorReason": ("urn:epcglobal:cbv:er:", "https://ref.gs1.org/cbv/ER-", "cbv:ER-"),
+    "component": ("https://ref.gs1.org/cbv/Comp-", "cbv:Comp-"),
+    "measurementType": ("https://gs1.org/voc/", "gs1:"),
+    "sensorAlertType": ("https://gs1.org/voc/", "gs1:"),
 }
 TERM = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
