@@ -227,6 +227,16 @@ def test_cbv_values_written_as_curies_read_like_the_web_uris(case: str, tmp_path
     assert _hashes(tmp_path / "curies.xml") == _hashes(DOCUMENTS / f"{case}.json")
 
 
+def test_an_event_attribute_in_a_user_namespace_is_a_user_extension() -> None:
+    namespaces = ' xmlns:ex="https://ex.example/"'
+    document = parse_epcis_xml(
+        _document(f'<ObjectEvent ex:batch="7">{OBSERVE}</ObjectEvent>', namespaces=namespaces)
+    )
+    assert document["epcisBody"]["eventList"][0]["ex:batch"] == "7"
+    error = _refusal(_document(f'<ObjectEvent batch="7">{OBSERVE}</ObjectEvent>'))
+    assert error.reason == "The attribute batch of ObjectEvent has no JSON form."
+
+
 def test_an_unknown_cbv_value_is_left_as_written_for_the_schema_to_judge() -> None:
     event = (
         f"<ObjectEvent>{OBSERVE}<bizStep>https://example.com/steps/grading</bizStep></ObjectEvent>"

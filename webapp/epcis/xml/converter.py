@@ -187,6 +187,14 @@ class Converter:
     def event(self, element: etree._Element) -> dict[str, Any]:
         event_type = etree.QName(element).localname
         out: dict[str, Any] = {"type": event_type}
+        for key, value in element.attrib.items():
+            name = etree.QName(key)
+            if name.namespace is None:
+                raise self.fail(
+                    element, f"The attribute {name.localname} of {event_type} has no JSON form."
+                )
+            if name.namespace != _XSI:
+                out[self.key(element, name, element.nsmap)] = value.strip()
         self.fields(element, out, FIELDS[event_type])
         missing = [field for field in REQUIRED[event_type] if field not in out]
         if missing:
