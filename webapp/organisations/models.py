@@ -10,9 +10,25 @@ reference in it; only the reference lives in the database, the key itself never 
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from contracts.chain.domain import Role
+from webapp.gs1 import Gs1Error, company_prefix_checked, gln_checked
+
+
+def validate_gln(value: str) -> None:
+    try:
+        gln_checked(value)
+    except Gs1Error as exc:
+        raise ValidationError(str(exc)) from exc
+
+
+def validate_company_prefix(value: str) -> None:
+    try:
+        company_prefix_checked(value)
+    except Gs1Error as exc:
+        raise ValidationError(str(exc)) from exc
 
 
 class Organisation(models.Model):
@@ -27,6 +43,13 @@ class Organisation(models.Model):
     is_operator = models.BooleanField(default=False)
     #: IANA time zone the organisation's members read times in (Europe/Oslo, Africa/Lubumbashi).
     time_zone = models.CharField(max_length=64, default="UTC")
+    #: The organisation's Global Location Number as a party (13 digits, check digit valid).
+    gln = models.CharField("GLN", max_length=13, blank=True, validators=[validate_gln])
+    #: The GS1 Company Prefix its GTINs, SSCCs and GLNs start with (6-12 digits): the
+    #: longest registered prefix a key starts with says where its EPC URN splits it.
+    gs1_company_prefix = models.CharField(
+        "GS1 Company Prefix", max_length=12, blank=True, validators=[validate_company_prefix]
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -34,7 +57,15 @@ class Organisation(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["address"], condition=~models.Q(address=""), name="organisation_address"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["gln"], condition=~models.Q(gln=""), name="organisation_gln"
+            ),
+            models.UniqueConstraint(
+                fields=["gs1_company_prefix"],
+                condition=~models.Q(gs1_company_prefix=""),
+                name="organisation_gs1_company_prefix",
+            ),
         ]
 
     def __str__(self) -> str:
