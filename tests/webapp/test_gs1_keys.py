@@ -206,11 +206,22 @@ def test_a_digital_link_keeps_its_data_attributes_and_its_own_path_prefix() -> N
     [
         ("/products/42", "holds no GS1 primary key"),
         ("/01/04006381333932/10/L1", "check digit 2; it should be 1"),
-        ("/01/04006381333931/21/S1/10/L1", "takes /10/ then /21/"),
+        (
+            "/01/04006381333931/21/S1/10/L1",
+            "takes /10/ then /21/ \\(in that order\\); /10/L1 does not fit",
+        ),
         ("/00/106141411234567897/10/L1", "takes nothing"),
+        ("/01/04006381333931/10/L1/S1", "; /S1 does not fit"),
         ("/01/04006381333931/10/" + "A" * 21, "at most 20"),
     ],
 )
 def test_malformed_digital_links_are_refused(path: str, message: str) -> None:
     with pytest.raises(Gs1Error, match=message):
         parse_digital_link_path(path)
+
+
+def test_a_decoded_path_reads_a_slash_in_a_lot_back() -> None:
+    """A WSGI server hands the view a decoded path: /10/A%2FB arrives as /10/A/B."""
+    link = parse_digital_link_path("/01/04006381333931/10/A/B/21/S%1", decoded=True)
+    assert link.key == Gs1Key("01", "04006381333931", lot="A/B", serial="S%1")
+    assert parse_digital_link_path("/01/04006381333931/10/A%2FB").key.lot == "A/B"

@@ -318,29 +318,47 @@ class DigitalLink:
     query: tuple[tuple[str, str], ...] = ()
 
 
-def parse_digital_link_path(path: str, query: str = "") -> DigitalLink:
+def parse_digital_link_path(path: str, query: str = "", *, decoded: bool = False) -> DigitalLink:
     """The GS1 part of a Digital Link path (anything before the primary key is the
-    resolver's own prefix) and its query string."""
-    segments = [unquote(s) for s in path.strip("/").split("/")] if path.strip("/") else []
-    for i, segment in enumerate(segments):
-        if segment in _QUALIFIERS and len(segments) > i + 1 and (len(segments) - i) % 2 == 0:
-            pairs = list(zip(segments[i::2], segments[i + 1 :: 2], strict=True))
-            break
-    else:
+    resolver's own prefix) and its query string.
+
+    `decoded`: the path was percent-decoded already (a WSGI PATH_INFO), so a `/` inside a
+    lot or serial arrives as a separator: the segments up to the next qualifier that may
+    follow are read back as one value, and nothing is decoded twice."""
+    segments = path.strip("/").split("/") if path.strip("/") else []
+    if not decoded:
+        segments = [unquote(s) for s in segments]
+    start = next(
+        (i for i, s in enumerate(segments) if s in _QUALIFIERS and i + 1 < len(segments)), None
+    )
+    if start is None:
         raise Gs1Error(
             f"{path!r} holds no GS1 primary key: a Digital Link path is /01/{{GTIN}}, "
             "/00/{SSCC}, /414/{GLN} or /417/{GLN}, with /10/{lot}, /21/{serial} or "
             "/254/{extension} after it."
         )
-    primary = pairs[0][0]
+    primary = segments[start]
     allowed = _QUALIFIERS[primary]
-    order = [ai for ai, _ in pairs[1:]]
-    if any(ai not in allowed for ai in order) or order != sorted(order, key=allowed.index):
-        raise Gs1Error(
-            f"After /{primary}/ a Digital Link path takes "
-            + (" then ".join(f"/{a}/" for a in allowed) if allowed else "nothing")
-            + f", not {' '.join('/' + a + '/' for a in order)}."
-        )
+    pairs = [(primary, segments[start + 1])]
+    rest = segments[start + 2 :]
+    while rest:
+        ai = rest[0]
+        if ai not in allowed or len(rest) < 2:
+            order = _QUALIFIERS[primary]
+            raise Gs1Error(
+                f"After /{primary}/ a Digital Link path takes "
+                + (
+                    " then ".join(f"/{a}/" for a in order) + " (in that order)"
+                    if order
+                    else "nothing"
+                )
+                + f"; /{'/'.join(rest)} does not fit."
+            )
+        allowed = allowed[allowed.index(ai) + 1 :]
+        value, rest = rest[1], rest[2:]
+        while decoded and rest and not (rest[0] in allowed and len(rest) > 1):
+            value, rest = f"{value}/{rest[0]}", rest[1:]
+        pairs.append((ai, value))
     key = _key_from_pairs(pairs)
     return DigitalLink(key, tuple(parse_qsl(query, keep_blank_values=True)))
 

@@ -19,13 +19,13 @@ a key no lot on the chain carries is 404; both as problem+json.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.http import require_safe
 
-from webapp.gs1 import Gs1Error, Gs1Key, parse_digital_link_path
+from webapp.gs1 import DigitalLink, Gs1Error, Gs1Key, parse_digital_link_path
 from webapp.lots.identities import epc_identifier, lot_by_gs1_key
 from webapp.passport.qr import resolver_root
 
@@ -49,7 +49,7 @@ _ANCHORS = {
     "gs1:traceability": "#custody",
 }
 #: Query keys the resolver reads itself (not passed on to the target).
-_RESOLVER_KEYS = {"linkType", "linktype", "context"}
+_RESOLVER_KEYS = {"linkType", "linktype", "context"}  # linkType is read case-blind
 
 
 def _problem(status: int, title: str, detail: str, **extra: Any) -> JsonResponse:
@@ -106,11 +106,21 @@ def _wants_linkset(request: HttpRequest, link_type: str) -> bool:
     return not link_type and LINKSET in request.headers.get("Accept", "")
 
 
+def _parsed(request: HttpRequest, path: str) -> DigitalLink:
+    query = request.META.get("QUERY_STRING", "")
+    # The path as sent (gunicorn and uWSGI keep it) reads a %2F inside a lot exactly;
+    # without it the decoded path is read back with that in mind.
+    raw = request.META.get("RAW_URI") or request.META.get("REQUEST_URI") or ""
+    if raw.startswith("/"):
+        return parse_digital_link_path(urlsplit(raw).path, query)
+    return parse_digital_link_path(path, query, decoded=True)
+
+
 @require_safe
 def resolve_view(request: HttpRequest, path: str) -> HttpResponse:
     """Resolve a Digital Link path (see the module docstring)."""
     try:
-        link = parse_digital_link_path(path, request.META.get("QUERY_STRING", ""))
+        link = _parsed(request, path)
     except Gs1Error as exc:
         return _problem(400, "Not a valid GS1 Digital Link", str(exc))
     key = link.key
@@ -133,13 +143,8 @@ def resolve_view(request: HttpRequest, path: str) -> HttpResponse:
         )
     anchor = key.digital_link(resolver_root(request))
     links = _links(request, key, int(metadata.lot_id))
-    link_type = ""
-    passed_on: list[tuple[str, str]] = []
-    for name, value in link.query:
-        if name.lower() == "linktype":
-            link_type = value
-        elif name not in _RESOLVER_KEYS:
-            passed_on.append((name, value))
+    link_type = next((v for k, v in link.query if k.lower() == "linktype"), "")
+    passed_on = [(k, v) for k, v in link.query if k not in _RESOLVER_KEYS]
     if _wants_linkset(request, link_type):
         response: HttpResponse = JsonResponse(_linkset(anchor, links), content_type=LINKSET)
         response["Vary"] = "Accept"
