@@ -49,7 +49,7 @@ _ANCHORS = {
     "gs1:traceability": "#custody",
 }
 #: Query keys the resolver reads itself (not passed on to the target).
-_RESOLVER_KEYS = {"linkType", "linktype", "context"}  # linkType is read case-blind
+_RESOLVER_KEYS = {"linktype", "context"}  # compared in lower case
 
 
 def _problem(status: int, title: str, detail: str, **extra: Any) -> JsonResponse:
@@ -144,7 +144,7 @@ def resolve_view(request: HttpRequest, path: str) -> HttpResponse:
     anchor = key.digital_link(resolver_root(request))
     links = _links(request, key, int(metadata.lot_id))
     link_type = next((v for k, v in link.query if k.lower() == "linktype"), "")
-    passed_on = [(k, v) for k, v in link.query if k not in _RESOLVER_KEYS]
+    passed_on = [(k, v) for k, v in link.query if k.lower() not in _RESOLVER_KEYS]
     if _wants_linkset(request, link_type):
         response: HttpResponse = JsonResponse(_linkset(anchor, links), content_type=LINKSET)
         response["Vary"] = "Accept"
