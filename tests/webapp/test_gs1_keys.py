@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from webapp.gs1 import (
@@ -225,3 +230,17 @@ def test_a_decoded_path_reads_a_slash_in_a_lot_back() -> None:
     link = parse_digital_link_path("/01/04006381333931/10/A/B/21/S%1", decoded=True)
     assert link.key == Gs1Key("01", "04006381333931", lot="A/B", serial="S%1")
     assert parse_digital_link_path("/01/04006381333931/10/A%2FB").key.lot == "A/B"
+
+
+def test_a_resolver_url_that_is_no_web_address_is_refused_at_start(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROVENANT_", "DJANGO_"))}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**env, "PROVENANT_DATA_DIR": str(tmp_path), "PROVENANT_RESOLVER_URL": "id.example"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "PROVENANT_RESOLVER_URL='id.example' should be an http(s) address" in result.stderr
