@@ -58,6 +58,8 @@ def test_a_gtin_and_batch_redirect_to_the_passport_with_a_linkset_link(
         f'<http://testserver{LOT_PATH}?linkType=linkset>; rel="linkset"; '
         'type="application/linkset+json"'
     )
+    assert response["Access-Control-Allow-Origin"] == "*"
+    assert "Location" in response["Access-Control-Expose-Headers"]
     # The same lot by its GTIN-13, and gs1:dpp, go to the same passport.
     also = Client().get("/01/4006381333931/10/L-7%2FA?linkType=gs1:dpp")
     assert also["Location"] == response["Location"]

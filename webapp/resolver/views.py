@@ -18,6 +18,8 @@ a key no lot on the chain carries is 404; both as problem+json.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -50,6 +52,20 @@ _ANCHORS = {
 }
 #: Query keys the resolver reads itself (not passed on to the target).
 _RESOLVER_KEYS = {"linktype", "context"}  # compared in lower case
+
+
+def _open_to_all(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Any web page may ask (a scanning app in a browser): answers carry CORS headers
+    that let it read the redirect's Location and Link (GS1-Conformant Resolver standard)."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        response["Access-Control-Allow-Origin"] = "*"
+        response["Access-Control-Expose-Headers"] = "Link, Location, Content-Type"
+        return response
+
+    return wrapped
 
 
 def _problem(status: int, title: str, detail: str, **extra: Any) -> JsonResponse:
@@ -117,6 +133,7 @@ def _parsed(request: HttpRequest, path: str) -> DigitalLink:
 
 
 @require_safe
+@_open_to_all
 def resolve_view(request: HttpRequest, path: str) -> HttpResponse:
     """Resolve a Digital Link path (see the module docstring)."""
     try:
@@ -167,7 +184,8 @@ def resolve_view(request: HttpRequest, path: str) -> HttpResponse:
 
 
 @require_safe
-def well_known_view(request: HttpRequest) -> JsonResponse:
+@_open_to_all
+def well_known_view(request: HttpRequest) -> HttpResponse:
     """`/.well-known/gs1resolver`: what this resolver is and answers (GS1-Conformant
     Resolver standard, resolver description file)."""
     root = resolver_root(request)
