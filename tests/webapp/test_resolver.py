@@ -249,3 +249,15 @@ def test_a_lot_without_gs1_key_keeps_its_passport_address_on_the_label(
     ).lot_id
     response = Client().get(f"/passport/{lot}/qr.png")
     assert response["X-Label-URI"] == f"http://testserver/passport/{lot}"
+
+
+def test_without_a_registered_prefix_epcis_names_the_lot_by_its_gs1_uri(
+    labelled: dict[str, Any], network: Network
+) -> None:
+    mine = network.orgs["mine"]
+    mine.gs1_company_prefix = ""
+    mine.save()
+    epcis = Client().get(LOT_PATH, {"linkType": "gs1:epcis"})["Location"]
+    assert parse_qs(urlsplit(epcis).query) == {
+        "MATCH_anyEPCClass": ["https://id.gs1.org/01/04006381333931/10/L-7%2FA"]
+    }
