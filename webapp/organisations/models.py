@@ -14,7 +14,14 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from contracts.chain.domain import Role
-from webapp.gs1 import Gs1Error, company_prefix_checked, gln_checked
+from webapp.gs1 import (
+    Gs1Error,
+    Gs1Key,
+    attribute_checked,
+    company_prefix_checked,
+    gln_checked,
+    sgln,
+)
 
 
 def validate_gln(value: str) -> None:
@@ -163,3 +170,40 @@ class ApiToken(models.Model):
     @property
     def can_write(self) -> bool:
         return self.scope == self.Scope.WRITE
+
+
+def validate_gln_extension(value: str) -> None:
+    try:
+        attribute_checked(value, "GLN extension")
+    except Gs1Error as exc:
+        raise ValidationError(str(exc)) from exc
+
+
+class Site(models.Model):
+    """A place an organisation works at (a pit, a plant, a warehouse), named in GS1 terms
+    by an SGLN: its own GLN, or the organisation's, with an optional extension (AI 254)
+    that tells one spot there from another (a dock, a line)."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="sites")
+    name = models.CharField(max_length=200)
+    #: The site's own GLN; empty: the organisation's.
+    gln = models.CharField("GLN", max_length=13, blank=True, validators=[validate_gln])
+    extension = models.CharField(
+        "GLN extension", max_length=20, blank=True, validators=[validate_gln_extension]
+    )
+
+    class Meta:
+        ordering = ["organisation", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "name"], name="site_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organisation}: {self.name}"
+
+    @property
+    def sgln(self) -> Gs1Key | None:
+        """The site's GS1 location key (Digital Link /414/{gln}/254/{ext}); None while
+        neither it nor its organisation has a GLN."""
+        gln = self.gln or self.organisation.gln
+        return sgln(gln, self.extension) if gln else None

@@ -7,7 +7,8 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from webapp.organisations.models import ApiToken, Organisation, OrganisationKey
+from webapp.gs1 import Gs1Error
+from webapp.organisations.models import ApiToken, Organisation, OrganisationKey, Site
 
 
 def organisation_of_user(user: Any) -> Organisation | None:
@@ -80,3 +81,15 @@ def organisation_by_gs1_key(*, digits: str) -> Organisation | None:
     if not matching:
         return None
     return Organisation.objects.filter(gs1_company_prefix=max(matching, key=len)).first()
+
+
+def site_epc_urn(*, site: Site) -> str | None:
+    """The site's SGLN as an EPC URN (`urn:epc:id:sgln:…`, for EPCIS read points and
+    business locations); None without a GLN or under no registered company prefix."""
+    key = site.sgln
+    if key is None:
+        return None
+    try:
+        return key.epc_urn(prefixes=gs1_company_prefixes())
+    except Gs1Error:
+        return None
