@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from contracts.chain import settings as chain_settings
 from webapp.env import (
     database_from_url,
@@ -143,6 +145,16 @@ CHAIN_CONSUMERS = [
     "webapp.operations.consumers.OperationConfirmation",
     "webapp.provenance.consumers.RevocationNotifications",
 ]
+
+# --- GS1 Digital Link
+#: Root of the GS1 Digital Link URIs the passport QR codes encode (e.g. https://id.example.com
+#: or https://id.gs1.org when GS1's resolver forwards there); empty: this site's own address,
+#: whose built-in resolver answers /01/{gtin}/10/{lot} and /00/{sscc}.
+RESOLVER_URL = env_str("PROVENANT_RESOLVER_URL", "").rstrip("/")
+if RESOLVER_URL and not RESOLVER_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured(
+        f"PROVENANT_RESOLVER_URL={RESOLVER_URL!r} should be an http(s) address."
+    )
 
 # --- public evidence packs
 #: Evidence packs one anonymous client address may download per window: "N/minute",

@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/", include("webapp.api.urls")),
     path("health/indexer", health.IndexerHealthView.as_view(), name="indexer-health"),
     path("metrics", health.metrics, name="metrics"),
+    path("", include("webapp.resolver.urls")),
     path("", include("webapp.passport.urls")),
     path("", include("webapp.portal.urls")),
 ]

@@ -62,6 +62,18 @@ TIME_ZONES: dict[str, str] = {
     "trust-certification": "Europe/Zurich",
     "coldchain-sensors": "UTC",
 }
+#: Each demo organisation's GS1 Company Prefix and GLN (fictitious, check digits valid): the
+#: chips' GTINs and the pallet's SSCC start with their maker's prefix.
+GS1_IDS: dict[str, tuple[str, str]] = {
+    "katanga-cobalt-mine": ("6001234", "6001234000013"),
+    "nordic-refinery": ("6412345", "6412345000012"),
+    "silicon-works": ("4012345", "4012345000016"),
+    "eurologistics": ("8712345", "8712345000011"),
+    "city-electronics": ("5012345", "5012345000015"),
+    "trust-certification": ("7612345", "7612345000015"),
+    "coldchain-sensors": ("9501234", "9501234000015"),
+}
+
 #: The consortium operator's person: an auditor who reads across the consortium.
 AUDITOR_LOGIN = "auditor"
 
@@ -70,11 +82,24 @@ LOT_DOCUMENTS: dict[int, dict[str, object]] = {
     101: {"name": "Cobalt ore, pit 3", "unit": "g", "kind": 1, "claims": {"co2e_g_per_unit": 3}},
     102: {"name": "Cobalt ore, pit 5", "unit": "g", "kind": 1, "claims": {"co2e_g_per_unit": 3}},
     201: {"name": "Refined cobalt", "unit": "g", "kind": 2, "process": "refining-run-1"},
-    301: {"name": "Battery controller chip A", "unit": "piece", "kind": 3},
-    302: {"name": "Battery controller chip B", "unit": "piece", "kind": 3},
-    303: {"name": "Battery controller chip C", "unit": "piece", "kind": 3},
-    401: {"name": "Pallet 401", "unit": "bundle", "kind": 4, "sscc": ""},
-}
+    301: {"name": "Battery controller chip A", "unit": "piece", "kind": 3,
+          "gtin": "4012345301014", "batch": "FAB7-A"},
+    302: {"name": "Battery controller chip B", "unit": "piece", "kind": 3,
+          "gtin": "4012345301021", "batch": "FAB7-B"},
+    303: {"name": "Battery controller chip C", "unit": "piece", "kind": 3,
+          "gtin": "4012345301038", "batch": "FAB7-C"},
+    401: {"name": "Pallet 401", "unit": "bundle", "kind": 4, "sscc": "140123450000004011"},
+}  # fmt: skip
+
+
+def gs1_element_string(lot_id: int) -> str:
+    """The seeded lot's GS1 key as the web app stores it: (01)GTIN-14(10)batch, (00)SSCC."""
+    document = LOT_DOCUMENTS[lot_id]
+    if document.get("gtin"):
+        return f"(01){str(document['gtin']).zfill(14)}(10){document['batch']}"
+    if document.get("sscc"):
+        return f"(00){document['sscc']}"
+    return ""
 
 
 def lot_document(lot_id: int) -> dict[str, object]:
@@ -156,11 +181,11 @@ def seed(
     chips = [301, 302, 303]
     act(maker, lots.functions.transform(
         [201], [300_000],
-        [(c, 1_000, LotKind.PRODUCT, _meta(c), _h(f"gs1-chip-{c}")) for c in chips],
+        [(c, 1_000, LotKind.PRODUCT, _meta(c), _h(gs1_element_string(c))) for c in chips],
         _h("fab-run-7"),
     ))  # fmt: skip
     act(maker, lots.functions.bundle(
-        401, chips, [1_000, 1_000, 1_000], _meta(401), _h("sscc-401")
+        401, chips, [1_000, 1_000, 1_000], _meta(401), _h(gs1_element_string(401))
     ))  # fmt: skip
     act(certifier, system.certificates.functions.issue(
         SubjectKind.LOT, 401, ascii32("QUALITY"), _h("qa-401"), now - 86_400, now + year, [], []

@@ -32,9 +32,11 @@ from deploy.local.node import AnvilNode
 from deploy.local.seed import (
     AUDITOR_LOGIN,
     DISPLAY,
+    GS1_IDS,
     LOT_DOCUMENTS,
     ORGANISATIONS,
     TIME_ZONES,
+    gs1_element_string,
     lot_document,
     seed,
 )
@@ -233,6 +235,9 @@ def _organisations() -> dict[str, Signer]:
         org, _ = Organisation.objects.get_or_create(
             slug=slug, defaults={"name": name, "roles": int(role), "time_zone": TIME_ZONES[slug]}
         )
+        if not org.gs1_company_prefix:
+            org.gs1_company_prefix, org.gln = GS1_IDS[slug]
+            org.save(update_fields=["gs1_company_prefix", "gln"])
         if not org.address:
             organisation_create_key(organisation=org)
         stores[slug] = signing_key(org, org.address)
@@ -248,5 +253,10 @@ def _metadata(chain_id: int) -> None:
         LotMetadata.objects.get_or_create(
             chain_id=chain_id,
             lot_id=lot_id,
-            defaults={"document": document, "metadata_hash": canonical_hash(document)},
+            defaults={
+                "document": document,
+                "metadata_hash": canonical_hash(document),
+                # Bundles keep their SSCC in the document only, as the web app's do.
+                "gs1_key": key if (key := gs1_element_string(lot_id)).startswith("(01)") else "",
+            },
         )

@@ -10,9 +10,32 @@ reference in it; only the reference lives in the database, the key itself never 
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from contracts.chain.domain import Role
+from webapp.gs1 import (
+    Gs1Error,
+    Gs1Key,
+    attribute_checked,
+    company_prefix_checked,
+    gln_checked,
+    sgln,
+)
+
+
+def validate_gln(value: str) -> None:
+    try:
+        gln_checked(value)
+    except Gs1Error as exc:
+        raise ValidationError(str(exc)) from exc
+
+
+def validate_company_prefix(value: str) -> None:
+    try:
+        company_prefix_checked(value)
+    except Gs1Error as exc:
+        raise ValidationError(str(exc)) from exc
 
 
 class Organisation(models.Model):
@@ -27,6 +50,13 @@ class Organisation(models.Model):
     is_operator = models.BooleanField(default=False)
     #: IANA time zone the organisation's members read times in (Europe/Oslo, Africa/Lubumbashi).
     time_zone = models.CharField(max_length=64, default="UTC")
+    #: The organisation's Global Location Number as a party (13 digits, check digit valid).
+    gln = models.CharField("GLN", max_length=13, blank=True, validators=[validate_gln])
+    #: The GS1 Company Prefix its GTINs, SSCCs and GLNs start with (6-12 digits): the
+    #: longest registered prefix a key starts with says where its EPC URN splits it.
+    gs1_company_prefix = models.CharField(
+        "GS1 Company Prefix", max_length=12, blank=True, validators=[validate_company_prefix]
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -34,7 +64,15 @@ class Organisation(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["address"], condition=~models.Q(address=""), name="organisation_address"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["gln"], condition=~models.Q(gln=""), name="organisation_gln"
+            ),
+            models.UniqueConstraint(
+                fields=["gs1_company_prefix"],
+                condition=~models.Q(gs1_company_prefix=""),
+                name="organisation_gs1_company_prefix",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -132,3 +170,40 @@ class ApiToken(models.Model):
     @property
     def can_write(self) -> bool:
         return self.scope == self.Scope.WRITE
+
+
+def validate_gln_extension(value: str) -> None:
+    try:
+        attribute_checked(value, "GLN extension")
+    except Gs1Error as exc:
+        raise ValidationError(str(exc)) from exc
+
+
+class Site(models.Model):
+    """A place an organisation works at (a pit, a plant, a warehouse), named in GS1 terms
+    by an SGLN: its own GLN, or the organisation's, with an optional extension (AI 254)
+    that tells one spot there from another (a dock, a line)."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="sites")
+    name = models.CharField(max_length=200)
+    #: The site's own GLN; empty: the organisation's.
+    gln = models.CharField("GLN", max_length=13, blank=True, validators=[validate_gln])
+    extension = models.CharField(
+        "GLN extension", max_length=20, blank=True, validators=[validate_gln_extension]
+    )
+
+    class Meta:
+        ordering = ["organisation", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "name"], name="site_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organisation}: {self.name}"
+
+    @property
+    def sgln(self) -> Gs1Key | None:
+        """The site's GS1 location key (Digital Link /414/{gln}/254/{ext}); None while
+        neither it nor its organisation has a GLN."""
+        gln = self.gln or self.organisation.gln
+        return sgln(gln, self.extension) if gln else None

@@ -7,7 +7,8 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from webapp.organisations.models import ApiToken, Organisation, OrganisationKey
+from webapp.gs1 import Gs1Error
+from webapp.organisations.models import ApiToken, Organisation, OrganisationKey, Site
 
 
 def organisation_of_user(user: Any) -> Organisation | None:
@@ -62,3 +63,33 @@ def organisation_by_address(address: str) -> Organisation | None:
 def time_zones() -> list[str]:
     """Every IANA time zone name this system knows, sorted (the choices people pick from)."""
     return sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
+
+
+def gs1_company_prefixes() -> list[str]:
+    """Every registered GS1 Company Prefix (where an EPC URN splits a key)."""
+    return list(
+        Organisation.objects.exclude(gs1_company_prefix="").values_list(
+            "gs1_company_prefix", flat=True
+        )
+    )
+
+
+def organisation_by_gs1_key(*, digits: str) -> Organisation | None:
+    """The organisation whose company prefix is the longest that `digits` (a GTIN without
+    its indicator, an SSCC without its extension digit, a GLN) starts with."""
+    matching = [p for p in gs1_company_prefixes() if digits.startswith(p)]
+    if not matching:
+        return None
+    return Organisation.objects.filter(gs1_company_prefix=max(matching, key=len)).first()
+
+
+def site_epc_urn(*, site: Site) -> str | None:
+    """The site's SGLN as an EPC URN (`urn:epc:id:sgln:…`, for EPCIS read points and
+    business locations); None without a GLN or under no registered company prefix."""
+    key = site.sgln
+    if key is None:
+        return None
+    try:
+        return key.epc_urn(prefixes=gs1_company_prefixes())
+    except Gs1Error:
+        return None

@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 
-from webapp.organisations.models import ApiToken, Member, Organisation, OrganisationKey
+from webapp.organisations.models import ApiToken, Member, Organisation, OrganisationKey, Site
 from webapp.organisations.services import api_token_create, organisation_create_key
 from webapp.participants.rotation import organisation_rotate_key, organisation_rotation_advance
 from webapp.participants.services import organisation_register
@@ -25,6 +25,12 @@ from webapp.participants.services import organisation_register
 class MemberInline(admin.TabularInline):
     model = Member
     extra = 0
+
+
+class SiteInline(admin.TabularInline):
+    model = Site
+    extra = 0
+    fields = ("name", "gln", "extension")
 
 
 class KeyInline(admin.TabularInline):
@@ -43,7 +49,7 @@ class OrganisationAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "role_list", "address", "key_backend", "is_operator"]
     readonly_fields = ["address"]
 
-    inlines = [MemberInline, KeyInline]
+    inlines = [MemberInline, SiteInline, KeyInline]
     actions = [
         "create_key",
         "register_on_chain",

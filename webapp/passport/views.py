@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import segno
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -17,19 +16,16 @@ from contracts.proofs.safe_json import JsonRefused, json_loads_bounded
 from contracts.proofs.verify import verify_document
 from webapp.api.problems import PROBLEM
 from webapp.limits import MAX_ID, MAX_VERIFY_BYTES, MAX_VERIFY_DEPTH
+from webapp.lots.identities import lot_on_chain
 from webapp.lots.selectors import stock_scope
 from webapp.organisations.selectors import organisation_of_user
 from webapp.passport.evidence import FactUnknown, evidence_pack, fact_proof
 from webapp.passport.proofs import NodeUnreachable
+from webapp.passport.qr import label_uri, qr_png
 from webapp.passport.selectors import passport_read
 from webapp.passport.throttle import throttle_hit
 from webapp.provenance.selectors import LotNotFound
 from webapp.security import client_address
-
-
-def qr_svg(url: str) -> str:
-    """The passport link as an inline SVG QR code (error correction M)."""
-    return segno.make(url, error="m").svg_inline(scale=3, border=2)
 
 
 def passport_view(request: HttpRequest, lot_id: int) -> HttpResponse:
@@ -50,6 +46,18 @@ def passport_view(request: HttpRequest, lot_id: int) -> HttpResponse:
             "organisation": organisation,
         },
     )
+
+
+def qr_png_view(request: HttpRequest, lot_id: int) -> HttpResponse:
+    """The lot's label QR code as a PNG (for a label printer): the Digital Link URI of its
+    GS1 key when it has one, else the passport's address (the `X-Label-URI` header too)."""
+    if not lot_on_chain(lot_id=lot_id):
+        return _not_found(request, str(lot_id))
+    uri = label_uri(request, lot_id)
+    response = HttpResponse(qr_png(uri), content_type="image/png")
+    response["X-Label-URI"] = uri
+    response["Content-Disposition"] = f'inline; filename="lot-{lot_id}-qr.png"'
+    return response
 
 
 def passport_unknown_view(request: HttpRequest, code: str) -> HttpResponse:

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 from webapp import formatting
 from webapp.lots.selectors import KIND_NAMES, stock_scope
 from webapp.organisations.selectors import organisation_names
-from webapp.passport.views import qr_svg
+from webapp.passport.qr import label_uri, qr_svg
 from webapp.portal import charts
 from webapp.portal.access import organisation_of
 from webapp.provenance.selectors import MAX_DEPTH, custody_timeline, lot_trace
@@ -73,9 +73,11 @@ def lineage_context(request: HttpRequest, lot_id: int) -> dict[str, Any]:
         "custody": custody_json(custody_timeline(lot_id=lot_id)),
         "figures": lot_figures(lot_id=lot_id),
         "passport_url": passport,
-        "passport_qr": mark_safe(
-            qr_svg(passport)
-        ),  # segno escapes nothing user-made: a URL we built
+        # The label's URI: the lot's GS1 Digital Link when it has a GTIN and batch (or an
+        # SSCC), else the passport's address. segno escapes nothing user-made: its SVG
+        # holds only the modules' path, never the encoded text.
+        "label_uri": (label := label_uri(request, lot_id)),
+        "passport_qr": mark_safe(qr_svg(label)),
     }
 
 
