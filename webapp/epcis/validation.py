@@ -125,12 +125,7 @@ def _leaves(error: ValidationError) -> list[ValidationError]:
     if not error.context:
         return [error]
     deepest = max(len(e.absolute_path) for e in error.context)
-    return [
-        leaf
-        for e in error.context
-        if len(e.absolute_path) == deepest
-        for leaf in _leaves(e)
-    ]
+    return [leaf for e in error.context if len(e.absolute_path) == deepest for leaf in _leaves(e)]
 
 
 def problems(instance: Any) -> list[Problem]:
@@ -200,7 +195,5 @@ def expand(document: dict[str, Any]) -> list[dict[str, Any]]:
     """The JSON-LD expansion of an EPCIS document (or event), offline."""
     from pyld import jsonld
 
-    expanded: list[dict[str, Any]] = jsonld.expand(
-        document, {"documentLoader": document_loader}
-    )
+    expanded: list[dict[str, Any]] = jsonld.expand(document, {"documentLoader": document_loader})
     return expanded
