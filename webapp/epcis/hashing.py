@@ -171,49 +171,53 @@ def _vocabulary() -> tuple[dict[str, str], dict[str, dict[str, str]]]:
     }
 
 
+def _each(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _vocabulary_positions(event: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(vocabulary, value) for each value of the event whose property is vocabulary-typed."""
+    found: list[tuple[str, Any]] = [
+        ("bizStep", event.get("bizStep")),
+        ("disposition", event.get("disposition")),
+    ]
+    persistent = event.get("persistentDisposition")
+    if isinstance(persistent, dict):
+        found += [(kind, v) for kind in ("set", "unset") for v in _each(persistent.get(kind))]
+    for key, kind in (
+        ("bizTransactionList", "bizTransactionType"),
+        ("sourceList", "sourceType"),
+        ("destinationList", "destinationType"),
+    ):
+        found += [(kind, e.get("type")) for e in _each(event.get(key)) if isinstance(e, dict)]
+    for element in _each(event.get("sensorElementList")):
+        if isinstance(element, dict):
+            for report in _each(element.get("sensorReport")):
+                if isinstance(report, dict):
+                    found += [
+                        ("sensorType", report.get("type")),
+                        ("exception", report.get("exception")),
+                        ("component", report.get("component")),
+                    ]
+    declaration = event.get("errorDeclaration")
+    if isinstance(declaration, dict):
+        found.append(("reason", declaration.get("reason")))
+    return found
+
+
 def _vocabulary_values(event: dict[str, Any]) -> set[str]:
-    """The CBV/GS1 web-vocabulary IRIs the event's vocabulary-typed values expand to."""
+    """The CBV/GS1 web-vocabulary IRIs among the event's values once expanded."""
     prefixes, vocabularies = _vocabulary()
     found: set[str] = set()
-
-    def add(kind: str, value: Any) -> None:
+    for kind, value in _vocabulary_positions(event):
         if not isinstance(value, str):
-            return
+            continue
         iri = vocabularies[kind].get(value)
         if iri is None:
             prefix, colon, rest = value.partition(":")
             iri = prefixes[prefix] + rest if colon and prefix in prefixes else value
         if iri.startswith(_VOCABULARY_PREFIXES):
             found.add(iri)
-
-    def each(value: Any) -> list[Any]:
-        return value if isinstance(value, list) else [value]
-
-    add("bizStep", event.get("bizStep"))
-    add("disposition", event.get("disposition"))
-    persistent = event.get("persistentDisposition")
-    if isinstance(persistent, dict):
-        for kind in ("set", "unset"):
-            for value in each(persistent.get(kind)):
-                add(kind, value)
-    for key, kind in (
-        ("bizTransactionList", "bizTransactionType"),
-        ("sourceList", "sourceType"),
-        ("destinationList", "destinationType"),
-    ):
-        for element in each(event.get(key)):
-            if isinstance(element, dict):
-                add(kind, element.get("type"))
-    for element in each(event.get("sensorElementList")):
-        if isinstance(element, dict):
-            for report in each(element.get("sensorReport")):
-                if isinstance(report, dict):
-                    add("sensorType", report.get("type"))
-                    add("exception", report.get("exception"))
-                    add("component", report.get("component"))
-    declaration = event.get("errorDeclaration")
-    if isinstance(declaration, dict):
-        add("reason", declaration.get("reason"))
     # The reference collects every string of the expanded document: literals and IRIs that
     # already are web vocabulary count too.
     _collect_vocabulary_strings(event, found)
@@ -333,7 +337,7 @@ def _corrected(node: Node) -> Node:
         else:
             children.append((name, "", elements))
 
-    child_epcs = []
+    child_epcs: list[Node] = []
     for element in [e for e in children if e[0] == "childEPCs"]:
         child_epcs.append(("epc", element[1], []))
         children.remove(element)
@@ -412,7 +416,7 @@ def _child_text(child: Node, order: list[Any] | None) -> str:
         if text:
             text = "=" + text
     if text or grand_children:
-        return child[0] + text + grand_children
+        return str(child[0]) + text + grand_children
     return ""
 
 
@@ -475,7 +479,7 @@ def pre_hash_string(event: dict[str, Any], context: Any = None) -> str:
     children = tree[2]
     ordered = _in_order(children, PROPERTY_ORDER)
     remaining = [c for c in children if c[0] not in _NOT_HASHED]
-    return "eventType=" + tree[0] + ordered + (_generic(remaining) if remaining else "")
+    return "eventType=" + str(tree[0]) + ordered + (_generic(remaining) if remaining else "")
 
 
 def event_hash(event: dict[str, Any], context: Any = None) -> str:

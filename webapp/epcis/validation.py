@@ -70,7 +70,7 @@ def _schemas() -> dict[str, dict[str, Any]]:
 def _retrieve(uri: str) -> Resource[Any]:
     contents = _schemas().get(uri)
     if contents is None:
-        raise NoSuchResource(ref=uri)
+        raise NoSuchResource(ref=uri)  # type: ignore[call-arg]
     return Resource.from_contents(contents)
 
 
