@@ -186,9 +186,9 @@ def document_loader(url: str, options: dict[str, Any] | None = None) -> dict[str
     raise JsonLdError(
         f"{url} is not a vendored context; EPCIS documents are expanded offline",
         "jsonld.LoadDocumentError",
+        {"url": url},
         code="loading remote context failed",
-        cause=OfflineOnly(url),
-    )
+    ) from OfflineOnly(url)
 
 
 def expand(document: dict[str, Any]) -> list[dict[str, Any]]:
