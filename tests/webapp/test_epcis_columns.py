@@ -114,6 +114,7 @@ def test_the_identifier_list_is_json_text_off_postgresql() -> None:
     field = IdentifierListField()
     sqlite = SimpleNamespace(vendor="sqlite")
     assert field.db_type(sqlite) == "text"
+    assert field.get_placeholder(["a", "b"], None, sqlite) == "%s"
     stored = field.get_db_prep_value(["a", "b"], sqlite)
     assert stored == '["a", "b"]'
     assert field.from_db_value(stored, None, sqlite) == ["a", "b"]

@@ -27,6 +27,11 @@ class IdentifierListField(ArrayField):  # type: ignore[type-arg]
             return super().db_type(connection)
         return "text"
 
+    def get_placeholder(self, value: Any, compiler: Any, connection: Any) -> str:
+        if connection.vendor == "postgresql":
+            return str(super().get_placeholder(value, compiler, connection))
+        return "%s"
+
     def get_db_prep_value(self, value: Any, connection: Any, prepared: bool = False) -> Any:
         if connection.vendor == "postgresql" or value is None:
             return super().get_db_prep_value(value, connection, prepared)
