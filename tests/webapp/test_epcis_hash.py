@@ -326,4 +326,5 @@ def _add_extras(draw: st.DrawFn, event: dict[str, Any]) -> None:
 def test_generated_valid_events_hash_as_the_reference_does(event: dict[str, Any]) -> None:
     document = _document([event])
     assert validation.document_problems(document) == []
+    assert validation._validator().is_valid(document)  # jsonschema too, if jsonschema-rs said so
     assert [hashing.event_hash(event, CONTEXT)] == reference_hashes(document)

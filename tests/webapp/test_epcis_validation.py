@@ -93,3 +93,29 @@ def test_expansion_refuses_any_other_context() -> None:
         validation.expand({"@context": "https://example.com/context.jsonld", "a": "b"})
     with pytest.raises(JsonLdError):
         validation.document_loader("https://example.com/context.jsonld")
+
+
+def _variants() -> list[dict[str, Any]]:
+    missing_time = copy.deepcopy(DOCUMENT)
+    del missing_time["epcisBody"]["eventList"][0]["eventTime"]
+    return [
+        DOCUMENT,
+        _with(3, action="MOVE"),
+        _with(1, eventTime="yesterday"),
+        _with(1, eventTime="2026-11-30 10:00"),
+        _with(2, bizStep=5),
+        _with(2, bizStep="https://example.com/steps/own-step"),
+        _with(0, readPoint={"id": "not a uri"}),
+        _with(0, epcList=[]),
+        _with(0, sensorElementList=[{"sensorReport": [{"type": "Warmth", "value": 1}]}]),
+        missing_time,
+    ]
+
+
+@pytest.mark.parametrize("index", range(len(_variants())))
+def test_the_fast_validator_agrees_with_jsonschema(index: int) -> None:
+    fast = validation._fast_validator()
+    if fast is None:
+        pytest.skip("jsonschema-rs is not installed; jsonschema alone decides")
+    document = _variants()[index]
+    assert fast.is_valid(document) == validation._validator().is_valid(document)
