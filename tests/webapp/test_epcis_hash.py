@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from epcis_event_hash_generator import hash_generator, json_to_py
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from webapp.epcis import dl_normaliser, hashing, validation
@@ -36,12 +36,13 @@ def _document(events: list[dict[str, Any]], context: Any = CONTEXT) -> dict[str,
     }
 
 
-def reference_hashes(document: dict[str, Any]) -> list[str]:
+def reference_hashes(document: dict[str, Any], *, all_events: bool = True) -> list[str]:
     # The reference keeps the prefixes of every document it has read in a module global.
     json_to_py._namespaces.clear()
     events = json_to_py.event_list_from_epcis_document_json(copy.deepcopy(document))
     pre_hashes = hash_generator.derive_prehashes_from_events(events)
-    assert len(pre_hashes) == len(events[2]), "the reference skipped an event"
+    if all_events:
+        assert len(pre_hashes) == len(events[2]), "the reference skipped an event"
     return list(hash_generator.calculate_hashes_from_pre_hashes(pre_hashes))
 
 
@@ -327,4 +328,28 @@ def test_generated_valid_events_hash_as_the_reference_does(event: dict[str, Any]
     document = _document([event])
     assert validation.document_problems(document) == []
     assert validation._validator().is_valid(document)  # jsonschema too, if jsonschema-rs said so
-    assert [hashing.event_hash(event, CONTEXT)] == reference_hashes(document)
+    expected = reference_hashes(document, all_events=False)
+    # The reference gives up on an event with a value it cannot format (a "number" such as
+    # 1e310 overflows its float conversion); there is nothing to compare with.
+    assume(expected)
+    assert [hashing.event_hash(event, CONTEXT)] == expected
+
+
+def test_events_the_reference_cannot_hash_still_get_a_stable_hash() -> None:
+    event = {
+        "type": "TransactionEvent",
+        "eventTime": "2026-11-30T23:59:59.9996Z",
+        "eventTimeZoneOffset": "+00:00",
+        "bizTransactionList": [{"bizTransaction": "urn:epcglobal:cbv:bt:4012345000016:1"}],
+        "epcList": ["urn:epc:id:sgtin:4012345.011111.1"],
+        "action": "ADD",
+        "example:huge": "1e310",
+    }
+    with pytest.raises(IndexError):
+        reference_hashes(_document([event]))
+    first = hashing.event_hash(event, CONTEXT)
+    assert first == hashing.event_hash(copy.deepcopy(event), CONTEXT)
+    pre_hash = hashing.pre_hash_string(event, CONTEXT)
+    assert "eventTime=2026-12-01T00:00:00.000Z" in pre_hash
+    assert "bizTransaction=urn:epcglobal:cbv:bt:4012345000016:1" in pre_hash
+    assert "{https://ns.example.com/epcis/}huge=1e310" in pre_hash

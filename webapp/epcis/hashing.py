@@ -23,8 +23,10 @@ whole document: a bare string in one event can be replaced because of a vocabula
 another. We decide it per event, which is what the capture of a single event must do too;
 the two agree unless a user extension's value happens to equal a CBV term used elsewhere.
 
-Where the reference cannot produce a hash (it fails on a bizTransaction, source or
-destination without `type`), the element is hashed as it stands; noted in `_pairs`.
+Where the reference cannot produce a hash, we still do: a bizTransaction, source or
+destination without `type` is hashed as its one property (`_pairs`); a value that reads as a
+number too large for a float (`1e310`) is kept as written; a timestamp whose milliseconds
+round up to the next second moves to it.
 """
 
 from __future__ import annotations
