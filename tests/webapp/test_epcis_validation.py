@@ -119,3 +119,13 @@ def test_the_fast_validator_agrees_with_jsonschema(index: int) -> None:
         pytest.skip("jsonschema-rs is not installed; jsonschema alone decides")
     document = _variants()[index]
     assert fast.is_valid(document) == validation._validator().is_valid(document)
+
+
+def test_problems_split_into_the_documents_own_and_each_events() -> None:
+    document = _with(3, action="MOVE")
+    document["epcisBody"]["eventList"][1]["eventTime"] = "yesterday"
+    del document["schemaVersion"]
+    own, by_event = validation.problems_by_event(validation.document_problems(document))
+    assert [str(p) for p in own] == ["'schemaVersion' is a required property"]
+    assert sorted(by_event) == [1, 3]
+    assert [p.message for p in by_event[3]] == ["'MOVE' is not one of ['OBSERVE', 'ADD', 'DELETE']"]

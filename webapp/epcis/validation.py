@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,6 +175,23 @@ def problems(instance: Any) -> list[Problem]:
                 break
         found += sorted({Problem(path, e.message) for e in errors}, key=lambda p: p.message)
     return found
+
+
+_EVENT_PATH = re.compile(r"^epcisBody\.eventList\[(\d+)\]")
+
+
+def problems_by_event(found: list[Problem]) -> tuple[list[Problem], dict[int, list[Problem]]]:
+    """A document's problems split into those of the document itself and those of each
+    event by its index in eventList (what `GS1-Capture-Error-Behaviour: proceed` needs)."""
+    own: list[Problem] = []
+    by_event: dict[int, list[Problem]] = {}
+    for problem in found:
+        matched = _EVENT_PATH.match(problem.path)
+        if matched:
+            by_event.setdefault(int(matched.group(1)), []).append(problem)
+        else:
+            own.append(problem)
+    return own, by_event
 
 
 def document_problems(document: Any) -> list[Problem]:
