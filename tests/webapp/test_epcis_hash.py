@@ -353,3 +353,23 @@ def test_events_the_reference_cannot_hash_still_get_a_stable_hash() -> None:
     assert "eventTime=2026-12-01T00:00:00.000Z" in pre_hash
     assert "bizTransaction=urn:epcglobal:cbv:bt:4012345000016:1" in pre_hash
     assert "{https://ns.example.com/epcis/}huge=1e310" in pre_hash
+
+
+def test_an_extension_value_equal_to_a_cbv_term_of_its_event_is_spelled_out() -> None:
+    """As the reference does: it replaces every matching string, not only vocabulary."""
+    event = {
+        "type": "ObjectEvent",
+        "eventTime": "2026-11-30T08:15:00.000+01:00",
+        "eventTimeZoneOffset": "+01:00",
+        "epcList": ["urn:epc:id:sgtin:4012345.011111.1001"],
+        "action": "OBSERVE",
+        "bizStep": "shipping",
+        "disposition": "in_transit",
+        "example:previousStep": "shipping",
+        "example:label": "Temperature",
+        "sensorElementList": [{"sensorReport": [{"type": "Temperature", "value": 4}]}],
+    }
+    pre_hash = hashing.pre_hash_string(event, CONTEXT)
+    assert "previousStep=https://ref.gs1.org/cbv/BizStep-shipping" in pre_hash
+    assert "label=https://gs1.org/voc/Temperature" in pre_hash
+    assert [hashing.event_hash(event, CONTEXT)] == reference_hashes(_document([event]))
