@@ -373,3 +373,100 @@ def test_an_extension_value_equal_to_a_cbv_term_of_its_event_is_spelled_out() ->
     assert "previousStep=https://ref.gs1.org/cbv/BizStep-shipping" in pre_hash
     assert "label=https://gs1.org/voc/Temperature" in pre_hash
     assert [hashing.event_hash(event, CONTEXT)] == reference_hashes(_document([event]))
+
+
+_SCHEMES = [
+    "urn:epc:id:sgtin:",
+    "urn:epc:id:sscc:",
+    "urn:epc:id:sgln:",
+    "urn:epc:id:grai:",
+    "urn:epc:id:giai:",
+    "urn:epc:id:gsrn:",
+    "urn:epc:id:gsrnp:",
+    "urn:epc:id:gdti:",
+    "urn:epc:id:cpi:",
+    "urn:epc:id:sgcn:",
+    "urn:epc:id:ginc:",
+    "urn:epc:id:gsin:",
+    "urn:epc:id:itip:",
+    "urn:epc:id:upui:",
+    "urn:epc:id:pgln:",
+    "urn:epc:class:lgtin:",
+    "urn:epc:idpat:sgtin:",
+    "urn:epc:idpat:grai:",
+    "https://id.gs1.org/01/",
+    "https://example.com/gtin/",
+    "http://example.com/00/",
+    "https://id.gs1.org/414/",
+    "https://id.gs1.org/8006/",
+]
+
+
+_SERIAL = st.text(alphabet="AZaz09-._!'()*+,:;=%2F", min_size=1, max_size=12)
+
+
+@st.composite
+def _identifier(draw: st.DrawFn) -> str:
+    length = draw(st.integers(6, 12))
+    prefix = "".join(
+        draw(st.lists(st.sampled_from("0123456789"), min_size=length, max_size=length))
+    )
+
+    def digits(n: int) -> str:
+        return "".join(draw(st.lists(st.sampled_from("0123456789"), min_size=n, max_size=n)))
+
+    serial = draw(_SERIAL)
+    gtin = digits(draw(st.sampled_from([8, 12, 13, 14])))
+    host = draw(st.sampled_from(["https://id.gs1.org", "https://example.com/a", "http://x.org"]))
+    return draw(
+        st.sampled_from(
+            [
+                f"urn:epc:id:sgtin:{prefix}.{digits(13 - length)}.{serial}",
+                f"urn:epc:class:lgtin:{prefix}.{digits(13 - length)}.{serial}",
+                f"urn:epc:idpat:sgtin:{prefix}.{digits(13 - length)}.*",
+                f"urn:epc:id:sscc:{prefix}.{digits(17 - length)}",
+                f"urn:epc:id:sgln:{prefix}.{digits(12 - length)}.{serial}",
+                f"urn:epc:id:grai:{prefix}.{digits(12 - length)}.{serial}",
+                f"urn:epc:id:giai:{prefix}.{serial}",
+                f"urn:epc:id:pgln:{prefix}.{digits(12 - length)}",
+                f"urn:epc:id:gdti:{prefix}.{digits(12 - length)}.{serial}",
+                f"{host}/01/{gtin}/21/{serial}",
+                f"{host}/01/{gtin}/10/{serial}/21/{serial}?17=271231",
+                f"{host}/gtin/{gtin}/lot/{serial}",
+                f"{host}/01/{gtin}/22/{serial}/10/{serial}",
+                f"{host}/00/{digits(18)}",
+                f"{host}/414/{digits(13)}/254/{serial}",
+            ]
+        )
+    )
+
+
+@settings(max_examples=500, deadline=None)
+@given(_identifier())
+def test_generated_identifiers_normalise_as_the_reference_does(value: str) -> None:
+    from epcis_event_hash_generator import dl_normaliser as reference
+
+    assert dl_normaliser.normaliser(value) == reference.normaliser(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(_SCHEMES),
+    st.lists(
+        st.one_of(
+            st.text(alphabet="0123456789", min_size=1, max_size=14),
+            st.text(alphabet="AZaz09-._*%2F", min_size=1, max_size=8),
+            st.sampled_from(["21", "10", "22", "17", "lot", "ser", "?17=1", "4012345"]),
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    st.sampled_from([".", "/"]),
+)
+def test_generated_near_identifiers_normalise_as_the_reference_does(
+    scheme: str, parts: list[str], separator: str
+) -> None:
+    from epcis_event_hash_generator import dl_normaliser as reference
+
+    value = scheme + separator.join(parts)
+    assert dl_normaliser.normaliser(value) == reference.normaliser(value)
