@@ -131,3 +131,17 @@ print(json.dumps(len([m for m in sys.modules if m.startswith("contracts.")])))
     )
     assert deploy_modules == []
     assert contracts_modules >= 20
+
+
+def test_gs1s_epcis_schemas_and_context_ship_as_package_data_of_webapp_epcis() -> None:
+    """Capture validation reads them at run time; a wheel without them fails every capture."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    globs = config["tool"]["setuptools"]["package-data"]["webapp.epcis"]
+    package = ROOT / "webapp" / "epcis"
+    shipped = {p.relative_to(package).as_posix() for g in globs for p in package.glob(g)}
+    vendored = {
+        p.relative_to(package).as_posix() for p in (package / "gs1").rglob("*") if p.is_file()
+    }
+    assert "gs1/epcis-context.jsonld" in shipped
+    assert "gs1/schemas/ObjectEvent-JSON-Schema.json" in shipped
+    assert vendored <= shipped

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "webapp.sustainability",
     "webapp.passport",
     "webapp.imports",
+    "webapp.epcis",
     "webapp.api",
     "rest_framework",
     "drf_spectacular",
