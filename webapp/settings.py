@@ -140,11 +140,12 @@ INDEXER_MAX_RANGE = env_int("INDEXER_MAX_RANGE", 5000, minimum=1)
 
 #: What follows the event store, in the order `webapp.chain.pipeline` runs it: projections
 #: first, then operation confirmation (so "confirmed" means "visible in the portal"), then
-#: revocation notifications (which read the projections).
+#: revocation notifications (which read the projections), then the facts as EPCIS events.
 CHAIN_CONSUMERS = [
     "webapp.projections.consumers.ProjectionConsumer",
     "webapp.operations.consumers.OperationConfirmation",
     "webapp.provenance.consumers.RevocationNotifications",
+    "webapp.epcis.consumers.ChainFacts",
 ]
 
 # --- GS1 Digital Link
