@@ -518,3 +518,31 @@ def test_a_replay_adds_nothing_and_a_rollback_forgets_the_blocks_that_left(
     history["net"].settle()  # the cursor went back with the rows: the block is stated again
     assert {r.event_hash: r.block_number for r in EpcisEvent.objects.all()} == before
     assert rows_of("CertificateRevoked")[0].block_number == revocation.block_number
+
+
+@pytest.mark.integration
+@pytest.mark.node
+@pytest.mark.django_db(transaction=True)
+def test_a_reorg_takes_the_events_of_the_blocks_it_removed(network: Network) -> None:
+    mine = network.orgs["mine"]
+    kept = int(
+        done(network, lot_register(organisation=mine, name="Ore", quantity=5, unit="t")).lot_id or 0
+    )
+    gone = int(
+        done(network, lot_register(organisation=mine, name="Ore 2", quantity=7, unit="t")).lot_id
+        or 0
+    )
+    urn = f"urn:provenant:lot:{settings.CHAIN_ID}"
+    assert EpcisEvent.objects.filter(epc_classes__contains=[f"{urn}:{gone}"]).exists()
+    response = network.w3.provider.make_request("anvil_reorg", [1, []])  # type: ignore[arg-type]
+    assert "error" not in response, response
+
+    network.index()
+
+    assert not EpcisEvent.objects.filter(epc_classes__contains=[f"{urn}:{gone}"]).exists()
+    (row,) = EpcisEvent.objects.filter(epc_classes__contains=[f"{urn}:{kept}"])
+    assert row.document["quantityList"] == [
+        {"epcClass": f"{urn}:{kept}", "quantity": 5, "uom": "TNE"}
+    ]
+    # A lot the mirror knows nothing of yet is named by our URN, counted.
+    assert lot_epc(10**30) == LotIdentity(f"{urn}:{10**30}", instance=False)
