@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 from webapp.epcis.hashing import event_hash
 from webapp.epcis.validation import CONTEXT_URL
-from webapp.lots.identities import URN_PREFIX, LotIdentity
+from webapp.lots.identities import URN_PREFIX, LotIdentity, account_party, lot_urn
 
 #: Our extension namespace. Under `.example` (RFC 2606): a name no one else can register,
 #: so it cannot collide with another party's extensions; never dereferenced. It is hashed
@@ -93,13 +93,11 @@ class Names:
     def lot(self, lot_id: Any, *, chain_id: int) -> LotIdentity:
         found = self.lots.get(int(lot_id))
         if found is None:  # unknown to the mirror: our URN, counted without a unit
-            return LotIdentity(f"{URN_PREFIX}:lot:{chain_id}:{int(lot_id)}", instance=False)
+            return LotIdentity(lot_urn(chain_id=chain_id, lot_id=int(lot_id)), instance=False)
         return found
 
     def party(self, address: str, *, chain_id: int) -> str:
-        return self.parties.get(address.lower()) or (
-            f"{URN_PREFIX}:account:{chain_id}:{address.lower()}"
-        )
+        return self.parties.get(address.lower()) or account_party(address, chain_id=chain_id)
 
 
 @dataclass
