@@ -139,11 +139,12 @@ def _urn(kind: str, fact: Fact, number: Any) -> str:
     return f"{URN_PREFIX}:{kind}:{fact.chain_id}:{int(number)}"
 
 
-def _what(lot: LotIdentity, quantity: Any, *, epcs: str, quantities: str) -> dict[str, Any]:
-    """A lot in an event: an instance in the EPC list, a class in the quantity list."""
+def _what(lot: LotIdentity, quantity: Any) -> dict[str, Any]:
+    """A lot in an ObjectEvent: an instance in epcList, a class (with `quantity` of it, or
+    the whole class) in quantityList."""
     if lot.instance:
-        return {epcs: [lot.uri]}
-    return {quantities: [lot.quantity_element(None if quantity is None else int(quantity))]}
+        return {"epcList": [lot.uri]}
+    return {"quantityList": [lot.quantity_element(None if quantity is None else int(quantity))]}
 
 
 def _lots(
@@ -193,7 +194,7 @@ def fact_event(fact: Fact, names: Names) -> dict[str, Any] | None:
             lot = names.lot(a["lotId"], chain_id=chain)
             body = {
                 "action": "ADD",
-                **_what(lot, a["quantity"], epcs="epcList", quantities="quantityList"),
+                **_what(lot, a["quantity"]),
                 "bizStep": "commissioning",
                 "disposition": "active",
             }
@@ -202,7 +203,7 @@ def fact_event(fact: Fact, names: Names) -> dict[str, Any] | None:
             lot = names.lot(a["lotId"], chain_id=chain)
             step, disposition = _HANDOFF_STEPS[fact.event]
             body = {
-                **_what(lot, a["quantity"], epcs="epcList", quantities="quantityList"),
+                **_what(lot, a["quantity"]),
                 "action": "OBSERVE",
                 "bizStep": step,
                 "disposition": disposition,
@@ -254,7 +255,7 @@ def fact_event(fact: Fact, names: Names) -> dict[str, Any] | None:
             lot = names.lot(a["lotId"], chain_id=chain)
             on = fact.event == "QuarantineSet"
             body = {
-                **_what(lot, None, epcs="epcList", quantities="quantityList"),
+                **_what(lot, None),
                 "action": "OBSERVE",
                 "bizStep": "holding" if on else "inspecting",
                 "disposition": "non_sellable_other" if on else "conformant",
@@ -273,7 +274,7 @@ def fact_event(fact: Fact, names: Names) -> dict[str, Any] | None:
             lot = names.lot(subject, chain_id=chain)
             body = {
                 "certificationInfo": _urn("certificate", fact, certificate),
-                **_what(lot, None, epcs="epcList", quantities="quantityList"),
+                **_what(lot, None),
                 "action": "OBSERVE",
                 "bizStep": "inspecting",
             }
