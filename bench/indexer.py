@@ -55,12 +55,19 @@ GENERATE_DEADLINE_S = 900.0
 
 
 def recreate_database(url: str) -> None:
+    """Drop and create the benchmark database `url` names (only a name with "bench")."""
     from urllib.parse import urlparse
 
     import psycopg
 
     parsed = urlparse(url)
     name = parsed.path.lstrip("/")
+    if "bench" not in name:
+        # The benchmarks drop the database they are given: never one that is not theirs.
+        raise SystemExit(
+            f"refusing to drop database {name!r}: a benchmark's DATABASE_URL must name a"
+            " database with 'bench' in its name"
+        )
     admin_url = url.rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
