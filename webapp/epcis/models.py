@@ -66,6 +66,12 @@ class EpcisEvent(models.Model):
     transaction_hash = models.CharField(max_length=66, blank=True)
     log_index = models.PositiveIntegerField(null=True, blank=True)
     error_declaration = models.JSONField(null=True, blank=True)
+    #: The lots the event is about, as decimal strings (GIN-indexed on PostgreSQL): an
+    #: organisation sees a chain or captured event when one of these lots is in its
+    #: `StockScope`. Filled by whoever stores the event (chain facts, capture).
+    lot_ids = IdentifierListField()
+    #: A public fact (a lot's registration, a certificate): every member sees it.
+    public = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
