@@ -94,12 +94,11 @@ class EpcisApi(APIView):
         response = super().finalize_response(request, response, *args, **kwargs)
         for name, value in VERSION_HEADERS.items():
             response[name] = value
+        response["Allow"] = "OPTIONS, GET"
         return response
 
     def options(self, request: Any, *args: Any, **kwargs: Any) -> Response:
-        response = Response(status=204, headers=DISCOVERY_HEADERS)
-        response["Allow"] = "OPTIONS, GET"
-        return response
+        return Response(status=204, headers=DISCOVERY_HEADERS)
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, QueryParameterError):
@@ -172,10 +171,11 @@ def _page_key(request: Request) -> dict[str, Any] | None:
 
 
 def _event_document(event: EpcisEvent) -> dict[str, Any]:
-    """An event as stored, with the eventID and recordTime the repository gave it."""
+    """An event as stored, with the eventID (its hash when it came without one) and the
+    recordTime the repository gave it (whatever a capturer wrote there)."""
     document = dict(event.document)
     document.setdefault("eventID", event.event_id or event.event_hash)
-    document.setdefault("recordTime", event.record_time.isoformat().replace("+00:00", "Z"))
+    document["recordTime"] = event.record_time.isoformat().replace("+00:00", "Z")
     return document
 
 
