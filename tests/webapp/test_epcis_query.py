@@ -182,8 +182,12 @@ def test_without_parameters_every_visible_event_comes_back_newest_first_and_vali
         (
             "MATCH_anyEPC=urn:epc:id:sscc:4012345.0000000011",
             # Not aggregation 1: its parent is another SSCC (extension digit 1).
-            [("aggregation_events", 0), ("aggregation_events", 2), ("object_events", 4)]
-            + [("transaction_events", 0)],
+            [
+                ("aggregation_events", 0),
+                ("aggregation_events", 2),
+                ("object_events", 4),
+                ("transaction_events", 0),
+            ],
         ),
         (
             "MATCH_epcClass=urn:epc:class:lgtin:4012345.011111.LOT-7",
@@ -221,7 +225,6 @@ def test_without_parameters_every_visible_event_comes_back_newest_first_and_vali
         ),
     ],
 )
-# Lists spelled `a + b` to stay readable across lines.
 def test_each_parameter_selects_the_events_it_names(
     mine: Client, events: dict[str, list[EpcisEvent]], query: str, expected: list[tuple[str, int]]
 ) -> None:
