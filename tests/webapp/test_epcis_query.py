@@ -442,3 +442,69 @@ def test_a_member_sees_its_own_the_lots_it_touched_and_public_facts_an_auditor_a
     assert about_lot_8.pk not in mine_sees
     auditor_sees = ids(client_of(orgs["auditor"]), "")
     assert auditor_sees == set(EpcisEvent.objects.values_list("pk", flat=True))
+
+
+def writer_of(organisation: Organisation) -> Client:
+    token, _ = api_token_create(organisation=organisation, name="erp-write")
+    return Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+
+def test_a_named_query_is_kept_run_and_removed_and_only_its_owner_has_it(
+    orgs: dict[str, Organisation], events: dict[str, list[EpcisEvent]]
+) -> None:
+    mine = writer_of(orgs["mine"])
+    definition = {"name": "shipped", "query": {"EQ_bizStep": ["shipping", "receiving"]}}
+    created = mine.post("/epcis/queries", definition, content_type="application/json")
+    assert created.status_code == 201, created.content
+    assert created["Location"] == "http://testserver/epcis/queries/shipped"
+    assert mine.get("/epcis/queries").json() == [definition]
+    assert mine.get("/epcis/queries/shipped").json() == definition
+    body = mine.get("/epcis/queries/shipped/events?eventType=ObjectEvent").json()
+    assert problems(body) == []
+    assert body["epcisBody"]["queryResults"]["queryName"] == "shipped"
+    found = body["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+    assert sorted(e["bizStep"] for e in found) == ["receiving", "shipping", "shipping"]
+    again = mine.post("/epcis/queries", definition, content_type="application/json")
+    assert again.status_code == 409
+    assert again.json()["type"] == "epcisException:ResourceAlreadyExistsException"
+    # Another organisation has no such query.
+    refinery = writer_of(orgs["refinery"])
+    assert refinery.get("/epcis/queries").json() == []
+    assert refinery.get("/epcis/queries/shipped/events").status_code == 404
+    assert refinery.delete("/epcis/queries/shipped").status_code == 404
+    assert mine.options("/epcis/queries")["Allow"] == "OPTIONS, GET, POST"
+    assert mine.delete("/epcis/queries/shipped").status_code == 204
+    assert mine.get("/epcis/queries/shipped").status_code == 404
+    assert mine.get("/epcis/queries/shipped/events").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("definition", "parameter"),
+    [
+        ({"name": "bad name/", "query": {"eventType": ["ObjectEvent"]}}, "name"),
+        ({"name": "q", "query": {"eventType": ["Parcel"]}}, "eventType"),
+        ({"name": "q", "query": {"GE_eventTime": 5}}, "GE_eventTime"),
+        ({"name": "q", "query": {"perPage": "5"}}, "perPage"),
+        ({"name": "q", "query": {}}, "query"),
+        ({"name": "q"}, "query"),
+    ],
+)
+def test_a_bad_named_query_is_refused_and_nothing_kept(
+    orgs: dict[str, Organisation], definition: dict[str, Any], parameter: str
+) -> None:
+    mine = writer_of(orgs["mine"])
+    response = mine.post("/epcis/queries", definition, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["type"] == "epcisException:QueryParameterException"
+    assert response.json()["parameter"] == parameter
+    assert mine.get("/epcis/queries").json() == []
+
+
+def test_a_read_only_token_cannot_keep_a_query(orgs: dict[str, Organisation]) -> None:
+    response = client_of(orgs["mine"]).post(
+        "/epcis/queries",
+        {"name": "q", "query": {"eventType": ["ObjectEvent"]}},
+        content_type="application/json",
+    )
+    assert response.status_code == 403
+    assert response.json()["type"] == "epcisException:SecurityException"

@@ -124,3 +124,23 @@ class CaptureJob(models.Model):
 
     def __str__(self) -> str:
         return f"capture {self.id} ({self.status})"
+
+
+class NamedQuery(models.Model):
+    """An organisation's named EPCIS query (`POST /epcis/queries`): the query parameters as
+    the binding's JSON query body gives them, run again at `/queries/{name}/events`."""
+
+    organisation = models.ForeignKey(
+        "organisations.Organisation", on_delete=models.CASCADE, related_name="epcis_queries"
+    )
+    name = models.CharField(max_length=200)
+    query = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "name"], name="epcis_query_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"EPCIS query {self.name}"

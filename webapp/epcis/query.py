@@ -279,3 +279,27 @@ def per_page(given: Sequence[str] | None) -> int:
     if not (value.isascii() and value.isdigit() and 1 <= int(value) <= MAX_PER_PAGE):
         raise QueryParameterError("perPage", f"give a whole number from 1 to {MAX_PER_PAGE}.")
     return int(value)
+
+
+def query_parameters(body: Any) -> dict[str, list[str]]:
+    """A JSON query body (`{"EQ_bizStep": ["shipping"], "GE_eventTime": "…",
+    "EXISTS_errorDeclaration": true}`) as the parameters `parse_query` takes; refused with
+    `QueryParameterError` when a value has a shape no parameter takes."""
+    if not isinstance(body, dict) or not body:
+        raise QueryParameterError("query", "give the query as an object of parameters.")
+    params: dict[str, list[str]] = {}
+    for name, value in body.items():
+        if name == "@context":
+            continue
+        if name in PAGING:
+            raise QueryParameterError(name, "a named query holds no paging.")
+        if isinstance(value, str):
+            params[name] = [value]
+        elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            params[name] = ["|".join(value)] if len(value) <= MAX_VALUES else list(value)
+        elif value is True and name.startswith("EXISTS_"):
+            params[name] = [""]
+        else:
+            raise QueryParameterError(name, "give a string or a list of strings.")
+    parse_query(params)  # refuses what the parameters cannot take
+    return params

@@ -13,7 +13,7 @@ from django.db import connection
 from django.db.models import F, Func, Q, QuerySet, TextField
 
 from webapp.epcis.columns import identifier_forms, vocabulary_term
-from webapp.epcis.models import EpcisEvent
+from webapp.epcis.models import EpcisEvent, NamedQuery
 from webapp.epcis.query import EventQuery
 from webapp.lots.selectors import current_lots, stock_scope
 from webapp.organisations.models import Organisation
@@ -138,3 +138,11 @@ def resource_exists(*, organisation: Organisation, resource: str, name: str) -> 
         kind = "bizStep" if resource == "bizSteps" else "disposition"
         return rows.filter(**{RESOURCE_COLUMNS[resource]: vocabulary_term(kind, name)}).exists()
     return rows.filter(**{RESOURCE_COLUMNS[resource]: name}).exists()
+
+
+def named_queries(*, organisation: Organisation) -> list[NamedQuery]:
+    return list(NamedQuery.objects.filter(organisation=organisation).order_by("name"))
+
+
+def named_query(*, organisation: Organisation, name: str) -> NamedQuery | None:
+    return NamedQuery.objects.filter(organisation=organisation, name=name).first()

@@ -13,6 +13,13 @@ urlpatterns = [
     path("", views.TopLevelApi.as_view(), name="top-level"),
     path("events", views.EventsApi.as_view(), name="events"),
     path("events/<path:event_id>", views.EventApi.as_view(), name="event"),
+    path("queries", views.QueriesApi.as_view(), name="queries"),
+    path("queries/<str:name>", views.QueryApi.as_view(), name="query"),
+    path(
+        "queries/<str:name>/events",
+        views.EventsApi.as_view(resource="queries"),
+        name="query-events",
+    ),
 ]
 for resource in RESOURCES:
     urlpatterns += [

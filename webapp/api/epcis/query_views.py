@@ -1,7 +1,8 @@
 """The EPCIS 2.0 REST binding's query side, mounted at `/epcis/`: `GET /events` with the
 standard query parameters answering an `EPCISQueryDocument`, one event by its ID, and the
 top-level resources (`/eventTypes`, `/epcs`, `/bizSteps`, `/bizLocations`, `/readPoints`,
-`/dispositions`, each with `/{id}` and `/{id}/events`).
+`/dispositions`, each with `/{id}` and `/{id}/events`), and an organisation's named
+queries (`/queries`, `/queries/{name}`, `/queries/{name}/events`; no subscriptions yet).
 
 Thin views: the parameters go to `webapp.epcis.query`, the rows come from
 `webapp.epcis.selectors` (which applies the visibility tiers). Errors are problem+json with
@@ -32,13 +33,17 @@ from webapp.epcis.query import (
     QueryParameterError,
     parse_query,
     per_page,
+    query_parameters,
 )
 from webapp.epcis.selectors import (
     event_by_id,
     event_page,
+    named_queries,
+    named_query,
     resource_exists,
     resource_names,
 )
+from webapp.epcis.services import QueryNameTaken, named_query_create, named_query_delete
 
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 VERSION_HEADERS = {"GS1-EPCIS-Version": "2.0.0", "GS1-CBV-Version": "2.0.0"}
@@ -90,11 +95,13 @@ class EpcisApi(APIView):
     """What every EPCIS query resource shares: the version headers, `OPTIONS` discovery,
     the binding's exception types."""
 
+    allow = "OPTIONS, GET"
+
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)
         for name, value in VERSION_HEADERS.items():
             response[name] = value
-        response["Allow"] = "OPTIONS, GET"
+        response["Allow"] = self.allow
         return response
 
     def options(self, request: Any, *args: Any, **kwargs: Any) -> Response:
@@ -109,6 +116,8 @@ class EpcisApi(APIView):
                 str(exc),
                 parameter=exc.parameter,
             )
+        if isinstance(exc, QueryNameTaken):
+            return epcis_problem(409, "ResourceAlreadyExistsException", "Conflict", str(exc))
         if isinstance(exc, NoSuchResource | Http404):
             return epcis_problem(404, "NoSuchResourceException", "Resource not found", str(exc))
         response: Response = super().handle_exception(exc)
@@ -205,13 +214,21 @@ class EventsApi(EpcisApi):
 
     def get(self, request: Request, name: str = "") -> Response:
         query = parse_query(dict(request.query_params.lists()))
+        if self.resource == "queries":
+            stored = named_query(organisation=acting_organisation(request), name=name)
+            if stored is None:
+                raise NoSuchResource(f"No query named {name!r}.")
+            query.filters += parse_query(query_parameters(stored.query)).filters
+            return self.answer(request, query, query_name=name)
         if self.resource:
             if not resource_known(request, self.resource, name):
                 raise NoSuchResource(f"No {self.resource} {name!r} in the events you may see.")
             query.filters += parse_query({RESOURCE_PARAMETERS[self.resource]: [name]}).filters
         return self.answer(request, query)
 
-    def answer(self, request: Request, query: EventQuery) -> Response:
+    def answer(
+        self, request: Request, query: EventQuery, query_name: str = "SimpleEventQuery"
+    ) -> Response:
         size = per_page(request.query_params.getlist("perPage"))
         key = _page_key(request)
         after = None
@@ -223,7 +240,7 @@ class EventsApi(EpcisApi):
         page = event_page(
             organisation=acting_organisation(request), query=query, per_page=size, after=after
         )
-        response = Response(query_document(page.events))
+        response = Response(query_document(page.events, query_name))
         if page.next_key is not None:
             self.link_next(request, response, {"after": list(page.next_key)})
         return response
@@ -286,3 +303,45 @@ class ResourceApi(EpcisApi):
         if not resource_known(request, self.resource, name):
             raise NoSuchResource(f"No {self.resource} {name!r} in the events you may see.")
         return self.collection(request, ["events"], None)
+
+
+def _definition(stored: Any) -> dict[str, Any]:
+    return {"name": stored.name, "query": stored.query}
+
+
+class QueriesApi(EpcisApi):
+    """`GET /queries`: the organisation's named queries; `POST /queries` keeps one
+    (`{"name": ..., "query": {...}}`), answering 201 with its `Location`."""
+
+    allow = "OPTIONS, GET, POST"
+
+    def get(self, request: Request) -> Response:
+        stored = named_queries(organisation=acting_organisation(request))
+        return Response([_definition(q) for q in stored])
+
+    def post(self, request: Request) -> Response:
+        body = request.data if isinstance(request.data, dict) else {}
+        stored = named_query_create(
+            organisation=acting_organisation(request),
+            name=body.get("name"),
+            query=body.get("query"),
+        )
+        location = request.build_absolute_uri(f"{request.path.rstrip('/')}/{stored.name}")
+        return Response(_definition(stored), status=201, headers={"Location": location})
+
+
+class QueryApi(EpcisApi):
+    """`GET /queries/{name}`: the definition; `DELETE`: gone."""
+
+    allow = "OPTIONS, GET, DELETE"
+
+    def get(self, request: Request, name: str) -> Response:
+        stored = named_query(organisation=acting_organisation(request), name=name)
+        if stored is None:
+            raise NoSuchResource(f"No query named {name!r}.")
+        return Response(_definition(stored))
+
+    def delete(self, request: Request, name: str) -> Response:
+        if not named_query_delete(organisation=acting_organisation(request), name=name):
+            raise NoSuchResource(f"No query named {name!r}.")
+        return Response(status=204)
