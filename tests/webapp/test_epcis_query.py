@@ -508,3 +508,22 @@ def test_a_read_only_token_cannot_keep_a_query(orgs: dict[str, Organisation]) ->
     )
     assert response.status_code == 403
     assert response.json()["type"] == "epcisException:SecurityException"
+
+
+def test_an_events_own_namespace_prefixes_are_declared_on_the_query_document(
+    orgs: dict[str, Organisation], mine: Client
+) -> None:
+    context = [
+        "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
+        {"acme": "https://acme.example/epcis/"},
+    ]
+    event = {
+        **_documents()["object_events"]["epcisBody"]["eventList"][0],
+        "@context": context,
+        "acme:batchNote": "night shift",
+    }
+    store(event, context, organisation=orgs["mine"], record_time=START)
+    body = mine.get("/epcis/events").json()
+    assert body["@context"][1] == {"acme": "https://acme.example/epcis/"}
+    assert problems(body) == []
+    assert body["epcisBody"]["queryResults"]["resultsBody"]["eventList"][0]["acme:batchNote"]

@@ -191,9 +191,16 @@ def _event_document(event: EpcisEvent) -> dict[str, Any]:
 def query_document(
     events: list[EpcisEvent], query_name: str = "SimpleEventQuery"
 ) -> dict[str, Any]:
-    """The `EPCISQueryDocument` answering a query."""
+    """The `EPCISQueryDocument` answering a query. Namespace prefixes an event brought in
+    its own `@context` are declared on the document too."""
+    context: list[Any] = [EPCIS_CONTEXT]
+    for event in events:
+        own = event.document.get("@context")
+        for entry in own if isinstance(own, list) else [own]:
+            if isinstance(entry, dict) and entry not in context:
+                context.append(entry)
     return {
-        "@context": [EPCIS_CONTEXT],
+        "@context": context,
         "type": "EPCISQueryDocument",
         "schemaVersion": "2.0",
         "creationDate": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
