@@ -527,3 +527,30 @@ def test_an_events_own_namespace_prefixes_are_declared_on_the_query_document(
     assert body["@context"][1] == {"acme": "https://acme.example/epcis/"}
     assert problems(body) == []
     assert body["epcisBody"]["queryResults"]["resultsBody"]["eventList"][0]["acme:batchNote"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "GE_eventTime=9999-12-31T23:59:59-23:59",
+        "LT_eventTime=0001-01-01T00:00:00%2B14:00",
+        "GE_eventTime=2026-12-01T00:00:00%2B25:00",
+        "perPage=%EF%BC%91%EF%BC%90",
+        "EQ_eventID=" + "x" * 5000,
+        "MATCH_epc=urn:epc:idpat:sgtin:abc.def.*",
+        "MATCH_epc=urn:epc:idpat:sgtin:*.*.*",
+        "MATCH_anyEPC=urn:epc:idpat:sscc:4012345.*",
+        "MATCH_anyEPCClass=%25_%5C",
+        "MATCH_anyEPC=" + "|".join(f"urn:epc:id:sgtin:4012345.011111.{i}" for i in range(101)),
+        "eventType=",
+        "orderBy=eventTime&orderBy=recordTime",
+    ],
+)
+def test_odd_values_get_an_answer_or_a_named_refusal_never_a_server_error(
+    mine: Client, events: dict[str, list[EpcisEvent]], query: str
+) -> None:
+    response = mine.get(f"/epcis/events?{query}")
+    assert response.status_code in {200, 400}, response.content
+    if response.status_code == 400:
+        assert response.json()["type"] == "epcisException:QueryParameterException"
+        assert response.json()["parameter"] == query.split("=")[0]

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db.models import BooleanField, Q
@@ -106,8 +106,13 @@ def _single(name: str, given: Sequence[str]) -> str:
 def _time(name: str, given: Sequence[str]) -> datetime:
     value = _single(name, given)
     try:
-        return parse_time(value.replace(" ", "+"))  # an unescaped `+` arrives as a space
-    except ValueError:
+        moment = parse_time(value.replace(" ", "+"))  # an unescaped `+` arrives as a space
+        offset = moment.utcoffset()
+        if offset is None or abs(offset) > timedelta(hours=14):
+            raise ValueError("offset out of range")
+        # In UTC, as the database compares; a time past year 9999 there is refused.
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise QueryParameterError(
             name, f"{value!r} is not a time with its offset (2026-11-30T10:00:00Z)."
         ) from None
