@@ -554,3 +554,12 @@ def test_odd_values_get_an_answer_or_a_named_refusal_never_a_server_error(
     if response.status_code == 400:
         assert response.json()["type"] == "epcisException:QueryParameterException"
         assert response.json()["parameter"] == query.split("=")[0]
+
+
+def test_a_version_range_the_repository_does_not_serve_is_not_acceptable(mine: Client) -> None:
+    assert mine.get("/epcis/events", HTTP_GS1_EPCIS_MIN="1.2.0").status_code == 200
+    assert mine.get("/epcis/events", HTTP_GS1_EPCIS_MAX="2.0.0").status_code == 200
+    for header, value in [("HTTP_GS1_EPCIS_MAX", "1.2"), ("HTTP_GS1_CBV_MIN", "2.1.0")]:
+        response = mine.get("/epcis/events", **{header: value})
+        assert response.status_code == 406
+        assert response.json()["type"] == "epcisException:NotAcceptableException"

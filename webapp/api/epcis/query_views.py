@@ -84,6 +84,21 @@ class NoSuchResource(Exception):
     pass
 
 
+class VersionNotServed(Exception):
+    pass
+
+
+SERVED = (2, 0, 0)
+
+
+def _version(text: str) -> tuple[int, ...]:
+    """`2.0.0` as (2, 0, 0); what is no version sorts below every version."""
+    parts = text.strip().split(".")
+    if not all(p.isascii() and p.isdigit() and len(p) < 6 for p in parts):
+        return ()
+    return tuple(int(p) for p in parts)
+
+
 def epcis_problem(status: int, kind: str, title: str, detail: str, **extra: Any) -> Response:
     body: dict[str, Any] = {"type": f"epcisException:{kind}", "title": title, "status": status}
     body.update(detail=detail, **extra)
@@ -96,6 +111,17 @@ class EpcisApi(APIView):
     the binding's exception types."""
 
     allow = "OPTIONS, GET"
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        for kind in ("EPCIS", "CBV"):
+            low = request.headers.get(f"GS1-{kind}-Min")
+            high = request.headers.get(f"GS1-{kind}-Max")
+            if (low and _version(low) > SERVED) or (high and _version(high) < SERVED):
+                raise VersionNotServed(
+                    f"This repository answers in {kind} 2.0.0 only"
+                    f" (asked for {low or 'any'} to {high or 'any'})."
+                )
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -115,6 +141,10 @@ class EpcisApi(APIView):
                 "EPCIS query exception",
                 str(exc),
                 parameter=exc.parameter,
+            )
+        if isinstance(exc, VersionNotServed):
+            return epcis_problem(
+                406, "NotAcceptableException", "Conflicting request and response headers", str(exc)
             )
         if isinstance(exc, QueryNameTaken):
             return epcis_problem(409, "ResourceAlreadyExistsException", "Conflict", str(exc))
