@@ -13,7 +13,8 @@ What the store allows, and so what is left:
   only.
 - Patterns (`urn:epc:idpat:sgtin:CP.IR.*`, `urn:epc:idpat:sscc:CP.*` and the like) are
   matched on the canonical Digital Link prefix they stand for, which scans the identifier
-  lists (no index serves a prefix inside an array).
+  lists (no index serves a prefix inside an array). A pattern in `MATCH_inputEPC` /
+  `MATCH_outputEPC` matches a transformation naming it on either side.
 - `WD_readPoint` / `WD_bizLocation` match the location itself: without master data there
   is no hierarchy of descendants.
 - Quantity, sensor, persistent disposition, error reason and corrective-event parameters,
