@@ -188,8 +188,11 @@ COPY_COLUMNS = (
     "source",
     "transaction_hash",
     "created_at",
+    "lot_ids",
+    "public",
 )
 ITEMS = 300_000  # distinct serialised items; each appears in a few events
+LOTS = 20_000  # each event is about one lot; commissioning (a registration) is public
 
 
 def _row(i: int, rng: random.Random) -> tuple[Any, ...]:
@@ -226,6 +229,8 @@ def _row(i: int, rng: random.Random) -> tuple[Any, ...]:
         "captured",
         "",
         moment,
+        [str(rng.randrange(LOTS))],
+        step == "commissioning",
     )
 
 

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.test import Client
 
-from tests.webapp.network import Network
+from tests.webapp.network import PASSWORD, Network
 from tests.webapp.test_epcis_hash import reference_hashes
 from tests.webapp.test_provenance_flow import certify, done, hand
 from webapp.certificates.services import certificate_revoke
@@ -546,3 +547,48 @@ def test_a_reorg_takes_the_events_of_the_blocks_it_removed(network: Network) -> 
     ]
     # A lot the mirror knows nothing of yet is named by our URN, counted.
     assert lot_epc(10**30) == LotIdentity(f"{urn}:{10**30}", instance=False)
+
+
+@pytest.mark.integration
+@pytest.mark.node
+@pytest.mark.django_db(transaction=True)
+def test_each_fact_names_its_lots_and_only_public_facts_are_public(
+    history: dict[str, Any],
+) -> None:
+    """Who may see a chain event follows who may see its lots (the EPCIS query's tiers)."""
+    a, b, chips, pallet = history["a"], history["b"], history["chips"], history["pallet"]
+
+    def lots(chain_event: str) -> list[set[int]]:
+        return [{int(i) for i in row.lot_ids} for row in rows_of(chain_event)]
+
+    assert {a, b} <= set().union(*lots("LotRegistered"))
+    assert all(row.public for row in rows_of("LotRegistered"))
+    assert lots("HandoffAccepted") == [{a}]
+    assert not any(row.public for row in rows_of("HandoffInitiated"))
+    assert lots("LotsTransformed") == [{a, chips}]
+    assert lots("LotsBundled") == [{pallet, chips}]
+    assert lots("QuarantineSet") == [{b}]
+    # A revocation names the certificate; its lot comes from the mirror.
+    assert lots("CertificateRevoked") == [{a}]
+    assert all(row.public for row in rows_of("CertificateRevoked"))
+
+
+@pytest.mark.integration
+@pytest.mark.node
+@pytest.mark.django_db(transaction=True)
+def test_the_query_shows_a_member_the_chain_events_of_lots_it_touched_and_public_facts(
+    history: dict[str, Any],
+) -> None:
+    def bizsteps(username: str) -> set[str]:
+        client = Client()
+        assert client.login(username=username, password=PASSWORD)
+        response = client.get("/epcis/events", {"perPage": 1000})
+        assert response.status_code == 200, response.content
+        body = response.json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+        return {event.get("bizStep", "") for event in body}
+
+    # The refinery took ore A: it sees the handoff; the distributor never touched a lot.
+    assert {"commissioning", "shipping", "receiving", "packing"} <= bizsteps("refinery")
+    stranger = bizsteps("distributor")
+    assert "commissioning" in stranger
+    assert not stranger & {"shipping", "receiving", "packing", "unpacking"}

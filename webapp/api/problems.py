@@ -38,7 +38,8 @@ def problem_response(status_code: int, title: str, detail: str = "") -> HttpResp
 
 
 def is_api_request(request: HttpRequest) -> bool:
-    return request.path.startswith("/api/")
+    """The REST API and the EPCIS binding answer errors as problem+json, not HTML."""
+    return request.path.startswith(("/api/", "/epcis/"))
 
 
 def _field_errors(detail: Any) -> dict[str, list[str]]:

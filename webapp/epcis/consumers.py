@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from webapp.chain.models import ChainEvent
 from webapp.epcis.columns import event_columns
-from webapp.epcis.facts import KINDS, SUBJECT_LOT, Names, fact_events, wanted
+from webapp.epcis.facts import KINDS, SUBJECT_LOT, Fact, Names, fact_events, wanted
 from webapp.epcis.models import EpcisEvent
 from webapp.lots.identities import lot_identities, parties
 from webapp.projections.models import CertificateVersion
@@ -40,14 +40,39 @@ def chain_facts_names(*, chain_id: int, events: Sequence[ChainEvent]) -> Names:
     )
 
 
+#: Facts every member may see of any lot (what the public passport shows of it too).
+PUBLIC_FACTS = frozenset(
+    {
+        "LotRegistered",
+        "QuarantineSet",
+        "QuarantineCleared",
+        "CertificateIssued",
+        "CertificateRevoked",
+    }
+)
+
+
+def _lots_of(fact: Fact, names: Names) -> set[int]:
+    """The lots a fact is about: who may see the event follows who may see them."""
+    lots = wanted([fact]).lot_ids
+    if fact.event == "CertificateRevoked":
+        subject = names.certificate_subjects.get(int(fact.args["certificateId"]))
+        if subject is not None:
+            lots.add(subject)
+    return lots
+
+
 def chain_facts_record(*, chain_id: int, events: Sequence[ChainEvent]) -> int:
     """Store each fact of `events` as an EPCIS event (source=chain); returns how many
     events the batch stated (stored now or before)."""
-    stated = fact_events(events, chain_facts_names(chain_id=chain_id, events=events))
+    names = chain_facts_names(chain_id=chain_id, events=events)
+    stated = fact_events(events, names)
     rows = [
         EpcisEvent(
             event_hash=document["eventID"],
             **event_columns(document),
+            lot_ids=[str(i) for i in sorted(_lots_of(fact, names))],
+            public=fact.event in PUBLIC_FACTS,
             record_time=fact.block_timestamp,
             document=document,
             source=EpcisEvent.Source.CHAIN,

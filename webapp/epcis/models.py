@@ -66,6 +66,12 @@ class EpcisEvent(models.Model):
     transaction_hash = models.CharField(max_length=66, blank=True)
     log_index = models.PositiveIntegerField(null=True, blank=True)
     error_declaration = models.JSONField(null=True, blank=True)
+    #: The lots the event is about, as decimal strings (GIN-indexed on PostgreSQL): an
+    #: organisation sees a chain or captured event when one of these lots is in its
+    #: `StockScope`. Filled by whoever stores the event (chain facts, capture).
+    lot_ids = IdentifierListField()
+    #: A public fact (a lot's registration, a certificate): every member sees it.
+    public = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -118,3 +124,23 @@ class CaptureJob(models.Model):
 
     def __str__(self) -> str:
         return f"capture {self.id} ({self.status})"
+
+
+class NamedQuery(models.Model):
+    """An organisation's named EPCIS query (`POST /epcis/queries`): the query parameters as
+    the binding's JSON query body gives them, run again at `/queries/{name}/events`."""
+
+    organisation = models.ForeignKey(
+        "organisations.Organisation", on_delete=models.CASCADE, related_name="epcis_queries"
+    )
+    name = models.CharField(max_length=200)
+    query = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "name"], name="epcis_query_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"EPCIS query {self.name}"

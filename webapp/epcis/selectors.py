@@ -1,0 +1,148 @@
+"""Reads of the EPCIS event store: which events an organisation may see, a page of a query's
+answer (keyset pagination), and the top-level resources (the EPCs, business steps, ... the
+visible events name)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db import connection
+from django.db.models import F, Func, Q, QuerySet, TextField
+
+from webapp.epcis.columns import identifier_forms, vocabulary_term
+from webapp.epcis.models import EpcisEvent, NamedQuery
+from webapp.epcis.query import EventQuery
+from webapp.lots.selectors import current_lots, stock_scope
+from webapp.organisations.models import Organisation
+
+
+def events_visible_to(*, organisation: Organisation) -> QuerySet[EpcisEvent]:
+    """The events an organisation may see (the tiers of `StockScope`):
+
+    - auditors and the operator: every event;
+    - any other member: the events it captured, the events about a lot in its stock scope
+      (one it created, holds, held, handed or was offered, or that travelled in such a
+      bundle), and the public facts (lot registrations, certificates)."""
+    scope = stock_scope(organisation=organisation)
+    if scope.everything:
+        return EpcisEvent.objects.all()
+    # `lot_ids && ARRAY(SELECT lot_id::text ...)`: one GIN-served overlap test.
+    lots = scope.lots(current_lots()).annotate(
+        text_id=Func(
+            F("lot_id"),
+            function="CAST",
+            template="CAST(%(expressions)s AS text)",
+            output_field=TextField(),
+        )
+    )
+    in_scope = Q(lot_ids__overlap=ArraySubquery(lots.values("text_id")))
+    return EpcisEvent.objects.filter(Q(organisation=organisation) | Q(public=True) | in_scope)
+
+
+@dataclass(frozen=True)
+class EventPage:
+    events: list[EpcisEvent]
+    #: (order value as ISO text, event hash) of the last event when more follow, else None.
+    next_key: tuple[str, str] | None
+
+
+def event_page(
+    *,
+    organisation: Organisation,
+    query: EventQuery,
+    per_page: int,
+    after: tuple[str, str] | None = None,
+) -> EventPage:
+    """One page of a query's answer among the visible events, ordered by the query's time
+    column and then the event hash (so equal times never repeat or skip an event); `after`
+    is the key the previous page ended with."""
+    rows = query.apply(events_visible_to(organisation=organisation))
+    column = query.order_by
+    if after is not None:
+        moment = datetime.fromisoformat(after[0])
+        before = "lt" if query.descending else "gt"
+        rows = rows.filter(
+            Q(**{f"{column}__{before}": moment})
+            | Q(**{column: moment, f"event_hash__{before}": after[1]})
+        )
+    sign = "-" if query.descending else ""
+    found = list(rows.order_by(f"{sign}{column}", f"{sign}event_hash")[: per_page + 1])
+    more = len(found) > per_page
+    found = found[:per_page]
+    last = found[-1] if more else None
+    key = (getattr(last, column).isoformat(), last.event_hash) if last else None
+    return EventPage(events=found, next_key=key)
+
+
+def event_by_id(*, organisation: Organisation, event_id: str) -> EpcisEvent | None:
+    """A visible event by its eventID or its event hash."""
+    rows = events_visible_to(organisation=organisation)
+    return rows.filter(Q(event_id=event_id) | Q(event_hash=event_id)).order_by("event_hash").first()
+
+
+#: The top-level resources of the binding and the column each lists.
+RESOURCE_COLUMNS = {
+    "epcs": "epcs",
+    "bizSteps": "biz_step",
+    "bizLocations": "biz_location",
+    "readPoints": "read_point",
+    "dispositions": "disposition",
+}
+
+
+def resource_names(
+    *, organisation: Organisation, resource: str, per_page: int, after: str | None = None
+) -> tuple[list[str], str | None]:
+    """A page of the distinct values (EPCs, business steps, ...) the visible events name,
+    in order; and the last value when more follow."""
+    column = RESOURCE_COLUMNS[resource]
+    rows: Any = events_visible_to(organisation=organisation)
+    if column == "epcs":
+        return _epc_names(rows, per_page=per_page, after=after)
+    names = rows.exclude(**{column: ""}).values_list(column, flat=True).distinct().order_by(column)
+    if after is not None:
+        names = names.filter(**{f"{column}__gt": after})
+    found = list(names[: per_page + 1])
+    more = len(found) > per_page
+    return found[:per_page], (found[per_page - 1] if more else None)
+
+
+def _epc_names(
+    rows: QuerySet[EpcisEvent], *, per_page: int, after: str | None
+) -> tuple[list[str], str | None]:
+    # A set-returning unnest cannot sit in the ORM's WHERE: wrap the visible rows' query.
+    inner, params = rows.values("epcs").query.sql_with_params()
+    sql = f"SELECT DISTINCT e FROM ({inner}) AS v, unnest(v.epcs) AS e"
+    args = list(params)
+    if after is not None:
+        sql += " WHERE e > %s"
+        args.append(after)
+    sql += " ORDER BY e LIMIT %s"
+    args.append(per_page + 1)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, args)
+        found = [str(row[0]) for row in cursor.fetchall()]
+    more = len(found) > per_page
+    return found[:per_page], (found[per_page - 1] if more else None)
+
+
+def resource_exists(*, organisation: Organisation, resource: str, name: str) -> bool:
+    """Whether a visible event names this EPC (either form), business step, ..."""
+    rows = events_visible_to(organisation=organisation)
+    if resource == "epcs":
+        return rows.filter(epcs__overlap=identifier_forms(name)).exists()
+    if resource in {"bizSteps", "dispositions"}:
+        kind = "bizStep" if resource == "bizSteps" else "disposition"
+        return rows.filter(**{RESOURCE_COLUMNS[resource]: vocabulary_term(kind, name)}).exists()
+    return rows.filter(**{RESOURCE_COLUMNS[resource]: name}).exists()
+
+
+def named_queries(*, organisation: Organisation) -> list[NamedQuery]:
+    return list(NamedQuery.objects.filter(organisation=organisation).order_by("name"))
+
+
+def named_query(*, organisation: Organisation, name: str) -> NamedQuery | None:
+    return NamedQuery.objects.filter(organisation=organisation, name=name).first()
