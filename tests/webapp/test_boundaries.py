@@ -21,6 +21,8 @@ VIEW_MODULES = sorted(
         *ROOT.glob("webapp/passport/views.py"),
         *ROOT.glob("webapp/imports/views.py"),
         *ROOT.glob("webapp/api/views/*.py"),
+        *ROOT.glob("webapp/api/epcis/*views*.py"),
+        *ROOT.glob("webapp/resolver/*views*.py"),
         ROOT / "webapp/api/provenance.py",
         ROOT / "webapp/health.py",
     ]
