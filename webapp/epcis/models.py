@@ -66,6 +66,15 @@ class EpcisEvent(models.Model):
     transaction_hash = models.CharField(max_length=66, blank=True)
     log_index = models.PositiveIntegerField(null=True, blank=True)
     error_declaration = models.JSONField(null=True, blank=True)
+    #: The operation a captured event became on the chain (lot registered, handoff, ...);
+    #: none for an event that maps to no chain action.
+    operation = models.ForeignKey(
+        "operations.Operation",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="epcis_events",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
