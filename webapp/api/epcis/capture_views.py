@@ -98,7 +98,7 @@ class EpcisView(APIView):
             response.data["type"] = VALIDATION
         return response
 
-    def options(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def options(self, request: Any, *args: Any, **kwargs: Any) -> Response:
         response = Response(status=204)
         response["Allow"] = ", ".join(self.allowed_methods)
         for name, value in _limits().items():
