@@ -231,6 +231,17 @@ def test_a_single_event_is_created_once_then_a_conflict(capturer: Organisation) 
 def test_a_duplicate_in_a_document_fails_a_rollback_capture(capturer: Organisation) -> None:
     client = token_client(capturer)
     assert job_of(client, post_capture(client, document(observation(1))))["success"] is True
+    row = EpcisEvent.objects.get()
+    assert row.document == observation(1)
+    assert row.epcs == [
+        "urn:epc:id:sgtin:4012345.011111.1001",
+        "https://id.gs1.org/01/04012345111118/21/1001",
+    ]
+    assert (row.organisation_id, row.operation_id, row.error_declaration) == (
+        capturer.pk,
+        None,
+        None,
+    )
     job = job_of(client, post_capture(client, document(observation(2), observation(1))))
     assert job["success"] is False
     assert job["duplicateCount"] == 1

@@ -23,7 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from webapp.epcis.columns import event_columns
@@ -163,6 +163,26 @@ def _rows(prepared: list[Prepared], organisation: Organisation) -> list[EpcisEve
     ]
 
 
+def _insert(rows: list[EpcisEvent]) -> None:
+    """Store new rows: PostgreSQL's COPY (a 10,000-event capture spends most of its time
+    building one INSERT statement otherwise), bulk_create elsewhere. Each value is
+    prepared by its field, exactly as an INSERT would have it."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        EpcisEvent.objects.bulk_create(rows, batch_size=2000)
+        return
+    fields = [f for f in EpcisEvent._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    table = connection.ops.quote_name(EpcisEvent._meta.db_table)
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row([f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields])
+
+
 class _Rollback(Exception):
     pass
 
@@ -236,7 +256,7 @@ def capture_document(
             if failed and error_behaviour == CaptureJob.ErrorBehaviour.ROLLBACK:
                 raise _Rollback()
             captured = [p for p in prepared if not p.problems]
-            EpcisEvent.objects.bulk_create(_rows(captured, organisation), batch_size=2000)
+            _insert(_rows(captured, organisation))
     except _Rollback:
         captured = []
     errors += [
