@@ -217,13 +217,45 @@ def test_a_single_event_is_created_once_then_a_conflict(capturer: Organisation) 
     assert first["GS1-EPCIS-Version"]
     row = EpcisEvent.objects.get()
     assert row.event_id == "urn:uuid:not-the-hash"  # kept as given, the hash beside it
-    assert row.event_hash == event_hash(event, CONTEXT)
+    assert row.event_hash == event_hash(observation(), CONTEXT)  # its @context is not hashed
+    in_a_document = post_capture(client, document(observation()))
+    assert job_of(client, in_a_document)["duplicateCount"] == 1
     assert (row.source, row.organisation_id) == ("captured", capturer.pk)
     again = client.post("/epcis/events", json.dumps(event), content_type="application/json")
     assert again.status_code == 409
     assert again["Content-Type"] == PROBLEM
     assert again.json()["type"] == "epcisException:ResourceAlreadyExistsException"
     assert EpcisEvent.objects.count() == 1
+
+
+@pytest.mark.integration
+@db
+def test_an_error_declaration_is_recorded_on_the_event_it_corrects(
+    capturer: Organisation,
+) -> None:
+    client = token_client(capturer)
+    event = {**observation(), "eventID": "urn:uuid:first"}
+    assert job_of(client, post_capture(client, document(event)))["success"] is True
+    declaration = {
+        "declarationTime": "2026-12-02T10:00:00.000+01:00",
+        "reason": "incorrect_data",
+        "correctiveEventIDs": ["urn:uuid:second"],
+    }
+    declared = {**event, "errorDeclaration": declaration}
+    other = organisation_create(name="Other", roles=Role.RETAILER, slug="other")
+    single = {"@context": CONTEXT, **declared}
+    refused = token_client(other).post(
+        "/epcis/events", json.dumps(single), content_type="application/json"
+    )
+    assert refused.status_code == 403, refused.json()
+    assert EpcisEvent.objects.get().error_declaration is None
+    job = job_of(client, post_capture(client, document(declared)))
+    assert job["success"] is True, job["errors"]
+    row = EpcisEvent.objects.get()  # no second row: the declaration is recorded on the event
+    assert row.error_declaration == declaration
+    assert row.document["errorDeclaration"] == declaration
+    again = client.post("/epcis/events", json.dumps(single), content_type="application/json")
+    assert again.status_code == 409  # the same event, alone or in a document
 
 
 @pytest.mark.integration
@@ -325,7 +357,14 @@ def test_who_may_capture_and_read_capture_jobs(capturer: Organisation) -> None:
 # ----------------------------------------------------------------- XML twins
 
 TWINS = sorted(p.stem for p in XML.glob("*.json"))
-STORED_AS_THEY_ARE = ["association", "master_data", "sensor", "transaction"]
+STORED_AS_THEY_ARE = [
+    "association",
+    "certification",
+    "error_declaration",
+    "master_data",
+    "sensor",
+    "transaction",
+]
 
 
 def _hashes(content: bytes, content_type: str) -> list[str]:

@@ -49,6 +49,7 @@ VALIDATION = "epcisException:ValidationException"
 LIMIT_EXCEEDED = "epcisException:CaptureLimitExceededException"
 ALREADY_EXISTS = "epcisException:ResourceAlreadyExistsException"
 UNSUPPORTED = "epcisException:UnsupportedMediaTypeException"
+SECURITY = "epcisException:SecurityException"
 
 
 class CaptureRefused(Exception):
@@ -115,26 +116,57 @@ class Prepared:
     operation: Operation | None = None
     problems: list[str] = field(default_factory=list)
     duplicate: bool = False
+    declares_error: bool = False
 
 
 def _prepare(index: int, event: dict[str, Any], context: Any) -> Prepared:
-    return Prepared(index, event, event_hash(event, context), event_columns(event))
+    """An event's hash and columns. An event's own `@context` (a single event POSTed to
+    /events carries one) is its namespaces, not part of it: the same event hashes the
+    same whether it came alone or in a document."""
+    if "@context" in event:
+        context = event["@context"]
+        hashed = {k: v for k, v in event.items() if k != "@context"}
+    else:
+        hashed = event
+    return Prepared(index, event, event_hash(hashed, context), event_columns(event))
 
 
-def _mark_duplicates(prepared: list[Prepared]) -> None:
+def _mark_duplicates(prepared: list[Prepared], organisation: Organisation) -> None:
+    """Flag events whose hash is stored already or comes twice. An error declaration
+    (`errorDeclaration`, excluded from the hash) of a stored event is no duplicate: it
+    declares that event erroneous, which only the organisation that captured it may."""
     hashes = [p.hash for p in prepared]
-    stored = set(
-        EpcisEvent.objects.filter(event_hash__in=hashes).values_list("event_hash", flat=True)
-    )
+    stored = {
+        row[0]: row[1:]
+        for row in EpcisEvent.objects.filter(event_hash__in=hashes).values_list(
+            "event_hash", "organisation_id", "error_declaration"
+        )
+    }
     seen: set[str] = set()
     for p in prepared:
-        if p.hash in stored:
-            p.duplicate = True
-            p.problems.append(f"The event is already captured (hash {p.hash}).")
-        elif p.hash in seen:
+        declaration = p.event.get("errorDeclaration")
+        if p.hash in seen:
             p.duplicate = True
             p.problems.append(f"The event appears twice in the document (hash {p.hash}).")
+        elif p.hash in stored and isinstance(declaration, dict) and not stored[p.hash][1]:
+            if stored[p.hash][0] != organisation.pk:
+                p.problems.append(
+                    "Only the organisation that captured an event can declare it erroneous."
+                )
+            p.declares_error = True
+        elif p.hash in stored:
+            p.duplicate = True
+            p.problems.append(f"The event is already captured (hash {p.hash}).")
         seen.add(p.hash)
+
+
+def _declare_errors(declarations: list[Prepared]) -> None:
+    """Record error declarations on the events they correct (the document keeps it too)."""
+    for p in declarations:
+        row = EpcisEvent.objects.select_for_update().get(event_hash=p.hash)
+        row.error_declaration = p.event["errorDeclaration"]
+        row.document = {**row.document, "errorDeclaration": p.event["errorDeclaration"]}
+        row.save(update_fields=["error_declaration", "document"])
 
 
 def _refusal_lines(exc: ValidationError) -> list[str]:
@@ -237,7 +269,7 @@ def capture_document(
         for i, found in sorted(by_event.items())
     ]
     prepared = [_prepare(i, e, context) for i, e in enumerate(events) if i not in by_event]
-    _mark_duplicates(prepared)
+    _mark_duplicates(prepared, organisation)
     captured: list[Prepared] = []
     try:
         with transaction.atomic():
@@ -256,7 +288,8 @@ def capture_document(
             if failed and error_behaviour == CaptureJob.ErrorBehaviour.ROLLBACK:
                 raise _Rollback()
             captured = [p for p in prepared if not p.problems]
-            _insert(_rows(captured, organisation))
+            _insert(_rows([p for p in captured if not p.declares_error], organisation))
+            _declare_errors([p for p in captured if p.declares_error])
     except _Rollback:
         captured = []
     errors += [
@@ -285,9 +318,17 @@ def capture_event(*, organisation: Organisation, event: Any) -> EpcisEvent:
             400, VALIDATION, "The event is not valid EPCIS 2.0", "; ".join(lines[:20]), lines
         )
     prepared = _prepare(0, event, event.get("@context"))
-    _mark_duplicates([prepared])
+    _mark_duplicates([prepared], organisation)
     if prepared.duplicate:
         raise CaptureRefused(409, ALREADY_EXISTS, "The event is already captured", prepared.hash)
+    if prepared.problems:  # an error declaration of another organisation's event
+        raise CaptureRefused(
+            403, SECURITY, "Not your event", "; ".join(prepared.problems), prepared.problems
+        )
+    if prepared.declares_error:
+        with transaction.atomic():
+            _declare_errors([prepared])
+        return EpcisEvent.objects.get(event_hash=prepared.hash)
     try:
         with transaction.atomic():
             prepared.operation = map_event(

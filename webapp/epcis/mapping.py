@@ -13,7 +13,8 @@ capturing organisation's key.
 | AggregationEvent ADD `packing`                | bundle (SSCC parent)                   |
 | AggregationEvent DELETE `unpacking`           | unbundle                               |
 | TransformationEvent                           | transformation                         |
-| anything else                                 | stored as it is                        |
+| an error declaration, anything else           | stored as it is (a declaration is      |
+|                                               | recorded on the event it corrects)     |
 
 A refusal (an unknown lot, a party that is not the holder, ...) is django's
 ValidationError, as the services raise it; the capture reports it for that event. Every
@@ -76,6 +77,8 @@ def _biz_step(event: dict[str, Any]) -> str:
 
 def chain_action(event: dict[str, Any]) -> str | None:
     """The chain action an event maps onto, or None when it is stored as it is."""
+    if event.get("errorDeclaration"):
+        return None  # a declaration retracts an earlier event; it acts on nothing itself
     kind, action, step = event.get("type"), event.get("action"), _biz_step(event)
     if kind == "ObjectEvent":
         if action == "ADD" and step == "commissioning":
