@@ -198,6 +198,59 @@ def test_rollback_leaves_nothing_and_proceed_captures_exactly_the_valid_events(
     assert Operation.objects.count() == operations_before + 1
 
 
+@pytest.mark.integration
+@pytest.mark.node
+@db
+def test_packing_unpacking_and_transformation_become_bundles_and_a_transformation(
+    network: Network,
+) -> None:
+    _gs1_identities(network)
+    refinery = token_client(network.orgs["refinery"])
+    ore = "urn:epc:class:lgtin:4023333.011111.ORE1"
+    metal = "urn:epc:class:lgtin:4023333.022222.MET1"
+    pallet = "urn:epc:id:sscc:4023333.0000000017"
+    job = job_of(refinery, post_capture(refinery, document(commissioning(10, ore))))
+    assert job["success"] is True, job["errors"]
+    network.settle()
+    packing = {
+        "type": "AggregationEvent",
+        "eventTime": "2026-12-01T09:00:00.000+01:00",
+        "eventTimeZoneOffset": "+01:00",
+        "parentID": pallet,
+        "action": "ADD",
+        "bizStep": "packing",
+        "childQuantityList": [{"epcClass": ore, "quantity": 4, "uom": "KGM"}],
+    }
+    unpacking = {
+        **packing,
+        "eventTime": "2026-12-01T10:00:00.000+01:00",
+        "action": "DELETE",
+        "bizStep": "unpacking",
+    }
+    transformation = {
+        "type": "TransformationEvent",
+        "eventTime": "2026-12-01T11:00:00.000+01:00",
+        "eventTimeZoneOffset": "+01:00",
+        "inputQuantityList": [{"epcClass": ore, "quantity": 6, "uom": "KGM"}],
+        "outputQuantityList": [{"epcClass": metal, "quantity": 2, "uom": "KGM"}],
+    }
+    for event in (packing, unpacking, transformation):
+        job = job_of(refinery, post_capture(refinery, document(event)))
+        assert job["success"] is True, job["errors"]
+        for operation in network.settle():
+            assert operation.status == Operation.Status.CONFIRMED, operation.error
+    actions = [
+        row.operation.action
+        for row in EpcisEvent.objects.filter(operation__isnull=False).order_by("id")
+    ]
+    assert actions == ["lot.register", "bundle.create", "bundle.unpack", "transformation.record"]
+    bundle = EpcisEvent.objects.get(biz_step="packing").operation
+    assert bundle is not None
+    assert LotMetadata.objects.get(lot_id=bundle.lot_id).document["sscc"] == with_check_digit(
+        "04023333000000017"
+    )
+
+
 # ----------------------------------------------------------------- the database only
 
 
