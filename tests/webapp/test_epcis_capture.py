@@ -391,6 +391,21 @@ def test_the_limits_are_announced_and_enforced_with_413(
 
 @pytest.mark.integration
 @db
+def test_a_document_at_the_event_limit_is_captured_whole(capturer: Organisation) -> None:
+    client = token_client(capturer)
+    events = [
+        observation(i % 60, f"urn:epc:id:sgtin:4012345.011111.{i}")
+        for i in range(capture.CAPTURE_LIMIT)
+    ]
+    body = json.dumps(document(*events), indent=2).encode()
+    assert len(body) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE  # Django's form limit is not ours
+    job = job_of(client, post_capture(client, body))
+    assert (job["success"], job["capturedCount"]) == (True, capture.CAPTURE_LIMIT)
+    assert EpcisEvent.objects.filter(organisation=capturer).count() == capture.CAPTURE_LIMIT
+
+
+@pytest.mark.integration
+@db
 def test_who_may_capture_and_read_capture_jobs(capturer: Organisation) -> None:
     anonymous = Client().post("/epcis/capture", "{}", content_type="application/json")
     assert anonymous.status_code == 401
