@@ -477,3 +477,19 @@ def test_xml_captures_store_the_rows_of_their_json_twins(capturer: Organisation,
     # the same document again: every event a duplicate
     again = job_of(client, post_capture(client, (XML / f"{name}.json").read_bytes(), "proceed"))
     assert again["duplicateCount"] == again["eventCount"]
+
+
+@pytest.mark.integration
+@db
+def test_a_single_event_in_xml_is_the_event_of_its_json_twin(capturer: Organisation) -> None:
+    client = token_client(capturer)
+    xml = (XML / "transaction.1_2.xml").read_bytes()
+    created = client.post("/epcis/events", xml, content_type="application/xml")
+    assert created.status_code == 201, created.content
+    (expected,) = _hashes((XML / "transaction.json").read_bytes(), "application/json")
+    assert EpcisEvent.objects.get().event_hash == expected
+    twin = (XML / "transaction.json").read_bytes()
+    duplicate = client.post("/epcis/events", twin, content_type="application/ld+json")
+    assert duplicate.status_code == 409
+    two = (XML / "aggregation_packing_unpacking.json").read_bytes()
+    assert client.post("/epcis/events", two, content_type="application/json").status_code == 400
