@@ -372,7 +372,8 @@ def test_the_limits_are_announced_and_enforced_with_413(
     capturer: Organisation, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = token_client(capturer)
-    options = client.options("/epcis/capture")
+    options = Client().options("/epcis/capture")
+    assert options.status_code == 204
     assert options["GS1-EPCIS-Capture-Limit"] == str(capture.CAPTURE_LIMIT)
     assert options["GS1-EPCIS-Capture-File-Size-Limit"] == str(capture.CAPTURE_FILE_SIZE_LIMIT)
     monkeypatch.setattr(capture, "CAPTURE_LIMIT", 2)
@@ -493,3 +494,21 @@ def test_a_single_event_in_xml_is_the_event_of_its_json_twin(capturer: Organisat
     assert duplicate.status_code == 409
     two = (XML / "aggregation_packing_unpacking.json").read_bytes()
     assert client.post("/epcis/events", two, content_type="application/json").status_code == 400
+
+
+@pytest.mark.integration
+@db
+def test_a_capture_that_races_another_keeps_nothing_and_says_so(
+    capturer: Organisation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = token_client(capturer)
+    assert job_of(client, post_capture(client, document(observation(1))))["success"] is True
+    # as if a concurrent capture stored the event between the duplicate check and the insert
+    monkeypatch.setattr(capture, "_mark_duplicates", lambda prepared, organisation: None)
+    job = job_of(client, post_capture(client, document(observation(2), observation(1))))
+    assert (job["success"], job["capturedCount"]) == (False, 0)
+    assert "at the same moment" in job["errors"][0]["problems"][0]
+    assert EpcisEvent.objects.count() == 1
+    single = {"@context": CONTEXT, **observation(1)}
+    raced = client.post("/epcis/events", json.dumps(single), content_type="application/json")
+    assert raced.status_code == 409

@@ -23,7 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from webapp.epcis.columns import event_columns
@@ -208,6 +208,7 @@ def _insert(rows: list[EpcisEvent]) -> None:
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     table = connection.ops.quote_name(EpcisEvent._meta.db_table)
     with (
+        connection.wrap_database_errors,  # psycopg's errors as django's (IntegrityError)
         connection.cursor() as cursor,
         cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
     ):
@@ -219,22 +220,14 @@ class _Rollback(Exception):
     pass
 
 
-def capture_document(
-    *,
-    organisation: Organisation,
-    document: Any,
-    error_behaviour: str = CaptureJob.ErrorBehaviour.ROLLBACK,
-) -> CaptureJob:
-    """Capture an EPCISDocument for `organisation`; the finished job says what happened.
-
-    Raises CaptureRefused when the document as a whole is refused (not a document, over
-    the limit, or - in rollback mode - not valid by the schema)."""
+def _events_checked(
+    document: Any, error_behaviour: str
+) -> tuple[list[Any], dict[int, list[Problem]]]:
+    """The document's events and the schema problems of each (proceed mode); refuses the
+    document as a whole when it cannot be captured at all."""
     if error_behaviour not in CaptureJob.ErrorBehaviour.values:
         raise CaptureRefused(
-            400,
-            VALIDATION,
-            "Unknown GS1-Capture-Error-Behaviour",
-            "Give rollback or proceed.",
+            400, VALIDATION, "Unknown GS1-Capture-Error-Behaviour", "Give rollback or proceed."
         )
     if not isinstance(document, dict) or document.get("type") != "EPCISDocument":
         raise CaptureRefused(
@@ -255,22 +248,14 @@ def capture_document(
         raise CaptureRefused(
             400, VALIDATION, "The document is not valid EPCIS 2.0", "; ".join(lines[:20]), lines
         )
-    events = events or []
-    context = document.get("@context")
-    job = CaptureJob.objects.create(
-        organisation=organisation, error_behaviour=error_behaviour, event_count=len(events)
-    )
-    errors: list[dict[str, Any]] = [
-        {
-            "index": i,
-            "eventID": events[i].get("eventID", "") if isinstance(events[i], dict) else "",
-            "problems": _problem_lines(found),
-        }
-        for i, found in sorted(by_event.items())
-    ]
-    prepared = [_prepare(i, e, context) for i, e in enumerate(events) if i not in by_event]
-    _mark_duplicates(prepared, organisation)
-    captured: list[Prepared] = []
+    return events or [], by_event
+
+
+def _store(
+    prepared: list[Prepared], organisation: Organisation, error_behaviour: str
+) -> list[Prepared]:
+    """Map and store, in one transaction; the events captured (none when rolled back).
+    Raises IntegrityError when a concurrent capture stored one of the events first."""
     try:
         with transaction.atomic():
             lots: dict[str, int] = {}  # lots registered by this capture, by GS1 key
@@ -291,13 +276,57 @@ def capture_document(
             _insert(_rows([p for p in captured if not p.declares_error], organisation))
             _declare_errors([p for p in captured if p.declares_error])
     except _Rollback:
+        return []
+    return captured
+
+
+#: The job's error when a concurrent capture stored one of the events first.
+RACED = {
+    "index": None,
+    "eventID": "",
+    "problems": [
+        "Another capture stored some of these events at the same moment; nothing was "
+        "captured. Capture again to see which are duplicates."
+    ],
+}
+
+
+def capture_document(
+    *,
+    organisation: Organisation,
+    document: Any,
+    error_behaviour: str = CaptureJob.ErrorBehaviour.ROLLBACK,
+) -> CaptureJob:
+    """Capture an EPCISDocument for `organisation`; the finished job says what happened.
+
+    Raises CaptureRefused when the document as a whole is refused (not a document, over
+    the limit, or - in rollback mode - not valid by the schema)."""
+    events, by_event = _events_checked(document, error_behaviour)
+    context = document.get("@context")
+    job = CaptureJob.objects.create(
+        organisation=organisation, error_behaviour=error_behaviour, event_count=len(events)
+    )
+    errors: list[dict[str, Any]] = [
+        {
+            "index": i,
+            "eventID": events[i].get("eventID", "") if isinstance(events[i], dict) else "",
+            "problems": _problem_lines(found),
+        }
+        for i, found in sorted(by_event.items())
+    ]
+    prepared = [_prepare(i, e, context) for i, e in enumerate(events) if i not in by_event]
+    _mark_duplicates(prepared, organisation)
+    try:
+        captured = _store(prepared, organisation, error_behaviour)
+    except IntegrityError:
         captured = []
+        errors.append(RACED)
     errors += [
         {"index": p.index, "eventID": p.event.get("eventID", ""), "problems": p.problems}
         for p in prepared
         if p.problems
     ]
-    errors.sort(key=lambda e: e["index"])
+    errors.sort(key=lambda e: -1 if e["index"] is None else e["index"])
     job.errors = errors
     job.error_count = len(errors)
     job.duplicate_count = sum(1 for p in prepared if p.duplicate)
@@ -339,6 +368,10 @@ def capture_event(*, organisation: Organisation, event: Any) -> EpcisEvent:
         lines = _refusal_lines(exc)
         raise CaptureRefused(
             400, VALIDATION, "The event cannot be recorded", "; ".join(lines), lines
+        ) from exc
+    except IntegrityError as exc:  # captured concurrently a moment ago
+        raise CaptureRefused(
+            409, ALREADY_EXISTS, "The event is already captured", prepared.hash
         ) from exc
     return row
 
