@@ -197,6 +197,30 @@ def test_rollback_leaves_nothing_and_proceed_captures_exactly_the_valid_events(
     assert stored == ["commissioning", "inspecting"]
     assert Operation.objects.count() == operations_before + 1
 
+    # A shipment whose receiver is named only by the purchase order it issued.
+    for operation in network.settle():
+        assert operation.status == Operation.Status.CONFIRMED, operation.error
+    refinery = network.orgs["refinery"]
+    order = object_event(
+        "shipping",
+        "OBSERVE",
+        minute=9,
+        quantityList=[{"epcClass": LOT_CLASS, "quantity": 200, "uom": "KGM"}],
+        bizTransactionList=[
+            {"type": "po", "bizTransaction": f"urn:epcglobal:cbv:bt:{refinery.gln}:PO-1042"}
+        ],
+    )
+    job = job_of(mine, post_capture(mine, document(order)))
+    assert job["success"] is True, job["errors"]
+    for operation in network.settle():
+        assert operation.status == Operation.Status.CONFIRMED, operation.error
+    offered = HandoffVersion.objects.get(chain_id=settings.CHAIN_ID, block_to__isnull=True)
+    assert (offered.receiver, int(offered.quantity), offered.status) == (
+        refinery.address,
+        200_000,
+        "open",
+    )
+
 
 @pytest.mark.integration
 @pytest.mark.node

@@ -262,13 +262,16 @@ def _store(
             for p in prepared:
                 if p.duplicate or chain_action(p.event) is None:
                     continue  # stored as it is: no savepoint, no service call
+                known = dict(lots)  # a refused event's lots are rolled back with it
                 try:
                     with transaction.atomic():
                         p.operation = map_event(
-                            organisation=organisation, event=p.event, event_hash=p.hash, lots=lots
+                            organisation=organisation, event=p.event, event_hash=p.hash, lots=known
                         )
                 except ValidationError as exc:
                     p.problems += _refusal_lines(exc)
+                else:
+                    lots.update(known)
             failed = [p for p in prepared if p.problems]
             if failed and error_behaviour == CaptureJob.ErrorBehaviour.ROLLBACK:
                 raise _Rollback()

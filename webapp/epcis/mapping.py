@@ -210,10 +210,19 @@ def _receiver(organisation: Organisation, event: dict[str, Any]) -> Organisation
         )
         if found is not None:
             return found
+    for element in event.get("bizTransactionList") or []:
+        # `urn:epcglobal:cbv:bt:<GLN>:<id>`: the party that issued the business transaction
+        # (a purchase order names the buyer); the first that is another organisation.
+        parts = str(element.get("bizTransaction", "")).split(":")
+        if len(parts) >= 5 and parts[:4] == ["urn", "epcglobal", "cbv", "bt"]:
+            found = Organisation.objects.filter(gln=parts[4]).first()
+            if found is not None and found.pk != organisation.pk:
+                return found
     raise _refuse(
         "destinationList",
         "Name the receiving organisation: an owning_party or possessing_party destination "
-        "with its GLN (urn:epc:id:pgln:… or a Digital Link).",
+        "with its GLN (urn:epc:id:pgln:… or a Digital Link), or a business transaction "
+        "(urn:epcglobal:cbv:bt:<GLN>:…) it issued.",
     )
 
 
