@@ -536,3 +536,41 @@ def test_a_capture_that_races_another_keeps_nothing_and_says_so(
     single = {"@context": CONTEXT, **observation(1)}
     raced = client.post("/epcis/events", json.dumps(single), content_type="application/json")
     assert raced.status_code == 409
+
+
+@pytest.mark.unit
+def test_which_events_map_onto_the_chain() -> None:
+    from webapp.epcis.mapping import chain_action
+
+    assert chain_action(commissioning()) == "lot.register"
+    assert chain_action(shipping()) == "handoff.initiate"
+    assert chain_action(receiving()) == "handoff.accept"
+    accepting = {**receiving(), "bizStep": "urn:epcglobal:cbv:bizstep:accepting"}
+    assert chain_action(accepting) == "handoff.accept"
+    assert chain_action(observation()) is None
+    assert chain_action({**shipping(), "errorDeclaration": {"declarationTime": "x"}}) is None
+    assert chain_action({"type": "TransactionEvent", "action": "ADD"}) is None
+    assert chain_action({"type": "TransformationEvent"}) == "transformation.record"
+    packing = {"type": "AggregationEvent", "action": "ADD", "bizStep": "packing"}
+    assert chain_action(packing) == "bundle.create"
+    assert chain_action({**packing, "action": "DELETE", "bizStep": "unpacking"}) == "bundle.unpack"
+
+
+@pytest.mark.unit
+def test_quantities_become_whole_base_units() -> None:
+    from django.core.exceptions import ValidationError
+
+    from webapp.epcis.mapping import _quantity, gs1_key
+
+    assert _quantity({"quantity": 12.5, "uom": "KGM"}, "q") == (12_500, "g")
+    assert _quantity({"quantity": 3}, "q") == (3, "piece")
+    assert _quantity({"quantity": 2, "uom": "LTR"}, "q") == (2_000, "ml")
+    with pytest.raises(ValidationError, match="whole number"):
+        _quantity({"quantity": 0.5, "uom": "GRM"}, "q")
+    with pytest.raises(ValidationError):
+        _quantity({"quantity": 0, "uom": "KGM"}, "q")
+    key = gs1_key("https://id.gs1.org/01/04012345111118/10/LOT42")
+    assert key is not None
+    assert (key.key, key.lot) == ("04012345111118", "LOT42")
+    assert gs1_key(LOT_CLASS) == key
+    assert gs1_key("urn:example:not-gs1") is None

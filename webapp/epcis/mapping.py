@@ -42,6 +42,7 @@ from webapp.lots.services import (
     transformation_record,
 )
 from webapp.operations.models import Operation
+from webapp.operations.services import IdempotencyConflict
 from webapp.organisations.models import Organisation
 from webapp.organisations.selectors import organisation_by_gs1_key
 from webapp.projections.models import HandoffVersion
@@ -353,4 +354,7 @@ def map_event(
     action = chain_action(event)
     if action is None:
         return None
-    return _HANDLERS[action](organisation, event, event_hash, lots)
+    try:
+        return _HANDLERS[action](organisation, event, event_hash, lots)
+    except IdempotencyConflict as exc:  # this event's key was used for another request
+        raise _refuse("__all__", f"This event already acted differently: {exc}") from exc
