@@ -382,6 +382,9 @@ def test_a_schema_invalid_document_is_a_validation_exception_naming_the_path(
     assert [e["index"] for e in job["errors"]] == [1]
     assert job["errors"][0]["problems"][0].startswith("epcisBody.eventList[1].action")
     assert EpcisEvent.objects.count() == 1
+    unknown = post_capture(client, document(observation(2)), behaviour="sometimes")
+    assert unknown.status_code == 400
+    assert "rollback or proceed" in unknown.json()["detail"]
     not_json = post_capture(client, b"{", content_type="application/json")
     assert not_json.status_code == 400
     assert post_capture(client, b"x", content_type="text/plain").status_code == 415
