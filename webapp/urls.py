@@ -10,6 +10,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include("webapp.api.urls")),
     path("epcis/", include("webapp.api.epcis.query_urls")),
+    path("epcis/", include("webapp.api.epcis.capture_urls")),
     path("health/indexer", health.IndexerHealthView.as_view(), name="indexer-health"),
     path("metrics", health.metrics, name="metrics"),
     path("", include("webapp.resolver.urls")),

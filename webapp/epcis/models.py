@@ -72,6 +72,15 @@ class EpcisEvent(models.Model):
     lot_ids = IdentifierListField()
     #: A public fact (a lot's registration, a certificate): every member sees it.
     public = models.BooleanField(default=False)
+    #: The operation a captured event became on the chain (lot registered, handoff, ...);
+    #: none for an event that maps to no chain action.
+    operation = models.ForeignKey(
+        "operations.Operation",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="epcis_events",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
