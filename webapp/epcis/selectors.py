@@ -13,7 +13,7 @@ from django.db import connection
 from django.db.models import F, Func, Q, QuerySet, TextField
 
 from webapp.epcis.columns import identifier_forms, vocabulary_term
-from webapp.epcis.models import EpcisEvent, NamedQuery
+from webapp.epcis.models import CaptureJob, EpcisEvent, NamedQuery
 from webapp.epcis.query import EventQuery
 from webapp.lots.selectors import current_lots, stock_scope
 from webapp.organisations.models import Organisation
@@ -146,3 +146,19 @@ def named_queries(*, organisation: Organisation) -> list[NamedQuery]:
 
 def named_query(*, organisation: Organisation, name: str) -> NamedQuery | None:
     return NamedQuery.objects.filter(organisation=organisation, name=name).first()
+
+
+def capture_job_events(*, job: CaptureJob) -> list[EpcisEvent]:
+    """The events a finished capture job stored, with the operations they became. A capture
+    stores its rows in one transaction between the job's creation and its end, stamping
+    them with one record time inside that window; a job keeps no list of its own, so a
+    second capture of the same organisation in the very same moment would show here too."""
+    if job.finished_at is None:
+        return []
+    rows = EpcisEvent.objects.filter(
+        organisation_id=job.organisation_id,
+        source=EpcisEvent.Source.CAPTURED,
+        record_time__gte=job.created_at,
+        record_time__lte=job.finished_at,
+    )
+    return list(rows.select_related("operation").order_by("id"))

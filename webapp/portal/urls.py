@@ -1,7 +1,7 @@
 from django.urls import include, path
 
 from webapp.converters import Uint256Converter  # noqa: F401  (registers <uint:>)
-from webapp.portal import lots_views, page_views, settings_views, token_views, views
+from webapp.portal import epcis_views, lots_views, page_views, settings_views, token_views, views
 from webapp.portal import provenance_views as pv
 
 app_name = "portal"
@@ -58,5 +58,14 @@ urlpatterns = [
     path("notifications/read", pv.notifications_read, name="notifications-read"),
     path("sustainability", pv.sustainability_view, name="sustainability"),
     path("sustainability/<str:table>.csv", pv.sustainability_csv, name="sustainability-csv"),
+    path("traceability/epcis", epcis_views.epcis_events_view, name="epcis"),
+    path("traceability/epcis/download", epcis_views.epcis_download_view, name="epcis-download"),
+    path("traceability/epcis/upload", epcis_views.epcis_upload_view, name="epcis-upload"),
+    path("traceability/epcis/jobs/<uuid:job_id>", epcis_views.epcis_job_view, name="epcis-job"),
+    path(
+        "traceability/epcis/jobs/<uuid:job_id>/status",
+        epcis_views.epcis_job_status,
+        name="epcis-job-status",
+    ),
     path("", include("webapp.imports.urls")),
 ]

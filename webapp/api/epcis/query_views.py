@@ -26,7 +26,7 @@ from rest_framework.views import APIView
 
 from webapp.api.authentication import acting_organisation
 from webapp.api.problems import PROBLEM
-from webapp.epcis.models import EpcisEvent
+from webapp.epcis.documents import EPCIS_CONTEXT, query_document
 from webapp.epcis.query import (
     EVENT_TYPES,
     EventQuery,
@@ -45,7 +45,6 @@ from webapp.epcis.selectors import (
 )
 from webapp.epcis.services import QueryNameTaken, named_query_create, named_query_delete
 
-EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 VERSION_HEADERS = {"GS1-EPCIS-Version": "2.0.0", "GS1-CBV-Version": "2.0.0"}
 DISCOVERY_HEADERS = {
     **VERSION_HEADERS,
@@ -207,40 +206,6 @@ def _page_key(request: Request) -> dict[str, Any] | None:
     if not isinstance(key, dict) or key.get("q") != _fingerprint(request):
         raise QueryParameterError("nextPageToken", "the token belongs to another query.")
     return key
-
-
-def _event_document(event: EpcisEvent) -> dict[str, Any]:
-    """An event as stored, with the eventID (its hash when it came without one) and the
-    recordTime the repository gave it (whatever a capturer wrote there)."""
-    document = dict(event.document)
-    document.setdefault("eventID", event.event_id or event.event_hash)
-    document["recordTime"] = event.record_time.isoformat().replace("+00:00", "Z")
-    return document
-
-
-def query_document(
-    events: list[EpcisEvent], query_name: str = "SimpleEventQuery"
-) -> dict[str, Any]:
-    """The `EPCISQueryDocument` answering a query. Namespace prefixes an event brought in
-    its own `@context` are declared on the document too."""
-    context: list[Any] = [EPCIS_CONTEXT]
-    for event in events:
-        own = event.document.get("@context")
-        for entry in own if isinstance(own, list) else [own]:
-            if isinstance(entry, dict) and entry not in context:
-                context.append(entry)
-    return {
-        "@context": context,
-        "type": "EPCISQueryDocument",
-        "schemaVersion": "2.0",
-        "creationDate": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "epcisBody": {
-            "queryResults": {
-                "queryName": query_name,
-                "resultsBody": {"eventList": [_event_document(e) for e in events]},
-            }
-        },
-    }
 
 
 class EventsApi(EpcisApi):
