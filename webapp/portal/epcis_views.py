@@ -1,5 +1,5 @@
 """The portal's EPCIS page: an organisation's events (the same query and visibility tiers as
-the REST binding at /epcis/events), filtered and downloadable as an EPCISQueryDocument;
+the REST binding at /epcis/events), filtered and downloadable as an EPCISDocument;
 the upload of an EPCIS document (JSON or XML) through the one capture path
 (`webapp.epcis.capture.capture_document`) and the page of its capture job, which polls a
 status endpoint so a capture running in the background later needs no other page."""
@@ -28,7 +28,7 @@ from webapp.epcis.capture import (
     capture_job_list,
     parse_body,
 )
-from webapp.epcis.documents import query_document
+from webapp.epcis.documents import epcis_document
 from webapp.epcis.models import CaptureJob, EpcisEvent
 from webapp.epcis.query import EVENT_TYPES, QueryParameterError, parse_query
 from webapp.epcis.selectors import capture_job_events, event_page
@@ -208,7 +208,7 @@ def epcis_events_view(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def epcis_download_view(request: HttpRequest) -> HttpResponse:
-    """The filtered events (newest first, up to `DOWNLOAD_LIMIT`) as an EPCISQueryDocument."""
+    """The filtered events (newest first, up to `DOWNLOAD_LIMIT`) as an EPCISDocument."""
     organisation = organisation_of(request)
     _form, params, reason = _filtered(request)
     if not reason:
@@ -220,7 +220,7 @@ def epcis_download_view(request: HttpRequest) -> HttpResponse:
             reason = f"The filters cannot be a query: {exc.message}"
     if reason:
         return render(request, "portal/error.html", {"message": reason}, status=400)
-    body = json.dumps(query_document(page.events), indent=1, ensure_ascii=False)
+    body = json.dumps(epcis_document(page.events), indent=1, ensure_ascii=False)
     response = HttpResponse(body, content_type="application/json; charset=utf-8")
     name = f"epcis-events-{organisation.slug}-{timezone.now():%Y%m%d-%H%M%S}.json"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
