@@ -32,6 +32,8 @@ from webapp.epcis.documents import epcis_document
 from webapp.epcis.models import CaptureJob, EpcisEvent
 from webapp.epcis.query import EVENT_TYPES, QueryParameterError, parse_query
 from webapp.epcis.selectors import capture_job_events, event_page
+from webapp.lots.selectors import lot_labels
+from webapp.operations.selectors import operations_described
 from webapp.organisations.models import Organisation
 from webapp.portal.access import organisation_of
 
@@ -298,14 +300,20 @@ def _errors(job: CaptureJob) -> list[dict[str, Any]]:
 @login_required
 def epcis_job_view(request: HttpRequest, job_id: str) -> HttpResponse:
     job = _job(organisation_of(request), job_id)
+    events = capture_job_events(job=job)
+    operations = [e.operation for e in events if e.operation is not None]
+    titles = {
+        d.operation.id: d.title for d in operations_described(operations, lot_labels=lot_labels)
+    }
+    rows = []
+    for event in events:
+        row = _event_row(event)
+        row["operation_title"] = titles.get(event.operation.id, "") if event.operation else ""
+        rows.append(row)
     return render(
         request,
         "portal/epcis_job.html",
-        {
-            "job": job,
-            "errors": _errors(job),
-            "rows": [_event_row(e) for e in capture_job_events(job=job)],
-        },
+        {"job": job, "errors": _errors(job), "rows": rows},
     )
 
 
