@@ -17,11 +17,20 @@ from django.utils import timezone
 
 from contracts.chain.artifacts import load
 from tests.webapp.network import Network
-from tests.webapp.test_epcis_capture import document, observation, token_client
+from tests.webapp.test_epcis_capture import (
+    _gs1_identities,
+    commissioning,
+    document,
+    observation,
+    shipping,
+    token_client,
+)
 from webapp.epcis.anchoring import NotAnchored, epcis_anchor, epcis_event_proof
 from webapp.epcis.capture import capture_document
 from webapp.epcis.models import EpcisAnchorBatch, EpcisEvent
+from webapp.lots.selectors import stock_scope
 from webapp.operations.models import Operation
+from webapp.passport.evidence import evidence_pack
 
 pytestmark = [
     pytest.mark.integration,
@@ -185,3 +194,39 @@ def test_the_proof_endpoint_answers_those_who_may_see_the_event(network: Network
     assert stranger.status_code == 404
     assert "may see" in stranger.json()["detail"]
     assert mine.get("/epcis/events/urn:uuid:nothing-like-this/proof").status_code == 404
+
+
+def test_a_participants_evidence_pack_carries_the_proofs_of_captured_events(
+    network: Network, tmp_path: Path
+) -> None:
+    _gs1_identities(network)
+    job = capture_document(
+        organisation=network.orgs["mine"], document=document(commissioning(), shipping())
+    )
+    assert job.captured_count == 2, job.errors
+    for operation in network.settle():
+        assert operation.status == Operation.Status.CONFIRMED, operation.error
+    rows = list(EpcisEvent.objects.filter(organisation=network.orgs["mine"]).order_by("id"))
+    registered = rows[0].operation
+    assert registered is not None
+    lot_id = int(registered.lot_id)
+    mine = stock_scope(organisation=network.orgs["mine"])
+
+    # Not anchored yet: the pack holds the chain facts only.
+    before = evidence_pack(lot_id=lot_id, tier="participant", scope=mine)
+    assert not [p for p in before["proofs"] if p["format"] == "provenant-anchored-item/1"]
+
+    epcis_anchor(now=timezone.now() + timedelta(hours=1))
+    network.settle()
+    pack = evidence_pack(lot_id=lot_id, tier="participant", scope=mine)
+    anchored = [p for p in pack["proofs"] if p["format"] == "provenant-anchored-item/1"]
+    assert [p["item"]["eventHash"] for p in anchored] == [r.event_hash for r in rows]
+    result = _verify(pack, tmp_path, "pack")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    # The public pack and an organisation that may not see the events get none of them.
+    public = evidence_pack(lot_id=lot_id, tier="public")
+    assert not [p for p in public["proofs"] if p["format"] == "provenant-anchored-item/1"]
+    stranger = stock_scope(organisation=network.orgs["distributor"])
+    theirs = evidence_pack(lot_id=lot_id, tier="participant", scope=stranger)
+    assert not [p for p in theirs["proofs"] if p["format"] == "provenant-anchored-item/1"]

@@ -29,6 +29,7 @@ from contracts.proofs.merkle import item_leaf, merkle_root
 from webapp.chain.chain_client import chain
 from webapp.chain.models import ChainEvent
 from webapp.epcis.models import EpcisAnchorBatch, EpcisEvent
+from webapp.epcis.selectors import events_visible_to
 from webapp.operations.calls import ContractCall
 from webapp.operations.models import Operation
 from webapp.operations.services import operation_queue
@@ -206,3 +207,23 @@ def epcis_event_proof(event: EpcisEvent) -> dict[str, Any]:
         raise ProofUnavailable(
             f"The chain node is not reachable ({type(exc).__name__}); try again later."
         ) from exc
+
+
+def lot_event_proofs(*, organisation: Organisation, lot_ids: list[int]) -> list[dict[str, Any]]:
+    """The anchoring proofs of the captured events about these lots that `organisation`
+    may see and that are anchored already (in capture order), for a participant's evidence
+    pack. Raises ProofUnavailable when the node cannot give one."""
+    if not lot_ids:
+        return []
+    epcis_anchors_record()
+    events = (
+        events_visible_to(organisation=organisation)
+        .filter(
+            source=EpcisEvent.Source.CAPTURED,
+            lot_ids__overlap=[str(i) for i in lot_ids],
+            anchor_batch__isnull=False,
+        )
+        .exclude(anchor_batch__anchor_transaction_hash="")
+        .order_by("created_at", "id")
+    )
+    return [epcis_event_proof(e) for e in events]
