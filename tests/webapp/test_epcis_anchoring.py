@@ -30,7 +30,9 @@ from webapp.epcis.capture import capture_document
 from webapp.epcis.models import EpcisAnchorBatch, EpcisEvent
 from webapp.lots.selectors import stock_scope
 from webapp.operations.models import Operation
+from webapp.organisations.models import Organisation
 from webapp.passport.evidence import evidence_pack
+from workers import tasks
 
 pytestmark = [
     pytest.mark.integration,
@@ -44,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _capture(net: Network, count: int, slug: str = "mine") -> list[EpcisEvent]:
     events = [
         {
-            **observation(minute=i, epc=f"urn:epc:id:sgtin:4012345.011111.{2000 + i}"),
+            **observation(minute=i, epc=f"urn:epc:id:sgtin:4012345.011111.{len(slug)}{2000 + i}"),
             "eventID": f"urn:uuid:7c5a3e0e-0000-4000-8000-{slug[:4].encode().hex()}{i:04d}",
         }
         for i in range(count)
@@ -230,3 +232,21 @@ def test_a_participants_evidence_pack_carries_the_proofs_of_captured_events(
     stranger = stock_scope(organisation=network.orgs["distributor"])
     theirs = evidence_pack(lot_id=lot_id, tier="participant", scope=stranger)
     assert not [p for p in theirs["proofs"] if p["format"] == "provenant-anchored-item/1"]
+
+
+def test_the_periodic_task_anchors_and_an_organisation_without_a_key_waits(
+    network: Network, settings: Any
+) -> None:
+    assert settings.CELERY_BEAT_SCHEDULE["epcis-anchor"]["task"] == "workers.tasks.epcis_anchor"
+    settings.EPCIS_ANCHOR_MAX_WAIT_SECONDS = 0
+    _capture(network, 1, slug="mine")
+    _capture(network, 1, slug="refinery")
+    Organisation.objects.filter(id=network.orgs["refinery"].id).update(address="")
+    assert tasks.epcis_anchor() == 1
+    (batch,) = EpcisAnchorBatch.objects.all()
+    assert batch.organisation == network.orgs["mine"]
+    assert EpcisEvent.objects.filter(anchor_batch__isnull=True).count() == 1
+    network.settle()
+    assert tasks.epcis_anchor() == 0
+    batch.refresh_from_db()
+    assert batch.anchor_transaction_hash

@@ -123,7 +123,9 @@ def epcis_anchor(*, now: datetime | None = None) -> list[EpcisAnchorBatch]:
     now = now or timezone.now()
     built: list[EpcisAnchorBatch] = []
     organisation_ids = set(_pending().values_list("organisation_id", flat=True).distinct())
-    for organisation in Organisation.objects.filter(id__in=organisation_ids).order_by("id"):
+    # An organisation without a signing key cannot anchor: its events wait for one.
+    signers = Organisation.objects.filter(id__in=organisation_ids).exclude(address="")
+    for organisation in signers.order_by("id"):
         while (batch := _close_one(organisation, now)) is not None:
             built.append(batch)
     epcis_anchors_record()
