@@ -25,6 +25,7 @@ from tests.webapp.test_epcis_capture import (
     shipping,
     token_client,
 )
+from webapp.epcis import anchoring
 from webapp.epcis.anchoring import NotAnchored, epcis_anchor, epcis_event_proof
 from webapp.epcis.capture import capture_document
 from webapp.epcis.models import EpcisAnchorBatch, EpcisEvent
@@ -172,7 +173,9 @@ def test_chain_events_are_not_batched(network: Network) -> None:
         epcis_event_proof(chain_event)
 
 
-def test_the_proof_endpoint_answers_those_who_may_see_the_event(network: Network) -> None:
+def test_the_proof_endpoint_answers_those_who_may_see_the_event(
+    network: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
     events = _capture(network, 2)
     mine, refinery = token_client(network.orgs["mine"]), token_client(network.orgs["refinery"])
     url = f"/epcis/events/{events[0].event_id}/proof"
@@ -191,6 +194,17 @@ def test_the_proof_endpoint_answers_those_who_may_see_the_event(network: Network
     assert by_hash.json()["item"]["eventID"] == events[1].event_id
     # The event itself is still served at its own URL.
     assert mine.get(f"/epcis/events/{events[0].event_id}").status_code == 200
+
+    # A node that does not answer: 503 with the reason, never a 5xx trace.
+    def unreachable() -> Any:
+        raise ConnectionRefusedError("node down")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(anchoring, "chain", unreachable)
+        down = mine.get(url)
+    assert down.status_code == 503
+    assert "not reachable" in down.json()["detail"]
+    assert mine.get(url).status_code == 200
 
     stranger = refinery.get(url)
     assert stranger.status_code == 404

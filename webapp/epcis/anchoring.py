@@ -132,13 +132,16 @@ def epcis_anchor(*, now: datetime | None = None) -> list[EpcisAnchorBatch]:
     return built
 
 
-def epcis_anchors_record() -> int:
-    """Give each batch whose anchor was mined and mirrored its `RootAnchored` log (the
-    transaction hash, log index and block); returns how many were recorded."""
+def epcis_anchors_record(*, batch_ids: list[int] | None = None) -> int:
+    """Give each batch (of `batch_ids`, or every one) whose anchor was mined and mirrored
+    its `RootAnchored` log (the transaction hash, log index and block); returns how many
+    were recorded."""
     recorded = 0
     waiting = EpcisAnchorBatch.objects.filter(
         anchor_transaction_hash="", operation__isnull=False
     ).select_related("operation")
+    if batch_ids is not None:
+        waiting = waiting.filter(id__in=batch_ids)
     for batch in waiting:
         operation = batch.operation
         if operation is None or not operation.transaction_hash:
@@ -182,7 +185,7 @@ def epcis_event_proof(event: EpcisEvent) -> dict[str, Any]:
             "batches within about a minute; ask again later."
         )
     if not batch.anchor_transaction_hash:
-        epcis_anchors_record()
+        epcis_anchors_record(batch_ids=[batch.id])
         batch.refresh_from_db()
     if not batch.anchor_transaction_hash or batch.anchor_log_index is None:
         raise NotAnchored(
@@ -217,7 +220,6 @@ def lot_event_proofs(*, organisation: Organisation, lot_ids: list[int]) -> list[
     pack. Raises ProofUnavailable when the node cannot give one."""
     if not lot_ids:
         return []
-    epcis_anchors_record()
     events = (
         events_visible_to(organisation=organisation)
         .filter(
@@ -225,7 +227,14 @@ def lot_event_proofs(*, organisation: Organisation, lot_ids: list[int]) -> list[
             lot_ids__overlap=[str(i) for i in lot_ids],
             anchor_batch__isnull=False,
         )
-        .exclude(anchor_batch__anchor_transaction_hash="")
         .order_by("created_at", "id")
     )
-    return [epcis_event_proof(e) for e in events]
+    found = list(events)
+    batch_ids = sorted({e.anchor_batch_id for e in found if e.anchor_batch_id is not None})
+    epcis_anchors_record(batch_ids=batch_ids)
+    anchored = set(
+        EpcisAnchorBatch.objects.filter(id__in=batch_ids)
+        .exclude(anchor_transaction_hash="")
+        .values_list("id", flat=True)
+    )
+    return [epcis_event_proof(e) for e in found if e.anchor_batch_id in anchored]
