@@ -276,7 +276,12 @@ CELERY_BEAT_SCHEDULE = {
     "index-chain": {"task": "workers.tasks.index_chain", "schedule": 2.0},
     "sweep-operations": {"task": "workers.tasks.sweep_operations", "schedule": 3.0},
     "resume-imports": {"task": "workers.tasks.resume_imports", "schedule": 60.0},
+    "epcis-anchor": {"task": "workers.tasks.epcis_anchor", "schedule": 10.0},
 }
+#: Captured EPCIS events are anchored in Merkle batches of at most this many events, or
+#: sooner once the oldest waited this long (`webapp.epcis.anchoring`).
+EPCIS_ANCHOR_BATCH_SIZE = env_int("PROVENANT_EPCIS_ANCHOR_BATCH_SIZE", 1000)
+EPCIS_ANCHOR_MAX_WAIT_SECONDS = env_int("PROVENANT_EPCIS_ANCHOR_MAX_WAIT_SECONDS", 60)
 
 # --- security: production switch, HTTPS, content security policy, login and API throttles.
 # Kept together so the whole posture reads in one place.

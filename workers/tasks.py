@@ -12,6 +12,7 @@ from requests.exceptions import Timeout
 from webapp.chain.chain_client import chain
 from webapp.chain.indexer import ChainIndexer, IndexerBusy, leader_lock
 from webapp.chain.pipeline import chain_sync
+from webapp.epcis.anchoring import epcis_anchor as epcis_anchor_run
 from webapp.imports import services as imports
 from webapp.operations.models import Operation
 from webapp.operations.submitter import SubmitLater, operation_send, operation_track
@@ -123,3 +124,10 @@ def import_submit(job_id: str) -> None:
 def resume_imports() -> int:
     """Send again the step of imports that stopped moving (a worker gone, a lost message)."""
     return imports.imports_resume()
+
+
+@app.task(ignore_result=True)
+def epcis_anchor() -> int:
+    """Batch the captured EPCIS events that are due under a Merkle root and queue its
+    anchor; record the anchors mirrored since."""
+    return len(epcis_anchor_run())

@@ -81,6 +81,15 @@ class EpcisEvent(models.Model):
         on_delete=models.SET_NULL,
         related_name="epcis_events",
     )
+    #: The Merkle batch a captured event was anchored in (`webapp.epcis.anchoring`); none
+    #: until the next anchoring run takes it, and always none for chain-derived events.
+    anchor_batch = models.ForeignKey(
+        "epcis.EpcisAnchorBatch",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="events",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -153,3 +162,39 @@ class NamedQuery(models.Model):
 
     def __str__(self) -> str:
         return f"EPCIS query {self.name}"
+
+
+class EpcisAnchorBatch(models.Model):
+    """A batch of one organisation's captured events whose Merkle root is anchored on chain
+    (`Anchors.anchor(root, "EPCIS", itemCount, uri)`), see `webapp.epcis.anchoring`.
+
+    `items` are the batch's JSON items in tree order (`{"eventHash", "eventID"}` each): with
+    them any event's inclusion proof can be rebuilt. The anchor's transaction hash and log
+    index are filled once the `RootAnchored` log is mirrored."""
+
+    organisation = models.ForeignKey(
+        "organisations.Organisation", on_delete=models.PROTECT, related_name="epcis_batches"
+    )
+    #: The Merkle root, 0x-prefixed hex (66 characters).
+    root = models.CharField(max_length=66)
+    items = models.JSONField()
+    item_count = models.PositiveIntegerField()
+    operation = models.ForeignKey(
+        "operations.Operation",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="epcis_anchor_batches",
+    )
+    anchor_transaction_hash = models.CharField(max_length=66, blank=True)
+    anchor_log_index = models.PositiveIntegerField(null=True, blank=True)
+    anchor_block_number = models.PositiveBigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "root"], name="epcis_batch_root")
+        ]
+
+    def __str__(self) -> str:
+        return f"EPCIS batch {self.root[:10]} ({self.item_count} events)"

@@ -19,9 +19,10 @@ from contracts.proofs.verify.summary import HIDDEN, PACK_FORMAT, without
 from webapp.certificates.selectors import certificate_status
 from webapp.chain.chain_client import deployment
 from webapp.chain.models import Block, ChainEvent
+from webapp.epcis.anchoring import ProofUnavailable, lot_event_proofs
 from webapp.lots.selectors import StockScope
 from webapp.organisations.selectors import organisation_names
-from webapp.passport.proofs import block_header_stored, event_proofs_stored
+from webapp.passport.proofs import NodeUnreachable, block_header_stored, event_proofs_stored
 from webapp.projections.models import BundleContent, CertificateVersion
 from webapp.provenance.selectors import (
     MAX_DEPTH,
@@ -234,5 +235,12 @@ def evidence_pack(
                 for lot, rows in holders.items()
             }
         pack["holders"] = holders
+        if scope is not None:
+            # The anchoring proofs of the captured EPCIS events about the lineage's lots
+            # that the viewer may see (provenant-anchored-item/1, checked like the rest).
+            try:
+                proofs = proofs + lot_event_proofs(organisation=scope.organisation, lot_ids=lot_ids)
+            except ProofUnavailable as exc:
+                raise NodeUnreachable(str(exc)) from exc
     pack["proofs"] = proofs
     return pack

@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
-from webapp.api.epcis import capture_views
+from webapp.api.epcis import capture_views, proof_views
 from webapp.api.epcis import query_views as views
 
 app_name = "epcis-query"
@@ -29,6 +29,8 @@ def events(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
 urlpatterns = [
     path("", views.TopLevelApi.as_view(), name="top-level"),
     path("events", events, name="events"),
+    # Before `events/<path:event_id>`, which would take "/proof" as part of the eventID.
+    path("events/<path:event_id>/proof", proof_views.EventProofApi.as_view(), name="event-proof"),
     path("events/<path:event_id>", views.EventApi.as_view(), name="event"),
     path("queries", views.QueriesApi.as_view(), name="queries"),
     path("queries/<str:name>", views.QueryApi.as_view(), name="query"),

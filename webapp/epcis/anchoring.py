@@ -1,0 +1,240 @@
+"""Every captured EPCIS event is provable: captured events are batched per capturing
+organisation under a Merkle root, anchored on chain with `Anchors.anchor`.
+
+A batch closes when it holds `EPCIS_ANCHOR_BATCH_SIZE` events (default 1,000) or when its
+oldest event has waited `EPCIS_ANCHOR_MAX_WAIT_SECONDS` (default 60). Its items are, in
+capture order, ``{"eventHash": <CBV 2.0 hash>, "eventID": <eventID as given>}`` (the leaf
+encoding is `contracts.proofs.merkle`'s: canonical JSON, hashed twice). The batch and the
+marks on its events are written with the anchoring operation, in one database transaction,
+so a batch is built once; the operation's idempotency key is derived from the root, so a
+retry queues nothing twice. The anchor is signed by the capturing organisation's key.
+
+Once the `RootAnchored` log is mirrored, the batch records its transaction hash and log
+index, and `epcis_event_proof` gives an event's ``provenant-anchored-item/1`` proof, which
+``provenant-verify`` checks offline.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from web3.exceptions import Web3Exception
+
+from contracts.proofs.build import ProofError, anchored_item_proof
+from contracts.proofs.merkle import item_leaf, merkle_root
+from webapp.chain.chain_client import chain
+from webapp.chain.models import ChainEvent
+from webapp.epcis.models import EpcisAnchorBatch, EpcisEvent
+from webapp.epcis.selectors import events_visible_to
+from webapp.operations.calls import ContractCall
+from webapp.operations.models import Operation
+from webapp.operations.services import operation_queue
+from webapp.organisations.models import Organisation
+
+ACTION = "epcis.anchor"
+KIND = "0x" + b"EPCIS".ljust(32, b"\0").hex()
+
+
+class NotAnchored(LookupError):
+    """The event has no anchored batch yet: nothing to prove (a plain reason inside)."""
+
+
+class ProofUnavailable(RuntimeError):
+    """The proof cannot be built now (the node is unreachable or disagrees)."""
+
+
+def batch_size() -> int:
+    return int(getattr(settings, "EPCIS_ANCHOR_BATCH_SIZE", 1000))
+
+
+def max_wait() -> timedelta:
+    return timedelta(seconds=float(getattr(settings, "EPCIS_ANCHOR_MAX_WAIT_SECONDS", 60)))
+
+
+def event_item(event: EpcisEvent) -> dict[str, str]:
+    """The batch item of a captured event."""
+    return {"eventHash": event.event_hash, "eventID": event.event_id}
+
+
+def _pending() -> Any:
+    return EpcisEvent.objects.filter(
+        source=EpcisEvent.Source.CAPTURED,
+        organisation__isnull=False,
+        anchor_batch__isnull=True,
+    )
+
+
+def _queue(batch: EpcisAnchorBatch) -> Operation:
+    """The anchoring operation of a batch (the same one however often this runs)."""
+    organisation = batch.organisation
+    call = ContractCall(
+        contract="Anchors",
+        function="anchor",
+        args=(batch.root, KIND, batch.item_count, ""),
+    )
+    operation, _ = operation_queue(
+        organisation=organisation,
+        action=ACTION,
+        request={"root": batch.root, "kind": "EPCIS", "itemCount": batch.item_count},
+        call=call,
+        idempotency_key=f"epcis-anchor:{batch.root}",
+    )
+    return operation
+
+
+def _close_one(organisation: Organisation, now: datetime) -> EpcisAnchorBatch | None:
+    """Build, store and queue the next batch of `organisation`, if one is due."""
+    size = batch_size()
+    with transaction.atomic():
+        events = list(
+            _pending()
+            .filter(organisation=organisation)
+            .select_for_update(skip_locked=True)
+            .order_by("created_at", "id")[:size]
+        )
+        if not events:
+            return None
+        if len(events) < size and events[0].created_at > now - max_wait():
+            return None
+        items = [event_item(e) for e in events]
+        root = "0x" + merkle_root([item_leaf(i) for i in items]).hex()
+        batch, created = EpcisAnchorBatch.objects.get_or_create(
+            organisation=organisation,
+            root=root,
+            defaults={"items": items, "item_count": len(items)},
+        )
+        if not created:
+            # The very same events were batched before and unmarked since: never twice.
+            EpcisEvent.objects.filter(id__in=[e.id for e in events]).update(anchor_batch=batch)
+            return None
+        EpcisEvent.objects.filter(id__in=[e.id for e in events]).update(anchor_batch=batch)
+        batch.operation = _queue(batch)
+        batch.save(update_fields=["operation"])
+        return batch
+
+
+def epcis_anchor(*, now: datetime | None = None) -> list[EpcisAnchorBatch]:
+    """Close every batch that is due (by size or by age) and queue its anchor; then record
+    the anchors that were mirrored since. Returns the batches built by this run."""
+    now = now or timezone.now()
+    built: list[EpcisAnchorBatch] = []
+    organisation_ids = set(_pending().values_list("organisation_id", flat=True).distinct())
+    # An organisation without a signing key cannot anchor: its events wait for one.
+    signers = Organisation.objects.filter(id__in=organisation_ids).exclude(address="")
+    for organisation in signers.order_by("id"):
+        while (batch := _close_one(organisation, now)) is not None:
+            built.append(batch)
+    epcis_anchors_record()
+    return built
+
+
+def epcis_anchors_record(*, batch_ids: list[int] | None = None) -> int:
+    """Give each batch (of `batch_ids`, or every one) whose anchor was mined and mirrored
+    its `RootAnchored` log (the transaction hash, log index and block); returns how many
+    were recorded."""
+    recorded = 0
+    waiting = EpcisAnchorBatch.objects.filter(
+        anchor_transaction_hash="", operation__isnull=False
+    ).select_related("operation")
+    if batch_ids is not None:
+        waiting = waiting.filter(id__in=batch_ids)
+    for batch in waiting:
+        operation = batch.operation
+        if operation is None or not operation.transaction_hash:
+            continue
+        log = (
+            ChainEvent.objects.filter(
+                chain_id=operation.chain_id,
+                event="RootAnchored",
+                transaction_hash=operation.transaction_hash.lower(),
+            )
+            .order_by("-block_number", "log_index")
+            .first()
+        )
+        if log is None or str(log.args.get("root", "")).lower() != batch.root:
+            continue
+        batch.anchor_transaction_hash = log.transaction_hash
+        batch.anchor_log_index = log.log_index
+        batch.anchor_block_number = log.block_number
+        batch.save(
+            update_fields=["anchor_transaction_hash", "anchor_log_index", "anchor_block_number"]
+        )
+        recorded += 1
+    return recorded
+
+
+def epcis_event_proof(event: EpcisEvent) -> dict[str, Any]:
+    """The ``provenant-anchored-item/1`` proof of a captured event: its item, leaf and
+    Merkle path, and the chain proof of the `RootAnchored` log of its batch.
+
+    Raises NotAnchored when the event is not in an anchored batch yet, ProofUnavailable
+    when the node cannot give the proof now."""
+    if event.source != EpcisEvent.Source.CAPTURED:
+        raise NotAnchored(
+            "This event is derived from a chain fact: prove that fact instead of an anchor."
+        )
+    # From the database, not the instance: the batch may have been built since it was read.
+    batch = EpcisAnchorBatch.objects.filter(events=event).first()
+    if batch is None:
+        raise NotAnchored(
+            "This event is not in an anchored batch yet: captured events are anchored in "
+            "batches within about a minute; ask again later."
+        )
+    if not batch.anchor_transaction_hash:
+        epcis_anchors_record(batch_ids=[batch.id])
+        batch.refresh_from_db()
+    if not batch.anchor_transaction_hash or batch.anchor_log_index is None:
+        raise NotAnchored(
+            "This event's batch is not anchored on chain yet (its anchor is still on its "
+            "way); ask again later."
+        )
+    item = event_item(event)
+    try:
+        index = batch.items.index(item)
+    except ValueError as exc:
+        raise NotAnchored("This event is not among its batch's items.") from exc
+    try:
+        w3, _ = chain()
+        return anchored_item_proof(
+            w3,
+            items=batch.items,
+            index=index,
+            anchor_transaction_hash=batch.anchor_transaction_hash,
+            anchor_log_index=batch.anchor_log_index,
+        )
+    except ProofError as exc:
+        raise ProofUnavailable(f"The node's data cannot be proven right now: {exc}") from exc
+    except (OSError, Web3Exception) as exc:
+        raise ProofUnavailable(
+            f"The chain node is not reachable ({type(exc).__name__}); try again later."
+        ) from exc
+
+
+def lot_event_proofs(*, organisation: Organisation, lot_ids: list[int]) -> list[dict[str, Any]]:
+    """The anchoring proofs of the captured events about these lots that `organisation`
+    may see and that are anchored already (in capture order), for a participant's evidence
+    pack. Raises ProofUnavailable when the node cannot give one."""
+    if not lot_ids:
+        return []
+    events = (
+        events_visible_to(organisation=organisation)
+        .filter(
+            source=EpcisEvent.Source.CAPTURED,
+            lot_ids__overlap=[str(i) for i in lot_ids],
+            anchor_batch__isnull=False,
+        )
+        .order_by("created_at", "id")
+    )
+    found = list(events)
+    batch_ids = sorted({e.anchor_batch_id for e in found if e.anchor_batch_id is not None})
+    epcis_anchors_record(batch_ids=batch_ids)
+    anchored = set(
+        EpcisAnchorBatch.objects.filter(id__in=batch_ids)
+        .exclude(anchor_transaction_hash="")
+        .values_list("id", flat=True)
+    )
+    return [epcis_event_proof(e) for e in found if e.anchor_batch_id in anchored]
