@@ -176,6 +176,25 @@ def test_commissioning_shipping_and_receiving_become_a_lot_handed_over(network: 
 
     assert sees_shipping(refinery)
     assert not sees_shipping(token_client(network.orgs["distributor"]))
+    # Round trip: what the captured events put on the chain comes back from the mirror as
+    # those same events (their eventIDs, now with chain pointers), not as derived twins.
+    for row in rows:
+        row.refresh_from_db()
+        assert row.operation is not None
+        assert (row.transaction_hash, row.chain_id) == (
+            row.operation.transaction_hash,
+            settings.CHAIN_ID,
+        )
+    for step in ("commissioning", "shipping"):
+        found = mine.get("/epcis/events", {"EQ_bizStep": step})
+        events = found.json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+        assert [e["eventID"] for e in events] == [
+            r.event_id or r.event_hash for r in rows if r.biz_step == step
+        ]
+    # The refinery's acceptance was captured too: one receiving event, the captured one.
+    received = refinery.get("/epcis/events", {"EQ_bizStep": "receiving"}).json()
+    (accepted,) = received["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+    assert EpcisEvent.objects.get(event_hash=accepted["eventID"]).source == "captured"
     # The other organisation cannot read the mine's capture jobs.
     mine_jobs = mine.get("/epcis/capture").json()
     assert len(mine_jobs) == 1

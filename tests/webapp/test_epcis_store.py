@@ -12,6 +12,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from webapp.epcis.columns import event_columns
+from webapp.epcis.consumers import chain_facts_forget
 from webapp.epcis.hashing import event_hash
 from webapp.epcis.models import CaptureJob, EpcisEvent
 from webapp.organisations.models import Organisation
@@ -78,3 +79,21 @@ def test_a_capture_job_starts_running_in_rollback_mode() -> None:
     assert job.error_behaviour == CaptureJob.ErrorBehaviour.ROLLBACK
     assert job.errors == []
     assert job.finished_at is None
+
+
+def test_a_reorganisation_clears_the_chain_pointers_of_captured_events() -> None:
+    kept, removed = (_store(e) for e in DOCUMENT["epcisBody"]["eventList"][:2])
+    for row, block in ((kept, 5), (removed, 9)):
+        row.chain_id, row.block_number, row.transaction_hash, row.log_index = (
+            1337,
+            block,
+            "0x" + f"{block:02d}" * 32,
+            0,
+        )
+        row.save()
+    assert chain_facts_forget(chain_id=1337, to_block=6) == 0  # no derived event deleted
+    kept.refresh_from_db()
+    removed.refresh_from_db()
+    assert (kept.block_number, kept.transaction_hash) == (5, "0x" + "05" * 32)
+    assert (removed.chain_id, removed.block_number, removed.transaction_hash) == (None, None, "")
+    assert EpcisEvent.objects.count() == 2  # the captured events stay
