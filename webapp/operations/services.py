@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from celery import Celery
@@ -121,6 +122,77 @@ def operation_queue(
             raise
         return existing, False
     return operation, True
+
+
+@dataclass(frozen=True)
+class Queued:
+    """One operation of `operations_queue_many`: what `operation_queue` takes, per item."""
+
+    action: str
+    request: dict[str, Any]
+    call: ContractCall
+    lot_id: int | None = None
+    idempotency_key: str = ""
+
+
+def operations_queue_many(
+    *,
+    organisation: Organisation,
+    items: list[Queued],
+    user: AbstractBaseUser | AnonymousUser | None = None,
+) -> list[tuple[Operation, bool]]:
+    """`operation_queue` for many operations at once (a capture or an import of thousands
+    of records): the same rows, idempotency and dispatch, in a few statements. Call it
+    inside a transaction. An item whose key was used before gives back that operation
+    (created False); a key used for another request raises IdempotencyConflict before
+    anything is written. Keys must differ within `items`."""
+    keys = [item.idempotency_key for item in items if item.idempotency_key]
+    if len(keys) != len(set(keys)):
+        raise ValueError("idempotency keys repeat within one batch")
+    earlier = {
+        op.idempotency_key: op
+        for op in Operation.objects.filter(organisation=organisation, idempotency_key__in=keys)
+    }
+    created_by = user if isinstance(user, get_user_model()) else None
+    results: list[tuple[Operation, bool]] = []
+    new: list[Operation] = []
+    for item in items:
+        fingerprint = request_fingerprint(item.action, item.request)
+        existing = earlier.get(item.idempotency_key) if item.idempotency_key else None
+        if existing is not None:
+            if existing.request_fingerprint != fingerprint:
+                raise IdempotencyConflict(
+                    f"Idempotency-Key {item.idempotency_key!r} was already used for a"
+                    f" different request (operation {existing.id})"
+                )
+            results.append((existing, False))
+            continue
+        operation = Operation(
+            organisation=organisation,
+            created_by=created_by,
+            chain_id=settings.CHAIN_ID,
+            sender=organisation.address,
+            action=item.action,
+            request=item.request,
+            call=item.call.as_json(),
+            lot_id=as_uint256(item.lot_id),
+            idempotency_key=item.idempotency_key,
+            request_fingerprint=fingerprint,
+            expects=references_expected(
+                chain_id=settings.CHAIN_ID, action=item.action, call=item.call
+            ),
+        )
+        new.append(operation)
+        results.append((operation, True))
+    Operation.objects.bulk_create(new, batch_size=1000)
+    ids = [str(op.id) for op in new]
+
+    def dispatch() -> None:
+        for operation_id in ids:
+            operation_dispatch(operation_id)
+
+    transaction.on_commit(dispatch)
+    return results
 
 
 def operation_replayed(

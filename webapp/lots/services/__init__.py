@@ -16,12 +16,20 @@ from webapp.lots.services.handoffs import (
     handoff_initiate,
     handoff_reject,
 )
-from webapp.lots.services.lots import lot_metadata_discard, lot_register
+from webapp.lots.services.lots import (
+    Registration,
+    RegistrationRefused,
+    lot_metadata_discard,
+    lot_register,
+    lot_register_many,
+)
 from webapp.lots.services.transformations import Output, transformation_record
 
 __all__ = [
     "Claims",
     "Output",
+    "Registration",
+    "RegistrationRefused",
     "acceptance_policy_set",
     "bundle_create",
     "bundle_unpack",
@@ -33,5 +41,6 @@ __all__ = [
     "handoff_reject",
     "lot_metadata_discard",
     "lot_register",
+    "lot_register_many",
     "transformation_record",
 ]

@@ -121,11 +121,12 @@ def lot_ids_allocate(count: int) -> list[int]:
     return list(range(start, start + count))
 
 
-def metadata_record(
+def metadata_row(
     lot_id: int, document: dict[str, Any], gs1_key: str
 ) -> tuple[LotMetadata, str, str]:
+    """A lot's metadata row (not saved yet), its hash and the hash of its GS1 key."""
     metadata_hash = canonical_hash(document)
-    row = LotMetadata.objects.create(
+    row = LotMetadata(
         chain_id=settings.CHAIN_ID,
         lot_id=lot_id,
         document=document,
@@ -133,6 +134,14 @@ def metadata_record(
         gs1_key=gs1_key,
     )
     gs1_hash = Web3.keccak(text=gs1_key).to_0x_hex() if gs1_key else ZERO32
+    return row, metadata_hash, gs1_hash
+
+
+def metadata_record(
+    lot_id: int, document: dict[str, Any], gs1_key: str
+) -> tuple[LotMetadata, str, str]:
+    row, metadata_hash, gs1_hash = metadata_row(lot_id, document, gs1_key)
+    row.save(force_insert=True)
     return row, metadata_hash, gs1_hash
 
 
