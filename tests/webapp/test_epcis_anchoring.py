@@ -160,6 +160,40 @@ def test_a_batch_closes_by_size_or_by_age(network: Network, settings: Any) -> No
     assert not EpcisAnchorBatch.objects.filter(anchor_transaction_hash="").exists()
 
 
+def test_a_failed_anchor_is_queued_again_and_a_reorganised_one_recorded_again(
+    network: Network, settings: Any
+) -> None:
+    settings.EPCIS_ANCHOR_BATCH_SIZE = 2
+    _capture(network, 2)
+    (batch,) = epcis_anchor()
+    first = batch.operation
+    assert first is not None
+    # The key store refused it for good: the next run queues the anchor again.
+    Operation.objects.filter(id=first.id).update(status=Operation.Status.FAILED)
+    assert epcis_anchor() == []
+    batch.refresh_from_db()
+    assert batch.operation is not None
+    assert batch.operation.id != first.id
+    assert batch.operation.idempotency_key == f"epcis-anchor:{batch.root}:1"
+    network.settle()
+    epcis_anchor()
+    batch.refresh_from_db()
+    assert batch.anchor_block_number is not None
+    assert epcis_anchor() == []  # a recorded anchor is never queued again
+    assert Operation.objects.filter(action="epcis.anchor").count() == 2
+
+    # A reorganisation below the anchor's block clears what the batch recorded; the
+    # mirrored log of the re-mined transaction is recorded again.
+    block = batch.anchor_block_number
+    assert anchoring.epcis_anchors_forget(chain_id=settings.CHAIN_ID, to_block=block - 1) == 1
+    batch.refresh_from_db()
+    assert (batch.anchor_transaction_hash, batch.anchor_block_number) == ("", None)
+    assert anchoring.epcis_anchors_forget(chain_id=settings.CHAIN_ID, to_block=block) == 0
+    assert anchoring.epcis_anchors_record() == 1
+    batch.refresh_from_db()
+    assert batch.anchor_block_number == block
+
+
 def test_chain_events_are_not_batched(network: Network) -> None:
     # A chain fact is proven by its own log, not by an anchor.
     (chain_event,) = _capture(network, 1)

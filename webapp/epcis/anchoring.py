@@ -11,7 +11,11 @@ retry queues nothing twice. The anchor is signed by the capturing organisation's
 
 Once the `RootAnchored` log is mirrored, the batch records its transaction hash and log
 index, and `epcis_event_proof` gives an event's ``provenant-anchored-item/1`` proof, which
-``provenant-verify`` checks offline.
+``provenant-verify`` checks offline. An anchor whose operation failed (the key store or the
+node refused it for good) is queued again by the next run, under a new idempotency key
+(`epcis-anchor:<root>:<attempt>`); a reorganisation that removes a recorded anchor's block
+clears what the batch recorded (`epcis_anchors_forget`), and the log of the re-mined
+transaction is recorded once it is mirrored.
 """
 
 from __future__ import annotations
@@ -68,8 +72,9 @@ def _pending() -> Any:
     )
 
 
-def _queue(batch: EpcisAnchorBatch) -> Operation:
-    """The anchoring operation of a batch (the same one however often this runs)."""
+def _queue(batch: EpcisAnchorBatch, attempt: int = 0) -> Operation:
+    """The anchoring operation of a batch (the same one however often this runs, for an
+    attempt)."""
     organisation = batch.organisation
     call = ContractCall(
         contract="Anchors",
@@ -81,9 +86,28 @@ def _queue(batch: EpcisAnchorBatch) -> Operation:
         action=ACTION,
         request={"root": batch.root, "kind": "EPCIS", "itemCount": batch.item_count},
         call=call,
-        idempotency_key=f"epcis-anchor:{batch.root}",
+        idempotency_key=f"epcis-anchor:{batch.root}" + (f":{attempt}" if attempt else ""),
     )
     return operation
+
+
+def _retry_failed() -> int:
+    """Queue again the anchors whose operation failed; returns how many."""
+    retried = 0
+    failed = EpcisAnchorBatch.objects.filter(
+        anchor_transaction_hash="", operation__status=Operation.Status.FAILED
+    ).select_related("organisation")
+    for batch in failed:
+        with transaction.atomic():
+            attempts = Operation.objects.filter(
+                organisation=batch.organisation,
+                action=ACTION,
+                idempotency_key__startswith=f"epcis-anchor:{batch.root}",
+            ).count()
+            batch.operation = _queue(batch, attempt=attempts)
+            batch.save(update_fields=["operation"])
+        retried += 1
+    return retried
 
 
 def _close_one(organisation: Organisation, now: datetime) -> EpcisAnchorBatch | None:
@@ -128,8 +152,17 @@ def epcis_anchor(*, now: datetime | None = None) -> list[EpcisAnchorBatch]:
     for organisation in signers.order_by("id"):
         while (batch := _close_one(organisation, now)) is not None:
             built.append(batch)
+    _retry_failed()
     epcis_anchors_record()
     return built
+
+
+def epcis_anchors_forget(*, chain_id: int, to_block: int) -> int:
+    """Clear the anchors recorded above `to_block` (a reorganisation removed them); the
+    batches keep their events and operation, and record the re-mined log when it comes."""
+    return EpcisAnchorBatch.objects.filter(
+        operation__chain_id=chain_id, anchor_block_number__gt=to_block
+    ).update(anchor_transaction_hash="", anchor_log_index=None, anchor_block_number=None)
 
 
 def epcis_anchors_record(*, batch_ids: list[int] | None = None) -> int:

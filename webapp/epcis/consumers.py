@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from webapp.chain.models import ChainEvent
+from webapp.epcis.anchoring import epcis_anchors_forget
 from webapp.epcis.columns import event_columns
 from webapp.epcis.facts import KINDS, SUBJECT_LOT, Fact, Names, fact_events, wanted
 from webapp.epcis.models import EpcisEvent
@@ -168,3 +169,4 @@ class ChainFacts:
 
     def rollback(self, to_block: int, *, chain_id: int) -> None:
         chain_facts_forget(chain_id=chain_id, to_block=to_block)
+        epcis_anchors_forget(chain_id=chain_id, to_block=to_block)

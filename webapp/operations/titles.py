@@ -186,6 +186,10 @@ _TITLES: dict[str, Callable[[Facts, dict[str, Any], dict[str, Any]], str]] = {
     "organisation.migrate_holdings": lambda f, r, e: (
         f"Move {len(r.get('lots') or [])} lots' holdings to {f.organisation(r.get('to'))}'s new key"
     ),
+    "epcis.anchor": lambda f, r, e: (
+        f"Anchor {r.get('itemCount', 0)} captured EPCIS events on the chain (root"
+        f" {str(r.get('root', ''))[:10]}…)"
+    ),
     "organisation.retire_key": lambda f, r, e: (
         f"Retire an old signing key of {f.organisation(r.get('organisation'))}"
     ),
