@@ -91,7 +91,7 @@ def test_the_dry_run_names_each_bad_row_in_plain_words_and_queues_nothing(
     )
     assert errors == {
         3: "quantity must be a whole number, got 'ten'",
-        4: "gtin: A GTIN has 8, 12, 13 or 14 digits and a valid check digit.",
+        4: "gtin: GTIN 4006381333932 has check digit 2; it should be 1.",
     }
     # The service ran for every readable row, and its writes were rolled back.
     assert (Operation.objects.count(), LotMetadata.objects.count()) == before

@@ -21,8 +21,9 @@ from contracts.chain.domain import SubjectKind
 from webapp.chain.models import Block
 from webapp.formatting.labels import certificate_type_label
 from webapp.limits import UINT256_MAX
+from webapp.lots.custody import Custody, lot_custody
 from webapp.lots.models import LotMetadata
-from webapp.lots.selectors import KIND_NAMES, Custody, StockScope, current_lots, lot_custody
+from webapp.lots.selectors import KIND_NAMES, StockScope, current_lots
 from webapp.organisations.models import Organisation, OrganisationKey
 from webapp.projections.models import Balance, CertificateVersion, HandoffVersion, LotVersion
 

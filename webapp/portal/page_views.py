@@ -26,6 +26,8 @@ from webapp.documents.services import (
 )
 from webapp.formatting.labels import claim_lines
 from webapp.lots import selectors
+from webapp.lots.claims import lot_claims
+from webapp.lots.custody import lot_custody
 from webapp.lots.document_access import document_for_reader
 from webapp.lots.search import consortium_overview
 from webapp.lots.selectors import sees_all_stock
@@ -152,10 +154,8 @@ def lot_view(request: HttpRequest, lot_id: int) -> HttpResponse:
             "holders_complete": holders_complete,
             # A lot whose metadata the mirror lacks counts units.
             "unit": detail.metadata.unit if detail.metadata else "units",
-            "custody_now": selectors.lot_custody(lot_ids=[lot_id], scope=scope, names=names)[
-                lot_id
-            ],
-            "claims": selectors.lot_claims(detail=detail, names=names, now=timezone.now()),
+            "custody_now": lot_custody(lot_ids=[lot_id], scope=scope, names=names)[lot_id],
+            "claims": lot_claims(detail=detail, names=names, now=timezone.now()),
             "documents": [d for d in documents if d],
             "pending": _described(detail.pending),
             "is_certifier": organisation.has_role(Role.CERTIFIER),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from django.http import FileResponse, Http404
@@ -10,13 +9,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from webapp.api.authentication import acting_organisation
 from webapp.api.problems import problem
+from webapp.api.renderers import FileAnswerRenderer
 from webapp.api.schema import problems
 from webapp.documents.models import Document
 from webapp.documents.services import DocumentAltered, document_read, document_upload
@@ -55,22 +55,11 @@ class DocumentUploadApi(APIView):
         return Response(DocumentOutput(document).data, status=201)
 
 
-class DocumentBytesRenderer(BaseRenderer):
-    """Lets a client ask for the download as `application/octet-stream` (the type the schema
-    publishes). The bytes come as a FileResponse; only a refusal is rendered here, as the
-    same problem+json document the JSON renderer would write."""
+class DocumentBytesRenderer(FileAnswerRenderer):
+    """The download as `application/octet-stream`."""
 
     media_type = "application/octet-stream"
     format = "bin"
-
-    def render(
-        self,
-        data: Any,
-        accepted_media_type: str | None = None,
-        renderer_context: Mapping[str, Any] | None = None,
-    ) -> bytes:
-        rendered: bytes = JSONRenderer().render(data)
-        return rendered
 
 
 class DocumentDownloadApi(APIView):

@@ -9,7 +9,6 @@ one) are never queued twice.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
@@ -18,7 +17,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
@@ -26,6 +25,7 @@ from rest_framework.views import APIView
 
 from webapp.api.authentication import acting_organisation
 from webapp.api.parsers import BoundedJSONParser
+from webapp.api.renderers import FileAnswerRenderer
 from webapp.api.schema import IDEMPOTENCY, problems, read_responses, write_responses
 from webapp.api.views.common import WriteView, person
 from webapp.imports.models import ImportJob
@@ -173,21 +173,11 @@ class ImportSubmitApi(WriteView):
         return Response(body, status=202, headers={"Location": body["url"]})
 
 
-class CsvRenderer(BaseRenderer):
-    """Lets a client ask for the result as `text/csv`; only a refusal is rendered here, as
-    the problem+json document the JSON renderer would write."""
+class CsvRenderer(FileAnswerRenderer):
+    """The result as `text/csv`."""
 
     media_type = "text/csv"
     format = "csv"
-
-    def render(
-        self,
-        data: Any,
-        accepted_media_type: str | None = None,
-        renderer_context: Mapping[str, Any] | None = None,
-    ) -> bytes:
-        rendered: bytes = JSONRenderer().render(data)
-        return rendered
 
 
 class ImportResultApi(APIView):

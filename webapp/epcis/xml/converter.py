@@ -6,8 +6,7 @@ from typing import Any
 
 from lxml import etree
 
-from webapp.epcis.xml.errors import EpcisXmlError
-from webapp.epcis.xml.reading import EPCIS_1_NAMESPACE, EPCIS_2_NAMESPACE
+from webapp.epcis.xml.elements import XSI, ElementReader, children
 from webapp.epcis.xml.vocabulary import (
     ACTIONS,
     EPC_LISTS,
@@ -28,35 +27,11 @@ from webapp.epcis.xml.vocabulary import (
 
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 
-_XSI = "http://www.w3.org/2001/XMLSchema-instance"
-_XMLNS_PREFIXES = {"xml", "xmlns"}
-# Terms of GS1's context: a user extension prefix must not redefine them.
-_CONTEXT_TERMS = {
-    "epcis": "https://ref.gs1.org/epcis/",
-    "cbv": "https://ref.gs1.org/cbv/",
-    "cbvmda": "urn:epcglobal:cbv:mda:",
-    "gs1": "https://gs1.org/voc/",
-    "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
-    "owl": "http://www.w3.org/2002/07/owl#",
-    "xsd": "http://www.w3.org/2001/XMLSchema#",
-    "dcterms": "http://purl.org/dc/terms/",
-}
 
-
-def _children(element: etree._Element) -> list[etree._Element]:
-    return [child for child in element if isinstance(child.tag, str)]
-
-
-class Converter:
+class Converter(ElementReader):
     def __init__(self, root: etree._Element, version: str) -> None:
-        self.root = root
-        self.tree = root.getroottree()
+        super().__init__(root)
         self.version = version
-        #: User extension namespaces, by the prefix their keys carry.
-        self.namespaces: dict[str, str] = {}
-
-    def fail(self, element: etree._Element, message: str) -> EpcisXmlError:
-        return EpcisXmlError(message, line=element.sourceline, path=self.tree.getpath(element))
 
     def document(self) -> dict[str, Any]:
         creation_date = (self.root.get("creationDate") or "").strip()
@@ -64,7 +39,7 @@ class Converter:
             raise self.fail(self.root, "The EPCISDocument has no creationDate.")
         body = None
         header: dict[str, Any] = {}
-        for child in _children(self.root):
+        for child in children(self.root):
             name = etree.QName(child)
             if name.namespace is None and name.localname == "EPCISBody":
                 body = child
@@ -119,12 +94,12 @@ class Converter:
     def vocabulary_element(self, element: etree._Element) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.required_attribute(element, "id")}
         attributes = []
-        for child in _children(element):
+        for child in children(element):
             name = etree.QName(child)
             if name.namespace is not None:
                 self.put_extension(child, out)
             elif name.localname == "attribute":
-                value = self.extension_object(child) if _children(child) else self.text(child)
+                value = self.extension_object(child) if children(child) else self.text(child)
                 attributes.append({"id": self.required_attribute(child, "id"), "attribute": value})
             elif name.localname == "children":
                 out["children"] = [self.text(item) for item in self.items(child, "id")]
@@ -144,7 +119,7 @@ class Converter:
 
     def body(self, body: etree._Element) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []
-        for child in _children(body):
+        for child in children(body):
             name = etree.QName(child)
             if name.namespace is None and name.localname == "EventList":
                 events = self.events(child)
@@ -154,11 +129,11 @@ class Converter:
 
     def events(self, event_list: etree._Element) -> list[dict[str, Any]]:
         events = []
-        for child in _children(event_list):
+        for child in children(event_list):
             name = etree.QName(child)
             if name.namespace is None and name.localname == "extension":
                 # 1.2 keeps TransformationEvent here; other content would be a private event type.
-                for inner in _children(child):
+                for inner in children(child):
                     inner_name = etree.QName(inner)
                     if inner_name.namespace is None and inner_name.localname == (
                         "TransformationEvent"
@@ -193,7 +168,7 @@ class Converter:
                 raise self.fail(
                     element, f"The attribute {name.localname} of {event_type} has no JSON form."
                 )
-            if name.namespace != _XSI:
+            if name.namespace != XSI:
                 out[self.key(element, name, element.nsmap)] = value.strip()
         self.fields(element, out, FIELDS[event_type])
         missing = [field for field in REQUIRED[event_type] if field not in out]
@@ -218,7 +193,7 @@ class Converter:
 
     def fields(self, parent: etree._Element, out: dict[str, Any], allowed: set[str]) -> None:
         """Read `parent`'s children into `out`; 1.2's extension wrappers are flattened."""
-        for child in _children(parent):
+        for child in children(parent):
             name = etree.QName(child)
             if name.namespace is not None:
                 self.put_extension(child, out)
@@ -250,28 +225,9 @@ class Converter:
         return _SHAPES[field](self, element)
 
     # -- shapes ------------------------------------------------------------------------------
-
-    def text(self, element: etree._Element) -> str:
-        if _children(element):
-            raise self.fail(element, f"{etree.QName(element).localname} should hold text only.")
-        return (element.text or "").strip()
-
-    def items(self, element: etree._Element, item_name: str) -> list[etree._Element]:
-        """The children of a list element, all named `item_name` (1.2's list extensions
-        hold nothing standard and are refused)."""
-        items = _children(element)
-        for item in items:
-            if etree.QName(item).namespace is not None or etree.QName(item).localname != item_name:
-                raise self.fail(
-                    item,
-                    f"Unexpected element {etree.QName(item).localname} in "
-                    f"{etree.QName(element).localname} (expected {item_name}).",
-                )
-        return items
-
     def quantity(self, element: etree._Element) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for child in _children(element):
+        for child in children(element):
             field = etree.QName(child).localname
             if etree.QName(child).namespace is not None or field not in (
                 "epcClass",
@@ -297,7 +253,7 @@ class Converter:
         """readPoint / bizLocation: `{"id": ...}` and any user extensions (1.2 wraps them)."""
         where = etree.QName(element).localname
         out: dict[str, Any] = {}
-        for child in _children(element):
+        for child in children(element):
             name = etree.QName(child)
             if name.namespace is not None:
                 self.put_extension(child, out)
@@ -326,7 +282,7 @@ class Converter:
 
     def persistent_disposition(self, element: etree._Element) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
-        for child in _children(element):
+        for child in children(element):
             field = etree.QName(child).localname
             if etree.QName(child).namespace is not None or field not in ("set", "unset"):
                 raise self.fail(child, f"Unexpected element {field} in persistentDisposition.")
@@ -335,12 +291,12 @@ class Converter:
 
     def error_declaration(self, element: etree._Element) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for child in _children(element):
+        for child in children(element):
             name = etree.QName(child)
             if name.namespace is not None:
                 self.put_extension(child, out)
             elif name.localname == "extension":
-                for inner in _children(child):
+                for inner in children(child):
                     if etree.QName(inner).namespace is None:
                         raise self.fail(inner, "Unexpected element in errorDeclaration.")
                     self.put_extension(inner, out)
@@ -364,7 +320,7 @@ class Converter:
     def sensor_element(self, element: etree._Element) -> dict[str, Any]:
         out: dict[str, Any] = {}
         reports = []
-        for child in _children(element):
+        for child in children(element):
             name = etree.QName(child)
             if name.namespace is not None:
                 self.put_extension(child, out)
@@ -380,14 +336,14 @@ class Converter:
         return out
 
     def sensor_attributes(self, element: etree._Element, known: set[str]) -> dict[str, Any]:
-        if (element.text or "").strip() or _children(element):
+        if (element.text or "").strip() or children(element):
             raise self.fail(element, f"{etree.QName(element).localname} holds attributes only.")
         out: dict[str, Any] = {}
         for key, raw in element.attrib.items():
             name = etree.QName(key)
             value = raw.strip()
             if name.namespace is not None:
-                if name.namespace != _XSI:
+                if name.namespace != XSI:
                     out[self.key(element, name, element.nsmap)] = value
                 continue
             attribute = name.localname
@@ -408,83 +364,6 @@ class Converter:
             return value in ("true", "1")
         kind = SENSOR_VOCABULARIES.get(attribute)
         return cbv_term(value, kind) if kind else value
-
-    # -- user extensions ---------------------------------------------------------------------
-
-    def key(self, element: etree._Element, name: etree.QName, nsmap: dict[str | None, str]) -> str:
-        """`prefix:localname` for a namespaced element or attribute, the prefix declared once."""
-        namespace = name.namespace or ""
-        if namespace in (EPCIS_1_NAMESPACE, EPCIS_2_NAMESPACE):
-            raise self.fail(element, f"Unexpected EPCIS element {name.localname}.")
-        prefix = next(
-            (p for p, uri in nsmap.items() if uri == namespace and p not in _XMLNS_PREFIXES),
-            None,
-        )
-        known = [p for p, uri in self.namespaces.items() if uri == namespace]
-        if known:
-            prefix = known[0]
-        elif (
-            prefix is None
-            or prefix in self.namespaces
-            or _CONTEXT_TERMS.get(prefix, namespace) != namespace
-        ):
-            number = 1
-            while f"ext{number}" in self.namespaces:
-                number += 1
-            prefix = f"ext{number}"
-        if _CONTEXT_TERMS.get(prefix) != namespace:
-            self.namespaces[prefix] = namespace
-        return f"{prefix}:{name.localname}"
-
-    def put_extension(self, element: etree._Element, out: dict[str, Any]) -> None:
-        key = self.key(element, etree.QName(element), element.nsmap)
-        value = self.extension_value(element)
-        if key not in out:
-            out[key] = value
-        elif isinstance(out[key], list):
-            out[key].append(value)
-        else:
-            out[key] = [out[key], value]
-
-    def extension_object(self, element: etree._Element) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for child in _children(element):
-            if etree.QName(child).namespace is None:
-                if etree.QName(child).localname == "extension":
-                    out.update(self.extension_object(child))
-                    continue
-                raise self.fail(
-                    child,
-                    f"{etree.QName(child).localname} has no namespace; extension elements "
-                    "need one.",
-                )
-            self.put_extension(child, out)
-        return out
-
-    def extension_value(self, element: etree._Element) -> Any:
-        attributes = {}
-        for key, value in element.attrib.items():
-            name = etree.QName(key)
-            if name.namespace == _XSI:
-                continue
-            if name.namespace is None:
-                raise self.fail(
-                    element,
-                    f"The attribute {name.localname} of an extension element has no JSON form; "
-                    "use a child element.",
-                )
-            attributes[self.key(element, name, element.nsmap)] = value.strip()
-        if _children(element):
-            if (element.text or "").strip():
-                raise self.fail(element, "An extension element mixes text and elements.")
-            return {**attributes, **self.extension_object(element)}
-        if attributes:
-            if (element.text or "").strip():
-                raise self.fail(
-                    element, "An extension element with attributes cannot also hold text."
-                )
-            return attributes
-        return (element.text or "").strip()
 
 
 _SHAPES = {

@@ -7,7 +7,7 @@ or a call the chain would refuse, and then nothing has been written.
 """
 
 from webapp.lots.services.bundles import bundle_create, bundle_unpack
-from webapp.lots.services.common import Claims, gs1_check_digit_ok
+from webapp.lots.services.common import Claims
 from webapp.lots.services.handoffs import (
     acceptance_policy_set,
     handoff_accept,
@@ -33,7 +33,6 @@ __all__ = [
     "acceptance_policy_set",
     "bundle_create",
     "bundle_unpack",
-    "gs1_check_digit_ok",
     "handoff_accept",
     "handoff_acceptance_warning",
     "handoff_cancel",

@@ -7,10 +7,10 @@ from django.core.exceptions import ValidationError
 from web3 import Web3
 
 from contracts.chain.domain import LotKind
+from webapp.gs1 import Gs1Error, sscc_checked
 from webapp.lots.services.common import (
     ZERO32,
     User,
-    gs1_check_digit_ok,
     items_checked,
     metadata_record,
     queue_with_new_lots,
@@ -35,8 +35,11 @@ def bundle_create(
     require_signing_key(organisation)
     ids, quantities = items_checked(items, "items")
     sscc = sscc.strip()
-    if sscc and (len(sscc) != 18 or not gs1_check_digit_ok(sscc)):
-        raise ValidationError({"sscc": ["An SSCC has 18 digits and a valid check digit."]})
+    if sscc:
+        try:
+            sscc_checked(sscc)
+        except Gs1Error as error:
+            raise ValidationError({"sscc": [str(error)]}) from None
     if not name.strip():
         raise ValidationError({"name": ["Give the bundle a name (e.g. 'pallet 17')."]})
     request = {

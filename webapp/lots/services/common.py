@@ -1,4 +1,4 @@
-"""What every write about lots shares: claims, GS1 keys, quantity and document checks,
+"""What every write about lots shares: claims, a lot's GS1 key, quantity and document checks,
 new lot ids with their metadata, and queueing a call that mints lots."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from web3 import Web3
 
 from contracts.chain.domain import canonical_hash
 from webapp.documents.models import Document
+from webapp.gs1 import Gs1Error, Gs1Key, attribute_checked, gtin14
 from webapp.limits import (
     MAX_CO2E_G_PER_UNIT,
     MAX_QUANTITY,
@@ -52,40 +53,27 @@ class Claims:
         return out
 
 
-def gs1_check_digit_ok(digits: str) -> bool:
-    """GS1 mod-10 check digit (GTIN-8/12/13/14, SSCC-18)."""
-    if not (digits.isascii() and digits.isdigit()):  # '²'.isdigit() holds too
-        return False
-    body, check = digits[:-1], int(digits[-1])
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return (10 - total % 10) % 10 == check
-
-
-#: GS1 AI encodable character set 82 (GS1 General Specifications, figure 7.11-1): what a
-#: batch/lot number (AI 10) may hold, so it fits a barcode and a Digital Link URI.
-GS1_CSET82 = frozenset(
-    "!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
-)
-
-
 def gs1_key_checked(gtin: str, batch: str) -> str:
     """The lot's GS1 element string `(01)<GTIN-14>(10)<batch>` ("" without a GTIN), or a
-    ValidationError naming each field that is wrong."""
+    ValidationError naming each field that is wrong (in webapp.gs1's words)."""
     errors: dict[str, list[str]] = {}
-    if gtin and (len(gtin) not in (8, 12, 13, 14) or not gs1_check_digit_ok(gtin)):
-        errors["gtin"] = ["A GTIN has 8, 12, 13 or 14 digits and a valid check digit."]
-    if batch and (len(batch) > 20 or not set(batch) <= GS1_CSET82):
-        errors["batch"] = [
-            "A batch/lot number has at most 20 characters: letters, digits and "
-            "!\"%&'()*+,-./:;<=>?_ (GS1 character set 82; no spaces)."
-        ]
+    if gtin:
+        try:
+            gtin14(gtin)
+        except Gs1Error as error:
+            errors["gtin"] = [str(error)]
+    if batch:
+        try:
+            attribute_checked(batch, "batch/lot number")
+        except Gs1Error as error:
+            errors["batch"] = [str(error)]
     if batch and not gtin:
         errors["gtin"] = ["A batch number needs the GTIN it belongs to."]
     if errors:
         raise ValidationError(errors)
     if not gtin:
         return ""
-    return f"(01){gtin.zfill(14)}" + (f"(10){batch}" if batch else "")
+    return Gs1Key("01", gtin14(gtin), lot=batch).element_string
 
 
 def quantity_checked(value: int, field: str = "quantity") -> int:
