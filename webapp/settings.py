@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "webapp.passport",
     "webapp.imports",
     "webapp.epcis",
+    "webapp.monitoring",
     "webapp.api",
     "rest_framework",
     "drf_spectacular",
