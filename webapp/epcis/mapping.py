@@ -14,7 +14,9 @@ capturing organisation's key.
 | AggregationEvent DELETE `unpacking`           | unbundle                               |
 | TransformationEvent                           | transformation                         |
 | an error declaration, anything else           | stored as it is (a declaration is      |
-|                                               | recorded on the event it corrects)     |
+|                                               | recorded on the event it corrects; a   |
+|                                               | declared shipping's open handoff is    |
+|                                               | cancelled: `webapp.epcis.corrections`) |
 
 A refusal (an unknown lot, a party that is not the holder, ...) is django's
 ValidationError, as the services raise it; the capture reports it for that event. Every
