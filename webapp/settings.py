@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "webapp.imports",
     "webapp.epcis",
     "webapp.streams",
+    "webapp.monitoring",
     "webapp.api",
     "rest_framework",
     "drf_spectacular",

@@ -13,6 +13,13 @@ hash already stored, or twice in the document), map, store.
   database transaction; operations are dispatched only when it commits).
 - `proceed`: each event stands alone; the valid ones go in, the others are listed in the
   job's `errors` with their index, eventID and problems.
+
+Besides its operation, an event brings in the same transaction: the links to our
+certificates its `certificationInfo` names (`webapp.epcis.certification`), the sensor
+readings of its `sensorElementList` about the lots it names (`webapp.epcis.sensors`,
+stored by `webapp.monitoring`), and the links between an erroneous event and its
+corrective events (`webapp.epcis.corrections`, which also cancels a declared shipping's
+open handoff). A refusal of any of them refuses the event.
 """
 
 from __future__ import annotations
@@ -26,10 +33,13 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from webapp.epcis.certification import certificate_links
 from webapp.epcis.columns import event_columns
+from webapp.epcis.corrections import correction_undo, corrections_found, corrections_link
 from webapp.epcis.hashing import event_hash
-from webapp.epcis.mapping import chain_action, map_event
+from webapp.epcis.mapping import chain_action, event_lot_ids, map_event
 from webapp.epcis.models import CaptureJob, EpcisEvent
+from webapp.epcis.sensors import event_measurements
 from webapp.epcis.validation import (
     Problem,
     document_problems,
@@ -37,6 +47,8 @@ from webapp.epcis.validation import (
     problems_by_event,
 )
 from webapp.epcis.xml import EpcisXmlError, parse_epcis_xml
+from webapp.monitoring.models import SensorReading
+from webapp.monitoring.services import Measurement, sensor_readings_record
 from webapp.operations.models import Operation
 from webapp.organisations.models import Organisation
 
@@ -117,6 +129,10 @@ class Prepared:
     problems: list[str] = field(default_factory=list)
     duplicate: bool = False
     declares_error: bool = False
+    certificate_ids: list[str] = field(default_factory=list)
+    measurements: list[Measurement] = field(default_factory=list)
+    #: The lots the sensor readings are about (the lots the event names or created).
+    reading_lots: list[int] = field(default_factory=list)
 
 
 def _prepare(index: int, event: dict[str, Any], context: Any) -> Prepared:
@@ -161,12 +177,57 @@ def _mark_duplicates(prepared: list[Prepared], organisation: Organisation) -> No
 
 
 def _declare_errors(declarations: list[Prepared]) -> None:
-    """Record error declarations on the events they correct (the document keeps it too)."""
+    """Record error declarations on the events they correct (the document keeps it too),
+    with the links to their corrective events."""
     for p in declarations:
         row = EpcisEvent.objects.select_for_update().get(event_hash=p.hash)
         row.error_declaration = p.event["errorDeclaration"]
         row.document = {**row.document, "errorDeclaration": p.event["errorDeclaration"]}
         row.save(update_fields=["error_declaration", "document"])
+        corrections_link(erroneous=row, declaration=p.event["errorDeclaration"])
+
+
+def _acts(p: Prepared) -> bool:
+    """Whether an event needs more than its row: a chain action, links or readings."""
+    if p.declares_error:
+        return not p.problems
+    keys = ("certificationInfo", "sensorElementList")
+    return chain_action(p.event) is not None or any(p.event.get(k) for k in keys)
+
+
+def _apply(p: Prepared, organisation: Organisation, lots: dict[str, int]) -> None:
+    """Check and carry out one event (the caller's savepoint holds its writes). Raises
+    ValidationError when it is refused."""
+    if p.declares_error:
+        row = EpcisEvent.objects.select_related("operation").get(event_hash=p.hash)
+        correction_undo(organisation=organisation, erroneous=row)
+        return
+    p.certificate_ids = certificate_links(p.event)
+    p.measurements = event_measurements(p.event)
+    p.operation = map_event(organisation=organisation, event=p.event, event_hash=p.hash, lots=lots)
+    if p.measurements:
+        p.reading_lots = event_lot_ids(p.event, lots=lots, operation=p.operation)
+
+
+def _stored(new: list[Prepared], organisation: Organisation) -> list[SensorReading]:
+    """What follows the new rows in: their sensor readings, and the links of earlier
+    declarations that named them as corrective events."""
+    with_readings = [p for p in new if p.measurements and p.reading_lots]
+    ids = dict(
+        EpcisEvent.objects.filter(event_hash__in=[p.hash for p in with_readings]).values_list(
+            "event_hash", "id"
+        )
+    )
+    readings = []
+    for p in with_readings:
+        readings += sensor_readings_record(
+            lot_ids=p.reading_lots,
+            measurements=p.measurements,
+            source="epcis",
+            epcis_event_id=ids[p.hash],
+        )
+    corrections_found(organisation=organisation, event_hashes=[p.hash for p in new])
+    return readings
 
 
 def _refusal_lines(exc: ValidationError) -> list[str]:
@@ -185,7 +246,9 @@ def _lot_ids(operation: Operation | None) -> list[str]:
     return [str(int(operation.lot_id))]
 
 
-def _rows(prepared: list[Prepared], organisation: Organisation) -> list[EpcisEvent]:
+def _rows(
+    prepared: list[Prepared], organisation: Organisation, job: CaptureJob | None = None
+) -> list[EpcisEvent]:
     now = timezone.now()
     return [
         EpcisEvent(
@@ -196,6 +259,8 @@ def _rows(prepared: list[Prepared], organisation: Organisation) -> list[EpcisEve
             source=EpcisEvent.Source.CAPTURED,
             organisation=organisation,
             operation=p.operation,
+            capture_job=job,
+            certificate_ids=p.certificate_ids,
             # Who else may read it follows the lot it put on the chain (the query's tiers).
             lot_ids=_lot_ids(p.operation),
         )
@@ -259,32 +324,31 @@ def _events_checked(
     return events or [], by_event
 
 
-def _store(
-    prepared: list[Prepared], organisation: Organisation, error_behaviour: str
-) -> list[Prepared]:
+def _store(prepared: list[Prepared], job: CaptureJob) -> list[Prepared]:
     """Map and store, in one transaction; the events captured (none when rolled back).
     Raises IntegrityError when a concurrent capture stored one of the events first."""
+    organisation = job.organisation
     try:
         with transaction.atomic():
             lots: dict[str, int] = {}  # lots registered by this capture, by GS1 key
             for p in prepared:
-                if p.duplicate or chain_action(p.event) is None:
+                if p.duplicate or not _acts(p):
                     continue  # stored as it is: no savepoint, no service call
                 known = dict(lots)  # a refused event's lots are rolled back with it
                 try:
                     with transaction.atomic():
-                        p.operation = map_event(
-                            organisation=organisation, event=p.event, event_hash=p.hash, lots=known
-                        )
+                        _apply(p, organisation, known)
                 except ValidationError as exc:
                     p.problems += _refusal_lines(exc)
                 else:
                     lots.update(known)
             failed = [p for p in prepared if p.problems]
-            if failed and error_behaviour == CaptureJob.ErrorBehaviour.ROLLBACK:
+            if failed and job.error_behaviour == CaptureJob.ErrorBehaviour.ROLLBACK:
                 raise _Rollback()
             captured = [p for p in prepared if not p.problems]
-            _insert(_rows([p for p in captured if not p.declares_error], organisation))
+            new = [p for p in captured if not p.declares_error]
+            _insert(_rows(new, organisation, job))
+            _stored(new, organisation)
             _declare_errors([p for p in captured if p.declares_error])
     except _Rollback:
         return []
@@ -328,7 +392,7 @@ def capture_document(
     prepared = [_prepare(i, e, context) for i, e in enumerate(events) if i not in by_event]
     _mark_duplicates(prepared, organisation)
     try:
-        captured = _store(prepared, organisation, error_behaviour)
+        captured = _store(prepared, job)
     except IntegrityError:
         captured = []
         errors.append(RACED)
@@ -365,16 +429,14 @@ def capture_event(*, organisation: Organisation, event: Any) -> EpcisEvent:
         raise CaptureRefused(
             403, SECURITY, "Not your event", "; ".join(prepared.problems), prepared.problems
         )
-    if prepared.declares_error:
-        with transaction.atomic():
-            _declare_errors([prepared])
-        return EpcisEvent.objects.get(event_hash=prepared.hash)
     try:
         with transaction.atomic():
-            prepared.operation = map_event(
-                organisation=organisation, event=event, event_hash=prepared.hash, lots={}
-            )
+            _apply(prepared, organisation, {})
+            if prepared.declares_error:
+                _declare_errors([prepared])
+                return EpcisEvent.objects.get(event_hash=prepared.hash)
             (row,) = EpcisEvent.objects.bulk_create(_rows([prepared], organisation))
+            _stored([prepared], organisation)
     except ValidationError as exc:
         lines = _refusal_lines(exc)
         raise CaptureRefused(

@@ -14,7 +14,9 @@ capturing organisation's key.
 | AggregationEvent DELETE `unpacking`           | unbundle                               |
 | TransformationEvent                           | transformation                         |
 | an error declaration, anything else           | stored as it is (a declaration is      |
-|                                               | recorded on the event it corrects)     |
+|                                               | recorded on the event it corrects; a   |
+|                                               | declared shipping's open handoff is    |
+|                                               | cancelled: `webapp.epcis.corrections`) |
 
 A refusal (an unknown lot, a party that is not the holder, ...) is django's
 ValidationError, as the services raise it; the capture reports it for that event. Every
@@ -108,6 +110,41 @@ def gs1_key(identifier: str) -> Gs1Key | None:
     except Gs1Error:
         return None
     return None
+
+
+#: Where an event names EPCs and EPC classes (quantity lists name classes in `epcClass`).
+_EPC_LISTS = ("epcList", "childEPCs", "inputEPCList", "outputEPCList")
+_CLASS_LISTS = ("quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList")
+
+
+def event_lot_ids(
+    event: dict[str, Any], *, lots: dict[str, int], operation: Operation | None
+) -> list[int]:
+    """The lots an event is about: those its EPCs and EPC classes name (registered before,
+    or by this capture: `lots`) and the one its operation is about. Identifiers that name
+    no lot are passed over."""
+    named = [e for name in _EPC_LISTS for e in event.get(name) or [] if isinstance(e, str)]
+    named += [
+        element["epcClass"]
+        for name in _CLASS_LISTS
+        for element in event.get(name) or []
+        if isinstance(element, dict) and isinstance(element.get("epcClass"), str)
+    ]
+    if isinstance(event.get("parentID"), str):
+        named.append(event["parentID"])
+    found: list[int] = []
+    for identifier in dict.fromkeys(named):
+        key = gs1_key(identifier)
+        if key is None:
+            continue
+        batch = Gs1Key(key.ai, key.key, lot=key.lot) if key.ai == "01" and key.lot else key
+        if key.element_string in lots or batch.element_string in lots:
+            found.append(lots.get(key.element_string) or lots[batch.element_string])
+        elif (metadata := lot_by_gs1_key(key=key)) is not None:
+            found.append(int(metadata.lot_id))
+    if operation is not None and operation.lot_id is not None:
+        found.append(int(operation.lot_id))
+    return list(dict.fromkeys(found))
 
 
 def _refuse(field: str, message: str) -> ValidationError:

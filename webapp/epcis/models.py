@@ -90,6 +90,18 @@ class EpcisEvent(models.Model):
         on_delete=models.PROTECT,
         related_name="events",
     )
+    #: The capture job that stored a captured event; none for chain-derived events and for
+    #: single events POSTed to /events (no job).
+    capture_job = models.ForeignKey(
+        "epcis.CaptureJob",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="events",
+    )
+    #: The certificates of this deployment's chain the event's `certificationInfo` names, as
+    #: decimal ids (a foreign URI stays in the document only).
+    certificate_ids = IdentifierListField()
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -102,6 +114,34 @@ class EpcisEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_hash}"
+
+
+class EpcisCorrection(models.Model):
+    """An erroneous event's corrective event, by the eventID its error declaration gives
+    (`correctiveEventIDs`). The corrective event may be captured before or after the
+    declaration: `corrective` is filled whenever both are stored, by either capture."""
+
+    erroneous = models.ForeignKey(EpcisEvent, on_delete=models.CASCADE, related_name="corrections")
+    corrective_event_id = models.CharField(max_length=512)
+    corrective = models.ForeignKey(
+        EpcisEvent,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="corrects",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["erroneous", "corrective_event_id"], name="epcis_correction_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["corrective_event_id"], name="epcis_correction_id")]
+
+    def __str__(self) -> str:
+        return f"{self.corrective_event_id} corrects event {self.erroneous_id}"
 
 
 class CaptureJob(models.Model):

@@ -149,16 +149,8 @@ def named_query(*, organisation: Organisation, name: str) -> NamedQuery | None:
 
 
 def capture_job_events(*, job: CaptureJob) -> list[EpcisEvent]:
-    """The events a finished capture job stored, with the operations they became. A capture
-    stores its rows in one transaction between the job's creation and its end, stamping
-    them with one record time inside that window; a job keeps no list of its own, so a
-    second capture of the same organisation in the very same moment would show here too."""
+    """The events a finished capture job stored (each keeps its job), with the operations
+    they became."""
     if job.finished_at is None:
         return []
-    rows = EpcisEvent.objects.filter(
-        organisation_id=job.organisation_id,
-        source=EpcisEvent.Source.CAPTURED,
-        record_time__gte=job.created_at,
-        record_time__lte=job.finished_at,
-    )
-    return list(rows.select_related("operation").order_by("id"))
+    return list(job.events.select_related("operation").order_by("id"))

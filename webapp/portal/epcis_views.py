@@ -2,13 +2,16 @@
 the REST binding at /epcis/events), filtered and downloadable as an EPCISDocument;
 the upload of an EPCIS document (JSON or XML) through the one capture path
 (`webapp.epcis.capture.capture_document`) and the page of its capture job, which polls a
-status endpoint so a capture running in the background later needs no other page."""
+status endpoint so a capture running in the background later needs no other page; and the
+page of one event, with what its capture linked to it: our certificates it names, the
+sensor readings it brought, its error declaration and corrective events."""
 
 from __future__ import annotations
 
 import json
 import re
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -19,6 +22,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
+from webapp.certificates.selectors import (
+    certificate_list,
+    certificate_status,
+    certificate_type_name,
+)
 from webapp.epcis.capture import (
     CAPTURE_FILE_SIZE_LIMIT,
     CAPTURE_LIMIT,
@@ -31,8 +39,10 @@ from webapp.epcis.capture import (
 from webapp.epcis.documents import epcis_document
 from webapp.epcis.models import CaptureJob, EpcisEvent
 from webapp.epcis.query import EVENT_TYPES, QueryParameterError, parse_query
-from webapp.epcis.selectors import capture_job_events, event_page
+from webapp.epcis.selectors import capture_job_events, event_page, events_visible_to
 from webapp.lots.selectors import lot_labels
+from webapp.monitoring.models import SensorReading
+from webapp.monitoring.selectors import sensor_readings_of_event
 from webapp.operations.selectors import operations_described
 from webapp.organisations.models import Organisation
 from webapp.portal.access import organisation_of
@@ -43,6 +53,8 @@ PER_PAGE = 50
 DOWNLOAD_LIMIT = CAPTURE_LIMIT
 PAGE_SALT = "webapp.portal.epcis.page"
 _EVENT_PATH = re.compile(r"^epcisBody\.eventList\[(\d+)\]\.?(.*)$")
+#: An event's page is addressed by the hex digest of its event hash.
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
 class UploadForm(forms.Form):
@@ -124,9 +136,15 @@ def _query_params(data: dict[str, Any]) -> dict[str, list[str]]:
     return params
 
 
+def event_digest(event: EpcisEvent) -> str:
+    """The hex digest of `ni:///sha-256;<digest>?ver=CBV2.0`: the event page's address."""
+    return event.event_hash.removeprefix("ni:///sha-256;").split("?", 1)[0]
+
+
 def _event_row(event: EpcisEvent) -> dict[str, Any]:
     return {
         "event": event,
+        "digest": event_digest(event),
         "id": event.event_id or event.event_hash,
         "type": event.event_type.removesuffix("Event"),
         "biz_step": words(event.biz_step),
@@ -340,4 +358,98 @@ def epcis_job_status(request: HttpRequest, job_id: str) -> JsonResponse:
             ],
             "final": not running and all(op.is_final for op in operations),
         }
+    )
+
+
+def _certificates(event: EpcisEvent) -> tuple[list[dict[str, Any]], list[str]]:
+    """Our certificates the event is linked to (with their state now), and the other
+    certificate URIs its certificationInfo gives."""
+    ids = [int(i) for i in event.certificate_ids or []]
+    found = {int(c.certificate_id): c for c in certificate_list().filter(certificate_id__in=ids)}
+    now = timezone.now()
+    ours = [
+        {
+            "id": i,
+            "type": certificate_type_name(found[i].certificate_type) if i in found else "",
+            "status": certificate_status(found[i], now) if i in found else "unknown",
+        }
+        for i in ids
+    ]
+    info = event.document.get("certificationInfo")
+    uris = [info] if isinstance(info, str) else info if isinstance(info, list) else []
+    return ours, [u for u in uris if isinstance(u, str)]
+
+
+def _decimal(value: Decimal | None) -> str:
+    if value is None:
+        return "—"
+    text = format(value.normalize(), "f")
+    return text
+
+
+def _reading(reading: SensorReading) -> dict[str, Any]:
+    return {
+        "reading": reading,
+        "lot_id": int(reading.lot_id),
+        "numbers": [
+            _decimal(reading.value),
+            _decimal(reading.min_value),
+            _decimal(reading.max_value),
+            _decimal(reading.mean_value),
+        ],
+    }
+
+
+@login_required
+def epcis_event_view(request: HttpRequest, digest: str) -> HttpResponse:
+    organisation = organisation_of(request)
+    visible = events_visible_to(organisation=organisation)
+    event = (
+        visible.filter(event_hash=f"ni:///sha-256;{digest}?ver=CBV2.0")
+        .select_related("operation", "capture_job")
+        .first()
+        if _DIGEST.match(digest)
+        else None
+    )
+    if event is None:  # or not visible to this organisation: the same answer
+        raise Http404("No such EPCIS event.")
+    # A linked event shows as a link only to an organisation that may see it.
+    linked = [
+        *event.corrections.exclude(corrective=None).values_list("corrective", flat=True),
+        *event.corrects.values_list("erroneous", flat=True),
+    ]
+    seen = set(visible.filter(id__in=linked).values_list("id", flat=True))
+    corrections = [
+        {
+            "event_id": c.corrective_event_id,
+            "digest": event_digest(c.corrective)
+            if c.corrective is not None and c.corrective_id in seen
+            else "",
+            "captured": c.corrective_id is not None,
+        }
+        for c in event.corrections.select_related("corrective").order_by("id")
+    ]
+    corrects = [
+        {
+            "event_id": c.erroneous.event_id or c.erroneous.event_hash,
+            "digest": event_digest(c.erroneous),
+        }
+        for c in event.corrects.select_related("erroneous").order_by("id")
+        if c.erroneous_id in seen
+    ]
+    ours, uris = _certificates(event)
+    own = event.organisation_id == organisation.pk
+    return render(
+        request,
+        "portal/epcis_event.html",
+        {
+            "row": _event_row(event),
+            "declaration": event.error_declaration,
+            "corrections": corrections,
+            "corrects": corrects,
+            "certificates": ours,
+            "certification_uris": uris,
+            "readings": [_reading(r) for r in sensor_readings_of_event(epcis_event_id=event.pk)],
+            "job": event.capture_job if own else None,
+        },
     )

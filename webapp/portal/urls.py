@@ -62,6 +62,7 @@ urlpatterns = [
     path("traceability/epcis/download", epcis_views.epcis_download_view, name="epcis-download"),
     path("traceability/epcis/upload", epcis_views.epcis_upload_view, name="epcis-upload"),
     path("traceability/epcis/jobs/<uuid:job_id>", epcis_views.epcis_job_view, name="epcis-job"),
+    path("traceability/epcis/event/<str:digest>", epcis_views.epcis_event_view, name="epcis-event"),
     path(
         "traceability/epcis/jobs/<uuid:job_id>/status",
         epcis_views.epcis_job_status,

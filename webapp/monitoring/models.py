@@ -1,0 +1,50 @@
+"""Condition monitoring: what sensors measured about lots (temperature, humidity, shock...).
+
+A `SensorReading` comes from a captured EPCIS event's `sensorElementList` today
+(`source=epcis`, the event kept as `epcis_event`) and from devices reporting directly later
+(`source=device`). One reading per lot the measurement is about: the lot-side queries
+("the temperatures of lot 12 last week") read one index range.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from webapp.fields import Uint256Field
+
+
+class SensorReading(models.Model):
+    class Source(models.TextChoices):
+        EPCIS = "epcis"
+        DEVICE = "device"
+
+    #: The chain lot id the reading is about.
+    lot_id = Uint256Field()
+    time = models.DateTimeField()
+    #: The CBV measurement type in its short form (`gs1:Temperature`); a type outside GS1's
+    #: vocabulary as given (a URI).
+    type = models.CharField(max_length=512)
+    #: The measured value; or, where the sensor reports a summary, its minimum, maximum
+    #: and mean (any of them may be missing).
+    value = models.DecimalField(max_digits=40, decimal_places=12, null=True, blank=True)
+    min_value = models.DecimalField(max_digits=40, decimal_places=12, null=True, blank=True)
+    max_value = models.DecimalField(max_digits=40, decimal_places=12, null=True, blank=True)
+    mean_value = models.DecimalField(max_digits=40, decimal_places=12, null=True, blank=True)
+    #: The UN/ECE Recommendation 20 unit code as given (`CEL`); blank without one.
+    unit = models.CharField(max_length=64, blank=True)
+    device_id = models.CharField(max_length=512, blank=True)
+    source = models.CharField(max_length=8, choices=Source.choices)
+    epcis_event = models.ForeignKey(
+        "epcis.EpcisEvent",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="sensor_readings",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["lot_id", "type", "time"], name="monitoring_lot_type_time")]
+
+    def __str__(self) -> str:
+        return f"{self.type} of lot {self.lot_id} at {self.time:%Y-%m-%d %H:%M}"
