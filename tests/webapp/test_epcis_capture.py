@@ -307,6 +307,48 @@ def test_packing_unpacking_and_transformation_become_bundles_and_a_transformatio
     )
 
 
+@pytest.mark.integration
+@pytest.mark.node
+@db
+def test_consecutive_commissionings_register_together_and_a_refused_one_is_named(
+    network: Network,
+) -> None:
+    _gs1_identities(network)
+    mine = token_client(network.orgs["mine"])
+    other = "urn:epc:class:lgtin:4012345.011111.LOT43"
+    operations_before = Operation.objects.count()
+    half = object_event(
+        "commissioning",
+        "ADD",
+        quantityList=[{"epcClass": other, "quantity": 1.5, "uom": "GRM"}],
+    )
+    job = job_of(mine, post_capture(mine, document(commissioning(5, other), half, commissioning())))
+    assert [e["index"] for e in job["errors"]] == [1]
+    assert "1.5 GRM is not a whole number of g" in " ".join(job["errors"][0]["problems"])
+    assert Operation.objects.count() == operations_before
+    assert not LotMetadata.objects.exists()
+
+    job = job_of(
+        mine, post_capture(mine, document(commissioning(5, other), commissioning(), shipping()))
+    )
+    assert job["success"] is True, job["errors"]
+    rows = list(EpcisEvent.objects.order_by("id"))
+    operations = [r.operation for r in rows]
+    assert [o.action for o in operations if o] == [
+        "lot.register",
+        "lot.register",
+        "handoff.initiate",
+    ]
+    for operation in network.settle():
+        assert operation.status == Operation.Status.CONFIRMED, operation.error
+    shipped = HandoffVersion.objects.get(chain_id=settings.CHAIN_ID, block_to__isnull=True)
+    assert operations[1] is not None
+    assert shipped.lot_id == operations[1].lot_id  # the shipping found the lot registered with it
+    assert operations[0] is not None
+    metadata = LotMetadata.objects.get(lot_id=operations[0].lot_id)
+    assert (metadata.document["batch"], metadata.document["quantity"]) == ("LOT43", 5000)
+
+
 # ----------------------------------------------------------------- the database only
 
 
@@ -563,7 +605,7 @@ def test_a_capture_that_races_another_keeps_nothing_and_says_so(
     client = token_client(capturer)
     assert job_of(client, post_capture(client, document(observation(1))))["success"] is True
     # as if a concurrent capture stored the event between the duplicate check and the insert
-    monkeypatch.setattr(capture, "_mark_duplicates", lambda prepared, organisation: None)
+    monkeypatch.setattr(capture, "duplicates_mark", lambda prepared, organisation: None)
     job = job_of(client, post_capture(client, document(observation(2), observation(1))))
     assert (job["success"], job["capturedCount"]) == (False, 0)
     assert "at the same moment" in job["errors"][0]["problems"][0]

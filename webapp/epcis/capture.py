@@ -25,21 +25,29 @@ open handoff). A refusal of any of them refuses the event.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from webapp.epcis.certification import certificate_links
-from webapp.epcis.columns import event_columns
-from webapp.epcis.corrections import correction_undo, corrections_found, corrections_link
-from webapp.epcis.hashing import event_hash
-from webapp.epcis.mapping import chain_action, event_lot_ids, map_event
+from webapp.epcis.capture_events import (
+    Prepared,
+    duplicates_mark,
+    errors_declare,
+    event_acts,
+    event_apply,
+    event_apply_one,
+    event_prepare,
+    event_rows,
+    event_rows_insert,
+    events_apply_run,
+    events_stored,
+    refusal_lines,
+    registers_only,
+)
 from webapp.epcis.models import CaptureJob, EpcisEvent
-from webapp.epcis.sensors import event_measurements
 from webapp.epcis.validation import (
     Problem,
     document_problems,
@@ -47,9 +55,6 @@ from webapp.epcis.validation import (
     problems_by_event,
 )
 from webapp.epcis.xml import EpcisXmlError, parse_epcis_xml
-from webapp.monitoring.models import SensorReading
-from webapp.monitoring.services import Measurement, sensor_readings_record
-from webapp.operations.models import Operation
 from webapp.organisations.models import Organisation
 
 #: The most events one capture takes (announced as GS1-EPCIS-Capture-Limit).
@@ -117,178 +122,6 @@ def parse_body(body: bytes, content_type: str) -> Any:
         raise CaptureRefused(400, VALIDATION, "The body is not JSON", str(exc)) from exc
 
 
-@dataclass
-class Prepared:
-    """One event on its way in: its place in the document, hash and columns."""
-
-    index: int
-    event: dict[str, Any]
-    hash: str
-    columns: dict[str, Any]
-    operation: Operation | None = None
-    problems: list[str] = field(default_factory=list)
-    duplicate: bool = False
-    declares_error: bool = False
-    certificate_ids: list[str] = field(default_factory=list)
-    measurements: list[Measurement] = field(default_factory=list)
-    #: The lots the sensor readings are about (the lots the event names or created).
-    reading_lots: list[int] = field(default_factory=list)
-
-
-def _prepare(index: int, event: dict[str, Any], context: Any) -> Prepared:
-    """An event's hash and columns. An event's own `@context` (a single event POSTed to
-    /events carries one) is its namespaces, not part of it: the same event hashes the
-    same whether it came alone or in a document."""
-    if "@context" in event:
-        context = event["@context"]
-        hashed = {k: v for k, v in event.items() if k != "@context"}
-    else:
-        hashed = event
-    return Prepared(index, event, event_hash(hashed, context), event_columns(event))
-
-
-def _mark_duplicates(prepared: list[Prepared], organisation: Organisation) -> None:
-    """Flag events whose hash is stored already or comes twice. An error declaration
-    (`errorDeclaration`, excluded from the hash) of a stored event is no duplicate: it
-    declares that event erroneous, which only the organisation that captured it may."""
-    hashes = [p.hash for p in prepared]
-    stored = {
-        row[0]: row[1:]
-        for row in EpcisEvent.objects.filter(event_hash__in=hashes).values_list(
-            "event_hash", "organisation_id", "error_declaration"
-        )
-    }
-    seen: set[str] = set()
-    for p in prepared:
-        declaration = p.event.get("errorDeclaration")
-        if p.hash in seen:
-            p.duplicate = True
-            p.problems.append(f"The event appears twice in the document (hash {p.hash}).")
-        elif p.hash in stored and isinstance(declaration, dict) and not stored[p.hash][1]:
-            if stored[p.hash][0] != organisation.pk:
-                p.problems.append(
-                    "Only the organisation that captured an event can declare it erroneous."
-                )
-            p.declares_error = True
-        elif p.hash in stored:
-            p.duplicate = True
-            p.problems.append(f"The event is already captured (hash {p.hash}).")
-        seen.add(p.hash)
-
-
-def _declare_errors(declarations: list[Prepared]) -> None:
-    """Record error declarations on the events they correct (the document keeps it too),
-    with the links to their corrective events."""
-    for p in declarations:
-        row = EpcisEvent.objects.select_for_update().get(event_hash=p.hash)
-        row.error_declaration = p.event["errorDeclaration"]
-        row.document = {**row.document, "errorDeclaration": p.event["errorDeclaration"]}
-        row.save(update_fields=["error_declaration", "document"])
-        corrections_link(erroneous=row, declaration=p.event["errorDeclaration"])
-
-
-def _acts(p: Prepared) -> bool:
-    """Whether an event needs more than its row: a chain action, links or readings."""
-    if p.declares_error:
-        return not p.problems
-    keys = ("certificationInfo", "sensorElementList")
-    return chain_action(p.event) is not None or any(p.event.get(k) for k in keys)
-
-
-def _apply(p: Prepared, organisation: Organisation, lots: dict[str, int]) -> None:
-    """Check and carry out one event (the caller's savepoint holds its writes). Raises
-    ValidationError when it is refused."""
-    if p.declares_error:
-        row = EpcisEvent.objects.select_related("operation").get(event_hash=p.hash)
-        correction_undo(organisation=organisation, erroneous=row)
-        return
-    p.certificate_ids = certificate_links(p.event)
-    p.measurements = event_measurements(p.event)
-    p.operation = map_event(organisation=organisation, event=p.event, event_hash=p.hash, lots=lots)
-    if p.measurements:
-        p.reading_lots = event_lot_ids(p.event, lots=lots, operation=p.operation)
-
-
-def _stored(new: list[Prepared], organisation: Organisation) -> list[SensorReading]:
-    """What follows the new rows in: their sensor readings, and the links of earlier
-    declarations that named them as corrective events."""
-    with_readings = [p for p in new if p.measurements and p.reading_lots]
-    ids = dict(
-        EpcisEvent.objects.filter(event_hash__in=[p.hash for p in with_readings]).values_list(
-            "event_hash", "id"
-        )
-    )
-    readings = []
-    for p in with_readings:
-        readings += sensor_readings_record(
-            lot_ids=p.reading_lots,
-            measurements=p.measurements,
-            source="epcis",
-            epcis_event_id=ids[p.hash],
-        )
-    corrections_found(organisation=organisation, event_hashes=[p.hash for p in new])
-    return readings
-
-
-def _refusal_lines(exc: ValidationError) -> list[str]:
-    if hasattr(exc, "error_dict"):
-        return [
-            msg if key == "__all__" else f"{key}: {msg}"
-            for key, messages in exc.message_dict.items()
-            for msg in messages
-        ]
-    return [str(m) for m in exc.messages]
-
-
-def _lot_ids(operation: Operation | None) -> list[str]:
-    if operation is None or operation.lot_id is None:
-        return []
-    return [str(int(operation.lot_id))]
-
-
-def _rows(
-    prepared: list[Prepared], organisation: Organisation, job: CaptureJob | None = None
-) -> list[EpcisEvent]:
-    now = timezone.now()
-    return [
-        EpcisEvent(
-            **p.columns,
-            event_hash=p.hash,
-            record_time=now,
-            document=p.event,
-            source=EpcisEvent.Source.CAPTURED,
-            organisation=organisation,
-            operation=p.operation,
-            capture_job=job,
-            certificate_ids=p.certificate_ids,
-            # Who else may read it follows the lot it put on the chain (the query's tiers).
-            lot_ids=_lot_ids(p.operation),
-        )
-        for p in prepared
-    ]
-
-
-def _insert(rows: list[EpcisEvent]) -> None:
-    """Store new rows: PostgreSQL's COPY (a 10,000-event capture spends most of its time
-    building one INSERT statement otherwise), bulk_create elsewhere. Each value is
-    prepared by its field, exactly as an INSERT would have it."""
-    if not rows:
-        return
-    if connection.vendor != "postgresql":
-        EpcisEvent.objects.bulk_create(rows, batch_size=2000)
-        return
-    fields = [f for f in EpcisEvent._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    table = connection.ops.quote_name(EpcisEvent._meta.db_table)
-    with (
-        connection.wrap_database_errors,  # psycopg's errors as django's (IntegrityError)
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row([f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields])
-
-
 class _Rollback(Exception):
     pass
 
@@ -328,28 +161,29 @@ def _store(prepared: list[Prepared], job: CaptureJob) -> list[Prepared]:
     """Map and store, in one transaction; the events captured (none when rolled back).
     Raises IntegrityError when a concurrent capture stored one of the events first."""
     organisation = job.organisation
+    rollback = job.error_behaviour == CaptureJob.ErrorBehaviour.ROLLBACK
     try:
         with transaction.atomic():
             lots: dict[str, int] = {}  # lots registered by this capture, by GS1 key
+            run: list[Prepared] = []  # commissionings waiting to be registered at once
             for p in prepared:
-                if p.duplicate or not _acts(p):
+                if p.duplicate or not event_acts(p):
                     continue  # stored as it is: no savepoint, no service call
-                known = dict(lots)  # a refused event's lots are rolled back with it
-                try:
-                    with transaction.atomic():
-                        _apply(p, organisation, known)
-                except ValidationError as exc:
-                    p.problems += _refusal_lines(exc)
-                else:
-                    lots.update(known)
+                if rollback and registers_only(p):
+                    run.append(p)
+                    continue
+                events_apply_run(run, organisation, lots)
+                run = []
+                event_apply_one(p, organisation, lots)
+            events_apply_run(run, organisation, lots)
             failed = [p for p in prepared if p.problems]
             if failed and job.error_behaviour == CaptureJob.ErrorBehaviour.ROLLBACK:
                 raise _Rollback()
             captured = [p for p in prepared if not p.problems]
             new = [p for p in captured if not p.declares_error]
-            _insert(_rows(new, organisation, job))
-            _stored(new, organisation)
-            _declare_errors([p for p in captured if p.declares_error])
+            event_rows_insert(event_rows(new, organisation, job))
+            events_stored(new, organisation)
+            errors_declare([p for p in captured if p.declares_error])
     except _Rollback:
         return []
     return captured
@@ -389,8 +223,8 @@ def capture_document(
         }
         for i, found in sorted(by_event.items())
     ]
-    prepared = [_prepare(i, e, context) for i, e in enumerate(events) if i not in by_event]
-    _mark_duplicates(prepared, organisation)
+    prepared = [event_prepare(i, e, context) for i, e in enumerate(events) if i not in by_event]
+    duplicates_mark(prepared, organisation)
     try:
         captured = _store(prepared, job)
     except IntegrityError:
@@ -421,8 +255,8 @@ def capture_event(*, organisation: Organisation, event: Any) -> EpcisEvent:
         raise CaptureRefused(
             400, VALIDATION, "The event is not valid EPCIS 2.0", "; ".join(lines[:20]), lines
         )
-    prepared = _prepare(0, event, event.get("@context"))
-    _mark_duplicates([prepared], organisation)
+    prepared = event_prepare(0, event, event.get("@context"))
+    duplicates_mark([prepared], organisation)
     if prepared.duplicate:
         raise CaptureRefused(409, ALREADY_EXISTS, "The event is already captured", prepared.hash)
     if prepared.problems:  # an error declaration of another organisation's event
@@ -431,14 +265,14 @@ def capture_event(*, organisation: Organisation, event: Any) -> EpcisEvent:
         )
     try:
         with transaction.atomic():
-            _apply(prepared, organisation, {})
+            event_apply(prepared, organisation, {})
             if prepared.declares_error:
-                _declare_errors([prepared])
+                errors_declare([prepared])
                 return EpcisEvent.objects.get(event_hash=prepared.hash)
-            (row,) = EpcisEvent.objects.bulk_create(_rows([prepared], organisation))
-            _stored([prepared], organisation)
+            (row,) = EpcisEvent.objects.bulk_create(event_rows([prepared], organisation))
+            events_stored([prepared], organisation)
     except ValidationError as exc:
-        lines = _refusal_lines(exc)
+        lines = refusal_lines(exc)
         raise CaptureRefused(
             400, VALIDATION, "The event cannot be recorded", "; ".join(lines), lines
         ) from exc

@@ -36,11 +36,13 @@ from webapp.gs1 import Gs1Error, Gs1Key, parse_digital_link, parse_epc_urn
 from webapp.lots.identities import lot_by_gs1_key
 from webapp.lots.services import (
     Output,
+    Registration,
     bundle_create,
     bundle_unpack,
     handoff_accept,
     handoff_initiate,
     lot_register,
+    lot_register_many,
     transformation_record,
 )
 from webapp.operations.models import Operation
@@ -195,9 +197,9 @@ def _items(
     return items
 
 
-def _register(
-    organisation: Organisation, event: dict[str, Any], event_hash: str, lots: dict[str, int]
-) -> Operation:
+def registrations(event: dict[str, Any], event_hash: str) -> list[tuple[Gs1Key, Registration]]:
+    """The lots a commissioning event registers: one per `quantityList` class, or one per
+    GTIN (and batch) of its EPCs with their count; each with its idempotency key."""
     classes: list[tuple[Gs1Key, int, str]] = []
     for element in event.get("quantityList") or []:
         key = gs1_key(element["epcClass"])
@@ -216,24 +218,70 @@ def _register(
         classes = [(key, count, "piece") for key, count in counts.items()]
     if not classes:
         raise _refuse("epcList", "A commissioning names the lots it creates.")
+    return [
+        (
+            key,
+            Registration(
+                name=f"GTIN {key.key}" + (f" batch {key.lot}" if key.lot else ""),
+                quantity=quantity,
+                unit=unit,
+                kind=LotKind.PRODUCT,
+                gtin=key.key,
+                batch=key.lot,
+                description=f"Commissioned by EPCIS event {event_hash}",
+                idempotency_key=f"epcis:{event_hash}:{index}",
+            ),
+        )
+        for index, (key, quantity, unit) in enumerate(classes)
+    ]
+
+
+def _register(
+    organisation: Organisation, event: dict[str, Any], event_hash: str, lots: dict[str, int]
+) -> Operation:
     operation = None
-    for index, (key, quantity, unit) in enumerate(classes):
-        name = f"GTIN {key.key}" + (f" batch {key.lot}" if key.lot else "")
+    for key, lot in registrations(event, event_hash):
         operation = lot_register(
             organisation=organisation,
-            name=name,
-            quantity=quantity,
-            unit=unit,
-            kind=LotKind.PRODUCT,
-            gtin=key.key,
-            batch=key.lot,
-            description=f"Commissioned by EPCIS event {event_hash}",
-            idempotency_key=f"epcis:{event_hash}:{index}",
+            name=lot.name,
+            quantity=lot.quantity,
+            unit=lot.unit,
+            kind=lot.kind,
+            gtin=lot.gtin,
+            batch=lot.batch,
+            description=lot.description,
+            idempotency_key=lot.idempotency_key,
         )
         if operation.lot_id is not None:
             lots[key.element_string] = int(operation.lot_id)
     assert operation is not None
     return operation
+
+
+def register_many(
+    *,
+    organisation: Organisation,
+    events: list[tuple[dict[str, Any], str]],
+    lots: dict[str, int],
+) -> list[Operation]:
+    """The operations of many commissioning events (each its last, as `map_event` gives
+    it), registered at once (`lot_register_many`): the same operations as one event after
+    another. Raises ValidationError or RegistrationRefused (whose index counts the lots,
+    not the events) with nothing written; the caller then maps the events one by one to
+    find which is refused."""
+    planned = [(i, key, lot) for i, (e, h) in enumerate(events) for key, lot in registrations(e, h)]
+    try:
+        operations = lot_register_many(
+            organisation=organisation, lots=[lot for _, _, lot in planned]
+        )
+    except IdempotencyConflict as exc:
+        raise _refuse("__all__", f"An event already acted differently: {exc}") from exc
+    last: dict[int, Operation] = {}
+    for (index, key, _), operation in zip(planned, operations, strict=True):
+        if operation.lot_id is not None:
+            lots[key.element_string] = int(operation.lot_id)
+        last[index] = operation
+    return [last[i] for i in range(len(events))]
 
 
 def _receiver(organisation: Organisation, event: dict[str, Any]) -> Organisation:
