@@ -180,20 +180,23 @@ def lot_register_many(
             )
         except ValidationError as exc:
             raise RegistrationRefused(index, exc) from exc
-    replays = {
-        index: replay
-        for index, (lot, (request, _)) in enumerate(zip(lots, checked, strict=True))
-        if lot.idempotency_key
-        and (
-            replay := operation_replayed(
+    keys = [lot.idempotency_key for lot in lots if lot.idempotency_key]
+    earlier = set(
+        Operation.objects.filter(organisation=organisation, idempotency_key__in=keys).values_list(
+            "idempotency_key", flat=True
+        )
+    )
+    replays: dict[int, Operation] = {}
+    for index, (lot, (request, _)) in enumerate(zip(lots, checked, strict=True)):
+        if lot.idempotency_key in earlier:
+            replay = operation_replayed(
                 organisation=organisation,
                 idempotency_key=lot.idempotency_key,
                 action="lot.register",
                 request=request,
             )
-        )
-        is not None
-    }
+            assert replay is not None
+            replays[index] = replay
     fresh = [i for i in range(len(lots)) if i not in replays]
     with transaction.atomic():
         lot_ids = dict(zip(fresh, lot_ids_allocate(len(fresh)), strict=True))
