@@ -279,6 +279,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-operations": {"task": "workers.tasks.sweep_operations", "schedule": 3.0},
     "resume-imports": {"task": "workers.tasks.resume_imports", "schedule": 60.0},
     "epcis-anchor": {"task": "workers.tasks.epcis_anchor", "schedule": 10.0},
+    "resume-epcis-captures": {"task": "workers.tasks.resume_epcis_captures", "schedule": 60.0},
 }
 #: Captured EPCIS events are anchored in Merkle batches of at most this many events, or
 #: sooner once the oldest waited this long (`webapp.epcis.anchoring`).

@@ -13,6 +13,8 @@ from webapp.chain.chain_client import chain
 from webapp.chain.indexer import ChainIndexer, IndexerBusy, leader_lock
 from webapp.chain.pipeline import chain_sync
 from webapp.epcis.anchoring import epcis_anchor as epcis_anchor_run
+from webapp.epcis.capture import capture_job_run as epcis_capture_run
+from webapp.epcis.capture import capture_jobs_resume
 from webapp.imports import services as imports
 from webapp.operations.models import Operation
 from webapp.operations.submitter import SubmitLater, operation_send, operation_track
@@ -124,6 +126,18 @@ def import_submit(job_id: str) -> None:
 def resume_imports() -> int:
     """Send again the step of imports that stopped moving (a worker gone, a lost message)."""
     return imports.imports_resume()
+
+
+@app.task(ignore_result=True)
+def epcis_capture(job_id: str) -> None:
+    """Capture a large EPCIS document a capture request handed over."""
+    epcis_capture_run(job_id=job_id)
+
+
+@app.task(ignore_result=True)
+def resume_epcis_captures() -> int:
+    """Send again the background captures that stopped moving."""
+    return capture_jobs_resume()
 
 
 @app.task(ignore_result=True)

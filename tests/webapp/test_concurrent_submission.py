@@ -7,34 +7,12 @@ import time
 from typing import Any
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 
 from tests.webapp.network import Network
 from webapp.lots.services import lot_register
 from webapp.operations.models import Operation
-from webapp.operations.services import task_producer
-from workers.celery import app
 
 pytestmark = [pytest.mark.integration, pytest.mark.node, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def redis_worker(portal_settings: Any) -> Any:
-    """A Celery worker with four threads, on the real Redis (database 15, emptied)."""
-    import redis
-
-    url = "redis://127.0.0.1:6379/15"
-    redis.Redis.from_url(url).flushdb()
-    previous = app.conf.broker_url, app.conf.broker_transport_options
-    app.conf.broker_url, app.conf.broker_transport_options = url, {}
-    # The web side sends through its own producer, configured from the same settings.
-    portal_settings.CELERY_BROKER_URL, portal_settings.CELERY_BROKER_TRANSPORT_OPTIONS = url, {}
-    portal_settings.OPERATIONS_DISPATCH = True
-    task_producer.cache_clear()
-    with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False) as worker:
-        yield worker
-    app.conf.broker_url, app.conf.broker_transport_options = previous
-    task_producer.cache_clear()
 
 
 def test_twenty_operations_at_once_land_with_distinct_nonces(

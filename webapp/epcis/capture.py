@@ -25,6 +25,8 @@ open handoff). A refusal of any of them refuses the event.
 from __future__ import annotations
 
 import json
+import logging
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -55,10 +57,19 @@ from webapp.epcis.validation import (
     problems_by_event,
 )
 from webapp.epcis.xml import EpcisXmlError, parse_epcis_xml
+from webapp.operations.services import task_producer
 from webapp.organisations.models import Organisation
+
+log = logging.getLogger(__name__)
+
+#: The workers' task that captures a large document in the background.
+CAPTURE_TASK = "workers.tasks.epcis_capture"
 
 #: The most events one capture takes (announced as GS1-EPCIS-Capture-Limit).
 CAPTURE_LIMIT: int = getattr(settings, "EPCIS_CAPTURE_LIMIT", 10_000)
+#: The most events a capture request captures before it answers; larger documents are
+#: captured by a worker while the job reads `running`.
+CAPTURE_INLINE_EVENTS: int = getattr(settings, "EPCIS_CAPTURE_INLINE_EVENTS", 500)
 #: The largest body one capture takes, in bytes (GS1-EPCIS-Capture-File-Size-Limit).
 CAPTURE_FILE_SIZE_LIMIT: int = getattr(settings, "EPCIS_CAPTURE_FILE_SIZE_LIMIT", 20_000_000)
 
@@ -206,15 +217,102 @@ def capture_document(
     document: Any,
     error_behaviour: str = CaptureJob.ErrorBehaviour.ROLLBACK,
 ) -> CaptureJob:
-    """Capture an EPCISDocument for `organisation`; the finished job says what happened.
+    """Capture an EPCISDocument for `organisation` now; the finished job says what happened.
 
     Raises CaptureRefused when the document as a whole is refused (not a document, over
     the limit, or - in rollback mode - not valid by the schema)."""
     events, by_event = _events_checked(document, error_behaviour)
-    context = document.get("@context")
     job = CaptureJob.objects.create(
         organisation=organisation, error_behaviour=error_behaviour, event_count=len(events)
     )
+    return _capture_run(job, document, events, by_event)
+
+
+def capture_accept(
+    *,
+    organisation: Organisation,
+    document: Any,
+    error_behaviour: str = CaptureJob.ErrorBehaviour.ROLLBACK,
+) -> CaptureJob:
+    """`POST /capture`: a document the schema refuses is refused now (CaptureRefused); a
+    small one is captured now; one of more than `CAPTURE_INLINE_EVENTS` events is kept on
+    its job, which a worker captures (`capture_job_run`) while the job reads `running`.
+    Where no workers take tasks (OPERATIONS_DISPATCH off) every capture runs now."""
+    events, by_event = _events_checked(document, error_behaviour)
+    if len(events) <= CAPTURE_INLINE_EVENTS or not settings.OPERATIONS_DISPATCH:
+        job = CaptureJob.objects.create(
+            organisation=organisation, error_behaviour=error_behaviour, event_count=len(events)
+        )
+        return _capture_run(job, document, events, by_event)
+    with transaction.atomic():
+        job = CaptureJob.objects.create(
+            organisation=organisation,
+            error_behaviour=error_behaviour,
+            event_count=len(events),
+            document=document,
+        )
+        _dispatch(job)
+    return job
+
+
+def _dispatch(job: CaptureJob) -> None:
+    """Hand the job to the workers once it is committed; a broker that is down loses
+    nothing (`capture_jobs_resume` sends it again)."""
+    job_id = str(job.id)
+
+    def send() -> None:
+        try:
+            task_producer().send_task(CAPTURE_TASK, args=[job_id])
+        except Exception:
+            log.exception("could not enqueue EPCIS capture %s; it is resumed later", job_id)
+
+    transaction.on_commit(send)
+
+
+def capture_job_run(*, job_id: str) -> CaptureJob | None:
+    """Capture the document a job keeps (the workers' task). A job another worker holds,
+    or one already finished, is left alone; returns the job when this call captured it."""
+    with transaction.atomic():
+        job = (
+            CaptureJob.objects.select_for_update(skip_locked=True)
+            .filter(id=job_id, status=CaptureJob.Status.RUNNING, document__isnull=False)
+            .first()
+        )
+        if job is None:
+            return None
+        document = job.document
+        try:
+            events, by_event = _events_checked(document, job.error_behaviour)
+        except CaptureRefused as exc:  # checked when accepted: only a changed schema
+            job.errors = [{"index": None, "eventID": "", "problems": [exc.detail or exc.title]}]
+            job.error_count, job.status = 1, CaptureJob.Status.FAILED
+            job.finished_at, job.document = timezone.now(), None
+            job.save()
+            return job
+        return _capture_run(job, document, events, by_event)
+
+
+def capture_jobs_resume(*, stale_after_seconds: float = 120.0) -> int:
+    """Send again the background captures that have not moved for `stale_after_seconds`
+    (their worker died, or the broker lost the message). Returns how many were sent."""
+    cutoff = timezone.now() - timedelta(seconds=stale_after_seconds)
+    stale = CaptureJob.objects.filter(
+        status=CaptureJob.Status.RUNNING, document__isnull=False, updated_at__lt=cutoff
+    )
+    sent = 0
+    for job in stale[:50]:
+        CaptureJob.objects.filter(id=job.id).update(updated_at=timezone.now())
+        with transaction.atomic():
+            _dispatch(job)
+        sent += 1
+    return sent
+
+
+def _capture_run(
+    job: CaptureJob, document: Any, events: list[Any], by_event: dict[int, list[Problem]]
+) -> CaptureJob:
+    organisation = job.organisation
+    context = document.get("@context")
     errors: list[dict[str, Any]] = [
         {
             "index": i,
@@ -242,6 +340,7 @@ def capture_document(
     job.captured_count = len(captured)
     job.status = CaptureJob.Status.FAILED if errors else CaptureJob.Status.SUCCESS
     job.finished_at = timezone.now()
+    job.document = None
     job.save()
     return job
 

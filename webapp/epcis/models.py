@@ -173,7 +173,11 @@ class CaptureJob(models.Model):
     error_count = models.PositiveIntegerField(default=0)
     #: One entry per event that was refused: {"index", "eventID", "problems": [...]}.
     errors = models.JSONField(default=list, blank=True)
+    #: The document while a worker has yet to capture it (a large capture runs in the
+    #: background); cleared when the job finishes.
+    document = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

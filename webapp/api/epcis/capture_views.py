@@ -27,7 +27,7 @@ from webapp.epcis.capture import (
     CAPTURE_LIMIT,
     LIMIT_EXCEEDED,
     CaptureRefused,
-    capture_document,
+    capture_accept,
     capture_event,
     capture_job,
     capture_job_list,
@@ -146,7 +146,7 @@ class CaptureApi(EpcisView):
         behaviour = request.headers.get("GS1-Capture-Error-Behaviour", "rollback").strip()
         try:
             document = parse_body(self.body(request), request.content_type or "")
-            job = capture_document(
+            job = capture_accept(
                 organisation=organisation, document=document, error_behaviour=behaviour.lower()
             )
         except CaptureRefused as exc:
