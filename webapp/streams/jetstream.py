@@ -16,13 +16,14 @@ indexer's reorg fail with it. A publisher with its own cursor (a `ConsumerCursor
 ``jetstream``, which the pipeline does not run) waits for NATS without holding anything
 else back, and catches up when it returns.
 
-Flow of :meth:`JetStreamPublisher.publish_batch`, per chain:
+Flow of :meth:`JetStreamPublisher.publish_pending`, per chain:
 
 1. Read up to ``batch`` events after the cursor, in store order (ChainEvent.id, the
    global sequence).
-2. Publish them in order without waiting on each, then wait (with a deadline) for every
-   ack. Any failure: nothing moves; the caller backs off and the whole batch is sent
-   again later, and the server drops what it already stored.
+2. Publish them in order without waiting on each message; while their acks come in, read
+   and send the next batch (one batch in flight), then wait (with a deadline) for every
+   ack of the first. Any failure: nothing moves; the caller backs off and the batch is
+   sent again later, and the server drops what it already stored.
 3. Move the cursor to the batch's last event, in the database. A crash between 2 and 3
    sends the batch again on the next start; see 4 for why that still doubles nothing.
 
@@ -52,14 +53,17 @@ import json
 import logging
 import threading
 from collections.abc import Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Max
+from django.db.models import Max, QuerySet
+from django.db.models.base import ModelState
 from django.utils import timezone
 
 from webapp.chain.models import ChainEvent, Checkpoint, ConsumerCursor
-from webapp.streams.jetstream_link import JetStreamLink, NatsUnavailable, Outgoing
+from webapp.streams.jetstream_link import MAX_IN_FLIGHT, JetStreamLink, NatsUnavailable, Outgoing
 from webapp.streams.payloads import fact_event_id, fact_payload, retraction_payload
 
 log = logging.getLogger(__name__)
@@ -79,43 +83,21 @@ class JetStreamPublisher:
     ) -> None:
         self.link = link
         self.config = link.config
-        self.batch = batch
+        self.batch = min(batch, MAX_IN_FLIGHT)
         self.cursor_name = cursor_name
         #: Per chain: the highest event id that may be in the stream (None: unknown).
         self._reach: dict[int, int] = {}
-        #: Per chain: facts above the cursor that the stream already holds.
-        self._known: dict[int, set[str]] = {}
+        #: Per chain: facts above the cursor that the stream already holds (id: sequence).
+        self._known: dict[int, dict[str, int]] = {}
 
     # ------------------------------------------------------------------ public API
 
-    def publish_batch(self, *, chain_id: int) -> int:
-        """Publish the next batch of the chain's facts; returns how many (0: none left).
-        Raises NatsUnavailable when NATS did not acknowledge them all."""
-        self._retract_removed(chain_id=chain_id)
-        after = self._cursor(chain_id).event_id
-        events = list(
-            ChainEvent.objects.filter(chain_id=chain_id, id__gt=after).order_by("id")[: self.batch]
-        )
-        if not events:
-            return 0
-        known = self._known.get(chain_id, set())
-        fresh = [e for e in events if fact_event_id(e) not in known] if known else events
-        # Counted as possibly published before the first byte goes out.
-        self._reach[chain_id] = max(self._reach.get(chain_id, 0), events[-1].pk)
-        self.link.publish([self._message(e) for e in fresh])
-        self._cursor_move(chain_id, events[-1].pk)
-        if known:
-            known.difference_update(fact_event_id(e) for e in events)
-        return len(events)
-
     def publish_pending(self, *, chain_ids: Iterable[int] | None = None) -> int:
-        """Publish every chain's facts stored now; returns how many were published."""
+        """Publish every chain's facts stored now; returns how many were published.
+        Raises NatsUnavailable when NATS did not acknowledge a batch (the cursor stays
+        before it)."""
         chains = sorted(set(chain_ids) if chain_ids is not None else _known_chains())
-        total = 0
-        for chain_id in chains:
-            while done := self.publish_batch(chain_id=chain_id):
-                total += done
-        return total
+        return sum(self._publish_chain(chain_id) for chain_id in chains)
 
     def run(
         self,
@@ -144,6 +126,55 @@ class JetStreamPublisher:
 
     # ------------------------------------------------------------------- internals
 
+    def _publish_chain(self, chain_id: int) -> int:
+        """Batches in store order, one in flight while the next is read and sent: the
+        cursor moves to a batch's end once all its acks are in, batches in order."""
+        published = 0
+        inflight: _Batch | None = None
+        after: int | None = None
+        try:
+            while True:
+                if self._removed(chain_id):
+                    if inflight is not None:  # the walk must see the stream settled
+                        published += self._settle(chain_id, inflight)
+                        inflight = None
+                    self._walk_back(chain_id)
+                    after = None
+                if after is None:
+                    after = self._cursor(chain_id).event_id
+                sending = self._send(chain_id, after)
+                if inflight is not None:
+                    published += self._settle(chain_id, inflight)
+                inflight = sending
+                if inflight is None:
+                    return published
+                after = inflight.last
+        finally:
+            if inflight is not None:
+                inflight.acks.cancel()  # not counted: the next run sends it again
+
+    def _send(self, chain_id: int, after: int) -> _Batch | None:
+        """Read the batch after event `after` and start publishing it (None: no events)."""
+        events = _loaded(
+            ChainEvent.objects.filter(chain_id=chain_id, id__gt=after).order_by("id")[: self.batch]
+        )
+        if not events:
+            return None
+        known = self._known.get(chain_id)
+        fresh = [e for e in events if fact_event_id(e) not in known] if known else events
+        # Counted as possibly published before the first byte goes out.
+        self._reach[chain_id] = max(self._reach.get(chain_id, 0), events[-1].pk)
+        acks = self.link.publish_begin([self._message(e) for e in fresh])
+        return _Batch(acks=acks, last=events[-1].pk, count=len(events))
+
+    def _settle(self, chain_id: int, batch: _Batch) -> int:
+        self.link.publish_wait(batch.acks)
+        self._cursor_move(chain_id, batch.last)
+        known = self._known.get(chain_id)
+        if known:  # those at or below the cursor are behind us now
+            self._known[chain_id] = {k: v for k, v in known.items() if v > batch.last}
+        return batch.count
+
     def _message(self, event: ChainEvent) -> Outgoing:
         return Outgoing(
             subject=self.config.subject(event.chain_id, event.event),
@@ -151,13 +182,12 @@ class JetStreamPublisher:
             msg_id=fact_event_id(event),
         )
 
-    def _retract_removed(self, *, chain_id: int) -> None:
-        """Retract what was published and has left the store since (see the module doc)."""
+    def _removed(self, chain_id: int) -> bool:
+        """Whether something published may have left the store (or nothing is known yet)."""
         reach = self._reach.get(chain_id)
-        if reach is None or (
+        return reach is None or (
             reach > 0 and not ChainEvent.objects.filter(chain_id=chain_id, pk=reach).exists()
-        ):
-            self._walk_back(chain_id)
+        )
 
     def _walk_back(self, chain_id: int) -> None:
         cursor = self._cursor(chain_id).event_id
@@ -188,7 +218,7 @@ class JetStreamPublisher:
         )
         if survivor != cursor:
             self._cursor_move(chain_id, survivor)
-        self._known[chain_id] = set(known)
+        self._known[chain_id] = known
         self._reach[chain_id] = max([survivor, *known.values()])
 
     def _scan(self, chain_id: int, cursor: int) -> tuple[dict[str, Any], dict[str, int]]:
@@ -231,6 +261,29 @@ class JetStreamPublisher:
         ConsumerCursor.objects.filter(chain_id=chain_id, name=self.cursor_name).update(
             event_id=event_id, updated_at=timezone.now()
         )
+
+
+@dataclass(frozen=True)
+class _Batch:
+    acks: Future[None]
+    last: int
+    count: int
+
+
+_EVENT_FIELDS = tuple(f.attname for f in ChainEvent._meta.concrete_fields)
+
+
+def _loaded(rows: QuerySet[ChainEvent]) -> list[ChainEvent]:
+    """The events as model instances built from their column values, without
+    ``Model.__init__`` per row (a third of the publisher's time otherwise)."""
+    events = []
+    for values in rows.values_list(*_EVENT_FIELDS):
+        event = ChainEvent.__new__(ChainEvent)
+        event.__dict__.update(zip(_EVENT_FIELDS, values, strict=True))
+        event._state = ModelState()
+        event._state.adding, event._state.db = False, rows.db
+        events.append(event)
+    return events
 
 
 def _known_chains() -> set[int]:
