@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -27,6 +29,7 @@ from webapp.streams.jetstream_link import JetStreamConfig, JetStreamLink, NatsUn
 from webapp.streams.payloads import fact_event_id, fact_payload
 
 CHAIN = 1337
+ROOT = Path(__file__).resolve().parents[2]
 NATS_SERVER = shutil.which("nats-server") or (
     "/usr/sbin/nats-server" if Path("/usr/sbin/nats-server").exists() else None
 )
@@ -104,26 +107,25 @@ def store_facts(
 ) -> list[ChainEvent]:
     """`count` events, one per block from `block` on (block hashes differ per `fork`)."""
     Checkpoint.objects.get_or_create(chain_id=chain_id, defaults={"block_number": 0})
-    made = []
-    for i in range(count):
-        number = block + i
-        made.append(
-            ChainEvent.objects.create(
-                chain_id=chain_id,
-                block_number=number,
-                block_hash="0x" + f"{fork}{number:x}".rjust(64, "0"),
-                block_timestamp=datetime(2026, 12, 1, tzinfo=UTC) + timedelta(seconds=number),
-                transaction_hash="0x" + f"{number:x}".rjust(64, "f"),
-                transaction_index=0,
-                log_index=0,
-                contract="LotRegistry",
-                address="0x" + "11" * 20,
-                event="LotRegistered" if number % 2 else "HandoffInitiated",
-                args={"lotId": str(number), "quantity": str(10 * number)},
-                content_hash="0x" + "00" * 32,
-                running_hash="0x" + "00" * 32,
-            )
+    made = [
+        ChainEvent(
+            chain_id=chain_id,
+            block_number=number,
+            block_hash="0x" + f"{fork}{number:x}".rjust(64, "0"),
+            block_timestamp=datetime(2026, 12, 1, tzinfo=UTC) + timedelta(seconds=number),
+            transaction_hash="0x" + f"{number:x}".rjust(64, "f"),
+            transaction_index=0,
+            log_index=0,
+            contract="LotRegistry",
+            address="0x" + "11" * 20,
+            event="LotRegistered" if number % 2 else "HandoffInitiated",
+            args={"lotId": str(number), "quantity": str(10 * number)},
+            content_hash="0x" + "00" * 32,
+            running_hash="0x" + "00" * 32,
         )
+        for number in range(block, block + count)
+    ]
+    ChainEvent.objects.bulk_create(made)
     return made
 
 
@@ -384,3 +386,37 @@ def test_an_unreachable_server_is_reported_within_the_deadline(
     with pytest.raises(NatsUnavailable):
         JetStreamPublisher(link=link).publish_pending()
     assert ConsumerCursor.objects.get(chain_id=CHAIN, name=CURSOR_NAME).event_id == 0
+
+
+@pytest.mark.django_db(transaction=True)  # the command runs in processes of its own
+def test_the_command_killed_mid_run_then_run_again_publishes_each_fact_once(
+    server: NatsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    facts = store_facts(3000, block=1)
+    db = connection.settings_dict
+    monkeypatch.setenv("PROVENANT_NATS_URL", server.url)
+    # A window too short to rely on: the restarted command must find the batch itself.
+    monkeypatch.setenv("PROVENANT_NATS_DUPLICATE_WINDOW_S", "1")
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+    }
+    command = [sys.executable, "manage.py", "publish_jetstream", "--batch", "40"]
+    first = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not ConsumerCursor.objects.filter(name=CURSOR_NAME, event_id__gt=0).exists():
+            assert first.poll() is None, "the publisher exited early"
+            assert time.monotonic() < deadline, "the publisher published nothing"
+            time.sleep(0.02)
+    finally:
+        first.kill()  # SIGKILL, wherever it is
+        first.wait(timeout=30)
+
+    again = subprocess.run(
+        [*command, "--once"], cwd=ROOT, env=env, capture_output=True, timeout=120
+    )
+    assert again.returncode == 0, again.stderr.decode()[-2000:]
+    config = JetStreamConfig(url=server.url, timeout_s=2.0)
+    assert ids(read_stream(config)) == [fact_event_id(e) for e in facts]
+    assert ConsumerCursor.objects.get(name=CURSOR_NAME).event_id == facts[-1].pk
