@@ -25,7 +25,12 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from webapp.chain.models import ChainEvent, Checkpoint, ConsumerCursor
 from webapp.streams.jetstream import CURSOR_NAME, JetStreamPublisher
-from webapp.streams.jetstream_link import JetStreamConfig, JetStreamLink, NatsUnavailable
+from webapp.streams.jetstream_link import (
+    JetStreamConfig,
+    JetStreamLink,
+    NatsUnavailable,
+    Outgoing,
+)
 from webapp.streams.payloads import fact_event_id, fact_payload
 
 CHAIN = 1337
@@ -420,3 +425,13 @@ def test_the_command_killed_mid_run_then_run_again_publishes_each_fact_once(
     config = JetStreamConfig(url=server.url, timeout_s=2.0)
     assert ids(read_stream(config)) == [fact_event_id(e) for e in facts]
     assert ConsumerCursor.objects.get(name=CURSOR_NAME).event_id == facts[-1].pk
+
+
+def test_a_message_no_stream_takes_is_reported_and_not_counted(
+    config: JetStreamConfig, links: list[JetStreamLink]
+) -> None:
+    link = publisher(config, links).link
+    with pytest.raises(NatsUnavailable, match="no stream listens"):
+        link.publish([Outgoing(subject="elsewhere.1.Fact", body=b"{}", msg_id="evt_x")])
+    link.publish([Outgoing(subject="provenant.1.Fact", body=b"{}", msg_id="evt_y")])
+    assert ids(read_stream(config)) == ["evt_y"]

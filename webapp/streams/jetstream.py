@@ -130,28 +130,34 @@ class JetStreamPublisher:
         """Batches in store order, one in flight while the next is read and sent: the
         cursor moves to a batch's end once all its acks are in, batches in order."""
         published = 0
-        inflight: _Batch | None = None
+        batches: list[_Batch] = []  # sent, not yet settled: at most two
         after: int | None = None
         try:
             while True:
                 if self._removed(chain_id):
-                    if inflight is not None:  # the walk must see the stream settled
-                        published += self._settle(chain_id, inflight)
-                        inflight = None
+                    while batches:  # the walk must see the stream settled
+                        published += self._settle(chain_id, batches.pop(0))
                     self._walk_back(chain_id)
                     after = None
                 if after is None:
                     after = self._cursor(chain_id).event_id
                 sending = self._send(chain_id, after)
-                if inflight is not None:
-                    published += self._settle(chain_id, inflight)
-                inflight = sending
-                if inflight is None:
+                if sending is not None:
+                    batches.append(sending)
+                    after = sending.last
+                if len(batches) == 2 or (batches and sending is None):
+                    published += self._settle(chain_id, batches.pop(0))
+                if not batches:
                     return published
-                after = inflight.last
+        except NatsUnavailable:
+            # Some of what was sent may be stored without an ack (buffered while the
+            # connection was down, then flushed): the next try walks the stream back
+            # first, so it neither doubles them nor relies on the duplicate window.
+            self._reach.pop(chain_id, None)
+            raise
         finally:
-            if inflight is not None:
-                inflight.acks.cancel()  # not counted: the next run sends it again
+            for batch in batches:
+                batch.acks.cancel()  # not counted: the next run sends it again
 
     def _send(self, chain_id: int, after: int) -> _Batch | None:
         """Read the batch after event `after` and start publishing it (None: no events)."""
@@ -191,7 +197,10 @@ class JetStreamPublisher:
 
     def _walk_back(self, chain_id: int) -> None:
         cursor = self._cursor(chain_id).event_id
-        removed, known = self._scan(chain_id, cursor)
+        if self.link.holds(f"{self.config.subject_prefix}.{chain_id}.>"):
+            removed, known = self._scan(chain_id, cursor)
+        else:  # nothing of this chain was ever published (or the stream was replaced)
+            removed, known = {}, {}
         if removed:
             log.warning(
                 "chain %s: retracting %s published facts that left the store",

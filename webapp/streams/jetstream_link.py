@@ -27,6 +27,7 @@ import nats.errors
 import nats.js.errors
 from django.conf import settings
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 
@@ -36,6 +37,28 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+#: Messages in one publish_begin at most: a larger batch goes out in parts of this size.
+MAX_IN_FLIGHT = 8192
+
+
+class NatsUnavailable(RuntimeError):
+    """NATS did not take or acknowledge what was asked, within the deadline."""
+
+
+class PublishRefused(RuntimeError):
+    """The stream answered a publish with an error."""
+
+
+class _Acks:
+    """The acks one batch waits for (created, and touched only, in the link's loop)."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.seen: set[int] = set()
+        self.error = ""
+        self.done = asyncio.Event()
+
+
 #: What goes wrong talking to NATS; each is "try again later" to the publisher.
 _NATS_ERRORS = (
     nats.errors.Error,
@@ -43,15 +66,8 @@ _NATS_ERRORS = (
     OSError,
     asyncio.TimeoutError,
     FutureTimeout,
+    PublishRefused,
 )
-
-
-#: Publishes in flight at most: a larger batch goes out in parts of this size.
-MAX_IN_FLIGHT = 8192
-
-
-class NatsUnavailable(RuntimeError):
-    """NATS did not take or acknowledge what was asked, within the deadline."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +139,10 @@ class JetStreamLink:
         self._js: JetStreamContext | None = None
         self._stream_ready = False
         self._sending = asyncio.Lock()
+        self._inbox: str | None = None
+        self._inbox_nc: Client | None = None
+        self._waiting: dict[int, _Acks] = {}
+        self._batches = 0
 
     # ------------------------------------------------------------------ public API
 
@@ -146,6 +166,10 @@ class JetStreamLink:
     def publish_wait(self, acks: Future[None]) -> None:
         """Wait for what publish_begin started; NatsUnavailable unless all were acked."""
         self._result(acks, self.config.timeout_s * 3 + 1)
+
+    def holds(self, subjects: str) -> bool:
+        """Whether the stream holds any message on `subjects` (a filter: ``a.b.>``)."""
+        return self._call(self._holds(subjects), self.config.timeout_s * 3)
 
     def recent(self, *, before: int | None, count: int) -> tuple[list[Stored], int]:
         """Up to `count` stream sequences just below `before` (default: past the last
@@ -188,9 +212,7 @@ class JetStreamLink:
                 ),
                 self.config.timeout_s * 2,
             )
-            self._js = self._nc.jetstream(
-                timeout=self.config.timeout_s, publish_async_max_pending=2 * MAX_IN_FLIGHT
-            )
+            self._js = self._nc.jetstream(timeout=self.config.timeout_s)
         assert self._js is not None
         return self._js
 
@@ -226,27 +248,59 @@ class JetStreamLink:
         self._stream_ready = True
 
     async def _publish(self, messages: Sequence[Outgoing]) -> None:
+        """Publish with a reply subject per message on one inbox subscription and wait for
+        the batch's acks: js.publish_async's future, token and ack object per message cost
+        more than the publish itself."""
         await self._ensure_stream()
-        js = self._js
-        assert js is not None
-        acks = []
+        nc = self._nc
+        assert nc is not None
+        inbox = await self._ack_inbox(nc)
+        self._batches += 1
+        batch = self._batches
+        acks = self._waiting[batch] = _Acks(len(messages))
         try:
             async with self._sending:  # batches begun together go out in order
-                for message in messages:
-                    # No wait_stall: at most 2 x MAX_IN_FLIGHT are pending, the limit set
-                    # on the context, so there is no stall to wait for (its per-message
-                    # wait_for costs ~10x the publish itself).
-                    acks.append(
-                        await js.publish_async(
-                            message.subject,
-                            message.body,
-                            headers={"Nats-Msg-Id": message.msg_id},
-                        )
+                for i, message in enumerate(messages):
+                    await nc.publish(
+                        message.subject,
+                        message.body,
+                        reply=f"{inbox}.{batch}_{i}",
+                        headers={"Nats-Msg-Id": message.msg_id},
                     )
-            await asyncio.wait_for(asyncio.gather(*acks), self.config.timeout_s)
+            if messages:
+                await asyncio.wait_for(acks.done.wait(), self.config.timeout_s)
+            if acks.error:
+                raise PublishRefused(acks.error)
         finally:
-            for ack in acks:  # frees their slots when some never came
-                ack.cancel()
+            del self._waiting[batch]
+
+    async def _ack_inbox(self, nc: Client) -> str:
+        """The inbox acks come to, subscribed once per connection (kept on reconnects)."""
+        if self._inbox is None or self._inbox_nc is not nc:
+            self._inbox = nc.new_inbox()
+            self._inbox_nc = nc
+            await nc.subscribe(f"{self._inbox}.*", cb=self._on_ack)
+        return self._inbox
+
+    async def _on_ack(self, msg: Msg) -> None:
+        batch, _, index = msg.subject.rpartition(".")[2].partition("_")
+        acks = self._waiting.get(int(batch))
+        if acks is None:  # a batch given up on
+            return
+        if not msg.data and (msg.headers or {}).get("Status") == "503":
+            acks.error = f"no stream listens on {self.config.subject_prefix}.>"
+        elif b'"error"' in msg.data:
+            acks.error = str(json.loads(msg.data).get("error"))
+        else:
+            acks.seen.add(int(index))
+        if acks.error or len(acks.seen) == acks.expected:
+            acks.done.set()
+
+    async def _holds(self, subjects: str) -> bool:
+        await self._ensure_stream()
+        assert self._js is not None
+        info = await self._js.stream_info(self.config.stream, subjects_filter=subjects)
+        return bool(info.state.subjects)
 
     async def _recent(self, before: int | None, count: int) -> tuple[list[Stored], int]:
         await self._ensure_stream()
