@@ -20,6 +20,7 @@ from typing import Any
 
 import nats
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
@@ -435,3 +436,33 @@ def test_a_message_no_stream_takes_is_reported_and_not_counted(
         link.publish([Outgoing(subject="elsewhere.1.Fact", body=b"{}", msg_id="evt_x")])
     link.publish([Outgoing(subject="provenant.1.Fact", body=b"{}", msg_id="evt_y")])
     assert ids(read_stream(config)) == ["evt_y"]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("PROVENANT_NATS_URL", "http://127.0.0.1:4222", "nats://host:port"),
+        ("PROVENANT_NATS_STREAM", "PROVENANT.FACTS", "letters, digits"),
+        ("PROVENANT_NATS_SUBJECT_PREFIX", "provenant.>", "without wildcards"),
+        ("PROVENANT_NATS_DUPLICATE_WINDOW_S", "-5", "PROVENANT_NATS_DUPLICATE_WINDOW_S"),
+    ],
+)
+def test_a_bad_setting_is_refused_with_its_name(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, problem: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ImproperlyConfigured, match=problem):
+        JetStreamConfig.from_settings()
+
+
+@pytest.mark.unit
+def test_the_defaults_need_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("URL", "STREAM", "SUBJECT_PREFIX", "DUPLICATE_WINDOW_S", "MAX_AGE_S"):
+        monkeypatch.delenv(f"PROVENANT_NATS_{name}", raising=False)
+    config = JetStreamConfig.from_settings()
+    assert (config.url, config.stream, config.subject(5, "LotRegistered")) == (
+        "nats://127.0.0.1:4222",
+        "PROVENANT",
+        "provenant.5.LotRegistered",
+    )

@@ -22,15 +22,17 @@ Flow of :meth:`JetStreamPublisher.publish_pending`, per chain:
    global sequence).
 2. Publish them in order without waiting on each message; while their acks come in, read
    and send the next batch (one batch in flight), then wait (with a deadline) for every
-   ack of the first. Any failure: nothing moves; the caller backs off and the batch is
-   sent again later, and the server drops what it already stored.
+   ack of the first. Any failure: nothing moves; the caller backs off, and the next try
+   first walks the stream back (see 4) to learn what it stored without an ack, then
+   sends the rest; within the duplicate window the server would drop repeats anyway.
 3. Move the cursor to the batch's last event, in the database. A crash between 2 and 3
    sends the batch again on the next start; see 4 for why that still doubles nothing.
 
-4. Reorganisations. The indexer deletes the events above the fork in its reorg
-   transaction; its hooks (the pipeline's consumer rollbacks) run in that transaction
-   just before the delete, so by the time this process looks, the rows are gone and only
-   a hook could have seen them. Rather than tie the indexer's reorg to NATS, the
+4. Reorganisations. ``ChainIndexer._undo_reorg`` runs its ``REORG_HOOKS`` (the
+   pipeline's ``consumers_rollback``, registered in ``ChainConfig.ready``) and then
+   deletes the events above the fork, both in one transaction: only a hook sees the
+   rows, and only for the consumers the pipeline runs; by the time this process looks
+   they are gone. Rather than tie the indexer's reorg to NATS, the
    publisher uses the stream itself as the record of what it published: the publisher
    remembers the highest event id it may have published (``reach``); when that row has
    left the store (and at every start, when it knows nothing), it walks the stream back

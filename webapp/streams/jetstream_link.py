@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import threading
 from collections.abc import Coroutine, Sequence
 from concurrent.futures import Future
@@ -26,6 +27,7 @@ import nats
 import nats.errors
 import nats.js.errors
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -95,13 +97,35 @@ class JetStreamConfig:
                 return env_str(name, default)
             return env_int(name, default, minimum=0)
 
-        return cls(
+        config = cls(
             url=pick("PROVENANT_NATS_URL", cls.url),
             stream=pick("PROVENANT_NATS_STREAM", cls.stream),
             subject_prefix=pick("PROVENANT_NATS_SUBJECT_PREFIX", cls.subject_prefix),
             duplicate_window_s=pick("PROVENANT_NATS_DUPLICATE_WINDOW_S", cls.duplicate_window_s),
             max_age_s=pick("PROVENANT_NATS_MAX_AGE_S", cls.max_age_s),
         )
+        config.check()
+        return config
+
+    def check(self) -> None:
+        """Raise ImproperlyConfigured, naming the setting, for a value NATS would refuse."""
+        if not re.fullmatch(r"(nats|tls)://\S+", self.url):
+            raise ImproperlyConfigured(
+                f"PROVENANT_NATS_URL must be nats://host:port or tls://host:port, got {self.url!r}"
+            )
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", self.stream):
+            raise ImproperlyConfigured(
+                f"PROVENANT_NATS_STREAM must be letters, digits, _ or -, got {self.stream!r}"
+            )
+        if not re.fullmatch(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*", self.subject_prefix):
+            raise ImproperlyConfigured(
+                "PROVENANT_NATS_SUBJECT_PREFIX must be dot-separated tokens without"
+                f" wildcards or spaces, got {self.subject_prefix!r}"
+            )
+        if self.max_age_s and self.duplicate_window_s > self.max_age_s:
+            raise ImproperlyConfigured(
+                "PROVENANT_NATS_DUPLICATE_WINDOW_S must not exceed PROVENANT_NATS_MAX_AGE_S"
+            )
 
     def subject(self, chain_id: int, kind: str) -> str:
         return f"{self.subject_prefix}.{chain_id}.{kind}"
