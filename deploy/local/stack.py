@@ -69,6 +69,15 @@ def _redis_answers() -> bool:
         return False
 
 
+def _nats_answers() -> bool:
+    """Whether a NATS server answers on 127.0.0.1:4222 (it greets with INFO)."""
+    try:
+        with socket.create_connection(("127.0.0.1", 4222), timeout=0.5) as sock:
+            return sock.recv(16).startswith(b"INFO")
+    except OSError:
+        return False
+
+
 def run(ports: Ports, out: TextIO = sys.stdout) -> None:
     """Migrate, start the node, deploy, seed, index, then serve until interrupted."""
 
@@ -171,6 +180,12 @@ def _run(node: AnvilNode, port: int, say: Callable[[str], None]) -> None:
                     cwd=chain_settings.PROJECT_ROOT,
                 )
             )
+            if _nats_answers():
+                # Every mirrored fact to the JetStream stream PROVENANT (provenant.<chain>.*).
+                children.append(
+                    subprocess.Popen([sys.executable, manage, "publish_jetstream"], env=env)
+                )
+                say("JetStream: facts published to stream PROVENANT on 127.0.0.1:4222")
             base = f"http://127.0.0.1:{port}"
             logins = "\n".join(
                 f"  {user:<12} {name} ({ORGANISATIONS[slug].name})"
