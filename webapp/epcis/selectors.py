@@ -77,6 +77,13 @@ def event_page(
     return EventPage(events=found, next_key=key)
 
 
+def event_count_exceeds(*, organisation: Organisation, query: EventQuery, limit: int) -> bool:
+    """Whether more than `limit` visible events answer the query (counting at most
+    `limit + 1` of them)."""
+    rows = query.apply(events_visible_to(organisation=organisation))
+    return bool(rows.order_by()[: limit + 1].count() > limit)
+
+
 def event_by_id(*, organisation: Organisation, event_id: str) -> EpcisEvent | None:
     """A visible event by its eventID or its event hash."""
     rows = events_visible_to(organisation=organisation)

@@ -31,12 +31,14 @@ from webapp.epcis.query import (
     EVENT_TYPES,
     EventQuery,
     QueryParameterError,
+    QueryTooLarge,
     parse_query,
     per_page,
     query_parameters,
 )
 from webapp.epcis.selectors import (
     event_by_id,
+    event_count_exceeds,
     event_page,
     named_queries,
     named_query,
@@ -141,6 +143,8 @@ class EpcisApi(APIView):
                 str(exc),
                 parameter=exc.parameter,
             )
+        if isinstance(exc, QueryTooLarge):
+            return epcis_problem(413, "QueryTooLargeException", "Query result too large", str(exc))
         if isinstance(exc, VersionNotServed):
             return epcis_problem(
                 406, "NotAcceptableException", "Conflicting request and response headers", str(exc)
@@ -220,7 +224,7 @@ class EventsApi(EpcisApi):
             stored = named_query(organisation=acting_organisation(request), name=name)
             if stored is None:
                 raise NoSuchResource(f"No query named {name!r}.")
-            query.filters += parse_query(query_parameters(stored.query)).filters
+            query.include(parse_query(query_parameters(stored.query)))
             return self.answer(request, query, query_name=name)
         if self.resource:
             if not resource_known(request, self.resource, name):
@@ -234,17 +238,28 @@ class EventsApi(EpcisApi):
         size = per_page(request.query_params.getlist("perPage"))
         key = _page_key(request)
         after = None
+        #: Events the earlier pages gave (`eventCountLimit` counts over all pages).
+        given = 0
         if key is not None:
-            after = key.get("after")
-            if not (isinstance(after, list) and len(after) == 2):
+            after, given = key.get("after"), key.get("n", 0)
+            if not (isinstance(after, list) and len(after) == 2 and isinstance(given, int)):
                 raise QueryParameterError("nextPageToken", "not a token this server gave.")
             after = (str(after[0]), str(after[1]))
-        page = event_page(
-            organisation=acting_organisation(request), query=query, per_page=size, after=after
-        )
+        organisation = acting_organisation(request)
+        if query.max_count is not None and event_count_exceeds(
+            organisation=organisation, query=query, limit=query.max_count
+        ):
+            raise QueryTooLarge(query.max_count)
+        if query.count_limit is not None:
+            size = max(1, min(size, query.count_limit - given))
+        page = event_page(organisation=organisation, query=query, per_page=size, after=after)
         response = Response(query_document(page.events, query_name))
-        if page.next_key is not None:
-            self.link_next(request, response, {"after": list(page.next_key)})
+        more = page.next_key is not None
+        if query.count_limit is not None and given + len(page.events) >= query.count_limit:
+            more = False
+        if more:
+            next_key = {"after": list(page.next_key or ()), "n": given + len(page.events)}
+            self.link_next(request, response, next_key)
         return response
 
 
