@@ -1,5 +1,6 @@
 """The EPCIS 2.0 REST binding's query side, mounted at `/epcis/`: `GET /events` with the
-standard query parameters answering an `EPCISQueryDocument`, one event by its ID, and the
+standard query parameters answering an `EPCISQueryDocument` (JSON-LD, or XML when asked
+with `Accept: application/xml`), one event by its ID, and the
 top-level resources (`/eventTypes`, `/epcs`, `/bizSteps`, `/bizLocations`, `/readPoints`,
 `/dispositions`, each with `/{id}` and `/{id}/events`), and an organisation's named
 queries (`/queries`, `/queries/{name}`, `/queries/{name}/events`; no subscriptions yet).
@@ -18,12 +19,14 @@ from urllib.parse import urlencode
 
 from django.core import signing
 from django.http import Http404
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from webapp.api.authentication import acting_organisation
 from webapp.api.epcis.base import EpcisResource, capture_limit_headers
 from webapp.api.epcis.base import epcis_problem as epcis_problem  # proof_views uses it
+from webapp.api.epcis.renderers import EpcisXmlRenderer
 from webapp.epcis.documents import EPCIS_CONTEXT, query_document
 from webapp.epcis.query import (
     EVENT_TYPES,
@@ -142,6 +145,10 @@ def _page_key(request: Request) -> dict[str, Any] | None:
     return key
 
 
+#: The events resources answer JSON (the default) or, asked for it, XML.
+EVENT_RENDERERS: list[type[BaseRenderer]] = [JSONRenderer, EpcisXmlRenderer]
+
+
 class EventsApi(EpcisApi):
     """`GET /events`: the visible events a query selects, a page at a time. (`/events`
     itself also captures one event by POST, `capture_views.EventCaptureApi`; its OPTIONS
@@ -149,6 +156,7 @@ class EventsApi(EpcisApi):
 
     #: A path parameter this resource adds to the query (`/bizSteps/{id}/events`).
     resource = ""
+    renderer_classes = EVENT_RENDERERS
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         if not self.resource:
@@ -211,6 +219,8 @@ def resource_known(request: Request, resource: str, name: str) -> bool:
 
 class EventApi(EpcisApi):
     """`GET /events/{eventID}`: one visible event (by its eventID or its event hash)."""
+
+    renderer_classes = EVENT_RENDERERS
 
     def get(self, request: Request, event_id: str) -> Response:
         event = event_by_id(organisation=acting_organisation(request), event_id=event_id)
