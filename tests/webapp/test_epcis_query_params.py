@@ -165,8 +165,9 @@ def test_event_count_limit_caps_the_answer_over_all_its_pages(
     mine: Client,  # noqa: F811
     events: Events,  # noqa: F811
 ) -> None:
-    url: str | None = "/epcis/events?orderBy=eventTime&orderDirection=DESC&eventCountLimit=7"
-    url += "&perPage=3"
+    url: str | None = (
+        "/epcis/events?orderBy=eventTime&orderDirection=DESC&eventCountLimit=7&perPage=3"
+    )
     seen: list[dict[str, Any]] = []
     while url:
         response = mine.get(url)
