@@ -263,7 +263,7 @@ def test_event_id_and_record_time_and_order(
         ("perPage=many", "perPage"),
         ("EXISTS_errorDeclaration=maybe", "EXISTS_errorDeclaration"),
         ("MATCH_epc=urn:epc:idpat:sgtin:4012345.*.1000", "MATCH_epc"),
-        ("EQ_transformationID=urn:uuid:1", "EQ_transformationID"),
+        ("HASATTR_example:grade=x", "HASATTR_example:grade"),
         ("EQ_colour=red", "EQ_colour"),
         ("nextPageToken=forged", "nextPageToken"),
     ],

@@ -1,10 +1,13 @@
 """The EPCIS query parameters answered from the stored JSON document rather than a column:
-persistent disposition, error reason and corrective event IDs, quantities, sensor data and
-ILMD fields. Pure of HTTP, like `webapp.epcis.query`, whose `parse_query` calls
-`document_filters` for a parameter it does not know itself.
+persistent disposition, error declaration (reason, corrective event IDs, time),
+transformation ID, business transactions, sources and destinations by type, quantities,
+sensor data (values, times, attributes) and ILMD fields. Pure of HTTP, like
+`webapp.epcis.query`, whose `parse_query` calls `document_filters` (and `time_filter`) for
+a parameter it does not know itself.
 
 The event table has no column (and no index) for these: each is a containment test
-(`document @> '{...}'`) or a SQL/JSON path test (`jsonb_path_exists`) on the document,
+(`document @> '{...}'`), a SQL/JSON path test (`jsonb_path_exists`) or, for times, the
+path's strings cast to timestamps (PostgreSQL 15's `.datetime()` refuses a `Z`) on the document,
 which PostgreSQL evaluates on the rows the indexed parameters leave. Values reach the path
 as variables (`$v`, `$u`), never as path text; the only names spliced into a path are
 field names checked against the binding's pattern (`prefix:name`).
@@ -26,6 +29,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from django.db.models import BooleanField, Q
@@ -56,10 +60,43 @@ _ALSO_METADATA = {"deviceID", "dataProcessingMethod", "bizRules"}
 _CBV_PREFIXES = {
     "disposition": ("https://ref.gs1.org/cbv/Disp-", "urn:epcglobal:cbv:disp:"),
     "errorReason": ("https://ref.gs1.org/cbv/ER-", "urn:epcglobal:cbv:er:"),
+    "bizTransactionType": ("https://ref.gs1.org/cbv/BTT-", "urn:epcglobal:cbv:btt:"),
+    "sourceDestType": ("https://ref.gs1.org/cbv/SDT-", "urn:epcglobal:cbv:sdt:"),
 }
+_TYPED_LISTS = re.compile(r"^EQ_(bizTransaction|source|destination)_(.+)$")
 _SENSOR_TYPE_PREFIXES = ("gs1:", "https://gs1.org/voc/")
 
+#: Time parameters: the document path of the times each compares, and how.
+TIME_PARAMETERS = {
+    "GE_errorDeclarationTime": ("$.errorDeclaration.declarationTime", ">="),
+    "LT_errorDeclarationTime": ("$.errorDeclaration.declarationTime", "<"),
+    "GE_startTime": ("$.sensorElementList[*].sensorMetadata.startTime", ">="),
+    "LT_startTime": ("$.sensorElementList[*].sensorMetadata.startTime", "<"),
+    "GE_endTime": ("$.sensorElementList[*].sensorMetadata.endTime", ">="),
+    "LT_endTime": ("$.sensorElementList[*].sensorMetadata.endTime", "<"),
+}
+# A stored time is cast only when it looks like one (captures are schema-valid, so it is).
+_TIME_TEXT = (
+    r"^\d{4}-(1[0-2]|0[1-9])-(3[01]|0[1-9]|[12]\d)T(2[0-3]|[01]\d):[0-5]\d:[0-5]\d(\.\d+)?"
+    r"(Z|[+-]((0\d|1[0-3]):[0-5]\d|14:00))$"
+)
+
 Values = Callable[[str, Sequence[str]], list[str]]
+
+
+def time_filter(name: str, moment: datetime) -> Q:
+    """Events with a time at `TIME_PARAMETERS[name]` on the parameter's side of `moment`
+    (compared as instants, whatever offsets the document writes)."""
+    path, operator = TIME_PARAMETERS[name]
+    return Q(
+        RawSQL(
+            "EXISTS (SELECT 1 FROM jsonb_path_query(epcis_epcisevent.document, %s::jsonpath)"
+            " AS t(v) WHERE CASE WHEN (t.v #>> '{}') ~ %s THEN (t.v #>> '{}')::timestamptz"
+            f" END {operator} %s)",
+            [path, _TIME_TEXT, moment],
+            output_field=BooleanField(),
+        )
+    )
 
 
 class DocumentParameterError(ValueError):
@@ -134,6 +171,9 @@ def document_filters(name: str, given: Sequence[str], values: Values) -> list[An
     if name == "EQ_errorReason":
         forms = [f for v in values(name, given) for f in _cbv_forms("errorReason", v)]
         return [_any([Q(error_declaration__contains={"reason": f}) for f in forms])]
+    if name == "EQ_transformationID":
+        ids = values(name, given)
+        return [_any([Q(document__contains={"transformationID": i}) for i in ids])]
     if name == "EQ_correctiveEventID":
         ids = values(name, given)
         return [_any([Q(error_declaration__contains={"correctiveEventIDs": [i]}) for i in ids])]
@@ -149,6 +189,8 @@ def document_filters(name: str, given: Sequence[str], values: Values) -> list[An
         if any(f not in {"true", "false"} for f in flags):
             raise DocumentParameterError("give true or false.")
         return [_sensor_attribute("booleanValue", [f == "true" for f in flags])]
+    if matched := _TYPED_LISTS.match(name):
+        return [_typed(matched.group(1), matched.group(2), values(name, given))]
     if matched := _QUANTITY.match(name):
         return [_quantity(matched.group(1), matched.group(2), values(name, given))]
     if matched := _SENSOR_VALUE.match(name):
@@ -163,6 +205,17 @@ def document_filters(name: str, given: Sequence[str], values: Values) -> list[An
             return [_path(field, {})]
         return [_ilmd(operator, field, values(name, given))]
     return None
+
+
+def _typed(item: str, kind: str, found: list[str]) -> Q:
+    """`EQ_bizTransaction_<type>`, `EQ_source_<type>`, `EQ_destination_<type>`: a list item
+    of that type (any spelling of a CBV type) naming one of the values."""
+    vocabulary = "bizTransactionType" if item == "bizTransaction" else "sourceDestType"
+    types = _cbv_forms(vocabulary, kind)
+    listed = f"{item}List"
+    return _any(
+        [Q(document__contains={listed: [{"type": t, item: v}]}) for t in types for v in found]
+    )
 
 
 def _one_unless_eq(operator: str, numbers: list[str]) -> None:

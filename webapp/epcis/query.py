@@ -20,12 +20,13 @@ What the store allows, and so what is left:
 - `MATCH_inputEPCClass` / `MATCH_outputEPCClass` test the given-form classes of the
   transformation's input / output quantity list (the containment match on `epcs` first);
   a pattern matches a transformation naming it on either side.
-- Persistent disposition, error reason, corrective event, quantity, sensor and ILMD
-  parameters test the stored document (`webapp.epcis.document_filters`).
+- Persistent disposition, error declaration, transformation ID, business transaction,
+  source, destination, quantity, sensor and ILMD parameters test the stored document
+  (`webapp.epcis.document_filters`).
 - `eventCountLimit` (with `orderBy`) caps the answer over all its pages; `maxEventCount`
   refuses (`QueryTooLarge`) a query that would select more events.
-- What is left (`EQ_transformationID`, start/end and error declaration times, other
-  extension fields, ...) is refused as not supported.
+- What is left (other extension fields, attribute and master-data parameters, ...) is
+  refused as not supported.
 """
 
 from __future__ import annotations
@@ -41,7 +42,12 @@ from django.db.models.expressions import RawSQL
 
 from webapp.epcis.columns import identifier_forms, parse_time, vocabulary_term
 from webapp.epcis.dl_normaliser import normaliser
-from webapp.epcis.document_filters import DocumentParameterError, document_filters
+from webapp.epcis.document_filters import (
+    TIME_PARAMETERS,
+    DocumentParameterError,
+    document_filters,
+    time_filter,
+)
 from webapp.epcis.models import EpcisEvent
 
 EVENT_TYPES = [t.value for t in EpcisEvent.EventType]
@@ -55,9 +61,7 @@ MAX_VALUES = 100
 #: Parameters of the binding this store does not answer (refused rather than ignored, so a
 #: client never reads "no filter" as "filtered").
 UNSUPPORTED = re.compile(
-    r"^(EQ_transformationID|GE_errorDeclarationTime|LT_errorDeclarationTime"
-    r"|(GE|LT)_(startTime|endTime)|EQ_bizTransaction_.*|EQ_source_.*|EQ_destination_.*"
-    r"|(EQ|GT|GE|LT|LE)_quantity_.*|(EQ|GT|GE|LT|LE)_(value|minValue|maxValue|meanValue"
+    r"^((EQ|GT|GE|LT|LE)_quantity_.*|(EQ|GT|GE|LT|LE)_(value|minValue|maxValue|meanValue"
     r"|sDev|percRank|percValue)(_.*)?|EQ_INNER_.*|EXISTS_INNER_.*|(EQ|GT|GE|LT|LE|EXISTS)_ILMD_.*"
     r"|(EQ|GT|GE|LT|LE|EXISTS)_INNER_ILMD_.*|HASATTR_.*|EQATTR_.*|EQ_ATTR_.*"
     r"|EQ_sensorMetadata_.*|EQ_sensorReport_.*)$"
@@ -262,6 +266,8 @@ def _filters(name: str, given: list[str]) -> list[Any]:  # noqa: C901 (one branc
         column = "event_time" if name.endswith("eventTime") else "record_time"
         lookup = "gte" if name.startswith("GE_") else "lt"
         return [Q(**{f"{column}__{lookup}": _time(name, given)})]
+    if name in TIME_PARAMETERS:
+        return [time_filter(name, _time(name, given))]
     if name == "EQ_action":
         return [Q(action__in=_choices(name, given, ACTIONS))]
     if name == "EQ_bizStep":
