@@ -17,6 +17,7 @@ from tests.webapp.test_epcis_query import (  # noqa: F401 (fixtures)
     orgs,
 )
 from webapp.epcis.models import EpcisEvent
+from webapp.epcis.selectors import _epc_names, _visible_epc_walk, events_visible_to
 from webapp.organisations.models import Organisation
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
@@ -80,3 +81,35 @@ def test_a_bad_page_size_or_token_on_the_epc_list_is_refused(
     assert auditor.get("/epcis/epcs?perPage=0").json()["parameter"] == "perPage"
     assert auditor.get("/epcis/epcs?nextPageToken=forged").json()["parameter"] == "nextPageToken"
     assert auditor.get("/epcis/epcs?EQ_bizStep=shipping").status_code == 400
+
+
+@pytest.mark.parametrize("who", ["mine", "refinery"])
+@pytest.mark.parametrize("per_page", [1, 3, 1000])
+def test_a_members_epc_pages_walked_or_sorted_are_the_same(
+    orgs: dict[str, Organisation],  # noqa: F811
+    events: dict[str, list[EpcisEvent]],  # noqa: F811
+    who: str,
+    per_page: int,
+) -> None:
+    # The refinery sees one public event of the mine's: few visible events among many.
+    EpcisEvent.objects.filter(pk=events["object_events"][2].pk).update(public=True)
+    rows = events_visible_to(organisation=orgs[who])
+    expected: list[str] = []
+    after: str | None = None
+    while True:
+        names, after = _epc_names(rows, per_page=per_page, after=after)
+        expected += names
+        if after is None:
+            break
+    assert _all_pages(client_of(orgs[who]), per_page) == expected
+    walked, after = [], None
+    while True:
+        page = _visible_epc_walk(rows, per_page=per_page, after=after)
+        if page is None:  # the budget ran out: the sorted path answers instead
+            assert who == "refinery"
+            return
+        walked += page[0]
+        after = page[1]
+        if after is None:
+            break
+    assert walked == expected
