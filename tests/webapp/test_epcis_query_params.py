@@ -18,8 +18,10 @@ from tests.webapp.test_epcis_query import (  # noqa: F401 (fixtures)
     ids,
     mine,
     orgs,
+    writer_of,
 )
 from webapp.epcis.models import EpcisEvent
+from webapp.organisations.models import Organisation
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -224,3 +226,31 @@ def test_max_event_count_answers_or_is_query_too_large(
     assert refused["Content-Type"] == PROBLEM
     assert refused.json()["type"] == "epcisException:QueryTooLargeException"
     assert "14" in refused.json()["detail"]
+
+
+def test_a_named_query_keeps_its_order_and_limits(
+    orgs: dict[str, Organisation],  # noqa: F811
+    events: Events,  # noqa: F811
+) -> None:
+    writer = writer_of(orgs["mine"])
+    oldest = {
+        "name": "oldest",
+        "query": {"orderBy": "eventTime", "orderDirection": "ASC", "eventCountLimit": "2"},
+    }
+    assert writer.post("/epcis/queries", oldest, content_type="application/json").status_code == 201
+    every = event_list(writer.get("/epcis/events?orderBy=eventTime&orderDirection=ASC&perPage=100"))
+    found = event_list(writer.get("/epcis/queries/oldest/events"))
+    assert [e["eventID"] for e in found] == [e["eventID"] for e in every[:2]]
+    bounded = {"name": "bounded", "query": {"maxEventCount": "3"}}
+    assert (
+        writer.post("/epcis/queries", bounded, content_type="application/json").status_code == 201
+    )
+    refused = writer.get("/epcis/queries/bounded/events")
+    assert refused.status_code == 413
+    assert refused.json()["type"] == "epcisException:QueryTooLargeException"
+    narrowed = writer.get("/epcis/queries/bounded/events?eventType=AssociationEvent")
+    assert len(event_list(narrowed)) == 2
+    unordered = {"name": "unordered", "query": {"eventCountLimit": "2"}}
+    refused = writer.post("/epcis/queries", unordered, content_type="application/json")
+    assert refused.status_code == 400
+    assert writer.get("/epcis/queries/unordered").status_code == 404

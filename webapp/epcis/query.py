@@ -99,11 +99,15 @@ class EventQuery:
     count_limit: int | None = None
     #: `maxEventCount`: more events than this is `QueryTooLarge`.
     max_count: int | None = None
+    #: Whether `orderBy` / `orderDirection` were given (else the defaults hold).
+    ordered: bool = False
 
     def include(self, other: EventQuery) -> None:
         """Add another query's filters and limits (a named query run with more parameters);
-        the tighter limit of the two holds."""
+        the tighter limit of the two holds, and its order unless this one names its own."""
         self.filters += other.filters
+        if other.ordered and not self.ordered:
+            self.order_by, self.descending, self.ordered = other.order_by, other.descending, True
         for name in ("count_limit", "max_count"):
             mine, theirs = getattr(self, name), getattr(other, name)
             if theirs is not None and (mine is None or theirs < mine):
@@ -235,8 +239,10 @@ def parse_query(params: Mapping[str, Sequence[str]]) -> EventQuery:
         query.filters += _filters(name, given)
         if name == "orderBy":
             query.order_by = ORDER_FIELDS[_choices(name, given, list(ORDER_FIELDS))[0]]
+            query.ordered = True
         elif name == "orderDirection":
             query.descending = _single(name, given) == "DESC"
+            query.ordered = True
         elif name == "eventCountLimit":
             query.count_limit = _count(name, given)
         elif name == "maxEventCount":
