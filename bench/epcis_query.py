@@ -6,9 +6,11 @@ dropped and recreated), then prints the p95 and median in ms over --queries rand
 of a page of 100 for ``MATCH_epc``, ``EQ_bizStep`` + a one-day ``GE_/LT_eventTime`` window
 and ``MATCH_epc`` + a 30-day window, once for an auditor (sees everything) and once for a
 member whose stock scope holds --lots (50) lots (its events, those lots' events, public
-facts).
+facts). Then the p95 and median of ``GET /epcis/epcs`` (a page of 100 distinct EPCs, the
+first page and one after a random EPC) over --list-queries (20) runs, for both.
 
     python bench/epcis_query.py [--rows 1000000] [--queries 200] [--lots 50]
+        [--list-queries 20]
 
 Uses DATABASE_URL (default postgres://postgres@127.0.0.1:5432/provenant_bench_epcis).
 """
@@ -33,6 +35,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--lots", type=int, default=50)
+    parser.add_argument("--list-queries", type=int, default=20)
     args = parser.parse_args()
 
     import django
@@ -42,7 +45,7 @@ def main() -> None:
 
     from contracts.chain.domain import Role
     from webapp.epcis.query import parse_query
-    from webapp.epcis.selectors import event_page
+    from webapp.epcis.selectors import event_page, resource_names
     from webapp.organisations.models import Organisation
     from webapp.projections.models import LotVersion
 
@@ -101,6 +104,29 @@ def main() -> None:
             print(
                 f"query_p95_ms {who.slug} {name}: {_p95(samples):.1f} "
                 f"(median {statistics.median(samples):.1f}, {found / args.queries:.1f} events)"
+            )
+        for page in ("first", "after"):
+
+            def list_epcs() -> int:
+                after = _sgtin(rng.randrange(ITEMS)) if page == "after" else None  # noqa: B023
+                names, _ = resource_names(
+                    organisation=who,  # noqa: B023
+                    resource="epcs",
+                    per_page=100,
+                    after=after,
+                )
+                return len(names)
+
+            list_epcs()
+            samples, found = [], 0
+            for _ in range(args.list_queries):
+                started = time.perf_counter()
+                found += list_epcs()
+                samples.append((time.perf_counter() - started) * 1000)
+            print(
+                f"epcs_list_p95_ms {who.slug} {page}: {_p95(samples):.1f} "
+                f"(median {statistics.median(samples):.1f}, "
+                f"{found / args.list_queries:.1f} EPCs)"
             )
 
 

@@ -17,8 +17,16 @@ What the store allows, and so what is left:
   `MATCH_outputEPC` matches a transformation naming it on either side.
 - `WD_readPoint` / `WD_bizLocation` match the location itself: without master data there
   is no hierarchy of descendants.
-- Quantity, sensor, persistent disposition, error reason and corrective-event parameters,
-  `eventCountLimit` and `maxEventCount` are refused as not supported.
+- `MATCH_inputEPCClass` / `MATCH_outputEPCClass` test the given-form classes of the
+  transformation's input / output quantity list (the containment match on `epcs` first);
+  a pattern matches a transformation naming it on either side.
+- Persistent disposition, error declaration, transformation ID, business transaction,
+  source, destination, quantity, sensor and ILMD parameters test the stored document
+  (`webapp.epcis.document_filters`).
+- `eventCountLimit` (with `orderBy`) caps the answer over all its pages; `maxEventCount`
+  refuses (`QueryTooLarge`) a query that would select more events.
+- What is left (other extension fields, attribute and master-data parameters, ...) is
+  refused as not supported.
 """
 
 from __future__ import annotations
@@ -34,6 +42,12 @@ from django.db.models.expressions import RawSQL
 
 from webapp.epcis.columns import identifier_forms, parse_time, vocabulary_term
 from webapp.epcis.dl_normaliser import normaliser
+from webapp.epcis.document_filters import (
+    TIME_PARAMETERS,
+    DocumentParameterError,
+    document_filters,
+    time_filter,
+)
 from webapp.epcis.models import EpcisEvent
 
 EVENT_TYPES = [t.value for t in EpcisEvent.EventType]
@@ -47,19 +61,21 @@ MAX_VALUES = 100
 #: Parameters of the binding this store does not answer (refused rather than ignored, so a
 #: client never reads "no filter" as "filtered").
 UNSUPPORTED = re.compile(
-    r"^(EQ_persistentDisposition_set|EQ_persistentDisposition_unset|EQ_transformationID"
-    r"|MATCH_inputEPCClass|MATCH_outputEPCClass|(EQ|GT|GE|LT|LE)_quantity(_.*)?"
-    r"|GE_errorDeclarationTime|LT_errorDeclarationTime|EQ_errorReason|EQ_correctiveEventID"
-    r"|eventCountLimit|maxEventCount|(GE|LT)_(startTime|endTime)|EQ_type|EQ_deviceID"
-    r"|EQ_dataProcessingMethod|EQ_microorganism|EQ_chemicalSubstance|EQ_bizRules"
-    r"|EQ_stringValue|EQ_hexBinaryValue|EQ_uriValue|EQ_booleanValue"
-    r"|(EQ|GT|GE|LT|LE)_(value|minValue|maxValue|meanValue|sDev|percRank|percValue)(_.*)?"
-    r"|EQ_bizTransaction_.*|EQ_source_.*|EQ_destination_.*|EQ_INNER_.*|EXISTS_INNER_.*"
-    r"|EQ_ILMD_.*|GT_ILMD_.*|GE_ILMD_.*|LT_ILMD_.*|LE_ILMD_.*|EXISTS_ILMD_.*"
-    r"|EQ_INNER_ILMD_.*|HASATTR_.*|EQATTR_.*|EQ_sensorMetadata_.*|EQ_sensorReport_.*)$"
+    r"^((EQ|GT|GE|LT|LE)_quantity_.*|(EQ|GT|GE|LT|LE)_(value|minValue|maxValue|meanValue"
+    r"|sDev|percRank|percValue)(_.*)?|EQ_INNER_.*|EXISTS_INNER_.*|(EQ|GT|GE|LT|LE|EXISTS)_ILMD_.*"
+    r"|(EQ|GT|GE|LT|LE|EXISTS)_INNER_ILMD_.*|HASATTR_.*|EQATTR_.*|EQ_ATTR_.*"
+    r"|EQ_sensorMetadata_.*|EQ_sensorReport_.*)$"
 )
 #: Parameters the HTTP layer reads itself (pagination), passed through here untouched.
 PAGING = {"perPage", "nextPageToken"}
+
+
+class QueryTooLarge(Exception):
+    """More events than `maxEventCount` allows would answer the query."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"The query selects more than maxEventCount={limit} events.")
+        self.limit = limit
 
 
 class QueryParameterError(ValueError):
@@ -79,6 +95,23 @@ class EventQuery:
     descending: bool = True
     #: The parameters as given (no paging ones), for a page token to be bound to.
     fingerprint: str = ""
+    #: `eventCountLimit`: at most this many events in all (the first by the order).
+    count_limit: int | None = None
+    #: `maxEventCount`: more events than this is `QueryTooLarge`.
+    max_count: int | None = None
+    #: Whether `orderBy` / `orderDirection` were given (else the defaults hold).
+    ordered: bool = False
+
+    def include(self, other: EventQuery) -> None:
+        """Add another query's filters and limits (a named query run with more parameters);
+        the tighter limit of the two holds, and its order unless this one names its own."""
+        self.filters += other.filters
+        if other.ordered and not self.ordered:
+            self.order_by, self.descending, self.ordered = other.order_by, other.descending, True
+        for name in ("count_limit", "max_count"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if theirs is not None and (mine is None or theirs < mine):
+                setattr(self, name, theirs)
 
     def apply(self, rows: Any) -> Any:
         for condition in self.filters:
@@ -206,10 +239,30 @@ def parse_query(params: Mapping[str, Sequence[str]]) -> EventQuery:
         query.filters += _filters(name, given)
         if name == "orderBy":
             query.order_by = ORDER_FIELDS[_choices(name, given, list(ORDER_FIELDS))[0]]
+            query.ordered = True
         elif name == "orderDirection":
             query.descending = _single(name, given) == "DESC"
+            query.ordered = True
+        elif name == "eventCountLimit":
+            query.count_limit = _count(name, given)
+        elif name == "maxEventCount":
+            query.max_count = _count(name, given)
+    if query.count_limit is not None:
+        if query.max_count is not None:
+            raise QueryParameterError(
+                "eventCountLimit", "eventCountLimit and maxEventCount exclude each other."
+            )
+        if "orderBy" not in params:
+            raise QueryParameterError("eventCountLimit", "give orderBy too.")
     query.fingerprint = "&".join(shown)
     return query
+
+
+def _count(name: str, given: Sequence[str]) -> int:
+    value = _single(name, given)
+    if not (value.isascii() and value.isdigit() and len(value) < 10 and int(value) >= 1):
+        raise QueryParameterError(name, "give a whole number of at least 1.")
+    return int(value)
 
 
 def _filters(name: str, given: list[str]) -> list[Any]:  # noqa: C901 (one branch a parameter)
@@ -219,6 +272,8 @@ def _filters(name: str, given: list[str]) -> list[Any]:  # noqa: C901 (one branc
         column = "event_time" if name.endswith("eventTime") else "record_time"
         lookup = "gte" if name.startswith("GE_") else "lt"
         return [Q(**{f"{column}__{lookup}": _time(name, given)})]
+    if name in TIME_PARAMETERS:
+        return [time_filter(name, _time(name, given))]
     if name == "EQ_action":
         return [Q(action__in=_choices(name, given, ACTIONS))]
     if name == "EQ_bizStep":
@@ -237,12 +292,18 @@ def _filters(name: str, given: list[str]) -> list[Any]:  # noqa: C901 (one branc
         if any(v.strip() not in {"", "true"} for v in given):
             raise QueryParameterError(name, "takes no value.")
         return [Q(error_declaration__isnull=False)]
-    if name in {"orderBy", "orderDirection"}:
+    if name in {"orderBy", "orderDirection", "eventCountLimit", "maxEventCount"}:
         if name == "orderDirection":
             _choices(name, given, ["ASC", "DESC"])
         return []
     if name.startswith("MATCH_"):
         return _match(name, _values(name, given))
+    try:
+        found = document_filters(name, given, _values)
+    except DocumentParameterError as error:
+        raise QueryParameterError(name, str(error)) from None
+    if found is not None:
+        return found
     if UNSUPPORTED.match(name):
         raise QueryParameterError(name, "this repository does not support this parameter.")
     raise QueryParameterError(name, "no such query parameter.")
@@ -267,6 +328,8 @@ def _match(name: str, values: list[str]) -> list[Any]:
         if all(v.startswith("urn:epc:idpat:") for v in values):
             return [*found, Q(event_type=transformation)]
         return [*found, Q(**{f"{column}__overlap": _forms(values)})]
+    if name in {"MATCH_inputEPCClass", "MATCH_outputEPCClass"}:
+        return [_quantity_class(name, values)]
     if name in {"MATCH_epcClass", "MATCH_anyEPCClass"}:
         found = _identifier_condition(name, values, classes=True)
         if name == "MATCH_epcClass":
@@ -275,6 +338,25 @@ def _match(name: str, values: list[str]) -> list[Any]:
     if UNSUPPORTED.match(name):
         raise QueryParameterError(name, "this repository does not support this parameter.")
     raise QueryParameterError(name, "no such query parameter.")
+
+
+def _quantity_class(name: str, values: list[str]) -> Q:
+    """Transformations whose input (output) quantity list names one of the classes: the
+    indexed containment on `epcs` narrows, the document's list decides. A pattern
+    matches a transformation naming it on either side, as for `MATCH_inputEPC`."""
+    side = "inputQuantityList" if name == "MATCH_inputEPCClass" else "outputQuantityList"
+    exact = _forms(values)
+    patterns = [v for v in values if v.startswith("urn:epc:idpat:")]
+    found = Q(pk__in=[])
+    if exact:
+        listed = Q(pk__in=[])
+        for form in exact:
+            listed |= Q(document__contains={side: [{"epcClass": form}]})
+        found |= Q(epcs__overlap=exact) & listed
+    if patterns:
+        (named,) = _identifier_condition(name, patterns, classes=True)
+        found |= named & Q(event_type=EpcisEvent.EventType.TRANSFORMATION)
+    return found
 
 
 def per_page(given: Sequence[str] | None) -> int:

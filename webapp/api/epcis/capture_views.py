@@ -18,13 +18,12 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from webapp.api.authentication import acting_organisation
+from webapp.api.epcis.base import EpcisResource, capture_limit_headers
 from webapp.api.problems import problem
 from webapp.epcis.capture import (
     CAPTURE_FILE_SIZE_LIMIT,
-    CAPTURE_LIMIT,
     LIMIT_EXCEEDED,
     CaptureRefused,
     capture_accept,
@@ -35,24 +34,8 @@ from webapp.epcis.capture import (
 )
 from webapp.epcis.models import CaptureJob
 
-EPCIS_VERSION = "2.0.0"
-CBV_VERSION = "2.0.0"
-SECURITY = "epcisException:SecurityException"
 NOT_FOUND = "epcisException:NoSuchResourceException"
 VALIDATION = "epcisException:ValidationException"
-
-_SECURITY_ERRORS = (
-    exceptions.NotAuthenticated,
-    exceptions.AuthenticationFailed,
-    exceptions.PermissionDenied,
-)
-
-
-def _limits() -> dict[str, str]:
-    return {
-        "GS1-EPCIS-Capture-Limit": str(CAPTURE_LIMIT),
-        "GS1-EPCIS-Capture-File-Size-Limit": str(CAPTURE_FILE_SIZE_LIMIT),
-    }
 
 
 def job_json(job: CaptureJob) -> dict[str, Any]:
@@ -76,39 +59,24 @@ def _refused(exc: CaptureRefused) -> Response:
         extra["problems"] = exc.problems
     response = problem(exc.status, exc.title, exc.detail, **extra)
     if exc.kind == LIMIT_EXCEEDED:
-        for name, value in _limits().items():
+        for name, value in capture_limit_headers().items():
             response[name] = value
     return response
 
 
-class EpcisView(APIView):
-    """Shared: the GS1-EPCIS headers on every answer and the binding's exception types."""
+class EpcisView(EpcisResource):
+    """Shared by the capture resources: the validation exception type, the body read
+    within the size limit; `OPTIONS` announces the capture limits."""
 
-    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
-        response = super().finalize_response(request, response, *args, **kwargs)
-        response["GS1-EPCIS-Version"] = EPCIS_VERSION
-        response["GS1-CBV-Version"] = CBV_VERSION
-        return response
+    allow = "OPTIONS, GET, POST"
+
+    def discovery_headers(self) -> dict[str, str]:
+        return {**capture_limit_headers(), "GS1-EPCIS-Capture-Error-Behaviour": "rollback, proceed"}
 
     def handle_exception(self, exc: Exception) -> Response:
         response: Response = super().handle_exception(exc)
-        if isinstance(exc, _SECURITY_ERRORS):
-            response.data["type"] = SECURITY
-        elif isinstance(exc, exceptions.ValidationError | exceptions.ParseError):
+        if isinstance(exc, exceptions.ValidationError | exceptions.ParseError):
             response.data["type"] = VALIDATION
-        return response
-
-    def get_permissions(self) -> Any:
-        if self.request.method == "OPTIONS":  # the limits are no secret
-            return []
-        return super().get_permissions()
-
-    def options(self, request: Any, *args: Any, **kwargs: Any) -> Response:
-        response = Response(status=204)
-        response["Allow"] = ", ".join(self.allowed_methods)
-        for name, value in _limits().items():
-            response[name] = value
-        response["GS1-EPCIS-Capture-Error-Behaviour"] = "rollback, proceed"
         return response
 
     def body(self, request: Request) -> bytes:
@@ -152,7 +120,7 @@ class CaptureApi(EpcisView):
         except CaptureRefused as exc:
             return _refused(exc)
         location = request.build_absolute_uri(f"/epcis/capture/{job.id}")
-        return Response(status=202, headers={"Location": location, **_limits()})
+        return Response(status=202, headers={"Location": location, **capture_limit_headers()})
 
     @extend_schema(exclude=True)
     def get(self, request: Request) -> Response:
@@ -161,6 +129,11 @@ class CaptureApi(EpcisView):
 
 
 class CaptureJobApi(EpcisView):
+    allow = "OPTIONS, GET"
+
+    def discovery_headers(self) -> dict[str, str]:
+        return {}  # a job captures nothing
+
     @extend_schema(exclude=True)
     def get(self, request: Request, capture_id: str) -> Response:
         job = capture_job(organisation=acting_organisation(request), capture_id=capture_id)
@@ -172,7 +145,8 @@ class CaptureJobApi(EpcisView):
 
 
 class EventCaptureApi(EpcisView):
-    """One event, captured synchronously. (GET /epcis/events is the query side's.)"""
+    """One event, captured synchronously. (GET and OPTIONS /epcis/events are the query
+    side's, `query_views.EventsApi`.)"""
 
     @extend_schema(exclude=True)
     def post(self, request: Request) -> Response:

@@ -1,5 +1,6 @@
 """The EPCIS 2.0 REST binding's query side, mounted at `/epcis/`: `GET /events` with the
-standard query parameters answering an `EPCISQueryDocument`, one event by its ID, and the
+standard query parameters answering an `EPCISQueryDocument` (JSON-LD, or XML when asked
+with `Accept: application/xml`), one event by its ID, and the
 top-level resources (`/eventTypes`, `/epcs`, `/bizSteps`, `/bizLocations`, `/readPoints`,
 `/dispositions`, each with `/{id}` and `/{id}/events`), and an organisation's named
 queries (`/queries`, `/queries/{name}`, `/queries/{name}/events`; no subscriptions yet).
@@ -18,25 +19,27 @@ from urllib.parse import urlencode
 
 from django.core import signing
 from django.http import Http404
-from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from webapp.api.authentication import acting_organisation
-from webapp.api.problems import PROBLEM
+from webapp.api.epcis.base import EpcisResource, capture_limit_headers
+from webapp.api.epcis.base import epcis_problem as epcis_problem  # proof_views uses it
+from webapp.api.epcis.renderers import EpcisXmlRenderer
 from webapp.epcis.documents import EPCIS_CONTEXT, query_document
 from webapp.epcis.query import (
     EVENT_TYPES,
     EventQuery,
     QueryParameterError,
+    QueryTooLarge,
     parse_query,
     per_page,
     query_parameters,
 )
 from webapp.epcis.selectors import (
     event_by_id,
+    event_count_exceeds,
     event_page,
     named_queries,
     named_query,
@@ -45,17 +48,6 @@ from webapp.epcis.selectors import (
 )
 from webapp.epcis.services import QueryNameTaken, named_query_create, named_query_delete
 
-VERSION_HEADERS = {"GS1-EPCIS-Version": "2.0.0", "GS1-CBV-Version": "2.0.0"}
-DISCOVERY_HEADERS = {
-    **VERSION_HEADERS,
-    "GS1-EPCIS-Min": "2.0.0",
-    "GS1-EPCIS-Max": "2.0.0",
-    "GS1-CBV-Min": "2.0.0",
-    "GS1-CBV-Max": "2.0.0",
-    "GS1-EPC-Format": "Always_GS1_Digital_Link",
-    "GS1-CBV-XML-Format": "Always_Web_URI",
-    "GS1-Vendor-Version": "provenant",
-}
 #: How long a nextPageToken is honoured.
 TOKEN_LIFETIME = timedelta(hours=24)
 TOKEN_SALT = "webapp.api.epcis.nextPageToken"
@@ -83,54 +75,9 @@ class NoSuchResource(Exception):
     pass
 
 
-class VersionNotServed(Exception):
-    pass
-
-
-SERVED = (2, 0, 0)
-
-
-def _version(text: str) -> tuple[int, ...]:
-    """`2.0.0` as (2, 0, 0); what is no version sorts below every version."""
-    parts = text.strip().split(".")
-    if not all(p.isascii() and p.isdigit() and len(p) < 6 for p in parts):
-        return ()
-    return tuple(int(p) for p in parts)
-
-
-def epcis_problem(status: int, kind: str, title: str, detail: str, **extra: Any) -> Response:
-    body: dict[str, Any] = {"type": f"epcisException:{kind}", "title": title, "status": status}
-    body.update(detail=detail, **extra)
-    return Response(body, status=status, content_type=PROBLEM)
-
-
-@extend_schema(exclude=True)
-class EpcisApi(APIView):
-    """What every EPCIS query resource shares: the version headers, `OPTIONS` discovery,
-    the binding's exception types."""
-
-    allow = "OPTIONS, GET"
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)
-        for kind in ("EPCIS", "CBV"):
-            low = request.headers.get(f"GS1-{kind}-Min")
-            high = request.headers.get(f"GS1-{kind}-Max")
-            if (low and _version(low) > SERVED) or (high and _version(high) < SERVED):
-                raise VersionNotServed(
-                    f"This repository answers in {kind} 2.0.0 only"
-                    f" (asked for {low or 'any'} to {high or 'any'})."
-                )
-
-    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
-        response = super().finalize_response(request, response, *args, **kwargs)
-        for name, value in VERSION_HEADERS.items():
-            response[name] = value
-        response["Allow"] = self.allow
-        return response
-
-    def options(self, request: Any, *args: Any, **kwargs: Any) -> Response:
-        return Response(status=204, headers=DISCOVERY_HEADERS)
+class EpcisApi(EpcisResource):
+    """What every EPCIS query resource shares besides `EpcisResource`: the binding's query
+    exceptions, collections and the next page's link."""
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, QueryParameterError):
@@ -141,23 +88,13 @@ class EpcisApi(APIView):
                 str(exc),
                 parameter=exc.parameter,
             )
-        if isinstance(exc, VersionNotServed):
-            return epcis_problem(
-                406, "NotAcceptableException", "Conflicting request and response headers", str(exc)
-            )
+        if isinstance(exc, QueryTooLarge):
+            return epcis_problem(413, "QueryTooLargeException", "Query result too large", str(exc))
         if isinstance(exc, QueryNameTaken):
             return epcis_problem(409, "ResourceAlreadyExistsException", "Conflict", str(exc))
         if isinstance(exc, NoSuchResource | Http404):
             return epcis_problem(404, "NoSuchResourceException", "Resource not found", str(exc))
-        response: Response = super().handle_exception(exc)
-        security = (
-            exceptions.NotAuthenticated,
-            exceptions.AuthenticationFailed,
-            exceptions.PermissionDenied,
-        )
-        if isinstance(exc, security) and isinstance(response.data, dict):
-            response.data["type"] = "epcisException:SecurityException"
-        return response
+        return super().handle_exception(exc)
 
     def collection(self, request: Request, members: list[str], next_after: str | None) -> Response:
         body = {"@context": EPCIS_CONTEXT, "type": "Collection", "member": members}
@@ -208,11 +145,26 @@ def _page_key(request: Request) -> dict[str, Any] | None:
     return key
 
 
+#: The events resources answer JSON (the default) or, asked for it, XML.
+EVENT_RENDERERS: list[type[BaseRenderer]] = [JSONRenderer, EpcisXmlRenderer]
+
+
 class EventsApi(EpcisApi):
-    """`GET /events`: the visible events a query selects, a page at a time."""
+    """`GET /events`: the visible events a query selects, a page at a time. (`/events`
+    itself also captures one event by POST, `capture_views.EventCaptureApi`; its OPTIONS
+    answers here and says so.)"""
 
     #: A path parameter this resource adds to the query (`/bizSteps/{id}/events`).
     resource = ""
+    renderer_classes = EVENT_RENDERERS
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        if not self.resource:
+            self.allow = "OPTIONS, GET, POST"
+        super().initial(request, *args, **kwargs)
+
+    def discovery_headers(self) -> dict[str, str]:
+        return capture_limit_headers() if not self.resource else {}
 
     def get(self, request: Request, name: str = "") -> Response:
         query = parse_query(dict(request.query_params.lists()))
@@ -220,7 +172,7 @@ class EventsApi(EpcisApi):
             stored = named_query(organisation=acting_organisation(request), name=name)
             if stored is None:
                 raise NoSuchResource(f"No query named {name!r}.")
-            query.filters += parse_query(query_parameters(stored.query)).filters
+            query.include(parse_query(query_parameters(stored.query)))
             return self.answer(request, query, query_name=name)
         if self.resource:
             if not resource_known(request, self.resource, name):
@@ -234,17 +186,28 @@ class EventsApi(EpcisApi):
         size = per_page(request.query_params.getlist("perPage"))
         key = _page_key(request)
         after = None
+        #: Events the earlier pages gave (`eventCountLimit` counts over all pages).
+        given = 0
         if key is not None:
-            after = key.get("after")
-            if not (isinstance(after, list) and len(after) == 2):
+            after, given = key.get("after"), key.get("n", 0)
+            if not (isinstance(after, list) and len(after) == 2 and isinstance(given, int)):
                 raise QueryParameterError("nextPageToken", "not a token this server gave.")
             after = (str(after[0]), str(after[1]))
-        page = event_page(
-            organisation=acting_organisation(request), query=query, per_page=size, after=after
-        )
+        organisation = acting_organisation(request)
+        if query.max_count is not None and event_count_exceeds(
+            organisation=organisation, query=query, limit=query.max_count
+        ):
+            raise QueryTooLarge(query.max_count)
+        if query.count_limit is not None:
+            size = max(1, min(size, query.count_limit - given))
+        page = event_page(organisation=organisation, query=query, per_page=size, after=after)
         response = Response(query_document(page.events, query_name))
-        if page.next_key is not None:
-            self.link_next(request, response, {"after": list(page.next_key)})
+        more = page.next_key is not None
+        if query.count_limit is not None and given + len(page.events) >= query.count_limit:
+            more = False
+        if more:
+            next_key = {"after": list(page.next_key or ()), "n": given + len(page.events)}
+            self.link_next(request, response, next_key)
         return response
 
 
@@ -256,6 +219,8 @@ def resource_known(request: Request, resource: str, name: str) -> bool:
 
 class EventApi(EpcisApi):
     """`GET /events/{eventID}`: one visible event (by its eventID or its event hash)."""
+
+    renderer_classes = EVENT_RENDERERS
 
     def get(self, request: Request, event_id: str) -> Response:
         event = event_by_id(organisation=acting_organisation(request), event_id=event_id)
