@@ -135,7 +135,7 @@ SELECT epc FROM names WHERE epc IS NOT NULL LIMIT %s
 
 def _all_epc_names(*, per_page: int, after: str | None) -> tuple[list[str], str | None]:
     """Every stored event's EPCs (for whoever sees every event), from the table the
-    migration `0006_epcis_event_epcs_index` keeps in step with `epcs` by triggers."""
+    migration `0008_epcis_event_epcs_index` keeps in step with `epcs` by triggers."""
     with connection.cursor() as cursor:
         # "" sorts before every EPC (none is empty).
         cursor.execute(_NEXT_EPCS, [after if after is not None else "", per_page + 1])

@@ -107,6 +107,6 @@ def drop(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("epcis", "0005_epcis_anchor_batches")]
+    dependencies = [("epcis", "0007_capture_in_background")]
 
     operations = [migrations.RunPython(create, drop, elidable=False)]
