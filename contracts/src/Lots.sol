@@ -668,12 +668,21 @@ contract Lots is ERC1155, Participants {
     }
 
     /// @dev A single-id ERC-1155 update without the receiver acceptance callback: escrow
-    ///      accounts have no code, and participants are signing accounts.
+    ///      accounts have no code, and participants are signing accounts. The two one-element
+    ///      arrays are laid out directly (as OpenZeppelin's private `_asSingletonArrays`
+    ///      does), which spares every handoff step Solidity's allocation and bounds checks.
     function _move(address from, address to, uint256 id, uint256 quantity) private {
-        uint256[] memory ids = new uint256[](1);
-        uint256[] memory values = new uint256[](1);
-        ids[0] = id;
-        values[0] = quantity;
+        uint256[] memory ids;
+        uint256[] memory values;
+        assembly ("memory-safe") {
+            ids := mload(0x40)
+            mstore(ids, 1)
+            mstore(add(ids, 0x20), id)
+            values := add(ids, 0x40)
+            mstore(values, 1)
+            mstore(add(values, 0x20), quantity)
+            mstore(0x40, add(values, 0x40))
+        }
         _update(from, to, ids, values);
     }
 }
