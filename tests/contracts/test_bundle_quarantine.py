@@ -60,7 +60,8 @@ def pass_on(c: Consortium, sender: LocalSigner, receiver: LocalSigner, lot_id: i
 
 
 def refusal(err: TransactionReverted) -> tuple[str, dict[str, Any]]:
-    assert err.name is not None and err.error is not None, err
+    assert err.name is not None, err
+    assert err.error is not None, err
     return err.name, dict(err.error.args)
 
 
