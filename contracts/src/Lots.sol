@@ -67,6 +67,56 @@ contract Lots is ERC1155, Participants {
     mapping(uint256 lotId => address setBy) internal _quarantinedBy;
     ICertificates public certificates;
 
+    // Quarantine reaches through bundles.
+    //
+    // A closed bundle holding a quarantined lot at any depth (bundles of bundles) cannot be
+    // handed off (initiated or accepted) or packed into another bundle until the quarantine
+    // is lifted; the refusal names the quarantined lot, LotQuarantined(lotId). The contract
+    // keeps only a hash of a bundle's contents and a handoff must not walk a bundle tree, so
+    // the answer is kept up to date when a quarantine is set or lifted (rare) and read in one
+    // storage slot when a bundle is handed off (a material lot's handoff reads nothing more):
+    //
+    // - `_within[b].count`: how many quarantined lots closed bundle `b` holds at any depth
+    //   (once per link on the way down: a lot packed in two pallets of one container counts
+    //   twice for the container).
+    // - Links upward, written by `bundle`. A bundle is one token, so it sits in at most one
+    //   closed bundle: `_parentBundle[b]`. A material lot's quantity can be split over many
+    //   closed bundles: `_lastBundleOf[lot]` and `_earlierBundleOf[b][lot]` chain every bundle
+    //   it was packed into, newest first. A link is live while that bundle is closed (non-zero
+    //   contents hash): a closed bundle's contents cannot change (the tokens inside are held
+    //   by its escrow, which only `unbundle` empties), and an opened bundle never closes again
+    //   (ids are never reused). A quarantine's walk drops the dead links it meets.
+    // - `setQuarantine` / `clearQuarantine` walk the live links up from the lot and add or
+    //   subtract one at every bundle on the way. Setting also lists the lot in `_withinLots[b]`
+    //   so that a refusal can name it; the list is emptied when the count returns to zero,
+    //   and until then a refusal names the latest listed lot that is still quarantined.
+    // - Nothing quarantined enters a bundle: `bundle` refuses a quarantined lot and a bundle
+    //   holding one. So a new bundle starts at zero, and the bundles above a quarantined lot
+    //   can only leave (be opened) until it is lifted: the lift subtracts on exactly the
+    //   bundles the quarantine added to that are still closed. The holder may still open a
+    //   bundle holding a quarantined lot (`unbundle` releases the contents to the caller, not
+    //   to another party): the quarantined lot stays quarantined in its hands, the rest is
+    //   free to move, and the opened bundle's count is dropped.
+    //
+    // Cost: `bundle` writes one link per packed lot (a new slot the first time a lot is
+    // packed); `setQuarantine` and `clearQuarantine` pay one count (and one list entry) per
+    // enclosing bundle; a material lot's handoff pays nothing, a bundle's one storage read.
+    // Storage is appended after the existing variables (the contract is not behind a proxy;
+    // the order keeps that option open).
+
+    /// @dev Quarantined lots inside a closed bundle, at any depth (see above).
+    struct QuarantinedWithin {
+        uint128 count;
+        uint128 listed;
+    }
+
+    mapping(uint256 lotId => uint256 bundleId) internal _lastBundleOf;
+    mapping(uint256 bundleId => mapping(uint256 lotId => uint256 earlierBundleId)) internal
+        _earlierBundleOf;
+    mapping(uint256 bundleId => uint256 parentBundleId) internal _parentBundle;
+    mapping(uint256 bundleId => QuarantinedWithin) internal _within;
+    mapping(uint256 bundleId => mapping(uint256 index => uint256 lotId)) internal _withinLots;
+
     event LotRegistered(
         uint256 indexed lotId,
         address indexed owner,
@@ -222,6 +272,7 @@ contract Lots is ERC1155, Participants {
         (LotKind kind, bool quarantined) = (lot.kind, lot.quarantined);
         if (kind == LotKind.None) revert UnknownLot(lotId);
         if (quarantined) revert LotQuarantined(lotId);
+        if (kind == LotKind.Bundle) _requireNothingQuarantinedInside(lotId);
 
         handoffId = uint256(seq.handoffs) + 1;
         _sequences.handoffs = uint64(handoffId);
@@ -244,8 +295,11 @@ contract Lots is ERC1155, Participants {
         Participant memory p = _requireActor(msg.sender, CUSTODIANS);
         (address escrow, uint256 quantity) = _openHandoff(handoffId, lotId, sender, receiver);
         // Quarantined while in transit: the receiver may reject, the sender may cancel, but
-        // custody of quarantined material does not move.
-        if (_lots[lotId].quarantined) revert LotQuarantined(lotId);
+        // custody of quarantined material does not move, in a bundle or not.
+        Lot storage lot = _lots[lotId];
+        (LotKind kind, bool quarantined) = (lot.kind, lot.quarantined);
+        if (quarantined) revert LotQuarantined(lotId);
+        if (kind == LotKind.Bundle) _requireNothingQuarantinedInside(lotId);
         if (p.hasAcceptancePolicy) _checkAcceptancePolicy(receiver, lotId);
         emit HandoffAccepted(handoffId, lotId, sender, receiver, quantity);
         _move(escrow, receiver, lotId, quantity);
@@ -292,7 +346,8 @@ contract Lots is ERC1155, Participants {
 
     /// @notice Locks quantities of lots the caller holds into a new bundle lot (quantity 1)
     ///         held by the caller. Whoever holds the bundle holds its contents: a handoff of
-    ///         the bundle moves custody of everything inside. Bundles may contain bundles.
+    ///         the bundle moves custody of everything inside. Bundles may contain bundles. A
+    ///         quarantined lot, or a bundle holding one at any depth, cannot be packed.
     /// @param bundleId The new bundle's lot id.
     /// @param lotIds The lots to pack.
     /// @param quantities The quantity of each lot to pack.
@@ -309,6 +364,7 @@ contract Lots is ERC1155, Participants {
         _requireActor(msg.sender, CUSTODIANS);
         _checkLotList(lotIds, quantities);
         _createLot(bundleId, 1, LotKind.Bundle, metadataHash, gs1KeyHash, msg.sender);
+        _linkToBundle(bundleId, lotIds);
         _bundleContents[bundleId] = keccak256(abi.encode(lotIds, quantities));
         address escrow = bundleEscrow(bundleId);
         emit LotsBundled(bundleId, msg.sender, lotIds, quantities, escrow);
@@ -317,6 +373,9 @@ contract Lots is ERC1155, Participants {
 
     /// @notice Opens a bundle the caller holds: the bundle token is burnt and its contents
     ///         are released to the caller. The contents must be listed exactly as bundled.
+    ///         A quarantined bundle cannot be opened. A bundle holding a quarantined lot can:
+    ///         its holder takes the contents out, the quarantined lot stays quarantined (it
+    ///         cannot be handed off or packed again) and the rest may move.
     /// @param bundleId The bundle's lot id.
     /// @param lotIds The lots in the bundle, as in LotsBundled.
     /// @param quantities Their quantities, as in LotsBundled.
@@ -335,6 +394,7 @@ contract Lots is ERC1155, Participants {
         }
         delete _bundleContents[bundleId];
         _lots[bundleId].quantity = 0;
+        if (_within[bundleId].count != 0) delete _within[bundleId];
         emit LotsUnbundled(bundleId, msg.sender, lotIds, quantities);
         _move(msg.sender, address(0), bundleId, 1);
         _update(bundleEscrow(bundleId), msg.sender, lotIds, quantities);
@@ -435,8 +495,9 @@ contract Lots is ERC1155, Participants {
     ///         lot), or the custodian of all of the lot's quantity (it holds every unit in
     ///         existence: none with another party, none in an open handoff). A custodian of
     ///         part of a lot cannot stop the others' parts; it asks a REPORTER or CERTIFIER.
-    ///         A bundle's contents are not looked into: to stop a closed bundle whose contents
-    ///         are suspect, quarantine the bundle itself.
+    ///         The quarantine reaches through bundles: every closed bundle holding part of
+    ///         the lot, at any depth, cannot be handed off or packed until it is lifted
+    ///         (see "Quarantine reaches through bundles" at the top).
     /// @param lotId The lot.
     /// @param reason A readable, non-empty reason (e.g. the IoT rule that fired), kept in
     ///        the event.
@@ -459,6 +520,7 @@ contract Lots is ERC1155, Participants {
         if (lot.quarantined) revert AlreadyQuarantined(lotId);
         lot.quarantined = true;
         _quarantinedBy[lotId] = msg.sender;
+        _countInEnclosingBundles(lotId, lot.kind, true);
         emit QuarantineSet(lotId, msg.sender, authority, reason);
     }
 
@@ -482,6 +544,7 @@ contract Lots is ERC1155, Participants {
         }
         lot.quarantined = false;
         delete _quarantinedBy[lotId];
+        _countInEnclosingBundles(lotId, lot.kind, false);
         emit QuarantineCleared(lotId, msg.sender, setBy, reason);
     }
 
@@ -550,6 +613,14 @@ contract Lots is ERC1155, Participants {
     /// @param bundleId The bundle.
     function bundleContentsHash(uint256 bundleId) external view returns (bytes32) {
         return _bundleContents[bundleId];
+    }
+
+    /// @notice A quarantined lot inside a closed bundle, at any depth: while there is one, the
+    ///         bundle cannot be handed off or packed. Zero when there is none (or `bundleId`
+    ///         is not a closed bundle). The bundle's own quarantine is in `lot`.
+    /// @param bundleId The bundle.
+    function quarantinedLotInside(uint256 bundleId) external view returns (uint256) {
+        return _quarantinedLotInside(bundleId);
     }
 
     /// @notice How many handoffs and transformations were ever started.
@@ -647,6 +718,78 @@ contract Lots is ERC1155, Participants {
         }
     }
 
+    /// @dev Refuses a bundle that holds a quarantined lot, naming that lot.
+    function _requireNothingQuarantinedInside(uint256 bundleId) private view {
+        if (_within[bundleId].count != 0) revert LotQuarantined(_quarantinedLotInside(bundleId));
+    }
+
+    function _quarantinedLotInside(uint256 bundleId) private view returns (uint256) {
+        QuarantinedWithin memory w = _within[bundleId];
+        if (w.count == 0) return 0;
+        for (uint256 i = w.listed; i != 0; --i) {
+            uint256 lotId = _withinLots[bundleId][i - 1];
+            if (_lots[lotId].quarantined) return lotId;
+        }
+        return bundleId; // not reached: a non-zero count has a quarantined lot listed
+    }
+
+    /// @dev Links each packed lot up to the new bundle, and refuses a bundle holding a
+    ///      quarantined lot (the lots' own flags were checked by `_checkLotList`). A lot listed
+    ///      twice is linked once.
+    function _linkToBundle(uint256 bundleId, uint256[] calldata lotIds) private {
+        for (uint256 i; i < lotIds.length; ++i) {
+            uint256 lotId = lotIds[i];
+            if (_lots[lotId].kind == LotKind.Bundle) {
+                _requireNothingQuarantinedInside(lotId);
+                _parentBundle[lotId] = bundleId;
+            } else {
+                uint256 last = _lastBundleOf[lotId];
+                if (last == bundleId) continue;
+                if (last != 0) _earlierBundleOf[bundleId][lotId] = last;
+                _lastBundleOf[lotId] = bundleId;
+            }
+        }
+    }
+
+    /// @dev Adds (`set`) or subtracts one quarantined lot at every closed bundle above
+    ///      `lotId`, dropping the dead links of a material lot's chain on the way.
+    function _countInEnclosingBundles(uint256 lotId, LotKind kind, bool set) private {
+        if (kind == LotKind.Bundle) {
+            _countUp(_parentBundle[lotId], lotId, set);
+            return;
+        }
+        uint256 previous;
+        uint256 current = _lastBundleOf[lotId];
+        while (current != 0) {
+            uint256 earlier = _earlierBundleOf[current][lotId];
+            if (_bundleContents[current] != 0) {
+                _countUp(current, lotId, set);
+                previous = current;
+            } else {
+                if (previous == 0) _lastBundleOf[lotId] = earlier;
+                else _earlierBundleOf[previous][lotId] = earlier;
+                if (earlier != 0) delete _earlierBundleOf[current][lotId];
+            }
+            current = earlier;
+        }
+    }
+
+    /// @dev From closed bundle `bundleId` up through the bundles that hold it.
+    function _countUp(uint256 bundleId, uint256 lotId, bool set) private {
+        while (bundleId != 0 && _bundleContents[bundleId] != 0) {
+            QuarantinedWithin memory w = _within[bundleId];
+            if (set) {
+                _withinLots[bundleId][w.listed] = lotId;
+                _within[bundleId] = QuarantinedWithin(w.count + 1, w.listed + 1);
+            } else if (w.count <= 1) {
+                delete _within[bundleId];
+            } else {
+                _within[bundleId].count = w.count - 1;
+            }
+            bundleId = _parentBundle[bundleId];
+        }
+    }
+
     function _activeParticipant(address account) private view returns (Participant memory p) {
         p = _participants[account];
         if (!p.registered) revert UnknownParticipant(account);
@@ -668,12 +811,21 @@ contract Lots is ERC1155, Participants {
     }
 
     /// @dev A single-id ERC-1155 update without the receiver acceptance callback: escrow
-    ///      accounts have no code, and participants are signing accounts.
+    ///      accounts have no code, and participants are signing accounts. The two one-element
+    ///      arrays are laid out directly (as OpenZeppelin's private `_asSingletonArrays`
+    ///      does), which spares every handoff step Solidity's allocation and bounds checks.
     function _move(address from, address to, uint256 id, uint256 quantity) private {
-        uint256[] memory ids = new uint256[](1);
-        uint256[] memory values = new uint256[](1);
-        ids[0] = id;
-        values[0] = quantity;
+        uint256[] memory ids;
+        uint256[] memory values;
+        assembly ("memory-safe") {
+            ids := mload(0x40)
+            mstore(ids, 1)
+            mstore(add(ids, 0x20), id)
+            values := add(ids, 0x40)
+            mstore(values, 1)
+            mstore(add(values, 0x20), quantity)
+            mstore(0x40, add(values, 0x40))
+        }
         _update(from, to, ids, values);
     }
 }

@@ -38,6 +38,12 @@ def named() -> None:
             "may lift it.",
         ),
         (DecodedError("EmptyReason", {}), "reason", "A reason is required."),
+        # Also a bundle's refusal: it names the quarantined lot inside, at any depth.
+        (
+            DecodedError("LotQuarantined", {"lotId": 7}),
+            "lot_id",
+            "Lot 7 is quarantined; it cannot move until released.",
+        ),
         (
             DecodedError(
                 "TooManyLiveCertificatesFromIssuer",
