@@ -6,7 +6,9 @@
    ``validate_events_per_s`` (the whole document against GS1's JSON Schema, offline; with
    jsonschema-rs when it is installed, and then with jsonschema alone too),
    ``hash_events_per_s`` (the CBV 2.0 event hash of every event) and
-   ``validate_hash_events_per_s`` (both, the first part of the capture pipeline).
+   ``validate_hash_events_per_s`` (both, the first part of the capture pipeline); then runs
+   `bench/epcis_capture.py` (its own node and database) for ``capture_events_per_s``, the
+   whole way: validate + hash + map + queue, in rollback mode (``--no-capture`` skips it).
 2. With --rows N (default 1,000,000; 0 skips it): drops and recreates a private database,
    migrates it, loads N synthetic `EpcisEvent` rows with COPY (indexes built after the
    load), and prints the p95 and median in ms over --queries random queries each of
@@ -26,6 +28,7 @@ import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta, timezone
@@ -331,12 +334,19 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--no-capture", action="store_true", help="skip capture_events_per_s")
     args = parser.parse_args()
 
     import django
 
     django.setup()
     measure_capture(args.events)
+    if not args.no_capture:
+        whole = Path(__file__).resolve().parent / "epcis_capture.py"
+        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}  # its own database
+        subprocess.run(
+            [sys.executable, str(whole), "--events", str(args.events)], env=env, check=True
+        )
     if args.rows:
         seconds = load(args.rows)
         print(f"load_rows_per_s (COPY, then indexes): {args.rows / seconds:,.0f}")
