@@ -230,7 +230,9 @@ def message_send(
         headers = signed_headers(
             secrets=secrets_active(subscription=subscription, at=now),
             message_id=message.message_id,
-            timestamp=int(now.timestamp()),
+            # The time of sending, from the wall clock (`now` schedules; receivers check
+            # the timestamp against their own clock).
+            timestamp=int(time.time()),
             body=body,
         )
         code = http_post(destination=destination, headers=headers, body=body)
@@ -265,9 +267,11 @@ def _attempt(subscription: Subscription, message: Message, now: datetime) -> boo
             log_row.save()
             message.delete()
             if subscription.ordered and message.kind == Message.Kind.EVENTS:
-                Subscription.objects.filter(
+                moved = Subscription.objects.filter(
                     pk=subscription.pk, checkpoint__lt=message.last_sequence
                 ).update(checkpoint=message.last_sequence, updated_at=now)
+                if moved:
+                    subscription.checkpoint = message.last_sequence
             return True
         message.attempts = attempt
         message.last_error = error[:2000]
