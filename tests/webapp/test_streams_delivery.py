@@ -280,7 +280,8 @@ def test_during_a_rotation_both_secrets_sign_and_afterwards_only_the_new_one(
     subscription = subscribe(orgs["a"], receiver)
     (old,) = receiver.secrets
     new = secret_rotate(subscription=subscription, overlap=timedelta(hours=1), now=T0)
-    assert new.startswith("whsec_") and new != old
+    assert new.startswith("whsec_")
+    assert new != old
     receiver.secrets = [old, new]
     store.add("LotRegistered", lot_registered(orgs["b"], 1))
     deliver_until_idle(T0 + timedelta(minutes=30))
