@@ -114,7 +114,7 @@ urlpatterns = [
     ),
     path(
         "v1/subscriptions/<uuid:subscription_id>/dead-letters/replay",
-        subs.DeadLetterReplayApi.as_view(),
+        subs.DeadLetterReplayAllApi.as_view(),
         name="subscription-dead-letters-replay",
     ),
     path(

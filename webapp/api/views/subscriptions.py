@@ -71,7 +71,7 @@ class SubscriptionOutput(serializers.Serializer[Any]):
     batch_timeout_s = serializers.IntegerField()
     confirmations = serializers.IntegerField()
     ordered = serializers.BooleanField()
-    state = serializers.ChoiceField(choices=Subscription.State.values)
+    state = serializers.CharField(help_text="active, paused or disabled")
     disabled_reason = serializers.CharField()
     start = serializers.CharField()
     checkpoint = serializers.IntegerField(help_text="last sequence delivered or skipped")
@@ -272,7 +272,7 @@ class SubscriptionDetailApi(WriteView):
         changed = subscription_update(subscription=subscription, changes=dict(data))
         return Response(subscription_json(request, changed))
 
-    @extend_schema(responses={204: None, **problems(401, 403, 404, 429)})
+    @extend_schema(responses={204: None, **problems(400, 401, 403, 404, 406, 429)})
     def delete(self, request: Request, subscription_id: UUID) -> Response:
         subscription_delete(subscription=_subscription(request, subscription_id))
         return Response(status=204)
@@ -385,15 +385,26 @@ class DeadLetterListApi(generics.ListAPIView):  # type: ignore[type-arg]
         return super().get(request, *args, **kwargs)
 
 
+class DeadLetterReplayAllApi(_Action):
+    @extend_schema(
+        operation_id="api_v1_subscriptions_dead_letters_replay_all",
+        request=None,
+        parameters=[IDEMPOTENCY],
+        responses=write_ok(CountOutput, body=False),
+    )
+    def post(self, request: Request, subscription_id: UUID) -> Response:
+        subscription = self.subscription(request, subscription_id)
+        queued = dead_letter_replay(subscription=subscription)
+        return Response(CountOutput({"queued": queued}).data)
+
+
 class DeadLetterReplayApi(_Action):
     @extend_schema(
         request=None, parameters=[IDEMPOTENCY], responses=write_ok(CountOutput, body=False)
     )
-    def post(
-        self, request: Request, subscription_id: UUID, message_pk: int | None = None
-    ) -> Response:
+    def post(self, request: Request, subscription_id: UUID, message_pk: int) -> Response:
         subscription = self.subscription(request, subscription_id)
         queued = dead_letter_replay(subscription=subscription, message_pk=message_pk)
-        if message_pk is not None and not queued:
+        if not queued:
             raise Http404("No such dead letter.")
         return Response(CountOutput({"queued": queued}).data)
