@@ -345,10 +345,10 @@ def test_a_held_subscription_is_skipped_and_one_that_raises_holds_up_no_other(
     fine = subscribe(orgs["a"], receiver)
     real_form = delivery._form
 
-    def form(subscription: Subscription, now: Any) -> Any:
+    def form(subscription: Subscription, now: Any, **kwargs: Any) -> Any:
         if subscription.pk == broken.pk:
             raise RuntimeError("boom")
-        return real_form(subscription, now)
+        return real_form(subscription, now, **kwargs)
 
     monkeypatch.setattr(delivery, "_form", form)
     assert subscription_deliver(subscription_id=held.pk, now=T0) == 0

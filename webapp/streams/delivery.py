@@ -40,6 +40,7 @@ from webapp.chain.models import ChainEvent
 from webapp.streams.models import DeliveryAttempt, Message, Subscription
 from webapp.streams.payloads import fact_payload
 from webapp.streams.selectors import (
+    SubscriptionView,
     events_matching,
     secrets_active,
     stream_horizon,
@@ -124,6 +125,9 @@ def _claim(subscription_id: UUID, now: datetime) -> Subscription | None:
 
 def _run(subscription: Subscription, now: datetime) -> int:
     delivered = 0
+    # What the subscription sees, worked out once per run (its scope and filter's lots
+    # cost queries; a run is short).
+    view = subscription_view(subscription=subscription)
     for _ in range(PER_RUN):
         pending = subscription.messages.filter(status=Message.Status.PENDING).order_by("id")
         if not subscription.ordered:
@@ -132,7 +136,7 @@ def _run(subscription: Subscription, now: datetime) -> int:
         if message is not None and message.next_attempt_at > now:
             break  # ordered: the stream waits for this message's next attempt
         if message is None:
-            message = _form(subscription, now)
+            message = _form(subscription, now, view=view)
         if message is None:
             break
         if _attempt(subscription, message, now):
@@ -144,14 +148,14 @@ def _run(subscription: Subscription, now: datetime) -> int:
     return delivered
 
 
-def _form(subscription: Subscription, now: datetime) -> Message | None:
+def _form(subscription: Subscription, now: datetime, *, view: SubscriptionView) -> Message | None:
     """Store the next message from the events after the checkpoint, or None when nothing
     is ready (nothing new, or a short batch still inside its timeout)."""
     horizon = stream_horizon(subscription=subscription)
     start = subscription.checkpoint
     if horizon <= start:
         return None
-    matched, scanned = _scan(subscription, start, horizon)
+    matched, scanned = _scan(subscription, view, start, horizon)
     size = subscription.batch_size
     with transaction.atomic():
         current = (
@@ -196,10 +200,11 @@ def _form(subscription: Subscription, now: datetime) -> Message | None:
     return message
 
 
-def _scan(subscription: Subscription, start: int, horizon: int) -> tuple[list[ChainEvent], int]:
+def _scan(
+    subscription: Subscription, view: SubscriptionView, start: int, horizon: int
+) -> tuple[list[ChainEvent], int]:
     """Up to `batch_size` events after `start` the subscription receives, and the last
     sequence seen (everything before it that is not in the list is skipped)."""
-    view = subscription_view(subscription=subscription)
     events = ChainEvent.objects.filter(chain_id=subscription.chain_id, id__lte=horizon)
     if view.types is not None:
         events = events.filter(event__in=view.types)

@@ -226,7 +226,7 @@ class SubscriptionListApi(generics.ListAPIView, WriteView):  # type: ignore[type
     def get_queryset(self) -> QuerySet[Subscription]:
         return subscriptions_of(organisation=acting_organisation(self.request))
 
-    @extend_schema(responses=read_responses(SubscriptionOutput(many=True), by_id=False))
+    @extend_schema(responses=read_responses(SubscriptionOutput(many=True)))
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         rows = [subscription_json(request, s) for s in page or []]
