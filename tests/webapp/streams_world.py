@@ -7,6 +7,7 @@ streams consumer's cursor moved over it as the pipeline would.
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -84,7 +85,7 @@ class Receiver:
     def sequences(self) -> list[int]:
         return [int(p["sequence"]) for d in self.accepted for p in d.payloads]
 
-    def up(self) -> Receiver:
+    def up(self, tls: ssl.SSLContext | None = None) -> Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -102,6 +103,8 @@ class Receiver:
         ThreadingHTTPServer.allow_reuse_address = True
         server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         server.daemon_threads = True
+        if tls is not None:
+            server.socket = tls.wrap_socket(server.socket, server_side=True)
         self.port = server.server_address[1]
         self._server = server
         threading.Thread(target=server.serve_forever, daemon=True).start()
