@@ -364,3 +364,33 @@ def test_the_task_delivers(receiver: Receiver, orgs: dict[str, Organisation]) ->
     subscribe(orgs["a"], receiver)
     assert streams_deliver.name == "streams.deliver"
     assert streams_deliver.apply().get() == 1
+
+
+class Killed(BaseException):
+    """A worker killed mid-send: nothing after the request runs."""
+
+
+def test_a_worker_killed_after_sending_leads_only_to_the_same_webhook_id_again(
+    receiver: Receiver, orgs: dict[str, Organisation], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store()
+    events = [store.add("LotRegistered", lot_registered(orgs["b"], i)) for i in range(1, 4)]
+    subscription = subscribe(orgs["a"], receiver, batch_size=2, batch_timeout_s=0)
+    real_post = delivery.http_post
+
+    def post_then_die(**kwargs: Any) -> int:
+        real_post(**kwargs)
+        raise Killed
+
+    monkeypatch.setattr(delivery, "http_post", post_then_die)
+    with pytest.raises(Killed):
+        subscription_deliver(subscription_id=subscription.pk, now=T0)
+    # SIGKILL runs no `finally`: the dead worker's lease stays until it runs out.
+    Subscription.objects.filter(pk=subscription.pk).update(leased_until=T0 + delivery.LEASE)
+    monkeypatch.setattr(delivery, "http_post", real_post)
+    assert streams_deliver_due(now=T0 + timedelta(minutes=1)) == 0  # still held
+    deliver_until_idle(T0 + delivery.LEASE + timedelta(seconds=1))
+    ids = [d.webhook_id for d in receiver.requests]
+    assert ids[0] == ids[1]  # the batch again, under its id
+    assert len(set(ids)) == len(ids) - 1
+    assert receiver.sequences() == [e.pk for e in events]

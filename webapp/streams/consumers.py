@@ -2,9 +2,10 @@
 read the store themselves, never past this consumer's cursor), and on a reorganisation it
 turns every delivered fact the reorganisation removed into a retraction message.
 
-It runs after the EPCIS consumer (so after the projections), which means a rollback
-reaches it first, while the removed events and the projections built from them are
-still there: the same visibility and filter that let a fact out decide its retraction.
+It is registered last, so a rollback reaches it first, while the removed events and the
+projections built from them are still there: the same visibility and filter that let a
+fact out decide its retraction. It waits for the projections only (visibility reads them),
+so a parked EPCIS consumer does not hold the webhooks up.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from webapp.streams.selectors import CONSUMER_NAME
 class StreamRetractions:
     name = CONSUMER_NAME
     kinds: frozenset[str] | None = None
-    after = ("epcis",)
+    after = ("projections",)
 
     def apply(self, events: Sequence[ChainEvent], *, chain_id: int) -> None:
         return None
