@@ -9,13 +9,22 @@ from typing import Any
 
 import pytest
 from django.utils import timezone
+from web3 import Web3
 
+from contracts.chain.client import build_transaction
+from contracts.chain.deploy import Manifest
+from contracts.chain.domain import LotKind, Role
+from tests.contracts.consortium import H1, H2, Consortium
 from tests.webapp.network import Network
 from tests.webapp.streams_world import Receiver
 from tests.webapp.test_provenance_flow import done, hand
+from webapp.chain.indexer import ChainIndexer
+from webapp.chain.models import ChainEvent
+from webapp.chain.pipeline import chain_sync
 from webapp.lots.services import Output, lot_register, transformation_record
 from webapp.organisations.models import Organisation
 from webapp.streams.delivery import streams_deliver_due
+from webapp.streams.payloads import fact_event_id
 from webapp.streams.services import Start, subscription_create
 
 pytestmark = [pytest.mark.integration, pytest.mark.node, pytest.mark.django_db(transaction=True)]
@@ -91,3 +100,45 @@ def test_each_organisation_receives_the_facts_its_scope_shows_and_a_lot_filter_f
         assert receiver.unverified == 0
         sequences = receiver.sequences()
         assert sequences == sorted(set(sequences))
+
+
+def test_a_depth_3_reorg_during_delivery_retracts_what_left_the_chain(
+    chain: Consortium, w3: Web3, manifest: Manifest, settings: Any
+) -> None:
+    settings.STREAMS_ALLOW_HTTP_LOOPBACK = True
+    settings.CHAIN_ID = manifest.chain_id
+    receiver = Receiver().up()
+    try:
+        auditor = Organisation.objects.create(
+            name="Audit", slug="audit", roles=int(Role.AUDITOR), address="0x" + "d4" * 20
+        )
+        subscribe(auditor, receiver)
+        c = chain
+        for _ in range(2):
+            c.register_lot(c.miner)
+        for _ in range(3):
+            c.register_lot(c.miner)  # one block each: the three the reorg takes away
+        chain_sync(indexer=ChainIndexer(w3, manifest))
+        streams_deliver_due(now=timezone.now())
+        fork = w3.eth.block_number - 3
+        doomed = {fact_event_id(e) for e in ChainEvent.objects.filter(block_number__gt=fork)}
+        assert len(doomed) >= 3  # a LotRegistered (and what goes with it) in each block
+        assert doomed <= set(receiver.payload_ids())
+
+        replacement = c.new_id()
+        call = c.lots.functions.registerLot(replacement, 5, LotKind.PRODUCT, H1, H2)
+        signed = c.maker.sign_transaction(build_transaction(w3, c.maker.address, call, gas=300_000))
+        w3.provider.make_request("anvil_reorg", [3, [["0x" + signed.hex(), 0]]])  # type: ignore[arg-type]
+        chain_sync(indexer=ChainIndexer(w3, manifest))
+        streams_deliver_due(now=timezone.now())
+
+        payloads = [p for d in receiver.accepted for p in d.payloads]
+        retracted = [p["id"] for p in payloads if p["type"] == "retracted"]
+        assert set(retracted) == doomed
+        assert len(retracted) == len(doomed)
+        live = {p["id"] for p in payloads if p["type"] != "retracted"} - set(retracted)
+        assert live == {fact_event_id(e) for e in ChainEvent.objects.all()}
+        assert any(p["fact"].get("lotId") == replacement for p in payloads)
+        assert receiver.unverified == 0
+    finally:
+        receiver.down()
