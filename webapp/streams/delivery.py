@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 RETRY_DELAYS = (0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
 #: How long a claim holds a subscription (a worker killed mid-run loses it after this).
 LEASE = timedelta(minutes=5)
-#: Events read per query while forming a message.
+#: The most events read per query while forming a message.
 SCAN = 500
 #: Messages sent per subscription per run, so every subscription gets its turn.
 PER_RUN = 200
@@ -211,15 +211,19 @@ def _scan(
     matched: list[ChainEvent] = []
     scanned = start
     size = subscription.batch_size
+    # Read a little more than a batch, then more and more while few events match: a
+    # small batch costs a small read, a sparse filter few queries.
+    read = min(SCAN, max(2 * size, 16))
     while True:
-        chunk = list(events.filter(id__gt=scanned).order_by("id")[:SCAN])
+        chunk = list(events.filter(id__gt=scanned).order_by("id")[:read])
         matched += events_matching(view=view, events=chunk)
         if len(matched) >= size:
             matched = matched[:size]
             return matched, matched[-1].pk
-        if len(chunk) < SCAN:
+        if len(chunk) < read:
             return matched, horizon  # every event up to the horizon was seen
         scanned = chunk[-1].pk
+        read = min(SCAN, read * 2)
 
 
 def message_send(

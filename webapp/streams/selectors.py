@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -44,6 +44,9 @@ class SubscriptionView:
     types: frozenset[str] | None
     lots: frozenset[int] | None
     own_only: bool
+    #: {lot id: in the stock scope}, filled as events are matched: a view lives for one
+    #: delivery run, short enough that a lot entering the scope meanwhile waits a run.
+    covered: dict[int, bool] = field(default_factory=dict)
 
 
 def lots_descending_from(*, lot_ids: Iterable[int], chain_id: int) -> set[int]:
@@ -124,10 +127,12 @@ def events_matching(*, view: SubscriptionView, events: Sequence[ChainEvent]) -> 
         return []
     chain_id = events[0].chain_id
     lots = _lots_of(events, chain_id)
-    covered: set[int] = set()
     if not view.scope.everything:
-        every_lot = sorted({i for found in lots.values() for i in found})
-        covered = view.scope.covered(every_lot) if every_lot else set()
+        unknown = sorted({i for found in lots.values() for i in found} - set(view.covered))
+        if unknown:
+            found_now = view.scope.covered(unknown)
+            view.covered.update({i: i in found_now for i in unknown})
+    covered = {i for i, yes in view.covered.items() if yes}
     out = []
     for event in events:
         about = lots[event.pk]
