@@ -6,6 +6,7 @@ broker on the filesystem. DATABASE_URL switches to PostgreSQL, REDIS_URL to Redi
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -148,6 +149,7 @@ CHAIN_CONSUMERS = [
     "webapp.operations.consumers.OperationConfirmation",
     "webapp.provenance.consumers.RevocationNotifications",
     "webapp.epcis.consumers.ChainFacts",
+    "webapp.streams.consumers.StreamRetractions",
 ]
 
 # --- GS1 Digital Link
@@ -280,11 +282,29 @@ CELERY_BEAT_SCHEDULE = {
     "resume-imports": {"task": "workers.tasks.resume_imports", "schedule": 60.0},
     "epcis-anchor": {"task": "workers.tasks.epcis_anchor", "schedule": 10.0},
     "resume-epcis-captures": {"task": "workers.tasks.resume_epcis_captures", "schedule": 60.0},
+    "streams-deliver": {"task": "streams.deliver", "schedule": 2.0},
 }
 #: Captured EPCIS events are anchored in Merkle batches of at most this many events, or
 #: sooner once the oldest waited this long (`webapp.epcis.anchoring`).
 EPCIS_ANCHOR_BATCH_SIZE = env_int("PROVENANT_EPCIS_ANCHOR_BATCH_SIZE", 1000)
 EPCIS_ANCHOR_MAX_WAIT_SECONDS = env_int("PROVENANT_EPCIS_ANCHOR_MAX_WAIT_SECONDS", 60)
+
+# --- Event streams: webhooks (webapp.streams).
+#: Plain http:// webhooks to loopback addresses (development and tests only).
+STREAMS_ALLOW_HTTP_LOOPBACK = env_bool("PROVENANT_STREAMS_ALLOW_HTTP_LOOPBACK", DEBUG)
+#: Private networks (CIDR, comma-separated) webhooks may reach, e.g. a partner's VPN range.
+STREAMS_ALLOWED_PRIVATE_NETWORKS = env_list("PROVENANT_STREAMS_ALLOWED_PRIVATE_NETWORKS", [])
+for _network in STREAMS_ALLOWED_PRIVATE_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(
+            f"PROVENANT_STREAMS_ALLOWED_PRIVATE_NETWORKS: {_network!r} is not a network."
+        ) from _exc
+STREAMS_CONNECT_TIMEOUT_S = env_int("PROVENANT_STREAMS_CONNECT_TIMEOUT_S", 5, minimum=1)
+STREAMS_READ_TIMEOUT_S = env_int("PROVENANT_STREAMS_READ_TIMEOUT_S", 15, minimum=1)
+#: How long the previous signing secret keeps signing after a rotation.
+STREAMS_SECRET_OVERLAP_S = env_int("PROVENANT_STREAMS_SECRET_OVERLAP_S", 86400, minimum=0)
 
 # --- security: production switch, HTTPS, content security policy, login and API throttles.
 # Kept together so the whole posture reads in one place.

@@ -18,6 +18,8 @@ from webapp.epcis.capture import capture_jobs_resume
 from webapp.imports import services as imports
 from webapp.operations.models import Operation
 from webapp.operations.submitter import SubmitLater, operation_send, operation_track
+from webapp.streams.delivery import streams_deliver_due
+from webapp.streams.selectors import subscriptions_active
 from workers.celery import app
 
 log = logging.getLogger(__name__)
@@ -36,10 +38,18 @@ def index_chain() -> int:
     w3, manifest = chain()
     try:
         with leader_lock(manifest.chain_id):
-            return chain_sync(indexer=ChainIndexer(w3, manifest)).stored
+            result = chain_sync(indexer=ChainIndexer(w3, manifest))
     except IndexerBusy:
         log.debug("indexer already running for chain %s", manifest.chain_id)
         return 0
+    if result.applied.get("streams") and subscriptions_active():
+        # New events: deliver them now rather than at the next beat (which is the fallback
+        # if the broker refuses the message).
+        try:
+            streams_deliver.delay()
+        except Exception:
+            log.warning("could not queue streams.deliver", exc_info=True)
+    return result.stored
 
 
 @app.task(
@@ -145,3 +155,10 @@ def epcis_anchor() -> int:
     """Batch the captured EPCIS events that are due under a Merkle root and queue its
     anchor; record the anchors mirrored since."""
     return len(epcis_anchor_run())
+
+
+@app.task(name="streams.deliver", ignore_result=True)
+def streams_deliver() -> int:
+    """Deliver what is due for every active subscription (each on its own: one that fails
+    never holds up the others)."""
+    return streams_deliver_due()

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import pytest
 import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
-from django.test import Client
+from django.test import Client, override_settings
 from django.utils import timezone
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -44,6 +44,7 @@ from webapp.lots.services import (
 from webapp.operations.models import Operation
 from webapp.organisations.services import api_token_create
 from webapp.projections.models import CertificateVersion, HandoffVersion
+from webapp.streams.services import Start, subscription_create
 
 pytestmark = [pytest.mark.integration, pytest.mark.node, pytest.mark.django_db(transaction=True)]
 PROBLEM = "application/problem+json"
@@ -239,6 +240,15 @@ def test_every_read_of_real_records_answers_as_its_schema_says(network: Network)
         content=f"lot_id,receiver,quantity\n{cobalt},mine,1\n{cobalt},nobody,x\n".encode(),
     )
     token, _ = api_token_create(organisation=refinery, name="conformance")
+    with override_settings(STREAMS_ALLOW_HTTP_LOOPBACK=True):
+        subscription = subscription_create(
+            organisation=refinery,
+            name="erp",
+            url="http://127.0.0.1:9/hooks",
+            start=Start("oldest"),
+            filters={},
+            options={},
+        ).subscription
     headers = {"Authorization": f"Bearer {token}"}
     schema = schemathesis.openapi.from_wsgi("/api/schema/", WSGIHandler())
     known = {
@@ -248,6 +258,7 @@ def test_every_read_of_real_records_answers_as_its_schema_says(network: Network)
         "operation_id": str(operation.id),
         "sha256": document.hash_hex,
         "job_id": str(job.id),
+        "subscription_id": str(subscription.pk),
     }
     queries: dict[str, list[dict[str, Any]]] = {
         "/api/v1/lots/{lot_id}/trace": [{}, {"direction": "down"}],

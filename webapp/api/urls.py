@@ -3,6 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from webapp.api import provenance, views
 from webapp.api.views import imports
+from webapp.api.views import subscriptions as subs
 from webapp.converters import Uint256Converter  # noqa: F401  (registers <uint:>)
 
 app_name = "api"
@@ -69,5 +70,56 @@ urlpatterns = [
     ),
     path(
         "v1/imports/<uuid:job_id>/result", imports.ImportResultApi.as_view(), name="import-result"
+    ),
+    path("v1/subscriptions", subs.SubscriptionListApi.as_view(), name="subscriptions"),
+    path(
+        "v1/subscriptions/<uuid:subscription_id>",
+        subs.SubscriptionDetailApi.as_view(),
+        name="subscription",
+    ),
+    path(
+        "v1/subscriptions/<uuid:subscription_id>/pause",
+        subs.SubscriptionPauseApi.as_view(),
+        name="subscription-pause",
+    ),
+    path(
+        "v1/subscriptions/<uuid:subscription_id>/resume",
+        subs.SubscriptionResumeApi.as_view(),
+        name="subscription-resume",
+    ),
+    path(
+        "v1/subscriptions/<uuid:subscription_id>/rewind",
+        subs.SubscriptionRewindApi.as_view(),
+        name="subscription-rewind",
+    ),
+    path(
+        "v1/subscriptions/<uuid:subscription_id>/rotate-secret",
+        subs.SecretRotateApi.as_view(),
+        name="subscription-rotate-secret",
+    ),
+    path(
+        "v1/subscriptions/<uuid:subscription_id>/test",
+        subs.SubscriptionTestApi.as_view(),
+        name="subscription-test",
+    ),
+    path(
+        "v1/subscriptions/<uuid:subscription_id>/deliveries",
+        subs.DeliveryListApi.as_view(),
+        name="subscription-deliveries",
+    ),
+    path(
+        "v1/subscriptions/<uuid:subscription_id>/dead-letters",
+        subs.DeadLetterListApi.as_view(),
+        name="subscription-dead-letters",
+    ),
+    path(
+        "v1/subscriptions/<uuid:subscription_id>/dead-letters/replay",
+        subs.DeadLetterReplayAllApi.as_view(),
+        name="subscription-dead-letters-replay",
+    ),
+    path(
+        "v1/subscriptions/<uuid:subscription_id>/dead-letters/<int:message_pk>/replay",
+        subs.DeadLetterReplayApi.as_view(),
+        name="subscription-dead-letter-replay",
     ),
 ]

@@ -1,0 +1,163 @@
+"""Subscriptions to the event store and what their delivery leaves behind.
+
+A subscription's `checkpoint` is the last sequence number (event row id) it delivered or
+skipped (invisible to it, or filtered out). A message is formed from the events after it
+and stored (`Message`) before it is sent, so a retry or a worker restarted mid-send sends
+the same `webhook-id` again, never the same events under another id. In ordered mode the
+checkpoint moves to a message's last sequence only once the receiver answered 2xx; in
+unordered mode it moves when the message is formed, and a message that keeps failing
+stays behind as a dead letter.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+from webapp.organisations.models import Organisation
+
+
+class Subscription(models.Model):
+    class State(models.TextChoices):
+        ACTIVE = "active"
+        PAUSED = "paused"
+        DISABLED = "disabled"
+
+    class Transport(models.TextChoices):
+        WEBHOOK = "webhook"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="subscriptions"
+    )
+    name = models.CharField(max_length=100)
+    chain_id = models.PositiveBigIntegerField()
+    #: Event types wanted (empty: every type).
+    event_types = models.JSONField(default=list)
+    #: Lots (and bundles) wanted, with what descends from them (empty: any lot).
+    lot_ids = models.JSONField(default=list)
+    own_only = models.BooleanField(default=False)
+    transport = models.CharField(
+        max_length=16, choices=Transport.choices, default=Transport.WEBHOOK
+    )
+    url = models.URLField(max_length=2000)
+    batch_size = models.PositiveIntegerField(default=1)
+    batch_timeout_s = models.PositiveIntegerField(default=5)
+    confirmations = models.PositiveIntegerField(default=0)
+    ordered = models.BooleanField(default=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
+    disabled_reason = models.TextField(blank=True)
+    #: How the start was asked for ("oldest", "newest", "sequence:12", "block:40", "time:…").
+    start = models.CharField(max_length=64)
+    checkpoint = models.BigIntegerField(default=0)
+    #: When a batch smaller than `batch_size` started waiting for more events.
+    batch_started_at = models.DateTimeField(null=True, blank=True)
+    #: A worker delivering this subscription holds it until then (a dead worker's lease
+    #: runs out; the next one sends its formed message again under the same id).
+    leased_until = models.DateTimeField(null=True, blank=True)
+    #: The create request's Idempotency-Key and a hash of its body: the same key answers
+    #: with this subscription, the same key with another body is refused.
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    request_hash = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["state", "chain_id"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="subscription_unique_idempotency_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"subscription {self.name} of {self.organisation_id} ({self.state})"
+
+
+class SigningSecret(models.Model):
+    """A `whsec_` secret. Rotation gives the old one an expiry: until then both sign."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="secrets")
+    # Kept readable: HMAC needs the secret itself on the sending side.
+    secret = models.CharField(max_length=100)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"signing secret {self.secret[:10]}… of {self.subscription_id}"
+
+
+class Message(models.Model):
+    """A formed message not yet acknowledged: due for an attempt, or dead (unordered mode:
+    its retries ran out; it waits for a replay)."""
+
+    class Kind(models.TextChoices):
+        EVENTS = "events"
+        RETRACTIONS = "retractions"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DEAD = "dead"
+
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.CASCADE, related_name="messages"
+    )
+    message_id = models.CharField(max_length=100)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.EVENTS)
+    first_sequence = models.BigIntegerField()
+    last_sequence = models.BigIntegerField()
+    #: The payloads (`webapp.streams.payloads`), kept so a retry or replay sends the same
+    #: facts even after a reorganisation deleted their rows.
+    data = models.JSONField()
+    batch = models.BooleanField(default=False)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["subscription", "status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"message {self.message_id} ({self.status})"
+
+
+class DeliveryAttempt(models.Model):
+    """One HTTP attempt at a message: the delivery log."""
+
+    class Status(models.TextChoices):
+        DELIVERED = "delivered"
+        FAILED = "failed"  # will be tried again
+        GAVE_UP = "gave_up"  # retries ran out, or 410: disabled or dead-lettered
+        REFUSED = "refused"  # the destination failed the SSRF check
+
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.CASCADE, related_name="attempts"
+    )
+    message_id = models.CharField(max_length=100)
+    kind = models.CharField(max_length=16)
+    first_sequence = models.BigIntegerField()
+    last_sequence = models.BigIntegerField()
+    attempt = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices)
+    response_code = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    attempted_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["subscription", "-id"])]
+
+    def __str__(self) -> str:
+        return f"attempt {self.attempt} of {self.message_id}: {self.status}"

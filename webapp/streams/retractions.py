@@ -1,0 +1,91 @@
+"""What a reorganisation does to the streams (called from the indexer's reorg transaction,
+before it deletes the events above the fork).
+
+- Messages formed but not yet acknowledged lose the removed facts (a message left empty
+  goes): nobody confirmed receiving them, so they are not retracted either.
+- Every removed fact a subscription already delivered (at or below its checkpoint, seen
+  by its view) becomes a `retraction_payload`, queued in messages of its batch size
+  ahead of anything formed later. The facts of the new branch get new sequence numbers,
+  above every checkpoint, so they flow as usual.
+"""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from webapp.chain.models import ChainEvent
+from webapp.streams.delivery import message_id
+from webapp.streams.models import Message, Subscription
+from webapp.streams.payloads import retraction_payload
+from webapp.streams.selectors import events_matching, subscription_view
+
+
+def streams_rollback(*, chain_id: int, to_block: int) -> int:
+    """Queue retractions for the facts above `to_block`; returns how many were queued."""
+    removed = list(
+        ChainEvent.objects.filter(chain_id=chain_id, block_number__gt=to_block).order_by("id")
+    )
+    if not removed:
+        return 0
+    first = removed[0].pk
+    now = timezone.now()
+    queued = 0
+    subscriptions = Subscription.objects.select_for_update().filter(
+        chain_id=chain_id, checkpoint__gte=first
+    )
+    for subscription in subscriptions.select_related("organisation"):
+        unacknowledged = _trim_messages(subscription, first)
+        delivered = [
+            e for e in removed if e.pk <= subscription.checkpoint and e.pk not in unacknowledged
+        ]
+        if not delivered:
+            continue
+        view = subscription_view(subscription=subscription)
+        facts = events_matching(view=view, events=delivered)
+        size = subscription.batch_size
+        batch = size > 1
+        for start in range(0, len(facts), size):
+            chunk = facts[start : start + size]
+            payloads = [retraction_payload(e) for e in chunk]
+            Message.objects.create(
+                subscription=subscription,
+                message_id=message_id(payloads, batch=batch, kind=Message.Kind.RETRACTIONS),
+                kind=Message.Kind.RETRACTIONS,
+                first_sequence=chunk[0].pk,
+                last_sequence=chunk[-1].pk,
+                data=payloads,
+                batch=batch,
+                next_attempt_at=now,
+                created_at=now,
+            )
+            queued += len(chunk)
+    # Facts formed into a message after the fork for subscriptions whose checkpoint is
+    # still below it (ordered mode waiting for a 2xx).
+    for message in Message.objects.filter(
+        subscription__chain_id=chain_id, kind=Message.Kind.EVENTS, last_sequence__gte=first
+    ):
+        _trim(message, first)
+    return queued
+
+
+def _trim_messages(subscription: Subscription, first: int) -> set[int]:
+    """Drop the removed facts from the subscription's unacknowledged event messages;
+    returns their sequences."""
+    dropped: set[int] = set()
+    for message in subscription.messages.filter(kind=Message.Kind.EVENTS, last_sequence__gte=first):
+        dropped |= _trim(message, first)
+    return dropped
+
+
+def _trim(message: Message, first: int) -> set[int]:
+    data = list(message.data)
+    kept = [p for p in data if int(p["sequence"]) < first]
+    dropped = {int(p["sequence"]) for p in data} - {int(p["sequence"]) for p in kept}
+    if not kept:
+        message.delete()
+    elif dropped:
+        message.data = kept
+        message.last_sequence = int(kept[-1]["sequence"])
+        message.message_id = message_id(kept, batch=message.batch, kind=message.kind)
+        message.save(update_fields=["data", "last_sequence", "message_id"])
+    return dropped
