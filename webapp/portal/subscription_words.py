@@ -21,9 +21,10 @@ from webapp.streams.selectors import BEHIND_LIMIT, dead_letters, stream_position
 LOG_ROWS = 50
 
 STATES: dict[str, str] = {
-    Subscription.State.ACTIVE: "active: deliveries flow",
-    Subscription.State.PAUSED: "paused: nothing is sent until you resume it",
-    Subscription.State.DISABLED: "stopped by the system: resume it once the receiver is fixed",
+    Subscription.State.ACTIVE: "deliveries flow",
+    Subscription.State.PAUSED: "nothing is sent until you resume it",
+    Subscription.State.DISABLED: "stopped after failed deliveries: resume it once the"
+    " receiver is fixed",
 }
 ATTEMPT_STATUSES: dict[str, str] = {
     DeliveryAttempt.Status.DELIVERED: "delivered",

@@ -74,6 +74,9 @@
     setText("disabled-reason", s.disabled_reason);
     setText("position", s.position_words);
     setText("waiting", s.waiting);
+    document.querySelectorAll(".checkpoint").forEach(function (el) {
+      el.textContent = String(s.checkpoint);
+    });
     showLog(s.log);
     setTimeout(poll, 2000);
   }
