@@ -23,7 +23,7 @@ from tests.webapp.portal_subscriptions import (
     text,
 )
 from tests.webapp.streams_world import Receiver, Store, lot_registered, organisation
-from webapp.portal.subscription_words import disabled_words, problem_words
+from webapp.portal.subscription_words import disabled_words, problem_words, start_words
 from webapp.streams.delivery import RETRY_DELAYS, streams_deliver_due
 from webapp.streams.models import Message, SigningSecret, Subscription
 from webapp.streams.selectors import secrets_active
@@ -257,3 +257,6 @@ def test_problems_in_words() -> None:
     )
     assert problem_words("KeyError: 'x'") == "The receiver could not be reached."
     assert disabled_words("The endpoint answered 410 Gone.") == "The endpoint answered 410 Gone."
+    assert start_words("oldest") == "from the oldest event"
+    assert start_words("sequence:12") == "from sequence 12"
+    assert start_words("block:40") == "from block 40"

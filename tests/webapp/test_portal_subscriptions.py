@@ -102,6 +102,7 @@ def test_the_filter_start_and_options_reach_the_subscription(
     assert "Up to 10 events per request" in page
     assert "lot 3, lot 7" in page
     assert "Unordered" in page
+    assert "Started from 1 Jan 2026, 01:03 CET." in page
 
 
 def test_a_refused_create_keeps_the_input_and_says_why_next_to_the_field(

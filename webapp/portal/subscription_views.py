@@ -187,6 +187,7 @@ def detail_page(
         "log": words.delivery_log(subscription),
         "dead_letters": words.dead_letter_rows(subscription),
         "secrets": _secrets(subscription),
+        "start": words.start_words(subscription.start),
         "rewind_form": rewind_form or RewindForm(),
         "rotate_form": rotate_form or RotateForm(),
         "log_rows": words.LOG_ROWS,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
@@ -75,6 +76,21 @@ def disabled_words(reason: str) -> str:
         attempts, last = found.groups()
         return f"{attempts} attempts failed; the last: {problem_words(last)}"
     return reason
+
+
+def start_words(start: str) -> str:
+    """Where the stream was asked to start ("oldest", "sequence:12", "time:<ISO>")."""
+    kind, _, value = start.partition(":")
+    if kind == "time" and value:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return f"from {value}"
+        return f"from {formatting.when(moment, timezone.get_current_timezone_name())}"
+    words = {"oldest": "from the oldest event", "newest": "with the next new event"}
+    if kind in words:
+        return words[kind]
+    return f"from {kind} {value}" if value else start
 
 
 def sequences(kind: str, first: int, last: int) -> str:
