@@ -24,8 +24,12 @@ from webapp.streams.services import (
 #: The most lots one filter names (as the API's).
 MAX_LOTS = 100
 #: Overlap choices for a rotation: seconds -> words.
-OVERLAPS = {0: "none: the previous secret stops at once", 3600: "one hour", 86400: "one day"}
-OVERLAPS[7 * 86400] = "one week"
+OVERLAPS = {
+    0: "none: the previous secret stops at once",
+    3600: "one hour",
+    86400: "one day",
+    7 * 86400: "one week",
+}
 
 
 def overlap_words(seconds: int) -> str:
