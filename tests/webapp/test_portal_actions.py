@@ -522,7 +522,13 @@ def test_cancel_asks_for_confirmation_first(network: Network) -> None:
 def test_every_action_in_the_table_has_a_portal_url() -> None:
     from django.urls import reverse
 
+    subscription = "00000000-0000-0000-0000-000000000001"
     for name in ACTIONS:
-        args = [1] if name not in {"lot-register", "transform", "handoff-initiate", "bundle",
-                                   "certificate", "acceptance-policy"} else []  # fmt: skip
+        args: list[Any] = [1] if name not in {"lot-register", "transform", "handoff-initiate",
+                                              "bundle", "certificate", "acceptance-policy",
+                                              "subscription-create"} else []  # fmt: skip
+        if name.startswith(("subscription-", "dead-letters-")) and args:
+            args = [subscription]
+        elif name == "dead-letter-replay":
+            args = [subscription, 1]
         assert reverse(f"portal:{name}", args=args)

@@ -33,6 +33,14 @@ class Action:
     roles: Role
     #: What the action is, as the start of a sentence ("Registering lots needs ...").
     doing: str
+    #: Open to every member whatever the organisation's roles: the organisation's own
+    #: integration settings, not a fact on chain (the API lets any member or token of
+    #: the organisation do the same).
+    any_member: bool = False
+
+
+#: Every role: with `any_member`, an action no role restricts.
+EVERY_ROLE = Role(sum(Role))
 
 
 #: Portal URL name (in the `portal` namespace) -> the roles allowed to perform it.
@@ -48,6 +56,22 @@ ACTIONS: dict[str, Action] = {
     "certificate": Action(Role.CERTIFIER, "Issuing certificates"),
     "certificate-revoke": Action(Role.CERTIFIER, "Revoking certificates"),
     "acceptance-policy": Action(CUSTODIANS, "Setting an acceptance policy"),
+    # Event subscriptions (webhooks): what the subscriptions API allows any member.
+    **{
+        name: Action(EVERY_ROLE, "Managing event subscriptions", any_member=True)
+        for name in (
+            "subscription-create",
+            "subscription-edit",
+            "subscription-pause",
+            "subscription-resume",
+            "subscription-rewind",
+            "subscription-rotate",
+            "subscription-test",
+            "subscription-delete",
+            "dead-letter-replay",
+            "dead-letters-replay",
+        )
+    },
 }
 
 
@@ -60,7 +84,8 @@ def role_list(roles: Role | int) -> str:
 
 
 def allowed(organisation: Organisation, action: str) -> bool:
-    return bool(organisation.roles & ACTIONS[action].roles)
+    entry = ACTIONS[action]
+    return entry.any_member or bool(organisation.roles & entry.roles)
 
 
 def allowed_actions(organisation: Organisation) -> frozenset[str]:

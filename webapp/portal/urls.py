@@ -1,7 +1,16 @@
 from django.urls import include, path
 
 from webapp.converters import Uint256Converter  # noqa: F401  (registers <uint:>)
-from webapp.portal import epcis_views, lots_views, page_views, settings_views, token_views, views
+from webapp.portal import (
+    epcis_views,
+    lots_views,
+    page_views,
+    settings_views,
+    subscription_actions,
+    subscription_views,
+    token_views,
+    views,
+)
 from webapp.portal import provenance_views as pv
 
 app_name = "portal"
@@ -67,6 +76,52 @@ urlpatterns = [
         "traceability/epcis/jobs/<uuid:job_id>/status",
         epcis_views.epcis_job_status,
         name="epcis-job-status",
+    ),
+    path("subscriptions", subscription_views.subscriptions_view, name="subscriptions"),
+    path(
+        "subscriptions/new",
+        subscription_views.subscription_create_view,
+        name="subscription-create",
+    ),
+    path(
+        "subscriptions/<uuid:subscription_id>",
+        subscription_views.subscription_view,
+        name="subscription",
+    ),
+    path(
+        "subscriptions/<uuid:subscription_id>/status",
+        subscription_views.subscription_status,
+        name="subscription-status",
+    ),
+    path(
+        "subscriptions/<uuid:subscription_id>/edit",
+        subscription_views.subscription_edit_view,
+        name="subscription-edit",
+    ),
+    path(
+        "subscriptions/<uuid:subscription_id>/delete",
+        subscription_views.subscription_delete_view,
+        name="subscription-delete",
+    ),
+    *[
+        path(f"subscriptions/<uuid:subscription_id>/{action}", view, name=f"subscription-{action}")
+        for action, view in (
+            ("pause", subscription_actions.subscription_pause_view),
+            ("resume", subscription_actions.subscription_resume_view),
+            ("rewind", subscription_actions.subscription_rewind_view),
+            ("rotate", subscription_actions.subscription_rotate_view),
+            ("test", subscription_actions.subscription_test_view),
+        )
+    ],
+    path(
+        "subscriptions/<uuid:subscription_id>/dead-letters/replay",
+        subscription_actions.dead_letters_replay_view,
+        name="dead-letters-replay",
+    ),
+    path(
+        "subscriptions/<uuid:subscription_id>/dead-letters/<int:message_pk>/replay",
+        subscription_actions.dead_letter_replay_view,
+        name="dead-letter-replay",
     ),
     path("", include("webapp.imports.urls")),
 ]

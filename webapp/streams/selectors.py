@@ -216,6 +216,28 @@ def subscription_of(*, organisation: Organisation, subscription_id: UUID) -> Sub
     return subscriptions_of(organisation=organisation).filter(pk=subscription_id).first()
 
 
+#: How many events after a checkpoint `stream_position` counts at most.
+BEHIND_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class StreamPosition:
+    """Where a subscription stands in the event store."""
+
+    head: int  # the newest sequence in the store
+    behind: int  # events after the checkpoint, counted up to BEHIND_LIMIT + 1
+
+
+def stream_position(*, subscription: Subscription) -> StreamPosition:
+    """The newest sequence and how many events lie after the subscription's checkpoint
+    (delivered or skipped ones lie before it; the ones after are not yet gone through,
+    whether or not its filter wants them)."""
+    events = ChainEvent.objects.filter(chain_id=subscription.chain_id)
+    head = events.aggregate(last=Max("id"))["last"] or 0
+    after = events.filter(id__gt=subscription.checkpoint).values("id")[: BEHIND_LIMIT + 1]
+    return StreamPosition(head=int(head), behind=after.count())
+
+
 def secrets_active(*, subscription: Subscription, at: datetime) -> list[str]:
     """The secrets that sign now, newest first."""
     rows = SigningSecret.objects.filter(subscription=subscription).order_by("-created_at")
