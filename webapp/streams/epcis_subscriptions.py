@@ -289,17 +289,22 @@ def _form(epcis: EpcisSubscription, now: datetime) -> Message | None:
         if epcis.run_until is None:
             if epcis.next_run_at is None or epcis.next_run_at > now:
                 return None
-            epcis.run_until = settled
+            # The run covers what was stored before it fired, once all of that is settled.
+            epcis.run_from = subscription.checkpoint
+            epcis.run_until = max(_highest_id(), subscription.checkpoint)
             epcis.next_run_at = schedule_next(schedule_parse(epcis.schedule), after=now)
             EpcisSubscription.objects.filter(pk=epcis.pk).update(
-                run_until=epcis.run_until, next_run_at=epcis.next_run_at
+                run_from=epcis.run_from, run_until=epcis.run_until, next_run_at=epcis.next_run_at
             )
-            if not _matching(epcis, subscription.checkpoint, epcis.run_until).exists():
-                if epcis.report_if_empty:
-                    return _message(epcis, [], max(epcis.run_until, subscription.checkpoint), now)
-                _passed(epcis, epcis.run_until)
-                return None
         until = epcis.run_until
+        if settled < until:
+            return None
+        first = epcis.run_from if epcis.run_from is not None else subscription.checkpoint
+        if subscription.checkpoint == first and not _matching(epcis, first, until).exists():
+            if epcis.report_if_empty:
+                return _message(epcis, [], until, now)
+            _passed(epcis, until)
+            return None
     if until <= subscription.checkpoint:
         return None
     events = list(_matching(epcis, subscription.checkpoint, until)[:EVENTS_PER_DOCUMENT])
@@ -442,7 +447,9 @@ def epcis_subscription_deliver(*, subscription_id: UUID, now: datetime | None = 
                 break
             delivered += 1
     finally:
-        Subscription.objects.filter(pk=subscription_id).update(leased_until=None)
+        Subscription.objects.filter(
+            pk=subscription_id, leased_until=epcis.subscription.leased_until
+        ).update(leased_until=None)
     return delivered
 
 

@@ -184,9 +184,10 @@ class EpcisSubscription(models.Model):
     schedule = models.JSONField(null=True, blank=True)
     report_if_empty = models.BooleanField(default=False)
     initial_record_time = models.DateTimeField(null=True, blank=True)
-    #: Scheduled: when the query runs next, and while a run is being sent, the last
-    #: event id it covers.
+    #: Scheduled: when the query runs next, and while a run is being sent, the event ids
+    #: it covers (after `run_from`, up to `run_until`: what was stored when it fired).
     next_run_at = models.DateTimeField(null=True, blank=True)
+    run_from = models.BigIntegerField(null=True, blank=True)
     run_until = models.BigIntegerField(null=True, blank=True)
     #: The event ids known settled (every transaction that could still add a lower id has
     #: ended), and the fence that settles the next ones: the highest id seen and the
