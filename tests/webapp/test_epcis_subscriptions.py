@@ -9,7 +9,8 @@ import hashlib
 import hmac
 import json
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -175,8 +176,22 @@ def subscribe(client: Client, body: dict[str, Any], query: str = "shipments") ->
 
 
 def deliver(rounds: int = 3, *, now: datetime | None = None) -> int:
-    """A few delivery runs (an event is sent on the run after the one that saw it)."""
+    """A few delivery runs (for what must not arrive)."""
     return sum(epcis_subscriptions_deliver_due(now=now) for _ in range(rounds))
+
+
+def deliver_until(done: Callable[[], bool], *, now: datetime | None = None) -> None:
+    """Delivery runs until `done()`, within a deadline. An event goes out once every
+    transaction open when it was seen has ended (this server's other sessions too), so
+    it may take more than one run."""
+    deadline = time.monotonic() + 30
+    while True:
+        epcis_subscriptions_deliver_due(now=now)
+        if done():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("the expected delivery did not happen in 30 s")
+        time.sleep(0.05)
 
 
 def eid(event: EpcisEvent) -> str:
@@ -315,7 +330,8 @@ def test_a_stream_sends_the_matching_visible_events_stored_after_it_signed_and_v
     capture(orgs["mine"], "AggregationEvent")  # not what the query asks for
     capture(orgs["refinery"])  # the mine may not see it
     second = capture(orgs["mine"])
-    assert deliver() == 1
+    deliver_until(lambda: len(receiver.event_ids()) >= 2)
+    assert len(receiver.documents) == 1
     assert receiver.unverified == 0
     assert receiver.event_ids() == [eid(first), eid(second)]
     assert eid(before) not in receiver.event_ids()
@@ -328,10 +344,31 @@ def test_a_stream_sends_the_matching_visible_events_stored_after_it_signed_and_v
     # Nothing more until more is stored; then only the new event.
     assert deliver() == 0
     third = capture(orgs["mine"])
-    deliver()
+    deliver_until(lambda: len(receiver.event_ids()) >= 3)
     assert receiver.event_ids() == [eid(first), eid(second), eid(third)]
     shown = mine.get(created["Location"]).json()
     assert "lastNotifiedAt" in shown
+
+
+def test_an_initial_record_time_sends_the_stored_events_recorded_since_then_first(
+    mine: Client, orgs: dict[str, Organisation], receiver: Receiver
+) -> None:
+    old = capture(orgs["mine"])
+    EpcisEvent.objects.filter(pk=old.pk).update(record_time=START - timedelta(days=1))
+    recent = capture(orgs["mine"])
+    created = subscribe(
+        mine,
+        {
+            "dest": receiver.url,
+            "signatureToken": TOKEN,
+            "stream": True,
+            "initialRecordTime": START.isoformat(),
+        },
+    )
+    assert created.json()["initialRecordTime"] == "2026-12-02T09:00:00.000Z"
+    after = capture(orgs["mine"])
+    deliver_until(lambda: len(receiver.event_ids()) >= 2)
+    assert receiver.event_ids() == [eid(recent), eid(after)]
 
 
 def test_an_event_still_being_stored_below_a_stored_one_is_waited_for_not_skipped(
@@ -359,7 +396,7 @@ def test_an_event_still_being_stored_below_a_stored_one_is_waited_for_not_skippe
     release.set()
     worker.join(timeout=30)
     assert not worker.is_alive()
-    deliver()
+    deliver_until(lambda: len(receiver.event_ids()) >= 2)
     assert receiver.event_ids() == [eid(slow[0]), eid(later)]
 
 
@@ -370,7 +407,7 @@ def test_a_failing_receiver_gets_the_same_document_again_on_the_webhook_schedule
     event = capture(orgs["mine"])
     receiver.answers = [500]
     now = timezone.now()
-    deliver(now=now)
+    deliver_until(lambda: len(receiver.bodies) >= 1, now=now)
     assert receiver.documents == []
     assert len(receiver.bodies) == 1
     failed = DeliveryAttempt.objects.get()
@@ -380,7 +417,7 @@ def test_a_failing_receiver_gets_the_same_document_again_on_the_webhook_schedule
     later = capture(orgs["mine"])
     deliver(now=now + timedelta(seconds=4))
     assert len(receiver.bodies) == 1  # not due yet, and nothing overtakes it
-    deliver(now=now + timedelta(seconds=5))
+    deliver_until(lambda: len(receiver.event_ids()) >= 2, now=now + timedelta(seconds=5))
     assert receiver.bodies[1] == receiver.bodies[0]  # the same bytes again
     assert receiver.event_ids() == [eid(event), eid(later)]
 
@@ -391,7 +428,7 @@ def test_410_disables_the_subscription(
     subscribe(mine, {"dest": receiver.url, "signatureToken": TOKEN, "stream": True})
     capture(orgs["mine"])
     receiver.answers = [410]
-    deliver()
+    deliver_until(lambda: len(receiver.bodies) >= 1)
     subscription = Subscription.objects.get()
     assert subscription.state == Subscription.State.DISABLED
     assert "410" in subscription.disabled_reason
@@ -415,7 +452,7 @@ def test_a_schedule_sends_what_is_new_at_its_times_and_empty_runs_only_if_asked(
         assert run is not None
         assert run.second == 0
         # The first run finds nothing: an empty document only where reportIfEmpty.
-        deliver(now=run)
+        deliver_until(lambda: len(receiver.documents) >= 1, now=run)
         assert len(receiver.documents) == 1
         assert receiver.event_ids() == []
         assert problems(receiver.documents[0]) == []
@@ -426,7 +463,10 @@ def test_a_schedule_sends_what_is_new_at_its_times_and_empty_runs_only_if_asked(
         deliver(now=run + timedelta(seconds=30))
         assert len(receiver.documents) == 1
         assert quiet.bodies == []
-        deliver(now=run + timedelta(minutes=1))
+        deliver_until(
+            lambda: len(receiver.event_ids()) >= 2 and len(quiet.event_ids()) >= 2,
+            now=run + timedelta(minutes=1),
+        )
         assert receiver.event_ids() == [eid(e) for e in stored]
         assert quiet.event_ids() == [eid(e) for e in stored]
         assert all(problems(d) == [] for d in receiver.documents + quiet.documents)
