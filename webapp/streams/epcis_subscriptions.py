@@ -9,11 +9,14 @@ named query's parameters through `webapp.epcis.query.parse_query`, among the eve
 checkpoint. Each delivery POSTs an `EPCISQueryDocument` (with `subscriptionID` and
 `queryName`, at most `EVENTS_PER_DOCUMENT` events) to `dest`, through the webhooks' SSRF
 guard and sender, signed with `GS1-Signature: sha256=<hex HMAC-SHA256 of the body, keyed
-with the UTF-8 bytes of signatureToken>` (no header without a token).
+with the UTF-8 bytes of signatureToken>` (no header without a token). The request body
+and the resource as the binding spells them: `webapp.streams.epcis_requests`.
 
 - `stream`: a document as soon as matching events are settled (below).
-- `schedule`: at each scheduled time the query runs over the events stored since the last
-  run; a run with none sends an empty document only with `reportIfEmpty`.
+- `schedule` (`webapp.streams.epcis_schedule`, UTC): at each scheduled time the query runs
+  over the events stored since the last run (up to the highest id when it fired, sent once
+  all of them are settled); a run with none sends an empty document only with
+  `reportIfEmpty`.
 
 Delivery is ordered, like an ordered webhook: a document is formed and stored before it is
 sent (a retry sends the same bytes); the checkpoint moves to its last id only on a 2xx;
@@ -24,7 +27,8 @@ Settled ids: EPCIS events come from captures in concurrent transactions, so an i
 become visible after a higher one. A run notes a fence (the highest id it sees and
 PostgreSQL's transaction horizon); once every transaction that was open then has ended,
 every id up to the fence is visible and may be passed. Events thus arrive one run later
-than they are stored, never skipped.
+than they are stored, never skipped. The horizon is the server's: a long writing
+transaction in any database of the PostgreSQL server delays deliveries until it ends.
 
 Not here: the WebSocket form of subscriptions, `GS1-EPC-Format` / `GS1-CBV-XML-Format`
 (documents go out as stored), retractions (an EPCIS event derived from a fact a
@@ -38,8 +42,7 @@ import hmac
 import json
 import logging
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -53,7 +56,8 @@ from webapp.epcis.models import EpcisEvent, NamedQuery
 from webapp.epcis.query import parse_query, query_parameters
 from webapp.epcis.selectors import events_visible_to
 from webapp.streams.delivery import LEASE, RETRY_DELAYS
-from webapp.streams.epcis_schedule import ScheduleError, schedule_next, schedule_parse
+from webapp.streams.epcis_requests import SubscriptionRequest
+from webapp.streams.epcis_schedule import schedule_next, schedule_parse
 from webapp.streams.models import DeliveryAttempt, EpcisSubscription, Message, Subscription
 from webapp.streams.sender import DeliveryFailed, http_post
 from webapp.streams.ssrf import DestinationRefused, destination_check
@@ -64,88 +68,6 @@ log = logging.getLogger(__name__)
 EVENTS_PER_DOCUMENT = 100
 #: Documents sent per subscription per run.
 PER_RUN = 50
-MAX_TOKEN_LENGTH = 1000
-FIELDS = {"dest", "signatureToken", "stream", "schedule", "reportIfEmpty", "initialRecordTime"}
-
-
-class SubscriptionRefused(ValueError):
-    """A subscription request this repository refuses: `kind` is the binding's exception
-    type (`ValidationException`, `SubscriptionControlsException`)."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
-def _time(text: Any) -> datetime:
-    try:
-        moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        raise SubscriptionRefused(
-            "ValidationException", "initialRecordTime: give a time with its offset."
-        )
-    return moment.astimezone(UTC)
-
-
-@dataclass(frozen=True)
-class SubscriptionRequest:
-    dest: str
-    signature_token: str
-    stream: bool
-    schedule: dict[str, Any] | None
-    report_if_empty: bool
-    initial_record_time: datetime | None
-
-
-def _dest(dest: Any) -> str:
-    if not isinstance(dest, str) or not dest:
-        raise SubscriptionRefused("ValidationException", "dest: give the URL to send to.")
-    try:
-        destination_check(dest)
-    except DestinationRefused as exc:
-        raise SubscriptionRefused("ValidationException", f"dest: {exc}") from exc
-    return dest
-
-
-def subscription_request(body: Any) -> SubscriptionRequest:
-    """The binding's request body checked, or `SubscriptionRefused` saying what is wrong."""
-    if not isinstance(body, dict):
-        raise SubscriptionRefused("ValidationException", "Give the subscription as an object.")
-    unknown = sorted(set(body) - FIELDS)
-    if unknown:
-        raise SubscriptionRefused("ValidationException", f"{unknown[0]}: no such field.")
-    dest, token = _dest(body.get("dest")), body.get("signatureToken", "")
-    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
-        raise SubscriptionRefused(
-            "ValidationException", f"signatureToken: give a string of at most {MAX_TOKEN_LENGTH}."
-        )
-    stream, schedule = body.get("stream"), body.get("schedule")
-    controls = "SubscriptionControlsException"
-    if stream is not None and stream is not True:
-        raise SubscriptionRefused(controls, "stream: only true (or leave it out for a schedule).")
-    if (stream is None) == (schedule is None):
-        raise SubscriptionRefused(controls, "Give either stream: true or a schedule, not both.")
-    if schedule is not None:
-        try:
-            schedule_parse(schedule)
-        except ScheduleError as exc:
-            raise SubscriptionRefused(controls, str(exc)) from exc
-    report = body.get("reportIfEmpty", False)
-    if not isinstance(report, bool) or (report and schedule is None):
-        raise SubscriptionRefused(
-            controls, "reportIfEmpty: true or false, and only for a scheduled subscription."
-        )
-    initial = body.get("initialRecordTime")
-    return SubscriptionRequest(
-        dest=dest,
-        signature_token=token,
-        stream=stream is True,
-        schedule=schedule,
-        report_if_empty=report,
-        initial_record_time=_time(initial) if initial is not None else None,
-    )
 
 
 def epcis_subscription_create(
@@ -225,6 +147,7 @@ def _settle(epcis: EpcisSubscription) -> int:
             " FROM pg_current_snapshot() AS s"
         )
         oldest_open, next_xid, top = cursor.fetchone()
+    before = (epcis.settled_sequence, epcis.fence_sequence, epcis.fence_xid)
     settled = epcis.settled_sequence
     fence = epcis.fence_sequence
     if fence is not None and epcis.fence_xid is not None and oldest_open >= epcis.fence_xid:
@@ -235,9 +158,12 @@ def _settle(epcis: EpcisSubscription) -> int:
     elif fence is None:
         epcis.fence_sequence = epcis.fence_xid = None
     epcis.settled_sequence = settled
-    EpcisSubscription.objects.filter(pk=epcis.pk).update(
-        settled_sequence=settled, fence_sequence=epcis.fence_sequence, fence_xid=epcis.fence_xid
-    )
+    if (settled, epcis.fence_sequence, epcis.fence_xid) != before:
+        EpcisSubscription.objects.filter(pk=epcis.pk).update(
+            settled_sequence=settled,
+            fence_sequence=epcis.fence_sequence,
+            fence_xid=epcis.fence_xid,
+        )
     return settled
 
 
@@ -468,28 +394,3 @@ def epcis_subscriptions_deliver_due(*, now: datetime | None = None) -> int:
         except Exception:
             log.exception("EPCIS subscription %s raised; the others go on", subscription_id)
     return delivered
-
-
-def epcis_subscription_json(epcis: EpcisSubscription) -> dict[str, Any]:
-    """The binding's subscription resource (the signatureToken is never shown)."""
-    subscription = epcis.subscription
-    out: dict[str, Any] = {
-        "subscriptionID": str(epcis.pk),
-        "queryName": epcis.query.name,
-        "dest": subscription.url,
-        "createdAt": _iso(subscription.created_at),
-    }
-    if epcis.last_notified_at is not None:
-        out["lastNotifiedAt"] = _iso(epcis.last_notified_at)
-    if epcis.initial_record_time is not None:
-        out["initialRecordTime"] = _iso(epcis.initial_record_time)
-    if epcis.stream:
-        out["stream"] = True
-    else:
-        out["schedule"] = epcis.schedule
-        out["reportIfEmpty"] = epcis.report_if_empty
-    return out
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

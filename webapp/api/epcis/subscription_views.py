@@ -20,14 +20,16 @@ from webapp.api.authentication import acting_organisation
 from webapp.api.epcis.query_views import EpcisApi, NoSuchResource, epcis_problem
 from webapp.epcis.models import NamedQuery
 from webapp.epcis.selectors import named_query
-from webapp.streams.epcis_subscriptions import (
+from webapp.streams.epcis_requests import (
     SubscriptionRefused,
+    epcis_subscription_json,
+    subscription_request,
+)
+from webapp.streams.epcis_subscriptions import (
     epcis_subscription_create,
     epcis_subscription_delete,
-    epcis_subscription_json,
     epcis_subscription_of,
     epcis_subscriptions_of,
-    subscription_request,
 )
 
 
