@@ -19,6 +19,7 @@ from webapp.imports import services as imports
 from webapp.operations.models import Operation
 from webapp.operations.submitter import SubmitLater, operation_send, operation_track
 from webapp.streams.delivery import streams_deliver_due
+from webapp.streams.epcis_subscriptions import epcis_subscriptions_deliver_due
 from webapp.streams.selectors import subscriptions_active
 from workers.celery import app
 
@@ -159,6 +160,6 @@ def epcis_anchor() -> int:
 
 @app.task(name="streams.deliver", ignore_result=True)
 def streams_deliver() -> int:
-    """Deliver what is due for every active subscription (each on its own: one that fails
-    never holds up the others)."""
-    return streams_deliver_due()
+    """Deliver what is due for every active subscription, webhooks and EPCIS query
+    subscriptions (each on its own: one that fails never holds up the others)."""
+    return streams_deliver_due() + epcis_subscriptions_deliver_due()

@@ -26,6 +26,9 @@ class Subscription(models.Model):
 
     class Transport(models.TextChoices):
         WEBHOOK = "webhook"
+        #: An EPCIS query subscription (`EpcisSubscription`): its own delivery, its
+        #: checkpoint an EPCIS event id (`webapp.streams.epcis_subscriptions`).
+        EPCIS = "epcis"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organisation = models.ForeignKey(
@@ -161,3 +164,38 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.attempt} of {self.message_id}: {self.status}"
+
+
+class EpcisSubscription(models.Model):
+    """What an EPCIS query subscription (`/epcis/queries/{name}/subscriptions`) adds to its
+    `Subscription` (transport `epcis`; `url` is the binding's `dest`, `checkpoint` the last
+    EPCIS event id delivered or passed over). Deleting the named query deletes it."""
+
+    subscription = models.OneToOneField(
+        Subscription, on_delete=models.CASCADE, primary_key=True, related_name="epcis"
+    )
+    query = models.ForeignKey(
+        "epcis.NamedQuery", on_delete=models.CASCADE, related_name="subscriptions"
+    )
+    # Kept readable: the GS1-Signature HMAC needs it on the sending side.
+    signature_token = models.TextField(blank=True)
+    stream = models.BooleanField(default=False)
+    #: The schedule as given (`webapp.streams.epcis_schedule`); none for a stream.
+    schedule = models.JSONField(null=True, blank=True)
+    report_if_empty = models.BooleanField(default=False)
+    initial_record_time = models.DateTimeField(null=True, blank=True)
+    #: Scheduled: when the query runs next, and while a run is being sent, the event ids
+    #: it covers (after `run_from`, up to `run_until`: what was stored when it fired).
+    next_run_at = models.DateTimeField(null=True, blank=True)
+    run_from = models.BigIntegerField(null=True, blank=True)
+    run_until = models.BigIntegerField(null=True, blank=True)
+    #: The event ids known settled (every transaction that could still add a lower id has
+    #: ended), and the fence that settles the next ones: the highest id seen and the
+    #: transaction horizon (PostgreSQL xmax) when it was seen.
+    settled_sequence = models.BigIntegerField(default=0)
+    fence_sequence = models.BigIntegerField(null=True, blank=True)
+    fence_xid = models.BigIntegerField(null=True, blank=True)
+    last_notified_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"EPCIS subscription {self.subscription_id}"

@@ -30,8 +30,9 @@ def streams_rollback(*, chain_id: int, to_block: int) -> int:
     first = removed[0].pk
     now = timezone.now()
     queued = 0
+    # EPCIS subscriptions count EPCIS event ids, not facts: they have no retractions.
     subscriptions = Subscription.objects.select_for_update().filter(
-        chain_id=chain_id, checkpoint__gte=first
+        chain_id=chain_id, checkpoint__gte=first, transport=Subscription.Transport.WEBHOOK
     )
     for subscription in subscriptions.select_related("organisation"):
         unacknowledged = _trim_messages(subscription, first)
@@ -62,7 +63,10 @@ def streams_rollback(*, chain_id: int, to_block: int) -> int:
     # Facts formed into a message after the fork for subscriptions whose checkpoint is
     # still below it (ordered mode waiting for a 2xx).
     for message in Message.objects.filter(
-        subscription__chain_id=chain_id, kind=Message.Kind.EVENTS, last_sequence__gte=first
+        subscription__chain_id=chain_id,
+        subscription__transport=Subscription.Transport.WEBHOOK,
+        kind=Message.Kind.EVENTS,
+        last_sequence__gte=first,
     ):
         _trim(message, first)
     return queued

@@ -208,7 +208,10 @@ def subscriptions_active() -> bool:
 
 
 def subscriptions_of(*, organisation: Organisation) -> QuerySet[Subscription]:
-    return Subscription.objects.filter(organisation=organisation).order_by("created_at")
+    """The organisation's webhook subscriptions (its EPCIS ones live under /epcis/)."""
+    return Subscription.objects.filter(
+        organisation=organisation, transport=Subscription.Transport.WEBHOOK
+    ).order_by("created_at")
 
 
 def subscription_of(*, organisation: Organisation, subscription_id: UUID) -> Subscription | None:

@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
-from webapp.api.epcis import capture_views, proof_views
+from webapp.api.epcis import capture_views, proof_views, subscription_views
 from webapp.api.epcis import query_views as views
 
 app_name = "epcis-query"
@@ -54,3 +54,15 @@ for resource in RESOURCES:
             name=f"{resource}-one",
         ),
     ]
+urlpatterns += [
+    path(
+        "queries/<str:name>/subscriptions",
+        subscription_views.SubscriptionsApi.as_view(),
+        name="query-subscriptions",
+    ),
+    path(
+        "queries/<str:name>/subscriptions/<str:subscription_id>",
+        subscription_views.SubscriptionApi.as_view(),
+        name="query-subscription",
+    ),
+]
