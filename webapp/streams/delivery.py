@@ -83,7 +83,9 @@ def streams_deliver_due(*, now: datetime | None = None) -> int:
     """Deliver what is due for every active subscription; returns the messages delivered.
     One subscription's failure is logged and never stops the others."""
     delivered = 0
-    ids = Subscription.objects.filter(state=Subscription.State.ACTIVE).values_list("id", flat=True)
+    ids = Subscription.objects.filter(
+        state=Subscription.State.ACTIVE, transport=Subscription.Transport.WEBHOOK
+    ).values_list("id", flat=True)
     for subscription_id in list(ids):
         try:
             delivered += subscription_deliver(subscription_id=subscription_id, now=now)
@@ -113,6 +115,7 @@ def _claim(subscription_id: UUID, now: datetime) -> Subscription | None:
             Subscription.objects.select_for_update(skip_locked=True)
             .select_related("organisation")
             .filter(pk=subscription_id, state=Subscription.State.ACTIVE)
+            .filter(transport=Subscription.Transport.WEBHOOK)
             .filter(Q(leased_until__isnull=True) | Q(leased_until__lt=now))
             .first()
         )
