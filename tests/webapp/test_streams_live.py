@@ -9,25 +9,39 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import io
 import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 import uvicorn
+from django.core.management import CommandError, call_command
+from django.utils import timezone
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from tests.webapp.streams_world import Store, handoff, lot_registered, organisation
+from webapp.chain.models import ChainEvent
 from webapp.organisations.models import Organisation
 from webapp.organisations.services import api_token_create
 from webapp.streams import asgi
-from webapp.streams.live import live_subscription_create
+from webapp.streams.live import (
+    LEASE,
+    LiveProtocolError,
+    live_ack,
+    live_claim,
+    live_read,
+    live_renew,
+    live_subscription_create,
+)
 from webapp.streams.models import LiveDelivery, Subscription
-from webapp.streams.services import Start
+from webapp.streams.selectors import SubscriptionView, subscription_view
+from webapp.streams.services import Start, subscription_pause, subscription_rewind
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -348,3 +362,93 @@ def test_server_sent_events_refusals(server: str, world: dict[str, Any]) -> None
             assert json.loads(response.read())["detail"]
         finally:
             conn.close()
+
+
+def view_of(subscription: Subscription) -> SubscriptionView:
+    return subscription_view(subscription=subscription)
+
+
+def test_a_dead_connections_lease_runs_out_and_another_takes_its_events(
+    world: dict[str, Any],
+) -> None:
+    subscription, visible = world["subscription"], world["visible"]
+    view = view_of(subscription)
+    now = timezone.now()
+    taken = live_claim(subscription=subscription, view=view, owner="dead", read_ahead=2, now=now)
+    assert [e.sequence for e in taken] == visible[:2]
+    alive = live_claim(subscription=subscription, view=view, owner="alive", read_ahead=2, now=now)
+    assert [e.sequence for e in alive] == visible[2:4]
+    later = now + LEASE + timedelta(seconds=1)
+    # "alive" renews; "dead" never does, so its two go to the next asking, oldest first.
+    live_renew(subscription=subscription, owner="alive", now=later - timedelta(seconds=2))
+    again = live_claim(subscription=subscription, view=view, owner="next", read_ahead=3, now=later)
+    assert [e.sequence for e in again] == [*visible[:2], visible[4]]
+    assert [e.redelivery for e in again] == [True, True, False]
+    with pytest.raises(LiveProtocolError):
+        live_ack(subscription=subscription, owner="dead", event_ids=[taken[0].event_id])
+
+
+def test_a_rewind_through_the_api_reads_the_live_stream_again(world: dict[str, Any]) -> None:
+    subscription, visible = world["subscription"], world["visible"]
+    view = view_of(subscription)
+    taken = live_claim(subscription=subscription, view=view, owner="one", read_ahead=3)
+    checkpoint = live_ack(
+        subscription=subscription, owner="one", event_ids=[e.event_id for e in taken]
+    )
+    assert checkpoint == visible[2]
+    subscription.refresh_from_db()
+    subscription_rewind(subscription=subscription, to=Start("oldest"))
+    again = live_claim(subscription=subscription, view=view, owner="two", read_ahead=3)
+    assert [e.sequence for e in again] == visible[:3]
+
+
+def test_another_organisations_events_never_reach_a_live_subscription(
+    world: dict[str, Any],
+) -> None:
+    subscription, store = world["subscription"], world["store"]
+    private = store.add("HandoffInitiated", handoff(world["b"], world["a"], 60))
+    view = view_of(subscription)
+    taken = live_claim(subscription=subscription, view=view, owner="one", read_ahead=100)
+    hidden = {e.pk for e in ChainEvent.objects.filter(event="HandoffInitiated", args__lotId=50)}
+    sequences = [e.sequence for e in taken]
+    assert sequences == [*world["visible"], private.pk]  # a's own handoff: visible
+    assert not hidden & set(sequences)
+    payloads, through = live_read(subscription=subscription, view=view, after=0)
+    assert [p["sequence"] for p in payloads] == sequences
+    assert through == private.pk
+
+
+def test_the_command_creates_a_live_subscription(world: dict[str, Any]) -> None:
+    out = io.StringIO()
+    call_command("live_subscribe", "alpha", "dashboard", "--start", "oldest", stdout=out)
+    made = Subscription.objects.get(pk=out.getvalue().strip())
+    assert made.transport == Subscription.Transport.WEBSOCKET
+    assert made.checkpoint == 0
+    with pytest.raises(CommandError):
+        call_command("live_subscribe", "nobody", "x")
+    with pytest.raises(CommandError):
+        call_command("live_subscribe", "alpha", "x", "--event-type", "Nope")
+    assert Subscription.objects.count() == 2
+
+
+def test_pausing_a_started_subscription_closes_its_connections(
+    server: str, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(asgi, "VIEW_S", 0.1)
+    subscription = world["subscription"]
+    with open_socket(server, world["token_a"]) as ws:
+        ws.start(subscription, read_ahead=1)
+        ws.events(1)
+        subscription_pause(subscription=subscription)
+        refusal = ws.answer()
+        assert refusal["type"] == "protocol_error"
+        assert "paused" in refusal["error"]
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.receive()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4409
+    # What it held is released for a connection once the subscription is resumed.
+    deadline = time.monotonic() + WAIT_S
+    while LiveDelivery.objects.get(subscription=subscription).lease_owner:
+        assert time.monotonic() < deadline, "the lease was never released"
+        time.sleep(0.05)

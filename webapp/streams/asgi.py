@@ -17,7 +17,7 @@ Server to client: `started`, `event` (`data` is the payload every stream sends),
 (with the checkpoint) and `protocol_error` (the connection stays usable). Refusals send a
 `protocol_error` then close: 4401 no valid API token, 4403 not a subscription of the
 token's organisation (also when it does not exist), 4409 not a live subscription, or
-paused or disabled.
+paused, disabled or deleted (a started one is looked at again every `VIEW_S` seconds).
 
 Server-Sent Events `/streams/sse/<id or name>`: the events in order (`id:` the sequence),
 from the `Last-Event-ID` header (a browser's EventSource sends it when it reconnects) or,
@@ -63,6 +63,7 @@ from webapp.streams.live import (  # noqa: E402
     live_ack,
     live_claim,
     live_read,
+    live_refusal,
     live_release,
     live_renew,
     live_subscription_of,
@@ -222,6 +223,11 @@ class LiveConnection:
         try:
             while not self.closed:
                 if view is None or loop.time() - view_at > VIEW_S:
+                    refusal = await db(live_refusal, subscription_id=subscription.pk)
+                    if refusal is not None:
+                        await self.send({"type": "protocol_error", "error": str(refusal)})
+                        await self.websocket.close(refusal.code, str(refusal))
+                        return
                     view = await db(subscription_view, subscription=subscription)
                     view_at = loop.time()
                 if loop.time() - renewed_at > LEASE.total_seconds() / 3:

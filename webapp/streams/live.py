@@ -151,6 +151,27 @@ def _cursor(subscription_id: UUID) -> LiveCursor:
     return cursor
 
 
+def _reset_if_rewound(subscription_id: UUID) -> None:
+    """Drop the live rows before any is leased again if a rewind moved the checkpoint."""
+    cursor = LiveCursor.objects.filter(subscription_id=subscription_id).first()
+    checkpoint = Subscription.objects.filter(pk=subscription_id).values_list(
+        "checkpoint", flat=True
+    )
+    if cursor is not None and cursor.checkpoint not in checkpoint:
+        with transaction.atomic():
+            _cursor(subscription_id)
+
+
+def live_refusal(*, subscription_id: UUID) -> LiveRefused | None:
+    """Why a started subscription can no longer be served (deleted, paused, disabled)."""
+    state = Subscription.objects.filter(pk=subscription_id).values_list("state", flat=True).first()
+    if state is None:
+        return LiveRefused("The subscription was deleted.", code=CLOSE_NOT_LIVE)
+    if state != Subscription.State.ACTIVE:
+        return LiveRefused(f"The subscription is {state} now.", code=CLOSE_NOT_LIVE)
+    return None
+
+
 def _advance(cursor: LiveCursor) -> int:
     """Move the checkpoint over the acknowledged prefix; returns it. Runs under the lock."""
     oldest = LiveDelivery.objects.filter(subscription_id=cursor.subscription_id).aggregate(
@@ -185,6 +206,7 @@ def live_claim(
     want = read_ahead - held
     if want <= 0:
         return []
+    _reset_if_rewound(subscription.pk)
     out: list[LiveEvent] = []
     with transaction.atomic():
         free = list(
