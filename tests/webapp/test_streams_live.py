@@ -27,7 +27,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from tests.webapp.streams_world import Store, handoff, lot_registered, organisation
 from webapp.chain.models import ChainEvent
-from webapp.organisations.models import Organisation
+from webapp.organisations.models import ApiToken, Organisation
 from webapp.organisations.services import api_token_create
 from webapp.streams import asgi
 from webapp.streams.live import (
@@ -263,9 +263,15 @@ def test_another_organisations_token_cannot_start_the_subscription(
     assert not LiveDelivery.objects.exists()
 
 
-def test_an_unknown_token_is_refused_with_4401(server: str, world: dict[str, Any]) -> None:
-    with open_socket(server, "pvn_not-a-token") as ws:
-        assert ws.receive()["type"] == "protocol_error"
+@pytest.mark.parametrize("kind", ["unknown", "read-only"])
+def test_an_unknown_or_read_only_token_is_refused_with_4401(
+    server: str, world: dict[str, Any], kind: str
+) -> None:
+    token = "pvn_not-a-token"
+    if kind == "read-only":
+        token = api_token_create(organisation=world["a"], name="bi", scope=ApiToken.Scope.READ)[0]
+    with open_socket(server, token) as ws:
+        assert "read-and-write token" in ws.receive()["error"]
         with pytest.raises(ConnectionClosed) as closed:
             ws.receive()
     assert closed.value.rcvd is not None

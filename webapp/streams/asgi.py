@@ -7,7 +7,8 @@ site stays as it is. Django is set up here; every ORM call runs through asgiref'
 `sync_to_async` (one thread, as Django's connections are per thread).
 
 WebSocket `/streams/ws` (FireFly-style), authenticated by `Authorization: Bearer <API
-token>` on the handshake. Client to server (JSON text frames):
+token>` on the handshake (a read-and-write token: acks move the checkpoint). Client to
+server (JSON text frames):
 
 - `{"type": "start", "subscription": "<id or name>", "readAhead": 10}`
 - `{"type": "ack", "id": "<event id>"}`, `{"type": "ack", "ids": [...]}` (a batch), or
@@ -15,9 +16,10 @@ token>` on the handshake. Client to server (JSON text frames):
 
 Server to client: `started`, `event` (`data` is the payload every stream sends), `acked`
 (with the checkpoint) and `protocol_error` (the connection stays usable). Refusals send a
-`protocol_error` then close: 4401 no valid API token, 4403 not a subscription of the
-token's organisation (also when it does not exist), 4409 not a live subscription, or
-paused, disabled or deleted (a started one is looked at again every `VIEW_S` seconds).
+`protocol_error` then close: 4401 no valid read-and-write API token, 4403 not a
+subscription of the token's organisation (also when it does not exist), 4409 not a live
+subscription, or paused, disabled or deleted (a started one is looked at again every
+`VIEW_S` seconds).
 
 Server-Sent Events `/streams/sse/<id or name>`: the events in order (`id:` the sequence),
 from the `Last-Event-ID` header (a browser's EventSource sends it when it reconnects) or,
@@ -98,9 +100,11 @@ async def db(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     return await sync_to_async(_db_call)(function, *args, **kwargs)
 
 
-def _organisation_of(token: str) -> Organisation | None:
+def _organisation_of(token: str, *, write: bool = False) -> Organisation | None:
     row = api_token_authenticate(token=token) if token else None
-    return row.organisation if row is not None else None
+    if row is None or (write and not row.can_write):
+        return None
+    return row.organisation
 
 
 def _bearer(headers: Any) -> str:
@@ -269,9 +273,10 @@ class LiveConnection:
 
 async def live_socket(websocket: WebSocket) -> None:
     await websocket.accept()
-    organisation = await db(_organisation_of, _bearer(websocket.headers))
+    # Acks move the checkpoint: a write, so a read-only token is refused as the API does.
+    organisation = await db(_organisation_of, _bearer(websocket.headers), write=True)
     if organisation is None:
-        reason = "Send `Authorization: Bearer <API token>` with a live token."
+        reason = "Send `Authorization: Bearer <API token>`: a live read-and-write token."
         await websocket.send_text(_dumps({"type": "protocol_error", "error": reason}))
         await websocket.close(CLOSE_UNAUTHENTICATED, reason)
         return
