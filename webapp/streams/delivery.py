@@ -115,6 +115,7 @@ def _claim(subscription_id: UUID, now: datetime) -> Subscription | None:
             Subscription.objects.select_for_update(skip_locked=True)
             .select_related("organisation")
             .filter(pk=subscription_id, state=Subscription.State.ACTIVE)
+            .filter(transport=Subscription.Transport.WEBHOOK)
             .filter(Q(leased_until__isnull=True) | Q(leased_until__lt=now))
             .first()
         )

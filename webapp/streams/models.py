@@ -29,6 +29,8 @@ class Subscription(models.Model):
         #: An EPCIS query subscription (`EpcisSubscription`): its own delivery, its
         #: checkpoint an EPCIS event id (`webapp.streams.epcis_subscriptions`).
         EPCIS = "epcis"
+        #: Consumed over WebSocket (or Server-Sent Events): `webapp.streams.live`.
+        WEBSOCKET = "websocket"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organisation = models.ForeignKey(
@@ -199,3 +201,47 @@ class EpcisSubscription(models.Model):
 
     def __str__(self) -> str:
         return f"EPCIS subscription {self.subscription_id}"
+class LiveCursor(models.Model):
+    """How far a live (WebSocket) subscription's events were read into `LiveDelivery` rows.
+
+    `checkpoint` mirrors the subscription's checkpoint as the live code last set it: when
+    they differ, someone else moved it (a rewind), and the in-flight rows are dropped."""
+
+    subscription = models.OneToOneField(
+        Subscription, on_delete=models.CASCADE, primary_key=True, related_name="live_cursor"
+    )
+    read_through = models.BigIntegerField()
+    checkpoint = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"live cursor of {self.subscription_id} at {self.read_through}"
+
+
+class LiveDelivery(models.Model):
+    """One event of a live subscription that was read but not yet acknowledged.
+
+    A connection leases rows (`lease_owner`, `leased_until`) with SELECT ... FOR UPDATE
+    SKIP LOCKED, so two connections never hold one event at once; a row whose lease ran
+    out or was released (the connection closed) goes to the next connection asking. An
+    ack deletes the row; the checkpoint is then the sequence before the oldest row left."""
+
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.CASCADE, related_name="live_deliveries"
+    )
+    sequence = models.BigIntegerField()
+    event_id = models.CharField(max_length=200)
+    data = models.JSONField()
+    lease_owner = models.CharField(max_length=64, blank=True)
+    leased_until = models.DateTimeField(null=True, blank=True)
+    deliveries = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["subscription", "sequence"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "sequence"], name="live_delivery_unique_sequence"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"live delivery {self.event_id} ({self.lease_owner or 'free'})"
