@@ -7,9 +7,10 @@ times uint40 seconds, claim values int256 (and the claims themselves have domain
 List lengths are bound by what one transaction can carry. Measured on the local anvil node
 (block gas limit 30,000,000): a bundle costs about 51,000 gas per lot packed for the first
 time (the link each lot keeps to the bundles holding it, so a quarantine reaches through
-them; 200 lots: 10.1 M gas, 120 lots: about 6.1 M); a transformation about 32,000 gas per input and per output (100 in, 100 out: 6.5 M gas). The
-bounds below keep every write, with the submitter's 20 % headroom, under a third of a block
-(tests/webapp/test_hardening_inputs.py sends the largest of each).
+them; 200 lots: 10.1 M gas, 120 lots: about 6.1 M); a transformation about 32,000 gas per
+input and per output (100 in, 100 out: 6.5 M gas). The bounds below keep every write, with
+the submitter's 20 % headroom, under a third of a block (tests/webapp/test_hardening_inputs.py
+sends the largest of each).
 """
 
 from __future__ import annotations
