@@ -180,6 +180,25 @@ def _run(node: AnvilNode, port: int, say: Callable[[str], None]) -> None:
                     cwd=chain_settings.PROJECT_ROOT,
                 )
             )
+            # Live streams (WebSocket, Server-Sent Events) beside the portal.
+            children.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "uvicorn",
+                        "webapp.streams.asgi:app",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(port + 1),
+                        "--log-level",
+                        "warning",
+                    ],
+                    env=env,
+                    cwd=chain_settings.PROJECT_ROOT,
+                )
+            )
             if _nats_answers():
                 # Every mirrored fact to the JetStream stream PROVENANT (provenant.<chain>.*).
                 children.append(
@@ -198,6 +217,7 @@ def _run(node: AnvilNode, port: int, say: Callable[[str], None]) -> None:
                 f"API docs    {base}/api/docs/  (schema {base}/api/schema/)\n"
                 f"admin       {base}/admin/  (user admin)\n"
                 f"health      {base}/health/indexer, metrics {base}/metrics\n"
+                f"live streams ws://127.0.0.1:{port + 1}/streams/ws (WebSocket, SSE)\n"
                 f"logins (password {DEMO_PASSWORD}):\n{logins}\n"
                 "Ctrl-C stops the node, the workers and the web server."
             )

@@ -3,7 +3,8 @@ standard query parameters answering an `EPCISQueryDocument` (JSON-LD, or XML whe
 with `Accept: application/xml`), one event by its ID, and the
 top-level resources (`/eventTypes`, `/epcs`, `/bizSteps`, `/bizLocations`, `/readPoints`,
 `/dispositions`, each with `/{id}` and `/{id}/events`), and an organisation's named
-queries (`/queries`, `/queries/{name}`, `/queries/{name}/events`; no subscriptions yet).
+queries (`/queries`, `/queries/{name}`, `/queries/{name}/events`; their subscriptions are
+in `subscription_views.py`).
 
 Thin views: the parameters go to `webapp.epcis.query`, the rows come from
 `webapp.epcis.selectors` (which applies the visibility tiers). Errors are problem+json with
