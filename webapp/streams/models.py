@@ -201,6 +201,8 @@ class EpcisSubscription(models.Model):
 
     def __str__(self) -> str:
         return f"EPCIS subscription {self.subscription_id}"
+
+
 class LiveCursor(models.Model):
     """How far a live (WebSocket) subscription's events were read into `LiveDelivery` rows.
 
