@@ -44,7 +44,6 @@ from webapp.streams.selectors import (
     events_matching,
     sequence_before,
     stream_horizon,
-    subscriptions_of,
 )
 from webapp.streams.services import FILTERS, Start
 
@@ -110,7 +109,11 @@ def live_subscription_create(
 def live_subscription_of(*, organisation: Organisation, reference: str) -> Subscription:
     """The organisation's live subscription named by id or name, or LiveRefused. Another
     organisation's subscription is answered exactly as one that does not exist."""
-    rows = subscriptions_of(organisation=organisation).select_related("organisation")
+    rows = (
+        Subscription.objects.filter(organisation=organisation)
+        .exclude(transport=Subscription.Transport.EPCIS)  # served under /epcis/
+        .select_related("organisation")
+    )
     try:
         found = rows.filter(pk=UUID(reference)).first()
     except ValueError:
