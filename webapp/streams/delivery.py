@@ -28,11 +28,13 @@ import hashlib
 import json
 import logging
 import time
+from collections import deque
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -60,6 +62,8 @@ LEASE = timedelta(minutes=5)
 SCAN = 500
 #: Messages sent per subscription per run, so every subscription gets its turn.
 PER_RUN = 200
+#: Messages formed and stored together (one commit) when that many are ready.
+FORM_AHEAD = 50
 
 
 def message_id(payloads: list[dict[str, Any]], *, batch: bool, kind: str) -> str:
@@ -123,12 +127,28 @@ def _claim(subscription_id: UUID, now: datetime) -> Subscription | None:
         return subscription
 
 
+@dataclass
+class _ReadAhead:
+    """The events in (`start`, `scanned`] the subscription receives, read ahead of the
+    messages formed from them within one run: a read and its visibility check cost the
+    same for 500 events as for one, and a batch of one would otherwise pay them per event."""
+
+    start: int = -1
+    scanned: int = -1
+    matched: deque[ChainEvent] = field(default_factory=deque)
+
+    def reset(self, start: int) -> None:
+        self.start = self.scanned = start
+        self.matched.clear()
+
+
 def _run(subscription: Subscription, now: datetime) -> int:
     delivered = 0
     # What the subscription sees, worked out once per run (its scope and filter's lots
     # cost queries; a run is short).
     view = subscription_view(subscription=subscription)
-    for _ in range(PER_RUN):
+    ahead = _ReadAhead()
+    for turn in range(PER_RUN):
         pending = subscription.messages.filter(status=Message.Status.PENDING).order_by("id")
         if not subscription.ordered:
             pending = pending.filter(next_attempt_at__lte=now)
@@ -136,7 +156,9 @@ def _run(subscription: Subscription, now: datetime) -> int:
         if message is not None and message.next_attempt_at > now:
             break  # ordered: the stream waits for this message's next attempt
         if message is None:
-            message = _form(subscription, now, view=view)
+            message = _form(
+                subscription, now, view=view, ahead=ahead, count=min(FORM_AHEAD, PER_RUN - turn)
+            )
         if message is None:
             break
         if _attempt(subscription, message, now):
@@ -148,15 +170,26 @@ def _run(subscription: Subscription, now: datetime) -> int:
     return delivered
 
 
-def _form(subscription: Subscription, now: datetime, *, view: SubscriptionView) -> Message | None:
-    """Store the next message from the events after the checkpoint, or None when nothing
-    is ready (nothing new, or a short batch still inside its timeout)."""
+def _form(
+    subscription: Subscription,
+    now: datetime,
+    *,
+    view: SubscriptionView,
+    ahead: _ReadAhead | None = None,
+    count: int = 1,
+) -> Message | None:
+    """Store the next messages (up to `count` full ones) from the events after the
+    checkpoint and return the first, or None when nothing is ready (nothing new, or a
+    short batch still inside its timeout). Messages stored together share one commit;
+    each is still sent, acknowledged and retried on its own, oldest first."""
     horizon = stream_horizon(subscription=subscription)
     start = subscription.checkpoint
     if horizon <= start:
         return None
-    matched, scanned = _scan(subscription, view, start, horizon)
     size = subscription.batch_size
+    full, matched, scanned = _batches(
+        subscription, view, start, horizon, ahead or _ReadAhead(), count
+    )
     with transaction.atomic():
         current = (
             Subscription.objects.select_for_update()
@@ -166,6 +199,12 @@ def _form(subscription: Subscription, now: datetime, *, view: SubscriptionView) 
         )
         if current != (start, Subscription.State.ACTIVE):
             return None  # rewound, paused or deleted meanwhile: the next run starts afresh
+        if matched and not ChainEvent.objects.filter(pk=matched[-1].pk).exists():
+            # A reorganisation removed events read ahead (it removes everything above its
+            # fork, so the last one is gone whenever any is): read them again next run.
+            if ahead is not None:
+                ahead.reset(-1)
+            return None
         if not matched:
             subscription.checkpoint = scanned
             subscription.batch_started_at = None
@@ -180,46 +219,81 @@ def _form(subscription: Subscription, now: datetime, *, view: SubscriptionView) 
             if now - started < timedelta(seconds=subscription.batch_timeout_s):
                 subscription.save(update_fields=["checkpoint", "batch_started_at", "updated_at"])
                 return None
-        payloads = [fact_payload(e) for e in matched]
-        batch = size > 1
-        message = Message.objects.create(
-            subscription=subscription,
-            message_id=message_id(payloads, batch=batch, kind=Message.Kind.EVENTS),
-            kind=Message.Kind.EVENTS,
-            first_sequence=matched[0].pk,
-            last_sequence=scanned,
-            data=payloads,
-            batch=batch,
-            next_attempt_at=now,
-            created_at=now,
-        )
+        formed = [_message(subscription, events, events[-1].pk, now) for events in full[:-1]]
+        formed.append(_message(subscription, matched, scanned, now))
+        messages = Message.objects.bulk_create(formed)
         subscription.batch_started_at = None
         if not subscription.ordered:
             subscription.checkpoint = scanned
         subscription.save(update_fields=["checkpoint", "batch_started_at", "updated_at"])
-    return message
+    return messages[0]
+
+
+def _batches(
+    subscription: Subscription,
+    view: SubscriptionView,
+    start: int,
+    horizon: int,
+    ahead: _ReadAhead,
+    count: int,
+) -> tuple[list[list[ChainEvent]], list[ChainEvent], int]:
+    """Up to `count` full batches after `start`, then what the next message holds and
+    its last sequence: the last full batch, or (with none) `_scan`'s answer."""
+    size = subscription.batch_size
+    full: list[list[ChainEvent]] = []
+    matched, scanned = _scan(subscription, view, start, horizon, ahead)
+    while len(matched) == size:
+        full.append(matched)
+        if len(full) >= count:
+            break
+        matched, scanned = _scan(subscription, view, scanned, horizon, ahead)
+    if full:  # a short batch after full ones waits for a later turn
+        return full, full[-1], full[-1][-1].pk
+    return full, matched, scanned
+
+
+def _message(
+    subscription: Subscription, events: list[ChainEvent], last_sequence: int, now: datetime
+) -> Message:
+    payloads = [fact_payload(e) for e in events]
+    batch = subscription.batch_size > 1
+    return Message(
+        subscription=subscription,
+        message_id=message_id(payloads, batch=batch, kind=Message.Kind.EVENTS),
+        kind=Message.Kind.EVENTS,
+        first_sequence=events[0].pk,
+        last_sequence=last_sequence,
+        data=payloads,
+        batch=batch,
+        next_attempt_at=now,
+        created_at=now,
+    )
 
 
 def _scan(
-    subscription: Subscription, view: SubscriptionView, start: int, horizon: int
+    subscription: Subscription, view: SubscriptionView, start: int, horizon: int, ahead: _ReadAhead
 ) -> tuple[list[ChainEvent], int]:
     """Up to `batch_size` events after `start` the subscription receives, and the last
-    sequence seen (everything before it that is not in the list is skipped)."""
+    sequence seen (everything before it that is not in the list is skipped). Reads on
+    from what `ahead` holds when it covers `start`."""
+    if not ahead.start <= start <= ahead.scanned <= horizon:
+        ahead.reset(start)  # a new run, a rewind, or a reorganisation moved the horizon back
+    while ahead.matched and ahead.matched[0].pk <= start:
+        ahead.matched.popleft()
+    ahead.start = start
     events = ChainEvent.objects.filter(chain_id=subscription.chain_id, id__lte=horizon)
     if view.types is not None:
         events = events.filter(event__in=view.types)
-    matched: list[ChainEvent] = []
-    scanned = start
     size = subscription.batch_size
-    while True:
-        chunk = list(events.filter(id__gt=scanned).order_by("id")[:SCAN])
-        matched += events_matching(view=view, events=chunk)
-        if len(matched) >= size:
-            matched = matched[:size]
-            return matched, matched[-1].pk
-        if len(chunk) < SCAN:
-            return matched, horizon  # every event up to the horizon was seen
-        scanned = chunk[-1].pk
+    while len(ahead.matched) < size and ahead.scanned < horizon:
+        chunk = list(events.filter(id__gt=ahead.scanned).order_by("id")[:SCAN])
+        ahead.matched.extend(events_matching(view=view, events=chunk))
+        # A short chunk: every event up to the horizon was seen.
+        ahead.scanned = chunk[-1].pk if len(chunk) == SCAN else horizon
+    if len(ahead.matched) >= size:
+        matched = [ahead.matched[i] for i in range(size)]
+        return matched, matched[-1].pk
+    return list(ahead.matched), ahead.scanned
 
 
 def message_send(
@@ -265,12 +339,14 @@ def _attempt(subscription: Subscription, message: Message, now: datetime) -> boo
         attempted_at=now,
     )
     with transaction.atomic():
-        if not Message.objects.filter(pk=message.pk).exists():
-            return False  # a rewind or a reorganisation took it away meanwhile
         if not error:
+            if not Message.objects.filter(pk=message.pk).delete()[0]:
+                return False  # a rewind or a reorganisation took it away meanwhile
+            # Losing this acknowledgement to a database crash only sends the message again
+            # under its webhook-id: its commit need not wait for the disk.
+            _commit_without_waiting_for_the_disk()
             log_row.status = DeliveryAttempt.Status.DELIVERED
             log_row.save()
-            message.delete()
             if subscription.ordered and message.kind == Message.Kind.EVENTS:
                 moved = Subscription.objects.filter(
                     pk=subscription.pk, checkpoint__lt=message.last_sequence
@@ -278,6 +354,8 @@ def _attempt(subscription: Subscription, message: Message, now: datetime) -> boo
                 if moved:
                     subscription.checkpoint = message.last_sequence
             return True
+        if not Message.objects.filter(pk=message.pk).exists():
+            return False  # a rewind or a reorganisation took it away meanwhile
         message.attempts = attempt
         message.last_error = error[:2000]
         gone = code == 410
@@ -300,6 +378,12 @@ def _attempt(subscription: Subscription, message: Message, now: datetime) -> boo
         message.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
         log_row.save()
     return False
+
+
+def _commit_without_waiting_for_the_disk() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def _disable(subscription: Subscription, reason: str) -> None:
