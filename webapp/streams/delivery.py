@@ -148,26 +148,47 @@ def _run(subscription: Subscription, now: datetime) -> int:
     # cost queries; a run is short).
     view = subscription_view(subscription=subscription)
     ahead = _ReadAhead()
-    for turn in range(PER_RUN):
-        pending = subscription.messages.filter(status=Message.Status.PENDING).order_by("id")
-        if not subscription.ordered:
-            pending = pending.filter(next_attempt_at__lte=now)
-        message = pending.first()
-        if message is not None and message.next_attempt_at > now:
-            break  # ordered: the stream waits for this message's next attempt
-        if message is None:
-            message = _form(
-                subscription, now, view=view, ahead=ahead, count=min(FORM_AHEAD, PER_RUN - turn)
+    # Signing secrets read once per run (a run lasts about a second; a rotation keeps the
+    # previous secret signing for its overlap).
+    secrets = secrets_active(subscription=subscription, at=now)
+    queue: deque[Message] = deque()
+    sent: list[tuple[Message, DeliveryAttempt]] = []  # answered 2xx, not yet recorded
+    try:
+        for turn in range(PER_RUN):
+            if not queue:
+                _acknowledge(subscription, sent)
+                queue.extend(_pending(subscription, now))
+            if not queue:
+                count = min(FORM_AHEAD, PER_RUN - turn)
+                if _form(subscription, now, view=view, ahead=ahead, count=count) is None:
+                    break
+                queue.extend(_pending(subscription, now))
+            message = queue.popleft()
+            if message.next_attempt_at > now:
+                break  # ordered: the stream waits for this message's next attempt
+            code, error, duration = message_send(
+                subscription=subscription, message=message, now=now, secrets=secrets
             )
-        if message is None:
-            break
-        if _attempt(subscription, message, now):
-            delivered += 1
-        elif subscription.ordered:
-            break
-        if subscription.state != Subscription.State.ACTIVE:
-            break
+            log_row = _log_row(subscription, message, now, code, error, duration)
+            if not error:
+                sent.append((message, log_row))
+                delivered += 1
+                continue
+            _acknowledge(subscription, sent)
+            _failed(subscription, message, now, log_row)
+            if subscription.ordered or subscription.state != Subscription.State.ACTIVE:
+                break
+    finally:
+        _acknowledge(subscription, sent)
     return delivered
+
+
+def _pending(subscription: Subscription, now: datetime) -> list[Message]:
+    """The messages to send next, oldest first (ordered: the head even when it waits)."""
+    pending = subscription.messages.filter(status=Message.Status.PENDING).order_by("id")
+    if not subscription.ordered:
+        pending = pending.filter(next_attempt_at__lte=now)
+    return list(pending[:FORM_AHEAD])
 
 
 def _form(
@@ -297,9 +318,14 @@ def _scan(
 
 
 def message_send(
-    *, subscription: Subscription, message: Message, now: datetime
+    *,
+    subscription: Subscription,
+    message: Message,
+    now: datetime,
+    secrets: list[str] | None = None,
 ) -> tuple[int | None, str, int]:
-    """One signed POST of `message`: (status code or None, error, duration in ms)."""
+    """One signed POST of `message` (with `secrets`, default: those active at `now`):
+    (status code or None, error, duration in ms)."""
     body = message_body(message)
     began = time.monotonic()
     code: int | None = None
@@ -307,7 +333,9 @@ def message_send(
     try:
         destination = destination_check(subscription.url)
         headers = signed_headers(
-            secrets=secrets_active(subscription=subscription, at=now),
+            secrets=secrets_active(subscription=subscription, at=now)
+            if secrets is None
+            else secrets,
             message_id=message.message_id,
             # The time of sending, from the wall clock (`now` schedules; receivers check
             # the timestamp against their own clock).
@@ -322,42 +350,71 @@ def message_send(
     return code, error, int((time.monotonic() - began) * 1000)
 
 
-def _attempt(subscription: Subscription, message: Message, now: datetime) -> bool:
-    """One attempt at `message`; returns whether the receiver took it (2xx)."""
-    code, error, duration = message_send(subscription=subscription, message=message, now=now)
-    attempt = message.attempts + 1
-    log_row = DeliveryAttempt(
+def _log_row(
+    subscription: Subscription,
+    message: Message,
+    now: datetime,
+    code: int | None,
+    error: str,
+    duration: int,
+) -> DeliveryAttempt:
+    return DeliveryAttempt(
         subscription=subscription,
         message_id=message.message_id,
         kind=message.kind,
         first_sequence=message.first_sequence,
         last_sequence=message.last_sequence,
-        attempt=attempt,
+        attempt=message.attempts + 1,
         response_code=code,
         duration_ms=duration,
         error=error[:2000],
         attempted_at=now,
     )
+
+
+def _acknowledge(subscription: Subscription, sent: list[tuple[Message, DeliveryAttempt]]) -> None:
+    """Record the messages the receiver took (2xx), in one transaction: they go, their
+    log rows are written and (ordered) the checkpoint moves to the last of them. A worker
+    killed before this sends them again, under the same webhook-ids."""
+    if not sent:
+        return
     with transaction.atomic():
-        if not error:
-            if not Message.objects.filter(pk=message.pk).delete()[0]:
-                return False  # a rewind or a reorganisation took it away meanwhile
-            # Losing this acknowledgement to a database crash only sends the message again
-            # under its webhook-id: its commit need not wait for the disk.
-            _commit_without_waiting_for_the_disk()
-            log_row.status = DeliveryAttempt.Status.DELIVERED
-            log_row.save()
-            if subscription.ordered and message.kind == Message.Kind.EVENTS:
-                moved = Subscription.objects.filter(
-                    pk=subscription.pk, checkpoint__lt=message.last_sequence
-                ).update(checkpoint=message.last_sequence, updated_at=now)
-                if moved:
-                    subscription.checkpoint = message.last_sequence
-            return True
+        # Losing this to a database crash only sends the messages again under their
+        # webhook-ids: the commit need not wait for the disk.
+        _commit_without_waiting_for_the_disk()
+        ids = [message.pk for message, _ in sent]
+        present = set(
+            Message.objects.select_for_update().filter(pk__in=ids).values_list("pk", flat=True)
+        )
+        # A rewind or a reorganisation took the others away meanwhile.
+        taken = [(message, row) for message, row in sent if message.pk in present]
+        Message.objects.filter(pk__in=present).delete()
+        for _, row in taken:
+            row.status = DeliveryAttempt.Status.DELIVERED
+        DeliveryAttempt.objects.bulk_create([row for _, row in taken])
+        last = max(
+            (m.last_sequence for m, _ in taken if m.kind == Message.Kind.EVENTS), default=None
+        )
+        if subscription.ordered and last is not None:
+            moved = Subscription.objects.filter(pk=subscription.pk, checkpoint__lt=last).update(
+                checkpoint=last, updated_at=timezone.now()
+            )
+            if moved:
+                subscription.checkpoint = last
+    sent.clear()
+
+
+def _failed(
+    subscription: Subscription, message: Message, now: datetime, log_row: DeliveryAttempt
+) -> None:
+    """Record a failed attempt: schedule the next one, or give up (disable the
+    subscription, or in unordered mode make the message a dead letter)."""
+    code, error, attempt = log_row.response_code, log_row.error, log_row.attempt
+    with transaction.atomic():
         if not Message.objects.filter(pk=message.pk).exists():
-            return False  # a rewind or a reorganisation took it away meanwhile
+            return  # a rewind or a reorganisation took it away meanwhile
         message.attempts = attempt
-        message.last_error = error[:2000]
+        message.last_error = error
         gone = code == 410
         if gone or attempt >= len(RETRY_DELAYS):
             log_row.status = DeliveryAttempt.Status.GAVE_UP
@@ -377,7 +434,6 @@ def _attempt(subscription: Subscription, message: Message, now: datetime) -> boo
             log_row.next_attempt_at = message.next_attempt_at
         message.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
         log_row.save()
-    return False
 
 
 def _commit_without_waiting_for_the_disk() -> None:
