@@ -384,11 +384,12 @@ def _acknowledge(subscription: Subscription, sent: list[tuple[Message, DeliveryA
         _commit_without_waiting_for_the_disk()
         ids = [message.pk for message, _ in sent]
         present = set(
-            Message.objects.select_for_update().filter(pk__in=ids).values_list("pk", flat=True)
+            Message.objects.select_for_update().filter(pk__in=ids).values_list("pk", "message_id")
         )
-        # A rewind or a reorganisation took the others away meanwhile.
-        taken = [(message, row) for message, row in sent if message.pk in present]
-        Message.objects.filter(pk__in=present).delete()
+        # A rewind or a reorganisation took the others away or trimmed them meanwhile (a
+        # trimmed message has another id and goes out again as it is now).
+        taken = [(m, row) for m, row in sent if (m.pk, m.message_id) in present]
+        Message.objects.filter(pk__in=[m.pk for m, _ in taken]).delete()
         for _, row in taken:
             row.status = DeliveryAttempt.Status.DELIVERED
         DeliveryAttempt.objects.bulk_create([row for _, row in taken])
