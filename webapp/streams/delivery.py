@@ -13,9 +13,13 @@ the payload id for one event (`<payload id>_retracted` for a retraction) and, fo
 mid-send, a replayed dead letter or a rewind sends the same id for the same message.
 
 Flow per subscription: claim it (a row lock with SKIP LOCKED sets a lease, so two workers
-never deliver one subscription at once), send the oldest message due, then form the next
-message from the events after the checkpoint (no further than the streams consumer's
-cursor, and `confirmations` blocks below the head), store it, send it. Attempts follow
+never deliver one subscription at once), send the oldest messages due, then form the next
+messages from the events after the checkpoint (no further than the streams consumer's
+cursor, and `confirmations` blocks below the head), store them (up to `FORM_AHEAD` in
+one commit), send them one by one. The 2xx answers are recorded together (message
+removed, log row, checkpoint) every `FORM_AHEAD` messages, before a failure is recorded
+and at the end of the run: a worker killed in between sends those messages again under
+the same webhook-ids, the duplicates a deduplicating receiver drops. Attempts follow
 `RETRY_DELAYS`; 410 Gone disables the subscription. Ordered: the checkpoint moves only on
 2xx, a failing message holds the stream, and running out of retries disables it.
 Unordered: the checkpoint moves when a message is formed, a failing message is retried on
