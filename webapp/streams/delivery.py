@@ -306,12 +306,14 @@ def _scan(
     while ahead.matched and ahead.matched[0].pk <= start:
         ahead.matched.popleft()
     ahead.start = start
-    events = ChainEvent.objects.filter(chain_id=subscription.chain_id, id__lte=horizon)
-    if view.types is not None:
-        events = events.filter(event__in=view.types)
     size = subscription.batch_size
     while len(ahead.matched) < size and ahead.scanned < horizon:
-        chunk = list(events.filter(id__gt=ahead.scanned).order_by("id")[:SCAN])
+        events = ChainEvent.objects.filter(
+            chain_id=subscription.chain_id, id__gt=ahead.scanned, id__lte=horizon
+        )
+        if view.types is not None:
+            events = events.filter(event__in=view.types)
+        chunk = list(events.order_by("id")[:SCAN])
         ahead.matched.extend(events_matching(view=view, events=chunk))
         # A short chunk: every event up to the horizon was seen.
         ahead.scanned = chunk[-1].pk if len(chunk) == SCAN else horizon
