@@ -13,9 +13,13 @@ the payload id for one event (`<payload id>_retracted` for a retraction) and, fo
 mid-send, a replayed dead letter or a rewind sends the same id for the same message.
 
 Flow per subscription: claim it (a row lock with SKIP LOCKED sets a lease, so two workers
-never deliver one subscription at once), send the oldest message due, then form the next
-message from the events after the checkpoint (no further than the streams consumer's
-cursor, and `confirmations` blocks below the head), store it, send it. Attempts follow
+never deliver one subscription at once), send the oldest messages due, then form the next
+messages from the events after the checkpoint (no further than the streams consumer's
+cursor, and `confirmations` blocks below the head), store them (up to `FORM_AHEAD` in
+one commit), send them one by one. The 2xx answers are recorded together (message
+removed, log row, checkpoint) every `FORM_AHEAD` messages, before a failure is recorded
+and at the end of the run: a worker killed in between sends those messages again under
+the same webhook-ids, the duplicates a deduplicating receiver drops. Attempts follow
 `RETRY_DELAYS`; 410 Gone disables the subscription. Ordered: the checkpoint moves only on
 2xx, a failing message holds the stream, and running out of retries disables it.
 Unordered: the checkpoint moves when a message is formed, a failing message is retried on
@@ -28,11 +32,13 @@ import hashlib
 import json
 import logging
 import time
+from collections import deque
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -60,6 +66,8 @@ LEASE = timedelta(minutes=5)
 SCAN = 500
 #: Messages sent per subscription per run, so every subscription gets its turn.
 PER_RUN = 200
+#: Messages formed and stored together (one commit) when that many are ready.
+FORM_AHEAD = 50
 
 
 def message_id(payloads: list[dict[str, Any]], *, batch: bool, kind: str) -> str:
@@ -126,40 +134,90 @@ def _claim(subscription_id: UUID, now: datetime) -> Subscription | None:
         return subscription
 
 
+@dataclass
+class _ReadAhead:
+    """The events in (`start`, `scanned`] the subscription receives, read ahead of the
+    messages formed from them within one run: a read and its visibility check cost the
+    same for 500 events as for one, and a batch of one would otherwise pay them per event."""
+
+    start: int = -1
+    scanned: int = -1
+    matched: deque[ChainEvent] = field(default_factory=deque)
+
+    def reset(self, start: int) -> None:
+        self.start = self.scanned = start
+        self.matched.clear()
+
+
 def _run(subscription: Subscription, now: datetime) -> int:
     delivered = 0
     # What the subscription sees, worked out once per run (its scope and filter's lots
     # cost queries; a run is short).
     view = subscription_view(subscription=subscription)
-    for _ in range(PER_RUN):
-        pending = subscription.messages.filter(status=Message.Status.PENDING).order_by("id")
-        if not subscription.ordered:
-            pending = pending.filter(next_attempt_at__lte=now)
-        message = pending.first()
-        if message is not None and message.next_attempt_at > now:
-            break  # ordered: the stream waits for this message's next attempt
-        if message is None:
-            message = _form(subscription, now, view=view)
-        if message is None:
-            break
-        if _attempt(subscription, message, now):
-            delivered += 1
-        elif subscription.ordered:
-            break
-        if subscription.state != Subscription.State.ACTIVE:
-            break
+    ahead = _ReadAhead()
+    # Signing secrets read once per run (a run lasts about a second; a rotation keeps the
+    # previous secret signing for its overlap).
+    secrets = secrets_active(subscription=subscription, at=now)
+    queue: deque[Message] = deque()
+    sent: list[tuple[Message, DeliveryAttempt]] = []  # answered 2xx, not yet recorded
+    try:
+        for turn in range(PER_RUN):
+            if not queue:
+                _acknowledge(subscription, sent)
+                queue.extend(_pending(subscription, now))
+            if not queue:
+                count = min(FORM_AHEAD, PER_RUN - turn)
+                if _form(subscription, now, view=view, ahead=ahead, count=count) is None:
+                    break
+                queue.extend(_pending(subscription, now))
+            message = queue.popleft()
+            if message.next_attempt_at > now:
+                break  # ordered: the stream waits for this message's next attempt
+            code, error, duration = message_send(
+                subscription=subscription, message=message, now=now, secrets=secrets
+            )
+            log_row = _log_row(subscription, message, now, code, error, duration)
+            if not error:
+                sent.append((message, log_row))
+                delivered += 1
+                continue
+            _acknowledge(subscription, sent)
+            _failed(subscription, message, now, log_row)
+            if subscription.ordered or subscription.state != Subscription.State.ACTIVE:
+                break
+    finally:
+        _acknowledge(subscription, sent)
     return delivered
 
 
-def _form(subscription: Subscription, now: datetime, *, view: SubscriptionView) -> Message | None:
-    """Store the next message from the events after the checkpoint, or None when nothing
-    is ready (nothing new, or a short batch still inside its timeout)."""
+def _pending(subscription: Subscription, now: datetime) -> list[Message]:
+    """The messages to send next, oldest first (ordered: the head even when it waits)."""
+    pending = subscription.messages.filter(status=Message.Status.PENDING).order_by("id")
+    if not subscription.ordered:
+        pending = pending.filter(next_attempt_at__lte=now)
+    return list(pending[:FORM_AHEAD])
+
+
+def _form(
+    subscription: Subscription,
+    now: datetime,
+    *,
+    view: SubscriptionView,
+    ahead: _ReadAhead | None = None,
+    count: int = 1,
+) -> Message | None:
+    """Store the next messages (up to `count` full ones) from the events after the
+    checkpoint and return the first, or None when nothing is ready (nothing new, or a
+    short batch still inside its timeout). Messages stored together share one commit;
+    each is still sent, acknowledged and retried on its own, oldest first."""
     horizon = stream_horizon(subscription=subscription)
     start = subscription.checkpoint
     if horizon <= start:
         return None
-    matched, scanned = _scan(subscription, view, start, horizon)
     size = subscription.batch_size
+    full, matched, scanned = _batches(
+        subscription, view, start, horizon, ahead or _ReadAhead(), count
+    )
     with transaction.atomic():
         current = (
             Subscription.objects.select_for_update()
@@ -169,6 +227,12 @@ def _form(subscription: Subscription, now: datetime, *, view: SubscriptionView) 
         )
         if current != (start, Subscription.State.ACTIVE):
             return None  # rewound, paused or deleted meanwhile: the next run starts afresh
+        if matched and not ChainEvent.objects.filter(pk=matched[-1].pk).exists():
+            # A reorganisation removed events read ahead (it removes everything above its
+            # fork, so the last one is gone whenever any is): read them again next run.
+            if ahead is not None:
+                ahead.reset(-1)
+            return None
         if not matched:
             subscription.checkpoint = scanned
             subscription.batch_started_at = None
@@ -183,56 +247,94 @@ def _form(subscription: Subscription, now: datetime, *, view: SubscriptionView) 
             if now - started < timedelta(seconds=subscription.batch_timeout_s):
                 subscription.save(update_fields=["checkpoint", "batch_started_at", "updated_at"])
                 return None
-        payloads = [fact_payload(e) for e in matched]
-        batch = size > 1
-        message = Message.objects.create(
-            subscription=subscription,
-            message_id=message_id(payloads, batch=batch, kind=Message.Kind.EVENTS),
-            kind=Message.Kind.EVENTS,
-            first_sequence=matched[0].pk,
-            last_sequence=scanned,
-            data=payloads,
-            batch=batch,
-            next_attempt_at=now,
-            created_at=now,
-        )
+        formed = [_message(subscription, events, events[-1].pk, now) for events in full[:-1]]
+        formed.append(_message(subscription, matched, scanned, now))
+        messages = Message.objects.bulk_create(formed)
         subscription.batch_started_at = None
         if not subscription.ordered:
             subscription.checkpoint = scanned
         subscription.save(update_fields=["checkpoint", "batch_started_at", "updated_at"])
-    return message
+    return messages[0]
+
+
+def _batches(
+    subscription: Subscription,
+    view: SubscriptionView,
+    start: int,
+    horizon: int,
+    ahead: _ReadAhead,
+    count: int,
+) -> tuple[list[list[ChainEvent]], list[ChainEvent], int]:
+    """Up to `count` full batches after `start`, then what the next message holds and
+    its last sequence: the last full batch, or (with none) `_scan`'s answer."""
+    size = subscription.batch_size
+    full: list[list[ChainEvent]] = []
+    matched, scanned = _scan(subscription, view, start, horizon, ahead)
+    while len(matched) == size:
+        full.append(matched)
+        if len(full) >= count:
+            break
+        matched, scanned = _scan(subscription, view, scanned, horizon, ahead)
+    if full:  # a short batch after full ones waits for a later turn
+        return full, full[-1], full[-1][-1].pk
+    return full, matched, scanned
+
+
+def _message(
+    subscription: Subscription, events: list[ChainEvent], last_sequence: int, now: datetime
+) -> Message:
+    payloads = [fact_payload(e) for e in events]
+    batch = subscription.batch_size > 1
+    return Message(
+        subscription=subscription,
+        message_id=message_id(payloads, batch=batch, kind=Message.Kind.EVENTS),
+        kind=Message.Kind.EVENTS,
+        first_sequence=events[0].pk,
+        last_sequence=last_sequence,
+        data=payloads,
+        batch=batch,
+        next_attempt_at=now,
+        created_at=now,
+    )
 
 
 def _scan(
-    subscription: Subscription, view: SubscriptionView, start: int, horizon: int
+    subscription: Subscription, view: SubscriptionView, start: int, horizon: int, ahead: _ReadAhead
 ) -> tuple[list[ChainEvent], int]:
     """Up to `batch_size` events after `start` the subscription receives, and the last
-    sequence seen (everything before it that is not in the list is skipped)."""
-    events = ChainEvent.objects.filter(chain_id=subscription.chain_id, id__lte=horizon)
-    if view.types is not None:
-        events = events.filter(event__in=view.types)
-    matched: list[ChainEvent] = []
-    scanned = start
+    sequence seen (everything before it that is not in the list is skipped). Reads on
+    from what `ahead` holds when it covers `start`."""
+    if not ahead.start <= start <= ahead.scanned <= horizon:
+        ahead.reset(start)  # a new run, a rewind, or a reorganisation moved the horizon back
+    while ahead.matched and ahead.matched[0].pk <= start:
+        ahead.matched.popleft()
+    ahead.start = start
     size = subscription.batch_size
-    # Read a little more than a batch, then more and more while few events match: a
-    # small batch costs a small read, a sparse filter few queries.
-    read = min(SCAN, max(2 * size, 16))
-    while True:
-        chunk = list(events.filter(id__gt=scanned).order_by("id")[:read])
-        matched += events_matching(view=view, events=chunk)
-        if len(matched) >= size:
-            matched = matched[:size]
-            return matched, matched[-1].pk
-        if len(chunk) < read:
-            return matched, horizon  # every event up to the horizon was seen
-        scanned = chunk[-1].pk
-        read = min(SCAN, read * 2)
+    while len(ahead.matched) < size and ahead.scanned < horizon:
+        events = ChainEvent.objects.filter(
+            chain_id=subscription.chain_id, id__gt=ahead.scanned, id__lte=horizon
+        )
+        if view.types is not None:
+            events = events.filter(event__in=view.types)
+        chunk = list(events.order_by("id")[:SCAN])
+        ahead.matched.extend(events_matching(view=view, events=chunk))
+        # A short chunk: every event up to the horizon was seen.
+        ahead.scanned = chunk[-1].pk if len(chunk) == SCAN else horizon
+    if len(ahead.matched) >= size:
+        matched = [ahead.matched[i] for i in range(size)]
+        return matched, matched[-1].pk
+    return list(ahead.matched), ahead.scanned
 
 
 def message_send(
-    *, subscription: Subscription, message: Message, now: datetime
+    *,
+    subscription: Subscription,
+    message: Message,
+    now: datetime,
+    secrets: list[str] | None = None,
 ) -> tuple[int | None, str, int]:
-    """One signed POST of `message`: (status code or None, error, duration in ms)."""
+    """One signed POST of `message` (with `secrets`, default: those active at `now`):
+    (status code or None, error, duration in ms)."""
     body = message_body(message)
     began = time.monotonic()
     code: int | None = None
@@ -240,7 +342,9 @@ def message_send(
     try:
         destination = destination_check(subscription.url)
         headers = signed_headers(
-            secrets=secrets_active(subscription=subscription, at=now),
+            secrets=secrets_active(subscription=subscription, at=now)
+            if secrets is None
+            else secrets,
             message_id=message.message_id,
             # The time of sending, from the wall clock (`now` schedules; receivers check
             # the timestamp against their own clock).
@@ -255,38 +359,72 @@ def message_send(
     return code, error, int((time.monotonic() - began) * 1000)
 
 
-def _attempt(subscription: Subscription, message: Message, now: datetime) -> bool:
-    """One attempt at `message`; returns whether the receiver took it (2xx)."""
-    code, error, duration = message_send(subscription=subscription, message=message, now=now)
-    attempt = message.attempts + 1
-    log_row = DeliveryAttempt(
+def _log_row(
+    subscription: Subscription,
+    message: Message,
+    now: datetime,
+    code: int | None,
+    error: str,
+    duration: int,
+) -> DeliveryAttempt:
+    return DeliveryAttempt(
         subscription=subscription,
         message_id=message.message_id,
         kind=message.kind,
         first_sequence=message.first_sequence,
         last_sequence=message.last_sequence,
-        attempt=attempt,
+        attempt=message.attempts + 1,
         response_code=code,
         duration_ms=duration,
         error=error[:2000],
         attempted_at=now,
     )
+
+
+def _acknowledge(subscription: Subscription, sent: list[tuple[Message, DeliveryAttempt]]) -> None:
+    """Record the messages the receiver took (2xx), in one transaction: they go, their
+    log rows are written and (ordered) the checkpoint moves to the last of them. A worker
+    killed before this sends them again, under the same webhook-ids."""
+    if not sent:
+        return
+    with transaction.atomic():
+        # Losing this to a database crash only sends the messages again under their
+        # webhook-ids: the commit need not wait for the disk.
+        _commit_without_waiting_for_the_disk()
+        ids = [message.pk for message, _ in sent]
+        present = set(
+            Message.objects.select_for_update().filter(pk__in=ids).values_list("pk", "message_id")
+        )
+        # A rewind or a reorganisation took the others away or trimmed them meanwhile (a
+        # trimmed message has another id and goes out again as it is now).
+        taken = [(m, row) for m, row in sent if (m.pk, m.message_id) in present]
+        Message.objects.filter(pk__in=[m.pk for m, _ in taken]).delete()
+        for _, row in taken:
+            row.status = DeliveryAttempt.Status.DELIVERED
+        DeliveryAttempt.objects.bulk_create([row for _, row in taken])
+        last = max(
+            (m.last_sequence for m, _ in taken if m.kind == Message.Kind.EVENTS), default=None
+        )
+        if subscription.ordered and last is not None:
+            moved = Subscription.objects.filter(pk=subscription.pk, checkpoint__lt=last).update(
+                checkpoint=last, updated_at=timezone.now()
+            )
+            if moved:
+                subscription.checkpoint = last
+    sent.clear()
+
+
+def _failed(
+    subscription: Subscription, message: Message, now: datetime, log_row: DeliveryAttempt
+) -> None:
+    """Record a failed attempt: schedule the next one, or give up (disable the
+    subscription, or in unordered mode make the message a dead letter)."""
+    code, error, attempt = log_row.response_code, log_row.error, log_row.attempt
     with transaction.atomic():
         if not Message.objects.filter(pk=message.pk).exists():
-            return False  # a rewind or a reorganisation took it away meanwhile
-        if not error:
-            log_row.status = DeliveryAttempt.Status.DELIVERED
-            log_row.save()
-            message.delete()
-            if subscription.ordered and message.kind == Message.Kind.EVENTS:
-                moved = Subscription.objects.filter(
-                    pk=subscription.pk, checkpoint__lt=message.last_sequence
-                ).update(checkpoint=message.last_sequence, updated_at=now)
-                if moved:
-                    subscription.checkpoint = message.last_sequence
-            return True
+            return  # a rewind or a reorganisation took it away meanwhile
         message.attempts = attempt
-        message.last_error = error[:2000]
+        message.last_error = error
         gone = code == 410
         if gone or attempt >= len(RETRY_DELAYS):
             log_row.status = DeliveryAttempt.Status.GAVE_UP
@@ -306,7 +444,12 @@ def _attempt(subscription: Subscription, message: Message, now: datetime) -> boo
             log_row.next_attempt_at = message.next_attempt_at
         message.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
         log_row.save()
-    return False
+
+
+def _commit_without_waiting_for_the_disk() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def _disable(subscription: Subscription, reason: str) -> None:
