@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from webapp.bulk import rows_copy
 from webapp.epcis.certification import certificate_links
 from webapp.epcis.columns import event_columns
 from webapp.epcis.corrections import correction_undo, corrections_found, corrections_link
@@ -222,21 +223,5 @@ def event_rows(
 
 
 def event_rows_insert(rows: list[EpcisEvent]) -> None:
-    """Store new rows: PostgreSQL's COPY (a 10,000-event capture spends most of its time
-    building one INSERT statement otherwise), bulk_create elsewhere. Each value is
-    prepared by its field, exactly as an INSERT would have it."""
-    if not rows:
-        return
-    if connection.vendor != "postgresql":
-        EpcisEvent.objects.bulk_create(rows, batch_size=2000)
-        return
-    fields = [f for f in EpcisEvent._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    table = connection.ops.quote_name(EpcisEvent._meta.db_table)
-    with (
-        connection.wrap_database_errors,  # psycopg's errors as django's (IntegrityError)
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row([f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields])
+    """Store new rows with COPY (`webapp.bulk`)."""
+    rows_copy(EpcisEvent, rows)

@@ -18,6 +18,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from webapp.bulk import rows_copy
 from webapp.fields import as_uint256
 from webapp.operations.calls import ContractCall
 from webapp.operations.models import Operation
@@ -184,7 +185,7 @@ def operations_queue_many(
         )
         new.append(operation)
         results.append((operation, True))
-    Operation.objects.bulk_create(new, batch_size=1000)
+    rows_copy(Operation, new)
     ids = [str(op.id) for op in new]
 
     def dispatch() -> None:

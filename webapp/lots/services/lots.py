@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from contracts.chain.domain import LotKind
+from webapp.bulk import rows_copy
 from webapp.lots.models import LotMetadata
 from webapp.lots.services.common import (
     Claims,
@@ -215,7 +216,7 @@ def lot_register_many(
                 metadata_hash,
                 gs1_hash,
             )
-        LotMetadata.objects.bulk_create(metadata, batch_size=1000)
+        rows_copy(LotMetadata, metadata)
         if fresh:
             # As one registration after another: the first is simulated against the latest
             # block; the others follow it in flight, as the submitter's pre-flight decides.
