@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Start the local services the integration tests use (PostgreSQL, Redis, Mosquitto) when
-# they are not already answering. Installs them, and the Chromium the browser tests drive,
-# from Debian's packages when missing.
+# Start the local services the integration tests use (PostgreSQL, Redis, Mosquitto, NATS
+# with JetStream) when they are not already answering. Installs them, and the Chromium the
+# browser tests drive, from Debian's packages when missing.
 set -euo pipefail
 
 need_apt=()
 command -v pg_ctlcluster >/dev/null || need_apt+=(postgresql)
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v mosquitto >/dev/null || need_apt+=(mosquitto)
+# The JetStream tests start a private nats-server; the demo publishes to the machine's.
+command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || need_apt+=(nats-server)
 # The portal's browser tests drive Debian's Chromium (Playwright cannot download browsers here).
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 # The HSM key-store tests use SoftHSM2 through PKCS#11.
@@ -31,5 +33,12 @@ fi
 if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
   echo "starting Mosquitto"
   mosquitto -d -c /etc/mosquitto/mosquitto.conf
+fi
+if ! (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then
+  echo "starting NATS (JetStream)"
+  mkdir -p /var/lib/nats
+  "$(command -v nats-server || echo /usr/sbin/nats-server)" -a 127.0.0.1 -p 4222 -js \
+    -sd /var/lib/nats >/var/log/nats-ci.log 2>&1 &
+  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null && break; sleep 0.2; done
 fi
 pg_isready -h 127.0.0.1 -p 5432
