@@ -193,6 +193,7 @@ COPY_COLUMNS = (
     "created_at",
     "lot_ids",
     "public",
+    "certificate_ids",
 )
 ITEMS = 300_000  # distinct serialised items; each appears in a few events
 LOTS = 20_000  # each event is about one lot; commissioning (a registration) is public
@@ -234,6 +235,7 @@ def _row(i: int, rng: random.Random) -> tuple[Any, ...]:
         moment,
         [str(rng.randrange(LOTS))],
         step == "commissioning",
+        [],
     )
 
 
