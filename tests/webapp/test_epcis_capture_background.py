@@ -105,3 +105,22 @@ def test_a_waiting_capture_is_resumed_and_captured_once(
     assert (failed.status, failed.captured_count) == ("failed", 0)
     assert [e["index"] for e in failed.errors] == [0]
     assert EpcisEvent.objects.count() == 3
+
+    # In proceed mode the schema's refusals are found when the document is accepted; the
+    # worker captures the other events and keeps those errors.
+    broken = {**observation(minute=50, epc="urn:epc:id:sgtin:4012345.011111.950")}
+    del broken["eventTime"]
+    mixed = document(
+        observation(minute=51, epc="urn:epc:id:sgtin:4012345.011111.951"),
+        broken,
+        observation(minute=52, epc="urn:epc:id:sgtin:4012345.011111.952"),
+    )
+    waiting = capture_accept(organisation=mine, document=mixed, error_behaviour="proceed")
+    assert [e["index"] for e in waiting.errors] == [1]
+    assert waiting.status == "running"
+    proceeded = capture_job_run(job_id=str(waiting.id))
+    assert proceeded is not None
+    assert (proceeded.status, proceeded.captured_count) == ("failed", 2)
+    assert [e["index"] for e in proceeded.errors] == [1]
+    assert "eventTime" in " ".join(proceeded.errors[0]["problems"])
+    assert EpcisEvent.objects.count() == 5

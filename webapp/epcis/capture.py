@@ -25,7 +25,6 @@ open handoff). A refusal of any of them refuses the event.
 from __future__ import annotations
 
 import json
-import logging
 from datetime import timedelta
 from typing import Any
 
@@ -57,10 +56,8 @@ from webapp.epcis.validation import (
     problems_by_event,
 )
 from webapp.epcis.xml import EpcisXmlError, parse_epcis_xml
-from webapp.operations.services import task_producer
+from webapp.operations.services import task_send_on_commit
 from webapp.organisations.models import Organisation
-
-log = logging.getLogger(__name__)
 
 #: The workers' task that captures a large document in the background.
 CAPTURE_TASK = "workers.tasks.epcis_capture"
@@ -137,11 +134,10 @@ class _Rollback(Exception):
     pass
 
 
-def _events_checked(
-    document: Any, error_behaviour: str
-) -> tuple[list[Any], dict[int, list[Problem]]]:
-    """The document's events and the schema problems of each (proceed mode); refuses the
-    document as a whole when it cannot be captured at all."""
+def _events_checked(document: Any, error_behaviour: str) -> tuple[list[Any], list[dict[str, Any]]]:
+    """The document's events and the job errors of those the schema refuses (proceed
+    mode: `index`, `eventID`, `problems`); refuses the document as a whole when it cannot
+    be captured at all."""
     if error_behaviour not in CaptureJob.ErrorBehaviour.values:
         raise CaptureRefused(
             400, VALIDATION, "Unknown GS1-Capture-Error-Behaviour", "Give rollback or proceed."
@@ -165,7 +161,15 @@ def _events_checked(
         raise CaptureRefused(
             400, VALIDATION, "The document is not valid EPCIS 2.0", "; ".join(lines[:20]), lines
         )
-    return events or [], by_event
+    events = events or []
+    return events, [
+        {
+            "index": i,
+            "eventID": events[i].get("eventID", "") if isinstance(events[i], dict) else "",
+            "problems": _problem_lines(found),
+        }
+        for i, found in sorted(by_event.items())
+    ]
 
 
 def _store(prepared: list[Prepared], job: CaptureJob) -> list[Prepared]:
@@ -221,11 +225,11 @@ def capture_document(
 
     Raises CaptureRefused when the document as a whole is refused (not a document, over
     the limit, or - in rollback mode - not valid by the schema)."""
-    events, by_event = _events_checked(document, error_behaviour)
+    events, refused = _events_checked(document, error_behaviour)
     job = CaptureJob.objects.create(
         organisation=organisation, error_behaviour=error_behaviour, event_count=len(events)
     )
-    return _capture_run(job, document, events, by_event)
+    return _capture_run(job, document, events, refused)
 
 
 def capture_accept(
@@ -238,18 +242,19 @@ def capture_accept(
     small one is captured now; one of more than `CAPTURE_INLINE_EVENTS` events is kept on
     its job, which a worker captures (`capture_job_run`) while the job reads `running`.
     Where no workers take tasks (OPERATIONS_DISPATCH off) every capture runs now."""
-    events, by_event = _events_checked(document, error_behaviour)
+    events, refused = _events_checked(document, error_behaviour)
     if len(events) <= CAPTURE_INLINE_EVENTS or not settings.OPERATIONS_DISPATCH:
         job = CaptureJob.objects.create(
             organisation=organisation, error_behaviour=error_behaviour, event_count=len(events)
         )
-        return _capture_run(job, document, events, by_event)
+        return _capture_run(job, document, events, refused)
     with transaction.atomic():
         job = CaptureJob.objects.create(
             organisation=organisation,
             error_behaviour=error_behaviour,
             event_count=len(events),
             document=document,
+            errors=refused,  # checked now (proceed mode): the worker only captures
         )
         _dispatch(job)
     return job
@@ -258,15 +263,7 @@ def capture_accept(
 def _dispatch(job: CaptureJob) -> None:
     """Hand the job to the workers once it is committed; a broker that is down loses
     nothing (`capture_jobs_resume` sends it again)."""
-    job_id = str(job.id)
-
-    def send() -> None:
-        try:
-            task_producer().send_task(CAPTURE_TASK, args=[job_id])
-        except Exception:
-            log.exception("could not enqueue EPCIS capture %s; it is resumed later", job_id)
-
-    transaction.on_commit(send)
+    task_send_on_commit(CAPTURE_TASK, str(job.id))
 
 
 def capture_job_run(*, job_id: str) -> CaptureJob | None:
@@ -280,16 +277,9 @@ def capture_job_run(*, job_id: str) -> CaptureJob | None:
         )
         if job is None:
             return None
-        document = job.document
-        try:
-            events, by_event = _events_checked(document, job.error_behaviour)
-        except CaptureRefused as exc:  # checked when accepted: only a changed schema
-            job.errors = [{"index": None, "eventID": "", "problems": [exc.detail or exc.title]}]
-            job.error_count, job.status = 1, CaptureJob.Status.FAILED
-            job.finished_at, job.document = timezone.now(), None
-            job.save()
-            return job
-        return _capture_run(job, document, events, by_event)
+        document: dict[str, Any] = job.document or {}
+        events = document["epcisBody"]["eventList"]  # checked when it was accepted
+        return _capture_run(job, document, events, list(job.errors))
 
 
 def capture_jobs_resume(*, stale_after_seconds: float = 120.0) -> int:
@@ -309,19 +299,14 @@ def capture_jobs_resume(*, stale_after_seconds: float = 120.0) -> int:
 
 
 def _capture_run(
-    job: CaptureJob, document: Any, events: list[Any], by_event: dict[int, list[Problem]]
+    job: CaptureJob, document: Any, events: list[Any], refused: list[dict[str, Any]]
 ) -> CaptureJob:
+    """Capture `events` but those the schema `refused` (their job errors already)."""
     organisation = job.organisation
     context = document.get("@context")
-    errors: list[dict[str, Any]] = [
-        {
-            "index": i,
-            "eventID": events[i].get("eventID", "") if isinstance(events[i], dict) else "",
-            "problems": _problem_lines(found),
-        }
-        for i, found in sorted(by_event.items())
-    ]
-    prepared = [event_prepare(i, e, context) for i, e in enumerate(events) if i not in by_event]
+    errors = list(refused)
+    skipped = {e["index"] for e in refused}
+    prepared = [event_prepare(i, e, context) for i, e in enumerate(events) if i not in skipped]
     duplicates_mark(prepared, organisation)
     try:
         captured = _store(prepared, job)

@@ -37,7 +37,7 @@ from webapp.imports.parsing import Sheet, UnreadableFile, sheet_read
 from webapp.imports.records import RECORD_TYPES, RecordType, RowRefused, columns_matched
 from webapp.imports.selectors import import_by_key, operation_by_key
 from webapp.operations.models import Operation
-from webapp.operations.services import IdempotencyConflict, task_producer
+from webapp.operations.services import IdempotencyConflict, task_send_on_commit
 from webapp.organisations.models import Organisation
 
 log = logging.getLogger(__name__)
@@ -167,14 +167,7 @@ def _dispatch(task: str, job: ImportJob) -> None:
     if not settings.OPERATIONS_DISPATCH:
         {VALIDATE_TASK: import_validate, SUBMIT_TASK: import_submit}[task](job_id=job_id)
         return
-
-    def send() -> None:
-        try:
-            task_producer().send_task(task, args=[job_id])
-        except Exception:
-            log.exception("could not enqueue %s for import %s", task, job_id)
-
-    transaction.on_commit(send)
+    task_send_on_commit(task, job_id)
 
 
 def imports_resume(*, stale_after_seconds: float = 120.0) -> int:

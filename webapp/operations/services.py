@@ -76,6 +76,20 @@ def operation_dispatch(operation_id: str) -> None:
         log.warning("could not enqueue operation %s; the sweeper will send it", operation_id)
 
 
+def task_send_on_commit(task: str, *args: str) -> None:
+    """Send `task` to the workers once the current transaction commits. A broker that is
+    down is logged, not raised: the rows are committed, and the caller's periodic resume
+    (the sweeper, `imports_resume`, `capture_jobs_resume`) sends the task again."""
+
+    def send() -> None:
+        try:
+            task_producer().send_task(task, args=list(args))
+        except Exception:
+            log.exception("could not enqueue %s %s; it is sent again later", task, args)
+
+    transaction.on_commit(send)
+
+
 def operation_queue(
     *,
     organisation: Organisation,
