@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ os.environ.setdefault(
 )
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
-from bench.indexer import recreate_database
+from bench.participant import participant_on_fresh_chain
 
 CONTEXT = ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"]
 PREFIX = "4012345"
@@ -86,41 +85,16 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000)
     args = parser.parse_args()
 
-    from deploy.local.node import AnvilNode
+    from contracts.chain.domain import Role
 
-    recreate_database(os.environ["DATABASE_URL"])
-    with AnvilNode() as node, tempfile.TemporaryDirectory() as tmp:
-        os.environ["PROVENANT_RPC_URL"] = node.url
-        os.environ["PROVENANT_CHAIN_ID"] = str(node.chain_id)
-        os.environ["PROVENANT_DEPLOYMENTS_DIR"] = str(Path(tmp) / "deployments")
-        os.environ["PROVENANT_DATA_DIR"] = tmp
-        os.environ["PROVENANT_OPERATIONS_DISPATCH"] = "false"
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0)
-
-        from contracts.chain.client import LocalSigner, get_web3, transact
-        from contracts.chain.deploy import deploy_system
-        from contracts.chain.domain import Role
+    maker = int(Role.MANUFACTURER)
+    with participant_on_fresh_chain(name="Bench Maker", role=maker) as organisation:
         from webapp.epcis.capture import capture_document
         from webapp.epcis.models import EpcisEvent
         from webapp.operations.models import Operation
-        from webapp.organisations.services import organisation_create
 
-        w3 = get_web3(node.url)
-        admin, maker = LocalSigner.create(), LocalSigner.create()
-        _, system, _ = deploy_system(w3, admin, directory=Path(tmp) / "deployments")
-        role = int(Role.MANUFACTURER)
-        transact(
-            w3, admin, system.lots.functions.registerParticipant(maker.address, role, b"\0" * 32)
-        )
-        organisation = organisation_create(name="Bench Maker", roles=Role.MANUFACTURER)
-        organisation.address = maker.address  # the pre-flight simulates from it; no signing
         organisation.gs1_company_prefix = PREFIX
-        organisation.save(update_fields=["address", "gs1_company_prefix"])
+        organisation.save(update_fields=["gs1_company_prefix"])
 
         for label, make in (
             ("every event registers a lot", commissioning),

@@ -24,7 +24,6 @@ import csv
 import io
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/provenant_bench_imports")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
-from bench.indexer import recreate_database
+from bench.participant import participant_on_fresh_chain
 
 GTIN = "4006381333931"
 
@@ -68,42 +67,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000)
     args = parser.parse_args()
 
-    from deploy.local.node import AnvilNode
+    from contracts.chain.domain import Role
 
-    recreate_database(os.environ["DATABASE_URL"])
-    with AnvilNode() as node, tempfile.TemporaryDirectory() as tmp:
-        os.environ["PROVENANT_RPC_URL"] = node.url
-        os.environ["PROVENANT_CHAIN_ID"] = str(node.chain_id)
-        os.environ["PROVENANT_DEPLOYMENTS_DIR"] = str(Path(tmp) / "deployments")
-        os.environ["PROVENANT_DATA_DIR"] = tmp
-        # No workers: the dry run and the queueing run here, and nothing is sent.
-        os.environ["PROVENANT_OPERATIONS_DISPATCH"] = "false"
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0)
-
-        from contracts.chain.client import LocalSigner, get_web3, transact
-        from contracts.chain.deploy import deploy_system
-        from contracts.chain.domain import Role
+    with participant_on_fresh_chain(name="Bench Mine", role=int(Role.MINER)) as organisation:
         from webapp.imports.models import ImportJob
         from webapp.imports.parsing import sheet_read
         from webapp.imports.services import import_create, import_submit_request
-        from webapp.organisations.services import organisation_create
-
-        w3 = get_web3(node.url)
-        admin, miner = LocalSigner.create(), LocalSigner.create()
-        _, system, _ = deploy_system(w3, admin, directory=Path(tmp) / "deployments")
-        transact(
-            w3,
-            admin,
-            system.lots.functions.registerParticipant(miner.address, int(Role.MINER), b"\0" * 32),
-        )
-        organisation = organisation_create(name="Bench Mine", roles=Role.MINER)
-        organisation.address = miner.address  # the pre-flight simulates from it; no signing
-        organisation.save(update_fields=["address"])
 
         content = register_csv(args.rows)
         workbook = register_xlsx(content)
