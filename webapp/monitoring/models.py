@@ -33,6 +33,11 @@ class SensorReading(models.Model):
     #: The UN/ECE Recommendation 20 unit code as given (`CEL`); blank without one.
     unit = models.CharField(max_length=64, blank=True)
     device_id = models.CharField(max_length=512, blank=True)
+    #: The device's sequence number of the reading (device readings only).
+    device_seq = models.BigIntegerField(null=True, blank=True)
+    #: Where the reading was taken (WGS 84 degrees), where the sensor says.
+    latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
     source = models.CharField(max_length=8, choices=Source.choices)
     epcis_event = models.ForeignKey(
         "epcis.EpcisEvent",

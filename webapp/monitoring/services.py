@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -22,6 +22,9 @@ class Measurement:
     mean_value: Decimal | None = None
     unit: str = ""
     device_id: str = ""
+    device_seq: int | None = None
+    latitude: Decimal | None = None
+    longitude: Decimal | None = None
 
 
 def sensor_readings_record(
@@ -44,10 +47,28 @@ def sensor_readings_record(
             mean_value=m.mean_value,
             unit=m.unit,
             device_id=m.device_id,
+            device_seq=m.device_seq,
+            latitude=m.latitude,
+            longitude=m.longitude,
             source=source,
             epcis_event_id=epcis_event_id,
         )
         for lot_id in sorted(set(lot_ids))
         for m in measurements
     ]
-    return SensorReading.objects.bulk_create(rows)
+    stored = SensorReading.objects.bulk_create(rows)
+    for hook in _readings_hooks:
+        hook(stored)
+    return stored
+
+
+#: What runs once readings are stored (rules, anchoring): each gets the new rows, inside the
+#: storing transaction.
+ReadingsHook = Callable[[Sequence[SensorReading]], None]
+_readings_hooks: list[ReadingsHook] = []
+
+
+def on_readings_recorded(hook: ReadingsHook) -> None:
+    """Call `hook` with every batch of readings `sensor_readings_record` stores."""
+    if hook not in _readings_hooks:
+        _readings_hooks.append(hook)
