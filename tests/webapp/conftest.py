@@ -27,6 +27,7 @@ from contracts.chain.deploy import Manifest, read_manifest
 from deploy.local.node import AnvilNode
 from tests.chain_snapshot import ChainSnapshot, rpc
 from tests.contracts.consortium import MEMBERS, Consortium
+from tests.parallel import parallel_index
 from tests.webapp.network import MEMBERS as NETWORK_MEMBERS
 from tests.webapp.network import Network
 from tests.webapp.template import RowsTemplate, delete_instead_of_truncate, empty_tables
@@ -217,14 +218,15 @@ def _fresh_throttle_counts(settings: Any) -> None:
 
 @pytest.fixture
 def redis_worker(portal_settings: Any) -> Any:
-    """A Celery worker with four threads, on the real Redis (database 15, emptied)."""
+    """A Celery worker with four threads, on the real Redis (database 15, emptied; 14, 13...
+    for the second, third... process of a parallel run, so each run has its own queues)."""
     import redis
     from celery.contrib.testing.worker import start_worker
 
     from webapp.operations.services import task_producer
     from workers.celery import app
 
-    url = "redis://127.0.0.1:6379/15"
+    url = f"redis://127.0.0.1:6379/{15 - parallel_index()}"
     redis.Redis.from_url(url).flushdb()
     previous = app.conf.broker_url, app.conf.broker_transport_options
     app.conf.broker_url, app.conf.broker_transport_options = url, {}
