@@ -149,6 +149,13 @@ class SubscriptionForm(_Refusable):
         widget=forms.RadioSelect,
     )
 
+    ed25519 = forms.BooleanField(
+        label="Sign with an Ed25519 key too",
+        required=False,
+        help_text="each request then also carries a v1a signature, which the receiver checks"
+        " with a public key (shown on the subscription's page) instead of a shared secret",
+    )
+
     def clean_lot_ids(self) -> list[int]:
         text = self.cleaned_data.get("lot_ids") or ""
         parts = [p for p in re.split(r"[\s,;]+", text.strip()) if p]
@@ -177,6 +184,7 @@ class SubscriptionForm(_Refusable):
             "batch_timeout_s": data["batch_timeout_s"],
             "confirmations": data["confirmations"],
             "ordered": data["ordered"],
+            "ed25519": data["ed25519"],
         }
 
     @classmethod
@@ -193,6 +201,7 @@ class SubscriptionForm(_Refusable):
                 "batch_timeout_s": subscription.batch_timeout_s,
                 "confirmations": subscription.confirmations,
                 "ordered": "1" if subscription.ordered else "0",
+                "ed25519": hasattr(subscription, "asymmetric_key"),
             }
         )
 

@@ -32,6 +32,7 @@ from webapp.portal.subscription_forms import (
     SubscriptionCreateForm,
     SubscriptionForm,
 )
+from webapp.streams.asymmetric import public_key_of
 from webapp.streams.models import Subscription
 from webapp.streams.selectors import subscription_of, subscriptions_of
 from webapp.streams.services import subscription_create, subscription_delete, subscription_update
@@ -52,16 +53,21 @@ def subscription_for(request: HttpRequest, subscription_id: UUID) -> Subscriptio
 
 
 def secret_page(
-    request: HttpRequest, subscription: Subscription, secret: str, *, rotated: str = ""
+    request: HttpRequest,
+    subscription: Subscription,
+    secret: str,
+    *,
+    rotated: str = "",
+    public_key: str = "",
 ) -> HttpResponse:
     """The one page that shows a signing secret: the answer to a create or a rotation."""
-    return private(
-        render(
-            request,
-            "portal/subscription_secret.html",
-            {"subscription": subscription, "secret": secret, "rotated": rotated},
-        )
-    )
+    context = {
+        "subscription": subscription,
+        "secret": secret,
+        "rotated": rotated,
+        "public_key": public_key,
+    }
+    return private(render(request, "portal/subscription_secret.html", context))
 
 
 @login_required
@@ -110,13 +116,16 @@ def subscription_create_view(request: HttpRequest) -> HttpResponse:
                     for k in ("batch_size", "batch_timeout_s", "confirmations", "ordered")
                 },
                 idempotency_key=key,
+                ed25519=changes.pop("ed25519"),
             )
         except ValidationError as exc:
             form.refuse(exc)
         except (IdempotencyConflict, IntegrityError):
             form.add_error(None, "This form was already sent once; open the subscription.")
         else:
-            return secret_page(request, created.subscription, created.secret)
+            return secret_page(
+                request, created.subscription, created.secret, public_key=created.public_key
+            )
     return render(
         request,
         "portal/subscription_form.html",
@@ -187,6 +196,7 @@ def detail_page(
         "log": words.delivery_log(subscription),
         "dead_letters": words.dead_letter_rows(subscription),
         "secrets": _secrets(subscription),
+        "public_key": public_key_of(subscription=subscription),
         "start": words.start_words(subscription.start),
         "rewind_form": rewind_form or RewindForm(),
         "rotate_form": rotate_form or RotateForm(),

@@ -38,11 +38,13 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from webapp.chain.models import ChainEvent
+from webapp.streams.asymmetric import signing_key_of
 from webapp.streams.models import DeliveryAttempt, Message, Subscription
 from webapp.streams.payloads import fact_payload
 from webapp.streams.selectors import (
@@ -53,7 +55,7 @@ from webapp.streams.selectors import (
     subscription_view,
 )
 from webapp.streams.sender import DeliveryFailed, http_post
-from webapp.streams.signing import signed_headers
+from webapp.streams.signing import hmac_key, signed_headers
 from webapp.streams.ssrf import DestinationRefused, destination_check
 
 log = logging.getLogger(__name__)
@@ -155,9 +157,7 @@ def _run(subscription: Subscription, now: datetime) -> int:
     # cost queries; a run is short).
     view = subscription_view(subscription=subscription)
     ahead = _ReadAhead()
-    # Signing secrets read once per run (a run lasts about a second; a rotation keeps the
-    # previous secret signing for its overlap).
-    secrets = secrets_active(subscription=subscription, at=now)
+    signer = signer_for(subscription=subscription, at=now)
     queue: deque[Message] = deque()
     sent: list[tuple[Message, DeliveryAttempt]] = []  # answered 2xx, not yet recorded
     try:
@@ -174,7 +174,7 @@ def _run(subscription: Subscription, now: datetime) -> int:
             if message.next_attempt_at > now:
                 break  # ordered: the stream waits for this message's next attempt
             code, error, duration = message_send(
-                subscription=subscription, message=message, now=now, secrets=secrets
+                subscription=subscription, message=message, now=now, signer=signer
             )
             log_row = _log_row(subscription, message, now, code, error, duration)
             if not error:
@@ -326,30 +326,47 @@ def _scan(
     return list(ahead.matched), ahead.scanned
 
 
+@dataclass(frozen=True)
+class Signer:
+    """What signs a subscription's requests: the HMAC keys of its active secrets (newest
+    first) and its Ed25519 key, if it has one. Read once per run (a run lasts about a
+    second; a rotation keeps the previous secret signing for its overlap)."""
+
+    keys: list[bytes]
+    ed25519: Ed25519PrivateKey | None = None
+
+
+def signer_for(*, subscription: Subscription, at: datetime) -> Signer:
+    return Signer(
+        keys=[hmac_key(s) for s in secrets_active(subscription=subscription, at=at)],
+        ed25519=signing_key_of(subscription=subscription),
+    )
+
+
 def message_send(
     *,
     subscription: Subscription,
     message: Message,
     now: datetime,
-    secrets: list[str] | None = None,
+    signer: Signer | None = None,
 ) -> tuple[int | None, str, int]:
-    """One signed POST of `message` (with `secrets`, default: those active at `now`):
-    (status code or None, error, duration in ms)."""
+    """One signed POST of `message` (with `signer`, default: the secrets active at `now`
+    and the subscription's Ed25519 key): (status code or None, error, duration in ms)."""
     body = message_body(message)
     began = time.monotonic()
     code: int | None = None
     error = ""
     try:
         destination = destination_check(subscription.url)
+        signer = signer or signer_for(subscription=subscription, at=now)
         headers = signed_headers(
-            secrets=secrets_active(subscription=subscription, at=now)
-            if secrets is None
-            else secrets,
+            secrets=signer.keys,
             message_id=message.message_id,
             # The time of sending, from the wall clock (`now` schedules; receivers check
             # the timestamp against their own clock).
             timestamp=int(time.time()),
             body=body,
+            ed25519=signer.ed25519,
         )
         code = http_post(destination=destination, headers=headers, body=body)
         if not 200 <= code < 300:

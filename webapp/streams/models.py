@@ -247,3 +247,26 @@ class LiveDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"live delivery {self.event_id} ({self.lease_owner or 'free'})"
+
+
+class AsymmetricKey(models.Model):
+    """A subscription's Ed25519 key for `v1a` signatures (`webapp.streams.asymmetric`).
+
+    The organisations' key stores (keystore files, PKCS#11, Key Vault) hold secp256k1
+    signing keys only, so the Ed25519 private key is sealed the way personal data keys
+    are: wrapped by a key-encryption key that never leaves the organisation's key store
+    (`backend`, `reference`: `KeyStoreBackend.create_wrapping_key`). Only the wrapped
+    bytes are stored; the public key is kept readable to be published."""
+
+    subscription = models.OneToOneField(
+        Subscription, on_delete=models.CASCADE, primary_key=True, related_name="asymmetric_key"
+    )
+    backend = models.CharField(max_length=32)
+    reference = models.CharField(max_length=500)
+    wrapped_private_key = models.BinaryField()
+    #: `whpk_` + base64 of the raw public key.
+    public_key = models.CharField(max_length=100)
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"Ed25519 key {self.public_key[:14]}… of {self.subscription_id}"

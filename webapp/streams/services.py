@@ -18,6 +18,11 @@ from django.utils import timezone
 
 from webapp.operations.services import IdempotencyConflict
 from webapp.organisations.models import Organisation
+from webapp.streams.asymmetric import (
+    asymmetric_key_create,
+    asymmetric_key_delete,
+    public_key_of,
+)
 from webapp.streams.delivery import message_send
 from webapp.streams.models import DeliveryAttempt, Message, SigningSecret, Subscription
 from webapp.streams.selectors import dead_letters, sequence_before
@@ -51,6 +56,7 @@ class Start:
 class CreatedSubscription:
     subscription: Subscription
     secret: str  # shown once
+    public_key: str = ""  # `whpk_`: the `v1a` signatures' key, when asked for
 
 
 def _url_checked(url: str) -> str:
@@ -82,14 +88,17 @@ def subscription_create(
     filters: dict[str, Any],
     options: dict[str, Any],
     idempotency_key: str = "",
+    ed25519: bool = False,
     now: datetime | None = None,
 ) -> CreatedSubscription:
-    """A new subscription and its first secret. The same `idempotency_key` with the same
+    """A new subscription and its first secret (and with `ed25519` its Ed25519 key: every
+    request then carries a `v1a` signature too). The same `idempotency_key` with the same
     request answers with the subscription it made (and its newest secret); with another
     request it is refused."""
     now = now or timezone.now()
+    asked = {**filters, **options, **({"ed25519": True} if ed25519 else {})}
     request = json.dumps(
-        {"name": name, "url": url, "start": start.describe(), **filters, **options},
+        {"name": name, "url": url, "start": start.describe(), **asked},
         sort_keys=True,
         default=str,
     )
@@ -104,7 +113,9 @@ def subscription_create(
                     "This Idempotency-Key created a subscription with another request."
                 )
             newest = SigningSecret.objects.filter(subscription=earlier).first()
-            return CreatedSubscription(earlier, newest.secret if newest else "")
+            return CreatedSubscription(
+                earlier, newest.secret if newest else "", public_key_of(subscription=earlier)
+            )
     _url_checked(url)
     _options_checked(options)
     chain_id = settings.CHAIN_ID
@@ -126,23 +137,32 @@ def subscription_create(
             **{k: v for k, v in options.items() if k in OPTIONS},
         )
         SigningSecret.objects.create(subscription=subscription, secret=secret, created_at=now)
-    return CreatedSubscription(subscription, secret)
+        public_key = ""
+        if ed25519:
+            public_key = asymmetric_key_create(subscription=subscription, now=now).public_key
+    return CreatedSubscription(subscription, secret, public_key)
 
 
 def subscription_update(*, subscription: Subscription, changes: dict[str, Any]) -> Subscription:
     """Change the URL, the filter or the options; the events not yet formed into a message
-    follow the new ones."""
+    follow the new ones. `ed25519` true gives the subscription an Ed25519 key (kept if it
+    has one), false drops it (requests then carry `v1` signatures only)."""
     if "url" in changes:
         _url_checked(changes["url"])
     _options_checked(changes)
     fields = [k for k in ("url", "name", *FILTERS, *OPTIONS) if k in changes]
-    if not fields:
+    if not fields and "ed25519" not in changes:
         return subscription
     with transaction.atomic():
         locked = Subscription.objects.select_for_update().get(pk=subscription.pk)
         for name in fields:
             setattr(locked, name, changes[name])
-        locked.save(update_fields=[*fields, "updated_at"])
+        if fields:
+            locked.save(update_fields=[*fields, "updated_at"])
+        if changes.get("ed25519"):
+            asymmetric_key_create(subscription=locked)
+        elif "ed25519" in changes:
+            asymmetric_key_delete(subscription=locked)
     return locked
 
 

@@ -24,6 +24,7 @@ from webapp.api.authentication import acting_organisation
 from webapp.api.fields import id_field
 from webapp.api.schema import IDEMPOTENCY, problems, read_responses
 from webapp.api.views.common import WriteView
+from webapp.streams.asymmetric import public_key_of
 from webapp.streams.models import DeliveryAttempt, Message, Subscription
 from webapp.streams.selectors import (
     dead_letters,
@@ -73,6 +74,9 @@ class SubscriptionOutput(serializers.Serializer[Any]):
     ordered = serializers.BooleanField()
     state = serializers.CharField(help_text="active, paused or disabled")
     disabled_reason = serializers.CharField()
+    public_key = serializers.CharField(
+        help_text="whpk_ Ed25519 public key the v1a signatures verify with (empty: v1 only)"
+    )
     start = serializers.CharField()
     checkpoint = serializers.IntegerField(help_text="last sequence delivered or skipped")
     pending = serializers.IntegerField(help_text="messages formed, not yet delivered")
@@ -142,6 +146,7 @@ def subscription_json(request: Request, subscription: Subscription) -> dict[str,
         "ordered": subscription.ordered,
         "state": subscription.state,
         "disabled_reason": subscription.disabled_reason,
+        "public_key": public_key_of(subscription=subscription),
         "start": subscription.start,
         "checkpoint": subscription.checkpoint,
         "pending": subscription.messages.filter(status=Message.Status.PENDING).count(),
@@ -183,6 +188,10 @@ class FilterInput(serializers.Serializer[Any]):
         min_value=0, max_value=MAX_CONFIRMATIONS, required=False
     )
     ordered = serializers.BooleanField(required=False)
+    ed25519 = serializers.BooleanField(
+        required=False,
+        help_text="sign with an Ed25519 key too (a v1a signature beside the v1 ones)",
+    )
 
     def validate_event_types(self, value: list[str]) -> list[str]:
         known = set(event_types_known())
@@ -248,6 +257,7 @@ class SubscriptionListApi(generics.ListAPIView, WriteView):  # type: ignore[type
             filters={k: data[k] for k in FILTERS if k in data},
             options={k: data[k] for k in OPTIONS if k in data},
             idempotency_key=key,
+            ed25519=data.get("ed25519", False),
         )
         body = {**subscription_json(request, created.subscription), "secret": created.secret}
         return Response(body, status=201, headers={"Location": body["url"]})
