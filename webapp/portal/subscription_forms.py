@@ -149,12 +149,26 @@ class SubscriptionForm(_Refusable):
         widget=forms.RadioSelect,
     )
 
+    format = forms.ChoiceField(
+        label="What each event carries",
+        choices=[
+            ("rest", "The fact as the chain states it (as the REST API shows it)"),
+            ("epcis", "The fact's EPCIS 2.0 event"),
+            ("both", "Both"),
+        ],
+        initial="rest",
+        required=False,
+        widget=forms.RadioSelect,
+    )
     ed25519 = forms.BooleanField(
         label="Sign with an Ed25519 key too",
         required=False,
         help_text="each request then also carries a v1a signature, which the receiver checks"
         " with a public key (shown on the subscription's page) instead of a shared secret",
     )
+
+    def clean_format(self) -> str:
+        return str(self.cleaned_data.get("format") or "rest")
 
     def clean_lot_ids(self) -> list[int]:
         text = self.cleaned_data.get("lot_ids") or ""
@@ -184,6 +198,7 @@ class SubscriptionForm(_Refusable):
             "batch_timeout_s": data["batch_timeout_s"],
             "confirmations": data["confirmations"],
             "ordered": data["ordered"],
+            "format": data["format"],
             "ed25519": data["ed25519"],
         }
 
@@ -201,6 +216,7 @@ class SubscriptionForm(_Refusable):
                 "batch_timeout_s": subscription.batch_timeout_s,
                 "confirmations": subscription.confirmations,
                 "ordered": "1" if subscription.ordered else "0",
+                "format": subscription.format,
                 "ed25519": hasattr(subscription, "asymmetric_key"),
             }
         )

@@ -113,7 +113,7 @@ def subscription_create_view(request: HttpRequest) -> HttpResponse:
                 filters={k: changes[k] for k in ("event_types", "lot_ids", "own_only")},
                 options={
                     k: changes[k]
-                    for k in ("batch_size", "batch_timeout_s", "confirmations", "ordered")
+                    for k in ("batch_size", "batch_timeout_s", "confirmations", "ordered", "format")
                 },
                 idempotency_key=key,
                 ed25519=changes.pop("ed25519"),

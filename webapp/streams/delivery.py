@@ -6,7 +6,8 @@ Request body (JSON, UTF-8):
 - `batch_size` > 1: ``{"type": "batch", "data": [<payload>, ...]}`` (up to `batch_size`
   payloads in sequence order; fewer once the oldest waited `batch_timeout_s`).
 
-A payload is `webapp.streams.payloads.fact_payload`, or `retraction_payload` (type
+A payload is `webapp.streams.payloads.fact_payloads` in the subscription's `format`
+(`rest`, `epcis`, `both`), or a `retraction_payloads` one (type
 `retracted`) for a fact a reorganisation removed after it was delivered. `webhook-id` is
 the payload id for one event (`<payload id>_retracted` for a retraction) and, for a batch,
 ``batch_`` + a hash of its first and last payload ids; a retry, a worker restarted
@@ -46,7 +47,7 @@ from django.utils import timezone
 from webapp.chain.models import ChainEvent
 from webapp.streams.asymmetric import signing_key_of
 from webapp.streams.models import DeliveryAttempt, Message, Subscription
-from webapp.streams.payloads import fact_payload
+from webapp.streams.payloads import fact_payloads
 from webapp.streams.selectors import (
     SubscriptionView,
     events_matching,
@@ -247,8 +248,16 @@ def _form(
             if now - started < timedelta(seconds=subscription.batch_timeout_s):
                 subscription.save(update_fields=["checkpoint", "batch_started_at", "updated_at"])
                 return None
-        formed = [_message(subscription, events, events[-1].pk, now) for events in full[:-1]]
-        formed.append(_message(subscription, matched, scanned, now))
+        groups = [(events, events[-1].pk) for events in full[:-1]] + [(matched, scanned)]
+        # The payloads of every message formed now in one go (the EPCIS format reads the
+        # names of the lots and parties once for all of them).
+        payloads = iter(
+            fact_payloads([e for events, _ in groups for e in events], format=subscription.format)
+        )
+        formed = [
+            _message(subscription, events, [next(payloads) for _ in events], last, now)
+            for events, last in groups
+        ]
         messages = Message.objects.bulk_create(formed)
         subscription.batch_started_at = None
         if not subscription.ordered:
@@ -281,9 +290,12 @@ def _batches(
 
 
 def _message(
-    subscription: Subscription, events: list[ChainEvent], last_sequence: int, now: datetime
+    subscription: Subscription,
+    events: list[ChainEvent],
+    payloads: list[dict[str, Any]],
+    last_sequence: int,
+    now: datetime,
 ) -> Message:
-    payloads = [fact_payload(e) for e in events]
     batch = subscription.batch_size > 1
     return Message(
         subscription=subscription,

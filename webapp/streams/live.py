@@ -20,7 +20,8 @@ gets more only as it acknowledges. State lives in PostgreSQL, not in the process
 
 Visibility is the webhooks' (`webapp.streams.selectors`): what a connection receives is
 `events_matching` of the subscription's view, never past the streams consumer's horizon.
-The payload is `webapp.streams.payloads.fact_payload`, the one shape every transport uses.
+The payload is `webapp.streams.payloads.fact_payloads` in the subscription's `format`,
+the one shape every transport uses.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from django.utils import timezone
 from webapp.chain.models import ChainEvent
 from webapp.organisations.models import Organisation
 from webapp.streams.models import LiveCursor, LiveDelivery, Subscription
-from webapp.streams.payloads import fact_payload
+from webapp.streams.payloads import fact_payloads
 from webapp.streams.selectors import (
     SubscriptionView,
     events_matching,
@@ -259,8 +260,9 @@ def _read(
                 leased_until=until,
                 deliveries=1,
             )
-            for event in matched
-            for payload in [fact_payload(event)]
+            for event, payload in zip(
+                matched, fact_payloads(matched, format=subscription.format), strict=True
+            )
         ]
         LiveDelivery.objects.bulk_create(rows)
         cursor.read_through = scanned
@@ -321,7 +323,7 @@ def live_read(
     scanned = after
     while len(out) < limit and scanned < horizon:
         chunk = list(events.filter(id__gt=scanned).order_by("id")[:SCAN])
-        out += [fact_payload(e) for e in events_matching(view=view, events=chunk)]
+        out += fact_payloads(events_matching(view=view, events=chunk), format=subscription.format)
         scanned = chunk[-1].pk if len(chunk) == SCAN else horizon
     if len(out) > limit:
         out = out[:limit]

@@ -51,6 +51,16 @@ class Subscription(models.Model):
     batch_timeout_s = models.PositiveIntegerField(default=5)
     confirmations = models.PositiveIntegerField(default=0)
     ordered = models.BooleanField(default=True)
+
+    class Format(models.TextChoices):
+        #: The fact as the contract emitted it (`fact`), in the REST API's shape.
+        REST = "rest"
+        #: The fact's EPCIS 2.0 event (`epcis`) instead of `fact`.
+        EPCIS = "epcis"
+        BOTH = "both"
+
+    #: What each payload carries of the fact (`webapp.streams.payloads`).
+    format = models.CharField(max_length=8, choices=Format.choices, default=Format.REST)
     state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
     disabled_reason = models.TextField(blank=True)
     #: How the start was asked for ("oldest", "newest", "sequence:12", "block:40", "time:…").

@@ -16,7 +16,7 @@ from django.utils import timezone
 from webapp.chain.models import ChainEvent
 from webapp.streams.delivery import message_id
 from webapp.streams.models import Message, Subscription
-from webapp.streams.payloads import retraction_payload
+from webapp.streams.payloads import retraction_payloads
 from webapp.streams.selectors import events_matching, subscription_view
 
 
@@ -47,7 +47,7 @@ def streams_rollback(*, chain_id: int, to_block: int) -> int:
         batch = size > 1
         for start in range(0, len(facts), size):
             chunk = facts[start : start + size]
-            payloads = [retraction_payload(e) for e in chunk]
+            payloads = retraction_payloads(chunk, format=subscription.format)
             Message.objects.create(
                 subscription=subscription,
                 message_id=message_id(payloads, batch=batch, kind=Message.Kind.RETRACTIONS),

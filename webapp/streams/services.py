@@ -33,7 +33,7 @@ MAX_BATCH_SIZE = 1000
 MAX_BATCH_TIMEOUT_S = 3600
 MAX_CONFIRMATIONS = 1000
 #: Options a subscription's owner may change after creation.
-OPTIONS = ("batch_size", "batch_timeout_s", "confirmations", "ordered")
+OPTIONS = ("batch_size", "batch_timeout_s", "confirmations", "ordered", "format")
 FILTERS = ("event_types", "lot_ids", "own_only")
 
 
@@ -76,6 +76,8 @@ def _options_checked(options: dict[str, Any]) -> dict[str, Any]:
     for name, (low, high) in limits.items():
         if name in options and not low <= int(options[name]) <= high:
             raise ValidationError({name: [f"Give a number from {low} to {high}."]})
+    if "format" in options and options["format"] not in Subscription.Format.values:
+        raise ValidationError({"format": [f"Give one of {', '.join(Subscription.Format)}."]})
     return options
 
 

@@ -72,6 +72,7 @@ class SubscriptionOutput(serializers.Serializer[Any]):
     batch_timeout_s = serializers.IntegerField()
     confirmations = serializers.IntegerField()
     ordered = serializers.BooleanField()
+    format = serializers.CharField(help_text="rest, epcis or both: what a payload carries")
     state = serializers.CharField(help_text="active, paused or disabled")
     disabled_reason = serializers.CharField()
     public_key = serializers.CharField(
@@ -144,6 +145,7 @@ def subscription_json(request: Request, subscription: Subscription) -> dict[str,
         "batch_timeout_s": subscription.batch_timeout_s,
         "confirmations": subscription.confirmations,
         "ordered": subscription.ordered,
+        "format": subscription.format,
         "state": subscription.state,
         "disabled_reason": subscription.disabled_reason,
         "public_key": public_key_of(subscription=subscription),
@@ -188,6 +190,12 @@ class FilterInput(serializers.Serializer[Any]):
         min_value=0, max_value=MAX_CONFIRMATIONS, required=False
     )
     ordered = serializers.BooleanField(required=False)
+    format = serializers.ChoiceField(
+        choices=Subscription.Format.values,
+        required=False,
+        help_text="rest: the fact's arguments (`fact`); epcis: its EPCIS 2.0 event (`epcis`)"
+        " instead; both",
+    )
     ed25519 = serializers.BooleanField(
         required=False,
         help_text="sign with an Ed25519 key too (a v1a signature beside the v1 ones)",
@@ -215,7 +223,7 @@ def _start(data: dict[str, Any], kind_field: str) -> Start:
 
 
 FILTERS = ("event_types", "lot_ids", "own_only")
-OPTIONS = ("batch_size", "batch_timeout_s", "confirmations", "ordered")
+OPTIONS = ("batch_size", "batch_timeout_s", "confirmations", "ordered", "format")
 
 
 class SubscriptionListApi(generics.ListAPIView, WriteView):  # type: ignore[type-arg]
