@@ -103,12 +103,13 @@ def subscription_create_view(request: HttpRequest) -> HttpResponse:
                 " Rotate the secret if it was not kept.",
             )
             return redirect("portal:subscription", subscription_id=earlier.pk)
-        changes = form.changes()
+        changes = form.given(data)
+        live = form.is_live()
         try:
             created = subscription_create(
                 organisation=organisation,
                 name=changes.pop("name"),
-                url=changes.pop("url"),
+                url="" if live else changes.pop("url"),
                 start=form.start_point(),
                 filters={k: changes[k] for k in ("event_types", "lot_ids", "own_only")},
                 options={
@@ -117,12 +118,16 @@ def subscription_create_view(request: HttpRequest) -> HttpResponse:
                 },
                 idempotency_key=key,
                 ed25519=changes.pop("ed25519"),
+                transport=data["transport"],
             )
         except ValidationError as exc:
             form.refuse(exc)
         except (IdempotencyConflict, IntegrityError):
             form.add_error(None, "This form was already sent once; open the subscription.")
         else:
+            if live:
+                messages.success(request, f"{created.subscription.name} is created: read it live.")
+                return redirect("portal:subscription", subscription_id=created.subscription.pk)
             return secret_page(
                 request, created.subscription, created.secret, public_key=created.public_key
             )
@@ -138,7 +143,8 @@ def subscription_create_view(request: HttpRequest) -> HttpResponse:
 @requires("subscription-edit")
 def subscription_edit_view(request: HttpRequest, subscription_id: UUID) -> HttpResponse:
     subscription = subscription_for(request, subscription_id)
-    form = SubscriptionForm(request.POST) if request.method == "POST" else None
+    live = subscription.transport == Subscription.Transport.WEBSOCKET
+    form = SubscriptionForm(request.POST, live=live) if request.method == "POST" else None
     if form is not None and form.is_valid():
         try:
             subscription_update(subscription=subscription, changes=form.changes())
@@ -201,6 +207,7 @@ def detail_page(
         "rewind_form": rewind_form or RewindForm(),
         "rotate_form": rotate_form or RotateForm(),
         "log_rows": words.LOG_ROWS,
+        "live": subscription.transport == Subscription.Transport.WEBSOCKET,
     }
     return render(request, "portal/subscription.html", context, status=status)
 

@@ -31,7 +31,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Min, Q
 from django.utils import timezone
@@ -43,10 +42,9 @@ from webapp.streams.payloads import fact_payloads
 from webapp.streams.selectors import (
     SubscriptionView,
     events_matching,
-    sequence_before,
     stream_horizon,
 )
-from webapp.streams.services import FILTERS, Start
+from webapp.streams.services import Start, subscription_create
 
 #: How long a connection holds its events without renewing (a dead process's events go
 #: to another connection after this).
@@ -88,23 +86,20 @@ def live_subscription_create(
     start: Start,
     filters: dict[str, Any] | None = None,
     confirmations: int = 0,
+    format: str = "rest",
 ) -> Subscription:
-    """A subscription consumed over WebSocket or Server-Sent Events (no URL, no secret)."""
-    chain_id = int(settings.CHAIN_ID)
-    checkpoint = sequence_before(
-        chain_id=chain_id, kind=start.kind, sequence=start.sequence, block=start.block, at=start.at
-    )
-    return Subscription.objects.create(
+    """A subscription consumed over WebSocket or Server-Sent Events (no URL, no secret):
+    `webapp.streams.services.subscription_create` with transport `websocket`, which the
+    API and the portal call."""
+    return subscription_create(
         organisation=organisation,
         name=name,
-        chain_id=chain_id,
-        transport=Subscription.Transport.WEBSOCKET,
         url="",
-        start=start.describe(),
-        checkpoint=checkpoint,
-        confirmations=confirmations,
-        **{k: v for k, v in (filters or {}).items() if k in FILTERS},
-    )
+        start=start,
+        filters=filters or {},
+        options={"confirmations": confirmations, "format": format},
+        transport=Subscription.Transport.WEBSOCKET,
+    ).subscription
 
 
 def live_subscription_of(*, organisation: Organisation, reference: str) -> Subscription:
@@ -220,8 +215,10 @@ def live_claim(
             .order_by("sequence")[:want]
         )
         for row in free:
+            # A retraction a reorganisation queued has not been sent before.
+            again = row.deliveries > 0
             row.lease_owner, row.leased_until, row.deliveries = owner, until, row.deliveries + 1
-            out.append(LiveEvent(row.sequence, row.event_id, row.data, redelivery=True))
+            out.append(LiveEvent(row.sequence, row.event_id, row.data, redelivery=again))
         LiveDelivery.objects.bulk_update(free, ["lease_owner", "leased_until", "deliveries"])
     if len(out) < want:
         out += _read(subscription, view, owner, want - len(out), until)

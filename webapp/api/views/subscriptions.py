@@ -1,6 +1,8 @@
-"""Event subscriptions (webhooks): an organisation's systems receive the chain's facts it
-may see, signed per Standard Webhooks, from a start it chooses, and can pause, resume,
-rewind, rotate the signing secret, read the delivery log and replay dead letters.
+"""Event subscriptions: an organisation's systems receive the chain's facts it may see, as
+webhooks signed per Standard Webhooks or read live (transport `websocket`: over WebSocket
+or Server-Sent Events from `webapp.streams.asgi`), from a start it chooses, and can pause,
+resume, rewind, (webhooks) rotate the signing secret, read the delivery log and replay
+dead letters.
 
 The signing secret is in the answer to the create and to a rotation only. An organisation
 sees only its own subscriptions: another's id answers 404, as an unknown one does.
@@ -63,8 +65,8 @@ class SubscriptionOutput(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     url = serializers.URLField(help_text="this subscription in the API")
     name = serializers.CharField()
-    transport = serializers.CharField()
-    destination = serializers.CharField(help_text="where the webhooks go")
+    transport = serializers.CharField(help_text="webhook or websocket (live)")
+    destination = serializers.CharField(help_text="where the webhooks go (empty when live)")
     event_types = serializers.ListField(child=serializers.CharField())
     lot_ids = serializers.ListField(child=serializers.CharField())
     own_only = serializers.BooleanField()
@@ -86,7 +88,9 @@ class SubscriptionOutput(serializers.Serializer[Any]):
 
 
 class CreatedOutput(SubscriptionOutput):
-    secret = serializers.CharField(help_text="the signing secret: shown this once")
+    secret = serializers.CharField(
+        allow_null=True, help_text="the signing secret: shown this once (a webhook's)"
+    )
 
 
 class SecretOutput(serializers.Serializer[Any]):
@@ -232,7 +236,21 @@ class SubscriptionListApi(generics.ListAPIView, WriteView):  # type: ignore[type
             ref_name = "SubscriptionInput"
 
         name = serializers.CharField(max_length=100)
-        url = serializers.URLField(max_length=2000, help_text="https:// only")
+        transport = serializers.ChoiceField(
+            choices=[Subscription.Transport.WEBHOOK, Subscription.Transport.WEBSOCKET],
+            default=Subscription.Transport.WEBHOOK,
+            help_text="webhook: POSTed to `url`; websocket: read over WebSocket or"
+            " Server-Sent Events (no url, no secret)",
+        )
+        url = serializers.URLField(
+            max_length=2000, required=False, help_text="https:// only; a webhook's, required"
+        )
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            if attrs["transport"] == Subscription.Transport.WEBHOOK and not attrs.get("url"):
+                raise serializers.ValidationError({"url": ["A webhook needs its URL."]})
+            return attrs
+
         start = serializers.ChoiceField(
             choices=STARTS, default="newest", help_text="where the stream starts"
         )
@@ -260,14 +278,18 @@ class SubscriptionListApi(generics.ListAPIView, WriteView):  # type: ignore[type
         created = subscription_create(
             organisation=acting_organisation(request),
             name=data["name"],
-            url=data["url"],
+            url=data.get("url", ""),
             start=_start(data, "start"),
             filters={k: data[k] for k in FILTERS if k in data},
             options={k: data[k] for k in OPTIONS if k in data},
             idempotency_key=key,
             ed25519=data.get("ed25519", False),
+            transport=data["transport"],
         )
-        body = {**subscription_json(request, created.subscription), "secret": created.secret}
+        body = {
+            **subscription_json(request, created.subscription),
+            "secret": created.secret or None,
+        }
         return Response(body, status=201, headers={"Location": body["url"]})
 
 
