@@ -99,7 +99,11 @@ def subscription_rotate_view(request: HttpRequest, subscription_id: UUID) -> Htt
     if not form.is_valid():
         return detail_page(request, subscription, rotate_form=form, status=400)
     overlap_s = form.cleaned_data["overlap_s"]
-    secret = secret_rotate(subscription=subscription, overlap=timedelta(seconds=overlap_s))
+    try:
+        secret = secret_rotate(subscription=subscription, overlap=timedelta(seconds=overlap_s))
+    except ValidationError as exc:  # a live subscription has no secret
+        messages.error(request, " ".join(exc.messages))
+        return _back(subscription)
     previous = subscription.secrets.exclude(secret=secret).order_by("-created_at").first()
     until = previous.expires_at if previous is not None else None
     return secret_page(request, subscription, secret, rotated=rotated_words(overlap_s, until))
@@ -110,7 +114,11 @@ def subscription_rotate_view(request: HttpRequest, subscription_id: UUID) -> Htt
 @requires("subscription-test")
 def subscription_test_view(request: HttpRequest, subscription_id: UUID) -> HttpResponse:
     subscription = subscription_for(request, subscription_id)
-    attempt = subscription_send_test(subscription=subscription)
+    try:
+        attempt = subscription_send_test(subscription=subscription)
+    except ValidationError as exc:  # a live subscription is read, not sent to
+        messages.error(request, " ".join(exc.messages))
+        return _back(subscription)
     if attempt.status == DeliveryAttempt.Status.DELIVERED:
         messages.success(
             request,

@@ -100,6 +100,7 @@ class SubscriptionForm(_Refusable):
         label="Destination URL",
         max_length=2000,
         assume_scheme="https",
+        required=False,
         help_text="where the webhooks go: https:// to a public address",
     )
     event_types = forms.MultipleChoiceField(
@@ -149,6 +150,49 @@ class SubscriptionForm(_Refusable):
         widget=forms.RadioSelect,
     )
 
+    format = forms.ChoiceField(
+        label="What each event carries",
+        choices=[
+            ("rest", "The fact as the chain states it (as the REST API shows it)"),
+            ("epcis", "The fact's EPCIS 2.0 event"),
+            ("both", "Both"),
+        ],
+        initial="rest",
+        required=False,
+        widget=forms.RadioSelect,
+    )
+    ed25519 = forms.BooleanField(
+        label="Sign with an Ed25519 key too",
+        required=False,
+        help_text="each request then also carries a v1a signature, which the receiver checks"
+        " with a public key (shown on the subscription's page) instead of a shared secret",
+    )
+
+    #: A live subscription's settings (no URL, secret, batches or order).
+    LIVE = ("name", "event_types", "lot_ids", "own_only", "confirmations", "format")
+
+    #: What only a webhook has.
+    WEBHOOK_ONLY = ("url", "batch_size", "batch_timeout_s", "ordered", "ed25519")
+
+    def __init__(self, *args: Any, live: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.live = live
+        if live or self.data.get("transport") == "websocket":
+            for name in self.WEBHOOK_ONLY:
+                self.fields[name].required = False
+
+    def is_live(self) -> bool:
+        return self.live
+
+    def clean(self) -> dict[str, Any] | None:
+        cleaned = super().clean()
+        if not self.is_live() and not self.cleaned_data.get("url") and "url" not in self.errors:
+            self.add_error("url", "Give the URL the webhooks go to.")
+        return cleaned
+
+    def clean_format(self) -> str:
+        return str(self.cleaned_data.get("format") or "rest")
+
     def clean_lot_ids(self) -> list[int]:
         text = self.cleaned_data.get("lot_ids") or ""
         parts = [p for p in re.split(r"[\s,;]+", text.strip()) if p]
@@ -167,6 +211,12 @@ class SubscriptionForm(_Refusable):
 
     def changes(self) -> dict[str, Any]:
         data = self.cleaned_data
+        if self.is_live():
+            return {k: v for k, v in self.given(data).items() if k in self.LIVE}
+        return self.given(data)
+
+    @staticmethod
+    def given(data: dict[str, Any]) -> dict[str, Any]:
         return {
             "name": data["name"],
             "url": data["url"],
@@ -177,12 +227,15 @@ class SubscriptionForm(_Refusable):
             "batch_timeout_s": data["batch_timeout_s"],
             "confirmations": data["confirmations"],
             "ordered": data["ordered"],
+            "format": data["format"],
+            "ed25519": data["ed25519"],
         }
 
     @classmethod
     def of(cls, subscription: Any) -> SubscriptionForm:
         """The form filled in with a subscription's current settings."""
         return cls(
+            live=subscription.transport == "websocket",
             initial={
                 "name": subscription.name,
                 "url": subscription.url,
@@ -193,7 +246,9 @@ class SubscriptionForm(_Refusable):
                 "batch_timeout_s": subscription.batch_timeout_s,
                 "confirmations": subscription.confirmations,
                 "ordered": "1" if subscription.ordered else "0",
-            }
+                "format": subscription.format,
+                "ed25519": hasattr(subscription, "asymmetric_key"),
+            },
         )
 
 
@@ -212,6 +267,16 @@ def _point(data: dict[str, Any], kind: str) -> Start:
 
 
 class SubscriptionCreateForm(SubscriptionForm):
+    transport = forms.ChoiceField(
+        label="How it is delivered",
+        choices=[
+            ("webhook", "Webhooks: signed POSTs to a URL of yours"),
+            ("websocket", "Live: your system reads it over WebSocket or Server-Sent Events"),
+        ],
+        initial="webhook",
+        required=False,
+        widget=forms.RadioSelect,
+    )
     start = forms.ChoiceField(
         label="Start",
         choices=[
@@ -234,6 +299,12 @@ class SubscriptionCreateForm(SubscriptionForm):
         # One key per form shown: the form sent twice makes one subscription.
         self.fields["idempotency_key"].initial = uuid.uuid4().hex
         self.fields["time"].help_text = f"in {timezone.get_current_timezone_name()}"
+
+    def clean_transport(self) -> str:
+        return str(self.cleaned_data.get("transport") or "webhook")
+
+    def is_live(self) -> bool:
+        return self.cleaned_data.get("transport") == "websocket"
 
     def clean(self) -> dict[str, Any] | None:
         cleaned = super().clean()

@@ -32,6 +32,7 @@ from webapp.portal.subscription_forms import (
     SubscriptionCreateForm,
     SubscriptionForm,
 )
+from webapp.streams.asymmetric import public_key_of
 from webapp.streams.models import Subscription
 from webapp.streams.selectors import subscription_of, subscriptions_of
 from webapp.streams.services import subscription_create, subscription_delete, subscription_update
@@ -52,16 +53,21 @@ def subscription_for(request: HttpRequest, subscription_id: UUID) -> Subscriptio
 
 
 def secret_page(
-    request: HttpRequest, subscription: Subscription, secret: str, *, rotated: str = ""
+    request: HttpRequest,
+    subscription: Subscription,
+    secret: str,
+    *,
+    rotated: str = "",
+    public_key: str = "",
 ) -> HttpResponse:
     """The one page that shows a signing secret: the answer to a create or a rotation."""
-    return private(
-        render(
-            request,
-            "portal/subscription_secret.html",
-            {"subscription": subscription, "secret": secret, "rotated": rotated},
-        )
-    )
+    context = {
+        "subscription": subscription,
+        "secret": secret,
+        "rotated": rotated,
+        "public_key": public_key,
+    }
+    return private(render(request, "portal/subscription_secret.html", context))
 
 
 @login_required
@@ -97,26 +103,34 @@ def subscription_create_view(request: HttpRequest) -> HttpResponse:
                 " Rotate the secret if it was not kept.",
             )
             return redirect("portal:subscription", subscription_id=earlier.pk)
-        changes = form.changes()
+        changes = form.given(data)
+        live = form.is_live()
         try:
             created = subscription_create(
                 organisation=organisation,
                 name=changes.pop("name"),
-                url=changes.pop("url"),
+                url="" if live else changes.pop("url"),
                 start=form.start_point(),
                 filters={k: changes[k] for k in ("event_types", "lot_ids", "own_only")},
                 options={
                     k: changes[k]
-                    for k in ("batch_size", "batch_timeout_s", "confirmations", "ordered")
+                    for k in ("batch_size", "batch_timeout_s", "confirmations", "ordered", "format")
                 },
                 idempotency_key=key,
+                ed25519=changes.pop("ed25519"),
+                transport=data["transport"],
             )
         except ValidationError as exc:
             form.refuse(exc)
         except (IdempotencyConflict, IntegrityError):
             form.add_error(None, "This form was already sent once; open the subscription.")
         else:
-            return secret_page(request, created.subscription, created.secret)
+            if live:
+                messages.success(request, f"{created.subscription.name} is created: read it live.")
+                return redirect("portal:subscription", subscription_id=created.subscription.pk)
+            return secret_page(
+                request, created.subscription, created.secret, public_key=created.public_key
+            )
     return render(
         request,
         "portal/subscription_form.html",
@@ -129,7 +143,8 @@ def subscription_create_view(request: HttpRequest) -> HttpResponse:
 @requires("subscription-edit")
 def subscription_edit_view(request: HttpRequest, subscription_id: UUID) -> HttpResponse:
     subscription = subscription_for(request, subscription_id)
-    form = SubscriptionForm(request.POST) if request.method == "POST" else None
+    live = subscription.transport == Subscription.Transport.WEBSOCKET
+    form = SubscriptionForm(request.POST, live=live) if request.method == "POST" else None
     if form is not None and form.is_valid():
         try:
             subscription_update(subscription=subscription, changes=form.changes())
@@ -187,10 +202,12 @@ def detail_page(
         "log": words.delivery_log(subscription),
         "dead_letters": words.dead_letter_rows(subscription),
         "secrets": _secrets(subscription),
+        "public_key": public_key_of(subscription=subscription),
         "start": words.start_words(subscription.start),
         "rewind_form": rewind_form or RewindForm(),
         "rotate_form": rotate_form or RotateForm(),
         "log_rows": words.LOG_ROWS,
+        "live": subscription.transport == Subscription.Transport.WEBSOCKET,
     }
     return render(request, "portal/subscription.html", context, status=status)
 

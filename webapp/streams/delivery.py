@@ -6,7 +6,8 @@ Request body (JSON, UTF-8):
 - `batch_size` > 1: ``{"type": "batch", "data": [<payload>, ...]}`` (up to `batch_size`
   payloads in sequence order; fewer once the oldest waited `batch_timeout_s`).
 
-A payload is `webapp.streams.payloads.fact_payload`, or `retraction_payload` (type
+A payload is `webapp.streams.payloads.fact_payloads` in the subscription's `format`
+(`rest`, `epcis`, `both`), or a `retraction_payloads` one (type
 `retracted`) for a fact a reorganisation removed after it was delivered. `webhook-id` is
 the payload id for one event (`<payload id>_retracted` for a retraction) and, for a batch,
 ``batch_`` + a hash of its first and last payload ids; a retry, a worker restarted
@@ -38,13 +39,15 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from webapp.chain.models import ChainEvent
+from webapp.streams.asymmetric import signing_key_of
 from webapp.streams.models import DeliveryAttempt, Message, Subscription
-from webapp.streams.payloads import fact_payload
+from webapp.streams.payloads import fact_payloads
 from webapp.streams.selectors import (
     SubscriptionView,
     events_matching,
@@ -53,8 +56,9 @@ from webapp.streams.selectors import (
     subscription_view,
 )
 from webapp.streams.sender import DeliveryFailed, http_post
-from webapp.streams.signing import signed_headers
-from webapp.streams.ssrf import DestinationRefused, destination_check
+from webapp.streams.signing import hmac_key, signed_headers
+from webapp.streams.ssrf import Destination, DestinationRefused, destination_check
+from webapp.streams.storage import attempts_store, messages_store
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +88,9 @@ def message_body(message: Message) -> bytes:
         body: dict[str, Any] = {"type": "batch", "data": data}
     else:
         body = {"type": data[0]["type"], "data": data[0]}
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    # Keys sorted: a message sent as formed and one read back from jsonb (a retry, a
+    # replay) are the same bytes.
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode()
 
 
 def streams_deliver_due(*, now: datetime | None = None) -> int:
@@ -155,9 +161,13 @@ def _run(subscription: Subscription, now: datetime) -> int:
     # cost queries; a run is short).
     view = subscription_view(subscription=subscription)
     ahead = _ReadAhead()
-    # Signing secrets read once per run (a run lasts about a second; a rotation keeps the
-    # previous secret signing for its overlap).
-    secrets = secrets_active(subscription=subscription, at=now)
+    signer = signer_for(subscription=subscription, at=now)
+    # The destination checked once per run (a refused one is checked, and refused, again
+    # per message, so each attempt records why).
+    try:
+        destination: Destination | None = destination_check(subscription.url)
+    except DestinationRefused:
+        destination = None
     queue: deque[Message] = deque()
     sent: list[tuple[Message, DeliveryAttempt]] = []  # answered 2xx, not yet recorded
     try:
@@ -167,14 +177,19 @@ def _run(subscription: Subscription, now: datetime) -> int:
                 queue.extend(_pending(subscription, now))
             if not queue:
                 count = min(FORM_AHEAD, PER_RUN - turn)
-                if _form(subscription, now, view=view, ahead=ahead, count=count) is None:
+                # Nothing was pending: what is formed now is what `_pending` would read.
+                queue.extend(_form(subscription, now, view=view, ahead=ahead, count=count))
+                if not queue:
                     break
-                queue.extend(_pending(subscription, now))
             message = queue.popleft()
             if message.next_attempt_at > now:
                 break  # ordered: the stream waits for this message's next attempt
             code, error, duration = message_send(
-                subscription=subscription, message=message, now=now, secrets=secrets
+                subscription=subscription,
+                message=message,
+                now=now,
+                signer=signer,
+                destination=destination,
             )
             log_row = _log_row(subscription, message, now, code, error, duration)
             if not error:
@@ -205,15 +220,15 @@ def _form(
     view: SubscriptionView,
     ahead: _ReadAhead | None = None,
     count: int = 1,
-) -> Message | None:
+) -> list[Message]:
     """Store the next messages (up to `count` full ones) from the events after the
-    checkpoint and return the first, or None when nothing is ready (nothing new, or a
-    short batch still inside its timeout). Messages stored together share one commit;
+    checkpoint and return them, oldest first; none when nothing is ready (nothing new, or
+    a short batch still inside its timeout). Messages stored together share one commit;
     each is still sent, acknowledged and retried on its own, oldest first."""
     horizon = stream_horizon(subscription=subscription)
     start = subscription.checkpoint
     if horizon <= start:
-        return None
+        return []
     size = subscription.batch_size
     full, matched, scanned = _batches(
         subscription, view, start, horizon, ahead or _ReadAhead(), count
@@ -226,18 +241,18 @@ def _form(
             .first()
         )
         if current != (start, Subscription.State.ACTIVE):
-            return None  # rewound, paused or deleted meanwhile: the next run starts afresh
+            return []  # rewound, paused or deleted meanwhile: the next run starts afresh
         if matched and not ChainEvent.objects.filter(pk=matched[-1].pk).exists():
             # A reorganisation removed events read ahead (it removes everything above its
             # fork, so the last one is gone whenever any is): read them again next run.
             if ahead is not None:
                 ahead.reset(-1)
-            return None
+            return []
         if not matched:
             subscription.checkpoint = scanned
             subscription.batch_started_at = None
             subscription.save(update_fields=["checkpoint", "batch_started_at", "updated_at"])
-            return None
+            return []
         if len(matched) < size:
             # A short batch: skip what comes before it, wait for more until the timeout.
             subscription.checkpoint = matched[0].pk - 1
@@ -246,15 +261,23 @@ def _form(
                 subscription.batch_started_at = started = now
             if now - started < timedelta(seconds=subscription.batch_timeout_s):
                 subscription.save(update_fields=["checkpoint", "batch_started_at", "updated_at"])
-                return None
-        formed = [_message(subscription, events, events[-1].pk, now) for events in full[:-1]]
-        formed.append(_message(subscription, matched, scanned, now))
-        messages = Message.objects.bulk_create(formed)
+                return []
+        groups = [(events, events[-1].pk) for events in full[:-1]] + [(matched, scanned)]
+        # The payloads of every message formed now in one go (the EPCIS format reads the
+        # names of the lots and parties once for all of them).
+        payloads = iter(
+            fact_payloads([e for events, _ in groups for e in events], format=subscription.format)
+        )
+        formed = [
+            _message(subscription, events, [next(payloads) for _ in events], last, now)
+            for events, last in groups
+        ]
+        messages = messages_store(formed)
         subscription.batch_started_at = None
         if not subscription.ordered:
             subscription.checkpoint = scanned
         subscription.save(update_fields=["checkpoint", "batch_started_at", "updated_at"])
-    return messages[0]
+    return messages
 
 
 def _batches(
@@ -281,9 +304,12 @@ def _batches(
 
 
 def _message(
-    subscription: Subscription, events: list[ChainEvent], last_sequence: int, now: datetime
+    subscription: Subscription,
+    events: list[ChainEvent],
+    payloads: list[dict[str, Any]],
+    last_sequence: int,
+    now: datetime,
 ) -> Message:
-    payloads = [fact_payload(e) for e in events]
     batch = subscription.batch_size > 1
     return Message(
         subscription=subscription,
@@ -326,30 +352,48 @@ def _scan(
     return list(ahead.matched), ahead.scanned
 
 
+@dataclass(frozen=True)
+class Signer:
+    """What signs a subscription's requests: the HMAC keys of its active secrets (newest
+    first) and its Ed25519 key, if it has one. Read once per run (a run lasts about a
+    second; a rotation keeps the previous secret signing for its overlap)."""
+
+    keys: list[bytes]
+    ed25519: Ed25519PrivateKey | None = None
+
+
+def signer_for(*, subscription: Subscription, at: datetime) -> Signer:
+    return Signer(
+        keys=[hmac_key(s) for s in secrets_active(subscription=subscription, at=at)],
+        ed25519=signing_key_of(subscription=subscription),
+    )
+
+
 def message_send(
     *,
     subscription: Subscription,
     message: Message,
     now: datetime,
-    secrets: list[str] | None = None,
+    signer: Signer | None = None,
+    destination: Destination | None = None,
 ) -> tuple[int | None, str, int]:
-    """One signed POST of `message` (with `secrets`, default: those active at `now`):
-    (status code or None, error, duration in ms)."""
+    """One signed POST of `message` (with `signer`, default: the secrets active at `now`
+    and the subscription's Ed25519 key): (status code or None, error, duration in ms)."""
     body = message_body(message)
     began = time.monotonic()
     code: int | None = None
     error = ""
     try:
-        destination = destination_check(subscription.url)
+        destination = destination or destination_check(subscription.url)
+        signer = signer or signer_for(subscription=subscription, at=now)
         headers = signed_headers(
-            secrets=secrets_active(subscription=subscription, at=now)
-            if secrets is None
-            else secrets,
+            secrets=signer.keys,
             message_id=message.message_id,
             # The time of sending, from the wall clock (`now` schedules; receivers check
             # the timestamp against their own clock).
             timestamp=int(time.time()),
             body=body,
+            ed25519=signer.ed25519,
         )
         code = http_post(destination=destination, headers=headers, body=body)
         if not 200 <= code < 300:
@@ -401,7 +445,7 @@ def _acknowledge(subscription: Subscription, sent: list[tuple[Message, DeliveryA
         Message.objects.filter(pk__in=[m.pk for m, _ in taken]).delete()
         for _, row in taken:
             row.status = DeliveryAttempt.Status.DELIVERED
-        DeliveryAttempt.objects.bulk_create([row for _, row in taken])
+        attempts_store([row for _, row in taken])
         last = max(
             (m.last_sequence for m, _ in taken if m.kind == Message.Kind.EVENTS), default=None
         )

@@ -30,9 +30,15 @@ every id up to the fence is visible and may be passed. Events thus arrive one ru
 than they are stored, never skipped. The horizon is the server's: a long writing
 transaction in any database of the PostgreSQL server delays deliveries until it ends.
 
+Retractions (`epcis_retractions_queue`, from the streams consumer's rollback, while the
+removed events are still stored): EPCIS has no retraction, but it has error declarations,
+so an event derived from a fact a reorganisation removed, once delivered, is sent again in
+a document of its own with `errorDeclaration: {"declarationTime": <now>, "reason":
+"did_not_occur"}` (same eventID), ahead of anything formed later. A document formed but
+not yet delivered that holds a removed event is dropped and formed again.
+
 Not here: the WebSocket form of subscriptions, `GS1-EPC-Format` / `GS1-CBV-XML-Format`
-(documents go out as stored), retractions (an EPCIS event derived from a fact a
-reorganisation removed is not recalled).
+(documents go out as stored).
 """
 
 from __future__ import annotations
@@ -203,6 +209,49 @@ def _message(
         next_attempt_at=now,
         created_at=now,
     )
+
+
+def epcis_retractions_queue(*, chain_id: int, to_block: int, now: datetime) -> int:
+    """Queue the error declarations of the delivered chain-derived events above
+    `to_block`; returns how many events they declare."""
+    removed = EpcisEvent.objects.filter(
+        source=EpcisEvent.Source.CHAIN, chain_id=chain_id, block_number__gt=to_block
+    )
+    first = removed.order_by("id").values_list("id", flat=True).first()
+    if first is None:
+        return 0
+    queued = 0
+    rows = EpcisSubscription.objects.select_for_update(of=("self",)).select_related(
+        "subscription", "subscription__organisation", "query"
+    )
+    for epcis in rows.filter(subscription__chain_id=chain_id):
+        subscription = epcis.subscription
+        subscription.messages.filter(
+            kind=Message.Kind.EVENTS, status=Message.Status.PENDING, last_sequence__gte=first
+        ).delete()
+        if subscription.checkpoint < first:
+            continue
+        delivered = list(
+            _matching(epcis, first - 1, subscription.checkpoint).filter(id__in=removed.values("id"))
+        )
+        for start in range(0, len(delivered), EVENTS_PER_DOCUMENT):
+            chunk = delivered[start : start + EVENTS_PER_DOCUMENT]
+            document = _document(epcis, chunk)
+            declared = {"declarationTime": now.isoformat(), "reason": "did_not_occur"}
+            for event in document["epcisBody"]["queryResults"]["resultsBody"]["eventList"]:
+                event["errorDeclaration"] = declared
+            Message.objects.create(
+                subscription=subscription,
+                message_id=f"epcis_{epcis.pk.hex}_retracted_{chunk[0].pk}_{chunk[-1].pk}",
+                kind=Message.Kind.RETRACTIONS,
+                first_sequence=chunk[0].pk,
+                last_sequence=chunk[-1].pk,
+                data=document,
+                next_attempt_at=now,
+                created_at=now,
+            )
+            queued += len(chunk)
+    return queued
 
 
 def _form(epcis: EpcisSubscription, now: datetime) -> Message | None:

@@ -20,7 +20,8 @@ gets more only as it acknowledges. State lives in PostgreSQL, not in the process
 
 Visibility is the webhooks' (`webapp.streams.selectors`): what a connection receives is
 `events_matching` of the subscription's view, never past the streams consumer's horizon.
-The payload is `webapp.streams.payloads.fact_payload`, the one shape every transport uses.
+The payload is `webapp.streams.payloads.fact_payloads` in the subscription's `format`,
+the one shape every transport uses.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Min, Q
 from django.utils import timezone
@@ -38,14 +38,13 @@ from django.utils import timezone
 from webapp.chain.models import ChainEvent
 from webapp.organisations.models import Organisation
 from webapp.streams.models import LiveCursor, LiveDelivery, Subscription
-from webapp.streams.payloads import fact_payload
+from webapp.streams.payloads import fact_payloads
 from webapp.streams.selectors import (
     SubscriptionView,
     events_matching,
-    sequence_before,
     stream_horizon,
 )
-from webapp.streams.services import FILTERS, Start
+from webapp.streams.services import Start, subscription_create
 
 #: How long a connection holds its events without renewing (a dead process's events go
 #: to another connection after this).
@@ -87,23 +86,20 @@ def live_subscription_create(
     start: Start,
     filters: dict[str, Any] | None = None,
     confirmations: int = 0,
+    format: str = "rest",
 ) -> Subscription:
-    """A subscription consumed over WebSocket or Server-Sent Events (no URL, no secret)."""
-    chain_id = int(settings.CHAIN_ID)
-    checkpoint = sequence_before(
-        chain_id=chain_id, kind=start.kind, sequence=start.sequence, block=start.block, at=start.at
-    )
-    return Subscription.objects.create(
+    """A subscription consumed over WebSocket or Server-Sent Events (no URL, no secret):
+    `webapp.streams.services.subscription_create` with transport `websocket`, which the
+    API and the portal call."""
+    return subscription_create(
         organisation=organisation,
         name=name,
-        chain_id=chain_id,
-        transport=Subscription.Transport.WEBSOCKET,
         url="",
-        start=start.describe(),
-        checkpoint=checkpoint,
-        confirmations=confirmations,
-        **{k: v for k, v in (filters or {}).items() if k in FILTERS},
-    )
+        start=start,
+        filters=filters or {},
+        options={"confirmations": confirmations, "format": format},
+        transport=Subscription.Transport.WEBSOCKET,
+    ).subscription
 
 
 def live_subscription_of(*, organisation: Organisation, reference: str) -> Subscription:
@@ -219,8 +215,10 @@ def live_claim(
             .order_by("sequence")[:want]
         )
         for row in free:
+            # A retraction a reorganisation queued has not been sent before.
+            again = row.deliveries > 0
             row.lease_owner, row.leased_until, row.deliveries = owner, until, row.deliveries + 1
-            out.append(LiveEvent(row.sequence, row.event_id, row.data, redelivery=True))
+            out.append(LiveEvent(row.sequence, row.event_id, row.data, redelivery=again))
         LiveDelivery.objects.bulk_update(free, ["lease_owner", "leased_until", "deliveries"])
     if len(out) < want:
         out += _read(subscription, view, owner, want - len(out), until)
@@ -259,8 +257,9 @@ def _read(
                 leased_until=until,
                 deliveries=1,
             )
-            for event in matched
-            for payload in [fact_payload(event)]
+            for event, payload in zip(
+                matched, fact_payloads(matched, format=subscription.format), strict=True
+            )
         ]
         LiveDelivery.objects.bulk_create(rows)
         cursor.read_through = scanned
@@ -321,7 +320,7 @@ def live_read(
     scanned = after
     while len(out) < limit and scanned < horizon:
         chunk = list(events.filter(id__gt=scanned).order_by("id")[:SCAN])
-        out += [fact_payload(e) for e in events_matching(view=view, events=chunk)]
+        out += fact_payloads(events_matching(view=view, events=chunk), format=subscription.format)
         scanned = chunk[-1].pk if len(chunk) == SCAN else horizon
     if len(out) > limit:
         out = out[:limit]

@@ -7,16 +7,27 @@ index: a reorganisation gives the replacing log another id), the chain pointers,
 fact's arguments as the contract emitted them. Arguments are the mirror's decoded args:
 personal data is never in them in clear (sealed fields stay sealed), so a crypto-shredded
 subject stays unreadable in every past and replayed delivery.
+
+A subscription's `format` says what a payload carries of the fact: `rest` the arguments
+(`fact`), `epcis` the fact's EPCIS 2.0 event (`epcis`) instead, `both` both. The EPCIS
+event is the one `webapp.epcis.facts` states for the fact (what `/epcis/events` serves for
+it, except that a fact a captured EPCIS event put on the chain is stated here as derived,
+not as the captured document); a fact EPCIS has no event for (a role change, a
+registration of a participant) carries `"epcis": null`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from webapp.chain.models import ChainEvent
+from webapp.epcis.consumers import chain_facts_names
+from webapp.epcis.facts import fact_event
 
 #: The payload's version: bumped when a field changes meaning.
 PAYLOAD_VERSION = 1
+FORMATS = ("rest", "epcis", "both")
 
 
 def fact_event_id(event: ChainEvent) -> str:
@@ -26,7 +37,7 @@ def fact_event_id(event: ChainEvent) -> str:
 
 
 def fact_payload(event: ChainEvent) -> dict[str, Any]:
-    """The JSON-ready payload of one mirrored fact."""
+    """The JSON-ready payload of one mirrored fact (format `rest`)."""
     return {
         "version": PAYLOAD_VERSION,
         "sequence": event.pk,
@@ -46,10 +57,32 @@ def fact_payload(event: ChainEvent) -> dict[str, Any]:
     }
 
 
+def fact_payloads(events: Sequence[ChainEvent], *, format: str = "rest") -> list[dict[str, Any]]:
+    """The payloads of `events` in `format` (the names EPCIS needs read once for all)."""
+    payloads = [fact_payload(e) for e in events]
+    if format == "rest" or not events:
+        return payloads
+    names = chain_facts_names(chain_id=events[0].chain_id, events=events)
+    for event, payload in zip(events, payloads, strict=True):
+        payload["epcis"] = fact_event(event, names)
+        if format == "epcis":
+            del payload["fact"]
+    return payloads
+
+
 def retraction_payload(event: ChainEvent) -> dict[str, Any]:
     """What a stream sends when a reorganisation removed a fact it delivered: the same id
     and pointers, type `retracted`, the retracted fact's type in `retractedType`."""
-    payload = fact_payload(event)
-    payload["retractedType"] = payload["type"]
-    payload["type"] = "retracted"
-    return payload
+    return retraction_payloads([event])[0]
+
+
+def retraction_payloads(
+    events: Sequence[ChainEvent], *, format: str = "rest"
+) -> list[dict[str, Any]]:
+    """`retraction_payload`s in `format`: in `epcis` and `both` they carry the EPCIS
+    event that stated the fact, so a receiver drops it by its `eventID`."""
+    payloads = fact_payloads(events, format=format)
+    for payload in payloads:
+        payload["retractedType"] = payload["type"]
+        payload["type"] = "retracted"
+    return payloads

@@ -208,9 +208,11 @@ def subscriptions_active() -> bool:
 
 
 def subscriptions_of(*, organisation: Organisation) -> QuerySet[Subscription]:
-    """The organisation's webhook subscriptions (its EPCIS ones live under /epcis/)."""
+    """The organisation's webhook and live subscriptions (its EPCIS ones live under
+    /epcis/)."""
     return Subscription.objects.filter(
-        organisation=organisation, transport=Subscription.Transport.WEBHOOK
+        organisation=organisation,
+        transport__in=[Subscription.Transport.WEBHOOK, Subscription.Transport.WEBSOCKET],
     ).order_by("created_at")
 
 

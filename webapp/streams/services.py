@@ -18,6 +18,11 @@ from django.utils import timezone
 
 from webapp.operations.services import IdempotencyConflict
 from webapp.organisations.models import Organisation
+from webapp.streams.asymmetric import (
+    asymmetric_key_create,
+    asymmetric_key_delete,
+    public_key_of,
+)
 from webapp.streams.delivery import message_send
 from webapp.streams.models import DeliveryAttempt, Message, SigningSecret, Subscription
 from webapp.streams.selectors import dead_letters, sequence_before
@@ -28,7 +33,7 @@ MAX_BATCH_SIZE = 1000
 MAX_BATCH_TIMEOUT_S = 3600
 MAX_CONFIRMATIONS = 1000
 #: Options a subscription's owner may change after creation.
-OPTIONS = ("batch_size", "batch_timeout_s", "confirmations", "ordered")
+OPTIONS = ("batch_size", "batch_timeout_s", "confirmations", "ordered", "format")
 FILTERS = ("event_types", "lot_ids", "own_only")
 
 
@@ -51,6 +56,7 @@ class Start:
 class CreatedSubscription:
     subscription: Subscription
     secret: str  # shown once
+    public_key: str = ""  # `whpk_`: the `v1a` signatures' key, when asked for
 
 
 def _url_checked(url: str) -> str:
@@ -70,7 +76,19 @@ def _options_checked(options: dict[str, Any]) -> dict[str, Any]:
     for name, (low, high) in limits.items():
         if name in options and not low <= int(options[name]) <= high:
             raise ValidationError({name: [f"Give a number from {low} to {high}."]})
+    if "format" in options and options["format"] not in Subscription.Format.values:
+        raise ValidationError({"format": [f"Give one of {', '.join(Subscription.Format)}."]})
     return options
+
+
+def _live_checked(url: str, ed25519: bool, options: dict[str, Any]) -> dict[str, Any]:
+    """A live subscription's options (`confirmations`, `format`); it has no URL and no
+    signatures."""
+    if url:
+        raise ValidationError({"url": ["A live subscription has no URL: it is read."]})
+    if ed25519:
+        raise ValidationError({"ed25519": ["A live subscription is not signed."]})
+    return {k: v for k, v in options.items() if k in ("confirmations", "format")}
 
 
 def subscription_create(
@@ -82,14 +100,32 @@ def subscription_create(
     filters: dict[str, Any],
     options: dict[str, Any],
     idempotency_key: str = "",
+    ed25519: bool = False,
+    transport: str = Subscription.Transport.WEBHOOK,
     now: datetime | None = None,
 ) -> CreatedSubscription:
-    """A new subscription and its first secret. The same `idempotency_key` with the same
+    """A new subscription and its first secret (and with `ed25519` its Ed25519 key: every
+    request then carries a `v1a` signature too). The same `idempotency_key` with the same
     request answers with the subscription it made (and its newest secret); with another
-    request it is refused."""
+    request it is refused.
+
+    Transport `websocket` makes a live subscription (`webapp.streams.live`): consumed over
+    WebSocket or Server-Sent Events, it has no URL, no secret and no batches; its options
+    are `confirmations` and `format`."""
     now = now or timezone.now()
+    live = transport == Subscription.Transport.WEBSOCKET
+    if live:
+        options = _live_checked(url, ed25519, options)
+    elif transport != Subscription.Transport.WEBHOOK:
+        raise ValidationError({"transport": ["Give webhook or websocket."]})
+    asked = {
+        **filters,
+        **options,
+        **({"ed25519": True} if ed25519 else {}),
+        **({"transport": transport} if live else {}),
+    }
     request = json.dumps(
-        {"name": name, "url": url, "start": start.describe(), **filters, **options},
+        {"name": name, "url": url, "start": start.describe(), **asked},
         sort_keys=True,
         default=str,
     )
@@ -104,8 +140,11 @@ def subscription_create(
                     "This Idempotency-Key created a subscription with another request."
                 )
             newest = SigningSecret.objects.filter(subscription=earlier).first()
-            return CreatedSubscription(earlier, newest.secret if newest else "")
-    _url_checked(url)
+            return CreatedSubscription(
+                earlier, newest.secret if newest else "", public_key_of(subscription=earlier)
+            )
+    if not live:
+        _url_checked(url)
     _options_checked(options)
     chain_id = settings.CHAIN_ID
     checkpoint = sequence_before(
@@ -117,6 +156,7 @@ def subscription_create(
             organisation=organisation,
             name=name,
             chain_id=chain_id,
+            transport=transport,
             url=url,
             start=start.describe(),
             checkpoint=checkpoint,
@@ -125,25 +165,53 @@ def subscription_create(
             **{k: v for k, v in filters.items() if k in FILTERS},
             **{k: v for k, v in options.items() if k in OPTIONS},
         )
+        if live:
+            return CreatedSubscription(subscription, "")
         SigningSecret.objects.create(subscription=subscription, secret=secret, created_at=now)
-    return CreatedSubscription(subscription, secret)
+        public_key = ""
+        if ed25519:
+            public_key = asymmetric_key_create(subscription=subscription, now=now).public_key
+    return CreatedSubscription(subscription, secret, public_key)
 
 
 def subscription_update(*, subscription: Subscription, changes: dict[str, Any]) -> Subscription:
     """Change the URL, the filter or the options; the events not yet formed into a message
-    follow the new ones."""
-    if "url" in changes:
+    follow the new ones. `ed25519` true gives the subscription an Ed25519 key (kept if it
+    has one), false drops it (requests then carry `v1` signatures only)."""
+    if subscription.transport == Subscription.Transport.WEBSOCKET:
+        _live_refuses(changes, ("url", "ed25519", "batch_size", "batch_timeout_s", "ordered"))
+    elif "url" in changes:
         _url_checked(changes["url"])
     _options_checked(changes)
     fields = [k for k in ("url", "name", *FILTERS, *OPTIONS) if k in changes]
-    if not fields:
+    if not fields and "ed25519" not in changes:
         return subscription
     with transaction.atomic():
         locked = Subscription.objects.select_for_update().get(pk=subscription.pk)
         for name in fields:
             setattr(locked, name, changes[name])
-        locked.save(update_fields=[*fields, "updated_at"])
+        if fields:
+            locked.save(update_fields=[*fields, "updated_at"])
+        if changes.get("ed25519"):
+            asymmetric_key_create(subscription=locked)
+        elif "ed25519" in changes:
+            asymmetric_key_delete(subscription=locked)
     return locked
+
+
+def _live_refuses(changes: dict[str, Any], names: tuple[str, ...]) -> None:
+    """A live subscription has no URL, secret, signatures, batches or order to change."""
+    for name in names:
+        if name in changes and changes[name] not in (None, "", False):
+            raise ValidationError({name: ["A live subscription has no such setting."]})
+
+
+def webhook_only(subscription: Subscription, what: str) -> None:
+    """Refuse `what` (a secret rotation, a test event) on a live subscription."""
+    if subscription.transport != Subscription.Transport.WEBHOOK:
+        raise ValidationError(
+            {"transport": [f"A live subscription is read, not sent to: it has no {what}."]}
+        )
 
 
 def subscription_delete(*, subscription: Subscription) -> None:
@@ -205,6 +273,7 @@ def secret_rotate(
 ) -> str:
     """A new secret (returned once); the newest previous one keeps signing for `overlap`,
     any older one stops now: at most two sign at any time."""
+    webhook_only(subscription, "signing secret")
     now = now or timezone.now()
     overlap = (
         overlap if overlap is not None else timedelta(seconds=settings.STREAMS_SECRET_OVERLAP_S)
@@ -241,6 +310,7 @@ def subscription_send_test(
     *, subscription: Subscription, now: datetime | None = None
 ) -> DeliveryAttempt:
     """Send one signed `test` event now and log it; it never moves the checkpoint."""
+    webhook_only(subscription, "test event")
     now = now or timezone.now()
     payload: dict[str, Any] = {
         "version": 1,

@@ -6,7 +6,9 @@ link-local, multicast and reserved addresses are refused unless they fall in
 `STREAMS_ALLOWED_PRIVATE_NETWORKS`. The host is resolved and every address it resolves to
 is checked; delivery connects to an address from that check (not a second resolution), so
 a DNS answer that changes in between cannot redirect it. The check runs when a
-subscription is created or its URL changed, and again before every delivery.
+subscription is created or its URL changed, and again at the start of every delivery run
+(at most `webapp.streams.delivery.PER_RUN` messages, about a second) and before a test
+event.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
-"""Event subscriptions (webhooks): an organisation's systems receive the chain's facts it
-may see, signed per Standard Webhooks, from a start it chooses, and can pause, resume,
-rewind, rotate the signing secret, read the delivery log and replay dead letters.
+"""Event subscriptions: an organisation's systems receive the chain's facts it may see, as
+webhooks signed per Standard Webhooks or read live (transport `websocket`: over WebSocket
+or Server-Sent Events from `webapp.streams.asgi`), from a start it chooses, and can pause,
+resume, rewind, (webhooks) rotate the signing secret, read the delivery log and replay
+dead letters.
 
 The signing secret is in the answer to the create and to a rotation only. An organisation
 sees only its own subscriptions: another's id answers 404, as an unknown one does.
@@ -24,6 +26,7 @@ from webapp.api.authentication import acting_organisation
 from webapp.api.fields import id_field
 from webapp.api.schema import IDEMPOTENCY, problems, read_responses
 from webapp.api.views.common import WriteView
+from webapp.streams.asymmetric import public_key_of
 from webapp.streams.models import DeliveryAttempt, Message, Subscription
 from webapp.streams.selectors import (
     dead_letters,
@@ -62,8 +65,8 @@ class SubscriptionOutput(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     url = serializers.URLField(help_text="this subscription in the API")
     name = serializers.CharField()
-    transport = serializers.CharField()
-    destination = serializers.CharField(help_text="where the webhooks go")
+    transport = serializers.CharField(help_text="webhook or websocket (live)")
+    destination = serializers.CharField(help_text="where the webhooks go (empty when live)")
     event_types = serializers.ListField(child=serializers.CharField())
     lot_ids = serializers.ListField(child=serializers.CharField())
     own_only = serializers.BooleanField()
@@ -71,8 +74,12 @@ class SubscriptionOutput(serializers.Serializer[Any]):
     batch_timeout_s = serializers.IntegerField()
     confirmations = serializers.IntegerField()
     ordered = serializers.BooleanField()
+    format = serializers.CharField(help_text="rest, epcis or both: what a payload carries")
     state = serializers.CharField(help_text="active, paused or disabled")
     disabled_reason = serializers.CharField()
+    public_key = serializers.CharField(
+        help_text="whpk_ Ed25519 public key the v1a signatures verify with (empty: v1 only)"
+    )
     start = serializers.CharField()
     checkpoint = serializers.IntegerField(help_text="last sequence delivered or skipped")
     pending = serializers.IntegerField(help_text="messages formed, not yet delivered")
@@ -81,7 +88,9 @@ class SubscriptionOutput(serializers.Serializer[Any]):
 
 
 class CreatedOutput(SubscriptionOutput):
-    secret = serializers.CharField(help_text="the signing secret: shown this once")
+    secret = serializers.CharField(
+        allow_null=True, help_text="the signing secret: shown this once (a webhook's)"
+    )
 
 
 class SecretOutput(serializers.Serializer[Any]):
@@ -140,8 +149,10 @@ def subscription_json(request: Request, subscription: Subscription) -> dict[str,
         "batch_timeout_s": subscription.batch_timeout_s,
         "confirmations": subscription.confirmations,
         "ordered": subscription.ordered,
+        "format": subscription.format,
         "state": subscription.state,
         "disabled_reason": subscription.disabled_reason,
+        "public_key": public_key_of(subscription=subscription),
         "start": subscription.start,
         "checkpoint": subscription.checkpoint,
         "pending": subscription.messages.filter(status=Message.Status.PENDING).count(),
@@ -183,6 +194,16 @@ class FilterInput(serializers.Serializer[Any]):
         min_value=0, max_value=MAX_CONFIRMATIONS, required=False
     )
     ordered = serializers.BooleanField(required=False)
+    format = serializers.ChoiceField(
+        choices=Subscription.Format.values,
+        required=False,
+        help_text="rest: the fact's arguments (`fact`); epcis: its EPCIS 2.0 event (`epcis`)"
+        " instead; both",
+    )
+    ed25519 = serializers.BooleanField(
+        required=False,
+        help_text="sign with an Ed25519 key too (a v1a signature beside the v1 ones)",
+    )
 
     def validate_event_types(self, value: list[str]) -> list[str]:
         known = set(event_types_known())
@@ -206,7 +227,7 @@ def _start(data: dict[str, Any], kind_field: str) -> Start:
 
 
 FILTERS = ("event_types", "lot_ids", "own_only")
-OPTIONS = ("batch_size", "batch_timeout_s", "confirmations", "ordered")
+OPTIONS = ("batch_size", "batch_timeout_s", "confirmations", "ordered", "format")
 
 
 class SubscriptionListApi(generics.ListAPIView, WriteView):  # type: ignore[type-arg]
@@ -215,7 +236,21 @@ class SubscriptionListApi(generics.ListAPIView, WriteView):  # type: ignore[type
             ref_name = "SubscriptionInput"
 
         name = serializers.CharField(max_length=100)
-        url = serializers.URLField(max_length=2000, help_text="https:// only")
+        transport = serializers.ChoiceField(
+            choices=[Subscription.Transport.WEBHOOK, Subscription.Transport.WEBSOCKET],
+            default=Subscription.Transport.WEBHOOK,
+            help_text="webhook: POSTed to `url`; websocket: read over WebSocket or"
+            " Server-Sent Events (no url, no secret)",
+        )
+        url = serializers.URLField(
+            max_length=2000, required=False, help_text="https:// only; a webhook's, required"
+        )
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            if attrs["transport"] == Subscription.Transport.WEBHOOK and not attrs.get("url"):
+                raise serializers.ValidationError({"url": ["A webhook needs its URL."]})
+            return attrs
+
         start = serializers.ChoiceField(
             choices=STARTS, default="newest", help_text="where the stream starts"
         )
@@ -243,13 +278,18 @@ class SubscriptionListApi(generics.ListAPIView, WriteView):  # type: ignore[type
         created = subscription_create(
             organisation=acting_organisation(request),
             name=data["name"],
-            url=data["url"],
+            url=data.get("url", ""),
             start=_start(data, "start"),
             filters={k: data[k] for k in FILTERS if k in data},
             options={k: data[k] for k in OPTIONS if k in data},
             idempotency_key=key,
+            ed25519=data.get("ed25519", False),
+            transport=data["transport"],
         )
-        body = {**subscription_json(request, created.subscription), "secret": created.secret}
+        body = {
+            **subscription_json(request, created.subscription),
+            "secret": created.secret or None,
+        }
         return Response(body, status=201, headers={"Location": body["url"]})
 
 
