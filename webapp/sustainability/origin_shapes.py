@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 from webapp import formatting
+from webapp.sustainability.dashboard import Table
 from webapp.sustainability.mass_balance import rounded
 from webapp.sustainability.origins import Credit, LotOrigins, OriginReport
 
@@ -73,3 +75,39 @@ def lot_origins_json(o: LotOrigins) -> dict[str, Any]:
         "origins": [credit_json(c) for c in o.origins],
         "at_retail": retail,
     }
+
+
+def origin_table(report: OriginReport) -> Table:
+    """The report as the portal page and its CSV show it: one row per product line, month
+    and origin (the same `cells` in both)."""
+    rows, cells = [], []
+    for line in report.rows:
+        month = datetime.strptime(line.month, "%Y-%m").strftime("%b %Y")
+        for c in line.credits:
+            amount = (
+                f"{formatting.number(c.amount)} kg"
+                if line.basis == "kg"
+                else f"{formatting.quantity(c.amount, line.basis)} (no mass)"
+            )
+            rows.append([line.month, line.line, line.basis, c.address, c.amount, c.share])
+            cells.append(
+                [
+                    month,
+                    line.line,
+                    formatting.number(line.products),
+                    c.name or c.address,
+                    amount,
+                    formatting.percent(c.share) + (" *" if line.weighed_by_quantity else ""),
+                ]
+            )
+    return Table(
+        "origins",
+        "Origin credit per product line and month",
+        ["Month", "Product line", "Products", "Origin", "Amount", "Share of the line"],
+        rows,
+        cells,
+        numeric=frozenset({2, 4, 5}),
+        note="End products that reached a retailer (month of arrival, UTC), credited to the "
+        "participants that registered their root lots by mass balance through "
+        "transformations and bundles. * weighed by quantity: some input has no known mass.",
+    )
