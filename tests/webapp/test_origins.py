@@ -210,3 +210,20 @@ def test_an_input_without_a_mass_is_weighed_by_quantity_and_says_so() -> None:
     assert balance.mix(3) == {"0xmine": Fraction(1, 4), "0xfarm": Fraction(3, 4)}
     assert balance.by_quantity(3)
     assert balance.grams_per_unit(3) is None
+
+
+def test_origins_read_in_a_fixed_number_of_queries(world: dict[str, Any]) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from webapp.organisations.models import Organisation
+    from webapp.sustainability.origins import lot_origins, origin_report
+
+    retailer = Organisation.objects.get(slug="retailer")
+    with CaptureQueriesContext(connection) as one:
+        lot_origins(lot_id=world["pallet"])
+    with CaptureQueriesContext(connection) as report:
+        origin_report(organisation=retailer)
+    # One lineage walk per end product not reached from another; the rest is fixed.
+    assert len(one) <= 16, [q["sql"] for q in one]
+    assert len(report) <= 20, [q["sql"] for q in report]

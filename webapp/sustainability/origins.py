@@ -129,7 +129,8 @@ def _upstream(lot_ids: Iterable[int], chain_id: int) -> _Lineage:
     made_by: dict[int, int] = {}
     closure: set[int] = set()
     capped = False
-    for lot_id in sorted(set(lot_ids)):
+    # Newest first: a product's ids come after its inputs', so its walk covers theirs.
+    for lot_id in sorted(set(lot_ids), reverse=True):
         if lot_id in closure:
             continue
         trace = lot_trace(
@@ -233,36 +234,69 @@ def _is_retailer(windows: Mapping[str, list[tuple[int, int | None]]], who: str, 
     return any(start <= at and (end is None or at < end) for start, end in windows.get(who, []))
 
 
-def arrivals_read(*, chain_id: int | None = None) -> list[Arrival]:
-    """Every arrival of an end product at a retailer, in chain order (block, log index),
-    bundles opened (as they held their lots at the handoff)."""
+def _carriers(lot_id: int, chain_id: int) -> set[int]:
+    """The lot and every bundle that ever held it, at any depth (one query per level)."""
+    found, frontier = {lot_id}, {lot_id}
+    while frontier:
+        frontier = {
+            int(b)
+            for b in BundleContent.objects.filter(
+                chain_id=chain_id, lot_id__in=sorted(frontier)
+            ).values_list("bundle_id", flat=True)
+        } - found
+        found |= frontier
+    return found
+
+
+def _contents(
+    chain_id: int, lots: set[int]
+) -> tuple[dict[int, list[BundleContent]], dict[int, int]]:
+    """Of `lots`, the bundles (their quantity) and everything ever packed in them, bundles
+    inside them too, in chain order: two queries per level of nesting."""
+    held: dict[int, list[BundleContent]] = defaultdict(list)
+    sizes: dict[int, int] = {}
+    seen: set[int] = set()
+    wanted = set(lots)
+    while wanted:
+        seen |= wanted
+        found = {
+            int(i): int(q)
+            for i, q in LotVersion.objects.filter(
+                chain_id=chain_id,
+                block_to__isnull=True,
+                kind=LotKind.BUNDLE,
+                lot_id__in=sorted(wanted),
+            ).values_list("lot_id", "quantity")
+        }
+        sizes.update(found)
+        if not found:
+            break
+        rows = BundleContent.objects.filter(chain_id=chain_id, bundle_id__in=sorted(found))
+        wanted = set()
+        for row in rows.order_by("block_from", "log_from", "lot_id"):
+            held[int(row.bundle_id)].append(row)
+            wanted.add(int(row.lot_id))
+        wanted -= seen
+    return held, sizes
+
+
+def arrivals_read(*, chain_id: int | None = None, of_lot: int | None = None) -> list[Arrival]:
+    """Every arrival of an end product at a retailer (only of lot `of_lot`, when given), in
+    chain order (block, log index), bundles opened (as they held their lots then)."""
     chain_id = chain_id or settings.CHAIN_ID
     windows = _retail_windows(chain_id)
+    accepted = HandoffVersion.objects.filter(
+        chain_id=chain_id, block_to__isnull=True, status="accepted", receiver__in=list(windows)
+    )
+    if of_lot is not None:
+        accepted = accepted.filter(lot_id__in=sorted(_carriers(of_lot, chain_id)))
     handoffs = [
         h
-        for h in HandoffVersion.objects.filter(
-            chain_id=chain_id, block_to__isnull=True, status="accepted", receiver__in=list(windows)
-        ).order_by("block_from", "log_from", "handoff_id")
+        for h in accepted.order_by("block_from", "log_from", "handoff_id")
         if _is_retailer(windows, h.receiver, h.block_from)
         and not _is_retailer(windows, h.sender, h.block_from)
     ]
-    bundles = {
-        int(v.lot_id): int(v.quantity)
-        for v in LotVersion.objects.filter(
-            chain_id=chain_id, block_to__isnull=True, kind=LotKind.BUNDLE
-        ).only("lot_id", "quantity")
-    }
-    held: dict[int, list[BundleContent]] = defaultdict(list)
-    wanted = {int(h.lot_id) for h in handoffs} & set(bundles)
-    while wanted:  # one query per level of bundles inside bundles
-        found = list(
-            BundleContent.objects.filter(chain_id=chain_id, bundle_id__in=sorted(wanted)).order_by(
-                "block_from", "log_from", "lot_id"
-            )
-        )
-        for row in found:
-            held[int(row.bundle_id)].append(row)
-        wanted = {int(r.lot_id) for r in found} & set(bundles) - set(held)
+    held, bundles = _contents(chain_id, {int(h.lot_id) for h in handoffs})
 
     def opened(
         lot: int, quantity: Fraction, at: tuple[int, int], seen: frozenset[int]
@@ -288,7 +322,7 @@ def arrivals_read(*, chain_id: int | None = None) -> list[Arrival]:
             arrivals.append(
                 Arrival(lot, amount, at[0], at[1], int(h.handoff_id), h.receiver, carrier)
             )
-    return arrivals
+    return [a for a in arrivals if of_lot is None or a.lot_id == of_lot]
 
 
 # ------------------------------------------------------------------------ one product
@@ -338,7 +372,7 @@ def lot_origins(*, lot_id: int, chain_id: int | None = None) -> LotOrigins:
     mix = balance.mix(lot_id)
     per_unit = balance.grams_per_unit(lot_id)
     quantity = int(balance.lots[lot_id].quantity)
-    arrived = [a for a in arrivals_read(chain_id=chain_id) if a.lot_id == lot_id]
+    arrived = arrivals_read(chain_id=chain_id, of_lot=lot_id)
     at_retail = sum((a.quantity for a in arrived), Fraction(0))
     result = LotOrigins(
         lot_id=lot_id,
