@@ -217,7 +217,8 @@ def test_origins_read_in_a_fixed_number_of_queries(world: dict[str, Any]) -> Non
     from django.test.utils import CaptureQueriesContext
 
     from webapp.organisations.models import Organisation
-    from webapp.sustainability.origins import lot_origins, origin_report
+    from webapp.sustainability.origin_report import origin_report
+    from webapp.sustainability.origins import lot_origins
 
     retailer = Organisation.objects.get(slug="retailer")
     with CaptureQueriesContext(connection) as one:

@@ -13,8 +13,8 @@ from django.shortcuts import render
 from webapp.portal.access import organisation_of
 from webapp.portal.provenance_views import csv_cell
 from webapp.sustainability.dashboard import BadFilter, sees_everything
+from webapp.sustainability.origin_report import OriginFilters, origin_report
 from webapp.sustainability.origin_shapes import origin_table
-from webapp.sustainability.origins import OriginFilters, origin_report
 
 
 @login_required

@@ -10,7 +10,8 @@ from typing import Any
 from webapp import formatting
 from webapp.sustainability.dashboard import Table
 from webapp.sustainability.mass_balance import rounded
-from webapp.sustainability.origins import Credit, LotOrigins, OriginReport
+from webapp.sustainability.origin_report import OriginReport
+from webapp.sustainability.origins import Credit, LotOrigins
 
 ROUNDING = (
     "Exact fractions from chain events; each figure rounded once to 0.001 (shares as 0..1, "

@@ -21,8 +21,9 @@ from webapp.api.authentication import acting_organisation
 from webapp.api.schema import read_responses
 from webapp.provenance.selectors import LotNotFound
 from webapp.sustainability.dashboard import BadFilter
+from webapp.sustainability.origin_report import OriginFilters, origin_report
 from webapp.sustainability.origin_shapes import lot_origins_json, origin_report_json
-from webapp.sustainability.origins import OriginFilters, lot_origins, origin_report
+from webapp.sustainability.origins import lot_origins
 
 
 def _decimal(help_text: str = "", **kwargs: Any) -> serializers.DecimalField:
