@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 from webapp.api.authentication import acting_organisation
 from webapp.api.schema import read_responses
 from webapp.provenance.selectors import LotNotFound
-from webapp.sustainability.dashboard import BadFilter
+from webapp.sustainability.dashboard import MAX_LINE, BadFilter
 from webapp.sustainability.origin_report import OriginFilters, origin_report
 from webapp.sustainability.origin_shapes import lot_origins_json, origin_report_json
 from webapp.sustainability.origins import lot_origins
@@ -82,7 +82,11 @@ class LotOriginsOutput(serializers.Serializer[Any]):
 
 
 FILTERS = [
-    OpenApiParameter("product_line", OpenApiTypes.STR, description="one product line, exactly"),
+    OpenApiParameter(
+        "product_line",
+        {"type": "string", "maxLength": MAX_LINE},
+        description="one product line, exactly",
+    ),
     OpenApiParameter("from", OpenApiTypes.DATE, description="arrivals from this UTC day"),
     OpenApiParameter("to", OpenApiTypes.DATE, description="arrivals up to this UTC day"),
 ]
