@@ -26,6 +26,7 @@ from webapp.passport.selectors import passport_read
 from webapp.passport.throttle import throttle_hit
 from webapp.provenance.selectors import LotNotFound
 from webapp.security import client_address
+from webapp.sustainability.origins import lot_origins
 
 
 def passport_view(request: HttpRequest, lot_id: int) -> HttpResponse:
@@ -44,6 +45,7 @@ def passport_view(request: HttpRequest, lot_id: int) -> HttpResponse:
             "lot": passport.lot,
             "restricted": organisation is not None,
             "organisation": organisation,
+            "credit": lot_origins(lot_id=lot_id),
         },
     )
 

@@ -206,12 +206,12 @@ def sustainability_csv(request: HttpRequest, table: str) -> HttpResponse:
     writer = csv.writer(response)
     writer.writerow(data.columns)
     writer.writerows(
-        [text if i in data.numeric else _inert(text) for i, text in enumerate(row)]
+        [text if i in data.numeric else csv_cell(text) for i, text in enumerate(row)]
         for row in data.cells
     )
     return response
 
 
-def _inert(text: str) -> str:
+def csv_cell(text: str) -> str:
     """A text cell a spreadsheet will not run as a formula: names are people's input."""
     return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

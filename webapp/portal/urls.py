@@ -4,6 +4,7 @@ from webapp.converters import Uint256Converter  # noqa: F401  (registers <uint:>
 from webapp.portal import (
     epcis_views,
     lots_views,
+    origin_views,
     page_views,
     settings_views,
     subscription_actions,
@@ -66,6 +67,8 @@ urlpatterns = [
     path("certificates/<uint:certificate_id>/impact", pv.impact_view, name="revocation-impact"),
     path("notifications/read", pv.notifications_read, name="notifications-read"),
     path("sustainability", pv.sustainability_view, name="sustainability"),
+    path("sustainability/origins", origin_views.origins_view, name="origins"),
+    path("sustainability/origins.csv", origin_views.origins_csv, name="origins-csv"),
     path("sustainability/<str:table>.csv", pv.sustainability_csv, name="sustainability-csv"),
     path("traceability/epcis", epcis_views.epcis_events_view, name="epcis"),
     path("traceability/epcis/download", epcis_views.epcis_download_view, name="epcis-download"),
