@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from webapp.api import provenance, views
-from webapp.api.views import imports
+from webapp.api.views import imports, reading_evidence
 from webapp.api.views import subscriptions as subs
 from webapp.converters import Uint256Converter  # noqa: F401  (registers <uint:>)
 
@@ -20,6 +20,11 @@ urlpatterns = [
     path("v1/lots/<uint:lot_id>/custody", provenance.CustodyApi.as_view(), name="lot-custody"),
     path("v1/lots/<uint:lot_id>/holders", provenance.HoldersApi.as_view(), name="lot-holders"),
     path("v1/lots/<uint:lot_id>/figures", provenance.FiguresApi.as_view(), name="lot-figures"),
+    path(
+        "v1/lots/<uint:lot_id>/readings/evidence",
+        reading_evidence.ReadingEvidenceApi.as_view(),
+        name="lot-reading-evidence",
+    ),
     path("v1/handoffs", views.HandoffListApi.as_view(), name="handoffs"),
     path("v1/handoffs/initiate", views.HandoffInitiateApi.as_view(), name="handoff-initiate"),
     path(

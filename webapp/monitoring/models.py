@@ -53,3 +53,78 @@ class SensorReading(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} of lot {self.lot_id} at {self.time:%Y-%m-%d %H:%M}"
+
+
+class ReadingAnchorBatch(models.Model):
+    """A batch of readings whose Merkle root one organisation anchored on chain
+    (`Anchors.anchor(root, "SENSOR_READINGS", itemCount, uri)`), see
+    `webapp.monitoring.anchoring`.
+
+    The batch's items are its readings' canonical items (`reading_item`) in leaf order
+    (`AnchoredReading.index`): rebuilt from the stored readings, so a reading altered since
+    no longer leads to the anchored root. The anchor's transaction hash, log index and
+    block are filled once the `RootAnchored` log is mirrored."""
+
+    organisation = models.ForeignKey(
+        "organisations.Organisation", on_delete=models.PROTECT, related_name="reading_batches"
+    )
+    #: The Merkle root, 0x-prefixed hex (66 characters).
+    root = models.CharField(max_length=66)
+    item_count = models.PositiveIntegerField()
+    operation = models.ForeignKey(
+        "operations.Operation",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reading_anchor_batches",
+    )
+    anchor_transaction_hash = models.CharField(max_length=66, blank=True)
+    anchor_log_index = models.PositiveIntegerField(null=True, blank=True)
+    anchor_block_number = models.PositiveBigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "root"], name="reading_batch_root")
+        ]
+
+    def __str__(self) -> str:
+        return f"reading batch {self.root[:10]} ({self.item_count} readings)"
+
+
+class AnchoredReading(models.Model):
+    """A reading's place in the anchoring: which organisation anchors it (none while its
+    device's owner is unknown) and, once batched, its batch and leaf index. Written when
+    the reading is recorded, so the readings waiting for a batch are one index range."""
+
+    reading = models.OneToOneField(
+        SensorReading, primary_key=True, on_delete=models.CASCADE, related_name="anchoring"
+    )
+    organisation = models.ForeignKey(
+        "organisations.Organisation",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="anchored_readings",
+    )
+    batch = models.ForeignKey(
+        ReadingAnchorBatch,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="readings",
+    )
+    index = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["organisation", "reading"],
+                name="monitoring_reading_pending",
+                condition=models.Q(batch__isnull=True),
+            ),
+            models.Index(fields=["batch", "index"], name="monitoring_reading_leaf"),
+        ]
+
+    def __str__(self) -> str:
+        return f"anchoring of reading {self.reading_id}"
