@@ -23,8 +23,10 @@ from django.utils import timezone
 from contracts.chain.artifacts import load
 from contracts.proofs.merkle import item_leaf, merkle_root
 from tests.webapp.network import Network
-from tests.webapp.test_epcis_capture import token_client
+from tests.webapp.test_epcis_capture import document, token_client
+from tests.webapp.test_epcis_capture_links import TEMPERATURES, inspected, known_lot
 from tests.webapp.test_reorg_operations import _drive, _reorg
+from webapp.epcis.capture import capture_document
 from webapp.lots.services import lot_register
 from webapp.monitoring import anchoring
 from webapp.monitoring.anchoring import (
@@ -299,3 +301,23 @@ def test_the_evidence_endpoint_answers_a_custody_party_of_the_lot(
         anchoring.chain = original  # type: ignore[assignment]
     assert down.status_code == 503
     assert "not reachable" in down.json()["detail"]
+
+
+def test_an_epcis_events_readings_are_anchored_by_the_capturing_organisation(
+    network: Network, tmp_path: Path
+) -> None:
+    known_lot(90_001)
+    job = capture_document(
+        organisation=network.orgs["mine"], document=document(inspected(0, TEMPERATURES))
+    )
+    assert job.captured_count == 1, job.errors
+    readings = list(SensorReading.objects.filter(lot_id=90_001).order_by("time", "type"))
+    assert len(readings) == 3
+    assert {r.anchoring.organisation for r in readings} == {network.orgs["mine"]}
+    (batch,) = _anchored(network)
+    assert batch.organisation == network.orgs["mine"]
+    times = [r.time for r in readings]
+    pack = lot_evidence(90_001, [(min(times), max(times))], margin=timedelta(0))
+    assert {r["source"] for r in pack["readings"]} == {"epcis"}
+    result = _verify(pack, tmp_path, "epcis")
+    assert result.returncode == 0, result.stdout + result.stderr
