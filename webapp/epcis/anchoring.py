@@ -27,7 +27,6 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from contracts.proofs.merkle import item_leaf, merkle_root
 from webapp.chain.chain_client import chain
 from webapp.epcis.models import EpcisAnchorBatch, EpcisEvent
 from webapp.epcis.selectors import events_visible_to
@@ -77,33 +76,22 @@ def _close_one(organisation: Organisation, now: datetime) -> EpcisAnchorBatch | 
         if len(events) < size and events[0].created_at > now - max_wait():
             return None
         items = [event_item(e) for e in events]
-        root = "0x" + merkle_root([item_leaf(i) for i in items]).hex()
-        batch, created = EpcisAnchorBatch.objects.get_or_create(
-            organisation=organisation,
-            root=root,
-            defaults={"items": items, "item_count": len(items)},
+        batch, created = ANCHORS.batch_create(
+            EpcisAnchorBatch, organisation=organisation, items=items, columns={"items": items}
         )
-        if not created:
-            # The very same events were batched before and unmarked since: never twice.
-            EpcisEvent.objects.filter(id__in=[e.id for e in events]).update(anchor_batch=batch)
-            return None
+        # The very same events, batched before and unmarked since, join that batch.
         EpcisEvent.objects.filter(id__in=[e.id for e in events]).update(anchor_batch=batch)
-        batch.operation = ANCHORS.queue(batch)
-        batch.save(update_fields=["operation"])
-        return batch
+        return batch if created else None
 
 
 def epcis_anchor(*, now: datetime | None = None) -> list[EpcisAnchorBatch]:
     """Close every batch that is due (by size or by age) and queue its anchor; then record
     the anchors that were mirrored since. Returns the batches built by this run."""
     now = now or timezone.now()
-    built: list[EpcisAnchorBatch] = []
-    organisation_ids = set(_pending().values_list("organisation_id", flat=True).distinct())
-    # An organisation without a signing key cannot anchor: its events wait for one.
-    signers = Organisation.objects.filter(id__in=organisation_ids).exclude(address="")
-    for organisation in signers.order_by("id"):
-        while (batch := _close_one(organisation, now)) is not None:
-            built.append(batch)
+    waiting = set(_pending().values_list("organisation_id", flat=True).distinct())
+    built = ANCHORS.close_due(
+        organisation_ids=waiting, close=lambda organisation: _close_one(organisation, now)
+    )
     ANCHORS.retry_failed(EpcisAnchorBatch.objects.all())
     epcis_anchors_record()
     return built

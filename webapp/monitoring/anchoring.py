@@ -40,7 +40,6 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from contracts.proofs.merkle import item_leaf, merkle_root
 from contracts.proofs.readings import READINGS_KIND, reading_item
 from webapp.chain.chain_client import chain
 from webapp.chain.models import ChainEvent
@@ -161,19 +160,14 @@ def _close_one(organisation: Organisation, now: datetime) -> ReadingAnchorBatch 
         if len(rows) < size and oldest > now - max_wait():
             return None
         items = [sensor_reading_item(r.reading) for r in rows]
-        root = "0x" + merkle_root([item_leaf(i) for i in items]).hex()
-        batch, created = ReadingAnchorBatch.objects.get_or_create(
-            organisation=organisation, root=root, defaults={"item_count": len(items)}
+        batch, created = ANCHORS.batch_create(
+            ReadingAnchorBatch, organisation=organisation, items=items
         )
         for index, row in enumerate(rows):
             row.batch, row.index = batch, index
-        # The very same readings were batched before: they join that batch, never twice.
+        # The very same readings, batched before, join that batch at the same leaves.
         AnchoredReading.objects.bulk_update(rows, ["batch", "index"], batch_size=1000)
-        if not created:
-            return None
-        batch.operation = ANCHORS.queue(batch)
-        batch.save(update_fields=["operation"])
-        return batch
+        return batch if created else None
 
 
 def readings_anchor(*, now: datetime | None = None) -> list[ReadingAnchorBatch]:
@@ -181,17 +175,14 @@ def readings_anchor(*, now: datetime | None = None) -> list[ReadingAnchorBatch]:
     then record the anchors mirrored since. Returns the batches built by this run."""
     now = now or timezone.now()
     _resolve_waiting()
-    built: list[ReadingAnchorBatch] = []
-    organisation_ids = set(
+    waiting = set(
         AnchoredReading.objects.filter(batch__isnull=True, organisation__isnull=False)
         .values_list("organisation_id", flat=True)
         .distinct()
     )
-    # An organisation without a signing key cannot anchor: its readings wait for one.
-    signers = Organisation.objects.filter(id__in=organisation_ids).exclude(address="")
-    for organisation in signers.order_by("id"):
-        while (batch := _close_one(organisation, now)) is not None:
-            built.append(batch)
+    built = ANCHORS.close_due(
+        organisation_ids=waiting, close=lambda organisation: _close_one(organisation, now)
+    )
     ANCHORS.retry_failed(ReadingAnchorBatch.objects.all())
     readings_anchors_record()
     return built

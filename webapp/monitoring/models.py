@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.db import models
 
 from webapp.fields import Uint256Field
+from webapp.operations.anchor_batch import AnchorBatch
 
 
 class SensorReading(models.Model):
@@ -55,7 +56,7 @@ class SensorReading(models.Model):
         return f"{self.type} of lot {self.lot_id} at {self.time:%Y-%m-%d %H:%M}"
 
 
-class ReadingAnchorBatch(models.Model):
+class ReadingAnchorBatch(AnchorBatch):
     """A batch of readings whose Merkle root one organisation anchored on chain
     (`Anchors.anchor(root, "SENSOR_READINGS", itemCount, uri)`), see
     `webapp.monitoring.anchoring`.
@@ -68,9 +69,6 @@ class ReadingAnchorBatch(models.Model):
     organisation = models.ForeignKey(
         "organisations.Organisation", on_delete=models.PROTECT, related_name="reading_batches"
     )
-    #: The Merkle root, 0x-prefixed hex (66 characters).
-    root = models.CharField(max_length=66)
-    item_count = models.PositiveIntegerField()
     operation = models.ForeignKey(
         "operations.Operation",
         null=True,
@@ -78,15 +76,6 @@ class ReadingAnchorBatch(models.Model):
         on_delete=models.SET_NULL,
         related_name="reading_anchor_batches",
     )
-    anchor_transaction_hash = models.CharField(max_length=66, blank=True)
-    anchor_log_index = models.PositiveIntegerField(null=True, blank=True)
-    anchor_block_number = models.PositiveBigIntegerField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["organisation", "root"], name="reading_batch_root")
-        ]
 
     def __str__(self) -> str:
         return f"reading batch {self.root[:10]} ({self.item_count} readings)"

@@ -6,6 +6,9 @@ A batch model has ``organisation`` (the anchorer), ``root`` (0x-hex), ``item_cou
 ``anchor_log_index`` and ``anchor_block_number`` of its mirrored ``RootAnchored`` log. An
 :class:`AnchorKind` names the batches of one kind and does, for them:
 
+- ``batch_create``: the batch of a list of items (its root computed) with its anchor
+  queued, in the caller's transaction; ``close_due`` runs a kind's batch closing for each
+  organisation with items waiting and a signing key;
 - ``queue``: the ``Anchors.anchor(root, kind, itemCount, "")`` operation, signed by the
   batch's organisation; its idempotency key is derived from the root (``<key>:<root>``,
   ``<key>:<root>:<attempt>`` for a retry), so running it twice queues nothing twice;
@@ -18,7 +21,7 @@ A batch model has ``organisation`` (the anchorer), ``root`` (0x-hex), ``item_cou
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,10 +30,12 @@ from web3 import Web3
 from web3.exceptions import Web3Exception
 
 from contracts.proofs.build import ProofError, anchored_items_proofs
+from contracts.proofs.merkle import item_leaf, merkle_root
 from webapp.chain.models import ChainEvent
 from webapp.operations.calls import ContractCall
 from webapp.operations.models import Operation
 from webapp.operations.services import operation_queue
+from webapp.organisations.models import Organisation
 
 
 class NotAnchored(LookupError):
@@ -54,6 +59,41 @@ class AnchorKind:
     def kind(self) -> str:
         """The label as the contract's bytes32, 0x-hex."""
         return "0x" + self.label.encode().ljust(32, b"\0").hex()
+
+    def batch_create(
+        self,
+        model: type[Any],
+        *,
+        organisation: Organisation,
+        items: Sequence[Any],
+        columns: dict[str, Any] | None = None,
+    ) -> tuple[Any, bool]:
+        """The batch of `items` (in tree order; `columns` are its model's other columns)
+        with its anchoring operation queued, and True; or the batch `organisation` built
+        before with the same root, and False (the same items are never anchored twice)."""
+        root = "0x" + merkle_root([item_leaf(i) for i in items]).hex()
+        batch, created = model.objects.get_or_create(
+            organisation=organisation,
+            root=root,
+            defaults={"item_count": len(items), **(columns or {})},
+        )
+        if created:
+            batch.operation = self.queue(batch)
+            batch.save(update_fields=["operation"])
+        return batch, created
+
+    def close_due(
+        self, *, organisation_ids: Collection[int], close: Callable[[Organisation], Any]
+    ) -> list[Any]:
+        """Call `close` for each organisation of `organisation_ids` until it builds no more
+        batches; returns the batches built. An organisation without a signing key cannot
+        anchor: its items wait for one."""
+        built: list[Any] = []
+        signers = Organisation.objects.filter(id__in=organisation_ids).exclude(address="")
+        for organisation in signers.order_by("id"):
+            while (batch := close(organisation)) is not None:
+                built.append(batch)
+        return built
 
     def queue(self, batch: Any, attempt: int = 0) -> Operation:
         """The anchoring operation of a batch (the same one however often this runs, for
