@@ -5,11 +5,9 @@ items, about its lot, inside its excursion windows."""
 
 from __future__ import annotations
 
-import copy
 import json
 import subprocess
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -21,9 +19,10 @@ from contracts.chain.domain import ascii32
 from contracts.proofs.build import anchored_items_proofs
 from contracts.proofs.merkle import item_leaf, merkle_root
 from contracts.proofs.readings import canonical_decimal, canonical_time, reading_item
-from contracts.proofs.verify import VerificationReport, verify_document
+from contracts.proofs.verify import verify_document
 from contracts.proofs.verify.readings import READINGS_PACK_FORMAT
 from tests.contracts.consortium import Consortium
+from tests.contracts.test_proofs import rejection, tampered
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 7, 1, 8, 0, tzinfo=UTC)
@@ -126,19 +125,6 @@ def pack(anvil_consortium: Consortium) -> dict[str, Any]:
     return dict(json.loads(json.dumps(doc)))  # as a file holds it: no shared objects
 
 
-def _changed(doc: dict[str, Any], change: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
-    copied = copy.deepcopy(doc)
-    change(copied)
-    return copied
-
-
-def _rejected(report: VerificationReport, fact: str) -> str:
-    assert not report.ok
-    reasons = [f.reason for f in report.rejected if f.name == fact]
-    assert reasons, f"{fact} was not rejected: {report.summary()}"
-    return reasons[0]
-
-
 @pytest.mark.chain
 @pytest.mark.node
 def test_a_reading_pack_verifies_offline_and_from_the_command_line(
@@ -171,14 +157,14 @@ def test_a_tampered_reading_fails(pack: dict[str, Any]) -> None:
         doc["readings"][1]["value"] = "2"
         doc["proofs"][1]["item"]["value"] = "2"
 
-    reason = _rejected(verify_document(_changed(pack, warmer)), "item leaf")
+    reason = rejection(verify_document(tampered(pack, warmer)), "item leaf")
     assert "altered" in reason
-    _rejected(verify_document(_changed(pack, warmer)), "merkle path")
+    rejection(verify_document(tampered(pack, warmer)), "merkle path")
 
     def summary_only(doc: dict[str, Any]) -> None:
         doc["readings"][0]["value"] = "2"
 
-    reason = _rejected(verify_document(_changed(pack, summary_only)), "readings")
+    reason = rejection(verify_document(tampered(pack, summary_only)), "readings")
     assert "not the item its proof proves" in reason
 
 
@@ -190,24 +176,24 @@ def test_a_reading_outside_the_windows_or_of_another_lot_is_refused(
     def narrower(doc: dict[str, Any]) -> None:
         doc["margin_seconds"] = 0
 
-    assert "outside every excursion window" in _rejected(
-        verify_document(_changed(pack, narrower)), "readings"
+    assert "outside every excursion window" in rejection(
+        verify_document(tampered(pack, narrower)), "readings"
     )
 
     def other_lot(doc: dict[str, Any]) -> None:
         doc["lot_id"] = 1
 
-    assert "not lot 1" in _rejected(verify_document(_changed(pack, other_lot)), "readings")
+    assert "not lot 1" in rejection(verify_document(tampered(pack, other_lot)), "readings")
 
     def other_contract(doc: dict[str, Any]) -> None:
         doc["contracts"]["Anchors"] = "0x" + "11" * 20
 
-    assert "anchored by" in _rejected(verify_document(_changed(pack, other_contract)), "readings")
+    assert "anchored by" in rejection(verify_document(tampered(pack, other_contract)), "readings")
 
     def extra_key(doc: dict[str, Any]) -> None:
         doc["verdict"] = "fine"
 
-    assert "verdict" in _rejected(verify_document(_changed(pack, extra_key)), "readings")
+    assert "verdict" in rejection(verify_document(tampered(pack, extra_key)), "readings")
 
 
 @pytest.mark.chain
@@ -235,4 +221,4 @@ def test_a_batch_anchored_as_another_kind_is_not_reading_evidence(
         "readings": [items[0]],
         "proofs": proofs,
     }
-    assert "SENSOR_READINGS" in _rejected(verify_document(doc), "readings")
+    assert "SENSOR_READINGS" in rejection(verify_document(doc), "readings")
