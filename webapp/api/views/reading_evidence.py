@@ -10,11 +10,16 @@ custody party to (auditors and the operator of every lot), the stock rule of
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.http import Http404
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+)
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -31,12 +36,68 @@ MAX_EXCURSIONS = 100
 
 
 def _moment(text: str) -> datetime:
-    moment = parse_datetime(text.strip())
+    try:
+        moment = parse_datetime(text.strip())
+    except ValueError:  # well formed, but no such moment (month 13)
+        moment = None
     if moment is None or moment.tzinfo is None:
         raise serializers.ValidationError(
             f"{text!r} is not an ISO 8601 date and time with its offset (2026-12-03T06:00Z)."
         )
     return moment
+
+
+def _reading_fields() -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+    text = serializers.CharField
+    return {
+        "lotId": text(),
+        "time": text(),
+        "type": text(),
+        "value": text(allow_null=True),
+        "minValue": text(allow_null=True),
+        "maxValue": text(allow_null=True),
+        "meanValue": text(allow_null=True),
+        "unit": text(),
+        "deviceId": text(),
+        "deviceSeq": serializers.IntegerField(allow_null=True),
+        "latitude": text(allow_null=True),
+        "longitude": text(allow_null=True),
+        "source": serializers.ChoiceField(choices=["device", "epcis"]),
+    }
+
+
+#: A reading's canonical item (`contracts.proofs.readings`), the Merkle leaf's preimage; its
+#: keys are the item's own (camelCase like EPCIS; `source` cannot be a serializer attribute).
+ReadingItemOutput = type(
+    "ReadingItemOutput",
+    (serializers.Serializer,),
+    {**_reading_fields(), "__doc__": "A reading's canonical item: its Merkle leaf's preimage."},
+)
+
+
+class ExcursionOutput(serializers.Serializer[dict[str, object]]):
+    start = serializers.CharField()
+    end = serializers.CharField()
+
+
+class ReadingEvidenceOutput(serializers.Serializer[dict[str, object]]):
+    format = serializers.CharField(help_text="provenant-reading-evidence/1")
+    generated_at = serializers.CharField()
+    chain_id = serializers.IntegerField()
+    contracts = serializers.DictField(child=serializers.CharField())
+    lot_id = serializers.IntegerField()
+    excursions = ExcursionOutput(many=True)
+    margin_seconds = serializers.IntegerField()
+    readings = serializers.ListField(
+        child=ReadingItemOutput(), help_text="The anchored readings, in time order"
+    )
+    pending = serializers.ListField(
+        child=ReadingItemOutput(), help_text="Readings not anchored yet (no proof)"
+    )
+    proofs = serializers.ListField(
+        child=serializers.JSONField(),
+        help_text="One provenant-anchored-item/1 proof per reading of `readings`",
+    )
 
 
 class ReadingEvidenceApi(APIView):
@@ -78,7 +139,7 @@ class ReadingEvidenceApi(APIView):
             ),
         ],
         responses={
-            **read_responses(OpenApiTypes.OBJECT),
+            **read_responses(ReadingEvidenceOutput),
             (503, PROBLEM): OpenApiResponse(
                 response=Problem, description="The chain node cannot give a proof right now."
             ),
