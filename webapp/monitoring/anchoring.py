@@ -95,7 +95,7 @@ def sensor_reading_item(reading: SensorReading) -> dict[str, Any]:
 def _owners(device_ids: Collection[str]) -> dict[str, int]:
     owners: dict[str, int] = {}
     for resolver in _device_owners:
-        wanted = [d for d in device_ids if d not in owners]
+        wanted = {d for d in device_ids if d not in owners}
         if wanted:
             owners.update({d: o for d, o in resolver(wanted).items() if d in wanted})
     return owners
@@ -252,7 +252,7 @@ class ReadingAnchors:
     after: tuple[str, ...] = ("operations",)
 
     def apply(self, events: Sequence[ChainEvent], *, chain_id: int) -> None:
-        if events and ReadingAnchorBatch.objects.filter(anchor_transaction_hash="").exists():
+        if events:
             readings_anchors_record()
 
     def rollback(self, to_block: int, *, chain_id: int) -> None:

@@ -140,9 +140,12 @@ class AnchorKind:
         """Give each of `batches` whose anchor was mined and mirrored its `RootAnchored` log
         (the transaction hash, log index and block); returns how many were recorded."""
         recorded = 0
-        waiting = batches.filter(
-            anchor_transaction_hash="", operation__isnull=False
-        ).select_related("operation")
+        # Only the batches whose anchor was sent: the others have no log to wait for.
+        waiting = (
+            batches.filter(anchor_transaction_hash="", operation__isnull=False)
+            .exclude(operation__transaction_hash="")
+            .select_related("operation")
+        )
         for batch in waiting:
             operation = batch.operation
             if operation is None or not operation.transaction_hash:
