@@ -150,6 +150,7 @@ CHAIN_CONSUMERS = [
     "webapp.provenance.consumers.RevocationNotifications",
     "webapp.epcis.consumers.ChainFacts",
     "webapp.streams.consumers.StreamRetractions",
+    "webapp.monitoring.anchoring.ReadingAnchors",
 ]
 
 # --- GS1 Digital Link
@@ -281,6 +282,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-operations": {"task": "workers.tasks.sweep_operations", "schedule": 3.0},
     "resume-imports": {"task": "workers.tasks.resume_imports", "schedule": 60.0},
     "epcis-anchor": {"task": "workers.tasks.epcis_anchor", "schedule": 10.0},
+    "readings-anchor": {"task": "workers.tasks.readings_anchor", "schedule": 10.0},
     "resume-epcis-captures": {"task": "workers.tasks.resume_epcis_captures", "schedule": 60.0},
     "streams-deliver": {"task": "streams.deliver", "schedule": 2.0},
 }
@@ -288,6 +290,12 @@ CELERY_BEAT_SCHEDULE = {
 #: sooner once the oldest waited this long (`webapp.epcis.anchoring`).
 EPCIS_ANCHOR_BATCH_SIZE = env_int("PROVENANT_EPCIS_ANCHOR_BATCH_SIZE", 1000)
 EPCIS_ANCHOR_MAX_WAIT_SECONDS = env_int("PROVENANT_EPCIS_ANCHOR_MAX_WAIT_SECONDS", 60)
+#: Sensor readings are anchored likewise, per anchoring organisation
+#: (`webapp.monitoring.anchoring`).
+MONITORING_ANCHOR_BATCH_SIZE = env_int("PROVENANT_MONITORING_ANCHOR_BATCH_SIZE", 1000, minimum=1)
+MONITORING_ANCHOR_MAX_WAIT_SECONDS = env_int(
+    "PROVENANT_MONITORING_ANCHOR_MAX_WAIT_SECONDS", 60, minimum=0
+)
 
 # --- Event streams: webhooks (webapp.streams).
 #: Plain http:// webhooks to loopback addresses (development and tests only).

@@ -16,6 +16,7 @@ from webapp.epcis.anchoring import epcis_anchor as epcis_anchor_run
 from webapp.epcis.capture import capture_job_run as epcis_capture_run
 from webapp.epcis.capture import capture_jobs_resume
 from webapp.imports import services as imports
+from webapp.monitoring.anchoring import readings_anchor as readings_anchor_run
 from webapp.operations.models import Operation
 from webapp.operations.submitter import SubmitLater, operation_send, operation_track
 from webapp.streams.delivery import streams_deliver_due
@@ -156,6 +157,13 @@ def epcis_anchor() -> int:
     """Batch the captured EPCIS events that are due under a Merkle root and queue its
     anchor; record the anchors mirrored since."""
     return len(epcis_anchor_run())
+
+
+@app.task(ignore_result=True)
+def readings_anchor() -> int:
+    """Batch the sensor readings that are due under a Merkle root and queue its anchor;
+    record the anchors mirrored since."""
+    return len(readings_anchor_run())
 
 
 @app.task(name="streams.deliver", ignore_result=True)

@@ -42,7 +42,7 @@ from web3.types import RPCEndpoint
 
 from contracts.chain.artifacts import load
 from contracts.chain.events import EventSpec, UndecodableLog, decode_log
-from contracts.proofs.merkle import item_leaf, merkle_path, merkle_root
+from contracts.proofs.merkle import item_leaf, merkle_paths, merkle_root
 from contracts.proofs.verify import (
     ANCHORED_ITEM_FORMAT,
     EVENT_PROOF_FORMAT,
@@ -398,9 +398,29 @@ def anchored_item_proof(
     for the leaf encoding); the anchor is the ``RootAnchored`` log at `anchor_log_index`
     of `anchor_transaction_hash`. Raises ProofError when that log anchored another root.
     """
+    (doc,) = anchored_items_proofs(
+        w3,
+        items=items,
+        indexes=[index],
+        anchor_transaction_hash=anchor_transaction_hash,
+        anchor_log_index=anchor_log_index,
+    )
+    return doc
+
+
+def anchored_items_proofs(
+    w3: Web3,
+    *,
+    items: Sequence[Any],
+    indexes: Sequence[int],
+    anchor_transaction_hash: str | bytes,
+    anchor_log_index: int,
+) -> list[dict[str, Any]]:
+    """The proofs of several items of one anchored batch (as :func:`anchored_item_proof`),
+    the tree built and the anchor's log proven once for all of them."""
     leaves = [item_leaf(item) for item in items]
     root = merkle_root(leaves)
-    path = merkle_path(leaves, index)
+    paths = merkle_paths(leaves, indexes)
     anchor = event_proof(w3, transaction_hash=anchor_transaction_hash, log_index=anchor_log_index)
     if anchor["event"] != "RootAnchored":
         raise ProofError(f"log {anchor_log_index} is a {anchor['event']}, not a RootAnchored")
@@ -408,17 +428,20 @@ def anchored_item_proof(
         raise ProofError(
             f"the batch's root 0x{root.hex()} is not the anchored root {anchor['args']['root']}"
         )
-    doc: dict[str, Any] = {
-        "format": ANCHORED_ITEM_FORMAT,
-        "item": items[index],
-        "leaf": "0x" + leaves[index].hex(),
-        "index": index,
-        "path": ["0x" + p.hex() for p in path],
-        "root": "0x" + root.hex(),
-        "anchor": anchor,
-    }
-    _self_check(doc)
-    return doc
+    docs: list[dict[str, Any]] = []
+    for index, path in zip(indexes, paths, strict=True):
+        doc: dict[str, Any] = {
+            "format": ANCHORED_ITEM_FORMAT,
+            "item": items[index],
+            "leaf": "0x" + leaves[index].hex(),
+            "index": index,
+            "path": ["0x" + p.hex() for p in path],
+            "root": "0x" + root.hex(),
+            "anchor": anchor,
+        }
+        _self_check(doc)
+        docs.append(doc)
+    return docs
 
 
 def _self_check(doc: dict[str, Any]) -> None:

@@ -77,15 +77,24 @@ def merkle_root(leaves: Sequence[bytes]) -> bytes:
 
 def merkle_path(leaves: Sequence[bytes], index: int) -> list[bytes]:
     """The siblings from leaf `index` up to the root (OZ ``getProof``); [] for one leaf."""
-    if not 0 <= index < len(leaves):
-        raise IndexError(f"leaf index {index} is outside a batch of {len(leaves)}")
+    return merkle_paths(leaves, [index])[0]
+
+
+def merkle_paths(leaves: Sequence[bytes], indexes: Sequence[int]) -> list[list[bytes]]:
+    """The path of each leaf of `indexes`, building the tree once."""
+    for index in indexes:
+        if not 0 <= index < len(leaves):
+            raise IndexError(f"leaf index {index} is outside a batch of {len(leaves)}")
     tree = _tree(leaves)
-    path: list[bytes] = []
-    k = len(tree) - 1 - index
-    while k > 0:
-        path.append(tree[k + 1] if k % 2 else tree[k - 1])
-        k = (k - 1) // 2
-    return path
+    paths: list[list[bytes]] = []
+    for index in indexes:
+        path: list[bytes] = []
+        k = len(tree) - 1 - index
+        while k > 0:
+            path.append(tree[k + 1] if k % 2 else tree[k - 1])
+            k = (k - 1) // 2
+        paths.append(path)
+    return paths
 
 
 def merkle_verify(leaf: bytes, path: Sequence[bytes], root: bytes) -> bool:

@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from webapp.api import provenance, views
-from webapp.api.views import imports, origins
+from webapp.api.views import imports, origins, reading_evidence
 from webapp.api.views import subscriptions as subs
 from webapp.converters import Uint256Converter  # noqa: F401  (registers <uint:>)
 
@@ -22,6 +22,11 @@ urlpatterns = [
     path("v1/lots/<uint:lot_id>/figures", provenance.FiguresApi.as_view(), name="lot-figures"),
     path("v1/lots/<uint:lot_id>/origins", origins.LotOriginsApi.as_view(), name="lot-origins"),
     path("v1/origins", origins.OriginReportApi.as_view(), name="origins"),
+    path(
+        "v1/lots/<uint:lot_id>/readings/evidence",
+        reading_evidence.ReadingEvidenceApi.as_view(),
+        name="lot-reading-evidence",
+    ),
     path("v1/handoffs", views.HandoffListApi.as_view(), name="handoffs"),
     path("v1/handoffs/initiate", views.HandoffInitiateApi.as_view(), name="handoff-initiate"),
     path(

@@ -26,29 +26,18 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from web3.exceptions import Web3Exception
 
-from contracts.proofs.build import ProofError, anchored_item_proof
-from contracts.proofs.merkle import item_leaf, merkle_root
 from webapp.chain.chain_client import chain
-from webapp.chain.models import ChainEvent
 from webapp.epcis.models import EpcisAnchorBatch, EpcisEvent
 from webapp.epcis.selectors import events_visible_to
-from webapp.operations.calls import ContractCall
-from webapp.operations.models import Operation
-from webapp.operations.services import operation_queue
+from webapp.operations.anchors import AnchorKind
+from webapp.operations.anchors import NotAnchored as NotAnchored  # callers catch it
+from webapp.operations.anchors import ProofUnavailable as ProofUnavailable  # callers catch it
 from webapp.organisations.models import Organisation
 
-ACTION = "epcis.anchor"
-KIND = "0x" + b"EPCIS".ljust(32, b"\0").hex()
-
-
-class NotAnchored(LookupError):
-    """The event has no anchored batch yet: nothing to prove (a plain reason inside)."""
-
-
-class ProofUnavailable(RuntimeError):
-    """The proof cannot be built now (the node is unreachable or disagrees)."""
+ANCHORS = AnchorKind(action="epcis.anchor", label="EPCIS", key="epcis-anchor")
+ACTION = ANCHORS.action
+KIND = ANCHORS.kind
 
 
 def batch_size() -> int:
@@ -72,44 +61,6 @@ def _pending() -> Any:
     )
 
 
-def _queue(batch: EpcisAnchorBatch, attempt: int = 0) -> Operation:
-    """The anchoring operation of a batch (the same one however often this runs, for an
-    attempt)."""
-    organisation = batch.organisation
-    call = ContractCall(
-        contract="Anchors",
-        function="anchor",
-        args=(batch.root, KIND, batch.item_count, ""),
-    )
-    operation, _ = operation_queue(
-        organisation=organisation,
-        action=ACTION,
-        request={"root": batch.root, "kind": "EPCIS", "itemCount": batch.item_count},
-        call=call,
-        idempotency_key=f"epcis-anchor:{batch.root}" + (f":{attempt}" if attempt else ""),
-    )
-    return operation
-
-
-def _retry_failed() -> int:
-    """Queue again the anchors whose operation failed; returns how many."""
-    retried = 0
-    failed = EpcisAnchorBatch.objects.filter(
-        anchor_transaction_hash="", operation__status=Operation.Status.FAILED
-    ).select_related("organisation")
-    for batch in failed:
-        with transaction.atomic():
-            attempts = Operation.objects.filter(
-                organisation=batch.organisation,
-                action=ACTION,
-                idempotency_key__startswith=f"epcis-anchor:{batch.root}",
-            ).count()
-            batch.operation = _queue(batch, attempt=attempts)
-            batch.save(update_fields=["operation"])
-        retried += 1
-    return retried
-
-
 def _close_one(organisation: Organisation, now: datetime) -> EpcisAnchorBatch | None:
     """Build, store and queue the next batch of `organisation`, if one is due."""
     size = batch_size()
@@ -125,34 +76,23 @@ def _close_one(organisation: Organisation, now: datetime) -> EpcisAnchorBatch | 
         if len(events) < size and events[0].created_at > now - max_wait():
             return None
         items = [event_item(e) for e in events]
-        root = "0x" + merkle_root([item_leaf(i) for i in items]).hex()
-        batch, created = EpcisAnchorBatch.objects.get_or_create(
-            organisation=organisation,
-            root=root,
-            defaults={"items": items, "item_count": len(items)},
+        batch, created = ANCHORS.batch_create(
+            EpcisAnchorBatch, organisation=organisation, items=items, columns={"items": items}
         )
-        if not created:
-            # The very same events were batched before and unmarked since: never twice.
-            EpcisEvent.objects.filter(id__in=[e.id for e in events]).update(anchor_batch=batch)
-            return None
+        # The very same events, batched before and unmarked since, join that batch.
         EpcisEvent.objects.filter(id__in=[e.id for e in events]).update(anchor_batch=batch)
-        batch.operation = _queue(batch)
-        batch.save(update_fields=["operation"])
-        return batch
+        return batch if created else None
 
 
 def epcis_anchor(*, now: datetime | None = None) -> list[EpcisAnchorBatch]:
     """Close every batch that is due (by size or by age) and queue its anchor; then record
     the anchors that were mirrored since. Returns the batches built by this run."""
     now = now or timezone.now()
-    built: list[EpcisAnchorBatch] = []
-    organisation_ids = set(_pending().values_list("organisation_id", flat=True).distinct())
-    # An organisation without a signing key cannot anchor: its events wait for one.
-    signers = Organisation.objects.filter(id__in=organisation_ids).exclude(address="")
-    for organisation in signers.order_by("id"):
-        while (batch := _close_one(organisation, now)) is not None:
-            built.append(batch)
-    _retry_failed()
+    waiting = set(_pending().values_list("organisation_id", flat=True).distinct())
+    built = ANCHORS.close_due(
+        organisation_ids=waiting, close=lambda organisation: _close_one(organisation, now)
+    )
+    ANCHORS.retry_failed(EpcisAnchorBatch.objects.all())
     epcis_anchors_record()
     return built
 
@@ -160,44 +100,17 @@ def epcis_anchor(*, now: datetime | None = None) -> list[EpcisAnchorBatch]:
 def epcis_anchors_forget(*, chain_id: int, to_block: int) -> int:
     """Clear the anchors recorded above `to_block` (a reorganisation removed them); the
     batches keep their events and operation, and record the re-mined log when it comes."""
-    return EpcisAnchorBatch.objects.filter(
-        operation__chain_id=chain_id, anchor_block_number__gt=to_block
-    ).update(anchor_transaction_hash="", anchor_log_index=None, anchor_block_number=None)
+    return ANCHORS.forget(EpcisAnchorBatch.objects.all(), chain_id=chain_id, to_block=to_block)
 
 
 def epcis_anchors_record(*, batch_ids: list[int] | None = None) -> int:
     """Give each batch (of `batch_ids`, or every one) whose anchor was mined and mirrored
     its `RootAnchored` log (the transaction hash, log index and block); returns how many
     were recorded."""
-    recorded = 0
-    waiting = EpcisAnchorBatch.objects.filter(
-        anchor_transaction_hash="", operation__isnull=False
-    ).select_related("operation")
+    batches = EpcisAnchorBatch.objects.all()
     if batch_ids is not None:
-        waiting = waiting.filter(id__in=batch_ids)
-    for batch in waiting:
-        operation = batch.operation
-        if operation is None or not operation.transaction_hash:
-            continue
-        log = (
-            ChainEvent.objects.filter(
-                chain_id=operation.chain_id,
-                event="RootAnchored",
-                transaction_hash=operation.transaction_hash.lower(),
-            )
-            .order_by("-block_number", "log_index")
-            .first()
-        )
-        if log is None or str(log.args.get("root", "")).lower() != batch.root:
-            continue
-        batch.anchor_transaction_hash = log.transaction_hash
-        batch.anchor_log_index = log.log_index
-        batch.anchor_block_number = log.block_number
-        batch.save(
-            update_fields=["anchor_transaction_hash", "anchor_log_index", "anchor_block_number"]
-        )
-        recorded += 1
-    return recorded
+        batches = batches.filter(id__in=batch_ids)
+    return ANCHORS.record(batches)
 
 
 def epcis_event_proof(event: EpcisEvent) -> dict[str, Any]:
@@ -220,31 +133,13 @@ def epcis_event_proof(event: EpcisEvent) -> dict[str, Any]:
     if not batch.anchor_transaction_hash:
         epcis_anchors_record(batch_ids=[batch.id])
         batch.refresh_from_db()
-    if not batch.anchor_transaction_hash or batch.anchor_log_index is None:
-        raise NotAnchored(
-            "This event's batch is not anchored on chain yet (its anchor is still on its "
-            "way); ask again later."
-        )
     item = event_item(event)
     try:
         index = batch.items.index(item)
     except ValueError as exc:
         raise NotAnchored("This event is not among its batch's items.") from exc
-    try:
-        w3, _ = chain()
-        return anchored_item_proof(
-            w3,
-            items=batch.items,
-            index=index,
-            anchor_transaction_hash=batch.anchor_transaction_hash,
-            anchor_log_index=batch.anchor_log_index,
-        )
-    except ProofError as exc:
-        raise ProofUnavailable(f"The node's data cannot be proven right now: {exc}") from exc
-    except (OSError, Web3Exception) as exc:
-        raise ProofUnavailable(
-            f"The chain node is not reachable ({type(exc).__name__}); try again later."
-        ) from exc
+    (proof,) = ANCHORS.proofs(batch, items=batch.items, indexes=[index], connect=lambda: chain())
+    return proof
 
 
 def lot_event_proofs(*, organisation: Organisation, lot_ids: list[int]) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ import uuid
 from django.db import models
 
 from webapp.epcis.fields import IdentifierListField
+from webapp.operations.anchor_batch import AnchorBatch
 
 
 class EpcisEvent(models.Model):
@@ -208,7 +209,7 @@ class NamedQuery(models.Model):
         return f"EPCIS query {self.name}"
 
 
-class EpcisAnchorBatch(models.Model):
+class EpcisAnchorBatch(AnchorBatch):
     """A batch of one organisation's captured events whose Merkle root is anchored on chain
     (`Anchors.anchor(root, "EPCIS", itemCount, uri)`), see `webapp.epcis.anchoring`.
 
@@ -219,10 +220,7 @@ class EpcisAnchorBatch(models.Model):
     organisation = models.ForeignKey(
         "organisations.Organisation", on_delete=models.PROTECT, related_name="epcis_batches"
     )
-    #: The Merkle root, 0x-prefixed hex (66 characters).
-    root = models.CharField(max_length=66)
     items = models.JSONField()
-    item_count = models.PositiveIntegerField()
     operation = models.ForeignKey(
         "operations.Operation",
         null=True,
@@ -230,15 +228,6 @@ class EpcisAnchorBatch(models.Model):
         on_delete=models.SET_NULL,
         related_name="epcis_anchor_batches",
     )
-    anchor_transaction_hash = models.CharField(max_length=66, blank=True)
-    anchor_log_index = models.PositiveIntegerField(null=True, blank=True)
-    anchor_block_number = models.PositiveBigIntegerField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["organisation", "root"], name="epcis_batch_root")
-        ]
 
     def __str__(self) -> str:
         return f"EPCIS batch {self.root[:10]} ({self.item_count} events)"

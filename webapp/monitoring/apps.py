@@ -6,3 +6,10 @@ class MonitoringConfig(AppConfig):
     label = "monitoring"
     default_auto_field = "django.db.models.BigAutoField"
     verbose_name = "Condition monitoring of lots"
+
+    def ready(self) -> None:
+        from webapp.monitoring.anchoring import readings_queue
+        from webapp.monitoring.services import on_readings_recorded
+
+        # Every stored reading is put in line for an anchored batch.
+        on_readings_recorded(readings_queue)

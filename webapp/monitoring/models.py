@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.db import models
 
 from webapp.fields import Uint256Field
+from webapp.operations.anchor_batch import AnchorBatch
 
 
 class SensorReading(models.Model):
@@ -53,3 +54,66 @@ class SensorReading(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} of lot {self.lot_id} at {self.time:%Y-%m-%d %H:%M}"
+
+
+class ReadingAnchorBatch(AnchorBatch):
+    """A batch of readings whose Merkle root one organisation anchored on chain
+    (`Anchors.anchor(root, "SENSOR_READINGS", itemCount, uri)`), see
+    `webapp.monitoring.anchoring`.
+
+    The batch's items are its readings' canonical items (`reading_item`) in leaf order
+    (`AnchoredReading.index`): rebuilt from the stored readings, so a reading altered since
+    no longer leads to the anchored root. The anchor's transaction hash, log index and
+    block are filled once the `RootAnchored` log is mirrored."""
+
+    organisation = models.ForeignKey(
+        "organisations.Organisation", on_delete=models.PROTECT, related_name="reading_batches"
+    )
+    operation = models.ForeignKey(
+        "operations.Operation",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reading_anchor_batches",
+    )
+
+    def __str__(self) -> str:
+        return f"reading batch {self.root[:10]} ({self.item_count} readings)"
+
+
+class AnchoredReading(models.Model):
+    """A reading's place in the anchoring: which organisation anchors it (none while its
+    device's owner is unknown) and, once batched, its batch and leaf index. Written when
+    the reading is recorded, so the readings waiting for a batch are one index range."""
+
+    reading = models.OneToOneField(
+        SensorReading, primary_key=True, on_delete=models.CASCADE, related_name="anchoring"
+    )
+    organisation = models.ForeignKey(
+        "organisations.Organisation",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="anchored_readings",
+    )
+    batch = models.ForeignKey(
+        ReadingAnchorBatch,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="readings",
+    )
+    index = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["organisation", "reading"],
+                name="monitoring_reading_pending",
+                condition=models.Q(batch__isnull=True),
+            ),
+            models.Index(fields=["batch", "index"], name="monitoring_reading_leaf"),
+        ]
+
+    def __str__(self) -> str:
+        return f"anchoring of reading {self.reading_id}"

@@ -5,7 +5,7 @@ one line per fact and exits 0 when every fact holds, 1 when any is rejected. Off
 makes no network call; ``--rpc`` adds the one fact a file cannot carry: that the proof's
 block is on the node's canonical chain (and that an evidence pack's as-of block is). The
 web page calls :func:`verify_document`. The checker needs only this package,
-:mod:`contracts.proofs.merkle`, :mod:`contracts.proofs.figures`,
+:mod:`contracts.proofs.merkle`, :mod:`contracts.proofs.figures`, :mod:`contracts.proofs.readings`,
 :mod:`contracts.chain.domain`, ``rlp``, ``trie``, ``eth_abi`` and ``eth_utils`` (no web3;
 ``contracts.chain`` imports nothing by itself); an evidence pack's event fragments are
 compared with the compiled artifacts in ``contracts/artifacts`` when they are there. So a
@@ -14,7 +14,8 @@ third party can run or rewrite it.
 Modules: :mod:`.proofs` checks event and anchored-item proofs fact by fact (headers,
 anchors, the node), :mod:`.receipts` the facts under a proven header (transaction, chain
 id, receipt, log), :mod:`.rebuild` rebuilds an evidence pack's summary from the proven
-facts and :mod:`.summary` compares it with the pack's, :mod:`.decoding` decodes logs,
+facts and :mod:`.summary` compares it with the pack's, :mod:`.readings` checks a reading
+evidence pack, :mod:`.decoding` decodes logs,
 receipts and trie proofs, :mod:`.node` is the ``--rpc`` client and :mod:`.report` what a
 check found.
 
@@ -38,6 +39,12 @@ Anchored-item proof (``"format": "provenant-anchored-item/1"``)
 
 Bare list: any JSON object with a list of the above under ``"proofs"`` and none of an
 evidence pack's summary sections; each proof is checked and other keys claim nothing.
+
+Reading evidence (``"format": "provenant-reading-evidence/1"``): a lot's sensor readings
+in and around its excursions, each with its anchored-item proof; checked by
+:mod:`.readings` (every reading is the item its proof proved, a canonical reading of
+:mod:`contracts.proofs.readings` about the pack's lot, inside an excursion window, anchored
+as ``SENSOR_READINGS``).
 
 Evidence pack (``"format": "provenant-evidence/2"``, as built by the web app): the proofs,
 plus ``tier``, ``lot_id``, ``contracts``, ``as_of`` (the number, hash and RLP header of the

@@ -13,11 +13,13 @@ from eth_utils.crypto import keccak
 from contracts.proofs.merkle import hash_pair, item_leaf
 from contracts.proofs.verify.decoding import fragment_key
 from contracts.proofs.verify.node import Node
+from contracts.proofs.verify.readings import check_readings, is_readings_pack
 from contracts.proofs.verify.receipts import BlockContents, EventClaim, short
 from contracts.proofs.verify.report import (
     MalformedProof,
     NodeUnavailable,
     ProvenEvent,
+    ProvenItem,
     VerificationReport,
 )
 from contracts.proofs.verify.summary import check_summary, is_evidence_pack
@@ -93,6 +95,7 @@ class Checker(BlockContents):
         )
         self.report = VerificationReport()
         self.proven: list[ProvenEvent] = []  # every event proof whose facts all held
+        self.proven_items: list[ProvenItem] = []  # every anchored-item proof that held
 
     def document(self, doc: Any, subject: str = "") -> None:
         if not isinstance(doc, Mapping):
@@ -108,6 +111,8 @@ class Checker(BlockContents):
                 self.document(proof, f"{subject}.proofs[{i}]" if subject else f"proofs[{i}]")
             if not subject and is_evidence_pack(doc):
                 check_summary(self, doc)
+            elif not subject and is_readings_pack(doc):
+                check_readings(self, doc)
             return
         check: Callable[[Mapping[str, Any], str], Any]
         if kind == EVENT_PROOF_FORMAT:
@@ -333,3 +338,21 @@ class Checker(BlockContents):
             True,
             f"root {short(root)} was anchored by {anchored['anchorer']} (a batch of {count} items)",
         )
+        self._remember(subject, anchor_subject, item, root, anchored)
+
+    def _remember(
+        self, subject: str, anchor_subject: str, item: Any, root: bytes, anchored: Mapping[str, Any]
+    ) -> None:
+        """Keep an item whose every fact (its own and its anchor's) held."""
+        proven = [p for p in self.proven if p.subject == anchor_subject]
+        held = all(f.ok for f in self.report.facts if f.subject in (subject, anchor_subject))
+        if proven and held:
+            self.proven_items.append(
+                ProvenItem(
+                    subject=subject,
+                    item=item,
+                    root="0x" + root.hex(),
+                    kind=str(anchored["kind"]),
+                    anchor=proven[-1],
+                )
+            )

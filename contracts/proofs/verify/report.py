@@ -76,3 +76,14 @@ class ProvenEvent:
     transaction_hash: str
     log_index: int
     fragment: dict[str, Any]  # the ABI fragment the proof decoded the log with
+
+
+@dataclass(frozen=True)
+class ProvenItem:
+    """An item whose anchored-item proof held: it is in a batch whose root was anchored."""
+
+    subject: str  # which proof of the document (``proofs[3]``)
+    item: Any
+    root: str
+    kind: str  # the anchor's bytes32 kind, 0x-hex
+    anchor: ProvenEvent  # the proven RootAnchored log
