@@ -114,6 +114,20 @@ def test_a_breach_stops_the_pallet_until_a_quality_manager_clears_it(network: Ne
     assert all(quarantined(i) for i in lots)
     assert not quarantined(pallet)
 
+    # The pallet's page draws the readings with the rule's bound and the excursion; the
+    # alerts page lists the alert with a form to clear it.
+    qa = person("monitor-qa")
+    page = qa.get(f"/lots/{pallet}").content.decode()
+    assert 'id="conditions"' in page
+    assert page.count('class="bound"') == 1
+    assert page.count('class="excursion"') == 1
+    alerts_page = qa.get("/alerts").content.decode()
+    assert f'id="alert-{alert.pk}"' in alerts_page
+    assert f"/alerts/{alert.pk}/clear" in alerts_page
+    assert (
+        f"/alerts/{alert.pk}/clear" not in person("monitor-driver").get("/alerts").content.decode()
+    )
+
     # The distributor's handoff of the closed pallet is refused on chain.
     refused, _ = operation_queue(
         organisation=net.orgs["distributor"],
