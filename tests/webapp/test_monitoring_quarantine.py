@@ -34,6 +34,7 @@ from webapp.projections.models import LotVersion
 
 pytestmark = [pytest.mark.integration, pytest.mark.node, pytest.mark.django_db(transaction=True)]
 
+KEY = "5f0c2d3e-monitoring"
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
 
@@ -150,7 +151,9 @@ def test_a_breach_stops_the_pallet_until_a_quality_manager_clears_it(network: Ne
     url = f"/api/v1/alerts/{alert.pk}/clear"
 
     def clear(client: Client, reason: str) -> Any:
-        return client.post(url, {"reason": reason}, content_type="application/json")
+        return client.post(
+            url, {"reason": reason}, content_type="application/json", HTTP_IDEMPOTENCY_KEY=KEY
+        )
 
     plain, _ = api_token_create(organisation=monitor, name="telematics")
     assert clear(Client(HTTP_AUTHORIZATION=f"Bearer {plain}"), "fine").status_code == 403
@@ -165,6 +168,8 @@ def test_a_breach_stops_the_pallet_until_a_quality_manager_clears_it(network: Ne
     assert cleared.status_code == 200, cleared.content
     assert cleared.json()["state"] == "cleared"
     assert len(cleared.json()["clear_operation_ids"]) == 2
+    retried = clear(person("monitor-qa"), "probe lay against the door; core temperature 4 °C")
+    assert retried.json()["clear_operation_ids"] == cleared.json()["clear_operation_ids"]
     net.settle()
     for operation in Operation.objects.filter(action="lot.clear_quarantine"):
         assert operation.status == Operation.Status.CONFIRMED, operation.error

@@ -32,6 +32,7 @@ from webapp.provenance.models import Notification
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
+KEY = "5f0c2d3e-monitoring"
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 TEMP, HUMIDITY, SHOCK = "gs1:Temperature", "gs1:RelativeHumidity", "gs1:Acceleration"
 OSLO = (Decimal("59.911491"), Decimal("10.757933"))
@@ -321,7 +322,9 @@ def token(org: Organisation) -> Client:
 def test_bad_rule_input_is_refused_and_nothing_stored(
     reporter: Organisation, body: dict[str, Any], field: str
 ) -> None:
-    response = token(reporter).post("/api/v1/rules", body, content_type="application/json")
+    response = token(reporter).post(
+        "/api/v1/rules", body, content_type="application/json", HTTP_IDEMPOTENCY_KEY=KEY
+    )
     assert response.status_code == 400, response.content
     problem = response.json()
     assert field in problem["errors"], problem
@@ -332,14 +335,21 @@ def test_rules_and_alerts_over_the_api_stay_within_the_organisation(
     reporter: Organisation,
 ) -> None:
     client = token(reporter)
+    body = {"name": "vaccines", "kind": "temperature_above", "threshold": "8", "duration_s": 0,
+            "lot_ids": [101]}  # fmt: skip
+    unkeyed = client.post("/api/v1/rules", body, content_type="application/json")
+    assert unkeyed.status_code == 400
+    assert not Rule.objects.exists()
     created = client.post(
-        "/api/v1/rules",
-        {"name": "vaccines", "kind": "temperature_above", "threshold": "8", "duration_s": 0,
-         "lot_ids": [101]},
-        content_type="application/json",
-    )  # fmt: skip
+        "/api/v1/rules", body, content_type="application/json", HTTP_IDEMPOTENCY_KEY=KEY
+    )
     assert created.status_code == 201, created.content
     rule = created.json()
+    again = client.post(
+        "/api/v1/rules", body, content_type="application/json", HTTP_IDEMPOTENCY_KEY=KEY
+    )
+    assert again.json()["id"] == rule["id"]
+    assert Rule.objects.count() == 1
     assert rule["description"] == "temperature above 8 °C"
     assert rule["lot_ids"] == ["101"]
     assert [r["id"] for r in client.get("/api/v1/rules").json()] == [rule["id"]]
@@ -357,7 +367,10 @@ def test_rules_and_alerts_over_the_api_stay_within_the_organisation(
     assert other.get(f"/api/v1/rules/{rule['id']}").status_code == 404
     assert other.delete(f"/api/v1/rules/{rule['id']}").status_code == 404
     refused = other.post(
-        f"/api/v1/alerts/{alert_id}/clear", {"reason": "x"}, content_type="application/json"
+        f"/api/v1/alerts/{alert_id}/clear",
+        {"reason": "x"},
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY=KEY,
     )
     assert refused.status_code == 404
     assert other.get("/api/v1/alerts").json()["results"] == []
@@ -375,7 +388,9 @@ def test_clearing_needs_a_person_with_the_role_and_a_reason(reporter: Organisati
     url = f"/api/v1/alerts/{alert.pk}/clear"
 
     def clear(client: Client, reason: str) -> Any:
-        return client.post(url, {"reason": reason}, content_type="application/json")
+        return client.post(
+            url, {"reason": reason}, content_type="application/json", HTTP_IDEMPOTENCY_KEY=KEY
+        )
 
     assert clear(token(reporter), "checked").status_code == 403  # a system, not a person
     member_invite(organisation=reporter, username="driver", password="x-long-password-1")
@@ -395,3 +410,17 @@ def test_clearing_needs_a_person_with_the_role_and_a_reason(reporter: Organisati
     assert alert.state == "open"
     assert alert.clear_operation_ids == []
     assert not Operation.objects.filter(action="lot.clear_quarantine").exists()
+
+
+def test_the_beat_runs_the_silence_check(reporter: Organisation) -> None:
+    from workers.tasks import monitoring_silence
+
+    schedule = settings.CELERY_BEAT_SCHEDULE["monitoring-silence"]
+    assert schedule["task"] == "workers.tasks.monitoring_silence"
+    rule = rule_create(
+        organisation=reporter, name="logger alive", kind="device_silent", duration_s=600,
+        lot_ids=[101], quarantine=False,
+    )  # fmt: skip
+    Rule.objects.filter(pk=rule.pk).update(created_at=T0)
+    assert monitoring_silence() == 1
+    assert monitoring_silence() == 0

@@ -144,11 +144,12 @@ def may_clear(user: Any, organisation: Organisation) -> bool:
     return member_is_admin(user) or bool(user.has_perm("monitoring.clear_alert"))
 
 
-def alert_clear(*, alert: Alert, user: Any, reason: str) -> Alert:
+def alert_clear(*, alert: Alert, user: Any, reason: str, idempotency_key: str = "") -> Alert:
     """Close an alert and queue the lifting of the quarantines it set.
 
     Refused (and nothing changes) without the role, without a reason, for an alert already
-    cleared, and while one of its quarantines is still on its way to the chain."""
+    cleared (unless by this same request: same idempotency key), and while one of its
+    quarantines is still on its way to the chain."""
     organisation = alert.organisation
     if not may_clear(user, organisation):
         raise PermissionDenied(
@@ -163,6 +164,8 @@ def alert_clear(*, alert: Alert, user: Any, reason: str) -> Alert:
     with transaction.atomic():
         alert = Alert.objects.select_for_update().get(pk=alert.pk)
         if alert.state == Alert.State.CLEARED:
+            if idempotency_key and alert.clear_idempotency_key == idempotency_key:
+                return alert
             raise ValidationError({"__all__": [f"Alert {alert.pk} is already cleared."]})
         operations = list(Operation.objects.filter(id__in=alert.operation_ids))
         if any(o.status in IN_FLIGHT for o in operations):
@@ -191,6 +194,7 @@ def alert_clear(*, alert: Alert, user: Any, reason: str) -> Alert:
         alert.cleared_by = user
         alert.clear_reason = reason
         alert.clear_operation_ids = lifted
+        alert.clear_idempotency_key = idempotency_key
         alert.save()
     return alert
 

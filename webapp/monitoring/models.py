@@ -94,11 +94,20 @@ class Rule(models.Model):
     lot_ids = models.JSONField(default=list, blank=True)
     quarantine = models.BooleanField(default=True)
     active = models.BooleanField(default=True)
+    #: The API request's Idempotency-Key: a retry gets this rule back, not a second one.
+    idempotency_key = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["organisation", "id"]
         indexes = [models.Index(fields=["active", "kind"], name="monitoring_rule_active")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="monitoring_rule_idempotency_key",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
@@ -164,6 +173,8 @@ class Alert(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     clear_reason = models.TextField(blank=True)
+    #: The clearing request's Idempotency-Key: a retry gets the cleared alert back.
+    clear_idempotency_key = models.CharField(max_length=200, blank=True)
     clear_operation_ids = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

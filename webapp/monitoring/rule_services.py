@@ -39,8 +39,16 @@ def rule_create(
     bundle_id: int | None = None,
     lot_ids: list[int] | None = None,
     quarantine: bool = True,
+    idempotency_key: str = "",
 ) -> Rule:
-    """A new rule; a ValidationError names every field that is wrong (nothing is stored)."""
+    """A new rule; a ValidationError names every field that is wrong (nothing is stored).
+    With an idempotency key already used by the organisation, the rule it made."""
+    if idempotency_key:
+        made = Rule.objects.filter(
+            organisation=organisation, idempotency_key=idempotency_key
+        ).first()
+        if made is not None:
+            return made
     lot_ids = sorted(set(lot_ids or []))
     name = name.strip()
     product_line = product_line.strip()
@@ -72,6 +80,7 @@ def rule_create(
         bundle_id=bundle_id,
         lot_ids=lot_ids,
         quarantine=quarantine,
+        idempotency_key=idempotency_key,
     )
 
 

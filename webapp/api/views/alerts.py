@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 from webapp.api.authentication import acting_organisation
 from webapp.api.fields import id_field
 from webapp.api.schema import problems, read_responses
-from webapp.api.views.common import person, query_choice
+from webapp.api.views.common import IDEMPOTENCY, WriteView, person, query_choice
 from webapp.monitoring.alert_selectors import alert_list, alert_of, rule_list, rule_of
 from webapp.monitoring.alerts import MAX_REASON, alert_clear, rule_description
 from webapp.monitoring.models import Alert, Rule
@@ -108,20 +108,24 @@ class RuleInput(serializers.Serializer[Any]):
     )
 
 
-class RuleListApi(APIView):
-    @extend_schema(responses=read_responses(RuleOutput(many=True), by_id=False))
+class RuleListApi(WriteView):
+    @extend_schema(
+        operation_id="api_v1_rules_list",
+        responses=read_responses(RuleOutput(many=True), by_id=False),
+    )
     def get(self, request: Request) -> Response:
         rules = rule_list(organisation=acting_organisation(request))
         return Response([rule_json(request, r) for r in rules])
 
     @extend_schema(
         request=RuleInput,
-        responses={201: RuleOutput, **problems(400, 401, 403, 406, 413, 415, 429)},
+        parameters=[IDEMPOTENCY],
+        responses={201: RuleOutput, **problems(400, 401, 403, 406, 413, 415, 422, 429)},
     )
     def post(self, request: Request) -> Response:
-        serializer = RuleInput(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        rule = rule_create(organisation=acting_organisation(request), **serializer.validated_data)
+        key = self.idempotency_key(request)
+        data = self.parse(RuleInput, request)
+        rule = rule_create(organisation=acting_organisation(request), idempotency_key=key, **data)
         body = rule_json(request, rule)
         return Response(body, status=201, headers={"Location": body["url"]})
 
@@ -137,7 +141,7 @@ class RuleDetailApi(APIView):
     def get(self, request: Request, rule_id: int) -> Response:
         return Response(rule_json(request, self._rule(request, rule_id)))
 
-    @extend_schema(responses={204: None, **problems(401, 403, 404, 429)})
+    @extend_schema(responses={204: None, **problems(400, 401, 403, 404, 406, 429)})
     def delete(self, request: Request, rule_id: int) -> Response:
         rule_delete(rule=self._rule(request, rule_id))
         return Response(status=204)
@@ -178,7 +182,7 @@ class AlertDetailApi(APIView):
         return Response(alert_json(request, _alert(request, alert_id)))
 
 
-class AlertClearApi(APIView):
+class AlertClearApi(WriteView):
     class InputSerializer(serializers.Serializer[Any]):
         class Meta:
             ref_name = "AlertClearInput"
@@ -187,13 +191,14 @@ class AlertClearApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={200: AlertOutput, **problems(400, 401, 403, 404, 406, 413, 415, 429)},
+        parameters=[IDEMPOTENCY],
+        responses={200: AlertOutput, **problems(400, 401, 403, 404, 406, 413, 415, 422, 429)},
     )
     def post(self, request: Request, alert_id: int) -> Response:
+        key = self.idempotency_key(request)
         alert = _alert(request, alert_id)
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        data = self.parse(self.InputSerializer, request)
         cleared = alert_clear(
-            alert=alert, user=person(request), reason=serializer.validated_data["reason"]
+            alert=alert, user=person(request), reason=data["reason"], idempotency_key=key
         )
         return Response(alert_json(request, cleared))
