@@ -62,9 +62,12 @@ def lot_conditions(*, organisation: Organisation, lot_ids: list[int]) -> Conditi
         .order_by("-time")
         .values_list("type", "time", "value", "unit")[:MAX_CHART_READINGS]
     )
+    seen = set()
     for kind, time, value, unit in reversed(list(rows)):
-        if value is None:
+        # One measurement is stored once per lot it is about: draw it once.
+        if value is None or (kind, time, value) in seen:
             continue
+        seen.add((kind, time, value))
         series.setdefault(kind, []).append((time, value))
         units.setdefault(kind, unit)
     watching = set(

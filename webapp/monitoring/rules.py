@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Value
 from django.db.models.functions import Greatest, Least
 from django.utils import timezone
@@ -228,16 +229,16 @@ def readings_evaluate(readings: Sequence[SensorReading]) -> list[Alert]:
     if not applicable:
         return []
     rule_ids = {r.pk for rs in applicable.values() for r in rs}
-    batch = _Batch(
-        states={
-            (s.rule_id, int(s.lot_id)): s
-            for s in RuleState.objects.filter(rule_id__in=rule_ids, lot_id__in=list(applicable))
-        }
-    )
-    for reading in sorted(readings, key=lambda r: (r.time, r.pk)):
-        for rule in applicable.get(int(reading.lot_id), ()):
-            batch.step(rule, reading)
-    return _saved(batch)
+    with transaction.atomic():
+        # Two ingest processes with readings about the same lot take turns on its states.
+        states = RuleState.objects.select_for_update().filter(
+            rule_id__in=rule_ids, lot_id__in=list(applicable)
+        )
+        batch = _Batch(states={(s.rule_id, int(s.lot_id)): s for s in states})
+        for reading in sorted(readings, key=lambda r: (r.time, r.pk)):
+            for rule in applicable.get(int(reading.lot_id), ()):
+                batch.step(rule, reading)
+        return _saved(batch)
 
 
 def readings_react(readings: Sequence[SensorReading]) -> None:
@@ -252,6 +253,7 @@ class _Batch:
 
     states: dict[tuple[int, int], RuleState]
     fresh: dict[tuple[int, int], RuleState] = field(default_factory=dict)
+    touched: set[tuple[int, int]] = field(default_factory=set)  # states to write back
     ended: dict[int, datetime] = field(default_factory=dict)  # saved alert id → end
     #: saved alert id → (its rule, the worst value and last reading this batch saw)
     grown: dict[int, tuple[Rule, Decimal, int]] = field(default_factory=dict)
@@ -269,6 +271,7 @@ class _Batch:
         if state.last_time is not None and reading.time < state.last_time:
             return
         state.last_time = reading.time
+        self.touched.add((rule.pk, int(reading.lot_id)))
         value = None if rule.kind == Kind.DEVICE_SILENT else value_of(rule, reading)
         if rule.kind == Kind.DEVICE_SILENT or (value is not None and not beyond(rule, value)):
             # Heard from again, or back within the bound.
@@ -325,9 +328,10 @@ def _saved(batch: _Batch) -> list[Alert]:
         )
     for alert_id, at in batch.ended.items():
         Alert.objects.filter(pk=alert_id, ended_at__isnull=True).update(ended_at=at)
-    RuleState.objects.bulk_create(list(fresh.values()))
+    # A state another process created meanwhile stays as it made it.
+    RuleState.objects.bulk_create(list(fresh.values()), ignore_conflicts=True)
     RuleState.objects.bulk_update(
-        [s for k, s in states.items() if k not in fresh],
+        [states[k] for k in batch.touched if k not in fresh],
         ["last_time", "excursion_from", "worst_value", "first_reading_id", "last_reading_id",
          "alert"],
     )  # fmt: skip
@@ -347,9 +351,13 @@ def silence_evaluate(*, now: datetime | None = None) -> list[Alert]:
     )
     if not rules:
         return []
-    batch = _Batch(
-        states={(s.rule_id, int(s.lot_id)): s for s in RuleState.objects.filter(rule__in=rules)}
-    )
+    with transaction.atomic():
+        states = RuleState.objects.select_for_update().filter(rule__in=rules)
+        batch = _Batch(states={(s.rule_id, int(s.lot_id)): s for s in states})
+        return _silent(batch, rules, now)
+
+
+def _silent(batch: _Batch, rules: list[Rule], now: datetime) -> list[Alert]:
     for rule in rules:
         watched = {int(lot) for (rule_id, lot) in batch.states if rule_id == rule.pk}
         if rule.bundle_id is not None:
@@ -366,4 +374,5 @@ def silence_evaluate(*, now: datetime | None = None) -> list[Alert]:
             silent_min = Decimal(int((now - last).total_seconds()) // 60)
             state.worst_value = silent_min
             batch.breaches.add(rule, state)
+            batch.touched.add((rule.pk, lot_id))
     return _saved(batch)
