@@ -424,3 +424,40 @@ def test_the_beat_runs_the_silence_check(reporter: Organisation) -> None:
     Rule.objects.filter(pk=rule.pk).update(created_at=T0)
     assert monitoring_silence() == 1
     assert monitoring_silence() == 0
+
+
+def test_the_alerts_page_lists_and_clears(reporter: Organisation) -> None:
+    cold_rule(reporter, [101], duration_s=0)
+    read([101], (0, TEMP, 9, "CEL"))
+    alert = Alert.objects.get()
+    member_invite(
+        organisation=reporter, username="quality", password="x-long-password-1", is_admin=True
+    )
+    member_invite(organisation=reporter, username="driver", password="x-long-password-1")
+    quality, driver = Client(), Client()
+    assert quality.login(username="quality", password="x-long-password-1")
+    assert driver.login(username="driver", password="x-long-password-1")
+    page = quality.get("/alerts").content.decode()
+    assert f'id="alert-{alert.pk}"' in page
+    assert "temperature above 8 °C" in page
+    assert f"/alerts/{alert.pk}/clear" not in driver.get("/alerts").content.decode()
+    url = f"/alerts/{alert.pk}/clear"
+    refused = driver.post(url, {"reason": "fine"}, follow=True).content.decode()
+    assert "admin or quality manager" in refused
+    # The quarantine was mined: clearing queues its lifting, signed by the reporter.
+    Operation.objects.filter(id__in=alert.operation_ids).update(
+        status=Operation.Status.CONFIRMED, mined_block=5
+    )
+    done = quality.post(url, {"reason": "probe outside the box"}, follow=True).content.decode()
+    assert f"Alert {alert.pk} cleared" in done
+    alert.refresh_from_db()
+    assert alert.state == "cleared"
+    assert alert.clear_reason == "probe outside the box"
+    (lift,) = Operation.objects.filter(action="lot.clear_quarantine")
+    assert lift.call == {
+        "contract": "Lots",
+        "function": "clearQuarantine",
+        "args": [101, "probe outside the box"],
+    }
+    assert lift.sender == reporter.address
+    assert [str(lift.id)] == alert.clear_operation_ids
