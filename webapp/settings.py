@@ -285,6 +285,7 @@ CELERY_BEAT_SCHEDULE = {
     "readings-anchor": {"task": "workers.tasks.readings_anchor", "schedule": 10.0},
     "resume-epcis-captures": {"task": "workers.tasks.resume_epcis_captures", "schedule": 60.0},
     "streams-deliver": {"task": "streams.deliver", "schedule": 2.0},
+    "monitoring-silence": {"task": "workers.tasks.monitoring_silence", "schedule": 60.0},
 }
 #: Captured EPCIS events are anchored in Merkle batches of at most this many events, or
 #: sooner once the oldest waited this long (`webapp.epcis.anchoring`).

@@ -17,6 +17,7 @@ from webapp.epcis.capture import capture_job_run as epcis_capture_run
 from webapp.epcis.capture import capture_jobs_resume
 from webapp.imports import services as imports
 from webapp.monitoring.anchoring import readings_anchor as readings_anchor_run
+from webapp.monitoring.rules import silence_evaluate
 from webapp.operations.models import Operation
 from webapp.operations.submitter import SubmitLater, operation_send, operation_track
 from webapp.streams.delivery import streams_deliver_due
@@ -171,3 +172,10 @@ def streams_deliver() -> int:
     """Deliver what is due for every active subscription, webhooks and EPCIS query
     subscriptions (each on its own: one that fails never holds up the others)."""
     return streams_deliver_due() + epcis_subscriptions_deliver_due()
+
+
+@app.task(ignore_result=True)
+def monitoring_silence() -> int:
+    """Raise the "device silent" breaches: lots watched by such a rule that have had no
+    reading for its duration."""
+    return len(silence_evaluate())

@@ -10,6 +10,7 @@ with a real token of an organisation on a real anvil node."""
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
@@ -41,6 +42,9 @@ from webapp.lots.services import (
     lot_register,
     transformation_record,
 )
+from webapp.monitoring.models import Alert
+from webapp.monitoring.rule_services import rule_create
+from webapp.monitoring.services import Measurement, sensor_readings_record
 from webapp.operations.models import Operation
 from webapp.organisations.services import api_token_create
 from webapp.projections.models import CertificateVersion, HandoffVersion
@@ -249,6 +253,18 @@ def test_every_read_of_real_records_answers_as_its_schema_says(network: Network)
             filters={},
             options={},
         ).subscription
+    rule = rule_create(
+        organisation=refinery, name="cold", kind="temperature_above", threshold=Decimal(8),
+        lot_ids=[cobalt], quarantine=False,
+    )  # fmt: skip
+    sensor_readings_record(
+        lot_ids=[cobalt],
+        measurements=[
+            Measurement(time=timezone.now(), type="gs1:Temperature", value=Decimal(9), unit="CEL")
+        ],
+        source="device",
+    )
+    alert = Alert.objects.get(rule=rule)
     headers = {"Authorization": f"Bearer {token}"}
     schema = schemathesis.openapi.from_wsgi("/api/schema/", WSGIHandler())
     known = {
@@ -259,6 +275,8 @@ def test_every_read_of_real_records_answers_as_its_schema_says(network: Network)
         "sha256": document.hash_hex,
         "job_id": str(job.id),
         "subscription_id": str(subscription.pk),
+        "rule_id": rule.pk,
+        "alert_id": alert.pk,
     }
     queries: dict[str, list[dict[str, Any]]] = {
         "/api/v1/lots/{lot_id}/trace": [{}, {"direction": "down"}],

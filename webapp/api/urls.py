@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from webapp.api import provenance, views
-from webapp.api.views import imports, origins, reading_evidence
+from webapp.api.views import alerts, imports, origins, reading_evidence
 from webapp.api.views import subscriptions as subs
 from webapp.converters import Uint256Converter  # noqa: F401  (registers <uint:>)
 
@@ -70,6 +70,11 @@ urlpatterns = [
     path("v1/documents/<str:sha256>", views.DocumentDownloadApi.as_view(), name="document"),
     path("v1/operations", views.OperationListApi.as_view(), name="operations"),
     path("v1/operations/<uuid:operation_id>", views.OperationDetailApi.as_view(), name="operation"),
+    path("v1/rules", alerts.RuleListApi.as_view(), name="rules"),
+    path("v1/rules/<int:rule_id>", alerts.RuleDetailApi.as_view(), name="rule"),
+    path("v1/alerts", alerts.AlertListApi.as_view(), name="alerts"),
+    path("v1/alerts/<int:alert_id>", alerts.AlertDetailApi.as_view(), name="alert"),
+    path("v1/alerts/<int:alert_id>/clear", alerts.AlertClearApi.as_view(), name="alert-clear"),
     path("v1/imports", imports.ImportCreateApi.as_view(), name="imports"),
     path("v1/imports/<uuid:job_id>", imports.ImportDetailApi.as_view(), name="import"),
     path(

@@ -9,7 +9,10 @@ class MonitoringConfig(AppConfig):
 
     def ready(self) -> None:
         from webapp.monitoring.anchoring import readings_queue
+        from webapp.monitoring.rules import readings_react
         from webapp.monitoring.services import on_readings_recorded
 
-        # Every stored reading is put in line for an anchored batch.
+        # Every stored reading is put in line for an anchored batch, and rules react to
+        # every batch of readings, inside the transaction that stores it.
         on_readings_recorded(readings_queue)
+        on_readings_recorded(readings_react)

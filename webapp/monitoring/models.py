@@ -8,6 +8,7 @@ A `SensorReading` comes from a captured EPCIS event's `sensorElementList` today
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 from webapp.fields import Uint256Field
@@ -117,3 +118,132 @@ class AnchoredReading(models.Model):
 
     def __str__(self) -> str:
         return f"anchoring of reading {self.reading_id}"
+class Rule(models.Model):
+    """A condition an organisation watches on lots: what counts as a breach, and where.
+
+    Scope: a product line (the lot's declared `product_line`, else its GTIN, else its
+    name, as the sustainability dashboard names lines), a shipment (a bundle: the bundle and
+    every lot packed in it, at any depth), or a list of lot ids. A breach raises an `Alert`
+    and, with `quarantine`, queues an on-chain quarantine of the affected lots signed by the
+    organisation's key (it must hold the REPORTER role).
+    """
+
+    class Kind(models.TextChoices):
+        TEMPERATURE_ABOVE = "temperature_above"
+        TEMPERATURE_BELOW = "temperature_below"
+        HUMIDITY_ABOVE = "humidity_above"
+        HUMIDITY_BELOW = "humidity_below"
+        SHOCK_ABOVE = "shock_above"
+        GEOFENCE_EXIT = "geofence_exit"
+        DEVICE_SILENT = "device_silent"
+
+    organisation = models.ForeignKey(
+        "organisations.Organisation", on_delete=models.CASCADE, related_name="monitoring_rules"
+    )
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    #: The bound: °C for temperature, % relative humidity, g for shock.
+    threshold = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
+    #: How long a value must stay beyond the bound before it is a breach (0: at once); for
+    #: "device silent", how long without a reading.
+    duration_s = models.PositiveIntegerField(default=0)
+    #: The geofence: a circle (WGS 84 degrees, kilometres).
+    latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    radius_km = models.DecimalField(max_digits=12, decimal_places=3, null=True, blank=True)
+    product_line = models.CharField(max_length=200, blank=True)
+    bundle_id = Uint256Field(null=True, blank=True)
+    lot_ids = models.JSONField(default=list, blank=True)
+    quarantine = models.BooleanField(default=True)
+    active = models.BooleanField(default=True)
+    #: The API request's Idempotency-Key: a retry gets this rule back, not a second one.
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["organisation", "id"]
+        indexes = [models.Index(fields=["active", "kind"], name="monitoring_rule_active")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="monitoring_rule_idempotency_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+
+class RuleState(models.Model):
+    """Where one rule stands for one lot: the excursion in progress, if any, so "for longer
+    than a duration" carries across batches without reading the history again."""
+
+    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="states")
+    lot_id = Uint256Field()
+    #: The time of the latest reading seen (out-of-order older readings are ignored).
+    last_time = models.DateTimeField(null=True, blank=True)
+    #: The excursion in progress: since when, its worst value, its first and last reading.
+    excursion_from = models.DateTimeField(null=True, blank=True)
+    worst_value = models.DecimalField(max_digits=40, decimal_places=12, null=True, blank=True)
+    first_reading_id = models.BigIntegerField(null=True, blank=True)
+    last_reading_id = models.BigIntegerField(null=True, blank=True)
+    alert = models.ForeignKey(
+        "monitoring.Alert", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "lot_id"], name="monitoring_rule_state_lot")
+        ]
+
+    def __str__(self) -> str:
+        return f"rule {self.rule_id} on lot {self.lot_id}"
+
+
+class Alert(models.Model):
+    """A breach of a rule: the lots it concerns, when it began and ended, the worst value,
+    the readings behind it, and the quarantine operations it queued. It stays open until a
+    person with the right role clears it with a reason (which lifts the quarantines)."""
+
+    class State(models.TextChoices):
+        OPEN = "open"
+        CLEARED = "cleared"
+
+    organisation = models.ForeignKey(
+        "organisations.Organisation", on_delete=models.CASCADE, related_name="monitoring_alerts"
+    )
+    rule = models.ForeignKey(
+        Rule, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts"
+    )
+    #: The rule as it was (a deleted rule's alerts still say what fired).
+    rule_name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=32, choices=Rule.Kind.choices)
+    lot_ids = models.JSONField(default=list)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    worst_value = models.DecimalField(max_digits=40, decimal_places=12, null=True, blank=True)
+    first_reading_id = models.BigIntegerField(null=True, blank=True)
+    last_reading_id = models.BigIntegerField(null=True, blank=True)
+    message = models.TextField()
+    state = models.CharField(max_length=8, choices=State.choices, default=State.OPEN)
+    #: The lots this alert quarantined (queued `setQuarantine`), and those operations' ids.
+    quarantined_lot_ids = models.JSONField(default=list, blank=True)
+    operation_ids = models.JSONField(default=list, blank=True)
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    cleared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    clear_reason = models.TextField(blank=True)
+    #: The clearing request's Idempotency-Key: a retry gets the cleared alert back.
+    clear_idempotency_key = models.CharField(max_length=200, blank=True)
+    clear_operation_ids = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        permissions = [("clear_alert", "Can clear condition alerts and lift their quarantines")]
+        indexes = [models.Index(fields=["organisation", "state"], name="monitoring_alert_state")]
+
+    def __str__(self) -> str:
+        return f"{self.rule_name}: lots {', '.join(str(i) for i in self.lot_ids)}"

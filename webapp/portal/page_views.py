@@ -44,6 +44,7 @@ from webapp.organisations.models import Organisation
 from webapp.organisations.selectors import organisation_names
 from webapp.portal import provenance_views
 from webapp.portal.access import organisation_of
+from webapp.portal.alert_views import lot_charts
 from webapp.projections.models import CertificateVersion
 from webapp.provenance.selectors import notifications_unread
 
@@ -159,6 +160,9 @@ def lot_view(request: HttpRequest, lot_id: int) -> HttpResponse:
             "documents": [d for d in documents if d],
             "pending": _described(detail.pending),
             "is_certifier": organisation.has_role(Role.CERTIFIER),
+            "condition_charts": lot_charts(
+                organisation=organisation, lot_ids=[lot_id, *map(int, detail.contents)]
+            ),
             **provenance,
             "custody": _custody_rows(provenance["custody"], units),
             "contents": [(i, size(i, q)) for i, q in detail.contents.items()],

@@ -2,6 +2,7 @@ from django.urls import include, path
 
 from webapp.converters import Uint256Converter  # noqa: F401  (registers <uint:>)
 from webapp.portal import (
+    alert_views,
     epcis_views,
     lots_views,
     origin_views,
@@ -66,6 +67,8 @@ urlpatterns = [
     ),
     path("certificates/<uint:certificate_id>/impact", pv.impact_view, name="revocation-impact"),
     path("notifications/read", pv.notifications_read, name="notifications-read"),
+    path("alerts", alert_views.alerts_view, name="alerts"),
+    path("alerts/<int:alert_id>/clear", alert_views.alert_clear_view, name="alert-clear"),
     path("sustainability", pv.sustainability_view, name="sustainability"),
     path("sustainability/origins", origin_views.origins_view, name="origins"),
     path("sustainability/origins.csv", origin_views.origins_csv, name="origins-csv"),

@@ -4,8 +4,8 @@ ids back) and the delivery log's rows, by PostgreSQL's COPY.
 Fifty messages or log rows per statement: as one INSERT, Django builds and psycopg
 quotes and the server parses hundreds of parameters (each payload's JSON escaped into the
 statement), which cost the one-event-per-request path more than half as much as its HTTP
-request (cProfile of bench/delivery.py); COPY streams the same values. The messages' ids are drawn from their sequence
-first, so they are known without an INSERT ... RETURNING. Other databases: `bulk_create`.
+request (cProfile of bench/delivery.py); COPY streams the same values. The messages' ids
+are drawn from their sequence first, so they are known without an INSERT ... RETURNING. Other databases: `bulk_create`.
 """
 
 from __future__ import annotations
