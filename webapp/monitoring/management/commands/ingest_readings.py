@@ -1,0 +1,56 @@
+"""`manage.py ingest_readings`: the long-running MQTT ingest of device readings (see
+`webapp.monitoring.mqtt`). Run several for more throughput: they share the subscription.
+SIGTERM or SIGINT stops it after the batch in hand."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from webapp.monitoring.mqtt import ReadingSubscriber
+
+
+class Command(BaseCommand):
+    help = "Take signed device readings off the MQTT broker, check them and store them."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default=getattr(settings, "MQTT_HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=getattr(settings, "MQTT_PORT", 1884))
+        parser.add_argument(
+            "--username", default=getattr(settings, "MQTT_INGEST_USERNAME", "provenant-ingest")
+        )
+        parser.add_argument(
+            "--client-id",
+            default=f"provenant-ingest-{socket.gethostname()}",
+            help="keep it the same across restarts: the broker keeps the session under it",
+        )
+        parser.add_argument("--batch-size", type=int, default=500)
+        parser.add_argument("--batch-wait-ms", type=int, default=50)
+        parser.add_argument("--connect-timeout", type=float, default=10.0)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        password = os.environ.get("PROVENANT_MQTT_INGEST_PASSWORD") or getattr(
+            settings, "MQTT_INGEST_PASSWORD", ""
+        )
+        subscriber = ReadingSubscriber(
+            host=options["host"],
+            port=options["port"],
+            username=options["username"],
+            password=password,
+            client_id=options["client_id"],
+            batch_size=options["batch_size"],
+            batch_wait=options["batch_wait_ms"] / 1000,
+        )
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        subscriber.start(timeout=options["connect_timeout"])
+        self.stdout.write(f"ingesting readings from {options['host']}:{options['port']}")
+        subscriber.run(stop)
+        self.stdout.write(f"stopped: {subscriber.accepted} accepted, {subscriber.rejected} refused")
