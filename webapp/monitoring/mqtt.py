@@ -3,8 +3,18 @@ broker in batches and hands them to `readings_ingest`.
 
 - MQTT 5, QoS 1, a persistent session (clean start off, a session expiry): while the ingest
   or the broker is down, the broker keeps the readings for it.
-- The shared subscription `$share/ingest/provenant/+/devices/+/readings`: run more ingests
-  with the same group and the broker spreads the readings over them.
+- Scaling out, two ways:
+  - sharded (the default): every ingest holds a plain subscription to
+    `provenant/+/devices/+/readings` and keeps the devices whose hash falls in its shard
+    (`shard=(i, n)`), acknowledging the others unread. One device's readings always reach
+    the same ingest, in order, and the subscription is part of the persistent session, so
+    readings published while the broker restarts wait for the ingest.
+  - shared (`shared=True`): the subscription `$share/ingest/provenant/+/devices/+/readings`,
+    the broker spreading the readings over the group. Mosquitto 2.0 does not keep shared
+    subscriptions across its own restart (readings published after a restart and before
+    the ingest subscribes again are dropped), and two ingests may receive one device's
+    consecutive readings, so the later can commit first and the earlier is refused as out
+    of order. Use it where neither matters.
 - Messages are acknowledged by hand, after the batch they came in is committed: a crash
   before the commit gets them again (the sequence number check drops any repeat).
 - A batch closes at `batch_size` messages or `batch_wait` seconds after its first one.
@@ -18,6 +28,7 @@ import logging
 import queue
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
@@ -62,8 +73,13 @@ class ReadingSubscriber:
         client_id: str = "provenant-ingest",
         batch_size: int = 500,
         batch_wait: float = 0.05,
+        shard: tuple[int, int] = (0, 1),
+        shared: bool = False,
     ) -> None:
+        if not 0 <= shard[0] < shard[1]:
+            raise ValueError(f"shard {shard[0]} of {shard[1]} does not exist")
         self.batch_size, self.batch_wait = batch_size, batch_wait
+        self.shard, self.shared = shard, shared
         self.inbox: queue.Queue[Received] = queue.Queue()
         self.connected = threading.Event()
         self.subscribed = threading.Event()
@@ -89,7 +105,8 @@ class ReadingSubscriber:
             log.warning("MQTT connection refused: %s", reason)
             return
         self.connected.set()
-        client.subscribe(f"$share/{SHARED_GROUP}/{INGEST_TOPIC}", qos=1)
+        topic = f"$share/{SHARED_GROUP}/{INGEST_TOPIC}" if self.shared else INGEST_TOPIC
+        client.subscribe(topic, qos=1)
 
     def _on_subscribe(self, client: mqtt.Client, userdata: object, mid, reasons, props) -> None:  # type: ignore[no-untyped-def]
         if all(not r.is_failure for r in reasons):
@@ -134,11 +151,18 @@ class ReadingSubscriber:
                 break
         return found
 
+    def mine(self, sender: tuple[str, str]) -> bool:
+        """Whether this ingest's shard holds the device (always, with a shared subscription)."""
+        index, count = self.shard
+        if self.shared or count == 1:
+            return True
+        return zlib.crc32(f"{sender[0]}/{sender[1]}".encode()) % count == index
+
     def handle(self, messages: list[Received]) -> None:
         incoming = []
         for message in messages:
             sender = topic_sender(message.topic)
-            if sender is not None:
+            if sender is not None and self.mine(sender):
                 incoming.append(Incoming(message.payload, sender[0], topic_device=sender[1]))
         outcomes = readings_ingest(incoming)
         accepted = sum(1 for o in outcomes if o.accepted)

@@ -11,7 +11,7 @@ import threading
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from webapp.monitoring.mqtt import ReadingSubscriber
 
@@ -27,14 +27,34 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--client-id",
-            default=f"provenant-ingest-{socket.gethostname()}",
-            help="keep it the same across restarts: the broker keeps the session under it",
+            default="",
+            help="keep it the same across restarts: the broker keeps the session under it "
+            "(default: provenant-ingest-<shard>-of-<shards>)",
+        )
+        parser.add_argument(
+            "--shard",
+            default="0/1",
+            help="i/n: this ingest keeps the devices of shard i of n (run one per shard)",
+        )
+        parser.add_argument(
+            "--shared",
+            action="store_true",
+            help="use the shared subscription $share/ingest/... instead of shards",
         )
         parser.add_argument("--batch-size", type=int, default=500)
         parser.add_argument("--batch-wait-ms", type=int, default=50)
         parser.add_argument("--connect-timeout", type=float, default=10.0)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            index, count = (int(part) for part in options["shard"].split("/"))
+        except ValueError:
+            raise CommandError("--shard is i/n, e.g. 0/2") from None
+        client_id = options["client_id"] or (
+            f"provenant-ingest-{socket.gethostname()}"  # one per host; more: give --client-id
+            if options["shared"]
+            else f"provenant-ingest-{index}-of-{count}"
+        )
         password = os.environ.get("PROVENANT_MQTT_INGEST_PASSWORD") or getattr(
             settings, "MQTT_INGEST_PASSWORD", ""
         )
@@ -43,7 +63,9 @@ class Command(BaseCommand):
             port=options["port"],
             username=options["username"],
             password=password,
-            client_id=options["client_id"],
+            client_id=client_id,
+            shard=(index, count),
+            shared=options["shared"],
             batch_size=options["batch_size"],
             batch_wait=options["batch_wait_ms"] / 1000,
         )
