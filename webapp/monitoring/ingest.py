@@ -59,6 +59,7 @@ class Outcome:
 
 
 _partitions: set[tuple[int, int]] = set()
+PARTITION_LOCK = 0x50524F56_44455653  # "PROVDEVS"
 
 
 def partitions_ensure(times: Sequence[datetime]) -> None:
@@ -66,7 +67,12 @@ def partitions_ensure(times: Sequence[datetime]) -> None:
     if connection.vendor != "postgresql":
         return
     months = {(t.astimezone(UTC).year, t.astimezone(UTC).month) for t in times} - _partitions
+    if not months:
+        return
     with connection.cursor() as cursor:
+        # IF NOT EXISTS does not keep two ingests from racing to create one partition: the
+        # lock (held to the end of the transaction) does
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [PARTITION_LOCK])
         for year, month in sorted(months):
             after = (year + month // 12, month % 12 + 1)
             cursor.execute(
@@ -75,7 +81,23 @@ def partitions_ensure(times: Sequence[datetime]) -> None:
                 f"('{year:04d}-{month:02d}-01 00:00+00') TO "
                 f"('{after[0]:04d}-{after[1]:02d}-01 00:00+00')"
             )
-    _partitions.update(months)
+    transaction.on_commit(lambda: _partitions.update(months))
+
+
+def _log_insert(rows: list[DeviceReading]) -> None:
+    """The raw log rows, by COPY on PostgreSQL (nothing is read back from them)."""
+    if connection.vendor != "postgresql":
+        DeviceReading.objects.bulk_create(rows, batch_size=1000)
+        return
+    columns = "device_id, seq, time, payload, signature, received_at"
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {DeviceReading._meta.db_table} ({columns}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(
+                (row.device_id, row.seq, row.time, row.payload, row.signature, row.received_at)
+            )
 
 
 def _text(raw: bytes | str | dict[str, Any]) -> str:
@@ -203,7 +225,7 @@ def readings_ingest(incoming: Sequence[Incoming], *, now: datetime | None = None
             measured[tuple(device.attached_ids)].append(_measurement(reading))
         if log:
             partitions_ensure([row.time for row in log])
-            DeviceReading.objects.bulk_create(log, batch_size=1000)
+            _log_insert(log)
         for lot_ids, measurements in measured.items():
             if lot_ids:
                 sensor_readings_record(
