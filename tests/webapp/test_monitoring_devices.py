@@ -230,3 +230,36 @@ def test_the_gateway_answers_each_reading_and_refusals_change_nothing_but_counts
     after_revoke = alpha.send(key.sign(reading("pallet-7", 8)))
     assert after_revoke[0]["reason"] == "revoked"
     assert DeviceReading.objects.count() == 2
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
+def test_a_large_batch_of_readings_is_stored_whole_with_its_ids() -> None:
+    from decimal import Decimal
+
+    from webapp.monitoring.services import Measurement, sensor_readings_record
+
+    measurements = [
+        Measurement(
+            time=NOW + timedelta(seconds=i),
+            type="gs1:Temperature",
+            value=Decimal("4.5") + i,
+            unit="CEL",
+            device_id="pallet-7",
+            device_seq=i + 1,
+            latitude=Decimal("59.911491") if i % 2 else None,
+            longitude=Decimal("10.757933") if i % 2 else None,
+        )
+        for i in range(40)
+    ]
+    stored = sensor_readings_record(lot_ids=[12, 13], measurements=measurements, source="device")
+    assert len(stored) == 80
+    for row in stored:
+        again = SensorReading.objects.get(pk=row.pk)
+        assert (again.lot_id, again.device_seq, again.value, again.latitude) == (
+            row.lot_id,
+            row.device_seq,
+            row.value,
+            row.latitude,
+        )
+    assert SensorReading.objects.filter(lot_id=13, latitude__isnull=True).count() == 20

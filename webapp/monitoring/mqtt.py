@@ -32,6 +32,7 @@ import zlib
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -86,7 +87,7 @@ class ReadingSubscriber:
         self.accepted = 0
         self.rejected = 0
         client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
+            CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=mqtt.MQTTv5,
             manual_ack=True,
@@ -119,11 +120,11 @@ class ReadingSubscriber:
         self.subscribed.clear()
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        self.inbox.put(Received(msg.topic, msg.payload, msg.mid, msg.qos))
+        self.inbox.put(Received(msg.topic, bytes(msg.payload), msg.mid, msg.qos))
 
     def start(self, *, timeout: float = 10.0) -> None:
         """Connect (a persistent session) and subscribe; raise if not done by `timeout`."""
-        properties = Properties(PacketTypes.CONNECT)
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = SESSION_EXPIRY_S
         properties.ReceiveMaximum = 65535
         self.client.connect_async(

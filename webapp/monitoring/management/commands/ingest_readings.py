@@ -55,8 +55,9 @@ class Command(BaseCommand):
             if options["shared"]
             else f"provenant-ingest-{index}-of-{count}"
         )
-        password = os.environ.get("PROVENANT_MQTT_INGEST_PASSWORD") or getattr(
-            settings, "MQTT_INGEST_PASSWORD", ""
+        password = str(
+            os.environ.get("PROVENANT_MQTT_INGEST_PASSWORD")
+            or getattr(settings, "MQTT_INGEST_PASSWORD", "")
         )
         subscriber = ReadingSubscriber(
             host=options["host"],
