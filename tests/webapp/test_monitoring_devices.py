@@ -263,3 +263,23 @@ def test_a_large_batch_of_readings_is_stored_whole_with_its_ids() -> None:
             row.latitude,
         )
     assert SensorReading.objects.filter(lot_id=13, latitude__isnull=True).count() == 20
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
+def test_the_devices_page_shows_refusals_per_reason(alpha: Api) -> None:
+    from tests.webapp.portal_subscriptions import member_of
+
+    key = DeviceKey()
+    alpha.register("pallet-7", key)
+    alpha.send({**key.sign(reading("pallet-7", 1)), "value": 9}, key.sign(reading("pallet-7", 1)))
+    browser = member_of(alpha.org, "ola")
+    page = browser.get("/devices")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'id="device-pallet-7"' in html
+    assert 'data-reason="bad_signature"' in html
+    assert "bad_signature: 1" in html
+    other = Api("beta", 0xB2)
+    other.register("crate-1", DeviceKey())
+    assert "crate-1" not in browser.get("/devices").content.decode()
