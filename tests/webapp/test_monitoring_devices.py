@@ -86,8 +86,10 @@ class Api:
         token, _ = api_token_create(organisation=self.org, name="erp")
         self.client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
 
-    def post(self, path: str, body: Any = None) -> Any:
-        return self.client.post(path, body or {}, content_type="application/json")
+    def post(self, path: str, body: Any = None, *, key: str | None = "k") -> Any:
+        self.keys = getattr(self, "keys", 0) + 1
+        headers = {} if key is None else {"Idempotency-Key": f"{key}-{self.keys}"}
+        return self.client.post(path, body or {}, content_type="application/json", headers=headers)
 
     def get(self, path: str) -> Any:
         return self.client.get(path)
@@ -179,6 +181,7 @@ def test_another_organisations_device_is_not_found(alpha: Api) -> None:
     assert beta.post(f"{BASE}/pallet-7/revoke").status_code == 404
     assert alpha.post(f"{BASE}/pallet-7/attach", {"lot_ids": [404]}).status_code == 400
     assert alpha.post(f"{BASE}/readings", {"readings": []}).status_code == 400
+    assert alpha.post(f"{BASE}/pallet-7/revoke", key=None).status_code == 400
     assert Device.objects.get().state == "active"
 
 

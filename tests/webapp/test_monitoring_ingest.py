@@ -249,7 +249,12 @@ def test_the_https_gateway_stores_what_mqtt_would(broker: MosquittoBroker) -> No
     token, _ = api_token_create(organisation=registered.device.organisation, name="gw")
     client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
     body = {"readings": [key.sign(reading("pallet-7", 1)), key.sign(reading("pallet-7", 1))]}
-    answer = client.post("/api/v1/devices/readings", body, content_type="application/json")
+    answer = client.post(
+        "/api/v1/devices/readings",
+        body,
+        content_type="application/json",
+        headers={"Idempotency-Key": "batch-1"},
+    )
     assert answer.status_code == 200, answer.content
     assert [r["reason"] for r in answer.json()["results"]] == ["", "duplicate"]
     assert SensorReading.objects.filter(lot_id=lot, source="device").count() == 1

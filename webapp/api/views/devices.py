@@ -19,7 +19,7 @@ from rest_framework.reverse import reverse
 
 from webapp.api.authentication import acting_organisation
 from webapp.api.fields import id_field
-from webapp.api.schema import problems, read_responses
+from webapp.api.schema import IDEMPOTENCY, problems, read_responses
 from webapp.api.views.common import WriteView
 from webapp.monitoring.devices import (
     MAX_ATTACHED,
@@ -38,8 +38,10 @@ from webapp.monitoring.payload import REASONS
 MAX_READINGS = 1000
 
 
-def _ok(ok: Any, *, by_id: bool = True, status: int = 200) -> Any:
-    return {status: ok, **problems(400, 401, 403, *([404] if by_id else []), 406, 415, 429)}
+def _ok(ok: Any, *, by_id: bool = True, body: bool = True, status: int = 200) -> Any:
+    statuses = [400, 401, 403] + ([404] if by_id else []) + [406]
+    statuses += [413, 415] if body else []
+    return {status: ok, **problems(*statuses, 422, 429)}
 
 
 class DeviceOutput(serializers.Serializer[Any]):
@@ -71,6 +73,10 @@ class OutcomeOutput(serializers.Serializer[Any]):
     accepted = serializers.BooleanField()
     reason = serializers.CharField(help_text="why it was refused (a code); blank if accepted")
     message = serializers.CharField()
+
+
+class ResultsOutput(serializers.Serializer[Any]):
+    results = OutcomeOutput(many=True)
 
 
 def device_json(request: Request, device: Device) -> dict[str, Any]:
@@ -130,9 +136,13 @@ class DeviceListApi(generics.ListAPIView, WriteView):  # type: ignore[type-arg]
         return self.get_paginated_response([device_json(request, d) for d in page or []])
 
     @extend_schema(
-        request=InputSerializer, responses=_ok(RegisteredOutput, by_id=False, status=201)
+        request=InputSerializer,
+        parameters=[IDEMPOTENCY],
+        responses=_ok(RegisteredOutput, by_id=False, status=201),
     )
     def post(self, request: Request) -> Response:
+        # a retried registration is refused as a device id already taken: nothing doubles
+        self.idempotency_key(request)
         data = self.parse(self.InputSerializer, request)
         try:
             registered = device_register(
@@ -161,8 +171,9 @@ class DeviceDetailApi(WriteView):
 
 
 class DeviceAttachApi(WriteView):
-    @extend_schema(request=AttachInput, responses=_ok(DeviceOutput))
+    @extend_schema(request=AttachInput, parameters=[IDEMPOTENCY], responses=_ok(DeviceOutput))
     def post(self, request: Request, device_id: str) -> Response:
+        self.idempotency_key(request)  # attaching twice to the same ends the same
         device = _device(request, device_id)
         data = self.parse(AttachInput, request)
         try:
@@ -178,8 +189,9 @@ class DeviceAttachApi(WriteView):
 
 
 class DeviceRevokeApi(WriteView):
-    @extend_schema(request=None, responses=_ok(DeviceOutput))
+    @extend_schema(request=None, parameters=[IDEMPOTENCY], responses=_ok(DeviceOutput, body=False))
     def post(self, request: Request, device_id: str) -> Response:
+        self.idempotency_key(request)  # revoking is final: a retry changes nothing
         revoked = device_revoke(device=_device(request, device_id))
         return Response(device_json(request, revoked))
 
@@ -200,10 +212,12 @@ class ReadingsApi(WriteView):
 
     @extend_schema(
         request=InputSerializer,
-        responses=_ok(OutcomeOutput(many=True), by_id=False),
+        parameters=[IDEMPOTENCY],
+        responses=_ok(ResultsOutput, by_id=False),
         operation_id="api_v1_devices_readings_create",
     )
     def post(self, request: Request) -> Response:
+        self.idempotency_key(request)  # a retried batch: its readings answer "duplicate"
         data = self.parse(self.InputSerializer, request)
         slug = acting_organisation(request).slug
         outcomes = readings_ingest([Incoming(raw=r, organisation=slug) for r in data["readings"]])
