@@ -249,6 +249,20 @@ def test_every_read_of_real_records_answers_as_its_schema_says(network: Network)
             filters={},
             options={},
         ).subscription
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from webapp.monitoring.devices import device_register
+
+    device_key = ed25519.Ed25519PrivateKey.generate().public_key()
+    device = device_register(
+        organisation=refinery,
+        device_id="pallet-7",
+        key_type="ed25519",
+        public_key=device_key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode(),
+    ).device
     headers = {"Authorization": f"Bearer {token}"}
     schema = schemathesis.openapi.from_wsgi("/api/schema/", WSGIHandler())
     known = {
@@ -259,6 +273,7 @@ def test_every_read_of_real_records_answers_as_its_schema_says(network: Network)
         "sha256": document.hash_hex,
         "job_id": str(job.id),
         "subscription_id": str(subscription.pk),
+        "device_id": device.device_id,
     }
     queries: dict[str, list[dict[str, Any]]] = {
         "/api/v1/lots/{lot_id}/trace": [{}, {"direction": "down"}],
