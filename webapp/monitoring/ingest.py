@@ -84,10 +84,17 @@ def partitions_ensure(times: Sequence[datetime]) -> None:
     transaction.on_commit(lambda: _partitions.update(months))
 
 
-def _log_insert(rows: list[DeviceReading]) -> None:
+#: A raw log row: device pk, seq, time, payload, signature (hex), received at.
+LogRow = tuple[int, int, datetime, str, str, datetime]
+
+
+def _log_insert(rows: list[LogRow]) -> None:
     """The raw log rows, by COPY on PostgreSQL (nothing is read back from them)."""
     if connection.vendor != "postgresql":
-        DeviceReading.objects.bulk_create(rows, batch_size=1000)
+        fields = ("device_id", "seq", "time", "payload", "signature", "received_at")
+        DeviceReading.objects.bulk_create(
+            [DeviceReading(**dict(zip(fields, row, strict=True))) for row in rows]
+        )
         return
     columns = "device_id, seq, time, payload, signature, received_at"
     with (
@@ -95,9 +102,7 @@ def _log_insert(rows: list[DeviceReading]) -> None:
         cursor.cursor.copy(f"COPY {DeviceReading._meta.db_table} ({columns}) FROM STDIN") as copy,
     ):
         for row in rows:
-            copy.write_row(
-                (row.device_id, row.seq, row.time, row.payload, row.signature, row.received_at)
-            )
+            copy.write_row(row)
 
 
 def _text(raw: bytes | str | dict[str, Any]) -> str:
@@ -184,7 +189,7 @@ def readings_ingest(incoming: Sequence[Incoming], *, now: datetime | None = None
         ]
         seen = _seen(pairs)
         touched: dict[int, Device] = {}
-        log: list[DeviceReading] = []
+        log: list[LogRow] = []
         measured: dict[tuple[int, ...], list[Measurement]] = defaultdict(list)
         for index, (item, reading) in enumerate(zip(incoming, parsed, strict=True)):
             outcome = outcomes[index]
@@ -211,20 +216,11 @@ def readings_ingest(incoming: Sequence[Incoming], *, now: datetime | None = None
             device.accepted_count += 1
             device.last_reading_at = max(device.last_reading_at or reading.time, reading.time)
             seen[device.pk].add(reading.seq)
-            raw = _text(item.raw)
-            log.append(
-                DeviceReading(
-                    device=device,
-                    seq=reading.seq,
-                    time=reading.time,
-                    payload=raw,
-                    signature=reading.signature.hex(),
-                    received_at=now,
-                )
-            )
+            signature = reading.signature.hex()
+            log.append((device.pk, reading.seq, reading.time, _text(item.raw), signature, now))
             measured[tuple(device.attached_ids)].append(_measurement(reading))
         if log:
-            partitions_ensure([row.time for row in log])
+            partitions_ensure([row[2] for row in log])
             _log_insert(log)
         for lot_ids, measurements in measured.items():
             if lot_ids:
