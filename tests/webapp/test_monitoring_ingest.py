@@ -258,3 +258,40 @@ def test_the_https_gateway_stores_what_mqtt_would(broker: MosquittoBroker) -> No
     assert answer.status_code == 200, answer.content
     assert [r["reason"] for r in answer.json()["results"]] == ["", "duplicate"]
     assert SensorReading.objects.filter(lot_id=lot, source="device").count() == 1
+
+
+def test_the_ingest_command_stores_readings_and_stops_cleanly_on_sigterm(
+    broker: MosquittoBroker,
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    lot = lot_on_mirror(12)
+    key = DeviceKey()
+    registered = device("alpha", "pallet-7", key, [lot])
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "PROVENANT_MQTT_INGEST_PASSWORD": INGEST_PASSWORD,
+    }
+    command = [sys.executable, "manage.py", "ingest_readings", f"--port={broker.port}"]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        log = broker.directory / "mosquitto.log"
+        assert until(lambda: "as provenant-ingest-0-of-1" in log.read_text(), timeout=20)
+        time.sleep(0.5)  # and subscribed
+        pub = publisher(broker, registered)
+        for seq in (1, 2, 3):
+            pub.publish(topic("alpha", "pallet-7"), key.sign(reading("pallet-7", seq)))
+        assert until(lambda: DeviceReading.objects.count() == 3, timeout=20)
+        pub.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=15)
+    assert process.returncode == 0, err
+    assert "stopped: 3 accepted, 0 refused" in out
