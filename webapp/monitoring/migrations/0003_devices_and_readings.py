@@ -120,8 +120,10 @@ class Migration(migrations.Migration):
                     ],
                 ),
             ],
-            database_operations=[migrations.RunPython(reading_log_create, reading_log_drop)],
+            database_operations=[],
         ),
+        # after the state has the model: on SQLite it is created from it
+        migrations.RunPython(reading_log_create, reading_log_drop),
         migrations.AddConstraint(
             model_name="device",
             constraint=models.UniqueConstraint(
