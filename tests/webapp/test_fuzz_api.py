@@ -265,6 +265,20 @@ def test_every_read_of_real_records_answers_as_its_schema_says(network: Network)
         source="device",
     )
     alert = Alert.objects.get(rule=rule)
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from webapp.monitoring.devices import device_register
+
+    device_key = ed25519.Ed25519PrivateKey.generate().public_key()
+    device = device_register(
+        organisation=refinery,
+        device_id="pallet-7",
+        key_type="ed25519",
+        public_key=device_key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode(),
+    ).device
     headers = {"Authorization": f"Bearer {token}"}
     schema = schemathesis.openapi.from_wsgi("/api/schema/", WSGIHandler())
     known = {
@@ -277,6 +291,7 @@ def test_every_read_of_real_records_answers_as_its_schema_says(network: Network)
         "subscription_id": str(subscription.pk),
         "rule_id": rule.pk,
         "alert_id": alert.pk,
+        "device_id": device.device_id,
     }
     queries: dict[str, list[dict[str, Any]]] = {
         "/api/v1/lots/{lot_id}/trace": [{}, {"direction": "down"}],

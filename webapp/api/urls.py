@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from webapp.api import provenance, views
-from webapp.api.views import alerts, imports, origins, reading_evidence
+from webapp.api.views import alerts, devices, imports, origins, reading_evidence
 from webapp.api.views import subscriptions as subs
 from webapp.converters import Uint256Converter  # noqa: F401  (registers <uint:>)
 
@@ -82,6 +82,15 @@ urlpatterns = [
     ),
     path(
         "v1/imports/<uuid:job_id>/result", imports.ImportResultApi.as_view(), name="import-result"
+    ),
+    path("v1/devices", devices.DeviceListApi.as_view(), name="devices"),
+    path("v1/devices/readings", devices.ReadingsApi.as_view(), name="device-readings"),
+    path("v1/devices/<str:device_id>", devices.DeviceDetailApi.as_view(), name="device"),
+    path(
+        "v1/devices/<str:device_id>/attach", devices.DeviceAttachApi.as_view(), name="device-attach"
+    ),
+    path(
+        "v1/devices/<str:device_id>/revoke", devices.DeviceRevokeApi.as_view(), name="device-revoke"
     ),
     path("v1/subscriptions", subs.SubscriptionListApi.as_view(), name="subscriptions"),
     path(

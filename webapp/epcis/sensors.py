@@ -101,7 +101,10 @@ def event_measurements(event: dict[str, Any]) -> list[Measurement]:
                     type=_text(measurement_type(report["type"]), 512, where),
                     unit=_text(report.get("uom") or "", 64, where),
                     device_id=_text(device, 512, where),
-                    **numbers,
+                    value=numbers.get("value"),
+                    min_value=numbers.get("min_value"),
+                    max_value=numbers.get("max_value"),
+                    mean_value=numbers.get("mean_value"),
                 )
             )
     return found

@@ -8,7 +8,8 @@ class MonitoringConfig(AppConfig):
     verbose_name = "Condition monitoring of lots"
 
     def ready(self) -> None:
-        from webapp.monitoring.anchoring import readings_queue
+        from webapp.monitoring.anchoring import device_owners_register, readings_queue
+        from webapp.monitoring.devices import device_owners
         from webapp.monitoring.rules import readings_react
         from webapp.monitoring.services import on_readings_recorded
 
@@ -16,3 +17,5 @@ class MonitoringConfig(AppConfig):
         # every batch of readings, inside the transaction that stores it.
         on_readings_recorded(readings_queue)
         on_readings_recorded(readings_react)
+        # A device's readings are anchored by the organisation that registered it.
+        device_owners_register(device_owners)

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.db import connection
+from django.utils import timezone
+
 from webapp.monitoring.models import SensorReading
 
 
@@ -56,10 +59,57 @@ def sensor_readings_record(
         for lot_id in sorted(set(lot_ids))
         for m in measurements
     ]
-    stored = SensorReading.objects.bulk_create(rows)
+    stored = _insert(rows)
     for hook in _readings_hooks:
         hook(stored)
     return stored
+
+
+#: (column, PostgreSQL array type) in the order `_insert` sends them.
+_COLUMNS = [
+    ("lot_id", "numeric"),
+    ("time", "timestamptz"),
+    ("type", "text"),
+    ("value", "numeric"),
+    ("min_value", "numeric"),
+    ("max_value", "numeric"),
+    ("mean_value", "numeric"),
+    ("unit", "text"),
+    ("device_id", "text"),
+    ("device_seq", "bigint"),
+    ("latitude", "numeric"),
+    ("longitude", "numeric"),
+    ("source", "text"),
+    ("epcis_event_id", "bigint"),
+    ("created_at", "timestamptz"),
+]
+_UNNEST_FROM = 50
+
+
+def _insert(rows: list[SensorReading]) -> list[SensorReading]:
+    """`bulk_create`, or on PostgreSQL for a large batch one INSERT from column arrays
+    (`unnest`): a few parameters instead of fifteen per row, which is what lets a device
+    ingest store thousands of readings a second. Either way the rows come back with ids."""
+    if connection.vendor != "postgresql" or len(rows) < _UNNEST_FROM:
+        return SensorReading.objects.bulk_create(rows)
+    now = timezone.now()
+    for row in rows:
+        row.created_at = now
+    names = ", ".join(name for name, _ in _COLUMNS)
+    arrays = ", ".join(f"%s::{kind}[]" for _, kind in _COLUMNS)
+    sql = (
+        f"INSERT INTO {SensorReading._meta.db_table} ({names}) "
+        f"SELECT * FROM unnest({arrays}) RETURNING id"
+    )
+    params = [[getattr(row, name) for row in rows] for name, _ in _COLUMNS]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = [found for (found,) in cursor.fetchall()]
+    for row, pk in zip(rows, ids, strict=True):  # RETURNING keeps the order of the SELECT
+        row.pk = pk
+        row._state.adding = False
+        row._state.db = connection.alias
+    return rows
 
 
 #: What runs once readings are stored (rules, anchoring): each gets the new rows, inside the

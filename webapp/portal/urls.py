@@ -3,6 +3,7 @@ from django.urls import include, path
 from webapp.converters import Uint256Converter  # noqa: F401  (registers <uint:>)
 from webapp.portal import (
     alert_views,
+    device_views,
     epcis_views,
     lots_views,
     origin_views,
@@ -83,6 +84,7 @@ urlpatterns = [
         epcis_views.epcis_job_status,
         name="epcis-job-status",
     ),
+    path("devices", device_views.devices_view, name="devices"),
     path("subscriptions", subscription_views.subscriptions_view, name="subscriptions"),
     path(
         "subscriptions/new",

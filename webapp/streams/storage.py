@@ -5,7 +5,8 @@ Fifty messages or log rows per statement: as one INSERT, Django builds and psyco
 quotes and the server parses hundreds of parameters (each payload's JSON escaped into the
 statement), which cost the one-event-per-request path more than half as much as its HTTP
 request (cProfile of bench/delivery.py); COPY streams the same values. The messages' ids
-are drawn from their sequence first, so they are known without an INSERT ... RETURNING. Other databases: `bulk_create`.
+are drawn from their sequence first, so they are known without an INSERT ... RETURNING.
+Other databases: `bulk_create`.
 """
 
 from __future__ import annotations
