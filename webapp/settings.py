@@ -297,6 +297,15 @@ MONITORING_ANCHOR_BATCH_SIZE = env_int("PROVENANT_MONITORING_ANCHOR_BATCH_SIZE",
 MONITORING_ANCHOR_MAX_WAIT_SECONDS = env_int(
     "PROVENANT_MONITORING_ANCHOR_MAX_WAIT_SECONDS", 60, minimum=0
 )
+#: Device readings over MQTT (`manage.py ingest_readings`): the project's own Mosquitto
+#: (deploy/local/mosquitto/), beside any other broker on the machine. With a broker
+#: directory set, registering or revoking a device rewrites its password file and ACL
+#: there and reloads it.
+MQTT_HOST = env_str("PROVENANT_MQTT_HOST", "127.0.0.1")
+MQTT_PORT = env_int("PROVENANT_MQTT_PORT", 1884, minimum=1)
+MQTT_BROKER_DIR = env_str("PROVENANT_MQTT_BROKER_DIR", "")
+MQTT_INGEST_USERNAME = env_str("PROVENANT_MQTT_INGEST_USERNAME", "provenant-ingest")
+MQTT_INGEST_PASSWORD = env_str("PROVENANT_MQTT_INGEST_PASSWORD", "")
 
 # --- Event streams: webhooks (webapp.streams).
 #: Plain http:// webhooks to loopback addresses (development and tests only).

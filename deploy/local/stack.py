@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -28,6 +29,7 @@ from contracts.chain.client import Signer, bind_system, get_web3
 from contracts.chain.deploy import deploy_system, local_deployer_key, local_deployer_private_key
 from contracts.chain.domain import Role, canonical_hash
 from deploy.local.keyvault import LocalKeyVault
+from deploy.local.mosquitto.broker import MosquittoBroker
 from deploy.local.node import AnvilNode
 from deploy.local.seed import (
     AUDITOR_LOGIN,
@@ -46,6 +48,7 @@ from webapp.chain.indexer import ChainIndexer, leader_lock
 from webapp.chain.pipeline import chain_sync
 from webapp.chain.verification import verify_mirror
 from webapp.lots.models import LotMetadata
+from webapp.monitoring.broker import broker_sync
 from webapp.organisations.keys import keystore_file_backend, signing_key
 from webapp.organisations.models import Member, Organisation
 from webapp.organisations.services import organisation_adopt_key, organisation_create_key
@@ -58,6 +61,7 @@ class Ports:
     web: int = 8000
     node: int = 8545
     key_vault: int = 8443
+    mqtt: int = 1884
 
 
 def _redis_answers() -> bool:
@@ -89,7 +93,7 @@ def run(ports: Ports, out: TextIO = sys.stdout) -> None:
     node = AnvilNode(port=ports.node, state_file=chain_settings.data_dir() / "anvil-state.json")
     with contextlib.ExitStack() as stack:
         _key_store(stack, ports.key_vault, say)
-        _run(node, ports.web, say)
+        _run(node, ports.web, say, mqtt_port=ports.mqtt)
 
 
 def _key_store(stack: contextlib.ExitStack, vault_port: int, say: Callable[[str], None]) -> None:
@@ -117,9 +121,10 @@ def _key_store(stack: contextlib.ExitStack, vault_port: int, say: Callable[[str]
         say(f"keys in the {settings.KEY_BACKEND} key store")
 
 
-def _run(node: AnvilNode, port: int, say: Callable[[str], None]) -> None:
+def _run(node: AnvilNode, port: int, say: Callable[[str], None], *, mqtt_port: int) -> None:
     children: list[subprocess.Popen[bytes]] = []
-    with node:
+    broker = MosquittoBroker(chain_settings.data_dir() / "mosquitto", port=mqtt_port)
+    with node, contextlib.ExitStack() as services:
         chain_client.cache_clear()
         w3 = get_web3(node.url)
         settings.CHAIN_RPC_URL = node.url
@@ -155,6 +160,7 @@ def _run(node: AnvilNode, port: int, say: Callable[[str], None]) -> None:
             env["REDIS_URL"] = "redis://127.0.0.1:6379/0"
             say("Celery broker: the local Redis on 127.0.0.1:6379")
         manage = str(chain_settings.PROJECT_ROOT / "manage.py")
+        env.update(_device_broker(broker, services))
         try:
             children.append(
                 subprocess.Popen(
@@ -205,6 +211,15 @@ def _run(node: AnvilNode, port: int, say: Callable[[str], None]) -> None:
                     subprocess.Popen([sys.executable, manage, "publish_jetstream"], env=env)
                 )
                 say("JetStream: facts published to stream PROVENANT on 127.0.0.1:4222")
+            # Device readings: the ingest, and the demo's cold-chain logger publishing.
+            children.append(subprocess.Popen([sys.executable, manage, "ingest_readings"], env=env))
+            children.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "deploy.local.simulator", "--port", str(mqtt_port)],
+                    env=env,
+                    cwd=chain_settings.PROJECT_ROOT,
+                )
+            )
             base = f"http://127.0.0.1:{port}"
             logins = "\n".join(
                 f"  {user:<12} {name} ({ORGANISATIONS[slug].name})"
@@ -218,6 +233,7 @@ def _run(node: AnvilNode, port: int, say: Callable[[str], None]) -> None:
                 f"admin       {base}/admin/  (user admin)\n"
                 f"health      {base}/health/indexer, metrics {base}/metrics\n"
                 f"live streams ws://127.0.0.1:{port + 1}/streams/ws (WebSocket, SSE)\n"
+                f"MQTT        127.0.0.1:{mqtt_port} (device readings; alerts at {base}/alerts)\n"
                 f"logins (password {DEMO_PASSWORD}):\n{logins}\n"
                 "Ctrl-C stops the node, the workers and the web server."
             )
@@ -234,6 +250,23 @@ def _run(node: AnvilNode, port: int, say: Callable[[str], None]) -> None:
                     child.wait(10)
                 except subprocess.TimeoutExpired:
                     child.kill()
+
+
+def _device_broker(broker: MosquittoBroker, services: contextlib.ExitStack) -> dict[str, str]:
+    """Start the project's Mosquitto for device readings (its password file and ACL written
+    from the device registry first); the settings the ingest and the portal need for it."""
+    password = secrets.token_urlsafe(24)
+    settings.MQTT_BROKER_DIR = str(broker.directory)
+    settings.MQTT_PORT = broker.port
+    settings.MQTT_INGEST_PASSWORD = password
+    broker.write_config()
+    broker_sync()
+    services.enter_context(broker)
+    return {
+        "PROVENANT_MQTT_BROKER_DIR": str(broker.directory),
+        "PROVENANT_MQTT_PORT": str(broker.port),
+        "PROVENANT_MQTT_INGEST_PASSWORD": password,
+    }
 
 
 def _organisations() -> dict[str, Signer]:
