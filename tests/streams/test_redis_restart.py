@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from tests.celery_app import forget_connections
 from tests.webapp.streams_world import Receiver, Store, lot_registered, organisation
 from webapp.streams.services import Start, subscription_create
 
@@ -99,12 +100,14 @@ def worker(redis_server: RedisServer, settings: Any) -> Iterator[Any]:
     app.conf.broker_transport_options = {}
     app.conf.broker_connection_retry = True
     app.conf.broker_connection_max_retries = None
+    forget_connections(app)
     try:
         with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False) as running:
             yield running
     finally:
         app.conf.broker_url, app.conf.broker_transport_options = previous
         app.pool.force_close_all()
+        forget_connections(app)
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from web3 import Web3
 from contracts.chain.client import LocalSigner, bind_system, get_web3
 from contracts.chain.deploy import Manifest, read_manifest
 from deploy.local.node import AnvilNode
+from tests.celery_app import forget_connections
 from tests.chain_snapshot import ChainSnapshot, rpc
 from tests.contracts.consortium import MEMBERS, Consortium
 from tests.parallel import parallel_index
@@ -230,6 +231,7 @@ def redis_worker(portal_settings: Any) -> Any:
     redis.Redis.from_url(url).flushdb()
     previous = app.conf.broker_url, app.conf.broker_transport_options
     app.conf.broker_url, app.conf.broker_transport_options = url, {}
+    forget_connections(app)
     # The web side sends through its own producer, configured from the same settings.
     portal_settings.CELERY_BROKER_URL, portal_settings.CELERY_BROKER_TRANSPORT_OPTIONS = url, {}
     portal_settings.OPERATIONS_DISPATCH = True
@@ -237,4 +239,5 @@ def redis_worker(portal_settings: Any) -> Any:
     with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False) as worker:
         yield worker
     app.conf.broker_url, app.conf.broker_transport_options = previous
+    forget_connections(app)
     task_producer.cache_clear()
