@@ -53,7 +53,7 @@ services: ## Start PostgreSQL, Redis and Mosquitto if they are not running
 	./deploy/local/ensure-services.sh
 
 test: install lint services ## Lint, start services, run the whole suite (unit, EVM, node, PostgreSQL, Redis, browser)
-	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -n 2 --dist loadfile
 
 test-fast: install ## Run the tests that need no node process and no services
 	$(PY) -m pytest -m "not node and not integration"

@@ -3,7 +3,7 @@
 ColdChain Sensors (the demo's REPORTER) watches the chips lots the seeded pallet brought
 to City Electronics (lots 301-303) with a temperature logger, `cold-room-1`. It reports
 every few seconds, about 4 °C; every `--cycle` seconds (10 minutes) a door is left open for
-2.5 minutes and the temperature climbs past 8 °C. The rule "above 8 °C for 2 minutes" then
+3.5 minutes and the temperature climbs past 8 °C. The rule "above 8 °C for 2 minutes" then
 raises an alert and queues an on-chain quarantine of the lots, signed by ColdChain Sensors'
 key; until a person clears the alert with a reason (portal /alerts, as the organisation's
 admin), the chain refuses any handoff of them.
@@ -95,10 +95,10 @@ def prepare(data_dir: Path) -> tuple[object, str, str]:
 
 
 def temperature(now: float, cycle: float) -> float:
-    """About 4 °C; the door stands open from 60 % to 85 % of every cycle (2.5 minutes of
+    """About 4 °C; the door stands open from 55 % to 90 % of every cycle (3.5 minutes of
     the default 10-minute cycle, long enough to breach the 2-minute rule)."""
     phase = (now % cycle) / cycle
-    if 0.6 < phase < 0.85:
+    if 0.55 < phase < 0.9:
         return round(11.5 + math.sin(now / 7), 2)
     return round(4.0 + 0.6 * math.sin(now / 11), 2)
 

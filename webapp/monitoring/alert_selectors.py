@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from webapp.monitoring.models import Alert, Rule, RuleState, SensorReading
 from webapp.organisations.models import Organisation
@@ -85,9 +85,14 @@ def lot_conditions(*, organisation: Organisation, lot_ids: list[int]) -> Conditi
         reading_type = _BOUND_TYPES.get(rule.kind.split("_")[0])
         if reading_type and rule.threshold is not None:
             bounds.setdefault(reading_type, []).append(rule.threshold)
-    about = Q()
-    for lot_id in lot_ids:
-        about |= Q(lot_ids__contains=[lot_id])
-    alerts = Alert.objects.filter(about, organisation=organisation).order_by("started_at")
-    excursions = [(a.started_at, a.ended_at) for a in alerts[:200]] if lot_ids else []
+    # JSON containment is not portable (the embedded SQLite has none): the organisation's
+    # latest alerts, matched here.
+    wanted = {int(i) for i in lot_ids}
+    alerts = [
+        a
+        for a in Alert.objects.filter(organisation=organisation).order_by("-started_at")[:2000]
+        if wanted & {int(i) for i in a.lot_ids}
+    ][:200]
+    alerts.reverse()
+    excursions = [(a.started_at, a.ended_at) for a in alerts] if lot_ids else []
     return Conditions(series=series, units=units, bounds=bounds, excursions=excursions)

@@ -108,12 +108,18 @@ def _quarantine(*, alert: Alert, rule: Rule, organisation: Organisation) -> str:
             quarantined=True,
         ).values_list("lot_id", flat=True)
     )
+    # Lots another open alert already quarantines (open alerts are few; read in Python, as
+    # JSON containment is not portable: the embedded SQLite has none).
+    pending = {
+        int(i)
+        for ids in Alert.objects.filter(state=Alert.State.OPEN)
+        .exclude(pk=alert.pk)
+        .values_list("quarantined_lot_ids", flat=True)
+        for i in ids
+    }
     queued, skipped = [], []
     for lot_id in alert.lot_ids:
-        pending = Alert.objects.filter(
-            state=Alert.State.OPEN, quarantined_lot_ids__contains=[lot_id]
-        ).exclude(pk=alert.pk)
-        if lot_id in {int(i) for i in on_chain} or pending.exists():
+        if lot_id in {int(i) for i in on_chain} or lot_id in pending:
             skipped.append(lot_id)
             continue
         started = int(alert.started_at.timestamp())
