@@ -19,7 +19,7 @@ from tests.webapp.streams_world import T0, Receiver, Store, handoff, lot_registe
 from webapp.chain.models import ChainEvent
 from webapp.chain.pipeline import consumers_rollback
 from webapp.organisations.models import Organisation
-from webapp.streams import delivery
+from webapp.streams import delivery, request
 from webapp.streams.delivery import RETRY_DELAYS, streams_deliver_due, subscription_deliver
 from webapp.streams.models import DeliveryAttempt, Message, Subscription
 from webapp.streams.services import (
@@ -376,18 +376,18 @@ def test_a_worker_killed_after_sending_leads_only_to_the_same_webhook_id_again(
     store = Store()
     events = [store.add("LotRegistered", lot_registered(orgs["b"], i)) for i in range(1, 4)]
     subscription = subscribe(orgs["a"], receiver, batch_size=2, batch_timeout_s=0)
-    real_post = delivery.http_post
+    real_post = request.http_post
 
     def post_then_die(**kwargs: Any) -> int:
         real_post(**kwargs)
         raise Killed
 
-    monkeypatch.setattr(delivery, "http_post", post_then_die)
+    monkeypatch.setattr(request, "http_post", post_then_die)
     with pytest.raises(Killed):
         subscription_deliver(subscription_id=subscription.pk, now=T0)
     # SIGKILL runs no `finally`: the dead worker's lease stays until it runs out.
     Subscription.objects.filter(pk=subscription.pk).update(leased_until=T0 + delivery.LEASE)
-    monkeypatch.setattr(delivery, "http_post", real_post)
+    monkeypatch.setattr(request, "http_post", real_post)
     assert streams_deliver_due(now=T0 + timedelta(minutes=1)) == 0  # still held
     deliver_until_idle(T0 + delivery.LEASE + timedelta(seconds=1))
     ids = [d.webhook_id for d in receiver.requests]

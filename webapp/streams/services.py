@@ -23,8 +23,8 @@ from webapp.streams.asymmetric import (
     asymmetric_key_delete,
     public_key_of,
 )
-from webapp.streams.delivery import message_send
 from webapp.streams.models import DeliveryAttempt, Message, SigningSecret, Subscription
+from webapp.streams.request import message_send
 from webapp.streams.selectors import dead_letters, sequence_before
 from webapp.streams.signing import secret_generate
 from webapp.streams.ssrf import DestinationRefused, destination_check
