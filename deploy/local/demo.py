@@ -1,6 +1,7 @@
 """Run the local system: chain node, contracts, demo consortium, portal, REST API and worker.
 
-``python -m deploy.local.demo [--port 8000] [--node-port 8545] [--key-vault-port 8443]``
+``python -m deploy.local.demo [--port 8000] [--node-port 8545] [--key-vault-port 8443]
+[--mqtt-port 1884]``
 (what ``make demo`` runs). PROVENANT_KEY_BACKEND=keystore|pkcs11|keyvault picks where the
 demo's keys live; with pkcs11 or keyvault and nothing else configured, a local SoftHSM2
 token or a local Key Vault server in the data directory stands in. Ctrl-C stops
@@ -25,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
         default=8443,
         help="port of the local Key Vault server (PROVENANT_KEY_BACKEND=keyvault)",
     )
+    parser.add_argument(
+        "--mqtt-port", type=int, default=1884, help="port of the demo's MQTT broker (Mosquitto)"
+    )
     args = parser.parse_args(argv)
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
@@ -35,7 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     # The stack imports the Django models, which need the app registry set up first.
     from deploy.local.stack import Ports, run
 
-    run(Ports(web=args.port, node=args.node_port, key_vault=args.key_vault_port))
+    run(
+        Ports(
+            web=args.port, node=args.node_port, key_vault=args.key_vault_port, mqtt=args.mqtt_port
+        )
+    )
     return 0
 
 

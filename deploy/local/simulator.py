@@ -1,12 +1,15 @@
 """The demo's cold-chain logger: a device that publishes signed readings over MQTT.
 
-ColdChain Sensors (the demo's REPORTER) watches the chips lots the seeded pallet brought
-to City Electronics (lots 301-303) with a temperature logger, `cold-room-1`. It reports
-every few seconds, about 4 °C; every `--cycle` seconds (10 minutes) a door is left open for
-3.5 minutes and the temperature climbs past 8 °C. The rule "above 8 °C for 2 minutes" then
-raises an alert and queues an on-chain quarantine of the lots, signed by ColdChain Sensors'
-key; until a person clears the alert with a reason (portal /alerts, as the organisation's
-admin), the chain refuses any handoff of them.
+ColdChain Sensors (the demo's REPORTER) rides a temperature logger, `pallet-logger-1`, on
+the refrigerated pallet 401 that EuroLogistics has handed off to City Electronics; it is
+attached to the chips lots on the pallet (301-303) and to that handoff. It reports every
+few seconds, about 4 °C; about a minute after it starts (and again every `--cycle`
+seconds, 10 minutes) a door is left open for 2.5 minutes and the temperature climbs past
+8 °C. The rule "above 8 °C for 1 minute" on the pallet then raises an alert and queues an
+on-chain quarantine of the pallet's lots, signed by ColdChain Sensors' key; City
+Electronics' acceptance of the pallet is refused, naming the lots and the alert, until a
+quality manager of ColdChain Sensors (user `quality`) clears the alert with a reason
+(portal /alerts or POST /api/v1/alerts/<id>/clear), which lifts the quarantines on chain.
 
 ``python -m deploy.local.simulator --port 1884`` (the demo starts it beside the broker and
 `manage.py ingest_readings`). The device's key and MQTT password live in the data
@@ -31,8 +34,17 @@ from pathlib import Path
 import django
 
 REPORTER = "coldchain-sensors"
-DEVICE = "cold-room-1"
+DEVICE = "pallet-logger-1"
+#: The refrigerated pallet and the chips lots on it (as the seed packs them).
+PALLET = 401
 LOTS = [301, 302, 303]
+#: When the door opens in each cycle (seconds after the simulator starts) and for how long.
+DOOR_OPENS_AT = 60.0
+DOOR_OPEN_FOR = 150.0
+#: The rule on the pallet: above 8 °C for a minute quarantines its lots.
+RULE_NAME = "Pallet 401 cold chain"
+RULE_THRESHOLD = Decimal(8)
+RULE_DURATION_S = 60
 
 
 def _device_key(path: Path) -> object:
@@ -57,15 +69,24 @@ def _device_key(path: Path) -> object:
 def prepare(data_dir: Path) -> tuple[object, str, str]:
     """The device (registered once), its MQTT password (new each start) and the rule."""
     from cryptography.hazmat.primitives import serialization
+    from django.conf import settings
 
     from webapp.monitoring.broker import broker_sync, mosquitto_password_hash
     from webapp.monitoring.devices import device_of, device_register, mqtt_username
     from webapp.monitoring.models import Device
     from webapp.monitoring.rule_services import rule_create
     from webapp.organisations.models import Organisation
+    from webapp.projections.models import HandoffVersion
 
     key = _device_key(data_dir / "keys" / f"{DEVICE}.device.key")
     organisation = Organisation.objects.get(slug=REPORTER)
+    handoff = (
+        HandoffVersion.objects.filter(
+            chain_id=settings.CHAIN_ID, lot_id=PALLET, status="open", block_to__isnull=True
+        )
+        .values_list("handoff_id", flat=True)
+        .first()
+    )
     device = device_of(organisation=organisation, device_id=DEVICE)
     if device is None:
         public = key.public_key().public_bytes(  # type: ignore[attr-defined]
@@ -77,30 +98,31 @@ def prepare(data_dir: Path) -> tuple[object, str, str]:
             key_type="ed25519",
             public_key=public.decode(),
             lot_ids=LOTS,
+            handoff_id=None if handoff is None else int(handoff),
         ).device
     password = secrets.token_urlsafe(24)
     Device.objects.filter(pk=device.pk).update(mqtt_password_hash=mosquitto_password_hash(password))
     broker_sync()
     rule_create(
         organisation=organisation,
-        name="Chips cold room: above 8 °C for 2 minutes",
+        name=RULE_NAME,
         kind="temperature_above",
-        threshold=Decimal(8),
-        duration_s=120,
-        lot_ids=LOTS,
+        threshold=RULE_THRESHOLD,
+        duration_s=RULE_DURATION_S,
+        bundle_id=PALLET,
         quarantine=True,
-        idempotency_key="demo-cold-room-rule",
+        idempotency_key="demo-pallet-rule",
     )
     return key, mqtt_username(device), password
 
 
-def temperature(now: float, cycle: float) -> float:
-    """About 4 °C; the door stands open from 55 % to 90 % of every cycle (3.5 minutes of
-    the default 10-minute cycle, long enough to breach the 2-minute rule)."""
-    phase = (now % cycle) / cycle
-    if 0.55 < phase < 0.9:
-        return round(11.5 + math.sin(now / 7), 2)
-    return round(4.0 + 0.6 * math.sin(now / 11), 2)
+def temperature(elapsed: float, cycle: float, opens_at: float = DOOR_OPENS_AT) -> float:
+    """About 4 °C; `elapsed` seconds after the start, the door stands open from `opens_at`
+    to `opens_at` + DOOR_OPEN_FOR of every cycle (2.5 minutes, long enough to breach the
+    1-minute rule) and the pallet warms to about 11.5 °C."""
+    if opens_at <= elapsed % cycle < opens_at + DOOR_OPEN_FOR:
+        return round(11.5 + math.sin(elapsed / 7), 2)
+    return round(4.0 + 0.6 * math.sin(elapsed / 11), 2)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,6 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=1884)
     parser.add_argument("--every", type=float, default=3.0, help="seconds between readings")
     parser.add_argument("--cycle", type=float, default=600.0, help="seconds between door events")
+    parser.add_argument(
+        "--door-opens-at",
+        type=float,
+        default=DOOR_OPENS_AT,
+        help="seconds after the start the door first opens",
+    )
     args = parser.parse_args(argv)
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
@@ -131,7 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     topic = READINGS_TOPIC.format(organisation=REPORTER, device=DEVICE)
-    print(f"simulator: {DEVICE} of {REPORTER} publishing to {topic} every {args.every:g} s")
+    print(
+        f"simulator: {DEVICE} of {REPORTER} publishing to {topic} every {args.every:g} s;"
+        f" the door opens {args.door_opens_at:g} s from now and every {args.cycle:g} s after"
+    )
+    started = time.time()
     try:
         while not stop.is_set():
             now = time.time()
@@ -140,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                 "seq": int(now * 1000),
                 "time": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                 "type": "gs1:Temperature",
-                "value": temperature(now, args.cycle),
+                "value": temperature(now - started, args.cycle, args.door_opens_at),
                 "unit": "CEL",
             }
             signature = key.sign(canonical_bytes(body))  # type: ignore[attr-defined]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from django.conf import settings
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 
 from contracts.chain import settings as chain_settings
@@ -37,11 +37,13 @@ from deploy.local.seed import (
     GS1_IDS,
     LOT_DOCUMENTS,
     ORGANISATIONS,
+    PALLET,
     TIME_ZONES,
     gs1_element_string,
     lot_document,
     seed,
 )
+from deploy.local.simulator import REPORTER
 from deploy.local.softhsm import ensure_token
 from webapp.chain import chain_client
 from webapp.chain.indexer import ChainIndexer, leader_lock
@@ -52,8 +54,27 @@ from webapp.monitoring.broker import broker_sync
 from webapp.organisations.keys import keystore_file_backend, signing_key
 from webapp.organisations.models import Member, Organisation
 from webapp.organisations.services import organisation_adopt_key, organisation_create_key
+from webapp.projections.models import HandoffVersion
 
 DEMO_PASSWORD = "provenant-demo"
+#: ColdChain Sensors' quality manager: clears its alerts (not an admin of it).
+QUALITY_LOGIN = "quality"
+
+#: What the demo shows, printed at the start (the simulator's timing and the seeded ids).
+STORY = """\
+the story (about 3 minutes):
+  1. Pallet 401 (chips 301-303, refrigerated) is in handoff {handoff} from EuroLogistics to
+     City Electronics, not accepted yet; ColdChain Sensors' logger pallet-logger-1 rides on
+     it and publishes signed readings every 3 s over MQTT (about 4 °C).
+  2. About a minute in, a door is left open: above 8 °C for 1 minute breaks the rule
+     "Pallet 401 cold chain", an alert is raised ({base}/alerts as sensors or quality) and
+     chips 301-303 are quarantined on chain within seconds ({base}/lots/301).
+  3. As retailer, accept handoff {handoff} on the dashboard (or POST
+     {base}/api/v1/handoffs/{handoff}/accept): refused before signing, naming the
+     quarantined lots and the alert.
+  4. As quality, clear the alert with a reason ({base}/alerts): a clearQuarantine
+     operation per lot goes on chain.
+  5. As retailer, accept again: it succeeds. The door opens again every 10 minutes."""
 
 
 @dataclass(frozen=True)
@@ -225,6 +246,7 @@ def _run(node: AnvilNode, port: int, say: Callable[[str], None], *, mqtt_port: i
                 f"  {user:<12} {name} ({ORGANISATIONS[slug].name})"
                 for slug, (name, user) in DISPLAY.items()
             )
+            logins += f"\n  {QUALITY_LOGIN:<12} ColdChain Sensors' quality manager (clears alerts)"
             logins += f"\n  {AUDITOR_LOGIN:<12} Consortium operator (AUDITOR)"
             say(
                 f"\nchain node {node.url} (chain id {manifest.chain_id})\n"
@@ -235,7 +257,8 @@ def _run(node: AnvilNode, port: int, say: Callable[[str], None], *, mqtt_port: i
                 f"live streams ws://127.0.0.1:{port + 1}/streams/ws (WebSocket, SSE)\n"
                 f"MQTT        127.0.0.1:{mqtt_port} (device readings; alerts at {base}/alerts)\n"
                 f"logins (password {DEMO_PASSWORD}):\n{logins}\n"
-                "Ctrl-C stops the node, the workers and the web server."
+                + _story(base, _pallet_handoff(manifest.chain_id))
+                + "\nCtrl-C stops the node, the workers and the web server."
             )
             while all(child.poll() is None for child in children):
                 time.sleep(1)
@@ -312,7 +335,43 @@ def _organisations() -> dict[str, Signer]:
         if not User.objects.filter(username=username).exists():
             user = User.objects.create_user(username, password=DEMO_PASSWORD)
             Member.objects.create(user=user, organisation=org, is_admin=True)
+    _quality_manager()
     return stores
+
+
+def _quality_manager() -> None:
+    """ColdChain Sensors' quality manager: a member holding `monitoring.clear_alert`."""
+    if User.objects.filter(username=QUALITY_LOGIN).exists():
+        return
+    user = User.objects.create_user(QUALITY_LOGIN, password=DEMO_PASSWORD)
+    Member.objects.create(
+        user=user, organisation=Organisation.objects.get(slug=REPORTER), is_admin=False
+    )
+    user.user_permissions.add(
+        Permission.objects.get(content_type__app_label="monitoring", codename="clear_alert")
+    )
+
+
+def _story(base: str, handoff: str) -> str:
+    story = STORY.format(base=base, handoff=handoff)
+    if handoff == "?":
+        story += (
+            "\n  (the pallet's handoff was answered in an earlier session: stop, remove the"
+            " data directory (make clean) and start again to replay the story)"
+        )
+    return story
+
+
+def _pallet_handoff(chain_id: int) -> str:
+    """The pallet's open handoff to the retailer, as the mirror shows it ("?" once answered)."""
+    handoff = (
+        HandoffVersion.objects.filter(
+            chain_id=chain_id, lot_id=PALLET, status="open", block_to__isnull=True
+        )
+        .values_list("handoff_id", flat=True)
+        .first()
+    )
+    return "?" if handoff is None else str(handoff)
 
 
 def _metadata(chain_id: int) -> None:

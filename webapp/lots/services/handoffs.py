@@ -20,7 +20,7 @@ from webapp.operations.preflight import checked_call, queue_checked, require_sig
 from webapp.operations.services import operation_replayed
 from webapp.organisations.models import Organisation
 from webapp.participants.selectors import acceptance_policy
-from webapp.projections.models import HandoffVersion
+from webapp.projections.models import BundleContent, HandoffVersion, LotVersion
 
 
 def handoff_initiate(
@@ -159,7 +159,13 @@ def _acceptance_checked(organisation: Organisation, handoff: HandoffVersion) -> 
     queued (their effects are not on chain yet), and the accept would then only fail in the
     submitter, after the person was sent on; a certificate is not something the receiver's
     own operations change, so this check holds either way. A policy change of its own still
-    on its way is the exception: the chain's policy is about to change."""
+    on its way is the exception: the chain's policy is about to change.
+
+    A quarantine of the lot, or of any lot packed in it, is refused first, naming the lots
+    and why they were quarantined (the chain would refuse with LotQuarantined)."""
+    quarantine = handoff_quarantine_refusal(handoff)
+    if quarantine:
+        raise ValidationError({"__all__": [quarantine]})
     if Operation.objects.filter(
         organisation=organisation,
         action="participant.acceptance_policy",
@@ -179,6 +185,62 @@ def _acceptance_checked(organisation: Organisation, handoff: HandoffVersion) -> 
                 ]
             }
         )
+
+
+#: Bundles inside bundles are read at most this deep (as the chain's own walk is bounded).
+MAX_BUNDLE_DEPTH = 8
+
+
+def _packed(lot_id: int) -> list[int]:
+    """The lot and every lot packed in it now, at any depth (the mirror; one query a level)."""
+    found, level = [lot_id], {lot_id}
+    for _ in range(MAX_BUNDLE_DEPTH):
+        inside = {
+            int(i)
+            for i in BundleContent.objects.filter(
+                chain_id=settings.CHAIN_ID, bundle_id__in=level, block_to__isnull=True
+            ).values_list("lot_id", flat=True)
+        } - set(found)
+        if not inside:
+            break
+        found.extend(sorted(inside))
+        level = inside
+    return found
+
+
+def handoff_quarantine_refusal(handoff: HandoffVersion) -> str:
+    """Why the handoff cannot be accepted while its lot or a lot packed in it is quarantined
+    (as the mirror shows it), naming the lots and the quarantine's reason; "" when none is."""
+    lot_id = int(handoff.lot_id)
+    rows = LotVersion.objects.filter(
+        chain_id=settings.CHAIN_ID,
+        lot_id__in=_packed(lot_id),
+        block_to__isnull=True,
+        quarantined=True,
+    ).values_list("lot_id", "quarantine_reason")
+    if not rows:
+        return ""
+    by_reason: dict[str, list[int]] = {}
+    for quarantined, reason in sorted(rows, key=lambda row: int(row[0])):
+        by_reason.setdefault(reason.strip(), []).append(int(quarantined))
+    parts = []
+    for reason, ids in by_reason.items():
+        inside = [i for i in ids if i != lot_id]
+        said = [f"lot {lot_id} is quarantined"] if lot_id in ids else []
+        if inside:
+            names = ", ".join(str(i) for i in inside)
+            said.append(
+                f"lot {names} packed in it is quarantined"
+                if len(inside) == 1
+                else f"lots {names} packed in it are quarantined"
+            )
+        parts.append(" and ".join(said) + (f" ({reason})" if reason else ""))
+    return (
+        f"Handoff {handoff.handoff_id} of lot {lot_id} cannot be accepted: "
+        + "; ".join(parts)
+        + ". It can be accepted once the quarantine is lifted: a quality manager of the"
+        " organisation that set it clears its alert with a reason."
+    )
 
 
 def handoff_acceptance_warning(*, lot_id: int, receiver: Organisation) -> str:
