@@ -122,7 +122,8 @@ def test_a_breach_and_its_clearing_reach_the_opted_in_webhook_only(
     subscribe(b, receiver, "other-org", event_types=ALERTS)
     cold_rule(a, [101, 102])
     alert = breach([101, 102], 7, 9.5, 11.25, 10)
-    assert alert is not None and alert.organisation_id == a.pk
+    assert alert is not None
+    assert alert.organisation_id == a.pk
     deliver()
     assert receiver.unverified == 0
     assert [d.webhook_id for d in receiver.accepted] == [f"alert_{alert.pk}_raised"]
