@@ -4,6 +4,8 @@ that asked for `alert.raised` / `alert.cleared`, and nobody else."""
 
 from __future__ import annotations
 
+import http.client
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -259,3 +261,35 @@ def test_jetstream_gets_the_alert_on_the_organisations_subject(
     finally:
         link.close()
         nats_server.stop()
+
+
+def test_a_server_sent_events_client_receives_alerts_raised_while_connected(
+    server: str,  # noqa: F811
+    orgs: dict[str, Organisation],
+) -> None:
+    a = orgs["a"]
+    subscription = live_subscription_create(
+        organisation=a, name="sse", start=Start("oldest"), filters={"event_types": ALERTS}
+    )
+    cold_rule(a, [101])
+    host, port = server.split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request(
+            "GET",
+            f"/streams/sse/{subscription.pk}",
+            headers={"Authorization": f"Bearer {token_of(a)}"},
+        )
+        response = conn.getresponse()
+        assert response.status == 200
+        # The stream has started (its alert watermark is set) once `retry:` arrives.
+        assert response.readline().startswith(b"retry:")
+        alert = breach([101], 12)
+        line = b""
+        while not line.startswith(b"data: "):
+            line = response.readline()  # the connection's timeout bounds the wait
+            assert not line.startswith(b"id: ")  # alerts carry no sequence
+        payload = json.loads(line[6:])
+        assert payload["id"] == f"alert_{alert.pk}_raised"
+    finally:
+        conn.close()

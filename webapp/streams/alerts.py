@@ -237,3 +237,26 @@ def alert_events_published(events: Sequence[AlertEvent], *, at: datetime | None 
     AlertEvent.objects.filter(pk__in=[e.pk for e in events]).update(
         published_at=at or timezone.now()
     )
+
+
+def alert_events_latest() -> int:
+    """The newest outbox row's id (0: none): where a Server-Sent Events stream starts."""
+    last = AlertEvent.objects.order_by("-id").values_list("id", flat=True).first()
+    return int(last or 0)
+
+
+def alert_events_for(
+    *, subscription: Subscription, after: int, limit: int = 100
+) -> tuple[list[dict[str, Any]], int]:
+    """The alert events after outbox row `after` the subscription asked for (Server-Sent
+    Events: no ack, so only those raised while it is connected), and the last row read."""
+    types = [t for t in subscription.event_types if t in ALERT_EVENT_TYPES]
+    if not types:
+        return [], after
+    rows = list(
+        AlertEvent.objects.filter(
+            organisation_id=subscription.organisation_id, id__gt=after, type__in=types
+        ).order_by("id")[:limit]
+    )
+    wanted = [r.data for r in rows if _wants(subscription, r.type, r.data["alert"]["lotIds"])]
+    return wanted, (rows[-1].pk if rows else after)
