@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.test import Client as HttpClient
 
 from tests.streams.test_jetstream import NatsServer, read_stream
+from tests.webapp.portal_subscriptions import NEW, alpha, create, form  # noqa: F401
 from tests.webapp.streams_world import Receiver, Store, lot_registered, organisation
 from tests.webapp.test_streams_live import open_socket, server, token_of  # noqa: F401
 from webapp.monitoring.alerts import alert_clear
@@ -25,6 +27,7 @@ from webapp.monitoring.rule_services import rule_create
 from webapp.monitoring.services import Measurement, sensor_readings_record
 from webapp.organisations.models import Organisation
 from webapp.organisations.services import api_token_create, member_invite
+from webapp.streams.alerts import alert_event_queue
 from webapp.streams.delivery import streams_deliver_due
 from webapp.streams.jetstream import JetStreamPublisher
 from webapp.streams.jetstream_link import JetStreamConfig, JetStreamLink
@@ -170,6 +173,29 @@ def test_an_alert_is_queued_in_the_transaction_that_raises_it(
     assert Message.objects.filter(kind="alerts").count() == 1
 
 
+def test_a_rolled_back_breach_leaves_no_alert_event_and_a_second_queue_no_double(
+    orgs: dict[str, Organisation], receiver: Receiver
+) -> None:
+    subscribe(orgs["a"], receiver, "alerts", event_types=["alert.raised"])
+    cold_rule(orgs["a"], [101])
+
+    def dies_before_the_commit() -> None:
+        with transaction.atomic():
+            breach([101], 9)
+            assert Message.objects.filter(kind="alerts").count() == 1
+            raise RuntimeError("the process dies before the commit")
+
+    with pytest.raises(RuntimeError):
+        dies_before_the_commit()
+    assert not Alert.objects.exists()
+    assert not AlertEvent.objects.exists()
+    assert not Message.objects.exists()
+    alert = breach([101], 9)
+    alert_event_queue(alert, "raised")  # queued again: the same event, nothing doubled
+    assert AlertEvent.objects.count() == 1
+    assert Message.objects.filter(kind="alerts").count() == 1
+
+
 def test_a_failing_receiver_gets_the_same_webhook_id_again(
     orgs: dict[str, Organisation], receiver: Receiver
 ) -> None:
@@ -293,3 +319,18 @@ def test_a_server_sent_events_client_receives_alerts_raised_while_connected(
         assert payload["id"] == f"alert_{alert.pk}_raised"
     finally:
         conn.close()
+
+
+def test_the_portal_form_offers_the_alert_events_and_refuses_unknown_ones(
+    alpha: HttpClient,  # noqa: F811
+    receiver: Receiver,
+) -> None:
+    page = alpha.get(NEW).content.decode()
+    assert 'value="alert.raised"' in page
+    assert 'value="alert.cleared"' in page
+    refused = alpha.post(NEW, form(receiver.url, event_types=["alert.exploded"]))
+    assert refused.status_code in (200, 400)
+    assert "alert.exploded is not one of the available choices" in refused.content.decode()
+    assert not Subscription.objects.exists()
+    made = create(alpha, receiver, event_types=["alert.raised", "alert.cleared"])
+    assert made.event_types == ["alert.cleared", "alert.raised"]
