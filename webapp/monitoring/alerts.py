@@ -11,10 +11,15 @@ Clearing (`alert_clear`) needs a person: an admin of the organisation or a membe
 the `monitoring.clear_alert` permission (a quality manager), and a reason. It queues one
 `Lots.clearQuarantine` per lot the alert quarantined; the chain accepts it from the key that
 set the quarantine (or its successor), so the reporting organisation lifts its own.
+
+Apps above this one learn of a raised or cleared alert through `on_alert_changed`: each
+hook runs inside the transaction that raises or clears it (the streams queue their alert
+events there, so a crash neither loses nor doubles one).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -46,6 +51,22 @@ _WHAT = {
     Rule.Kind.HUMIDITY_BELOW: ("humidity below", "%"),
     Rule.Kind.SHOCK_ABOVE: ("shock above", "g"),
 }
+
+
+#: Called with the alert and "raised" or "cleared", inside the transaction that did it.
+AlertHook = Callable[[Alert, str], object]
+_hooks: list[AlertHook] = []
+
+
+def on_alert_changed(hook: AlertHook) -> None:
+    """Register `hook` (once) to run whenever an alert is raised or cleared."""
+    if hook not in _hooks:
+        _hooks.append(hook)
+
+
+def _changed(alert: Alert, what: str) -> None:
+    for hook in _hooks:
+        hook(alert, what)
 
 
 def rule_description(rule: Rule) -> str:
@@ -94,6 +115,7 @@ def alert_react(*, alert: Alert, rule: Rule) -> None:
         key=f"alert:{alert.pk}",
         defaults={"subject": f"Alert: {rule.name}"[:200], "body": body, "link": _link()},
     )
+    _changed(alert, "raised")
 
 
 def _quarantine(*, alert: Alert, rule: Rule, organisation: Organisation) -> str:
@@ -202,6 +224,7 @@ def alert_clear(*, alert: Alert, user: Any, reason: str, idempotency_key: str = 
         alert.clear_operation_ids = lifted
         alert.clear_idempotency_key = idempotency_key
         alert.save()
+        _changed(alert, "cleared")
     return alert
 
 

@@ -108,7 +108,7 @@ class SubscriptionForm(_Refusable):
         required=False,
         choices=_event_type_choices,
         widget=forms.CheckboxSelectMultiple,
-        help_text="none ticked: every type",
+        help_text="none ticked: every chain fact; alert events only when ticked",
     )
     lot_ids = forms.CharField(
         label="Lots or bundles",

@@ -26,6 +26,8 @@ from the `Last-Event-ID` header (a browser's EventSource sends it when it reconn
 without it, from the subscription's checkpoint. It leases and acknowledges nothing (there
 is no channel back), so it never takes events from the WebSocket consumers. EventSource
 cannot send headers, so the token may also come as `?token=`; the access log redacts it.
+Alert events the subscription asked for (`webapp.streams.alerts`) come as they are raised
+while the stream is open, without an `id:` (they are not in the event store's sequence).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect  # noqa: E402
 from webapp.organisations.models import Organisation  # noqa: E402
 from webapp.organisations.services import api_token_authenticate  # noqa: E402
 from webapp.startup import restore_recursion_limit  # noqa: E402
+from webapp.streams.alerts import alert_events_for, alert_events_latest  # noqa: E402
 from webapp.streams.live import (  # noqa: E402
     CLOSE_NOT_YOURS,
     CLOSE_UNAUTHENTICATED,
@@ -315,15 +318,23 @@ async def _event_stream(subscription: Subscription, after: int) -> AsyncIterator
     loop = asyncio.get_running_loop()
     view = await db(subscription_view, subscription=subscription)
     view_at = quiet_since = loop.time()
+    alerts_after = await db(alert_events_latest)
     yield "retry: 2000\n\n"
     while True:
         if loop.time() - view_at > VIEW_S:
             view = await db(subscription_view, subscription=subscription)
             view_at = loop.time()
+        # Alert events raised while connected, without an `id:` (Last-Event-ID stays the
+        # last fact's sequence): `webapp.streams.alerts`.
+        alerts, alerts_after = await db(
+            alert_events_for, subscription=subscription, after=alerts_after
+        )
+        for alert in alerts:
+            yield f"data: {_dumps(alert)}\n\n"
         payloads, after = await db(live_read, subscription=subscription, view=view, after=after)
         for payload in payloads:
             yield f"id: {payload['sequence']}\ndata: {_dumps(payload)}\n\n"
-        if payloads:
+        if payloads or alerts:
             quiet_since = loop.time()
             continue
         if loop.time() - quiet_since > KEEPALIVE_S:

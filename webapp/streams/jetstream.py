@@ -65,6 +65,7 @@ from django.db.models.base import ModelState
 from django.utils import timezone
 
 from webapp.chain.models import ChainEvent, Checkpoint, ConsumerCursor
+from webapp.streams.alerts import alert_events_published, alert_events_unpublished
 from webapp.streams.jetstream_link import MAX_IN_FLIGHT, JetStreamLink, NatsUnavailable, Outgoing
 from webapp.streams.payloads import fact_event_id, fact_payload, retraction_payload
 
@@ -99,7 +100,8 @@ class JetStreamPublisher:
         Raises NatsUnavailable when NATS did not acknowledge a batch (the cursor stays
         before it)."""
         chains = sorted(set(chain_ids) if chain_ids is not None else _known_chains())
-        return sum(self._publish_chain(chain_id) for chain_id in chains)
+        published = sum(self._publish_chain(chain_id) for chain_id in chains)
+        return published + self._publish_alerts()
 
     def run(
         self,
@@ -160,6 +162,26 @@ class JetStreamPublisher:
         finally:
             for batch in batches:
                 batch.acks.cancel()  # not counted: the next run sends it again
+
+    def _publish_alerts(self) -> int:
+        """The alert events not yet published (`webapp.streams.alerts`), oldest first; a
+        row is marked once its batch is acknowledged (sent again after a crash in between,
+        the same `Nats-Msg-Id` inside the duplicate window)."""
+        published = 0
+        while events := alert_events_unpublished(limit=self.batch):
+            self.link.publish(
+                [
+                    Outgoing(
+                        subject=self.config.alert_subject(e.organisation.slug),
+                        body=_json(e.data),
+                        msg_id=e.event_id,
+                    )
+                    for e in events
+                ]
+            )
+            alert_events_published(events)
+            published += len(events)
+        return published
 
     def _send(self, chain_id: int, after: int) -> _Batch | None:
         """Read the batch after event `after` and start publishing it (None: no events)."""

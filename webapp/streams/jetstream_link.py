@@ -130,6 +130,10 @@ class JetStreamConfig:
     def subject(self, chain_id: int, kind: str) -> str:
         return f"{self.subject_prefix}.{chain_id}.{kind}"
 
+    def alert_subject(self, organisation_slug: str) -> str:
+        """An organisation's alert events (`org-` keeps them apart from a chain's facts)."""
+        return f"{self.subject_prefix}.org-{organisation_slug}.alerts"
+
 
 @dataclass(frozen=True)
 class Outgoing:

@@ -144,7 +144,9 @@ def _cursor(subscription_id: UUID) -> LiveCursor:
         defaults={"read_through": checkpoint, "checkpoint": checkpoint},
     )
     if not made and cursor.checkpoint != checkpoint:
-        LiveDelivery.objects.filter(subscription_id=subscription_id).delete()
+        # Alert rows (negative sequences: `webapp.streams.alerts`) are not read from the
+        # store again: they stay.
+        LiveDelivery.objects.filter(subscription_id=subscription_id, sequence__gt=0).delete()
         cursor.read_through = cursor.checkpoint = checkpoint
         cursor.save()
     return cursor

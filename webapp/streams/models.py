@@ -129,6 +129,8 @@ class Message(models.Model):
     class Kind(models.TextChoices):
         EVENTS = "events"
         RETRACTIONS = "retractions"
+        #: One alert event (`webapp.streams.alerts`): it never moves the checkpoint.
+        ALERTS = "alerts"
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -293,3 +295,25 @@ class AsymmetricKey(models.Model):
 
     def __str__(self) -> str:
         return f"Ed25519 key {self.public_key[:14]}… of {self.subscription_id}"
+
+
+class AlertEvent(models.Model):
+    """An alert raised or cleared (`webapp.streams.alerts`): the outbox row written in the
+    transaction that raised or cleared it. Its webhook messages and live rows are queued in
+    that same transaction; JetStream publishes it later (`published_at`)."""
+
+    event_id = models.CharField(max_length=100, unique=True)
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="alert_events"
+    )
+    type = models.CharField(max_length=32)
+    data = models.JSONField()
+    created_at = models.DateTimeField()
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["published_at", "id"], name="alert_event_unpublished")]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"

@@ -33,6 +33,11 @@ from webapp.streams.models import Message, SigningSecret, Subscription
 #: The name of the streams' consumer of the event store (`webapp.streams.consumers`):
 #: deliveries never pass its cursor, so a reorganisation always reaches what they sent.
 CONSUMER_NAME = "streams"
+#: The alert events (`webapp.streams.alerts`): off the chain, sent only to subscriptions
+#: that name them in `event_types`.
+ALERT_RAISED = "alert.raised"
+ALERT_CLEARED = "alert.cleared"
+ALERT_EVENT_TYPES = (ALERT_RAISED, ALERT_CLEARED)
 
 
 @dataclass(frozen=True)
@@ -199,8 +204,9 @@ def sequence_before(
 
 @functools.cache
 def event_types_known() -> list[str]:
-    """The names of the events the system's contracts emit."""
-    return sorted({spec.name for spec in event_specs().values()})
+    """The names of the events the system's contracts emit, and the alert events
+    (`webapp.streams.alerts`), which a subscription gets only when it names them."""
+    return sorted({spec.name for spec in event_specs().values()}) + list(ALERT_EVENT_TYPES)
 
 
 def subscriptions_active() -> bool:

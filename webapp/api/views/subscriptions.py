@@ -177,7 +177,8 @@ class FilterInput(serializers.Serializer[Any]):
         child=serializers.CharField(max_length=64),
         max_length=64,
         required=False,
-        help_text="event types wanted (none: every type)",
+        help_text="event types wanted (none: every chain fact); alert.raised and"
+        " alert.cleared only when named",
     )
     lot_ids = serializers.ListField(
         child=id_field(),
