@@ -148,9 +148,7 @@ def test_another_organisations_stock_and_operations_stay_out_of_view(
     }
     assert ask(mine, "{ operations { id } }").json()["data"]["operations"] == []
     factory = ask(client_for(orgs["factory"]), "{ operations { action status } }")
-    assert factory.json()["data"]["operations"] == [
-        {"action": "lot_register", "status": "queued"}
-    ]
+    assert factory.json()["data"]["operations"] == [{"action": "lot_register", "status": "queued"}]
 
 
 def test_certificates_and_figures_come_with_the_lot(

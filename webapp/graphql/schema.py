@@ -24,7 +24,7 @@ from strawberry.types import Info
 
 from webapp.epcis.selectors import events_visible_to
 from webapp.graphql.cost import MAX_PAGE, QueryCostLimit
-from webapp.graphql.types import EpcisEvent, Lot, Operation, hub
+from webapp.graphql.types import EpcisEvent, Lot, Operation, described, hub
 from webapp.limits import MAX_BLOCK_NUMBER
 from webapp.operations.selectors import operation_list, operation_reason_for_user
 from webapp.provenance.selectors import LotNotFound, lot_exists, resolve_as_of
@@ -38,7 +38,9 @@ def _block(as_of: str | None) -> int | None:
     if as_of is None or not as_of.strip():
         return None
     text = as_of.strip()
-    if text.isdigit() and not (text.isascii() and len(text) <= 19 and int(text) <= MAX_BLOCK_NUMBER):
+    if text.isdigit() and not (
+        text.isascii() and len(text) <= 19 and int(text) <= MAX_BLOCK_NUMBER
+    ):
         raise ValueError(f"asOf: a block number is made of digits 0-9, at most {MAX_BLOCK_NUMBER}.")
     return resolve_as_of(value=text)
 
@@ -58,8 +60,8 @@ def _lot_id(value: str) -> int:
 
 @strawberry.type
 class Query:
-    @strawberry.field(
-        description="A lot now, or as of `asOf` (a block number, or an ISO date / date-time;"
+    @described(
+        "A lot now, or as of `asOf` (a block number, or an ISO date / date-time;"
         " a date means the end of that day, UTC). Null when the lot is not on the chain."
     )
     def lot(self, id: strawberry.ID, as_of: str | None = None) -> Lot | None:
@@ -69,8 +71,10 @@ class Query:
             return None
         return Lot(id=strawberry.ID(str(lot_id)), block=block)
 
-    @strawberry.field(description="Your organisation's operations, newest first")
-    def operations(self, info: Info[Any, Any], first: int = 20, status: str = "") -> list[Operation]:
+    @described("Your organisation's operations, newest first")
+    def operations(
+        self, info: Info[Any, Any], first: int = 20, status: str = ""
+    ) -> list[Operation]:
         rows = operation_list(organisation=hub(info).organisation, status=status)
         return [
             Operation(
@@ -85,7 +89,7 @@ class Query:
             for o in rows.order_by("-created_at")[: _page(first)]
         ]
 
-    @strawberry.field(description="EPCIS events in your tier, most recently recorded first")
+    @described("EPCIS events in your tier, most recently recorded first")
     def epcis_events(self, info: Info[Any, Any], first: int = 20) -> list[EpcisEvent]:
         rows = events_visible_to(organisation=hub(info).organisation)
         return [

@@ -3,9 +3,10 @@ and a lot's state comes from the request's `LotLoader`, so lists of lots batch."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import strawberry
 from django.utils import timezone
@@ -24,6 +25,13 @@ from webapp.provenance.selectors import (
     custody_timeline,
     lot_trace,
 )
+
+Resolver = TypeVar("Resolver", bound=Callable[..., Any])
+
+
+def described(text: str) -> Callable[[Resolver], Resolver]:
+    """`@strawberry.field(description=...)`, typed (its overload for that is untyped)."""
+    return cast(Callable[[Resolver], Resolver], strawberry.field(description=text))
 
 
 @dataclass
@@ -151,7 +159,7 @@ class Lot:
             raise LotNotFound(f"Lot {self.id} did not exist at that block.")
         return found
 
-    @strawberry.field(description="As of this block; null: now")
+    @described("As of this block; null: now")
     def as_of_block(self) -> int | None:
         return self.block
 
@@ -163,7 +171,7 @@ class Lot:
     def creator(self, info: Info[Any, Any]) -> str:
         return self._summary(info).creator
 
-    @strawberry.field(description="uint256 as a decimal string")
+    @described("uint256 as a decimal string")
     def quantity(self, info: Info[Any, Any]) -> str:
         return str(int(self._summary(info).quantity))
 
@@ -179,7 +187,7 @@ class Lot:
     def quarantined(self, info: Info[Any, Any]) -> bool:
         return self._summary(info).quarantined
 
-    @strawberry.field(description="Who held how much, as of the lot's block, within your tier")
+    @described("Who held how much, as of the lot's block, within your tier")
     def holders(self, info: Info[Any, Any]) -> Holders:
         summary = self._summary(info)
         shown, scope = hub(info).loader.holders_in_view(int(self.id), summary.holders)
@@ -198,7 +206,7 @@ class Lot:
     def certificates(self, info: Info[Any, Any]) -> list[Certificate]:
         return [Certificate.of(c) for c in self._summary(info).certificates]
 
-    @strawberry.field(description="Rolled-up figures as of the lot's block (default: head)")
+    @described("Rolled-up figures as of the lot's block (default: head)")
     def figures(self, info: Info[Any, Any]) -> Figures | None:
         f = hub(info).loader.figures.get(int(self.id), self.block)
         if f is None:
@@ -213,7 +221,7 @@ class Lot:
             transformations=[strawberry.ID(str(i)) for i in f.transformations],
         )
 
-    @strawberry.field(description="Each handoff of the lot, and of bundles while they held it")
+    @described("Each handoff of the lot, and of bundles while they held it")
     def custody(self) -> list[CustodyStep]:
         return [
             CustodyStep(
@@ -229,11 +237,11 @@ class Lot:
             for s in custody_timeline(lot_id=int(self.id))
         ]
 
-    @strawberry.field(description=f"What the lot was made of, up to `depth` (1-{MAX_DEPTH}) steps")
+    @described(f"What the lot was made of, up to `depth` (1-{MAX_DEPTH}) steps")
     def upstream(self, info: Info[Any, Any], depth: int = 4) -> Lineage:
         return self._lineage(info, "up", depth)
 
-    @strawberry.field(description=f"What the lot went into, up to `depth` (1-{MAX_DEPTH}) steps")
+    @described(f"What the lot went into, up to `depth` (1-{MAX_DEPTH}) steps")
     def downstream(self, info: Info[Any, Any], depth: int = 4) -> Lineage:
         return self._lineage(info, "down", depth)
 

@@ -56,7 +56,7 @@ def _principal(request: HttpRequest) -> Any:
 
 
 @method_decorator(csrf_exempt, name="dispatch")  # CSRF is checked for sessions below
-class HubView(GraphQLView):  # type: ignore[type-arg]
+class HubView(GraphQLView):
     graphql_ide = None
     allow_queries_via_get = True
     organisation: Organisation
@@ -84,7 +84,9 @@ class HubView(GraphQLView):  # type: ignore[type-arg]
         self.organisation = organisation
         return super().dispatch(request, *args, **kwargs)
 
-    def get_context(self, request: HttpRequest, response: HttpResponse) -> HubContext:
+    def get_context(  # type: ignore[override]  # strawberry types the context as None
+        self, request: HttpRequest, response: HttpResponse
+    ) -> HubContext:
         return HubContext(
             request=request,
             response=response,
