@@ -236,3 +236,25 @@ def test_a_malformed_request_is_a_400_never_a_500(orgs: dict[str, Organisation])
     mutation = ask(client, "mutation { lot(id: 1) { id } }")
     assert mutation.status_code in (200, 400)
     assert mutation.json()["errors"]
+
+
+def test_the_partner_api_rate_applies_and_a_person_outside_any_organisation_is_refused(
+    orgs: dict[str, Organisation], settings: Any
+) -> None:
+    from django.contrib.auth import get_user_model
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"token": "2/minute", "anon": "2/minute"},
+    }
+    client = client_for(orgs["mine"])
+    assert [ask(client, "{ operations { id } }").status_code for _ in range(3)] == [200, 200, 429]
+    cache.clear()
+    get_user_model().objects.create_user(username="staff", password=PASSWORD)
+    outsider = Client()
+    assert outsider.login(username="staff", password=PASSWORD)
+    refused = outsider.get("/graphql", {"query": "{ operations { id } }"})
+    assert refused.status_code == 403
+    assert "does not belong to an organisation" in refused.json()["errors"][0]["message"]

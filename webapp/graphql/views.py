@@ -3,7 +3,8 @@
 An organisation's system sends its API token (`Authorization: Bearer pvn_…`); a person
 signed in to the portal uses the session, and a POST on a session needs the CSRF token
 (as the REST API's session authentication does). The hub only reads (no mutations), so a
-read-only token is good for POST too. Without either: 401; a person outside any
+read-only token is good for POST too. Requests count against the partner API's rate per
+token (or person): 429 past it. Without credentials: 401; a person outside any
 organisation or a session POST without CSRF: 403. Both answers have the GraphQL error
 shape.
 
@@ -15,6 +16,7 @@ against `/graphql`, or introspect the committed `webapp/graphql/schema.graphql`.
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -23,9 +25,11 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.request import Request
+from rest_framework.views import APIView
 from strawberry.django.views import GraphQLView
 
 from webapp.api.authentication import ApiClient, ApiTokenAuthentication
+from webapp.api.throttling import TokenRateThrottle
 from webapp.graphql.loaders import LotLoader
 from webapp.graphql.schema import schema
 from webapp.graphql.types import HubContext
@@ -44,15 +48,33 @@ def _refusal(status: int, message: str, code: str) -> JsonResponse:
     return response
 
 
-def _principal(request: HttpRequest) -> Any:
-    """The caller (an ApiClient or a user), or None. Raises DRF's auth exceptions."""
+def _principal(request: HttpRequest) -> Request | None:
+    """The request as DRF sees it once authenticated (`user`: an ApiClient or a person;
+    `auth`: the token), or None. Raises DRF's authentication exceptions."""
     if request.headers.get("Authorization"):
         as_read = copy.copy(request)
         as_read.method = "GET"  # no mutations here: every request is a read
         found = ApiTokenAuthentication().authenticate(Request(as_read))
-        return None if found is None else found[0]
-    found = SessionAuthentication().authenticate(Request(request))
-    return None if found is None else found[0]
+    else:
+        found = SessionAuthentication().authenticate(Request(request))
+    if found is None:
+        return None
+    drf = Request(request)
+    user: Any = found[0]  # an ApiClient stands in for a user, as in the partner API
+    drf.user, drf.auth = user, found[1]
+    return drf
+
+
+def _throttled(drf: Request) -> JsonResponse | None:
+    """The partner API's per-token (or per-person) rate, counted in the same bucket."""
+    throttle = TokenRateThrottle()
+    if throttle.allow_request(drf, APIView()):
+        return None
+    wait = throttle.wait()
+    response = _refusal(429, "Too many requests: slow down and retry later.", "THROTTLED")
+    if wait is not None:
+        response["Retry-After"] = str(max(1, math.ceil(wait)))
+    return response
 
 
 @method_decorator(csrf_exempt, name="dispatch")  # CSRF is checked for sessions below
@@ -63,17 +85,20 @@ class HubView(GraphQLView):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         try:
-            principal = _principal(request)
+            drf = _principal(request)
         except exceptions.AuthenticationFailed as exc:
             return _refusal(401, str(exc.detail), "UNAUTHENTICATED")
         except exceptions.PermissionDenied as exc:
             return _refusal(403, str(exc.detail), "FORBIDDEN")
-        if principal is None:
+        if drf is None:
             return _refusal(
                 401,
                 "Authentication required: send `Authorization: Bearer <API token>` or sign in.",
                 "UNAUTHENTICATED",
             )
+        if (refused := _throttled(drf)) is not None:
+            return refused
+        principal = drf.user
         organisation = (
             principal.organisation
             if isinstance(principal, ApiClient)
