@@ -29,17 +29,18 @@ class _Batch(Generic[Value]):
 
     def __init__(self, load: Callable[[list[int], Block], dict[int, Value]]) -> None:
         self._load = load
-        self._pending: dict[Block, set[int]] = defaultdict(set)
+        # In announcement order: a batch loader may do less work given a good order.
+        self._pending: dict[Block, dict[int, None]] = defaultdict(dict)
         self._done: dict[Block, dict[int, Value | None]] = defaultdict(dict)
 
     def want(self, keys: Iterable[int], block: Block) -> None:
         done = self._done[block]
-        self._pending[block].update(k for k in keys if k not in done)
+        self._pending[block].update((k, None) for k in keys if k not in done)
 
     def get(self, key: int, block: Block) -> Value | None:
         done = self._done[block]
         if key not in done:
-            keys = sorted(self._pending.pop(block, set()) | {key})
+            keys = list({**self._pending.pop(block, {}), key: None})
             found = self._load(keys, block)
             for k in keys:
                 done[k] = found.get(k)
@@ -72,6 +73,9 @@ class LotLoader:
         ids = list(lot_ids)
         self.summaries.want(ids, block)
         self.covered.want(ids, None)
+        # Figures walk each lot's upstream unless an earlier lot's walk reached it: the
+        # caller announces the most downstream lot first (a lineage: its start when going
+        # up, its furthest lots when going down), so one walk covers most of the batch.
         self.figures.want(ids, block)  # loaded only if some lot asks for its figures
 
     def holders_in_view(self, lot_id: int, holders: dict[str, Any]) -> tuple[dict[str, Any], str]:

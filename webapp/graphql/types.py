@@ -249,7 +249,12 @@ class Lot:
         if not 1 <= depth <= MAX_DEPTH:
             raise ValueError(f"depth must be between 1 and {MAX_DEPTH}.")
         trace = lot_trace(lot_id=int(self.id), direction=direction, depth=depth, block=self.block)
-        hub(info).loader.want(trace.nodes, self.block)
+        # Most downstream first (see LotLoader.want): going up, the start lot's own walk
+        # covers every node's figures.
+        downstream_first = sorted(
+            trace.nodes, key=lambda i: trace.nodes[i] if direction == "up" else -trace.nodes[i]
+        )
+        hub(info).loader.want(downstream_first, self.block)
         return Lineage(
             direction=direction,
             depth=depth,
