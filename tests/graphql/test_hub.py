@@ -259,3 +259,21 @@ def test_the_partner_api_rate_applies_and_a_person_outside_any_organisation_is_r
     refused = outsider.get("/graphql", {"query": "{ operations { id } }"})
     assert refused.status_code == 403
     assert "does not belong to an organisation" in refused.json()["errors"][0]["message"]
+
+
+def test_pages_are_bounded_and_unexpected_failures_are_masked(
+    orgs: dict[str, Organisation], graph: Graph, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = client_for(orgs["mine"])
+    assert ask(client, "{ epcisEvents { eventId } }").json() == {"data": {"epcisEvents": []}}
+    too_many = ask(client, "{ epcisEvents(first: 101) { eventId } }").json()
+    assert too_many["errors"][0]["message"] == "first must be between 1 and 100."
+
+    def broken(**_: Any) -> None:
+        raise RuntimeError("connection string postgres://secret@db")
+
+    monkeypatch.setattr("webapp.graphql.types.custody_timeline", broken)
+    masked = ask(client, "{ lot(id: 1) { custody { handoffId } } }")
+    assert masked.status_code == 200
+    assert masked.json()["errors"][0]["message"] == "Unexpected error."
+    assert "secret" not in masked.content.decode()
