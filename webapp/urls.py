@@ -9,6 +9,7 @@ urlpatterns = [
     path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include("webapp.api.urls")),
+    path("graphql", include("webapp.graphql.urls")),
     path("epcis/", include("webapp.api.epcis.query_urls")),
     path("epcis/", include("webapp.api.epcis.capture_urls")),
     path("health/indexer", health.IndexerHealthView.as_view(), name="indexer-health"),
