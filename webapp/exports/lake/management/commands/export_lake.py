@@ -11,6 +11,8 @@ from webapp.chain.models import ChainEvent, ConsumerCursor
 from webapp.chain.pipeline import consumer_catch_up
 from webapp.exports.lake.consumer import NAME, LakeExport
 from webapp.exports.lake.models import LakeExportProgress
+from webapp.exports.lake.snapshots import snapshot_personal_values
+from webapp.exports.lake.storage import lake_open
 
 
 class Command(BaseCommand):
@@ -19,6 +21,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--chain-id", type=int, default=None)
         parser.add_argument("--batch", type=int, default=5000, help="events per file flush")
+        parser.add_argument(
+            "--snapshots", action="store_true", help="also write today's daily snapshots"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.LAKE_URL:
@@ -64,3 +69,6 @@ class Command(BaseCommand):
         row.finished = True
         row.save(update_fields=["finished", "updated_at"])
         self.stdout.write(f"lake export: {done}/{total} events")
+        if options["snapshots"]:
+            rows = snapshot_personal_values(lake_open(settings.LAKE_URL), day=timezone.now().date())
+            self.stdout.write(f"snapshots: {rows} sealed personal values")
