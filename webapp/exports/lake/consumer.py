@@ -136,6 +136,7 @@ def lake_retract(lake: Lake, *, chain_id: int, to_block: int, exported_to: int) 
             {"chain_id": chain_id, "block": to_block, "generation": generation}
         )
         manifest_write(lake, p, manifest)
+    views_write(lake)
     return len(doomed)
 
 

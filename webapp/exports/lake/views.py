@@ -42,7 +42,14 @@ def views_sql(*, retractions: bool = True) -> str:
 
 
 def views_write(lake: Lake) -> None:
+    """Write (or bring up to date) the view file: the retractions view reads files once a
+    reorganisation has written some, and is empty before (DuckDB refuses an empty glob)."""
     path = lake.path("views.sql")
-    if not lake.fs.exists(path):
-        with lake.fs.open(path, "wb") as f:
-            f.write(VIEWS_SQL.encode())
+    retractions = bool(lake.fs.glob(lake.path("retractions", "v1", "*", "*.parquet")))
+    sql = views_sql(retractions=retractions).encode()
+    if lake.fs.exists(path):
+        with lake.fs.open(path, "rb") as f:
+            if f.read() == sql:
+                return
+    with lake.fs.open(path, "wb") as f:
+        f.write(sql)
