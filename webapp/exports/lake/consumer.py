@@ -13,6 +13,7 @@ ask for a lake pay nothing.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Sequence
@@ -37,6 +38,9 @@ from webapp.exports.lake.views import views_write
 
 NAME = "lake"
 
+#: A few contracts emit every event: checksum each address once.
+_checksummed = functools.lru_cache(maxsize=4096)(to_checksum_address)
+
 
 def event_partition(kind: str, day: str) -> str:
     return f"events/{EVENTS_VERSION}/kind={kind}/date={day}"
@@ -53,7 +57,7 @@ def events_table(events: Sequence[ChainEvent]) -> pa.Table:
         "transaction_index": [e.transaction_index for e in events],
         "log_index": [e.log_index for e in events],
         "contract": [e.contract for e in events],
-        "address": [to_checksum_address(e.address) for e in events],
+        "address": [_checksummed(e.address) for e in events],
         "event": [e.event for e in events],
         "args": [json.dumps(e.args, sort_keys=True, separators=(",", ":")) for e in events],
         "content_hash": [e.content_hash for e in events],
