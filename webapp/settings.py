@@ -155,7 +155,11 @@ CHAIN_CONSUMERS = [
     "webapp.epcis.consumers.ChainFacts",
     "webapp.streams.consumers.StreamRetractions",
     "webapp.monitoring.anchoring.ReadingAnchors",
+    "webapp.exports.lake.consumer.LakeExport",  # a no-op while LAKE_URL is empty
 ]
+#: Root of the Parquet data lake (a path or any fsspec URL: s3://, gs://, abfs://...);
+#: empty: no lake.
+LAKE_URL = env_str("PROVENANT_LAKE_URL", "")
 
 # --- GS1 Digital Link
 #: Root of the GS1 Digital Link URIs the passport QR codes encode (e.g. https://id.example.com

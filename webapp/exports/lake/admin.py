@@ -1,0 +1,17 @@
+"""The lake export's progress line on the admin (read-only)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from webapp.exports.lake.models import LakeExportProgress
+
+
+@admin.register(LakeExportProgress)
+class LakeExportProgressAdmin(admin.ModelAdmin):
+    list_display = ("name", "done", "total", "started_at", "updated_at", "finished")
+    readonly_fields = ("name", "done", "total", "started_at", "updated_at", "finished")
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

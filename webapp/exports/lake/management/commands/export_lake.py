@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+from rich.progress import Progress
+
+from webapp.chain.models import ChainEvent, ConsumerCursor
+from webapp.chain.pipeline import consumer_catch_up
+from webapp.exports.lake.consumer import NAME, LakeExport
+from webapp.exports.lake.models import LakeExportProgress
+from webapp.exports.lake.snapshots import snapshot_personal_values
+from webapp.exports.lake.storage import lake_open
+
+
+class Command(BaseCommand):
+    help = "Backfill the Parquet lake from the event store (resumable: it follows its cursor)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--chain-id", type=int, default=None)
+        parser.add_argument("--batch", type=int, default=5000, help="events per file flush")
+        parser.add_argument(
+            "--snapshots", action="store_true", help="also write today's daily snapshots"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.LAKE_URL:
+            raise CommandError("no lake: set PROVENANT_LAKE_URL")
+        chain_id = options["chain_id"] or settings.CHAIN_ID
+        batch = options["batch"]
+        if batch < 1:
+            raise CommandError("--batch must be at least 1")
+        consumer = LakeExport()
+        cursor = ConsumerCursor.objects.filter(chain_id=chain_id, name=NAME).first()
+        start = cursor.event_id if cursor else 0
+        events = ChainEvent.objects.filter(chain_id=chain_id)
+        total = events.count()
+        done = events.filter(id__lte=start).count()
+        row, _ = LakeExportProgress.objects.update_or_create(
+            name=NAME,
+            defaults={
+                "done": done,
+                "total": total,
+                "started_at": timezone.now(),
+                "finished": False,
+            },
+        )
+        last = events.order_by("-id").values_list("id", flat=True).first() or 0
+        with Progress() as progress:
+            task = progress.add_task("lake export", total=total, completed=done)
+            while done < total:
+                before = done
+                upto = (
+                    events.filter(id__gt=start)
+                    .order_by("id")
+                    .values_list("id", flat=True)[batch - 1 : batch]
+                )
+                until = upto[0] if upto else last
+                consumer_catch_up(consumer=consumer, chain_id=chain_id, until=until, batch=batch)
+                start = until
+                done = events.filter(id__lte=start).count()
+                progress.update(task, completed=done)
+                row.done = done
+                row.save(update_fields=["done", "updated_at"])
+                if done == before:
+                    break
+        row.finished = True
+        row.save(update_fields=["finished", "updated_at"])
+        self.stdout.write(f"lake export: {done}/{total} events")
+        if options["snapshots"]:
+            rows = snapshot_personal_values(lake_open(settings.LAKE_URL), day=timezone.now().date())
+            self.stdout.write(f"snapshots: {rows} sealed personal values")
