@@ -155,6 +155,8 @@ CHAIN_CONSUMERS = [
     "webapp.epcis.consumers.ChainFacts",
     "webapp.streams.consumers.StreamRetractions",
     "webapp.monitoring.anchoring.ReadingAnchors",
+    # The search index (webapp/exports/search): after the projections it re-reads.
+    "webapp.exports.search.consumers.SearchIndexConsumer",
 ]
 
 # --- GS1 Digital Link
