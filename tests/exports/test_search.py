@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from contracts.chain.domain import Role
-from tests.webapp.lineage import CHAIN, CERTIFIER, MINE, REFINERY, Graph, block_time
+from tests.webapp.lineage import CERTIFIER, CHAIN, MINE, REFINERY, Graph, block_time
 from webapp.chain.models import ChainEvent
 from webapp.exports.search import index
 from webapp.exports.search.consumers import SearchIndexConsumer
@@ -47,7 +47,9 @@ def _event(number: int, log: int, name: str, **args: Any) -> ChainEvent:
 def world(settings: Any) -> dict[str, Any]:
     settings.CHAIN_ID = CHAIN
     mine = Organisation.objects.create(slug="mine", name="Kolwezi Mine", address=MINE)
-    refinery = Organisation.objects.create(slug="refinery", name="Lualaba Refinery", address=REFINERY)
+    refinery = Organisation.objects.create(
+        slug="refinery", name="Lualaba Refinery", address=REFINERY
+    )
     auditor = Organisation.objects.create(
         slug="auditor", name="Audit Partners", address="0x" + "55" * 20, roles=int(Role.AUDITOR)
     )
@@ -129,7 +131,8 @@ def test_date_range_and_pages(world: dict[str, Any]) -> None:
     body = search(world["auditor"], q="LotRegistered", type="event", **{"from": day, "to": day})
     assert [r["key"] for r in body["results"]] == ["1:1"]
     both = search(world["auditor"], q="LotRegistered", page_size=1, page=2)
-    assert both["count"] == 2 and len(both["results"]) == 1
+    assert both["count"] == 2
+    assert len(both["results"]) == 1
 
 
 def test_organisations_are_found_by_everyone(world: dict[str, Any]) -> None:
@@ -167,7 +170,8 @@ def test_sealed_personal_data_is_never_indexed_nor_found_after_forgetting(
     world: dict[str, Any],
 ) -> None:
     stored = " ".join(SearchEntry.objects.values_list("body", flat=True))
-    assert EMAIL not in stored and "ab" * 32 not in stored
+    assert EMAIL not in stored
+    assert "ab" * 32 not in stored
     assert search(world["auditor"], q="jane.doe")["count"] == 0
     # Forgetting the subject removes the key; the index held nothing to remove.
     call_command("reindex_search", verbosity=0)
@@ -192,8 +196,10 @@ def test_reindex_resumes_after_a_kill(world: dict[str, Any]) -> None:
     call_command("reindex_search", verbosity=0, batch=1)
     kinds = set(SearchEntry.objects.values_list("kind", "key"))
     # Organisations were done before the kill and lot 1 was written: they are not redone.
-    assert ("organisation", "mine") not in kinds and ("lot", "1") not in kinds
-    assert ("lot", "2") in kinds and ("event", "1:1") in kinds
+    assert ("organisation", "mine") not in kinds
+    assert ("lot", "1") not in kinds
+    assert ("lot", "2") in kinds
+    assert ("event", "1:1") in kinds
     assert not ReindexCursor.objects.exists()
     call_command("reindex_search", verbosity=0)
     assert SearchEntry.objects.filter(kind="organisation").count() == 4

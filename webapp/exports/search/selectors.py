@@ -117,6 +117,7 @@ class Hit:
     status: str
     occurred_at: Any
     link: str
+    lot_id: int | None = None
 
 
 @dataclass
@@ -207,6 +208,7 @@ def search_find(*, scope: StockScope, request: SearchRequest) -> SearchPage:
                 status=e.status,
                 occurred_at=e.occurred_at,
                 link=_link(e),
+                lot_id=None if e.lot_id is None else int(e.lot_id),
             )
             for e in rows
         ],
