@@ -31,7 +31,7 @@ class SearchIndexConsumer:
 
     def rollback(self, to_block: int, *, chain_id: int) -> None:
         removed = SearchEntry.objects.filter(chain_id=chain_id, kind="event", block__gt=to_block)
-        lots = {int(i) for i in removed.exclude(lot_id=None).values_list("lot_id", flat=True)}
+        lots = {int(str(i)) for i in removed.exclude(lot_id=None).values_list("lot_id", flat=True)}
         removed.delete()
         # Things registered above the kept block no longer exist; the rest are rewritten.
         SearchEntry.objects.filter(chain_id=chain_id, kind="lot", lot_id__in=lots).delete()

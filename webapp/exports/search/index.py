@@ -168,7 +168,7 @@ def index_events(events: Sequence[ChainEvent]) -> int:
                 organisation=slugs.get(event.address, ""),
                 status="",
                 occurred_at=event.block_timestamp,
-                lot_id=int(lot_id) if str(lot_id).isdigit() else None,
+                lot_id=int(str(lot_id)) if str(lot_id).isdigit() else None,
                 block=event.block_number,
             )
         )
@@ -182,7 +182,7 @@ def lots_touched(events: Sequence[ChainEvent]) -> set[int]:
         for name in ("lotId", "inputLotId", "outputLotId", "subject"):
             value = args.get(name)
             if str(value).isdigit():
-                found.add(int(value))
+                found.add(int(str(value)))
     return found
 
 
