@@ -156,6 +156,8 @@ CHAIN_CONSUMERS = [
     "webapp.streams.consumers.StreamRetractions",
     "webapp.monitoring.anchoring.ReadingAnchors",
     "webapp.exports.lake.consumer.LakeExport",  # a no-op while LAKE_URL is empty
+    # The search index (webapp/exports/search): after the projections it re-reads.
+    "webapp.exports.search.consumers.SearchIndexConsumer",
 ]
 #: Root of the Parquet data lake (a path or any fsspec URL: s3://, gs://, abfs://...);
 #: empty: no lake.

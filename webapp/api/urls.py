@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from webapp.api import provenance, views
-from webapp.api.views import alerts, devices, imports, origins, reading_evidence
+from webapp.api.views import alerts, devices, imports, origins, reading_evidence, search
 from webapp.api.views import subscriptions as subs
 from webapp.converters import Uint256Converter  # noqa: F401  (registers <uint:>)
 
@@ -12,6 +12,7 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
     path("v1/organisations", views.OrganisationListApi.as_view(), name="organisations"),
+    path("v1/search", search.SearchApi.as_view(), name="search"),
     path("v1/inventory", views.InventoryApi.as_view(), name="inventory"),
     path("v1/lots", views.LotListApi.as_view(), name="lots"),
     path("v1/lots/register", views.LotRegisterApi.as_view(), name="lot-register"),

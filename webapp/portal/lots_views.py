@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from webapp.lots.search import TABS, lot_find, lot_rows, search_results
-from webapp.lots.selectors import stock_scope
+from webapp.exports.search.selectors import (
+    SearchInputError,
+    SearchPage,
+    search_find,
+    search_request,
+)
+from webapp.limits import UINT256_MAX
+from webapp.lots.search import (
+    TABS,
+    CertificateHit,
+    SearchResults,
+    lot_find,
+    lot_rows,
+    lots_in_view,
+    search_results,
+)
+from webapp.lots.selectors import StockScope, stock_scope
+from webapp.organisations.models import Organisation
 from webapp.portal import forms
 from webapp.portal.access import organisation_of
 
@@ -47,15 +66,90 @@ def lots_view(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _indexed_results(scope: StockScope, text: str, page: SearchPage) -> SearchResults:
+    """The index's hits as the search page's sections: lots with where they are now,
+    certificates, organisations (events are listed from `page.hits` directly)."""
+    hits = page.hits
+    lot_ids = [int(h.key) for h in hits if h.kind == "lot"]
+    found = {int(lot.lot_id): lot for lot in lots_in_view(scope=scope).filter(lot_id__in=lot_ids)}
+    results = SearchResults(text=text)
+    results.lots = lot_rows(scope=scope, lots=[found[i] for i in lot_ids if i in found])
+    results.certificates = [
+        CertificateHit(
+            certificate_id=int(h.key),
+            certificate_type=h.title,
+            lot_id=h.lot_id,
+            revoked=h.status == "revoked",
+        )
+        for h in hits
+        if h.kind == "certificate"
+    ]
+    results.organisations = list(
+        Organisation.objects.filter(slug__in=[h.key for h in hits if h.kind == "organisation"])
+    )
+    return results
+
+
+def _lot_typed(scope: StockScope, text: str) -> int | None:
+    """The lot whose id is `text`, when the organisation may see it."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 78 or int(text) > UINT256_MAX:
+        return None
+    number = int(text)
+    return number if lots_in_view(scope=scope).filter(lot_id=number).exists() else None
+
+
 @login_required
 def search_view(request: HttpRequest) -> HttpResponse:
     """The header's search box: an exact id of a lot in view goes straight to the lot;
-    anything else lists what matched, by kind."""
+    anything else lists what matched, by kind. On PostgreSQL the search index answers,
+    with facet filters and counts; on the embedded SQLite database the simple search."""
     form = forms.SearchForm(request.GET)
-    results = None
+    results = page = None
     if form.is_valid() and form.cleaned_data["q"]:
         scope = stock_scope(organisation=organisation_of(request))
-        results = search_results(scope=scope, text=form.cleaned_data["q"])
-        if results.lot is not None:
-            return redirect("portal:lot", lot_id=results.lot)
-    return render(request, "portal/search.html", {"form": form, "results": results})
+        text = form.cleaned_data["q"]
+        if connection.vendor != "postgresql":
+            results = search_results(scope=scope, text=text)
+            if results.lot is not None:
+                return redirect("portal:lot", lot_id=results.lot)
+        else:
+            lot = _lot_typed(scope, text)
+            if lot is not None:
+                return redirect("portal:lot", lot_id=lot)
+            try:
+                query = search_request({k: request.GET.get(k, "") for k in request.GET})
+            except SearchInputError as error:
+                form.add_error(None, str(error))
+            else:
+                page = search_find(scope=scope, request=query)
+                results = _indexed_results(scope, text, page)
+    context: dict[str, Any] = {"form": form, "results": results, "page": page, "events": []}
+    if page is not None:
+        context.update(_facet_context(request, page))
+    return render(request, "portal/search.html", context)
+
+
+def _facet_context(request: HttpRequest, page: SearchPage) -> dict[str, Any]:
+    """The facet filters (each value with its count), the events found and page links."""
+    labels = {"type": "Type", "organisation": "Organisation", "status": "Status"}
+    facets = [
+        {
+            "name": name,
+            "label": label,
+            "chosen": getattr(page.request, name),
+            "counts": sorted(page.facets.get(name, {}).items()),
+        }
+        for name, label in labels.items()
+    ]
+    query = request.GET.copy()
+    number = page.request.page
+    query["page"] = str(number - 1)
+    previous = query.urlencode()
+    query["page"] = str(number + 1)
+    return {
+        "facets": facets,
+        "events": [h for h in page.hits if h.kind == "event"],
+        "query_prev": previous,
+        "query_next": query.urlencode(),
+        "next_page": number * page.request.page_size < page.total,
+    }

@@ -1,0 +1,216 @@
+"""Reading the search index: what a caller may find for a text, with facet counts.
+
+Visibility follows the portal's stock scope (`webapp.lots.selectors.StockScope`): a lot,
+its certificates and its events are found by whoever may see the lot; a certificate also
+by its issuer; organisations (public in the consortium) by everyone; an event about no
+lot only by the consortium-wide (auditors, the operator).
+
+On PostgreSQL the text matches the full-text vector (GIN) or, as a substring, the ids and
+GS1 keys (trigram GIN); on the embedded SQLite database it matches by plain substring,
+which is fine for a demo's few hundred rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from django.conf import settings
+from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.db import connection
+from django.db.models import Count, F, Q, QuerySet
+from django.urls import reverse
+
+from webapp.exports.search.models import KINDS, SearchEntry
+from webapp.lots.selectors import StockScope, current_lots
+
+MAX_QUERY_LENGTH = 200
+MAX_PAGE_SIZE = 100
+STATUSES = ("active", "quarantined", "valid", "revoked")
+#: The facets a request may filter by and get counts for.
+FACETS = ("type", "organisation", "status")
+
+
+class SearchInputError(ValueError):
+    """A search request that cannot be answered; the message says why."""
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    q: str
+    type: str = ""
+    organisation: str = ""
+    status: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+    page: int = 1
+    page_size: int = 25
+
+
+def _date(name: str, value: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise SearchInputError(
+            f"{name} should be a date as YYYY-MM-DD, not {value[:40]!r}."
+        ) from None
+
+
+def _positive(name: str, value: str, default: int, most: int) -> int:
+    if not value:
+        return default
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= most:
+        raise SearchInputError(f"{name} should be a whole number from 1 to {most}.")
+    return int(value)
+
+
+ALLOWED = {"q", *FACETS, "from", "to", "page", "page_size", "format"}
+
+
+def search_request(params: dict[str, str]) -> SearchRequest:
+    """A search request from query parameters; `SearchInputError` says what is wrong."""
+    unknown = sorted(set(params) - ALLOWED)
+    if unknown:
+        raise SearchInputError(
+            f"Unknown parameter {unknown[0]!r}; the facets are {', '.join(FACETS)}, from and to."
+        )
+    q = params.get("q", "").strip()
+    if not q:
+        raise SearchInputError("q is required: the text to search for.")
+    if len(q) > MAX_QUERY_LENGTH:
+        raise SearchInputError(f"q is longer than {MAX_QUERY_LENGTH} characters.")
+    if "\x00" in q or not q.isprintable():
+        raise SearchInputError("q holds control characters.")
+    kind = params.get("type", "")
+    if kind and kind not in KINDS:
+        raise SearchInputError(f"type should be one of {', '.join(KINDS)}.")
+    status = params.get("status", "")
+    if status and status not in STATUSES:
+        raise SearchInputError(f"status should be one of {', '.join(STATUSES)}.")
+    organisation = params.get("organisation", "")
+    if len(organisation) > 50:
+        raise SearchInputError("organisation should be an organisation's slug.")
+    date_from, date_to = _date("from", params.get("from", "")), _date("to", params.get("to", ""))
+    if date_from and date_to and date_from > date_to:
+        raise SearchInputError("from is after to.")
+    return SearchRequest(
+        q=q,
+        type=kind,
+        organisation=organisation,
+        status=status,
+        date_from=date_from,
+        date_to=date_to,
+        page=_positive("page", params.get("page", ""), 1, 10_000),
+        page_size=_positive("page_size", params.get("page_size", ""), 25, MAX_PAGE_SIZE),
+    )
+
+
+@dataclass
+class Hit:
+    kind: str
+    key: str
+    title: str
+    organisation: str
+    status: str
+    occurred_at: Any
+    link: str
+    lot_id: int | None = None
+
+
+@dataclass
+class SearchPage:
+    request: SearchRequest
+    total: int
+    hits: list[Hit] = field(default_factory=list)
+    facets: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def visible_entries(*, scope: StockScope) -> QuerySet[SearchEntry]:
+    entries = SearchEntry.objects.filter(chain_id=settings.CHAIN_ID)
+    if scope.everything:
+        return entries
+    listed = scope.listed(current_lots()).values("lot_id")
+    # A certifier lists every lot, but a lot's history only where it is a party.
+    in_view = scope.lots(current_lots()).values("lot_id")
+    return entries.filter(
+        Q(kind="organisation")
+        | Q(kind__in=["lot", "certificate"], lot_id__in=listed)
+        | Q(kind="event", lot_id__in=in_view)
+        | Q(kind="certificate", issuer__in=sorted(scope.addresses))
+    )
+
+
+def _matching(entries: QuerySet[SearchEntry], text: str) -> QuerySet[SearchEntry]:
+    lowered = text.lower()
+    if connection.vendor != "postgresql":
+        return entries.filter(
+            Q(title__icontains=text) | Q(body__icontains=text) | Q(keys__contains=lowered)
+        )
+    query = SearchQuery(text, search_type="websearch", config="simple")
+    return entries.filter(Q(vector=query) | Q(keys__contains=lowered)).annotate(
+        rank=SearchRank(F("vector"), query)
+    )
+
+
+def _link(entry: SearchEntry) -> str:
+    if entry.kind == "lot" or (entry.kind == "event" and entry.lot_id is not None):
+        return reverse("portal:lot", args=[int(entry.lot_id or 0)])
+    if entry.kind == "certificate":
+        return reverse("portal:revocation-impact", args=[int(entry.key)])
+    if entry.kind == "organisation":
+        return f"{reverse('portal:lots')}?holder={entry.key}"
+    return ""
+
+
+def search_find(*, scope: StockScope, request: SearchRequest) -> SearchPage:
+    """One page of what `scope` may find for the request, best match first, with counts
+    per facet value over the matches (each facet counted with the other filters applied)."""
+    matched = _matching(visible_entries(scope=scope), request.q)
+    if request.date_from:
+        matched = matched.filter(occurred_at__date__gte=request.date_from)
+    if request.date_to:
+        matched = matched.filter(occurred_at__date__lte=request.date_to)
+    filters = {
+        "type": Q(kind=request.type) if request.type else Q(),
+        "organisation": Q(organisation=request.organisation) if request.organisation else Q(),
+        "status": Q(status=request.status) if request.status else Q(),
+    }
+    columns = {"type": "kind", "organisation": "organisation", "status": "status"}
+    facets = {}
+    for facet, column in columns.items():
+        others = Q()
+        for name, condition in filters.items():
+            if name != facet:
+                others &= condition
+        counts = (
+            matched.filter(others).exclude(**{column: ""}).values(column).annotate(n=Count("id"))
+        )
+        facets[facet] = {row[column]: row["n"] for row in counts.order_by(column)}
+    chosen = matched
+    for condition in filters.values():
+        chosen = chosen.filter(condition)
+    order = ["-rank"] if connection.vendor == "postgresql" else []
+    chosen = chosen.order_by(*order, F("occurred_at").desc(nulls_last=True), "kind", "key")
+    start = (request.page - 1) * request.page_size
+    rows = list(chosen[start : start + request.page_size])
+    return SearchPage(
+        request=request,
+        total=chosen.count(),
+        hits=[
+            Hit(
+                kind=e.kind,
+                key=e.key,
+                title=e.title,
+                organisation=e.organisation,
+                status=e.status,
+                occurred_at=e.occurred_at,
+                link=_link(e),
+                lot_id=None if e.lot_id is None else int(e.lot_id),
+            )
+            for e in rows
+        ],
+        facets=facets,
+    )
