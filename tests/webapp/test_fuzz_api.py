@@ -296,6 +296,7 @@ def test_every_read_of_real_records_answers_as_its_schema_says(network: Network)
     queries: dict[str, list[dict[str, Any]]] = {
         "/api/v1/lots/{lot_id}/trace": [{}, {"direction": "down"}],
         "/api/v1/certificates": [{}, {"lot_id": ore}],
+        "/api/v1/search": [{"q": "cobalt"}, {"q": str(cobalt), "type": "lot"}],
         "/api/v1/lots/{lot_id}/readings/evidence": [
             {"excursion": "2026-12-03T06:00:00Z/2026-12-03T06:20:00Z", "margin_minutes": 30}
         ],

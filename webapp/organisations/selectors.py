@@ -36,6 +36,12 @@ def organisation_names() -> dict[str, str]:
     return names
 
 
+def organisations_by_slugs(slugs: list[str]) -> list[Organisation]:
+    """The organisations with these slugs, in the order given (unknown slugs left out)."""
+    found = {o.slug: o for o in Organisation.objects.filter(slug__in=slugs)}
+    return [found[s] for s in slugs if s in found]
+
+
 def organisation_by_slug(*, slug: str) -> Organisation | None:
     """The organisation with this slug that has a chain address (None otherwise)."""
     return Organisation.objects.filter(slug=slug).exclude(address="").first()

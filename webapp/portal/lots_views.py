@@ -27,7 +27,7 @@ from webapp.lots.search import (
     search_results,
 )
 from webapp.lots.selectors import StockScope, stock_scope
-from webapp.organisations.models import Organisation
+from webapp.organisations.selectors import organisations_by_slugs
 from webapp.portal import forms
 from webapp.portal.access import organisation_of
 
@@ -84,8 +84,8 @@ def _indexed_results(scope: StockScope, text: str, page: SearchPage) -> SearchRe
         for h in hits
         if h.kind == "certificate"
     ]
-    results.organisations = list(
-        Organisation.objects.filter(slug__in=[h.key for h in hits if h.kind == "organisation"])
+    results.organisations = organisations_by_slugs(
+        [h.key for h in hits if h.kind == "organisation"]
     )
     return results
 
