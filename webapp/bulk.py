@@ -10,6 +10,7 @@ the database assigns (an auto field) is left to it; rows keep no id then.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from django.db import connection, models
 
@@ -39,3 +40,25 @@ def rows_copy(model: type[models.Model], rows: Sequence[models.Model]) -> None:
     for row in rows:  # stored now, as bulk_create leaves them: a save() updates
         row._state.adding = False
         row._state.db = connection.alias
+
+
+def server_bound(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Run one statement on PostgreSQL with its parameters bound by the server, and return
+    the rows it answers (none for a statement without RETURNING).
+
+    Django binds on the client: every value is quoted into the SQL text in Python, which
+    for a few large arrays (an ``unnest`` insert of thousands of rows) costs more than the
+    statement. Bound by the server they go as values (in binary, with ``%b`` placeholders)."""
+    import psycopg
+
+    connection.ensure_connection()
+    raw: Any = psycopg.Cursor(connection.connection)  # the stubs know only Django's cursors
+    # wrapped as Django wraps its own: errors as Django's, and counted where queries are
+    cursor = (
+        connection.make_debug_cursor(raw)
+        if connection.queries_logged
+        else connection.make_cursor(raw)
+    )
+    with cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if raw.description else []

@@ -8,6 +8,7 @@ need_apt=()
 command -v pg_ctlcluster >/dev/null || need_apt+=(postgresql)
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v mosquitto >/dev/null || need_apt+=(mosquitto)
+command -v mosquitto_pub >/dev/null || need_apt+=(mosquitto-clients)  # bench/ingest.py publishes with it
 # The JetStream tests start a private nats-server; the demo publishes to the machine's.
 command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || need_apt+=(nats-server)
 # The portal's browser tests drive Debian's Chromium (Playwright cannot download browsers here).

@@ -4,6 +4,7 @@ are checked and stored; refusals are counted; a broker restart mid-stream loses 
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -295,3 +296,41 @@ def test_the_ingest_command_stores_readings_and_stops_cleanly_on_sigterm(
         out, err = process.communicate(timeout=15)
     assert process.returncode == 0, err
     assert "stopped: 3 accepted, 0 refused" in out
+
+
+def test_a_batch_from_many_devices_is_stored_in_a_fixed_number_of_queries() -> None:
+    from django.test.utils import CaptureQueriesContext
+
+    from webapp.monitoring.anchoring import readings_queue  # noqa: F401  (hook registered)
+    from webapp.monitoring.ingest import Incoming, readings_ingest
+    from webapp.monitoring.models import AnchoredReading
+
+    keys = {f"pallet-{i}": DeviceKey("ed25519" if i % 2 else "p256") for i in range(8)}
+    org = organisation("alpha", 0xA1)
+    for i, (device_id, key) in enumerate(keys.items()):
+        lots = [lot_on_mirror(100 + i)] + ([lot_on_mirror(200 + i)] if i < 2 else [])
+        device_register(
+            organisation=org, device_id=device_id, key_type=key.kind,
+            public_key=key.public_pem, lot_ids=lots,
+        )  # fmt: skip
+
+    def batch(first_seq: int, per_device: int) -> int:
+        incoming = [
+            Incoming(json.dumps(key.sign(reading(device_id, seq))), "alpha", device_id)
+            for seq in range(first_seq, first_seq + per_device)
+            for device_id, key in keys.items()
+        ]
+        with CaptureQueriesContext(connection) as queries:
+            outcomes = readings_ingest(incoming)
+        assert [o.reason for o in outcomes] == [""] * len(incoming)
+        return len(queries)
+
+    batch(1, 1)  # the first also makes the month's partition of the log
+    small, large = batch(2, 1), batch(3, 40)
+    assert small == large
+    # each reading once per lot its device is attached to (two devices watch two lots)
+    assert SensorReading.objects.count() == 42 * 8 + 42 * 2
+    pallet_1 = SensorReading.objects.filter(device_id="pallet-1")
+    assert set(pallet_1.values_list("lot_id", flat=True)) == {101, 201}
+    assert AnchoredReading.objects.count() == SensorReading.objects.count()
+    assert [d.last_seq for d in Device.objects.order_by("device_id")] == [42] * 8

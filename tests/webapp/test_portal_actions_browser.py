@@ -52,6 +52,7 @@ def test_lots_are_picked_and_the_quantity_field_follows_the_pick(
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     log_in(page, base, "mine")
     page.click("header nav >> text=Bundle")
+    page.wait_for_load_state("load")  # the picker script listens only once it has run
     assert "pick a lot" in page.locator("#id_quantity_1_help").inner_text()
     page.select_option("#id_lot_1", str(ore))
     assert page.locator("#id_quantity_1_help").inner_text() == "in kg; you hold 5 t"

@@ -37,10 +37,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from contracts.proofs.readings import READINGS_KIND, reading_item
+from webapp.bulk import server_bound
 from webapp.chain.chain_client import chain
 from webapp.chain.models import ChainEvent
 from webapp.monitoring.models import AnchoredReading, ReadingAnchorBatch, SensorReading
@@ -114,15 +115,21 @@ def readings_queue(readings: Sequence[SensorReading]) -> None:
         else []
     )
     owners = _owners({r.device_id for r in readings if r.device_id and r.epcis_event_id is None})
+    anchorers = [
+        capturers.get(r.epcis_event_id) if r.epcis_event_id is not None else owners.get(r.device_id)
+        for r in readings
+    ]
+    if connection.vendor == "postgresql":  # one statement from two arrays, not a row each
+        server_bound(
+            f"INSERT INTO {AnchoredReading._meta.db_table} (reading_id, organisation_id) "
+            "SELECT * FROM unnest(%b::bigint[], %b::bigint[]) ON CONFLICT DO NOTHING",
+            [[r.pk for r in readings], anchorers],
+        )
+        return
     AnchoredReading.objects.bulk_create(
         [
-            AnchoredReading(
-                reading=r,
-                organisation_id=capturers.get(r.epcis_event_id)
-                if r.epcis_event_id is not None
-                else owners.get(r.device_id),
-            )
-            for r in readings
+            AnchoredReading(reading=r, organisation_id=organisation)
+            for r, organisation in zip(readings, anchorers, strict=True)
         ],
         ignore_conflicts=True,
     )

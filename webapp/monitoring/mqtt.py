@@ -72,7 +72,7 @@ class ReadingSubscriber:
         username: str,
         password: str,
         client_id: str = "provenant-ingest",
-        batch_size: int = 500,
+        batch_size: int = 2000,
         batch_wait: float = 0.05,
         shard: tuple[int, int] = (0, 1),
         shared: bool = False,

@@ -10,6 +10,7 @@ from decimal import Decimal
 from django.db import connection
 from django.utils import timezone
 
+from webapp.bulk import server_bound
 from webapp.monitoring.models import SensorReading
 
 
@@ -39,6 +40,20 @@ def sensor_readings_record(
 ) -> list[SensorReading]:
     """Store each measurement once per lot it is about (none without lots). The caller's
     transaction holds them: an EPCIS event's readings go in or out with the event."""
+    return sensor_readings_record_many(
+        [(lot_ids, measurements)], source=source, epcis_event_id=epcis_event_id
+    )
+
+
+def sensor_readings_record_many(
+    groups: Iterable[tuple[Iterable[int], Sequence[Measurement]]],
+    *,
+    source: str,
+    epcis_event_id: int | None = None,
+) -> list[SensorReading]:
+    """`sensor_readings_record` for several groups of measurements, each about its own lots
+    (a device ingest's batch: every device is attached to its own lots), stored in one
+    INSERT and handed to the hooks once."""
     rows = [
         SensorReading(
             lot_id=lot_id,
@@ -56,9 +71,12 @@ def sensor_readings_record(
             source=source,
             epcis_event_id=epcis_event_id,
         )
+        for lot_ids, measurements in groups
         for lot_id in sorted(set(lot_ids))
         for m in measurements
     ]
+    if not rows:
+        return []
     stored = _insert(rows)
     for hook in _readings_hooks:
         hook(stored)
@@ -96,15 +114,13 @@ def _insert(rows: list[SensorReading]) -> list[SensorReading]:
     for row in rows:
         row.created_at = now
     names = ", ".join(name for name, _ in _COLUMNS)
-    arrays = ", ".join(f"%s::{kind}[]" for _, kind in _COLUMNS)
+    arrays = ", ".join(f"%b::{kind}[]" for _, kind in _COLUMNS)
     sql = (
         f"INSERT INTO {SensorReading._meta.db_table} ({names}) "
         f"SELECT * FROM unnest({arrays}) RETURNING id"
     )
     params = [[getattr(row, name) for row in rows] for name, _ in _COLUMNS]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        ids = [found for (found,) in cursor.fetchall()]
+    ids = [found for (found,) in server_bound(sql, params)]
     for row, pk in zip(rows, ids, strict=True):  # RETURNING keeps the order of the SELECT
         row.pk = pk
         row._state.adding = False

@@ -41,7 +41,7 @@ class Command(BaseCommand):
             action="store_true",
             help="use the shared subscription $share/ingest/... instead of shards",
         )
-        parser.add_argument("--batch-size", type=int, default=500)
+        parser.add_argument("--batch-size", type=int, default=2000)
         parser.add_argument("--batch-wait-ms", type=int, default=50)
         parser.add_argument("--connect-timeout", type=float, default=10.0)
 
