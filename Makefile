@@ -7,7 +7,7 @@ PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: worker index verify bench-indexer bench-trace bench-signing services help install contracts contracts-check node deploy seed demo test test-fast test-unit test-chain test-integration lint bench-gas lock clean
+.PHONY: worker index verify bench-indexer bench-trace bench-signing services help install contracts contracts-check node deploy seed demo test test-fast test-unit test-chain test-integration lint bench-gas bench-ingest bench-export lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -95,6 +95,12 @@ bench-signing: install services ## Print ms per signed transaction per key store
 
 bench-gas: install ## Print gas per operation and the handoff/ERC-1155 ratio
 	$(PY) bench/gas.py
+
+bench-ingest: install services ## Print signed MQTT readings ingested per second (two shards, a private Mosquitto)
+	$(PY) bench/ingest.py
+
+bench-export: install services ## Print lake export events/s, search reindex rows/s and search p50/p95 over 100k lots and 500k events
+	$(PY) bench/export.py
 
 lock: ## Re-resolve the lock files from pyproject.toml (runtime, then development on top of it; hashed)
 	$(VENV)/bin/uv pip compile pyproject.toml --prerelease=if-necessary --generate-hashes -q -o requirements.lock

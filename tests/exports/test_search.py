@@ -135,6 +135,24 @@ def test_date_range_and_pages(world: dict[str, Any]) -> None:
     assert len(both["results"]) == 1
 
 
+def test_past_the_match_cap_counts_are_lower_bounds_and_a_facet_looks_again(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from webapp.exports.search import selectors
+
+    monkeypatch.setattr(selectors, "MATCH_CAP", 1)
+    body = search(world["auditor"], q="cobalt")
+    assert (body["count"], body["count_is_lower_bound"]) == (1, True)
+    assert sum(body["facets"]["type"].values()) == 1
+    # narrowed to one organisation, the one match there is found whatever came first
+    for slug, key in [("mine", "1"), ("refinery", "2")]:
+        narrowed = search(world["auditor"], q="cobalt", organisation=slug)
+        assert [r["key"] for r in narrowed["results"]] == [key]
+        assert narrowed["count_is_lower_bound"] is False
+    monkeypatch.setattr(selectors, "MATCH_CAP", 1000)
+    assert search(world["auditor"], q="cobalt")["count_is_lower_bound"] is False
+
+
 def test_organisations_are_found_by_everyone(world: dict[str, Any]) -> None:
     body = search(world["mine"], q="lualaba")
     assert [(r["type"], r["key"]) for r in body["results"]] == [("organisation", "refinery")]

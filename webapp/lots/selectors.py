@@ -121,6 +121,15 @@ class StockScope:
         """`rows` (anything with a `lot_id`) narrowed to the lots whose stock is in view."""
         return rows if self.everything else rows.filter(self._touched())
 
+    def lots_condition(self) -> Q:
+        """`lots` as a condition on a `lot_id` column, to combine with others (an empty
+        condition when everything is in view)."""
+        return Q() if self.everything else self._touched()
+
+    def listed_condition(self) -> Q:
+        """`listed` as a condition on a `lot_id` column."""
+        return Q() if self.organisation.has_role(Role.CERTIFIER) else self.lots_condition()
+
     def listed(self, rows: QuerySet[Any]) -> QuerySet[Any]:
         """`rows` narrowed to the lots the lot list and the search show: the lots in view,
         and for a certifier every lot (it certifies across the consortium; of a lot it is

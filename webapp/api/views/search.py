@@ -26,6 +26,10 @@ class SearchOutput(serializers.Serializer[object]):
         link = serializers.CharField()
 
     count = serializers.IntegerField()
+    count_is_lower_bound = serializers.BooleanField(
+        help_text="More matched than one search looks at (1,000): count and facet counts "
+        "are lower bounds; narrow the search with a facet or dates."
+    )
     page = serializers.IntegerField()
     page_size = serializers.IntegerField()
     facets = serializers.DictField(child=serializers.DictField(child=serializers.IntegerField()))
@@ -60,6 +64,7 @@ class SearchApi(APIView):
             SearchOutput(
                 {
                     "count": page.total,
+                    "count_is_lower_bound": page.more,
                     "page": query.page,
                     "page_size": query.page_size,
                     "facets": page.facets,

@@ -19,11 +19,11 @@ from typing import Any
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.urls import reverse
 
 from webapp.exports.search.models import KINDS, SearchEntry
-from webapp.lots.selectors import StockScope, current_lots
+from webapp.lots.selectors import StockScope
 
 MAX_QUERY_LENGTH = 200
 MAX_PAGE_SIZE = 100
@@ -124,6 +124,8 @@ class Hit:
 class SearchPage:
     request: SearchRequest
     total: int
+    #: More than `MATCH_CAP` matched: `total` and the facet counts are lower bounds.
+    more: bool = False
     hits: list[Hit] = field(default_factory=list)
     facets: dict[str, dict[str, int]] = field(default_factory=dict)
 
@@ -132,13 +134,15 @@ def visible_entries(*, scope: StockScope) -> QuerySet[SearchEntry]:
     entries = SearchEntry.objects.filter(chain_id=settings.CHAIN_ID)
     if scope.everything:
         return entries
-    listed = scope.listed(current_lots()).values("lot_id")
+    # The scope's conditions straight on the entries' lot ids: each is a set of the
+    # organisation's lots (created, held, handed, carried), never a scan of every lot.
+    listed = scope.listed_condition()
     # A certifier lists every lot, but a lot's history only where it is a party.
-    in_view = scope.lots(current_lots()).values("lot_id")
+    in_view = scope.lots_condition()
     return entries.filter(
         Q(kind="organisation")
-        | Q(kind__in=["lot", "certificate"], lot_id__in=listed)
-        | Q(kind="event", lot_id__in=in_view)
+        | (Q(kind__in=["lot", "certificate"], lot_id__isnull=False) & listed)
+        | (Q(kind="event", lot_id__isnull=False) & in_view)
         | Q(kind="certificate", issuer__in=sorted(scope.addresses))
     )
 
@@ -165,40 +169,73 @@ def _link(entry: SearchEntry) -> str:
     return ""
 
 
+#: The most matches one search looks at. A text that matches more (a material's name
+#: across 100,000 lots) is answered from the first `MATCH_CAP` the index gives, its counts
+#: marked as lower bounds (`SearchPage.more`): narrowing it with a facet or a date looks
+#: again, within the narrower set. This keeps a search's cost bounded by the cap, not by
+#: how common its words are.
+MATCH_CAP = 1000
+
+_CANDIDATE_FIELDS = ("id", "kind", "key", "organisation", "status", "occurred_at")
+
+
+def _candidates(rows: QuerySet[SearchEntry]) -> tuple[list[dict[str, Any]], bool]:
+    """Up to `MATCH_CAP` matches (the cheap columns and the rank), and whether there are
+    more."""
+    fields = _CANDIDATE_FIELDS
+    if connection.vendor == "postgresql":
+        fields = (*fields, "rank")
+    found = list(rows.order_by().values(*fields)[: MATCH_CAP + 1])
+    return found[:MATCH_CAP], len(found) > MATCH_CAP
+
+
+def _order(candidate: dict[str, Any]) -> tuple[Any, ...]:
+    """Best match first, then the newest, then by kind and key (a stable order)."""
+    when = candidate["occurred_at"]
+    return (
+        -candidate.get("rank", 0.0),
+        when is None,
+        -(when.timestamp() if when else 0.0),
+        candidate["kind"],
+        candidate["key"],
+    )
+
+
 def search_find(*, scope: StockScope, request: SearchRequest) -> SearchPage:
     """One page of what `scope` may find for the request, best match first, with counts
-    per facet value over the matches (each facet counted with the other filters applied)."""
+    per facet value over the matches (each facet counted with the other filters applied).
+    Past `MATCH_CAP` matches the counts are lower bounds and `more` says so."""
     matched = _matching(visible_entries(scope=scope), request.q)
     if request.date_from:
         matched = matched.filter(occurred_at__date__gte=request.date_from)
     if request.date_to:
         matched = matched.filter(occurred_at__date__lte=request.date_to)
-    filters = {
-        "type": Q(kind=request.type) if request.type else Q(),
-        "organisation": Q(organisation=request.organisation) if request.organisation else Q(),
-        "status": Q(status=request.status) if request.status else Q(),
-    }
+    chosen_values = {"kind": request.type, "organisation": request.organisation,
+                     "status": request.status}  # fmt: skip
+    chosen_values = {column: value for column, value in chosen_values.items() if value}
+    everything, more_overall = _candidates(matched)
     columns = {"type": "kind", "organisation": "organisation", "status": "status"}
     facets = {}
     for facet, column in columns.items():
-        others = Q()
-        for name, condition in filters.items():
-            if name != facet:
-                others &= condition
-        counts = (
-            matched.filter(others).exclude(**{column: ""}).values(column).annotate(n=Count("id"))
-        )
-        facets[facet] = {row[column]: row["n"] for row in counts.order_by(column)}
-    chosen = matched
-    for condition in filters.values():
-        chosen = chosen.filter(condition)
-    order = ["-rank"] if connection.vendor == "postgresql" else []
-    chosen = chosen.order_by(*order, F("occurred_at").desc(nulls_last=True), "kind", "key")
+        counts: dict[str, int] = {}
+        for candidate in everything:
+            others = all(candidate[c] == v for c, v in chosen_values.items() if c != column)
+            if others and candidate[column]:
+                counts[candidate[column]] = counts.get(candidate[column], 0) + 1
+        facets[facet] = dict(sorted(counts.items()))
+    if chosen_values:  # looked for again within the facets, so the cap applies to them
+        chosen, more = _candidates(matched.filter(**chosen_values))
+    else:
+        chosen, more = everything, more_overall
+    chosen.sort(key=_order)
     start = (request.page - 1) * request.page_size
-    rows = list(chosen[start : start + request.page_size])
+    ids = [c["id"] for c in chosen[start : start + request.page_size]]
+    found = SearchEntry.objects.in_bulk(ids)
+    rows = [found[i] for i in ids if i in found]
     return SearchPage(
         request=request,
-        total=chosen.count(),
+        total=len(chosen),
+        more=more or (more_overall and not chosen_values),
         hits=[
             Hit(
                 kind=e.kind,

@@ -1,0 +1,231 @@
+"""The data platform's outlets at scale: the Parquet lake and search.
+
+1. Recreates and migrates the database in DATABASE_URL (default postgres://postgres@
+   127.0.0.1:5432/provenant_bench_export; its name must contain "bench") and fills it with
+   SQL, not through a chain (what is measured is the outlets, not the indexer): five
+   organisations (four members and an auditor), --lots current lots with their metadata
+   (names of materials, batches, GS1 keys; a lot in 97 quarantined) and --events mirrored
+   chain events about them over 60 days (registrations, handoffs, accepts, certificates,
+   quarantines).
+2. Lake: the lake consumer (`LakeExport`, as `manage.py export_lake` runs it, 5,000
+   events per transaction) writes the first --lake-events events to a new local lake;
+   prints ``lake_export_events_per_s`` and then checks the lake with `lake_verify`.
+3. Search: `manage.py reindex_search` builds the index of every lot, organisation and
+   event (prints ``search_reindex_rows_per_s``), then --queries searches through
+   `search_find` — words (one material, two words, an event name), a batch number and a
+   lot id as substrings, a page further down — half as the auditor (everything), half as
+   a member (its own stock), after one untimed search per scope; prints ``search_p50_ms``
+   and ``search_p95_ms`` (each call's page, total and facet counts, wall clock in this
+   process) and the p95 per query kind.
+
+    python bench/export.py [--lots 100000] [--events 500000] [--lake-events 100000]
+                           [--queries 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/provenant_bench_export")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
+
+from bench.indexer import recreate_database
+
+MATERIALS = [
+    "cobalt ore",
+    "cobalt hydroxide",
+    "lithium carbonate",
+    "nickel matte",
+    "copper cathode",
+    "natural graphite",
+    "battery cell",
+    "cathode powder",
+]
+EVENTS = [
+    ("Lots", "LotRegistered"),
+    ("Custody", "HandoffInitiated"),
+    ("Custody", "HandoffAccepted"),
+    ("Certificates", "CertificateIssued"),
+    ("Lots", "QuarantineSet"),
+]
+MEMBERS = [("mine", 1), ("refinery", 2), ("distributor", 8), ("retailer", 16)]
+
+
+def address(index: int) -> str:
+    return "0x" + f"{index + 1:02x}" * 20
+
+
+def fill(lots: int, events: int) -> None:
+    """Organisations, lots, metadata and events, written by PostgreSQL itself (the SQL
+    holds only integers this function was given: no parameters)."""
+    from django.conf import settings
+    from django.db import connection
+
+    from webapp.organisations.models import Organisation, Role
+
+    for index, (slug, roles) in enumerate(MEMBERS):
+        Organisation.objects.create(
+            name=slug.title(), slug=slug, address=address(index), roles=roles
+        )
+    Organisation.objects.create(
+        name="Auditor", slug="auditor", address=address(len(MEMBERS)), roles=int(Role.AUDITOR)
+    )
+    chain = settings.CHAIN_ID
+    addresses = "ARRAY[" + ", ".join(f"'{address(i)}'" for i in range(len(MEMBERS))) + "]"
+    materials = "ARRAY[" + ", ".join(f"'{m}'" for m in MATERIALS) + "]"
+    contracts = "ARRAY[" + ", ".join(f"'{c}'" for c, _ in EVENTS) + "]"
+    names = "ARRAY[" + ", ".join(f"'{e}'" for _, e in EVENTS) + "]"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO projections_lotversion (chain_id, block_from, log_from, block_to, "
+            "lot_id, kind, creator, quantity, metadata_hash, gs1_key_hash, quarantined, "
+            "quarantine_reason, quarantined_by) "
+            f"SELECT {chain}, g / 10 + 1, 0, NULL, g, 1 + g % 3, "
+            f"({addresses})[1 + g % {len(MEMBERS)}], 1000 + g % 5000, "
+            "'0x' || md5(g::text) || md5(g::text), '0x' || md5('k' || g) || md5('K' || g), "
+            f"g % 97 = 0, '', '' FROM generate_series(1, {lots}) g"
+        )
+        cursor.execute(
+            "INSERT INTO lots_lotmetadata (chain_id, lot_id, document, metadata_hash, "
+            "gs1_key, created_at) "
+            f"SELECT {chain}, g, jsonb_build_object('name', "
+            f"initcap(({materials})[1 + g % {len(MATERIALS)}]) || ' lot ' || g, "
+            "'batch', 'B' || lpad(g::text, 7, '0'), 'origin', "
+            "(ARRAY['CD', 'AU', 'CL', 'ID', 'NO'])[1 + g % 5]), "
+            "'0x' || md5(g::text) || md5(g::text), "
+            "'(01)09506000134352(10)B' || lpad(g::text, 7, '0'), "
+            f"now() - make_interval(secs => g) FROM generate_series(1, {lots}) g"
+        )
+        cursor.execute(
+            "INSERT INTO chain_chainevent (chain_id, block_number, block_hash, "
+            "block_timestamp, transaction_hash, transaction_index, log_index, contract, "
+            "address, event, args, content_hash, running_hash) "
+            f"SELECT {chain}, g / 5 + 1, '0x' || md5('b' || (g / 5)) || md5('B' || (g / 5)), "
+            f"now() - interval '60 days' + make_interval(secs => g * 5184000.0 / {events}), "
+            "'0x' || md5('t' || g) || md5('T' || g), 0, g % 5, "
+            f"({contracts})[1 + g % 5], ({addresses})[1 + g % {len(MEMBERS)}], "
+            f"({names})[1 + g % 5], jsonb_build_object('lotId', (1 + g % {lots})::text, "
+            f"'from', ({addresses})[1 + g % {len(MEMBERS)}], "
+            f"'to', ({addresses})[1 + (g + 1) % {len(MEMBERS)}], 'quantity', '10'), "
+            "'0x' || md5('c' || g) || md5('C' || g), '0x' || md5('r' || g) || md5('R' || g) "
+            f"FROM generate_series(0, {events} - 1) g"
+        )
+        cursor.execute("ANALYZE")
+
+
+def lake(lake_events: int) -> float:
+    """Export the first `lake_events` events to a new lake; events per second."""
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from webapp.chain.models import ChainEvent
+    from webapp.chain.pipeline import consumer_catch_up
+    from webapp.exports.lake.consumer import LakeExport
+
+    with tempfile.TemporaryDirectory() as directory:
+        settings.LAKE_URL = directory
+        ids = ChainEvent.objects.order_by("id").values_list("id", flat=True)
+        until = ids[lake_events - 1]
+        began = time.perf_counter()
+        applied = consumer_catch_up(
+            consumer=LakeExport(), chain_id=settings.CHAIN_ID, until=until, batch=5000
+        )
+        elapsed = time.perf_counter() - began
+        files = sum(1 for _ in Path(directory).rglob("*.parquet"))
+        print(f"lake_export: {applied} events, {files} Parquet files in {elapsed:.2f} s")
+        call_command("verify_lake")
+    return applied / elapsed
+
+
+def search(queries: int, lots: int) -> dict[str, list[float]]:
+    """Time `queries` searches; milliseconds per query kind."""
+    from webapp.exports.search.selectors import search_find, search_request
+    from webapp.lots.selectors import stock_scope
+    from webapp.organisations.models import Organisation
+
+    rng = random.Random(7)
+    scopes = {
+        "auditor": stock_scope(organisation=Organisation.objects.get(slug="auditor")),
+        "member": stock_scope(organisation=Organisation.objects.get(slug="refinery")),
+    }
+    kinds: dict[str, Any] = {
+        "word": lambda: {"q": rng.choice(MATERIALS).split()[0]},
+        "two_words": lambda: {"q": rng.choice(MATERIALS)},
+        "event_name": lambda: {"q": rng.choice(EVENTS)[1]},
+        "batch": lambda: {"q": f"B{rng.randrange(1, lots):07d}"},
+        "lot_id": lambda: {"q": str(rng.randrange(1, lots))},
+        "word_facet_page3": lambda: {
+            "q": rng.choice(MATERIALS).split()[0],
+            "type": "lot",
+            "page": "3",
+        },
+    }
+    for scope in scopes.values():  # warm: the first search of a process loads code
+        search_find(scope=scope, request=search_request({"q": "warm"}))
+    times: dict[str, list[float]] = defaultdict(list)
+    for i in range(queries):
+        kind = list(kinds)[i % len(kinds)]
+        scope = scopes["auditor" if i % 2 == 0 else "member"]
+        request = search_request(kinds[kind]())
+        began = time.perf_counter()
+        page = search_find(scope=scope, request=request)
+        elapsed = (time.perf_counter() - began) * 1000
+        assert page.total >= 0
+        times[kind].append(elapsed)
+        times["all"].append(elapsed)
+    return times
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20)[-1] if len(values) > 1 else values[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lots", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=500_000)
+    parser.add_argument("--lake-events", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=200)
+    args = parser.parse_args()
+
+    recreate_database(os.environ["DATABASE_URL"])
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from webapp.exports.search.models import SearchEntry
+
+    call_command("migrate", verbosity=0)
+    began = time.perf_counter()
+    fill(args.lots, args.events)
+    print(f"filled: {args.lots} lots, {args.events} events in {time.perf_counter() - began:.1f} s")
+
+    rate = lake(min(args.lake_events, args.events))
+    print(f"lake_export_events_per_s: {rate:.0f}")
+
+    began = time.perf_counter()
+    call_command("reindex_search", verbosity=0)
+    rows = SearchEntry.objects.count()
+    print(f"search_reindex_rows_per_s: {rows / (time.perf_counter() - began):.0f} ({rows} rows)")
+
+    times = search(args.queries, args.lots)
+    for kind, values in sorted(times.items()):
+        if kind != "all":
+            print(f"search_p95_ms[{kind}]: {p95(values):.1f}")
+    print(f"search_p50_ms: {statistics.median(times['all']):.1f}")
+    print(f"search_p95_ms: {p95(times['all']):.1f}")
+
+
+if __name__ == "__main__":
+    main()
