@@ -182,7 +182,7 @@ _CANDIDATE_FIELDS = ("id", "kind", "key", "organisation", "status", "occurred_at
 def _candidates(rows: QuerySet[SearchEntry]) -> tuple[list[dict[str, Any]], bool]:
     """Up to `MATCH_CAP` matches (the cheap columns and the rank), and whether there are
     more."""
-    fields = _CANDIDATE_FIELDS
+    fields: tuple[str, ...] = _CANDIDATE_FIELDS
     if connection.vendor == "postgresql":
         fields = (*fields, "rank")
     found = list(rows.order_by().values(*fields)[: MATCH_CAP + 1])
