@@ -126,9 +126,14 @@ class StockScope:
         condition when everything is in view)."""
         return Q() if self.everything else self._touched()
 
+    @property
+    def lists_beyond_view(self) -> bool:
+        """Whether `listed` shows lots whose stock is not in view (a certifier's)."""
+        return not self.everything and self.organisation.has_role(Role.CERTIFIER)
+
     def listed_condition(self) -> Q:
         """`listed` as a condition on a `lot_id` column."""
-        return Q() if self.organisation.has_role(Role.CERTIFIER) else self.lots_condition()
+        return Q() if self.lists_beyond_view else self.lots_condition()
 
     def listed(self, rows: QuerySet[Any]) -> QuerySet[Any]:
         """`rows` narrowed to the lots the lot list and the search show: the lots in view,

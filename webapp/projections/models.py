@@ -53,7 +53,11 @@ class LotVersion(Version):
     quarantined_by = models.CharField(max_length=42, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["chain_id", "lot_id", "block_to"])]
+        indexes = [
+            models.Index(fields=["chain_id", "lot_id", "block_to"]),
+            # an organisation's own lots (its stock scope: search, lists, traces)
+            models.Index(fields=["chain_id", "creator"]),
+        ]
 
     def __str__(self) -> str:
         return f"lot {self.lot_id} from block {self.block_from}" + (
@@ -89,7 +93,12 @@ class HandoffVersion(Version):
     reason = models.TextField(blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["chain_id", "handoff_id", "block_to"])]
+        indexes = [
+            models.Index(fields=["chain_id", "handoff_id", "block_to"]),
+            # the handoffs an organisation sent or was offered (its stock scope)
+            models.Index(fields=["chain_id", "sender"]),
+            models.Index(fields=["chain_id", "receiver"]),
+        ]
 
     def __str__(self) -> str:
         return f"handoff {self.handoff_id} ({self.status}) from block {self.block_from}" + (

@@ -11,10 +11,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.conf import settings
-from django.contrib.postgres.search import SearchVector
 from django.db import connection
 
 from contracts.chain.domain import SubjectKind
+from webapp.bulk import server_bound
 from webapp.chain.models import ChainEvent
 from webapp.exports.search.models import SearchEntry
 from webapp.formatting.labels import certificate_type_label
@@ -45,28 +45,54 @@ def _words(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+#: (column, PostgreSQL array type) of an entry, in the order `_save` sends them.
+_COLUMNS = [
+    ("chain_id", "bigint"),
+    ("kind", "text"),
+    ("key", "text"),
+    ("title", "text"),
+    ("body", "text"),
+    ("keys", "text"),
+    ("organisation", "text"),
+    ("status", "text"),
+    ("occurred_at", "timestamptz"),
+    ("lot_id", "numeric"),
+    ("issuer", "text"),
+    ("block", "bigint"),
+]
+#: Names and keys weigh more than descriptions; 'simple' so ids and names are not stemmed.
+_VECTOR = (
+    "setweight(to_tsvector('simple', v.title), 'A') || "
+    "setweight(to_tsvector('simple', v.keys), 'A') || "
+    "setweight(to_tsvector('simple', v.body), 'B')"
+)
+
+
 def _save(entries: list[SearchEntry]) -> int:
+    """Insert or replace the entries (by chain, kind and key). On PostgreSQL one statement
+    from column arrays computes each vector as it writes the row: a row is written once,
+    and its GIN entries with it."""
     if not entries:
         return 0
-    SearchEntry.objects.bulk_create(
-        entries,
-        update_conflicts=True,
-        unique_fields=["chain_id", "kind", "key"],
-        update_fields=[*FIELDS, "block"],
-    )
-    if connection.vendor == "postgresql":
-        # Names weigh more than descriptions; 'simple' so ids and names are not stemmed.
-        vector = (
-            SearchVector("title", weight="A", config="simple")
-            + SearchVector("keys", weight="A", config="simple")
-            + SearchVector("body", weight="B", config="simple")
+    if connection.vendor != "postgresql":
+        SearchEntry.objects.bulk_create(
+            entries,
+            update_conflicts=True,
+            unique_fields=["chain_id", "kind", "key"],
+            update_fields=[*FIELDS, "block"],
         )
-        chain_id = entries[0].chain_id
-        for kind in {e.kind for e in entries}:
-            keys = [e.key for e in entries if e.kind == kind]
-            SearchEntry.objects.filter(chain_id=chain_id, kind=kind, key__in=keys).update(
-                vector=vector
-            )
+        return len(entries)
+    names = [name for name, _ in _COLUMNS]
+    updated = [*FIELDS, "block", "vector"]
+    server_bound(
+        f"INSERT INTO {SearchEntry._meta.db_table} ({', '.join(names)}, vector) "
+        f"SELECT {', '.join('v.' + n for n in names)}, {_VECTOR} "
+        f"FROM unnest({', '.join(f'%b::{kind}[]' for _, kind in _COLUMNS)}) "
+        f"AS v({', '.join(names)}) "
+        "ON CONFLICT (chain_id, kind, key) DO UPDATE SET "
+        + ", ".join(f"{name} = EXCLUDED.{name}" for name in updated),
+        [[getattr(e, name) for e in entries] for name in names],
+    )
     return len(entries)
 
 

@@ -139,10 +139,16 @@ def visible_entries(*, scope: StockScope) -> QuerySet[SearchEntry]:
     listed = scope.listed_condition()
     # A certifier lists every lot, but a lot's history only where it is a party.
     in_view = scope.lots_condition()
+    about_lots = (
+        (Q(kind__in=["lot", "certificate"], lot_id__isnull=False) & listed)
+        | (Q(kind="event", lot_id__isnull=False) & in_view)
+        if scope.lists_beyond_view
+        # one set of the organisation's lots, not the same set built twice
+        else Q(kind__in=["lot", "certificate", "event"], lot_id__isnull=False) & in_view
+    )
     return entries.filter(
         Q(kind="organisation")
-        | (Q(kind__in=["lot", "certificate"], lot_id__isnull=False) & listed)
-        | (Q(kind="event", lot_id__isnull=False) & in_view)
+        | about_lots
         | Q(kind="certificate", issuer__in=sorted(scope.addresses))
     )
 
