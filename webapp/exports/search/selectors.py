@@ -229,10 +229,11 @@ def search_find(*, scope: StockScope, request: SearchRequest) -> SearchPage:
             if others and candidate[column]:
                 counts[candidate[column]] = counts.get(candidate[column], 0) + 1
         facets[facet] = dict(sorted(counts.items()))
-    if chosen_values:  # looked for again within the facets, so the cap applies to them
+    if chosen_values and more_overall:  # looked for again: the cap applies within them
         chosen, more = _candidates(matched.filter(**chosen_values))
-    else:
-        chosen, more = everything, more_overall
+    else:  # every match is among the candidates already
+        chosen = [c for c in everything if all(c[col] == v for col, v in chosen_values.items())]
+        more = more_overall
     chosen.sort(key=_order)
     start = (request.page - 1) * request.page_size
     ids = [c["id"] for c in chosen[start : start + request.page_size]]
@@ -241,7 +242,7 @@ def search_find(*, scope: StockScope, request: SearchRequest) -> SearchPage:
     return SearchPage(
         request=request,
         total=len(chosen),
-        more=more or (more_overall and not chosen_values),
+        more=more,
         hits=[
             Hit(
                 kind=e.kind,
