@@ -27,7 +27,6 @@ import argparse
 import base64
 import contextlib
 import json
-import math
 import os
 import signal
 import subprocess
@@ -45,17 +44,12 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/proven
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
 from bench.indexer import recreate_database
+from bench.stats import percentile
 from deploy.local.mosquitto.broker import MosquittoBroker
 
 ROOT = Path(__file__).resolve().parent.parent
 INGEST_PASSWORD = "bench-ingest"
 DEADLINE_S = 120.0
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest rank."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 def worker(w3: Any, manifest: Any, stop: threading.Event) -> None:

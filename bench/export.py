@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -40,6 +39,7 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/proven
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
 from bench.indexer import recreate_database
+from bench.stats import percentile
 
 MATERIALS = [
     "cobalt ore",
@@ -150,7 +150,7 @@ def lake(lake_events: int) -> float:
 def search(queries: int, lots: int) -> dict[str, list[float]]:
     """Time `queries` searches; milliseconds per query kind."""
     from webapp.exports.search.selectors import search_find, search_request
-    from webapp.lots.selectors import stock_scope
+    from webapp.lots.selectors.scope import stock_scope
     from webapp.organisations.models import Organisation
 
     rng = random.Random(7)
@@ -186,10 +186,6 @@ def search(queries: int, lots: int) -> dict[str, list[float]]:
     return times
 
 
-def p95(values: list[float]) -> float:
-    return statistics.quantiles(values, n=20)[-1] if len(values) > 1 else values[0]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--lots", type=int, default=100_000)
@@ -222,9 +218,9 @@ def main() -> None:
     times = search(args.queries, args.lots)
     for kind, values in sorted(times.items()):
         if kind != "all":
-            print(f"search_p95_ms[{kind}]: {p95(values):.1f}")
-    print(f"search_p50_ms: {statistics.median(times['all']):.1f}")
-    print(f"search_p95_ms: {p95(times['all']):.1f}")
+            print(f"search_p95_ms[{kind}]: {percentile(values, 0.95):.1f}")
+    print(f"search_p50_ms: {percentile(times['all'], 0.5):.1f}")
+    print(f"search_p95_ms: {percentile(times['all'], 0.95):.1f}")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from webapp.epcis import anchoring
 from webapp.epcis.anchoring import NotAnchored, epcis_anchor, epcis_event_proof
 from webapp.epcis.capture import capture_document
 from webapp.epcis.models import EpcisAnchorBatch, EpcisEvent
-from webapp.lots.selectors import stock_scope
+from webapp.lots.selectors.scope import stock_scope
 from webapp.operations.models import Operation
 from webapp.organisations.models import Organisation
 from webapp.passport.evidence import evidence_pack

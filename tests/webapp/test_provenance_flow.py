@@ -148,7 +148,7 @@ def test_the_api_traces_a_pallet_back_to_its_ore_and_forward_again(product: dict
     ore = next(n for n in up["nodes"] if n["lot_id"] == a)
     assert ore["creator_name"] == "Katanga Cobalt Mine"
     # The distributor never held the ore: the refinery's 200 g left over are not its to see
-    # (a lot's holders show to its custody parties and auditors: lots.selectors.StockScope).
+    # (a lot's holders show to its custody parties and auditors: lots.selectors.scope.StockScope).
     assert ore["holders"] == []
     refinery_view = member("refinery").get(f"/api/v1/lots/{p}/trace", {"direction": "up"}).json()
     ore = next(n for n in refinery_view["nodes"] if n["lot_id"] == a)
@@ -301,7 +301,7 @@ def test_revoking_a_certificate_notifies_exactly_the_holders_downstream(
     dashboard = distributor.get("/").content.decode()
     assert f"Certificate {product['certificate_a']} was revoked" in dashboard
     impact_page = distributor.get(notified["distributor"].link).content.decode()
-    # The refinery's leftover ore is not the distributor's to see (lots.selectors.StockScope);
+    # The refinery's leftover ore is not the distributor's to see (lots.selectors.scope.StockScope);
     # the refinery, a custody party of every lot here, sees both.
     assert "EuroLogistics: lots" in impact_page
     assert "Nordic Refinery: lots" not in impact_page

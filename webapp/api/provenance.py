@@ -25,7 +25,8 @@ from webapp.api.outputs import (
 )
 from webapp.api.schema import read_responses
 from webapp.limits import MAX_BLOCK_NUMBER
-from webapp.lots.selectors import KIND_CODES, stock_scope
+from webapp.lots.selectors import KIND_CODES
+from webapp.lots.selectors.scope import stock_scope
 from webapp.organisations.selectors import organisation_names
 from webapp.projections.selectors import bundle_contents, lot_holders
 from webapp.provenance.selectors import (

@@ -15,7 +15,7 @@ from django.db.models import F, Func, Q, QuerySet, TextField
 from webapp.epcis.columns import identifier_forms, vocabulary_term
 from webapp.epcis.models import CaptureJob, EpcisEvent, NamedQuery
 from webapp.epcis.query import EventQuery
-from webapp.lots.selectors import current_lots, stock_scope
+from webapp.lots.selectors.scope import current_lots, stock_scope
 from webapp.organisations.models import Organisation
 
 

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
-from webapp.lots.selectors import StockScope
+from webapp.lots.selectors.scope import StockScope
 from webapp.organisations.selectors import organisation_names
 from webapp.provenance.selectors import LotSummary, lot_summaries
 from webapp.sustainability.selectors import Figures, lots_figures

@@ -33,7 +33,7 @@ from webapp.api.throttling import TokenRateThrottle
 from webapp.graphql.loaders import LotLoader
 from webapp.graphql.schema import schema
 from webapp.graphql.types import HubContext
-from webapp.lots.selectors import stock_scope
+from webapp.lots.selectors.scope import stock_scope
 from webapp.organisations.models import Organisation
 from webapp.organisations.selectors import organisation_of_user
 

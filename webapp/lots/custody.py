@@ -11,7 +11,8 @@ from eth_abi.abi import encode
 from web3 import Web3
 
 from webapp.chain.models import ChainEvent
-from webapp.lots.selectors import StockScope, metadata_for
+from webapp.lots.selectors import metadata_for
+from webapp.lots.selectors.scope import StockScope
 from webapp.organisations.selectors import organisation_names
 from webapp.projections.models import Balance, BundleContent, HandoffVersion, TransformationEdge
 

@@ -7,7 +7,7 @@ time); the hash is what goes on chain. An organisation may read a document when:
 - it uploaded those bytes itself (its own record);
 - it holds the CERTIFIER or AUDITOR role on chain, or is the consortium operator;
 - it is a custody party (creator, current or past holder, handoff sender or receiver;
-  see `webapp.lots.selectors.StockScope`) of a lot whose metadata refers to the document
+  see `webapp.lots.selectors.scope.StockScope`) of a lot whose metadata refers to the document
   or which a certificate carrying the document's hash is about, when that reference was
   made by an organisation that uploaded the document (the lot's creator, the
   certificate's issuer). Referring to someone else's document grants nobody anything.
@@ -26,7 +26,7 @@ from django.db.models import Q
 from contracts.chain.domain import Role
 from webapp.documents.models import Document
 from webapp.lots.models import LotMetadata
-from webapp.lots.selectors import stock_scope
+from webapp.lots.selectors.scope import stock_scope
 from webapp.organisations.models import Organisation, OrganisationKey
 from webapp.projections.models import CertificateVersion, LotVersion, ParticipantVersion
 

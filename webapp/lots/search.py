@@ -23,7 +23,8 @@ from webapp.formatting.labels import certificate_type_label
 from webapp.limits import UINT256_MAX
 from webapp.lots.custody import Custody, lot_custody
 from webapp.lots.models import LotMetadata
-from webapp.lots.selectors import KIND_NAMES, StockScope, current_lots
+from webapp.lots.selectors import KIND_NAMES
+from webapp.lots.selectors.scope import StockScope, current_lots
 from webapp.organisations.models import Organisation, OrganisationKey
 from webapp.projections.models import Balance, CertificateVersion, HandoffVersion, LotVersion
 

@@ -23,7 +23,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from webapp.lots.selectors import current_lots
+from webapp.lots.selectors.scope import current_lots
 from webapp.monitoring.broker import broker_sync, mosquitto_password_hash
 from webapp.monitoring.models import Device
 from webapp.monitoring.payload import PublicKey

@@ -20,7 +20,7 @@ from webapp.certificates.selectors import certificate_status
 from webapp.chain.chain_client import deployment
 from webapp.chain.models import Block, ChainEvent
 from webapp.epcis.anchoring import ProofUnavailable, lot_event_proofs
-from webapp.lots.selectors import StockScope
+from webapp.lots.selectors.scope import StockScope
 from webapp.organisations.selectors import organisation_names
 from webapp.passport.proofs import NodeUnreachable, block_header_stored, event_proofs_stored
 from webapp.projections.models import BundleContent, CertificateVersion

@@ -17,7 +17,7 @@ from contracts.proofs.verify import verify_document
 from webapp.api.problems import PROBLEM
 from webapp.limits import MAX_ID, MAX_VERIFY_BYTES, MAX_VERIFY_DEPTH
 from webapp.lots.identities import lot_on_chain
-from webapp.lots.selectors import stock_scope
+from webapp.lots.selectors.scope import stock_scope
 from webapp.organisations.selectors import organisation_of_user
 from webapp.passport.evidence import FactUnknown, evidence_pack, fact_proof
 from webapp.passport.proofs import NodeUnreachable

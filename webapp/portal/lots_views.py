@@ -26,7 +26,7 @@ from webapp.lots.search import (
     lots_in_view,
     search_results,
 )
-from webapp.lots.selectors import StockScope, stock_scope
+from webapp.lots.selectors.scope import StockScope, stock_scope
 from webapp.organisations.selectors import organisations_by_slugs
 from webapp.portal import forms
 from webapp.portal.access import organisation_of

@@ -30,7 +30,7 @@ from webapp.lots.claims import lot_claims
 from webapp.lots.custody import lot_custody
 from webapp.lots.document_access import document_for_reader
 from webapp.lots.search import consortium_overview
-from webapp.lots.selectors import sees_all_stock
+from webapp.lots.selectors.scope import sees_all_stock, stock_scope
 from webapp.operations.models import Operation
 from webapp.operations.selectors import (
     DescribedOperation,
@@ -91,7 +91,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "notifications": notifications_unread(organisation=organisation),
     }
     if organisation.has_role(Role.CERTIFIER):
-        scope = selectors.stock_scope(organisation=organisation)
+        scope = stock_scope(organisation=organisation)
         issued = certificates_issued(addresses=sorted(scope.addresses), now=now)
         context["issued"] = {
             "expiring": _certificate_rows(issued.expiring),
@@ -100,7 +100,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         }
         context["expiring_days"] = EXPIRING_DAYS
     if auditor:
-        scope = selectors.stock_scope(organisation=organisation)
+        scope = stock_scope(organisation=organisation)
         context["overview"] = consortium_overview(scope=scope)
         context["revoked_recently"] = certificates_revoked_recently(
             since=now - timedelta(days=RECENT_DAYS)
@@ -122,7 +122,7 @@ def lot_view(request: HttpRequest, lot_id: int) -> HttpResponse:
             return redirect("portal:operation", operation_id=pending.id)
         raise Http404(f"Lot {lot_id} is not on the chain.")
     names = organisation_names()
-    scope = selectors.stock_scope(organisation=organisation)
+    scope = stock_scope(organisation=organisation)
     holders_complete = scope.covers(lot_id)
     if not holders_complete:
         detail.holders = scope.own(detail.holders)

@@ -15,7 +15,8 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_POST
 
 from webapp import formatting
-from webapp.lots.selectors import KIND_NAMES, stock_scope
+from webapp.lots.selectors import KIND_NAMES
+from webapp.lots.selectors.scope import stock_scope
 from webapp.organisations.selectors import organisation_names
 from webapp.passport.qr import label_uri, qr_svg
 from webapp.portal import charts

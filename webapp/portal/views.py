@@ -24,6 +24,7 @@ from webapp.documents.services import (
 )
 from webapp.lots import selectors
 from webapp.lots.selectors import Holding, handoff_of
+from webapp.lots.selectors.scope import stock_scope
 from webapp.lots.services import (
     Claims,
     Output,
@@ -429,7 +430,7 @@ def certificate_revoke_view(request: HttpRequest, certificate_id: int) -> HttpRe
     impact = certificate_revocation_impact(certificate_id=certificate_id)
     note = ""
     if impact is not None:
-        scope = selectors.stock_scope(organisation=organisation)
+        scope = stock_scope(organisation=organisation)
         impact.holders = scope.holdings_by_organisation(
             impact.holders, scope.summaries(impact.lots)
         )

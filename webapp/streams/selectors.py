@@ -1,7 +1,7 @@
 """Reads for the streams: which events a subscription may and wants to receive, where a
 start or a rewind lands in the event store, and an organisation's subscriptions.
 
-Visibility is the one rule of `webapp.lots.selectors.StockScope`, applied per event:
+Visibility is the one rule of `webapp.lots.selectors.scope.StockScope`, applied per event:
 auditors and the operator see every fact; any other member sees its own facts (its
 address among the fact's arguments), the facts about lots in its stock scope (lots it
 created, holds, held, handed or was offered, or that travelled in such a bundle) and the
@@ -24,7 +24,7 @@ from contracts.chain.events import event_specs
 from webapp.chain.models import ChainEvent, Checkpoint, ConsumerCursor
 from webapp.epcis.consumers import PUBLIC_FACTS
 from webapp.epcis.facts import SUBJECT_LOT, wanted
-from webapp.lots.selectors import StockScope, stock_scope
+from webapp.lots.selectors.scope import StockScope, stock_scope
 from webapp.organisations.models import Organisation
 from webapp.projections.models import CertificateVersion
 from webapp.provenance.selectors import MAX_DEPTH, LotNotFound, lot_trace

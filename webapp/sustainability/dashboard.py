@@ -1,7 +1,7 @@
 """Reads behind the sustainability dashboard: every table a chart draws, and the CSV
 export of it, comes from one function here, under the same filters.
 
-Scope: the same rule as every other view of stock (`webapp.lots.selectors.StockScope`): an
+Scope: the same rule as every other view of stock (`webapp.lots.selectors.scope.StockScope`): an
 auditor (or the consortium operator) sees every lot; any other organisation sees the lots
 it is a custody party to (made, holds or held, sent or was offered), the quarantines on
 them and its own handoffs.
@@ -34,7 +34,8 @@ from contracts.chain.domain import LotKind
 from webapp import formatting
 from webapp.chain.models import Block
 from webapp.lots.models import LotMetadata
-from webapp.lots.selectors import KIND_CODES, KIND_NAMES, sees_all_stock, stock_scope
+from webapp.lots.selectors import KIND_CODES, KIND_NAMES
+from webapp.lots.selectors.scope import sees_all_stock, stock_scope
 from webapp.organisations.models import Organisation
 from webapp.organisations.selectors import organisation_names
 from webapp.projections.models import HandoffVersion, LotVersion

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 
-from webapp.lots.selectors import stock_scope
+from webapp.lots.selectors.scope import stock_scope
 from webapp.organisations.models import Organisation
 from webapp.organisations.selectors import organisation_names
 from webapp.projections.models import LotVersion

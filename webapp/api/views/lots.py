@@ -42,6 +42,7 @@ from webapp.limits import (
     MAX_UNIT_LENGTH,
 )
 from webapp.lots import selectors
+from webapp.lots.selectors.scope import stock_scope
 from webapp.lots.services import Claims, lot_register
 from webapp.organisations.selectors import organisation_by_slug, organisation_names
 from webapp.privacy.services import personal_json
@@ -170,7 +171,7 @@ class LotListApi(generics.ListAPIView):  # type: ignore[type-arg]
             creator=_address(params.get("creator", "")),
             kind=kind_value,
             quarantined=quarantined,
-            scope=selectors.stock_scope(organisation=acting_organisation(self.request)),
+            scope=stock_scope(organisation=acting_organisation(self.request)),
         )
 
     def paginate_queryset(self, queryset: Any) -> Any:
@@ -218,7 +219,7 @@ class LotDetailApi(APIView):
             raise Http404(f"Lot {lot_id} is not on the chain (or not mirrored yet).")
         names = organisation_names()
         lot = detail.lot
-        scope = selectors.stock_scope(organisation=organisation)
+        scope = stock_scope(organisation=organisation)
         covered = scope.covers(lot_id)
         holders = detail.holders if covered else scope.own(detail.holders)
         units = selectors.units_of(detail.history, lot_id)

@@ -4,7 +4,7 @@ in and around the given excursions with the proofs that they were anchored on ch
 
 Readings are participants' data, never public: a member gets the pack of a lot it is a
 custody party to (auditors and the operator of every lot), the stock rule of
-`webapp.lots.selectors.StockScope`; any other lot is answered 404.
+`webapp.lots.selectors.scope.StockScope`; any other lot is answered 404.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from rest_framework.views import APIView
 from webapp.api.authentication import acting_organisation
 from webapp.api.problems import PROBLEM, problem
 from webapp.api.schema import Problem, read_responses
-from webapp.lots.selectors import stock_scope
+from webapp.lots.selectors.scope import stock_scope
 from webapp.monitoring.evidence import lot_evidence
 from webapp.operations.anchors import ProofUnavailable
 

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from webapp.api.authentication import acting_organisation
 from webapp.api.schema import read_responses
 from webapp.exports.search.selectors import SearchInputError, search_find, search_request
-from webapp.lots.selectors import stock_scope
+from webapp.lots.selectors.scope import stock_scope
 
 
 class SearchOutput(serializers.Serializer[object]):

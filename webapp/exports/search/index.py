@@ -19,7 +19,8 @@ from webapp.chain.models import ChainEvent
 from webapp.exports.search.models import SearchEntry
 from webapp.formatting.labels import certificate_type_label
 from webapp.lots.models import LotMetadata
-from webapp.lots.selectors import KIND_NAMES, current_lots
+from webapp.lots.selectors import KIND_NAMES
+from webapp.lots.selectors.scope import current_lots
 from webapp.organisations.models import Organisation, OrganisationKey
 from webapp.projections.models import CertificateVersion
 

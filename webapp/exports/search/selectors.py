@@ -1,6 +1,6 @@
 """Reading the search index: what a caller may find for a text, with facet counts.
 
-Visibility follows the portal's stock scope (`webapp.lots.selectors.StockScope`): a lot,
+Visibility follows the portal's stock scope (`webapp.lots.selectors.scope.StockScope`): a lot,
 its certificates and its events are found by whoever may see the lot; a certificate also
 by its issuer; organisations (public in the consortium) by everyone; an event about no
 lot only by the consortium-wide (auditors, the operator).
@@ -23,7 +23,7 @@ from django.db.models import F, Q, QuerySet
 from django.urls import reverse
 
 from webapp.exports.search.models import KINDS, SearchEntry
-from webapp.lots.selectors import StockScope
+from webapp.lots.selectors.scope import StockScope
 
 MAX_QUERY_LENGTH = 200
 MAX_PAGE_SIZE = 100
@@ -216,24 +216,25 @@ def search_find(*, scope: StockScope, request: SearchRequest) -> SearchPage:
         matched = matched.filter(occurred_at__date__gte=request.date_from)
     if request.date_to:
         matched = matched.filter(occurred_at__date__lte=request.date_to)
-    chosen_values = {"kind": request.type, "organisation": request.organisation,
-                     "status": request.status}  # fmt: skip
-    chosen_values = {column: value for column, value in chosen_values.items() if value}
-    everything, more_overall = _candidates(matched)
     columns = {"type": "kind", "organisation": "organisation", "status": "status"}
+    wanted = {"kind": request.type, "organisation": request.organisation, "status": request.status}
+    wanted = {column: value for column, value in wanted.items() if value}
+
+    def fits(candidate: dict[str, Any], *, ignoring: str = "") -> bool:
+        return all(candidate[c] == v for c, v in wanted.items() if c != ignoring)
+
+    everything, more_overall = _candidates(matched)
     facets = {}
     for facet, column in columns.items():
         counts: dict[str, int] = {}
         for candidate in everything:
-            others = all(candidate[c] == v for c, v in chosen_values.items() if c != column)
-            if others and candidate[column]:
+            if candidate[column] and fits(candidate, ignoring=column):
                 counts[candidate[column]] = counts.get(candidate[column], 0) + 1
         facets[facet] = dict(sorted(counts.items()))
-    if chosen_values and more_overall:  # looked for again: the cap applies within them
-        chosen, more = _candidates(matched.filter(**chosen_values))
+    if wanted and more_overall:  # looked for again: the cap applies within the facets
+        chosen, more = _candidates(matched.filter(**wanted))
     else:  # every match is among the candidates already
-        chosen = [c for c in everything if all(c[col] == v for col, v in chosen_values.items())]
-        more = more_overall
+        chosen, more = [c for c in everything if fits(c)], more_overall
     chosen.sort(key=_order)
     start = (request.page - 1) * request.page_size
     ids = [c["id"] for c in chosen[start : start + request.page_size]]

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from webapp.chain.models import ChainEvent
 from webapp.exports.search import index
 from webapp.exports.search.models import KINDS, ReindexCursor
-from webapp.lots.selectors import current_lots
+from webapp.lots.selectors.scope import current_lots
 from webapp.organisations.models import Organisation
 from webapp.projections.models import CertificateVersion
 
