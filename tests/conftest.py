@@ -10,6 +10,7 @@ import dataclasses
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from web3 import EthereumTesterProvider, Web3
@@ -168,3 +169,22 @@ def _early_jobs(
 def early(_early_jobs: Background) -> Background:
     """The jobs the selected modules started with the run (`_early_jobs`)."""
     return _early_jobs
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_the_warehouse() -> Iterator[None]:
+    """The flush after a transactional test empties Django's tables; the warehouse's
+    (schema ``reporting``, unmanaged models) are emptied with them."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    from webapp.exports.warehouse.schema import SCHEMA, TABLES
+
+    original = DatabaseOperations.sql_flush
+
+    def sql_flush(ops: Any, style: Any, tables: list[str], **options: Any) -> list[str]:
+        statements = list(original(ops, style, tables, **options))
+        return [*statements, *(f"DELETE FROM {SCHEMA}.{t};" for t in TABLES)]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(DatabaseOperations, "sql_flush", sql_flush)
+        yield

@@ -156,6 +156,8 @@ CHAIN_CONSUMERS = [
     "webapp.streams.consumers.StreamRetractions",
     "webapp.monitoring.anchoring.ReadingAnchors",
     "webapp.exports.lake.consumer.LakeExport",  # a no-op while LAKE_URL is empty
+    # The reporting warehouse (webapp/exports/warehouse, PostgreSQL only): reads the projections.
+    "webapp.exports.warehouse.consumer.WarehouseRefresh",
     # The search index (webapp/exports/search): after the projections it re-reads.
     "webapp.exports.search.consumers.SearchIndexConsumer",
 ]

@@ -20,7 +20,7 @@ from django.conf import settings
 from contracts.proofs.figures import LotFacts, Part, ValidCertificate, roll_up
 from webapp.certificates.selectors import certificate_type_name
 from webapp.chain.models import Block
-from webapp.projections.models import TransformationEdge
+from webapp.projections.models import BundleContent, LotVersion, TransformationEdge
 from webapp.provenance.selectors import (
     MAX_DEPTH,
     LineageEdge,
@@ -66,7 +66,19 @@ def _upstream(
     """The lineage edges into each lot of the lots' upstream closure (by child, each once),
     and that closure: one trace per lot not already reached from an earlier one."""
     edges: dict[int, list[LineageEdge]] = defaultdict(list)
-    closure: set[int] = set()
+    # A lot nothing went into (a raw lot, most of a large batch) is its own closure: one
+    # query for all of them instead of a walk each.
+    fed = _fed(lot_ids=lot_ids, block=block, chain_id=chain_id)
+    leaves = set(lot_ids) - fed
+    known = {
+        int(i)
+        for i in LotVersion.objects.filter(chain_id=chain_id, lot_id__in=sorted(leaves))
+        .values_list("lot_id", flat=True)
+        .distinct()
+    }
+    if missing := leaves - known:
+        raise LotNotFound(min(missing))
+    closure: set[int] = set(leaves)
     for lot_id in lot_ids:
         if lot_id in closure:
             continue
@@ -83,6 +95,18 @@ def _upstream(
             if edge not in edges[edge.child]:
                 edges[edge.child].append(edge)
     return edges, closure
+
+
+def _fed(*, lot_ids: list[int], block: int, chain_id: int) -> set[int]:
+    """The lots among `lot_ids` that something went into by `block`: made by a
+    transformation, or a bundle packed with lots."""
+    made = TransformationEdge.objects.filter(
+        chain_id=chain_id, output_lot__in=lot_ids, block_from__lte=block
+    ).values_list("output_lot", flat=True)
+    packed = BundleContent.objects.filter(
+        chain_id=chain_id, bundle_id__in=lot_ids, block_from__lte=block
+    ).values_list("bundle_id", flat=True)
+    return {int(i) for i in made} | {int(i) for i in packed}
 
 
 def lots_figures(

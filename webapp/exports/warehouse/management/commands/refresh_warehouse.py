@@ -1,0 +1,95 @@
+"""Catch the warehouse up with the event store, or rebuild it, with a progress bar."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection, transaction
+from django.utils import timezone
+from rich.progress import Progress
+
+from webapp.chain.models import ChainEvent, ConsumerCursor
+from webapp.chain.pipeline import consumer_catch_up
+from webapp.exports.warehouse.consumer import NAME, WarehouseRefresh
+from webapp.exports.warehouse.models import DimLot, WarehouseProgress
+from webapp.exports.warehouse.refresh import footprints
+from webapp.exports.warehouse.schema import TABLES
+
+
+class Command(BaseCommand):
+    help = (
+        "Refresh the reporting warehouse from the event store (resumable: it follows its "
+        "cursor); --rebuild empties it first, --footprints recomputes every lot's figures."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--chain-id", type=int, default=None)
+        parser.add_argument("--batch", type=int, default=5000, help="events per transaction")
+        parser.add_argument(
+            "--rebuild", action="store_true", help="empty the warehouse and start over"
+        )
+        parser.add_argument(
+            "--footprints",
+            action="store_true",
+            help="recompute every lot's figures as of the mirror's head",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if connection.vendor != "postgresql":
+            raise CommandError("the warehouse needs PostgreSQL (set DATABASE_URL)")
+        chain_id = options["chain_id"] or settings.CHAIN_ID
+        batch = options["batch"]
+        if batch < 1:
+            raise CommandError("--batch must be at least 1")
+        if options["rebuild"]:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("TRUNCATE " + ", ".join(f"reporting.{t}" for t in TABLES))
+                ConsumerCursor.objects.filter(chain_id=chain_id, name=NAME).update(event_id=0)
+        consumer = WarehouseRefresh()
+        cursor_row = ConsumerCursor.objects.filter(chain_id=chain_id, name=NAME).first()
+        start = cursor_row.event_id if cursor_row else 0
+        events = ChainEvent.objects.filter(chain_id=chain_id)
+        total = events.count()
+        done = events.filter(id__lte=start).count()
+        row, _ = WarehouseProgress.objects.update_or_create(
+            name=NAME,
+            defaults={
+                "done": done,
+                "total": total,
+                "started_at": timezone.now(),
+                "finished": False,
+            },
+        )
+        last = events.order_by("-id").values_list("id", flat=True).first() or 0
+        with Progress() as progress:
+            task = progress.add_task("warehouse refresh", total=total, completed=done)
+            while done < total:
+                before = done
+                upto = (
+                    events.filter(id__gt=start)
+                    .order_by("id")
+                    .values_list("id", flat=True)[batch - 1 : batch]
+                )
+                until = upto[0] if upto else last
+                consumer_catch_up(consumer=consumer, chain_id=chain_id, until=until, batch=batch)
+                start = until
+                done = events.filter(id__lte=start).count()
+                progress.update(task, completed=done)
+                row.done = done
+                row.save(update_fields=["done", "updated_at"])
+                if done == before:
+                    break
+        row.finished = True
+        row.save(update_fields=["finished", "updated_at"])
+        self.stdout.write(f"warehouse refresh: {done}/{total} events")
+        if options["footprints"]:
+            lots = {
+                int(i)
+                for i in DimLot.objects.filter(chain_id=chain_id).values_list("lot_id", flat=True)
+            }
+            with transaction.atomic():
+                written = footprints(chain_id, lots, None)
+            self.stdout.write(f"footprints: {written} lots")
