@@ -1,4 +1,4 @@
-"""The data platform's outlets at scale: the Parquet lake and search.
+"""The data platform's outlets at scale: the Parquet lake, the warehouse and search.
 
 1. Recreates and migrates the database in DATABASE_URL (default postgres://postgres@
    127.0.0.1:5432/provenant_bench_export; its name must contain "bench") and fills it with
@@ -6,11 +6,16 @@
    organisations (four members and an auditor), --lots current lots with their metadata
    (names of materials, batches, GS1 keys; a lot in 97 quarantined) and --events mirrored
    chain events about them over 60 days (registrations, handoffs, accepts, certificates,
-   quarantines).
+   quarantines; each with the arguments its contract event has), the blocks they sit in,
+   and the handoffs and footprint certificates the projections hold for them.
 2. Lake: the lake consumer (`LakeExport`, as `manage.py export_lake` runs it, 5,000
    events per transaction) writes the first --lake-events events to a new local lake;
    prints ``lake_export_events_per_s`` and then checks the lake with `lake_verify`.
-3. Search: `manage.py reindex_search` builds the index of every lot, organisation and
+3. Warehouse: its consumer (`WarehouseRefresh`, 5,000 events per transaction) refreshes
+   the star schema over the first --warehouse-events events: dimensions, facts and the
+   footprint roll-up of every lot registered or certified; prints
+   ``warehouse_refresh_events_per_s`` and the rows per table.
+4. Search: `manage.py reindex_search` builds the index of every lot, organisation and
    event (prints ``search_reindex_rows_per_s``), then --queries searches through
    `search_find` — words (one material, two words, an event name), a batch number and a
    lot id as substrings, a page further down — half as the auditor (everything), half as
@@ -19,7 +24,7 @@
    process) and the p95 per query kind.
 
     python bench/export.py [--lots 100000] [--events 500000] [--lake-events 100000]
-                           [--queries 200]
+                           [--warehouse-events 100000] [--queries 200]
 """
 
 from __future__ import annotations
@@ -106,6 +111,8 @@ def fill(lots: int, events: int) -> None:
             "'(01)09506000134352(10)B' || lpad(g::text, 7, '0'), "
             f"now() - make_interval(secs => g) FROM generate_series(1, {lots}) g"
         )
+        # Each event's arguments as the contracts name them; a handoff's initiation and
+        # acceptance share its id (g / 5), a certificate's id is g / 5 too.
         cursor.execute(
             "INSERT INTO chain_chainevent (chain_id, block_number, block_hash, "
             "block_timestamp, transaction_hash, transaction_index, log_index, contract, "
@@ -114,11 +121,49 @@ def fill(lots: int, events: int) -> None:
             f"now() - interval '60 days' + make_interval(secs => g * 5184000.0 / {events}), "
             "'0x' || md5('t' || g) || md5('T' || g), 0, g % 5, "
             f"({contracts})[1 + g % 5], ({addresses})[1 + g % {len(MEMBERS)}], "
-            f"({names})[1 + g % 5], jsonb_build_object('lotId', (1 + g % {lots})::text, "
-            f"'from', ({addresses})[1 + g % {len(MEMBERS)}], "
-            f"'to', ({addresses})[1 + (g + 1) % {len(MEMBERS)}], 'quantity', '10'), "
+            f"({names})[1 + g % 5], "
+            "CASE g % 5 "
+            f"WHEN 0 THEN jsonb_build_object('lotId', (1 + g % {lots})::text, "
+            f"'owner', ({addresses})[1 + g % {len(MEMBERS)}], 'kind', 1, 'quantity', '1000') "
+            f"WHEN 3 THEN jsonb_build_object('certificateId', (g / 5)::text, "
+            f"'subject', (1 + g % {lots})::text, 'subjectKind', 1, "
+            f"'issuer', ({addresses})[1 + g % {len(MEMBERS)}]) "
+            f"WHEN 4 THEN jsonb_build_object('lotId', (1 + g % {lots})::text, "
+            f"'by', ({addresses})[1 + g % {len(MEMBERS)}], 'reason', 'too warm') "
+            f"ELSE jsonb_build_object('handoffId', (g / 5)::text, "
+            f"'lotId', (1 + g % {lots})::text, "
+            f"'sender', ({addresses})[1 + g % {len(MEMBERS)}], "
+            f"'receiver', ({addresses})[1 + (g + 1) % {len(MEMBERS)}], 'quantity', '10') END, "
             "'0x' || md5('c' || g) || md5('C' || g), '0x' || md5('r' || g) || md5('R' || g) "
             f"FROM generate_series(0, {events} - 1) g"
+        )
+        cursor.execute(
+            "INSERT INTO chain_block (chain_id, number, hash, parent_hash, timestamp) "
+            "SELECT chain_id, block_number, min(block_hash), '0x' || md5('p' || block_number) "
+            "|| md5('P' || block_number), min(block_timestamp) FROM chain_chainevent "
+            "GROUP BY chain_id, block_number"
+        )
+        # The projections' handoffs and certificates those events are about.
+        cursor.execute(
+            "INSERT INTO projections_handoffversion (chain_id, block_from, log_from, block_to, "
+            "handoff_id, lot_id, sender, receiver, quantity, escrow, status, reason) "
+            f"SELECT {chain}, g / 5 + 1, 2, NULL, g / 5, 1 + g % {lots}, "
+            f"({addresses})[1 + g % {len(MEMBERS)}], "
+            f"({addresses})[1 + (g + 1) % {len(MEMBERS)}], 10, "
+            f"({addresses})[1], 'accepted', '' "
+            f"FROM generate_series(2, {events} - 1, 5) g"
+        )
+        co2e = "0x" + b"CO2E_G_PER_UNIT".ljust(32, b"\0").hex()
+        footprint = "0x" + b"FOOTPRINT".ljust(32, b"\0").hex()
+        cursor.execute(
+            "INSERT INTO projections_certificateversion (chain_id, block_from, log_from, "
+            "block_to, certificate_id, subject_kind, subject, certificate_type, issuer, "
+            "document_hash, valid_from, valid_until, claims, revoked, revoke_reason) "
+            f"SELECT {chain}, g / 5 + 1, 3, NULL, g / 5, 1, 1 + g % {lots}, '{footprint}', "
+            f"({addresses})[1 + g % {len(MEMBERS)}], '0x' || md5('d' || g) || md5('D' || g), "
+            "now() - interval '90 days', now() + interval '365 days', "
+            f"jsonb_build_object('{co2e}', (1 + g % 9)::text), false, '' "
+            f"FROM generate_series(3, {events} - 1, 5) g"
         )
         cursor.execute("ANALYZE")
 
@@ -144,6 +189,39 @@ def lake(lake_events: int) -> float:
         files = sum(1 for _ in Path(directory).rglob("*.parquet"))
         print(f"lake_export: {applied} events, {files} Parquet files in {elapsed:.2f} s")
         call_command("verify_lake")
+    return applied / elapsed
+
+
+def warehouse(warehouse_events: int) -> float:
+    """Refresh the warehouse over the first `warehouse_events` events (as the pipeline and
+    `manage.py refresh_warehouse` run it, 5,000 events per transaction); events per
+    second."""
+    from django.conf import settings
+    from django.db import connection
+
+    from webapp.chain.models import ChainEvent, ConsumerCursor
+    from webapp.chain.pipeline import consumer_catch_up
+    from webapp.exports.warehouse.consumer import WarehouseRefresh
+    from webapp.exports.warehouse.schema import TABLES
+
+    ids = ChainEvent.objects.order_by("id").values_list("id", flat=True)
+    until = ids[warehouse_events - 1]
+    # The projections were filled with the events: they are at the head (the warehouse
+    # waits for them).
+    ConsumerCursor.objects.update_or_create(
+        chain_id=settings.CHAIN_ID, name="projections", defaults={"event_id": ids.last()}
+    )
+    began = time.perf_counter()
+    applied = consumer_catch_up(
+        consumer=WarehouseRefresh(), chain_id=settings.CHAIN_ID, until=until, batch=5000
+    )
+    elapsed = time.perf_counter() - began
+    with connection.cursor() as cursor:
+        counts = []
+        for table in TABLES:
+            cursor.execute(f"SELECT count(*) FROM reporting.{table}")
+            counts.append(f"{table} {cursor.fetchone()[0]}")
+    print(f"warehouse_refresh: {applied} events in {elapsed:.2f} s: {', '.join(counts)}")
     return applied / elapsed
 
 
@@ -191,6 +269,7 @@ def main() -> None:
     parser.add_argument("--lots", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=500_000)
     parser.add_argument("--lake-events", type=int, default=100_000)
+    parser.add_argument("--warehouse-events", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args()
 
@@ -209,6 +288,9 @@ def main() -> None:
 
     rate = lake(min(args.lake_events, args.events))
     print(f"lake_export_events_per_s: {rate:.0f}")
+
+    rate = warehouse(min(args.warehouse_events, args.events))
+    print(f"warehouse_refresh_events_per_s: {rate:.0f}")
 
     began = time.perf_counter()
     call_command("reindex_search", verbosity=0)

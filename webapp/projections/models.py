@@ -160,7 +160,11 @@ class CertificateVersion(Version):
     revoke_reason = models.TextField(blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["chain_id", "subject_kind", "subject", "block_to"])]
+        indexes = [
+            models.Index(fields=["chain_id", "subject_kind", "subject", "block_to"]),
+            # a certificate's versions (revocation, the warehouse's lifecycle facts)
+            models.Index(fields=["chain_id", "certificate_id", "block_to"]),
+        ]
 
     def __str__(self) -> str:
         return f"certificate {self.certificate_id} from block {self.block_from}" + (

@@ -165,11 +165,18 @@ def scoped_lots(*, organisation: Organisation) -> list[LotVersion]:
 
 def product_line(meta: LotMetadata | None, lot: LotVersion) -> str:
     """The product line a lot belongs to: its declared line, else GTIN, else name."""
-    if meta is None:
-        return KIND_NAMES.get(lot.kind, "lot")
-    document = meta.document
+    return product_line_of(None if meta is None else meta.document, lot.kind)
+
+
+def product_line_of(document: Mapping[str, Any] | None, kind: int) -> str:
+    """`product_line` from a lot's metadata document (None: no metadata) and kind."""
+    if document is None:
+        return KIND_NAMES.get(kind, "lot")
     return str(
-        document.get("product_line") or document.get("gtin") or meta.name or KIND_NAMES[lot.kind]
+        document.get("product_line")
+        or document.get("gtin")
+        or str(document.get("name", ""))
+        or KIND_NAMES[kind]
     )
 
 

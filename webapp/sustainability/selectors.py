@@ -122,7 +122,9 @@ def lots_figures(
         block = head[0]
     moment = _block_time(chain_id, block)
     edges, closure = _upstream(lot_ids=lot_ids, block=block, chain_id=chain_id)
-    summaries = lot_summaries(lot_ids=sorted(closure), block=block, chain_id=chain_id)
+    summaries = lot_summaries(
+        lot_ids=sorted(closure), block=block, chain_id=chain_id, holders=False
+    )
     transformations = {e.transformation_id for es in edges.values() for e in es} - {None}
     outputs: dict[int, dict[int, int]] = defaultdict(dict)
     for t_id, out_lot, out_qty in TransformationEdge.objects.filter(

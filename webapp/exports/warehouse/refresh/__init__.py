@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from django.db import connection
 
-from contracts.chain.domain import SubjectKind
 from webapp.exports.warehouse.refresh.dimensions import (
     dates_upsert,
     lots_upsert,
@@ -45,7 +44,7 @@ def warehouse_refresh(t: Touched, *, chain_id: int, block: int | None = None) ->
     """Rewrite every row `t` names from the projections as of `block` (None: current)."""
     facts = facts_read(chain_id, t, block)
     lots = t.lots | facts.lots()
-    dates_upsert(e.block_timestamp for e in t.quarantines)
+    dates_upsert(t.times)
     organisations_upsert(
         chain_id,
         t.accounts | facts.accounts() | {str(e.args.get("by", "")) for e in t.quarantines},
@@ -55,7 +54,7 @@ def warehouse_refresh(t: Touched, *, chain_id: int, block: int | None = None) ->
     certificates_upsert(chain_id, facts)
     edges_upsert(chain_id, facts)
     quarantines_insert(chain_id, t.quarantines)
-    certified = {int(c.subject) for c in facts.certificates if c.subject_kind == SubjectKind.LOT}
+    certified = facts.certified_lots()
     roots = t.footprints | certified
     if roots:
         footprints(chain_id, downstream(chain_id, roots), block)

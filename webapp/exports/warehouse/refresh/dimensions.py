@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import Q
-
 from webapp.bulk import server_bound
 from webapp.exports.warehouse.refresh.rows import (
-    as_of,
-    block_times,
+    as_of_sql,
     day_key,
-    first_blocks,
     ids_text,
 )
-from webapp.lots.models import LotMetadata
 from webapp.lots.selectors import KIND_NAMES
 from webapp.organisations.models import Organisation, OrganisationKey
 from webapp.privacy.models import PersonalValue
-from webapp.projections.models import LotVersion
-from webapp.sustainability.dashboard import product_line
+from webapp.sustainability.dashboard import product_line_of
 
 
 def dates_upsert(moments: Iterable[datetime | None]) -> None:
@@ -68,68 +63,86 @@ def organisations_upsert(chain_id: int, accounts: set[str]) -> None:
     )
 
 
+_LOTS = """
+SELECT v.lot_id::text, v.kind, v.creator, v.quantity::text, v.quarantined, v.block_from,
+       f.first, b.timestamp, m.document, coalesce(m.gs1_key, '')
+  FROM projections_lotversion v
+ CROSS JOIN LATERAL (
+       SELECT min(w.block_from) AS first FROM projections_lotversion w
+        WHERE w.chain_id = v.chain_id AND w.lot_id = v.lot_id) f
+  LEFT JOIN chain_block b ON b.chain_id = v.chain_id AND b.number = f.first
+  LEFT JOIN lots_lotmetadata m ON m.chain_id = v.chain_id AND m.lot_id = v.lot_id
+ WHERE v.chain_id = %s AND v.lot_id = ANY(%s::numeric[]) AND {as_of}
+"""
+
+
+def _json(value: Any) -> dict[str, Any] | None:
+    """A jsonb column as Django's connection hands it back (text), decoded."""
+    if value is None:
+        return None
+    found = json.loads(value) if isinstance(value, str) else value
+    return found if isinstance(found, dict) else {}
+
+
 def lots_upsert(chain_id: int, lot_ids: set[int], block: int | None) -> set[str]:
     """Upsert the lots' dimension rows and sealed personal fields; returns their creators."""
-    versions = list(
-        LotVersion.objects.filter(Q(chain_id=chain_id, lot_id__in=sorted(lot_ids)) & as_of(block))
-    )
-    if not versions:
+    if not lot_ids:
         return set()
-    ids = [int(v.lot_id) for v in versions]
-    first = first_blocks(LotVersion, "lot_id", ids, chain_id)
-    times = block_times(chain_id, set(first.values()))
-    metas = {
-        int(m.lot_id): m for m in LotMetadata.objects.filter(chain_id=chain_id, lot_id__in=ids)
-    }
-    columns: dict[str, list[Any]] = {
-        k: []
-        for k in [
-            "lot_id",
-            "kind",
-            "kind_name",
-            "line",
-            "name",
-            "unit",
-            "gs1",
-            "creator",
-            "registered",
-            "at",
-            "day",
-            "quantity",
-            "quarantined",
-            "state",
-        ]
-    }
+    found = server_bound(
+        _LOTS.format(as_of=as_of_sql("v", block)), [chain_id, ids_text(sorted(lot_ids))]
+    )
+    if not found:
+        return set()
+    names = [
+        "lot_id",
+        "kind",
+        "kind_name",
+        "line",
+        "name",
+        "unit",
+        "gs1",
+        "creator",
+        "registered",
+        "at",
+        "day",
+        "quantity",
+        "quarantined",
+        "state",
+    ]
+    columns: dict[str, list[Any]] = {k: [] for k in names}
     personal: list[tuple[int, str, str, str]] = []
-    for v in versions:
-        lot_id = int(v.lot_id)
-        meta = metas.get(lot_id)
-        registered = first.get(lot_id, v.block_from)
-        when = times.get(registered)
-        for name, value in (
-            ("lot_id", str(lot_id)),
-            ("kind", v.kind),
-            ("kind_name", KIND_NAMES.get(v.kind, "lot")),
-            ("line", product_line(meta, v)),
-            ("name", meta.name if meta else ""),
-            ("unit", meta.unit if meta else ""),
-            ("gs1", meta.gs1_key if meta else ""),
-            ("creator", v.creator),
-            ("registered", registered),
-            ("at", when),
-            ("day", day_key(when)),
-            ("quantity", str(int(v.quantity))),
-            ("quarantined", v.quarantined),
-            ("state", v.block_from),
+    times = set()
+    for lot_id, kind, creator, quantity, quarantined, state, first, when, text, gs1 in found:
+        document = _json(text)
+        times.add(when)
+        for name, value in zip(
+            names,
+            (
+                lot_id,
+                kind,
+                KIND_NAMES.get(kind, "lot"),
+                product_line_of(document, kind),
+                str(document.get("name", "")) if document else "",
+                str(document.get("unit", "")) if document else "",
+                gs1,
+                creator,
+                first,
+                when,
+                day_key(when),
+                quantity,
+                quarantined,
+                state,
+            ),
+            strict=True,
         ):
             columns[name].append(value)
-        refs = (meta.document.get("personal") if meta else None) or {}
+        refs = (document.get("personal") if document else None) or {}
         for field_name, ref in sorted(refs.items()) if isinstance(refs, dict) else []:
             if isinstance(ref, dict) and ref.get("subject") and ref.get("commitment"):
                 personal.append(
-                    (lot_id, str(field_name), str(ref["subject"]), str(ref["commitment"]))
+                    (int(lot_id), str(field_name), str(ref["subject"]), str(ref["commitment"]))
                 )
-    dates_upsert(times.values())
+    dates_upsert(times)
     organisations_upsert(chain_id, set(columns["creator"]))
     server_bound(
         """INSERT INTO reporting.dim_lot (chain_id, lot_id, kind, kind_name, product_line,

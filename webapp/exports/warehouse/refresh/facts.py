@@ -4,88 +4,103 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-
-from django.db.models import Q
+from typing import Any
 
 from contracts.chain.domain import SubjectKind
 from webapp.bulk import server_bound
 from webapp.certificates.selectors import certificate_type_name
 from webapp.chain.models import ChainEvent
 from webapp.exports.warehouse.refresh.dimensions import dates_upsert
-from webapp.exports.warehouse.refresh.rows import (
-    as_of,
-    block_times,
-    day_key,
-    first_blocks,
-    ids_text,
-)
+from webapp.exports.warehouse.refresh.rows import as_of_sql, day_key, ids_text
 from webapp.exports.warehouse.refresh.touched import Touched, whole
-from webapp.projections.models import CertificateVersion, HandoffVersion, TransformationEdge
+
+#: A day key (yyyymmdd, UTC) of the block numbered by column `block` (NULL: no such block).
+_DAY = (
+    "(SELECT to_char(b.timestamp AT TIME ZONE 'UTC', 'YYYYMMDD')::int FROM chain_block b "
+    "WHERE b.chain_id = v.chain_id AND b.number = {block})"
+)
+_FIRST = (
+    "(SELECT min(w.block_from) FROM {table} w WHERE w.chain_id = v.chain_id AND w.{key} = v.{key})"
+)
+_HANDOFFS = f"""
+SELECT v.handoff_id::text, v.lot_id::text, v.sender, v.receiver, v.quantity::text, v.status,
+       v.reason, f.first, {_DAY.format(block="f.first")},
+       CASE WHEN v.status <> 'open' THEN v.block_from END,
+       CASE WHEN v.status <> 'open' THEN {_DAY.format(block="v.block_from")} END,
+       v.block_from
+  FROM projections_handoffversion v
+ CROSS JOIN LATERAL (SELECT {_FIRST.format(table="projections_handoffversion", key="handoff_id")}
+                     AS first) f
+ WHERE v.chain_id = %s AND v.handoff_id = ANY(%s::numeric[]) AND {{as_of}}
+"""
+_CERTIFICATES = f"""
+SELECT v.certificate_id::text, v.subject_kind, v.subject::text, v.issuer, v.certificate_type,
+       v.claims, v.valid_from, v.valid_until, f.first, {_DAY.format(block="f.first")},
+       v.revoked, CASE WHEN v.revoked THEN v.block_from END, v.revoke_reason, v.block_from
+  FROM projections_certificateversion v
+ CROSS JOIN LATERAL (SELECT {
+    _FIRST.format(table="projections_certificateversion", key="certificate_id")
+} AS first) f
+ WHERE v.chain_id = %s AND v.certificate_id = ANY(%s::numeric[]) AND {{as_of}}
+"""
+_EDGES = f"""
+SELECT v.transformation_id::text, v.input_lot::text, v.output_lot::text, v.actor,
+       v.input_quantity::text, v.output_quantity::text, v.block_from,
+       {_DAY.format(block="v.block_from")}
+  FROM projections_transformationedge v
+ WHERE v.chain_id = %s AND v.transformation_id = ANY(%s::numeric[]) AND v.block_from <= %s
+"""
+_NO_BLOCK = 2**62
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    return [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
 
 @dataclass
 class Facts:
-    """Projection rows for the facts of a batch, read before the dimensions are written
-    (they name the lots and accounts the dimensions must hold)."""
+    """Projection rows for the facts of a batch (as tuples, in the order of the SELECTs
+    above), read before the dimensions are written: they name the lots and accounts the
+    dimensions must hold."""
 
-    handoffs: list[HandoffVersion]
-    handoff_first: dict[int, int]
-    certificates: list[CertificateVersion]
-    certificate_first: dict[int, int]
-    edges: list[TransformationEdge]
+    handoffs: list[tuple[Any, ...]]
+    certificates: list[tuple[Any, ...]]
+    edges: list[tuple[Any, ...]]
 
     def lots(self) -> set[int]:
-        found = {int(h.lot_id) for h in self.handoffs}
-        found |= {int(c.subject) for c in self.certificates if c.subject_kind == SubjectKind.LOT}
+        found = {int(h[1]) for h in self.handoffs}
+        found |= {int(c[2]) for c in self.certificates if c[1] == SubjectKind.LOT}
         for e in self.edges:
-            found |= {int(e.input_lot), int(e.output_lot)}
+            found |= {int(e[1]), int(e[2])}
         return found
 
     def accounts(self) -> set[str]:
-        found = {h.sender for h in self.handoffs} | {h.receiver for h in self.handoffs}
-        found |= {c.issuer for c in self.certificates}
-        return found | {e.actor for e in self.edges}
+        found = {h[2] for h in self.handoffs} | {h[3] for h in self.handoffs}
+        found |= {c[3] for c in self.certificates}
+        return found | {e[3] for e in self.edges}
+
+    def certified_lots(self) -> set[int]:
+        return {int(c[2]) for c in self.certificates if c[1] == SubjectKind.LOT}
 
 
 def facts_read(chain_id: int, t: Touched, block: int | None) -> Facts:
-    handoffs = list(
-        HandoffVersion.objects.filter(
-            Q(chain_id=chain_id, handoff_id__in=sorted(t.handoffs)) & as_of(block)
+    def read(sql: str, ids: set[int], *extra: Any) -> list[tuple[Any, ...]]:
+        if not ids:
+            return []
+        return server_bound(
+            sql.format(as_of=as_of_sql("v", block)), [chain_id, ids_text(sorted(ids)), *extra]
         )
-    )
-    certificates = list(
-        CertificateVersion.objects.filter(
-            Q(chain_id=chain_id, certificate_id__in=sorted(t.certificates)) & as_of(block)
-        )
-    )
-    edges = TransformationEdge.objects.filter(
-        chain_id=chain_id, transformation_id__in=sorted(t.transformations)
-    )
-    if block is not None:
-        edges = edges.filter(block_from__lte=block)
+
     return Facts(
-        handoffs=handoffs,
-        handoff_first=first_blocks(
-            HandoffVersion, "handoff_id", [int(h.handoff_id) for h in handoffs], chain_id
-        ),
-        certificates=certificates,
-        certificate_first=first_blocks(
-            CertificateVersion,
-            "certificate_id",
-            [int(c.certificate_id) for c in certificates],
-            chain_id,
-        ),
-        edges=list(edges),
+        handoffs=read(_HANDOFFS, t.handoffs),
+        certificates=read(_CERTIFICATES, t.certificates),
+        edges=read(_EDGES, t.transformations, _NO_BLOCK if block is None else block),
     )
 
 
 def handoffs_upsert(chain_id: int, facts: Facts) -> None:
-    rows = facts.handoffs
-    if not rows:
+    if not facts.handoffs:
         return
-    initiated = [facts.handoff_first.get(int(h.handoff_id), h.block_from) for h in rows]
-    closed = [None if h.status == "open" else h.block_from for h in rows]
-    times = block_times(chain_id, set(initiated) | {b for b in closed if b is not None})
     server_bound(
         """INSERT INTO reporting.fact_handoff (chain_id, handoff_id, lot_key, sender_key,
                receiver_key, quantity, status, reason, initiated_block, initiated_date_key,
@@ -106,34 +121,21 @@ def handoffs_upsert(chain_id: int, facts: Facts) -> None:
                   closed_block = EXCLUDED.closed_block,
                   closed_date_key = EXCLUDED.closed_date_key,
                   state_block = EXCLUDED.state_block""",
-        [
-            chain_id,
-            ids_text(h.handoff_id for h in rows),
-            ids_text(h.lot_id for h in rows),
-            [h.sender for h in rows],
-            [h.receiver for h in rows],
-            ids_text(h.quantity for h in rows),
-            [h.status for h in rows],
-            [h.reason for h in rows],
-            initiated,
-            [day_key(times.get(b)) for b in initiated],
-            closed,
-            [None if b is None else day_key(times.get(b)) for b in closed],
-            [h.block_from for h in rows],
-            chain_id,
-            chain_id,
-            chain_id,
-        ],
+        [chain_id, *_columns(facts.handoffs, 12), chain_id, chain_id, chain_id],
     )
 
 
+def _claims(value: Any) -> dict[str, Any]:
+    """A jsonb column as Django's connection hands it back (text), decoded."""
+    found = json.loads(value) if isinstance(value, str) else value
+    return found if isinstance(found, dict) else {}
+
+
 def certificates_upsert(chain_id: int, facts: Facts) -> None:
-    rows = facts.certificates
-    if not rows:
+    if not facts.certificates:
         return
-    issued = [facts.certificate_first.get(int(c.certificate_id), c.block_from) for c in rows]
-    revoked = [c.block_from if c.revoked else None for c in rows]
-    times = block_times(chain_id, set(issued))
+    (ids, kinds, subjects, issuers, types, claims, starts, ends, issued, issued_days, revoked,
+     revoked_blocks, reasons, states) = _columns(facts.certificates, 14)  # fmt: skip
     server_bound(
         """INSERT INTO reporting.fact_certificate (chain_id, certificate_id, subject_kind,
                subject, lot_key, issuer_key, certificate_type, claims, valid_from,
@@ -158,23 +160,23 @@ def certificates_upsert(chain_id: int, facts: Facts) -> None:
                   state_block = EXCLUDED.state_block""",
         [
             chain_id,
-            ids_text(c.certificate_id for c in rows),
-            [c.subject_kind for c in rows],
-            ids_text(c.subject for c in rows),
-            [c.issuer for c in rows],
-            [certificate_type_name(c.certificate_type) for c in rows],
+            ids,
+            kinds,
+            subjects,
+            issuers,
+            [certificate_type_name(t) for t in types],
             [
-                json.dumps({certificate_type_name(k): str(v) for k, v in c.claims.items()})
-                for c in rows
+                json.dumps({certificate_type_name(k): str(v) for k, v in _claims(c).items()})
+                for c in claims
             ],
-            [c.valid_from for c in rows],
-            [c.valid_until for c in rows],
+            starts,
+            ends,
             issued,
-            [day_key(times.get(b)) for b in issued],
-            [c.revoked for c in rows],
+            issued_days,
             revoked,
-            [c.revoke_reason for c in rows],
-            [c.block_from for c in rows],
+            revoked_blocks,
+            reasons,
+            states,
             chain_id,
             int(SubjectKind.LOT),
             chain_id,
@@ -183,10 +185,8 @@ def certificates_upsert(chain_id: int, facts: Facts) -> None:
 
 
 def edges_upsert(chain_id: int, facts: Facts) -> None:
-    rows = facts.edges
-    if not rows:
+    if not facts.edges:
         return
-    times = block_times(chain_id, {e.block_from for e in rows})
     server_bound(
         """INSERT INTO reporting.fact_transformation_edge (chain_id, transformation_id,
                input_lot_key, output_lot_key, actor_key, input_quantity, output_quantity,
@@ -202,20 +202,7 @@ def edges_upsert(chain_id: int, facts: Facts) -> None:
              JOIN reporting.dim_organisation a ON a.chain_id = %s AND a.account = t.actor
            ON CONFLICT (chain_id, transformation_id, input_lot_key, output_lot_key)
            DO NOTHING""",
-        [
-            chain_id,
-            ids_text(e.transformation_id for e in rows),
-            ids_text(e.input_lot for e in rows),
-            ids_text(e.output_lot for e in rows),
-            [e.actor for e in rows],
-            ids_text(e.input_quantity for e in rows),
-            ids_text(e.output_quantity for e in rows),
-            [e.block_from for e in rows],
-            [day_key(times.get(e.block_from)) for e in rows],
-            chain_id,
-            chain_id,
-            chain_id,
-        ],
+        [chain_id, *_columns(facts.edges, 8), chain_id, chain_id, chain_id],
     )
 
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from django.db.models import Q
-
 from webapp.bulk import server_bound
-from webapp.exports.warehouse.refresh.rows import as_of, ids_text
-from webapp.projections.models import LotVersion
+from webapp.exports.warehouse.refresh.rows import as_of_sql, ids_text
 from webapp.provenance.selectors import MAX_DEPTH
 from webapp.sustainability.selectors import lots_figures
 
@@ -42,10 +39,12 @@ def footprints(chain_id: int, lot_ids: set[int], block: int | None) -> int:
     if not lot_ids:
         return 0
     existing = sorted(
-        int(i)
-        for i in LotVersion.objects.filter(
-            Q(chain_id=chain_id, lot_id__in=sorted(lot_ids)) & as_of(block)
-        ).values_list("lot_id", flat=True)
+        int(r[0])
+        for r in server_bound(
+            "SELECT v.lot_id FROM projections_lotversion v WHERE v.chain_id = %s "
+            f"AND v.lot_id = ANY(%s::numeric[]) AND {as_of_sql('v', block)}",
+            [chain_id, ids_text(sorted(lot_ids))],
+        )
     )
     figures = lots_figures(lot_ids=existing, block=block, chain_id=chain_id) if existing else {}
     rows = [figures[i] for i in existing if i in figures]

@@ -1,40 +1,17 @@
-"""Reading projection rows as of a block, and the small conversions every table needs."""
+"""Projection rows as of a block in SQL, and the small conversions every table needs."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
-
-from django.db.models import Min, Q
-
-from webapp.chain.models import Block
 
 
-def as_of(block: int | None) -> Q:
+def as_of_sql(alias: str, block: int | None) -> str:
+    """`as_of` in SQL, for the versions of table `alias`."""
     if block is None:
-        return Q(block_to__isnull=True)
-    return Q(block_from__lte=block) & (Q(block_to__isnull=True) | Q(block_to__gt=block))
-
-
-def first_blocks(model: Any, key: str, ids: Iterable[int], chain_id: int) -> dict[int, int]:
-    return {
-        int(k): int(b)
-        for k, b in model.objects.filter(chain_id=chain_id, **{f"{key}__in": list(ids)})
-        .values(key)
-        .annotate(first=Min("block_from"))
-        .values_list(key, "first")
-    }
-
-
-def block_times(chain_id: int, numbers: set[int]) -> dict[int, datetime]:
-    if not numbers:
-        return {}
-    return dict(
-        Block.objects.filter(chain_id=chain_id, number__in=numbers).values_list(
-            "number", "timestamp"
-        )
-    )
+        return f"{alias}.block_to IS NULL"
+    b = int(block)
+    return f"{alias}.block_from <= {b} AND ({alias}.block_to IS NULL OR {alias}.block_to > {b})"
 
 
 def day_key(moment: datetime | None) -> int | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from webapp.chain.models import ChainEvent
@@ -29,6 +30,7 @@ class Touched:
     footprints: set[int] = field(default_factory=set)  # before the downstream closure
     quarantines: list[ChainEvent] = field(default_factory=list)
     accounts: set[str] = field(default_factory=set)
+    times: set[datetime] = field(default_factory=set)  # of the events' blocks
 
 
 def whole(value: Any) -> int | None:
@@ -45,6 +47,7 @@ def _numbers(value: Any) -> set[int]:
 def touched(events: Sequence[ChainEvent]) -> Touched:
     found = Touched()
     for event in events:
+        found.times.add(event.block_timestamp)
         args = event.args if isinstance(event.args, dict) else {}
         for name in _LOT_ARGS:
             found.lots |= _numbers(args.get(name))
