@@ -99,7 +99,7 @@ bench-gas: install ## Print gas per operation and the handoff/ERC-1155 ratio
 bench-ingest: install services ## Print signed MQTT readings ingested per second (two shards, a private Mosquitto)
 	$(PY) bench/ingest.py
 
-bench-export: install services ## Print lake export events/s, search reindex rows/s and search p50/p95 over 100k lots and 500k events
+bench-export: install services ## Print lake export and warehouse refresh events/s, search reindex rows/s, GraphQL lineage and search p50/p95 over 100k lots and 500k events
 	$(PY) bench/export.py
 
 lock: ## Re-resolve the lock files from pyproject.toml (runtime, then development on top of it; hashed)

@@ -30,6 +30,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import sys
@@ -225,6 +226,111 @@ def warehouse(warehouse_events: int) -> float:
     return applied / elapsed
 
 
+LINEAGE_QUERY = """query ($id: ID!) { lot(id: $id) {
+  figures { footprintGPerUnit footprintComplete }
+  upstream(depth: 3) {
+    nodes { distance lot { id kind quantity certificates { certificateType status } } }
+    edges { parent child kind parentQuantity } } } }"""
+
+
+def lineage_fill(base: int) -> int:
+    """A 100-lot lineage beside the filled lots: a product made of 9 components, each made
+    of 10 certified raw lots (one footprint certificate each); returns the product's id."""
+    from django.conf import settings
+
+    from contracts.chain.domain import ascii32
+    from webapp.lots.models import LotMetadata
+    from webapp.projections.models import (
+        Balance,
+        CertificateVersion,
+        LotVersion,
+        TransformationEdge,
+    )
+
+    chain = settings.CHAIN_ID
+    maker = address(1)
+    at = {"chain_id": chain, "block_from": 1, "log_from": 0}
+    product, components = base, [base + 1 + i for i in range(9)]
+    raws = {c: [base + 100 + 10 * i + j for j in range(10)] for i, c in enumerate(components)}
+    kinds = {product: 3, **{c: 2 for c in components}}
+    kinds.update({r: 1 for rs in raws.values() for r in rs})
+    LotVersion.objects.bulk_create(
+        LotVersion(**at, lot_id=i, kind=k, creator=maker, quantity=1000,
+                   metadata_hash="0x" + "00" * 32, gs1_key_hash="0x" + "00" * 32)
+        for i, k in kinds.items()
+    )  # fmt: skip
+    Balance.objects.bulk_create(Balance(**at, lot_id=i, holder=maker, quantity=1000) for i in kinds)
+    LotMetadata.objects.bulk_create(
+        LotMetadata(chain_id=chain, lot_id=i, document={"name": f"Lineage lot {i}", "unit": "g"},
+                    metadata_hash="0x" + "00" * 32)
+        for i in kinds
+    )  # fmt: skip
+    edges = [(c, product, 100) for c in components]
+    edges += [(r, c, 100) for c, rs in raws.items() for r in rs]
+    TransformationEdge.objects.bulk_create(
+        TransformationEdge(**at, transformation_id=base + n, actor=maker,
+                           input_lot=source, input_quantity=quantity, output_lot=out,
+                           output_quantity=1000, process_hash="0x" + "00" * 32)
+        for n, out in enumerate([product, *components])
+        for source, target, quantity in edges
+        if target == out
+    )  # fmt: skip
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    CertificateVersion.objects.bulk_create(
+        CertificateVersion(**at, certificate_id=base + n, subject_kind=1, subject=r,
+                           certificate_type="0x" + ascii32("CARBON_FOOTPRINT").hex(),
+                           issuer=address(2), document_hash="0x" + "00" * 32,
+                           valid_from=now - timedelta(days=400),
+                           valid_until=now + timedelta(days=365),
+                           claims={"0x" + ascii32("CO2E_G_PER_UNIT").hex(): 3})
+        for n, r in enumerate(sorted(r for rs in raws.values() for r in rs))
+    )  # fmt: skip
+    return product
+
+
+def graphql_lineage(runs: int, base: int) -> tuple[list[float], int]:
+    """Time `runs` GraphQL queries of a 100-lot lineage with its certificates and the
+    product's figures (as a member with a read-only token, through Django's test client
+    and the hub's whole stack); milliseconds, and the SQL queries one of them took."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext, setup_test_environment
+
+    from webapp.organisations.models import Organisation
+    from webapp.organisations.services import api_token_create
+
+    setup_test_environment()
+    product = lineage_fill(base)
+    token, _ = api_token_create(
+        organisation=Organisation.objects.get(slug="refinery"), name="bench", scope="read"
+    )
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    body = json.dumps({"query": LINEAGE_QUERY, "variables": {"id": str(product)}})
+
+    def ask() -> dict[str, Any]:
+        response = client.post("/graphql", body, content_type="application/json")
+        assert response.status_code == 200, response.content[:300]
+        answer: dict[str, Any] = response.json()
+        assert "errors" not in answer, answer["errors"]
+        return answer
+
+    answer = ask()  # warm
+    nodes = answer["data"]["lot"]["upstream"]["nodes"]
+    assert len(nodes) == 99, len(nodes)
+    assert answer["data"]["lot"]["figures"]["footprintComplete"] is True
+    connection.queries_log.clear()  # a full log (DEBUG) would capture nothing
+    with CaptureQueriesContext(connection) as captured:
+        ask()
+    times = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        ask()
+        times.append((time.perf_counter() - began) * 1000)
+    return times, len(captured.captured_queries)
+
+
 def search(queries: int, lots: int) -> dict[str, list[float]]:
     """Time `queries` searches; milliseconds per query kind."""
     from webapp.exports.search.selectors import search_find, search_request
@@ -271,6 +377,7 @@ def main() -> None:
     parser.add_argument("--lake-events", type=int, default=100_000)
     parser.add_argument("--warehouse-events", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--graphql-runs", type=int, default=50)
     args = parser.parse_args()
 
     recreate_database(os.environ["DATABASE_URL"])
@@ -296,6 +403,11 @@ def main() -> None:
     call_command("reindex_search", verbosity=0)
     rows = SearchEntry.objects.count()
     print(f"search_reindex_rows_per_s: {rows / (time.perf_counter() - began):.0f} ({rows} rows)")
+
+    lineage, statements = graphql_lineage(args.graphql_runs, base=args.lots * 10)
+    print(f"graphql_lineage_queries: {statements} SQL statements per query (100 lots)")
+    print(f"graphql_lineage_p50_ms: {percentile(lineage, 0.5):.1f}")
+    print(f"graphql_lineage_p95_ms: {percentile(lineage, 0.95):.1f}")
 
     times = search(args.queries, args.lots)
     for kind, values in sorted(times.items()):

@@ -298,6 +298,8 @@ CELERY_BEAT_SCHEDULE = {
     "resume-epcis-captures": {"task": "workers.tasks.resume_epcis_captures", "schedule": 60.0},
     "streams-deliver": {"task": "streams.deliver", "schedule": 2.0},
     "monitoring-silence": {"task": "workers.tasks.monitoring_silence", "schedule": 60.0},
+    # hourly, writing once a day: the first run after midnight (UTC) takes the snapshot
+    "lake-snapshots": {"task": "workers.tasks.lake_snapshots", "schedule": 3600.0},
 }
 #: Captured EPCIS events are anchored in Merkle batches of at most this many events, or
 #: sooner once the oldest waited this long (`webapp.epcis.anchoring`).

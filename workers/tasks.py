@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.utils import timezone
 from requests.exceptions import ConnectionError as NodeUnreachable
 from requests.exceptions import Timeout
@@ -15,6 +16,8 @@ from webapp.chain.pipeline import chain_sync
 from webapp.epcis.anchoring import epcis_anchor as epcis_anchor_run
 from webapp.epcis.capture import capture_job_run as epcis_capture_run
 from webapp.epcis.capture import capture_jobs_resume
+from webapp.exports.lake.snapshots import snapshot_personal_values, snapshot_projections
+from webapp.exports.lake.storage import lake_open
 from webapp.imports import services as imports
 from webapp.monitoring.anchoring import readings_anchor as readings_anchor_run
 from webapp.monitoring.rules import silence_evaluate
@@ -172,6 +175,17 @@ def streams_deliver() -> int:
     """Deliver what is due for every active subscription, webhooks and EPCIS query
     subscriptions (each on its own: one that fails never holds up the others)."""
     return streams_deliver_due() + epcis_subscriptions_deliver_due()
+
+
+@app.task(ignore_result=True)
+def lake_snapshots() -> int:
+    """Today's snapshots of the projections and sealed personal values, once a day (a
+    no-op without a lake, or once today's are written)."""
+    if not settings.LAKE_URL:
+        return 0
+    lake, day = lake_open(settings.LAKE_URL), timezone.now().date()
+    written = snapshot_personal_values(lake, day=day)
+    return written + sum(snapshot_projections(lake, day=day, chain_id=settings.CHAIN_ID).values())
 
 
 @app.task(ignore_result=True)

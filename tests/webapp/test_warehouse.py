@@ -51,6 +51,10 @@ def lake_dir(settings: Any, tmp_path: Path) -> Path:
     return tmp_path / "lake"
 
 
+def lots_now() -> dict[int, LotVersion]:
+    return {int(v.lot_id): v for v in LotVersion.objects.filter(block_to=None)}
+
+
 def rows(sql: str) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(sql)
@@ -138,6 +142,29 @@ def test_the_star_schema_holds_the_product_and_the_dashboards_numbers(
     )
     assert warehouse == lake
     assert len(warehouse) == 2  # mine -> refinery (two lots), refinery -> distributor
+
+    # The day's snapshots of the projections, as of the mirror's head, listed in manifests.
+    call_command("export_lake", snapshots=True)
+    snapshot = f"{lake_dir}/snapshots/v1/{{}}/date=*/*.parquet"
+    lots = dict(
+        con.execute(
+            f"SELECT lot_id, quantity FROM read_parquet('{snapshot.format('lots')}')"
+        ).fetchall()
+    )
+    assert lots == {str(i): str(v.quantity) for i, v in lots_now().items()}
+    figures = dict(
+        con.execute(
+            f"SELECT lot_id, footprint_g_per_unit FROM read_parquet('{snapshot.format('figures')}')"
+        ).fetchall()
+    )
+    assert figures[str(c)] == "6.667"
+    handed = con.execute(
+        f"SELECT count(*) FROM read_parquet('{snapshot.format('handoffs')}') "
+        "WHERE status = 'accepted'"
+    ).fetchone()
+    assert handed == (3,)
+    call_command("verify_lake")
+    call_command("export_lake", snapshots=True)  # the day's snapshot is taken: kept as is
 
 
 def test_a_rebuild_gives_the_same_warehouse_and_shows_its_progress(

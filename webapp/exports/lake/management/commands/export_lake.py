@@ -11,7 +11,7 @@ from webapp.chain.models import ChainEvent, ConsumerCursor
 from webapp.chain.pipeline import consumer_catch_up
 from webapp.exports.lake.consumer import NAME, LakeExport
 from webapp.exports.lake.models import LakeExportProgress
-from webapp.exports.lake.snapshots import snapshot_personal_values
+from webapp.exports.lake.snapshots import snapshot_personal_values, snapshot_projections
 from webapp.exports.lake.storage import lake_open
 
 
@@ -70,5 +70,8 @@ class Command(BaseCommand):
         row.save(update_fields=["finished", "updated_at"])
         self.stdout.write(f"lake export: {done}/{total} events")
         if options["snapshots"]:
-            rows = snapshot_personal_values(lake_open(settings.LAKE_URL), day=timezone.now().date())
-            self.stdout.write(f"snapshots: {rows} sealed personal values")
+            lake, day = lake_open(settings.LAKE_URL), timezone.now().date()
+            rows = snapshot_personal_values(lake, day=day)
+            tables = snapshot_projections(lake, day=day, chain_id=chain_id)
+            written = ", ".join(f"{n} {r}" for n, r in tables.items()) or "none new"
+            self.stdout.write(f"snapshots: {rows} sealed personal values; projections: {written}")
