@@ -195,6 +195,33 @@ def _candidates(rows: QuerySet[SearchEntry]) -> tuple[list[dict[str, Any]], bool
     return found[:MATCH_CAP], len(found) > MATCH_CAP
 
 
+def _candidates_both(
+    rows: QuerySet[SearchEntry], wanted: dict[str, str]
+) -> tuple[tuple[list[dict[str, Any]], bool], tuple[list[dict[str, Any]], bool]]:
+    """`_candidates` of the matches and of the matches that fit `wanted`, in one
+    statement (PostgreSQL): a materialized CTE of the matches, which both lists read only
+    as far as they need."""
+    fields = (*_CANDIDATE_FIELDS, "rank")
+    sql, params = rows.order_by().values(*fields).query.sql_with_params()
+    quote = connection.ops.quote_name
+    fit = " AND ".join(f"m.{quote(column)} = %s" for column in wanted)
+    names = ", ".join(f"m.{quote(f)}" for f in fields)
+    statement = (
+        f"WITH m AS MATERIALIZED ({sql}) "
+        f"(SELECT 1, {names} FROM m LIMIT {MATCH_CAP + 1}) UNION ALL "
+        f"(SELECT 2, {names} FROM m WHERE {fit} LIMIT {MATCH_CAP + 1})"
+    )
+    found: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [*params, *wanted.values()])
+        for part, *values in cursor.fetchall():
+            found[part].append(dict(zip(fields, values, strict=True)))
+    return (
+        (found[1][:MATCH_CAP], len(found[1]) > MATCH_CAP),
+        (found[2][:MATCH_CAP], len(found[2]) > MATCH_CAP),
+    )
+
+
 def _order(candidate: dict[str, Any]) -> tuple[Any, ...]:
     """Best match first, then the newest, then by kind and key (a stable order)."""
     when = candidate["occurred_at"]
@@ -223,7 +250,12 @@ def search_find(*, scope: StockScope, request: SearchRequest) -> SearchPage:
     def fits(candidate: dict[str, Any], *, ignoring: str = "") -> bool:
         return all(candidate[c] == v for c, v in wanted.items() if c != ignoring)
 
-    everything, more_overall = _candidates(matched)
+    if wanted and connection.vendor == "postgresql":
+        # One statement for both candidate lists: the matches are computed once (the
+        # visibility of a member's lots built once), read as far as each list needs.
+        (everything, more_overall), narrowed = _candidates_both(matched, wanted)
+    else:
+        (everything, more_overall), narrowed = _candidates(matched), None
     facets = {}
     for facet, column in columns.items():
         counts: dict[str, int] = {}
@@ -232,7 +264,7 @@ def search_find(*, scope: StockScope, request: SearchRequest) -> SearchPage:
                 counts[candidate[column]] = counts.get(candidate[column], 0) + 1
         facets[facet] = dict(sorted(counts.items()))
     if wanted and more_overall:  # looked for again: the cap applies within the facets
-        chosen, more = _candidates(matched.filter(**wanted))
+        chosen, more = narrowed or _candidates(matched.filter(**wanted))
     else:  # every match is among the candidates already
         chosen, more = [c for c in everything if fits(c)], more_overall
     chosen.sort(key=_order)

@@ -55,17 +55,23 @@ class StockScope:
         held = Balance.objects.filter(chain_id=chain_id, holder__in=mine, quantity__gt=0).values(
             "lot_id"
         )
-        handed = HandoffVersion.objects.filter(
-            Q(sender__in=mine) | Q(receiver__in=mine), chain_id=chain_id
-        ).values("lot_id")
+        # Sent and offered apart: each reads its own index (an OR of the two scans the
+        # whole table).
+        handoffs = HandoffVersion.objects.filter(chain_id=chain_id)
+        sent = handoffs.filter(sender__in=mine).values("lot_id")
+        offered = handoffs.filter(receiver__in=mine).values("lot_id")
         carried = BundleContent.objects.filter(
-            Q(bundle_id__in=held) | Q(bundle_id__in=handed) | Q(bundle_id__in=created),
+            Q(bundle_id__in=held)
+            | Q(bundle_id__in=sent)
+            | Q(bundle_id__in=offered)
+            | Q(bundle_id__in=created),
             chain_id=chain_id,
         ).values("lot_id")
         return (
             Q(lot_id__in=created)
             | Q(lot_id__in=held)
-            | Q(lot_id__in=handed)
+            | Q(lot_id__in=sent)
+            | Q(lot_id__in=offered)
             | Q(lot_id__in=carried)
         )
 
