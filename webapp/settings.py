@@ -453,6 +453,24 @@ DEFAULT_EXCEPTION_REPORTER_FILTER = "webapp.security.SecretHidingExceptionReport
 # --- input bounds at the edge (numbers in webapp/limits.py): NUL characters refused before
 # any view, uploads capped while they stream in, API JSON parsed with a size and depth cap.
 MIDDLEWARE.insert(1, "webapp.edge.RefuseNulBytes")
+# First of all: every request's id and latency, whatever answers it.
+MIDDLEWARE.insert(0, "webapp.telemetry.RequestObserved")
+
+#: "json": one JSON object per log line with the request and operation ids (production's
+#: default); "text": plain lines (development's).
+LOG_FORMAT = env_str("PROVENANT_LOG_FORMAT", "json" if PRODUCTION else "text")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"PROVENANT_LOG_FORMAT={LOG_FORMAT!r} should be json or text.")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {"()": "webapp.telemetry.JsonLogFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "root": {"handlers": ["console"], "level": env_str("PROVENANT_LOG_LEVEL", "INFO")},
+}
 FILE_UPLOAD_HANDLERS = [
     "webapp.documents.uploads.UploadSizeCap",
     "django.core.files.uploadhandler.MemoryFileUploadHandler",

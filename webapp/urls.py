@@ -13,6 +13,8 @@ urlpatterns = [
     path("epcis/", include("webapp.api.epcis.query_urls")),
     path("epcis/", include("webapp.api.epcis.capture_urls")),
     path("health/indexer", health.IndexerHealthView.as_view(), name="indexer-health"),
+    path("health/live", health.live, name="health-live"),
+    path("health/ready", health.ready, name="health-ready"),
     path("metrics", health.metrics, name="metrics"),
     path("", include("webapp.resolver.urls")),
     path("", include("webapp.passport.urls")),

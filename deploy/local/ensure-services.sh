@@ -15,9 +15,12 @@ command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || need_apt+=(
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 # The HSM key-store tests use SoftHSM2 through PKCS#11.
 [ -e /usr/lib/softhsm/libsofthsm2.so ] || need_apt+=(softhsm2)
+# The alert and recording rules (deploy/monitoring) are checked and unit-tested with promtool.
+command -v promtool >/dev/null || need_apt+=(prometheus)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing ${need_apt[*]}"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+  # RUNLEVEL=1: a package's service (prometheus) is installed, not started
+  apt-get update -qq && RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
 fi
 
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then

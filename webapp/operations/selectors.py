@@ -10,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Min, QuerySet
 from django.utils import timezone
 
 from contracts.chain.domain import SubjectKind
@@ -74,6 +74,30 @@ def operations_stuck(*, older_than_seconds: float | None = None) -> dict[int, di
     for row in rows:
         stuck.setdefault(row["chain_id"], {str(s): 0 for s in IN_FLIGHT})[row["status"]] = row["n"]
     return stuck
+
+
+def operations_by_status() -> dict[int, dict[str, int]]:
+    """Per chain, how many operations are in each status."""
+    counts: dict[int, dict[str, int]] = {}
+    for chain_id, status, n in (
+        Operation.objects.values("chain_id", "status")
+        .annotate(n=Count("id"))
+        .values_list("chain_id", "status", "n")
+    ):
+        counts.setdefault(chain_id, {})[status] = n
+    return counts
+
+
+def oldest_queued_seconds() -> dict[int, float]:
+    """Per chain, the age of the oldest operation still queued (chains with none left out)."""
+    now = timezone.now()
+    return {
+        chain_id: max(0.0, (now - oldest).total_seconds())
+        for chain_id, oldest in Operation.objects.filter(status=Operation.Status.QUEUED)
+        .values("chain_id")
+        .annotate(oldest=Min("created_at"))
+        .values_list("chain_id", "oldest")
+    }
 
 
 def operation_reason_for_user(reason: str) -> str:

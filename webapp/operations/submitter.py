@@ -49,6 +49,7 @@ from webapp.operations.references import references_check
 from webapp.operations.selectors import operations_in_flight
 from webapp.operations.services import operation_fail
 from webapp.organisations.keys import signing_key
+from webapp.telemetry import OPERATION_ID, backend_of, signing_observed
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,14 @@ def _short(exc: BaseException) -> str:
 
 def operation_send(*, operation_id: UUID | str) -> Operation:
     """Sign and send one queued operation; a no-op for any other status."""
+    token = OPERATION_ID.set(str(operation_id))  # in every log line on the way
+    try:
+        return _operation_send(operation_id)
+    finally:
+        OPERATION_ID.reset(token)
+
+
+def _operation_send(operation_id: UUID | str) -> Operation:
     operation = Operation.objects.select_related("organisation").get(id=operation_id)
     if operation.status != Operation.Status.QUEUED:
         return operation
@@ -224,7 +233,8 @@ def _sign_and_send(
         log.warning("operation %s cannot be built: %r", operation.id, exc)
         _fail(operation, f"the transaction could not be built ({_short(exc)})")
         return operation
-    raw = store.sign_transaction(tx)
+    with signing_observed(backend_of(store)):
+        raw = store.sign_transaction(tx)
     operation.nonce = nonce
     operation.raw_transaction = "0x" + raw.hex()
     operation.transaction_hash = "0x" + keccak(raw).hex()

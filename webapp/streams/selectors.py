@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Max, QuerySet
+from django.db.models import Count, Max, QuerySet
 
 from contracts.chain.events import event_specs
 from webapp.chain.models import ChainEvent, Checkpoint, ConsumerCursor
@@ -207,6 +207,14 @@ def event_types_known() -> list[str]:
     """The names of the events the system's contracts emit, and the alert events
     (`webapp.streams.alerts`), which a subscription gets only when it names them."""
     return sorted({spec.name for spec in event_specs().values()}) + list(ALERT_EVENT_TYPES)
+
+
+def messages_by_status() -> dict[str, int]:
+    """Formed messages not yet acknowledged: pending (due or retrying) and dead letters."""
+    counts = dict(
+        Message.objects.values("status").annotate(n=Count("id")).values_list("status", "n")
+    )
+    return {status: counts.get(status, 0) for status in Message.Status.values}
 
 
 def subscriptions_active() -> bool:

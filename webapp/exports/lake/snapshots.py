@@ -181,7 +181,9 @@ def snapshot_projections(lake: Lake, *, day: date, chain_id: int) -> dict[str, i
         if snapshot_taken(lake, name, day):
             continue
         rows = _rows(sql, chain_id)
-        columns = list(zip(*rows, strict=True)) if rows else [[] for _ in schema.names[2:]]
+        columns: list[Any] = (
+            list(zip(*rows, strict=True)) if rows else [[] for _ in schema.names[2:]]
+        )
         data = {"chain_id": [chain_id] * len(rows), "as_of_block": [block] * len(rows)}
         data.update({f: list(c) for f, c in zip(schema.names[2:], columns, strict=True)})
         table = pa.Table.from_pydict(data, schema=schema)
