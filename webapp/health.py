@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import logging
 
+import requests
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import View
 
 from webapp.chain.selectors import IndexerHealth, consumer_states, indexer_health
+from webapp.chain.validators import signer_metrics
 from webapp.operations.selectors import (
     oldest_queued_seconds,
     operations_by_status,
@@ -86,8 +88,27 @@ def metrics(request: HttpRequest) -> HttpResponse:
     )
     for status, count in sorted(messages_by_status().items()):
         lines.append(f'provenant_stream_messages{{status="{status}"}} {count}')
+    if settings.CHAIN_POA:
+        _validator_lines(lines)
     body = "\n".join(lines) + "\n"
     return HttpResponse(body.encode() + process_metrics(), content_type="text/plain; version=0.0.4")
+
+
+def _validator_lines(lines: list[str]) -> None:
+    """Per validator, from the node: blocks proposed among the last 100, and the last."""
+    try:
+        signers = signer_metrics(settings.CHAIN_RPC_URL)
+    except requests.RequestException as exc:
+        log.warning("metrics: the node gave no signer metrics: %r", exc)
+        return
+    for name, attribute, help_text in (
+        ("proposed_blocks", "proposed_blocks", "Blocks the validator proposed of the last 100"),
+        ("last_proposed_block", "last_proposed_block", "The last block the validator proposed"),
+    ):
+        _gauge(lines, f"provenant_validator_{name}", help_text)
+        for s in signers:
+            value = getattr(s, attribute)
+            lines.append(f'provenant_validator_{name}{{validator="{s.validator}"}} {value}')
 
 
 def _indexer_lines(lines: list[str], chains: list[IndexerHealth]) -> None:

@@ -135,6 +135,9 @@ MEDIA_ROOT = Path(env_str("PROVENANT_MEDIA_DIR", str(DATA_DIR / "media")))
 
 # --- chain and indexer
 CHAIN_RPC_URL = chain_settings.rpc_url()
+#: A proof-of-authority chain (Besu QBFT; PROVENANT_POA_CHAIN): /metrics then also reports
+#: each validator's proposals (`qbft_getSignerMetrics`).
+CHAIN_POA = chain_settings.poa_chain()
 #: The chain this deployment serves; operations are queued for it even while the node is down.
 CHAIN_ID = env_int("PROVENANT_CHAIN_ID", chain_settings.LOCAL_CHAIN_ID, minimum=1)
 #: Blocks an event must be buried under before it is mirrored (0: QBFT's instant finality).
