@@ -291,6 +291,31 @@ else:
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
+#: "split": each kind of work has its own queue, so each can have its own workers
+#: (deploy/production runs one worker per queue); "single" (the default): one queue, and
+#: one worker does everything (the demo, `make worker`, the tests).
+WORKER_QUEUES = env_str("PROVENANT_CELERY_QUEUES", "single")
+if WORKER_QUEUES not in ("single", "split"):
+    raise ImproperlyConfigured(f"PROVENANT_CELERY_QUEUES={WORKER_QUEUES!r}: single or split.")
+#: The queues of the "split" mode, each with the tasks it carries.
+WORKER_QUEUE_TASKS = {
+    # signing and sending operations (per-sender nonce locks make many workers safe)
+    "submission": ["workers.tasks.submit_operation", "workers.tasks.track_operation",
+                   "workers.tasks.sweep_operations"],
+    # the chain mirror and its consumers, anchoring batches, silent-device checks
+    "chain": ["workers.tasks.index_chain", "workers.tasks.epcis_anchor",
+              "workers.tasks.readings_anchor", "workers.tasks.monitoring_silence"],
+    # webhooks and subscription deliveries
+    "deliveries": ["streams.deliver"],
+    # long batch work: imports, EPCIS captures, lake snapshots
+    "exports": ["workers.tasks.import_validate", "workers.tasks.import_submit",
+                "workers.tasks.resume_imports", "workers.tasks.epcis_capture",
+                "workers.tasks.resume_epcis_captures", "workers.tasks.lake_snapshots"],
+}  # fmt: skip
+if WORKER_QUEUES == "split":
+    CELERY_TASK_ROUTES = {
+        task: {"queue": queue} for queue, tasks in WORKER_QUEUE_TASKS.items() for task in tasks
+    }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "index-chain": {"task": "workers.tasks.index_chain", "schedule": 2.0},

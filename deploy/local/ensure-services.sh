@@ -17,6 +17,8 @@ command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || need_apt+=(
 [ -e /usr/lib/softhsm/libsofthsm2.so ] || need_apt+=(softhsm2)
 # The alert and recording rules (deploy/monitoring) are checked and unit-tested with promtool.
 command -v promtool >/dev/null || need_apt+=(prometheus)
+# `make prod-smoke` (and its test) runs the production stack behind Debian's nginx.
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing ${need_apt[*]}"
   # RUNLEVEL=1: a package's service (prometheus) is installed, not started
