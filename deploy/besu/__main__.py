@@ -1,0 +1,5 @@
+import sys
+
+from deploy.besu.cli import main
+
+sys.exit(main())
