@@ -14,10 +14,12 @@ help: ## List the targets
 
 install: $(PY_STAMP) $(NPM_STAMP) ## Install Python (requirements.lock + requirements-dev.lock, hashed) and npm (package-lock.json) dependencies
 
-$(PY_STAMP): requirements.lock requirements-dev.lock pyproject.toml
+$(PY_STAMP): requirements.lock requirements-dev.lock deploy/azure/requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.9
 	$(VENV)/bin/uv pip install --quiet --python $(PY) --require-hashes -r requirements-dev.lock
+	# the infrastructure program's SDKs, for its mock tests (never in the runtime install)
+	$(VENV)/bin/uv pip install --quiet --python $(PY) --require-hashes -r deploy/azure/requirements.lock
 	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
 	touch $@
 
@@ -109,6 +111,8 @@ lock: ## Re-resolve the lock files from pyproject.toml (runtime, then developmen
 	$(VENV)/bin/uv pip compile pyproject.toml --prerelease=if-necessary --generate-hashes -q -o requirements.lock
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --prerelease=if-necessary --generate-hashes -q \
 		-c requirements.lock -o requirements-dev.lock
+	$(VENV)/bin/uv pip compile deploy/azure/requirements.in --generate-hashes -q \
+		-c requirements-dev.lock -o deploy/azure/requirements.lock
 
 clean: ## Remove the virtualenv, node_modules and local chain state (var/)
 	rm -rf $(VENV) node_modules var .pytest_cache .mypy_cache .ruff_cache
