@@ -121,6 +121,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+#: A PostgreSQL read replica for reads that tolerate lag (webapp/db_router.py); empty:
+#: every read goes to the primary.
+REPLICA_DATABASE_URL = env_str("PROVENANT_REPLICA_DATABASE_URL", "")
+if REPLICA_DATABASE_URL:
+    DATABASES["replica"] = database_from_url(REPLICA_DATABASE_URL)
+    # the tests read the replica as the primary itself
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["webapp.db_router.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en"

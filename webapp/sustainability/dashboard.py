@@ -33,6 +33,7 @@ from django.utils import timezone
 from contracts.chain.domain import LotKind
 from webapp import formatting
 from webapp.chain.models import Block
+from webapp.db_router import lag_tolerant
 from webapp.lots.models import LotMetadata
 from webapp.lots.selectors import KIND_CODES, KIND_NAMES
 from webapp.lots.selectors.scope import sees_all_stock, stock_scope
@@ -221,6 +222,7 @@ def _amount(total: int, unit: str | None) -> str:
     )
 
 
+@lag_tolerant  # reporting: may trail the chain by the replica's lag
 def dashboard(*, organisation: Organisation, filters: Filters | None = None) -> Dashboard:
     """Every table of the dashboard under `filters`, computed from one shared roll-up."""
     filters = filters or Filters()

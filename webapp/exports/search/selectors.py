@@ -22,6 +22,7 @@ from django.db import connection
 from django.db.models import F, Q, QuerySet
 from django.urls import reverse
 
+from webapp.db_router import lag_tolerant
 from webapp.exports.search.models import KINDS, SearchEntry
 from webapp.lots.selectors.scope import StockScope
 
@@ -234,6 +235,7 @@ def _order(candidate: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
+@lag_tolerant  # a search may trail the chain by the replica's lag
 def search_find(*, scope: StockScope, request: SearchRequest) -> SearchPage:
     """One page of what `scope` may find for the request, best match first, with counts
     per facet value over the matches (each facet counted with the other filters applied).
