@@ -220,9 +220,9 @@ def _node() -> str:
 
 def _key_store() -> str:
     from webapp.organisations.keys import signing_key
-    from webapp.organisations.models import Organisation
+    from webapp.organisations.selectors import operator_with_key
 
-    operator = Organisation.objects.filter(is_operator=True).exclude(address="").first()
+    operator = operator_with_key()
     if operator is None:
         return "ok (no operator key yet)"
     store = signing_key(operator, operator.address)  # opens it: a file, a token, a vault

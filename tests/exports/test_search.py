@@ -223,6 +223,24 @@ def test_reindex_resumes_after_a_kill(world: dict[str, Any]) -> None:
     assert SearchEntry.objects.filter(kind="organisation").count() == 4
 
 
+def test_a_running_reindex_shows_its_progress_per_kind(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[str, int, int]] = []
+    real = index.index_lots
+
+    def watched(lot_ids: Any, **kwargs: Any) -> int:
+        cursor = ReindexCursor.objects.get(kind="lot")  # what the admin's line shows
+        seen.append((cursor.kind, cursor.indexed, cursor.total))
+        return real(lot_ids, **kwargs)
+
+    monkeypatch.setattr(index, "index_lots", watched)
+    call_command("reindex_search", verbosity=0, batch=1, kind=["lot"])
+    total = seen[0][2]
+    assert total >= 2
+    assert seen == [("lot", done, total) for done in range(total)]
+
+
 def test_organisation_renames_reach_the_index(world: dict[str, Any]) -> None:
     refinery = world["refinery"]
     refinery.name = "Kamoto Refinery"

@@ -36,6 +36,11 @@ def organisation_names() -> dict[str, str]:
     return names
 
 
+def operator_with_key() -> Organisation | None:
+    """The consortium operator, once it has a signing key (None before)."""
+    return Organisation.objects.filter(is_operator=True).exclude(address="").first()
+
+
 def organisations_by_slugs(slugs: list[str]) -> list[Organisation]:
     """The organisations with these slugs, in the order given (unknown slugs left out)."""
     found = {o.slug: o for o in Organisation.objects.filter(slug__in=slugs)}

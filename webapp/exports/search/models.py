@@ -44,11 +44,15 @@ class SearchEntry(models.Model):
 
 
 class ReindexCursor(models.Model):
-    """How far `reindex_search` got, per kind, so a killed run resumes."""
+    """How far `reindex_search` got, per kind, so a killed run resumes (and the admin
+    shows a running rebuild's progress)."""
 
     kind = models.CharField(max_length=16, unique=True)
     last = models.CharField(max_length=100, blank=True)
     done = models.BooleanField(default=False)
+    indexed = models.BigIntegerField(default=0)  # rows of the kind walked so far
+    total = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
         return f"{self.kind} after {self.last or 'the start'}"

@@ -81,8 +81,11 @@ class Command(BaseCommand):
                     continue
                 rows = rows.order_by(column)
                 remaining = rows.filter(**{f"{column}__gt": cursor.last}) if cursor.last else rows
-                task = progress.add_task(f"{kind}s", total=rows.count())
-                progress.update(task, completed=rows.count() - remaining.count())
+                cursor.total = rows.count()
+                cursor.indexed = cursor.total - remaining.count()
+                cursor.save(update_fields=["total", "indexed", "updated_at"])
+                task = progress.add_task(f"{kind}s", total=cursor.total)
+                progress.update(task, completed=cursor.indexed)
                 while True:
                     chunk = list(remaining[:batch])
                     if not chunk:
@@ -90,7 +93,8 @@ class Command(BaseCommand):
                     with transaction.atomic():
                         total += write(chunk)
                         cursor.last = str(getattr(chunk[-1], column))
-                        cursor.save(update_fields=["last"])
+                        cursor.indexed += len(chunk)
+                        cursor.save(update_fields=["last", "indexed", "updated_at"])
                     progress.advance(task, len(chunk))
                     remaining = rows.filter(**{f"{column}__gt": getattr(chunk[-1], column)})
                 cursor.done = True
