@@ -432,7 +432,11 @@ CONTENT_SECURITY_POLICY = {
     "form-action": "'self'",
 }
 #: Path prefixes whose pages need a looser directive: Swagger UI styles its elements inline.
-CONTENT_SECURITY_POLICY_PATHS = {"/api/docs/": {"style-src": "'self' 'unsafe-inline'"}}
+CONTENT_SECURITY_POLICY_PATHS = {
+    "/api/docs/": {"style-src": "'self' 'unsafe-inline'"},
+    # GraphiQL (development only) embeds its fonts in its style sheet
+    "/graphql": {"font-src": "'self' data:"},
+}
 
 # Accounts: Django's password validators (the invitation's set-password page and
 # member_invite apply them), and sign-in throttling (webapp/portal/login_throttle.py).

@@ -81,6 +81,13 @@ def test_a_session_post_needs_the_csrf_token(orgs: dict[str, Organisation], grap
     fine = person.get("/graphql", {"query": "{ lot(id: 1) { id kind } }"})
     assert fine.status_code == 200
     assert fine.json()["data"]["lot"] == {"id": "1", "kind": "raw_material"}
+    # with the token, a session's JSON POST is answered (GraphiQL posts this way)
+    person.get("/accounts/login/")  # sets the CSRF cookie
+    token = person.cookies["csrftoken"].value
+    body = json.dumps({"query": "{ lot(id: 1) { id } }"})
+    posted = person.post("/graphql", body, content_type="application/json", HTTP_X_CSRFTOKEN=token)
+    assert posted.status_code == 200, posted.content
+    assert posted.json()["data"]["lot"] == {"id": "1"}
 
 
 def test_a_read_only_token_may_query_over_post(orgs: dict[str, Organisation], graph: Graph) -> None:
@@ -277,3 +284,30 @@ def test_pages_are_bounded_and_unexpected_failures_are_masked(
     assert masked.status_code == 200
     assert masked.json()["errors"][0]["message"] == "Unexpected error."
     assert "secret" not in masked.content.decode()
+
+
+def test_graphiql_is_served_in_development_only_from_the_sites_own_files(
+    orgs: dict[str, Organisation], settings: Any
+) -> None:
+    person = Client()
+    assert person.login(username="mine-clerk", password=PASSWORD)
+    settings.DEBUG = True
+    page = person.get("/graphql", HTTP_ACCEPT="text/html")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "graphql/graphiql-init.js" in html
+    assert "https://" not in html  # no CDN: the CSP allows the site's own scripts only
+    for name, kind in (("react.js", "javascript"), ("graphiql.js", "javascript"),
+                       ("graphiql.css", "css")):  # fmt: skip
+        asset = person.get(f"/graphql/assets/{name}")
+        assert asset.status_code == 200
+        assert kind in asset["Content-Type"]
+    assert person.get("/graphql/assets/package.json").status_code == 404
+    anonymous = Client().get("/graphql", HTTP_ACCEPT="text/html")
+    assert anonymous.status_code == 401  # signed-in developers only
+
+    settings.DEBUG = False
+    assert person.get("/graphql/assets/react.js").status_code == 404
+    assert (
+        "graphiql-init.js" not in person.get("/graphql", HTTP_ACCEPT="text/html").content.decode()
+    )

@@ -1,5 +1,8 @@
 from django.urls import path
 
-from webapp.graphql.views import hub_view
+from webapp.graphql.views import graphiql_asset, hub_view
 
-urlpatterns = [path("", hub_view, name="graphql")]
+urlpatterns = [
+    path("", hub_view, name="graphql"),
+    path("/assets/<str:name>", graphiql_asset, name="graphiql-asset"),
+]

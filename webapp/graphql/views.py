@@ -8,18 +8,22 @@ token (or person): 429 past it. Without credentials: 401; a person outside any
 organisation or a session POST without CSRF: 403. Both answers have the GraphQL error
 shape.
 
-GraphiQL is off: it loads its scripts from a CDN, which the Content-Security-Policy
-(`webapp.security`) forbids and the project does not depend on. Use any GraphQL client
-against `/graphql`, or introspect the committed `webapp/graphql/schema.graphql`.
+GraphiQL: in development (DEBUG), a signed-in person opening `/graphql` in a browser gets
+GraphiQL, its scripts served from the npm packages in node_modules (never a CDN: the
+Content-Security-Policy allows the site's own scripts only). In production there is none:
+use any GraphQL client against `/graphql`, or introspect the committed
+`webapp/graphql/schema.graphql`.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+from pathlib import Path
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.conf import settings
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
@@ -51,12 +55,19 @@ def _refusal(status: int, message: str, code: str) -> JsonResponse:
 def _principal(request: HttpRequest) -> Request | None:
     """The request as DRF sees it once authenticated (`user`: an ApiClient or a person;
     `auth`: the token), or None. Raises DRF's authentication exceptions."""
+    found: tuple[Any, Any] | None
     if request.headers.get("Authorization"):
         as_read = copy.copy(request)
         as_read.method = "GET"  # no mutations here: every request is a read
         found = ApiTokenAuthentication().authenticate(Request(as_read))
     else:
-        found = SessionAuthentication().authenticate(Request(request))
+        # DRF's SessionAuthentication, with its CSRF check run on Django's request: on a
+        # DRF request the check would parse the JSON body (and fail: the hub parses it).
+        person: Any = getattr(request, "user", None)
+        found = None
+        if person is not None and person.is_active:
+            SessionAuthentication().enforce_csrf(request)  # type: ignore[arg-type]
+            found = (person, None)
     if found is None:
         return None
     drf = Request(request)
@@ -107,6 +118,9 @@ class HubView(GraphQLView):
         if organisation is None:
             return _refusal(403, "This account does not belong to an organisation.", "FORBIDDEN")
         self.organisation = organisation
+        # GraphiQL for a signed-in developer, in development only (its scripts come from
+        # node_modules through `graphiql_asset`, never a CDN).
+        self.graphql_ide = "graphiql" if settings.DEBUG else None
         return super().dispatch(request, *args, **kwargs)
 
     def get_context(  # type: ignore[override]  # strawberry types the context as None
@@ -121,3 +135,23 @@ class HubView(GraphQLView):
 
 
 hub_view = HubView.as_view(schema=schema)
+
+#: GraphiQL's files in node_modules (npm packages graphiql, react, react-dom).
+GRAPHIQL_ASSETS = {
+    "react.js": ("react/umd/react.production.min.js", "text/javascript"),
+    "react-dom.js": ("react-dom/umd/react-dom.production.min.js", "text/javascript"),
+    "graphiql.js": ("graphiql/graphiql.min.js", "text/javascript"),
+    "graphiql.css": ("graphiql/graphiql.min.css", "text/css"),
+}
+
+
+def graphiql_asset(request: HttpRequest, name: str) -> FileResponse:
+    """One of GraphiQL's files, in development only (404 otherwise, or when npm's packages
+    are not installed)."""
+    if not settings.DEBUG or name not in GRAPHIQL_ASSETS:
+        raise Http404("GraphiQL is served in development only.")
+    relative, content_type = GRAPHIQL_ASSETS[name]
+    path = Path(settings.BASE_DIR) / "node_modules" / relative
+    if not path.is_file():
+        raise Http404(f"{relative} is missing: run `npm ci`.")
+    return FileResponse(path.open("rb"), content_type=content_type)
