@@ -38,9 +38,19 @@ class SearchOutput(serializers.Serializer[object]):
 
 PARAMETERS = [
     OpenApiParameter("q", str, required=True, description="Text, an id or a GS1 key (≤ 200)"),
-    OpenApiParameter("type", str, enum=["lot", "certificate", "organisation", "event"]),
+    OpenApiParameter(
+        "type",
+        str,
+        enum=["", "lot", "certificate", "organisation", "event"],
+        description="Empty or absent: every type",
+    ),
     OpenApiParameter("organisation", str, description="An organisation's slug"),
-    OpenApiParameter("status", str, enum=["active", "quarantined", "valid", "revoked"]),
+    OpenApiParameter(
+        "status",
+        str,
+        enum=["", "active", "quarantined", "valid", "revoked"],
+        description="Empty or absent: any status",
+    ),
     OpenApiParameter("from", str, description="YYYY-MM-DD"),
     OpenApiParameter("to", str, description="YYYY-MM-DD"),
     OpenApiParameter("page", int),
