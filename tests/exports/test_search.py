@@ -247,3 +247,28 @@ def test_organisation_renames_reach_the_index(world: dict[str, Any]) -> None:
     refinery.save()
     index.index_organisations([refinery])
     assert search(world["mine"], q="kamoto")["count"] == 1
+
+
+def test_documents_are_found_by_name_and_hash_by_their_uploader_only(
+    world: dict[str, Any], settings: Any, tmp_path: Any
+) -> None:
+    from webapp.documents.services import document_upload
+
+    settings.MEDIA_ROOT = tmp_path
+    report = document_upload(
+        organisation=world["mine"],
+        name="Assay report Kolwezi.pdf",
+        content=b"%PDF assay of the ore",
+        content_type="application/pdf",
+    )
+    body = search(world["mine"], q="assay")
+    assert [(r["type"], r["title"]) for r in body["results"]] == [
+        ("document", "Assay report Kolwezi.pdf")
+    ]
+    assert body["results"][0]["link"] == f"/documents/{report.sha256}"
+    assert search(world["mine"], q=report.sha256[:16], type="document")["count"] == 1
+    assert search(world["refinery"], q="assay")["count"] == 0  # another member's document
+    assert search(world["auditor"], q="assay")["count"] == 1
+    assert search(world["mine"], q="ore")["count"] == 0  # the content is never indexed
+    report.delete()
+    assert search(world["mine"], q="assay")["count"] == 0

@@ -41,7 +41,7 @@ PARAMETERS = [
     OpenApiParameter(
         "type",
         str,
-        enum=["", "lot", "certificate", "organisation", "event"],
+        enum=["", "lot", "certificate", "organisation", "event", "document"],
         description="Empty or absent: every type",
     ),
     OpenApiParameter("organisation", str, description="An organisation's slug"),

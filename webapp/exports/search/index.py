@@ -16,6 +16,7 @@ from django.db import connection
 from contracts.chain.domain import SubjectKind
 from webapp.bulk import server_bound
 from webapp.chain.models import ChainEvent
+from webapp.documents.models import Document
 from webapp.exports.search.models import SearchEntry
 from webapp.formatting.labels import certificate_type_label
 from webapp.lots.models import LotMetadata
@@ -170,6 +171,27 @@ def index_organisations(
         )
         for o in organisations
         if o.address
+    ]
+    return _save(entries)
+
+
+def index_documents(documents: Iterable[Document], *, chain_id: int | None = None) -> int:
+    """Documents' metadata (name, type, size, SHA-256 — never their content), found by the
+    organisation that uploaded them (and the consortium-wide readers)."""
+    chain_id = chain_id or settings.CHAIN_ID
+    entries = [
+        SearchEntry(
+            chain_id=chain_id,
+            kind="document",
+            key=str(d.pk),
+            title=d.name[:300],
+            body=f"{d.content_type} document, {d.size} bytes",
+            keys=f"{d.sha256} 0x{d.sha256} {d.name}".lower(),
+            organisation=d.uploaded_by.slug,
+            occurred_at=d.uploaded_at,
+            issuer=d.uploaded_by.address,
+        )
+        for d in documents
     ]
     return _save(entries)
 

@@ -1,5 +1,6 @@
 """The search index: one row per thing a person can find (lot, certificate, organisation,
-chain event), rebuilt from the projections and the event store, never the source of truth.
+chain event, document's metadata), rebuilt from the projections, the event store and the
+documents, never the source of truth.
 
 Rows hold only what the portal shows in clear: sealed personal fields are never copied in,
 so forgetting a data subject leaves nothing of theirs to find.
@@ -12,7 +13,7 @@ from django.db import models
 
 from webapp.fields import Uint256Field
 
-KINDS = ("lot", "certificate", "organisation", "event")
+KINDS = ("lot", "certificate", "organisation", "event", "document")
 
 
 class SearchEntry(models.Model):

@@ -150,7 +150,7 @@ def visible_entries(*, scope: StockScope) -> QuerySet[SearchEntry]:
     return entries.filter(
         Q(kind="organisation")
         | about_lots
-        | Q(kind="certificate", issuer__in=sorted(scope.addresses))
+        | Q(kind__in=["certificate", "document"], issuer__in=sorted(scope.addresses))
     )
 
 
@@ -171,6 +171,9 @@ def _link(entry: SearchEntry) -> str:
         return reverse("portal:lot", args=[int(entry.lot_id or 0)])
     if entry.kind == "certificate":
         return reverse("portal:revocation-impact", args=[int(entry.key)])
+    if entry.kind == "document":
+        sha256 = entry.keys.split()[0] if entry.keys else ""
+        return reverse("portal:document", args=[sha256])
     if entry.kind == "organisation":
         return f"{reverse('portal:lots')}?holder={entry.key}"
     return ""

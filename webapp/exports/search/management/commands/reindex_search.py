@@ -16,6 +16,7 @@ from django.db import transaction
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from webapp.chain.models import ChainEvent
+from webapp.documents.models import Document
 from webapp.exports.search import index
 from webapp.exports.search.models import KINDS, ReindexCursor
 from webapp.lots.selectors.scope import current_lots
@@ -33,6 +34,11 @@ def _sources(chain_id: int) -> dict[str, tuple[Any, str, Callable[[list[Any]], i
             Organisation.objects.exclude(address=""),
             "slug",
             lambda rows: index.index_organisations(rows, chain_id=chain_id),
+        ),
+        "document": (
+            Document.objects.select_related("uploaded_by"),
+            "id",
+            lambda rows: index.index_documents(rows, chain_id=chain_id),
         ),
         "lot": (
             current_lots(chain_id),
