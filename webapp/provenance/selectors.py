@@ -224,9 +224,11 @@ def lot_summaries(
     block: int | None = None,
     chain_id: int | None = None,
     holders: bool = True,
+    names: bool = True,
 ) -> dict[int, LotSummary]:
     """Lot state, holders and certificates for many lots in four queries (now or as of);
-    without `holders`, their `holders` stay empty and the query for them is left out."""
+    without `holders` (or `names`), their holders (or name and unit) stay empty and the
+    query for them is left out."""
     chain_id = chain_id or settings.CHAIN_ID
 
     def as_of(rows: Q) -> Q:
@@ -235,15 +237,19 @@ def lot_summaries(
         return rows & Q(block_from__lte=block) & (Q(block_to__isnull=True) | Q(block_to__gt=block))
 
     ids = Q(chain_id=chain_id, lot_id__in=lot_ids)
-    names = {
-        int(m.lot_id): m
-        for m in LotMetadata.objects.filter(chain_id=chain_id, lot_id__in=lot_ids).only(
-            "lot_id", "document"
-        )
-    }
+    metadata = (
+        {
+            int(m.lot_id): m
+            for m in LotMetadata.objects.filter(chain_id=chain_id, lot_id__in=lot_ids).only(
+                "lot_id", "document"
+            )
+        }
+        if names
+        else {}
+    )
     summaries: dict[int, LotSummary] = {}
     for lot in LotVersion.objects.filter(as_of(ids)):
-        meta = names.get(int(lot.lot_id))
+        meta = metadata.get(int(lot.lot_id))
         summaries[int(lot.lot_id)] = LotSummary(
             lot_id=int(lot.lot_id),
             kind=lot.kind,

@@ -123,7 +123,7 @@ def lots_figures(
     moment = _block_time(chain_id, block)
     edges, closure = _upstream(lot_ids=lot_ids, block=block, chain_id=chain_id)
     summaries = lot_summaries(
-        lot_ids=sorted(closure), block=block, chain_id=chain_id, holders=False
+        lot_ids=sorted(closure), block=block, chain_id=chain_id, holders=False, names=False
     )
     transformations = {e.transformation_id for es in edges.values() for e in es} - {None}
     outputs: dict[int, dict[int, int]] = defaultdict(dict)
