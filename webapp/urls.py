@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from webapp import health
+from webapp.graphql.views import graphiql_asset
 from webapp.portal.login_throttle import ThrottledLoginView
 
 urlpatterns = [
@@ -10,6 +11,8 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include("webapp.api.urls")),
     path("graphql", include("webapp.graphql.urls")),
+    # GraphiQL's files, in development only
+    path("graphql/assets/<str:name>", graphiql_asset, name="graphiql-asset"),
     path("epcis/", include("webapp.api.epcis.query_urls")),
     path("epcis/", include("webapp.api.epcis.capture_urls")),
     path("health/indexer", health.IndexerHealthView.as_view(), name="indexer-health"),

@@ -1,8 +1,5 @@
 from django.urls import path
 
-from webapp.graphql.views import graphiql_asset, hub_view
+from webapp.graphql.views import hub_view
 
-urlpatterns = [
-    path("", hub_view, name="graphql"),
-    path("/assets/<str:name>", graphiql_asset, name="graphiql-asset"),
-]
+urlpatterns = [path("", hub_view, name="graphql")]
