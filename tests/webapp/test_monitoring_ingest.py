@@ -334,3 +334,57 @@ def test_a_batch_from_many_devices_is_stored_in_a_fixed_number_of_queries() -> N
     assert set(pallet_1.values_list("lot_id", flat=True)) == {101, 201}
     assert AnchoredReading.objects.count() == SensorReading.objects.count()
     assert [d.last_seq for d in Device.objects.order_by("device_id")] == [42] * 8
+
+
+def test_a_reading_that_breaks_a_hook_is_refused_alone_and_the_shard_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django.db import OperationalError
+
+    from webapp.monitoring import services
+    from webapp.monitoring.ingest import Incoming, readings_ingest_isolated
+
+    keys = {name: DeviceKey("p256") for name in ("pallet-1", "pallet-2", "pallet-bad")}
+    org = organisation("alpha", 0xA1)
+    for i, (device_id, key) in enumerate(keys.items()):
+        device_register(
+            organisation=org, device_id=device_id, key_type=key.kind,
+            public_key=key.public_pem, lot_ids=[lot_on_mirror(300 + i)],
+        )  # fmt: skip
+
+    def breaks_on(device_id: str, error: type[Exception]) -> Any:
+        def hook(rows: Any) -> None:
+            if any(r.device_id == device_id for r in rows):
+                raise error("the rule cannot read this reading")
+
+        return hook
+
+    monkeypatch.setattr(
+        services,
+        "_readings_hooks",
+        [*services._readings_hooks, breaks_on("pallet-bad", ValueError)],
+    )
+    incoming = [
+        Incoming(json.dumps(key.sign(reading(device_id, seq))), "alpha", device_id)
+        for seq in (1, 2)
+        for device_id, key in keys.items()
+    ]
+    outcomes = readings_ingest_isolated(incoming)
+    assert [(o.device, o.seq, o.reason) for o in outcomes] == [
+        (device_id, seq, "store_failed" if device_id == "pallet-bad" else "")
+        for seq in (1, 2)
+        for device_id in keys
+    ]
+    stored = sorted(SensorReading.objects.values_list("device_id", "device_seq"))
+    assert stored == [("pallet-1", 1), ("pallet-1", 2), ("pallet-2", 1), ("pallet-2", 2)]
+    bad = Device.objects.get(device_id="pallet-bad")
+    assert (bad.rejected, bad.last_seq) == ({"store_failed": 2}, 0)
+
+    # An unavailable database is not a reading's fault: the batch raises, unacknowledged.
+    monkeypatch.setattr(services, "_readings_hooks", [breaks_on("pallet-1", OperationalError)])
+    again = [
+        Incoming(json.dumps(keys["pallet-1"].sign(reading("pallet-1", 3))), "alpha", "pallet-1")
+    ]
+    with pytest.raises(OperationalError):
+        readings_ingest_isolated(again)
+    assert SensorReading.objects.filter(device_id="pallet-1").count() == 2

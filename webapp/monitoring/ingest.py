@@ -13,6 +13,7 @@ for the reason.
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from psycopg.types.json import Jsonb
@@ -38,6 +39,10 @@ from webapp.monitoring.payload import (
 from webapp.monitoring.services import Measurement, sensor_readings_record_many
 
 SIX_PLACES = Decimal("0.000001")
+log = logging.getLogger(__name__)
+#: The database is unavailable (not a reading's fault): the batch is not acknowledged and
+#: comes again.
+UNAVAILABLE = (OperationalError, InterfaceError)
 
 
 @dataclass(frozen=True)
@@ -255,3 +260,40 @@ def readings_ingest(incoming: Sequence[Incoming], *, now: datetime | None = None
         if touched:
             _devices_update(list(touched.values()))
     return outcomes
+
+
+def readings_ingest_isolated(
+    incoming: Sequence[Incoming], *, now: datetime | None = None
+) -> list[Outcome]:
+    """`readings_ingest`, except that a batch failing for a reason of its own (a rule or
+    anchoring hook raising on one reading) is split in halves until the failing readings
+    are found: those are refused as "store_failed" (counted on their device, logged), the
+    others stored. One bad reading never stalls the shard its organisation shares with
+    others. An unavailable database still raises: the batch waits and comes again."""
+    try:
+        return readings_ingest(incoming, now=now)
+    except UNAVAILABLE:
+        raise
+    except Exception:
+        if len(incoming) > 1:
+            half = len(incoming) // 2
+            return readings_ingest_isolated(incoming[:half], now=now) + readings_ingest_isolated(
+                incoming[half:], now=now
+            )
+        log.exception("a reading could not be stored: refused as store_failed")
+        return [_store_failed(incoming[0])]
+
+
+def _store_failed(item: Incoming) -> Outcome:
+    (reading,), (outcome,) = _parse([item])
+    device_id = outcome.device or (reading.device if reading is not None else "")
+    with transaction.atomic():
+        device = (
+            Device.objects.select_for_update()
+            .filter(organisation__slug=item.organisation, device_id=device_id)
+            .first()
+        )
+        if device is not None:
+            device.rejected["store_failed"] = device.rejected.get("store_failed", 0) + 1
+            device.save(update_fields=["rejected"])
+    return Outcome(device_id, outcome.seq, "store_failed")

@@ -37,7 +37,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from webapp.monitoring.broker import INGEST_TOPIC
-from webapp.monitoring.ingest import Incoming, readings_ingest
+from webapp.monitoring.ingest import Incoming, readings_ingest_isolated
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ class ReadingSubscriber:
             sender = topic_sender(message.topic)
             if sender is not None and self.mine(sender):
                 incoming.append(Incoming(message.payload, sender[0], topic_device=sender[1]))
-        outcomes = readings_ingest(incoming)
+        outcomes = readings_ingest_isolated(incoming)
         accepted = sum(1 for o in outcomes if o.accepted)
         self.accepted += accepted
         self.rejected += len(outcomes) - accepted

@@ -68,6 +68,7 @@ REASONS = {
     "replayed_old": "replayed old reading: older than the acceptance window",
     "duplicate": "duplicate: this sequence number was already accepted",
     "out_of_order": "the sequence number is not above the last one accepted",
+    "store_failed": "it could not be stored: storing it failed (see the ingest's log)",
 }
 
 #: How far ahead of the server's clock a reading's time may be, and how old it may be.

@@ -31,7 +31,7 @@ from webapp.monitoring.devices import (
     devices_of,
     mqtt_topic,
 )
-from webapp.monitoring.ingest import Incoming, readings_ingest
+from webapp.monitoring.ingest import Incoming, readings_ingest_isolated
 from webapp.monitoring.models import Device
 from webapp.monitoring.payload import REASONS
 
@@ -220,7 +220,9 @@ class ReadingsApi(WriteView):
         self.idempotency_key(request)  # a retried batch: its readings answer "duplicate"
         data = self.parse(self.InputSerializer, request)
         slug = acting_organisation(request).slug
-        outcomes = readings_ingest([Incoming(raw=r, organisation=slug) for r in data["readings"]])
+        outcomes = readings_ingest_isolated(
+            [Incoming(raw=r, organisation=slug) for r in data["readings"]]
+        )
         body = [
             {
                 "device": o.device,
