@@ -7,7 +7,7 @@ PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: worker index verify bench-indexer bench-trace bench-signing services help install contracts contracts-check node deploy seed demo test test-fast test-unit test-chain test-integration lint bench-gas bench-ingest bench-export prod-smoke lock clean
+.PHONY: worker index verify bench-indexer bench-trace bench-signing services help install contracts contracts-check node deploy seed demo test test-fast test-unit test-chain test-integration lint bench-gas bench-ingest bench-export bench-e2e prod-smoke lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -103,6 +103,9 @@ bench-ingest: install services ## Print signed MQTT readings ingested per second
 
 bench-export: install services ## Print lake export and warehouse refresh events/s, search reindex rows/s, GraphQL lineage and search p50/p95 over 100k lots and 500k events
 	$(PY) bench/export.py
+
+bench-e2e: install services ## Print end-to-end handoffs/s through the production stack, confirm latency and its breakdown, against raw transfers on the same node
+	$(PY) bench/e2e.py
 
 prod-smoke: install services ## Start the production stack (gunicorn, nginx with TLS, one Celery worker per queue, beat, a Besu-like node) and smoke-test it over HTTPS
 	$(PY) -m deploy.production.smoke

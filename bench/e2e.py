@@ -1,0 +1,215 @@
+"""End to end: handoffs pushed through the production stack as partners push them, against
+plain transfers on the same node.
+
+Starts the stack of `make prod-smoke` (`deploy/production/smoke.py`: gunicorn behind nginx
+with TLS, one Celery worker per queue, beat, PostgreSQL, a private Redis, anvil with
+1-second blocks and zero fees), adds a second member (the receiver), registers --lots lots
+through the API, then --clients partner clients (threads, one HTTPS session each, with
+idempotency keys) hand every lot to the receiver, which accepts each handoff as soon as it
+is confirmed. Timed: from the first handoff sent to the last acceptance confirmed in the
+mirror.
+
+Prints ``e2e_handoffs_per_s`` (initiate + accept, confirmed), ``confirm_latency_p50/p95/
+p99_s`` (each operation: API 202 → "confirmed"), where an operation's time goes (median
+seconds queued → submitted: pre-flight, nonce lock, signing, sending; submitted → mined;
+mined → confirmed: the mirror), then ``raw_transfers_per_s``: --raw pre-signed plain
+transfers sent to the same node as fast as it takes them, until all are mined. Last line
+``e2e_vs_raw: R``.
+
+    python bench/e2e.py [--lots 40] [--clients 8] [--raw 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import sys
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import itertools
+
+import requests
+from eth_account import Account
+from web3 import Web3
+
+from bench.stats import percentile
+from deploy.production.smoke import (
+    BIN,
+    CHAIN_ID,
+    SmokeFailed,
+    Stack,
+    _lots_contract,
+    _register,
+    _wait,
+    smoke_stack,
+)
+
+STATUSES = ("queued", "submitted", "mined", "confirmed")
+
+
+class Partner:
+    """One organisation's API client over HTTPS."""
+
+    def __init__(self, stack: Stack, token: str) -> None:
+        self.base = stack.env["SMOKE_BASE"]
+        self.session = requests.Session()
+        self.session.verify = stack.env["SMOKE_CERT"]
+        self.session.trust_env = False
+        self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def write(self, path: str, body: dict[str, Any] | None = None) -> str:
+        answer = self.session.post(
+            f"{self.base}{path}",
+            json=body or {},
+            headers={"Idempotency-Key": secrets.token_hex(12)},
+            timeout=30,
+        )
+        if answer.status_code != 202:
+            raise SmokeFailed(f"{path} answered {answer.status_code}: {answer.text[:300]}")
+        url: str = answer.json()["url"]
+        return url
+
+    def follow(self, url: str, seen: dict[str, float]) -> dict[str, Any]:
+        """Poll an operation until it is confirmed; `seen` gets when each status showed."""
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            state: dict[str, Any] = self.session.get(url, timeout=30).json()
+            seen.setdefault(state["status"], time.perf_counter())
+            if state["status"] == "confirmed":
+                return state
+            if state["status"] == "failed":
+                raise SmokeFailed(f"operation failed: {state.get('error')}")
+            time.sleep(0.1)
+        raise SmokeFailed(f"{url} not confirmed within 120 s")
+
+
+def handoffs(
+    sender: Partner, receiver: Partner, receiver_slug: str, lots: list[int], clients: int
+) -> tuple[float, list[dict[str, float]]]:
+    """Hand every lot over and accept it; seconds, and each operation's status times."""
+    timings: list[dict[str, float]] = []
+
+    def one(lot_id: int) -> None:
+        seen: dict[str, float] = {"sent": time.perf_counter()}
+        url = sender.write(
+            "/api/v1/handoffs/initiate",
+            {"lot_id": lot_id, "receiver": receiver_slug, "quantity": 1000},
+        )
+        sender.follow(url, seen)
+        timings.append(seen)
+        listing = receiver.session.get(
+            f"{receiver.base}/api/v1/handoffs",
+            params={"direction": "incoming", "status": "open", "page_size": 500},
+            timeout=30,
+        ).json()
+        (handoff,) = [h for h in listing["results"] if h["lot_id"] == lot_id]
+        accepted: dict[str, float] = {"sent": time.perf_counter()}
+        url = receiver.write(f"/api/v1/handoffs/{handoff['handoff_id']}/accept")
+        receiver.follow(url, accepted)
+        timings.append(accepted)
+
+    began = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(one, lots))
+    return time.perf_counter() - began, timings
+
+
+def raw_transfers(w3: Web3, count: int, senders: int = 8) -> float:
+    """Pre-signed zero-value transfers, sent as fast as the node takes them; per second
+    from the first send until every one is mined."""
+    accounts = [Account.create() for _ in range(senders)]
+    signed = [
+        account.sign_transaction(
+            {
+                "to": Account.create().address,
+                "value": 0,
+                "gas": 21_000,
+                "gasPrice": 0,
+                "nonce": nonce,
+                "chainId": CHAIN_ID,
+            }
+        ).raw_transaction
+        for nonce in range(count // senders)
+        for account in accounts
+    ]
+    began = time.perf_counter()
+    for raw in signed:
+        w3.eth.send_raw_transaction(raw)
+    last = count // senders
+
+    def all_mined() -> bool:
+        return all(w3.eth.get_transaction_count(a.address) == last for a in accounts)
+
+    _wait("raw transfers mined", all_mined, deadline_s=120)
+    return len(signed) / (time.perf_counter() - began)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lots", type=int, default=40)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--raw", type=int, default=1000)
+    args = parser.parse_args()
+    with smoke_stack(keep=False) as stack:
+        mine = json.loads(stack.env["SMOKE_MEMBER"])
+        refinery = json.loads(
+            stack.run(
+                [
+                    str(BIN / "python"),
+                    "manage.py",
+                    "add_organisation",
+                    "--slug",
+                    "bench-refinery",
+                    "--name",
+                    "Bench Refinery",
+                    "--roles",
+                    "MANUFACTURER",
+                    "--admin",
+                    "bob",
+                ]
+            )
+        )
+        lots_contract = _lots_contract(stack)
+        for member in (mine, refinery):
+            _wait(
+                "registration",
+                lambda m=member: lots_contract.functions.isRegistered(m["address"]).call(),
+                deadline_s=120,
+            )
+        sender, receiver = Partner(stack, mine["token"]), Partner(stack, refinery["token"])
+        _wait(
+            "ready",
+            lambda: sender.session.get(f"{sender.base}/health/ready", timeout=60).ok,
+            deadline_s=120,
+        )
+        lots = _register(sender.session, sender.base, args.lots)
+        print(f"{len(lots)} lots registered", flush=True)
+        elapsed, timings = handoffs(sender, receiver, "bench-refinery", lots, args.clients)
+        rate = len(lots) / elapsed
+        latencies = [t["confirmed"] - t["sent"] for t in timings]
+        steps: dict[str, list[float]] = defaultdict(list)
+        for t in timings:
+            points = [("sent", t["sent"])] + [(s, t[s]) for s in STATUSES[1:] if s in t]
+            for (a, ta), (b, tb) in itertools.pairwise(points):
+                steps[f"{a}->{b}"].append(tb - ta)
+        w3 = Web3(Web3.HTTPProvider(stack.env["SMOKE_NODE"]))
+        raw = raw_transfers(w3, args.raw)
+    print(f"e2e_handoffs_per_s: {rate:.2f} ({len(lots)} handoffs, {len(timings)} operations, "
+          f"{args.clients} clients, {elapsed:.1f} s)")  # fmt: skip
+    for q in (0.5, 0.95, 0.99):
+        print(f"confirm_latency_p{int(q * 100)}_s: {percentile(latencies, q):.2f}")
+    for step, values in sorted(steps.items()):
+        print(f"median_{step.replace('->', '_to_')}_s: {percentile(values, 0.5):.2f}")
+    print(f"raw_transfers_per_s: {raw:.0f}")
+    print(f"e2e_vs_raw: {rate / raw:.4f}")
+
+
+if __name__ == "__main__":
+    main()
