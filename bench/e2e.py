@@ -3,8 +3,9 @@ plain transfers on the same node.
 
 Starts the stack of `make prod-smoke` (`deploy/production/smoke.py`: gunicorn behind nginx
 with TLS, one Celery worker per queue, beat, PostgreSQL, a private Redis, anvil with
-1-second blocks and zero fees), adds a second member (the receiver), registers --lots lots
-through the API, then --clients partner clients (threads, one HTTPS session each, with
+1-second blocks and zero fees), adds members (--senders of them hand lots over, one
+receives), registers --lots lots through the API (split among the senders), then --clients
+partner clients (threads, one HTTPS session each, with
 idempotency keys) hand every lot to the receiver, which accepts each handoff as soon as it
 is confirmed. Timed: from the first handoff sent to the last acceptance confirmed in the
 mirror.
@@ -16,7 +17,7 @@ mined → confirmed: the mirror), then ``raw_transfers_per_s``: --raw pre-signed
 transfers sent to the same node as fast as it takes them, until all are mined. Last line
 ``e2e_vs_raw: R``.
 
-    python bench/e2e.py [--lots 40] [--clients 8] [--raw 1000]
+    python bench/e2e.py [--lots 40] [--clients 8] [--senders 1] [--raw 1000]
 """
 
 from __future__ import annotations
@@ -91,12 +92,14 @@ class Partner:
 
 
 def handoffs(
-    sender: Partner, receiver: Partner, receiver_slug: str, lots: list[int], clients: int
+    work: list[tuple[Partner, int]], receiver: Partner, receiver_slug: str, clients: int
 ) -> tuple[float, list[dict[str, float]]]:
-    """Hand every lot over and accept it; seconds, and each operation's status times."""
+    """Hand every (sender, lot) over and accept it; seconds, and each operation's status
+    times."""
     timings: list[dict[str, float]] = []
 
-    def one(lot_id: int) -> None:
+    def one(item: tuple[Partner, int]) -> None:
+        sender, lot_id = item
         seen: dict[str, float] = {"sent": time.perf_counter()}
         url = sender.write(
             "/api/v1/handoffs/initiate",
@@ -117,7 +120,7 @@ def handoffs(
 
     began = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(one, lots))
+        list(pool.map(one, work))
     return time.perf_counter() - began, timings
 
 
@@ -156,42 +159,57 @@ def main() -> None:
     parser.add_argument("--lots", type=int, default=40)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--raw", type=int, default=1000)
+    parser.add_argument(
+        "--senders", type=int, default=1, help="member organisations handing lots over"
+    )
     args = parser.parse_args()
     with smoke_stack(keep=False) as stack:
-        mine = json.loads(stack.env["SMOKE_MEMBER"])
-        refinery = json.loads(
-            stack.run(
-                [
-                    str(BIN / "python"),
-                    "manage.py",
-                    "add_organisation",
-                    "--slug",
-                    "bench-refinery",
-                    "--name",
-                    "Bench Refinery",
-                    "--roles",
-                    "MANUFACTURER",
-                    "--admin",
-                    "bob",
-                ]
+
+        def member(slug: str, roles: str) -> dict[str, str]:
+            found: dict[str, str] = json.loads(
+                stack.run(
+                    [
+                        str(BIN / "python"),
+                        "manage.py",
+                        "add_organisation",
+                        "--slug",
+                        slug,
+                        "--name",
+                        slug.replace("-", " ").title(),
+                        "--roles",
+                        roles,
+                        "--admin",
+                        f"{slug}-admin",
+                    ]
+                )
             )
-        )
+            return found
+
+        members = [json.loads(stack.env["SMOKE_MEMBER"])]
+        members += [member(f"bench-mine-{n}", "MINER") for n in range(2, args.senders + 1)]
+        refinery = member("bench-refinery", "MANUFACTURER")
         lots_contract = _lots_contract(stack)
-        for member in (mine, refinery):
+        for m in (*members, refinery):
             _wait(
                 "registration",
-                lambda m=member: lots_contract.functions.isRegistered(m["address"]).call(),
+                lambda m=m: lots_contract.functions.isRegistered(m["address"]).call(),
                 deadline_s=120,
             )
-        sender, receiver = Partner(stack, mine["token"]), Partner(stack, refinery["token"])
+        senders = [Partner(stack, m["token"]) for m in members]
+        receiver = Partner(stack, refinery["token"])
         _wait(
             "ready",
-            lambda: sender.session.get(f"{sender.base}/health/ready", timeout=60).ok,
+            lambda: receiver.session.get(f"{receiver.base}/health/ready", timeout=60).ok,
             deadline_s=120,
         )
-        lots = _register(sender.session, sender.base, args.lots)
-        print(f"{len(lots)} lots registered", flush=True)
-        elapsed, timings = handoffs(sender, receiver, "bench-refinery", lots, args.clients)
+        work = [
+            (sender, lot)
+            for sender in senders
+            for lot in _register(sender.session, sender.base, args.lots // len(senders))
+        ]
+        lots = [lot for _, lot in work]
+        print(f"{len(lots)} lots registered by {len(senders)} members", flush=True)
+        elapsed, timings = handoffs(work, receiver, "bench-refinery", args.clients)
         rate = len(lots) / elapsed
         latencies = [t["confirmed"] - t["sent"] for t in timings]
         steps: dict[str, list[float]] = defaultdict(list)
@@ -202,7 +220,7 @@ def main() -> None:
         w3 = Web3(Web3.HTTPProvider(stack.env["SMOKE_NODE"]))
         raw = raw_transfers(w3, args.raw)
     print(f"e2e_handoffs_per_s: {rate:.2f} ({len(lots)} handoffs, {len(timings)} operations, "
-          f"{args.clients} clients, {elapsed:.1f} s)")  # fmt: skip
+          f"{args.clients} clients, {args.senders} senders, {elapsed:.1f} s)")  # fmt: skip
     for q in (0.5, 0.95, 0.99):
         print(f"confirm_latency_p{int(q * 100)}_s: {percentile(latencies, q):.2f}")
     for step, values in sorted(steps.items()):
