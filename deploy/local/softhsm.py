@@ -6,7 +6,7 @@ initialised in a process, so :func:`ensure_token` sets it before anything loads 
 and refuses to point an already-configured process somewhere else.
 
 Production uses a real HSM: its vendor's PKCS#11 module, a token initialised by the
-security officer, and the user PIN from the environment (see `webapp/settings.py`).
+security officer, and the user PIN from the environment (see `webapp/settings/`).
 """
 
 from __future__ import annotations

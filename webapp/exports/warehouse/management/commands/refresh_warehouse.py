@@ -8,10 +8,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 from django.utils import timezone
-from rich.progress import Progress
 
-from webapp.chain.models import ChainEvent, ConsumerCursor
-from webapp.chain.pipeline import consumer_catch_up
+from webapp.chain.backfill import consumer_backfill
+from webapp.chain.models import ConsumerCursor
 from webapp.exports.warehouse.consumer import NAME, WarehouseRefresh
 from webapp.exports.warehouse.models import DimLot, WarehouseProgress
 from webapp.exports.warehouse.refresh import footprints
@@ -48,40 +47,18 @@ class Command(BaseCommand):
                 with connection.cursor() as cursor:
                     cursor.execute("TRUNCATE " + ", ".join(f"reporting.{t}" for t in TABLES))
                 ConsumerCursor.objects.filter(chain_id=chain_id, name=NAME).update(event_id=0)
-        consumer = WarehouseRefresh()
-        cursor_row = ConsumerCursor.objects.filter(chain_id=chain_id, name=NAME).first()
-        start = cursor_row.event_id if cursor_row else 0
-        events = ChainEvent.objects.filter(chain_id=chain_id)
-        total = events.count()
-        done = events.filter(id__lte=start).count()
         row, _ = WarehouseProgress.objects.update_or_create(
-            name=NAME,
-            defaults={
-                "done": done,
-                "total": total,
-                "started_at": timezone.now(),
-                "finished": False,
-            },
+            name=NAME, defaults={"started_at": timezone.now(), "finished": False}
         )
-        last = events.order_by("-id").values_list("id", flat=True).first() or 0
-        with Progress() as progress:
-            task = progress.add_task("warehouse refresh", total=total, completed=done)
-            while done < total:
-                before = done
-                upto = (
-                    events.filter(id__gt=start)
-                    .order_by("id")
-                    .values_list("id", flat=True)[batch - 1 : batch]
-                )
-                until = upto[0] if upto else last
-                consumer_catch_up(consumer=consumer, chain_id=chain_id, until=until, batch=batch)
-                start = until
-                done = events.filter(id__lte=start).count()
-                progress.update(task, completed=done)
-                row.done = done
-                row.save(update_fields=["done", "updated_at"])
-                if done == before:
-                    break
+
+        def progress(done: int, total: int) -> None:
+            row.done, row.total = done, total
+            row.save(update_fields=["done", "total", "updated_at"])
+
+        done, total = consumer_backfill(
+            consumer=WarehouseRefresh(), chain_id=chain_id, batch=batch,
+            label="warehouse refresh", progress=progress,
+        )  # fmt: skip
         row.finished = True
         row.save(update_fields=["finished", "updated_at"])
         self.stdout.write(f"warehouse refresh: {done}/{total} events")

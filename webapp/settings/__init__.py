@@ -23,8 +23,14 @@ from webapp.env import (
     production_secret,
     refuse_in_production,
 )
+from webapp.settings.logs import logging_settings
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+# Worker queues (single, or one per kind of work) and their task routes.
+from webapp.settings.queues import CELERY_TASK_ROUTES as CELERY_TASK_ROUTES
+from webapp.settings.queues import WORKER_QUEUE_TASKS as WORKER_QUEUE_TASKS
+from webapp.settings.queues import WORKER_QUEUES as WORKER_QUEUES
+
+BASE_DIR = Path(__file__).resolve().parents[2]
 DATA_DIR = chain_settings.data_dir()
 DATA_DIR.mkdir(parents=True, exist_ok=True)  # the embedded SQLite database lives here
 
@@ -299,31 +305,6 @@ else:
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
-#: "split": each kind of work has its own queue, so each can have its own workers
-#: (deploy/production runs one worker per queue); "single" (the default): one queue, and
-#: one worker does everything (the demo, `make worker`, the tests).
-WORKER_QUEUES = env_str("PROVENANT_CELERY_QUEUES", "single")
-if WORKER_QUEUES not in ("single", "split"):
-    raise ImproperlyConfigured(f"PROVENANT_CELERY_QUEUES={WORKER_QUEUES!r}: single or split.")
-#: The queues of the "split" mode, each with the tasks it carries.
-WORKER_QUEUE_TASKS = {
-    # signing and sending operations (per-sender nonce locks make many workers safe)
-    "submission": ["workers.tasks.submit_operation", "workers.tasks.track_operation",
-                   "workers.tasks.sweep_operations"],
-    # the chain mirror and its consumers, anchoring batches, silent-device checks
-    "chain": ["workers.tasks.index_chain", "workers.tasks.epcis_anchor",
-              "workers.tasks.readings_anchor", "workers.tasks.monitoring_silence"],
-    # webhooks and subscription deliveries
-    "deliveries": ["streams.deliver"],
-    # long batch work: imports, EPCIS captures, lake snapshots
-    "exports": ["workers.tasks.import_validate", "workers.tasks.import_submit",
-                "workers.tasks.resume_imports", "workers.tasks.epcis_capture",
-                "workers.tasks.resume_epcis_captures", "workers.tasks.lake_snapshots"],
-}  # fmt: skip
-if WORKER_QUEUES == "split":
-    CELERY_TASK_ROUTES = {
-        task: {"queue": queue} for queue, tasks in WORKER_QUEUE_TASKS.items() for task in tasks
-    }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "index-chain": {"task": "workers.tasks.index_chain", "schedule": 2.0},
@@ -496,21 +477,7 @@ MIDDLEWARE.insert(1, "webapp.edge.RefuseNulBytes")
 # First of all: every request's id and latency, whatever answers it.
 MIDDLEWARE.insert(0, "webapp.telemetry.RequestObserved")
 
-#: "json": one JSON object per log line with the request and operation ids (production's
-#: default); "text": plain lines (development's).
-LOG_FORMAT = env_str("PROVENANT_LOG_FORMAT", "json" if PRODUCTION else "text")
-if LOG_FORMAT not in ("json", "text"):
-    raise ImproperlyConfigured(f"PROVENANT_LOG_FORMAT={LOG_FORMAT!r} should be json or text.")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "json": {"()": "webapp.telemetry.JsonLogFormatter"},
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
-    "root": {"handlers": ["console"], "level": env_str("PROVENANT_LOG_LEVEL", "INFO")},
-}
+LOG_FORMAT, LOGGING = logging_settings(production=PRODUCTION)
 FILE_UPLOAD_HANDLERS = [
     "webapp.documents.uploads.UploadSizeCap",
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
