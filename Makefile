@@ -7,7 +7,7 @@ PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: worker index verify bench-indexer bench-trace bench-signing services help install contracts contracts-check node deploy seed demo test test-fast test-unit test-chain test-integration lint bench-gas bench-ingest bench-export bench-e2e prod-smoke lock clean
+.PHONY: worker index verify bench-indexer bench-trace bench-signing services help install contracts contracts-check node deploy seed demo test test-fast test-unit test-chain test-integration lint bench-gas bench-ingest bench-export bench-e2e bench-portal prod-smoke lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -106,6 +106,9 @@ bench-export: install services ## Print lake export and warehouse refresh events
 
 bench-e2e: install services ## Print end-to-end handoffs/s through the production stack, confirm latency and its breakdown, against raw transfers on the same node
 	$(PY) bench/e2e.py
+
+bench-portal: install services ## Print portal page p95/p50 for 50 Locust users browsing the production stack during handoff load, and what dominates the slowest page
+	$(PY) bench/portal_load.py
 
 prod-smoke: install services ## Start the production stack (gunicorn, nginx with TLS, one Celery worker per queue, beat, a Besu-like node) and smoke-test it over HTTPS
 	$(PY) -m deploy.production.smoke
