@@ -107,6 +107,9 @@ bench-export: install services ## Print lake export and warehouse refresh events
 bench-e2e: install services ## Print end-to-end handoffs/s through the production stack, confirm latency and its breakdown, against raw transfers on the same node
 	$(PY) bench/e2e.py
 
+soak: install services ## Run the production stack under steady handoff load for 30 min (--minutes); sample each process's memory and the tables' sizes every minute; not in CI
+	$(PY) bench/soak.py
+
 bench-portal: install services ## Print portal page p95/p50 for 50 Locust users browsing the production stack during handoff load, and what dominates the slowest page
 	$(PY) bench/portal_load.py
 
