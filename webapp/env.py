@@ -55,6 +55,9 @@ def database_from_url(url: str) -> dict[str, Any]:
             "HOST": parsed.hostname or "",
             "PORT": str(parsed.port or ""),
             "CONN_MAX_AGE": 60,
+            # A kept connection is checked before a request or task uses it, so a restarted
+            # database server costs one reconnect, not an error.
+            "CONN_HEALTH_CHECKS": True,
             # The portal's queries are short; a lineage query's cost estimate can still pass
             # jit_above_cost and spend ~270 ms compiling for a 5 ms walk (measured).
             "OPTIONS": {"options": "-c jit=off"},

@@ -59,6 +59,15 @@ def test_the_mine_to_refinery_flow_works_through_the_api_alone(network: Network)
     assert accepted.status_code == 202
     network.settle()
     assert refinery.get(accepted.json()["url"]).json()["status"] == "confirmed"
+    # A partner's retry of the same request, after the handoff is accepted: the same
+    # operation, not a refusal (and not a second one); another key is refused.
+    again = post(refinery, f"/api/v1/handoffs/{handoff_id}/accept", {}, "acc-1")
+    assert again.status_code == 202
+    assert again.json()["id"] == accepted.json()["id"]
+    other = post(refinery, f"/api/v1/handoffs/{handoff_id}/accept", {}, "acc-2")
+    assert other.status_code == 400
+    assert "already accepted" in other.json()["detail"]
+    assert Operation.objects.filter(action="handoff.accept").count() == 1
 
     inventory = refinery.get("/api/v1/inventory").json()["results"]
     assert [(i["lot_id"], i["quantity"], i["name"]) for i in inventory] == [

@@ -74,6 +74,17 @@ def _handoff_answer(
     user: User,
 ) -> Operation:
     address = require_signing_key(organisation)
+    request = {"handoff_id": handoff_id, "reason": reason.strip()}
+    # A retried request (same key and body) gets its operation back first: by then the
+    # handoff may well be answered, by this very operation.
+    replay = operation_replayed(
+        organisation=organisation,
+        idempotency_key=idempotency_key,
+        action=f"handoff.{verb}",
+        request=request,
+    )
+    if replay is not None:
+        return replay
     handoff = _open_handoff(handoff_id)
     party = handoff.sender if verb == "cancel" else handoff.receiver
     if party != address:
@@ -87,17 +98,7 @@ def _handoff_answer(
         if not reason.strip():
             raise ValidationError({"reason": ["Say why the handoff is rejected."]})
         args.append(reason.strip())
-    request = {"handoff_id": handoff_id, "reason": reason.strip()}
-    if (
-        verb == "accept"
-        and operation_replayed(
-            organisation=organisation,
-            idempotency_key=idempotency_key,
-            action="handoff.accept",
-            request=request,
-        )
-        is None
-    ):
+    if verb == "accept":
         _acceptance_checked(organisation, handoff)
     call = checked_call("Lots", f"{verb}Handoff", *args)
     return queue_checked(

@@ -9,6 +9,7 @@ import os
 import secrets
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
@@ -47,6 +48,12 @@ class Command(BaseCommand):
         parser.add_argument("--roles", required=True, help="comma-separated, e.g. MINER")
         parser.add_argument("--admin", required=True, help="the admin person's user name")
         parser.add_argument("--token-name", default="erp")
+        parser.add_argument(
+            "--key-backend",
+            default="",
+            choices=["", *settings.KEY_STORE_BACKENDS],
+            help="the key store the member's key is made in (default: PROVENANT_KEY_BACKEND)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         roles = _roles(options["roles"])
@@ -56,6 +63,9 @@ class Command(BaseCommand):
                 organisation = organisation_create(
                     name=options["name"], roles=roles, slug=options["slug"]
                 )
+                if options["key_backend"]:  # where its keys are made, this one and the next
+                    organisation.key_backend = options["key_backend"]
+                    organisation.save(update_fields=["key_backend"])
                 address = organisation_create_key(organisation=organisation)
                 operation = organisation_register(organisation=organisation)
                 member_invite(
