@@ -314,7 +314,11 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 # nginx says the request came over TLS (PROVENANT_TRUSTED_PROXY=1)
 client = Client(HTTP_HOST="localhost", HTTP_X_FORWARDED_PROTO="https")
-client.force_login(get_user_model().objects.get(username=USERNAME))
+# the first backend (the sign-in throttle) authenticates nobody: the one that does
+client.force_login(
+    get_user_model().objects.get(username=USERNAME),
+    backend="django.contrib.auth.backends.ModelBackend",
+)
 for _ in range(2):
     client.get(PATH, secure=True)
 with CaptureQueriesContext(connection) as sql:
@@ -441,6 +445,8 @@ def main() -> None:
     parser.add_argument("--lots", type=int, default=300)
     parser.add_argument("--think", type=float, nargs=2, default=(1.0, 5.0), metavar=("MIN", "MAX"))
     args = parser.parse_args()
+    if args.lots < 150:  # a third of them seed the lineage (40), a third the handoff load
+        parser.error("--lots: at least 150")
     with smoke_stack(keep=False) as stack:
         seeded = seed(stack, args.lots)
         people = _people(
