@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from contracts.chain.client import transact
 from contracts.chain.domain import ascii32
+from contracts.custody.keystore import KeyStoreUnavailable
 from tests.webapp.network import Network
 from webapp.certificates.services import certificate_issue, certificate_revoke
 from webapp.documents.services import document_upload
@@ -435,3 +436,49 @@ def test_a_key_store_that_cannot_sign_leaves_the_operation_queued_and_unsigned(
     (done,) = network.settle()
     assert done.status == Operation.Status.CONFIRMED
     assert done.nonce == 0
+
+
+def test_a_failed_key_store_rests_and_never_holds_up_another_organisation(
+    network: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key store that fails is not asked again for every operation of its organisation
+    (a Key Vault that does not answer costs each ask its timeouts and retries, which would
+    keep the workers from everyone else's operations); after the rest it is asked again."""
+    from webapp.operations import submitter
+    from webapp.organisations import resting
+
+    mine, other = network.orgs["mine"], network.orgs["refinery"]
+    asked: list[str] = []
+    real = submitter.signing_key
+
+    def vault_down(organisation: Any, address: str) -> Any:
+        if organisation.pk == mine.pk:
+            asked.append(address)
+            raise KeyStoreUnavailable("Key Vault https://vault.example: connection refused")
+        return real(organisation, address)
+
+    monkeypatch.setattr(submitter, "signing_key", vault_down)
+    first, second = (
+        lot_register(organisation=mine, name=f"Ore {n}", quantity=10, unit="kg") for n in (1, 2)
+    )
+    for operation in (first, second):
+        with pytest.raises(SubmitLater, match="connection refused"):
+            operation_send(operation_id=operation.id)
+    assert len(asked) == 1  # the second waited on the first one's answer
+    second.refresh_from_db()
+    assert second.waiting_reason == (
+        "key store unavailable: Key Vault https://vault.example: connection refused"
+    )
+
+    theirs = lot_register(organisation=other, name="Scrap", quantity=10, unit="kg")
+    assert operation_send(operation_id=theirs.id).status == Operation.Status.SUBMITTED
+
+    monkeypatch.setattr(resting, "REST_S", 0.0)  # the rest is over: asked again
+    with pytest.raises(SubmitLater):
+        operation_send(operation_id=second.id)
+    assert len(asked) == 2
+    monkeypatch.setattr(submitter, "signing_key", real)
+    network.settle()
+    for operation in (first, second, theirs):
+        operation.refresh_from_db()
+        assert operation.status == Operation.Status.CONFIRMED, operation.error

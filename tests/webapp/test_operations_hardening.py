@@ -388,3 +388,47 @@ def test_a_signed_operation_behind_a_missing_earlier_nonce_is_sent_again_not_re_
         )
         assert registered.count() == 1
         assert int(registered.get().args["lotId"]) == int(operation.lot_id or 0)
+
+
+def test_a_transaction_the_node_lost_whose_nonce_went_to_another_is_signed_again(
+    network: Network,
+) -> None:
+    """The node restarted and lost its pool: the sender's next operation is signed with the
+    lost transaction's nonce (the node's pending nonce). The tracker's second send of the
+    lost bytes is refused as an underpriced replacement: that is not a failure, it waits,
+    and once the other transaction is mined it is signed afresh. Both end confirmed, each
+    fact once, the nonces without a gap."""
+    mine = network.orgs["mine"]
+    w3 = network.w3
+    _pause_mining(w3)
+    lost = lot_register(organisation=mine, name="Ore", quantity=100, unit="kg")
+    operation_send(operation_id=lost.pk)
+    lost.refresh_from_db()
+    dropped = w3.provider.make_request(  # type: ignore[arg-type]
+        "anvil_dropTransaction", [lost.transaction_hash]
+    )
+    assert "error" not in dropped, dropped
+    after = lot_register(organisation=mine, name="Ore 2", quantity=7, unit="kg")
+    operation_send(operation_id=after.pk)
+    after.refresh_from_db()
+    assert after.nonce == lost.nonce  # the node's pending nonce: the lost one's
+
+    with pytest.raises(SubmitLater):
+        operation_track(operation_id=lost.pk)
+    lost.refresh_from_db()
+    assert lost.status == Operation.Status.SUBMITTED, lost.error
+    assert "holds its nonce" in lost.waiting_reason
+
+    for _ in range(4):
+        _mine(w3)
+        for operation in (lost, after):
+            operation.refresh_from_db()
+            step = operation_send if operation.status == Operation.Status.QUEUED else None
+            with contextlib.suppress(SubmitLater):
+                (step or operation_track)(operation_id=operation.pk)
+        network.index()
+    for operation in (lost, after):
+        operation.refresh_from_db()
+        assert operation.status == Operation.Status.CONFIRMED, operation.error
+    assert sorted([lost.nonce, after.nonce]) == [0, 1]  # type: ignore[type-var]
+    assert ChainEvent.objects.filter(event="LotRegistered").count() == 2

@@ -49,6 +49,7 @@ from webapp.operations.references import references_check
 from webapp.operations.selectors import operations_in_flight
 from webapp.operations.services import operation_fail
 from webapp.organisations.keys import signing_key
+from webapp.organisations.resting import key_store_answered, key_store_failed, key_store_resting
 from webapp.telemetry import OPERATION_ID, backend_of, signing_observed
 
 log = logging.getLogger(__name__)
@@ -108,15 +109,7 @@ def _operation_send(operation_id: UUID | str) -> Operation:
     operation = Operation.objects.select_related("organisation").get(id=operation_id)
     if operation.status != Operation.Status.QUEUED:
         return operation
-    organisation = operation.organisation
-    try:
-        store = signing_key(organisation, operation.sender)
-        if store.address != operation.sender:
-            raise KeyStoreUnavailable(
-                f"the key store holds {store.address}, the operation is from {operation.sender}"
-            )
-    except KeyStoreUnavailable as exc:
-        raise _wait(operation, f"key store unavailable: {exc}") from exc
+    store = _store_for(operation)
     try:
         with sender_lock(operation.chain_id, operation.sender):
             operation.refresh_from_db()
@@ -132,9 +125,27 @@ def _operation_send(operation_id: UUID | str) -> Operation:
     except SenderBusy as exc:
         raise _wait(operation, "waiting for this organisation's other transactions") from exc
     except KeyStoreUnavailable as exc:
+        key_store_failed(operation.sender, str(exc))
         raise _wait(operation, f"key store unavailable: {exc}") from exc
     except Web3RPCError as exc:  # the node is in trouble, not (as far as we know) the call
         raise _wait(operation, f"the chain node answered with an error; retrying ({exc})") from exc
+
+
+def _store_for(operation: Operation) -> Any:
+    """The key store that signs for the operation's sender; SubmitLater while it is
+    unavailable (or resting after failing a moment ago, see `organisations.resting`)."""
+    if (resting := key_store_resting(operation.sender)) is not None:
+        raise _wait(operation, f"key store unavailable: {resting}")
+    try:
+        store = signing_key(operation.organisation, operation.sender)
+        if store.address != operation.sender:
+            raise KeyStoreUnavailable(
+                f"the key store holds {store.address}, the operation is from {operation.sender}"
+            )
+    except KeyStoreUnavailable as exc:
+        key_store_failed(operation.sender, str(exc))
+        raise _wait(operation, f"key store unavailable: {exc}") from exc
+    return store
 
 
 def _resume(w3: Web3, contracts: dict[str, Any], operation: Operation) -> bool:
@@ -235,6 +246,7 @@ def _sign_and_send(
         return operation
     with signing_observed(backend_of(store)):
         raw = store.sign_transaction(tx)
+    key_store_answered(operation.sender)
     operation.nonce = nonce
     operation.raw_transaction = "0x" + raw.hex()
     operation.transaction_hash = "0x" + keccak(raw).hex()
@@ -389,23 +401,7 @@ def _not_in_a_block(w3: Web3, contracts: dict[str, Any], operation: Operation) -
         return
     if confirmed_nonce <= operation.nonce:
         # Its nonce is still free: the same signed bytes (same nonce, same hash) are valid.
-        stale.update(
-            status=Operation.Status.SUBMITTED,
-            mined_block=None,
-            waiting_reason="its block left the chain; sent again",
-        )
-        try:
-            w3.eth.send_raw_transaction(HexStr(operation.raw_transaction))
-        except Web3RPCError as exc:
-            if _node_knows(w3, tx_hash):
-                return
-            message = str(exc).lower()
-            if "nonce too low" in message or "nonce is too low" in message:
-                raise SubmitLater("the nonce moved while sending; checking again") from exc
-            operation_fail(
-                operation=operation,
-                reason=f"its block left the chain and the node refused it again: {exc}",
-            )
+        _send_lost(w3, operation, stale)
         return
     # The sender's confirmed nonce passed it and the hash is not on chain: that nonce went
     # to another transaction, so these bytes can never be mined and signing afresh cannot
@@ -420,3 +416,34 @@ def _not_in_a_block(w3: Web3, contracts: dict[str, Any], operation: Operation) -
         mined_block=None,
         waiting_reason="its transaction left the chain and its nonce was taken; signing again",
     )
+
+
+def _send_lost(w3: Web3, operation: Operation, stale: Any) -> None:
+    """Send again the signed bytes of a transaction that left the chain (or the node)."""
+    tx_hash = operation.transaction_hash
+    stale.update(
+        status=Operation.Status.SUBMITTED,
+        mined_block=None,
+        waiting_reason="its block left the chain; sent again",
+    )
+    try:
+        w3.eth.send_raw_transaction(HexStr(operation.raw_transaction))
+    except Web3RPCError as exc:
+        if _node_knows(w3, tx_hash):
+            return
+        message = str(exc).lower()
+        if "nonce too low" in message or "nonce is too low" in message:
+            raise SubmitLater("the nonce moved while sending; checking again") from exc
+        if "underpriced" in message:
+            # The node lost these bytes (a restart emptied its pool) and another
+            # transaction of the sender took their nonce meanwhile: once that one is
+            # mined, the confirmed nonce passes this one's and it is signed afresh.
+            stale.update(
+                waiting_reason="another transaction of this organisation holds its nonce;"
+                " it is signed again once that one is mined"
+            )
+            raise SubmitLater("another transaction holds its nonce") from exc
+        operation_fail(
+            operation=operation,
+            reason=f"its block left the chain and the node refused it again: {exc}",
+        )

@@ -26,6 +26,7 @@ from contracts.custody.backends import (
 )
 from contracts.custody.keystore import KeyStore, KeyStoreUnavailable, KeyWrapper
 from webapp.organisations.models import Organisation, OrganisationKey
+from webapp.organisations.resting import key_stores_rested
 
 registry = BackendRegistry(lambda: settings.KEY_STORE_BACKENDS)
 
@@ -69,8 +70,10 @@ def open_wrapper(backend_name: str, reference: str) -> KeyWrapper:
 
 
 def clear_caches() -> None:
-    """Forget opened key stores (after the settings behind them change)."""
+    """Forget opened key stores (after the settings behind them change), and which of them
+    failed a moment ago."""
     registry.clear_caches()
+    key_stores_rested()
 
 
 def signing_key(organisation: Organisation, address: str) -> KeyStore:
