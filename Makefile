@@ -7,7 +7,7 @@ PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: worker index verify bench-indexer bench-trace bench-signing services help install contracts contracts-check node deploy seed demo test test-fast test-unit test-chain test-integration lint bench-gas bench-ingest bench-export bench-e2e bench-portal prod-smoke lock clean
+.PHONY: worker index verify bench-indexer bench-trace bench-signing services help install contracts contracts-check node deploy seed demo test faults test-fast test-unit test-chain test-integration lint bench-gas bench-ingest bench-export bench-e2e bench-portal prod-smoke lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ services: ## Start PostgreSQL, Redis and Mosquitto if they are not running
 
 test: install lint services ## Lint, start services, run the whole suite (unit, EVM, node, PostgreSQL, Redis, browser)
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -n 2 --dist loadfile
+
+faults: install services ## Run only the fault suite (part of `make test`): a private production-style site under load while a worker, Redis, PostgreSQL, the node or the key stores fail, a reorg, racing workers; prints each recovery time
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -m faults -s tests/faults
 
 test-fast: install ## Run the tests that need no node process and no services
 	$(PY) -m pytest -m "not node and not integration"

@@ -432,3 +432,68 @@ def test_a_transaction_the_node_lost_whose_nonce_went_to_another_is_signed_again
         assert operation.status == Operation.Status.CONFIRMED, operation.error
     assert sorted([lost.nonce, after.nonce]) == [0, 1]  # type: ignore[type-var]
     assert ChainEvent.objects.filter(event="LotRegistered").count() == 2
+
+
+def test_a_handoff_mined_before_its_lots_registration_is_signed_again_after_it(
+    network: Network,
+) -> None:
+    """After a reorganisation or a node restart, a lot's registration can be signed again
+    behind the handoff that needs it: the handoff's transaction reverts (UnknownLot). With
+    the sender's earlier registration still in flight that is not the handoff's failure:
+    the reverted attempt is recorded (its nonce stays accounted for) and the handoff is
+    signed again after the registration. Each fact once."""
+    mine = network.orgs["mine"]
+    w3 = network.w3
+    sender = Web3.to_checksum_address(mine.address)
+    _pause_mining(w3)
+    registration = lot_register(organisation=mine, name="Ore", quantity=100, unit="kg")
+    lot_id = int(registration.lot_id or 0)
+    handoff = handoff_initiate(
+        organisation=mine, lot_id=lot_id, receiver=network.orgs["refinery"], quantity=100
+    )
+    operation_send(operation_id=registration.pk)
+    registration.refresh_from_db()
+    w3.provider.make_request(  # type: ignore[arg-type]
+        "anvil_dropTransaction", [registration.transaction_hash]
+    )
+    # The handoff goes out first, with the nonce the lost registration had.
+    _, contracts = system()
+    call = contracts.all["Lots"].functions.initiateHandoff(
+        lot_id, Web3.to_checksum_address(network.orgs["refinery"].address), 100
+    )
+    raw = signing_key(mine, mine.address).sign_transaction(
+        build_transaction(w3, sender, call, gas=400_000)
+    )
+    sent = w3.eth.send_raw_transaction(raw).to_0x_hex()
+    Operation.objects.filter(pk=handoff.pk).update(
+        status=Operation.Status.SUBMITTED,
+        transaction_hash=sent,
+        raw_transaction="0x" + raw.hex(),
+        nonce=registration.nonce,
+    )
+    _mine(w3)
+    assert w3.eth.get_transaction_receipt(sent)["status"] == 0  # UnknownLot
+
+    operation_track(operation_id=handoff.pk)
+    handoff.refresh_from_db()
+    assert handoff.status == Operation.Status.QUEUED, handoff.error
+    assert handoff.reverted_attempts == [
+        {"transaction_hash": sent, "nonce": registration.nonce, "block": w3.eth.block_number}
+    ]
+    assert "earlier operations" in handoff.waiting_reason
+
+    for _ in range(4):
+        for operation in (registration, handoff):
+            operation.refresh_from_db()
+            step = operation_send if operation.status == Operation.Status.QUEUED else None
+            with contextlib.suppress(SubmitLater):
+                (step or operation_track)(operation_id=operation.pk)
+        _mine(w3)
+        network.index()
+    for operation in (registration, handoff):
+        operation.refresh_from_db()
+        assert operation.status == Operation.Status.CONFIRMED, operation.error
+    assert ChainEvent.objects.filter(event="LotRegistered").count() == 1
+    assert ChainEvent.objects.filter(event="HandoffInitiated").count() == 1
+    assert {registration.nonce, handoff.nonce} == {1, 2}
+    assert w3.eth.get_transaction_count(sender) == 3  # the reverted one, then the two

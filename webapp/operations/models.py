@@ -51,6 +51,10 @@ class Operation(models.Model):
     #: same bytes (same hash) instead of signing a second fact.
     raw_transaction = models.TextField(blank=True)
     nonce = models.PositiveBigIntegerField(null=True, blank=True)
+    #: Earlier attempts whose transactions were mined but reverted without effect and were
+    #: then signed again ({"transaction_hash", "nonce", "block"} each): every nonce the
+    #: sender used stays accounted for.
+    reverted_attempts = models.JSONField(default=list, blank=True)
     #: Why the operation failed (the decoded revert reason), shown to the person.
     error = models.TextField(blank=True)
     #: Why a queued operation is still waiting (node unreachable, key store down).

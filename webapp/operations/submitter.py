@@ -47,7 +47,7 @@ from webapp.operations.locks import SenderBusy, sender_lock
 from webapp.operations.models import Operation
 from webapp.operations.references import references_check
 from webapp.operations.selectors import operations_in_flight
-from webapp.operations.services import operation_fail
+from webapp.operations.services import operation_dispatch, operation_fail
 from webapp.organisations.keys import signing_key
 from webapp.organisations.resting import key_store_answered, key_store_failed, key_store_resting
 from webapp.telemetry import OPERATION_ID, backend_of, signing_observed
@@ -355,6 +355,16 @@ def _mined(w3: Web3, operation: Operation, receipt: Any) -> None:
             return
         rows.update(status=Operation.Status.MINED, mined_block=block, waiting_reason="")
         return
+    if operations_in_flight(
+        chain_id=operation.chain_id, sender=operation.sender, before=operation.created_at
+    ):
+        # Reverted while this sender's earlier operations are not in yet: after a
+        # reorganisation a lot's registration can be signed again behind the handoff that
+        # needs it. The reverted transaction did nothing, so a fresh signature cannot double
+        # a fact; the pre-flight then waits for the earlier ones, and fails it with the
+        # reason only if it is still refused once they are in.
+        _requeue_reverted(operation, block)
+        return
     sent = w3.eth.get_transaction(operation.transaction_hash)  # type: ignore[arg-type]
     # Replayed as a plain call: the signed transaction's nonce and fee fields would make
     # the node refuse the call itself instead of running it into the revert.
@@ -368,6 +378,23 @@ def _mined(w3: Web3, operation: Operation, receipt: Any) -> None:
             reason=str(error) if error else "the transaction reverted without a reason",
             keep_transaction=True,
         )
+
+
+def _requeue_reverted(operation: Operation, block: int) -> None:
+    log.info("operation %s reverted in block %s behind earlier operations", operation.id, block)
+    attempt = {"transaction_hash": operation.transaction_hash, "nonce": operation.nonce,
+               "block": block}  # fmt: skip
+    Operation.objects.filter(id=operation.id, status__in=_FOLLOWED).update(
+        status=Operation.Status.QUEUED,
+        transaction_hash="",
+        raw_transaction="",
+        nonce=None,
+        mined_block=None,
+        reverted_attempts=[*operation.reverted_attempts, attempt],
+        waiting_reason="its transaction was refused while this organisation's earlier"
+        " operations were not on chain yet; tried again after them",
+    )
+    operation_dispatch(str(operation.id))
 
 
 def _not_in_a_block(w3: Web3, contracts: dict[str, Any], operation: Operation) -> None:
