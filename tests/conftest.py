@@ -188,3 +188,18 @@ def _flush_the_warehouse() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(DatabaseOperations, "sql_flush", sql_flush)
         yield
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The fault suite's recovery times (tests/faults), also when xdist ran them."""
+    lines = [
+        value
+        for outcome in ("passed", "failed")
+        for report in terminalreporter.stats.get(outcome, [])
+        for name, value in getattr(report, "user_properties", [])
+        if name == "fault_recovery"
+    ]
+    if lines:
+        terminalreporter.section("fault recovery")
+        for line in lines:
+            terminalreporter.line(line)

@@ -49,6 +49,7 @@ def under_load(
     name: str,
     fault: Callable[[Ledger], None],
     capsys: pytest.CaptureFixture[str],
+    record_property: Callable[[str, object], None],
     *,
     expected: str = "",
 ) -> Outcome:
@@ -69,13 +70,15 @@ def under_load(
         recovered = time.monotonic() - ended
         time.sleep(2.0)  # the load goes on a moment on the recovered site
     outcome = settled(site, ledger, ended)
+    line = (
+        f"fault {name}: recovered in {recovered:.1f} s; {len(ledger.accepted)} operations"
+        f" accepted ({len(before)} before recovery), {outcome.confirmed} confirmed,"
+        f" {len(outcome.failed)} failed; {ledger.retried} requests sent again,"
+        f" {len(ledger.refused)} refused"
+    )
+    record_property("fault_recovery", line)  # the run's summary lists them
     with capsys.disabled():
-        print(
-            f"\nfault {name}: recovered in {recovered:.1f} s; {len(ledger.accepted)} operations"
-            f" accepted ({len(before)} before recovery), {outcome.confirmed} confirmed,"
-            f" {len(outcome.failed)} failed; {ledger.retried} requests sent again,"
-            f" {len(ledger.refused)} refused"
-        )
+        print(f"\n{line}")
     refused = [r for r in ledger.refused if not (expected and re.search(expected, r))]
     assert not refused, f"the API refused the load's requests: {refused[:3]}"
     assert len(ledger.accepted) > 10, "the load hardly ran"
@@ -86,7 +89,9 @@ def under_load(
 
 
 def test_a_worker_killed_while_signing_and_sending(
-    site: Site, capsys: pytest.CaptureFixture[str]
+    site: Site,
+    capsys: pytest.CaptureFixture[str],
+    record_property: Callable[[str, object], None],
 ) -> None:
     def kill(ledger: Ledger) -> None:
         for _ in range(3):
@@ -101,38 +106,52 @@ def test_a_worker_killed_while_signing_and_sending(
             time.sleep(1.0)
             site.restart_worker("submission-1")
 
-    under_load(site, "worker killed (SIGKILL, 3 times)", kill, capsys)
+    under_load(site, "worker killed (SIGKILL, 3 times)", kill, capsys, record_property)
 
 
-def test_redis_restarted_empty(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+def test_redis_restarted_empty(
+    site: Site,
+    capsys: pytest.CaptureFixture[str],
+    record_property: Callable[[str, object], None],
+) -> None:
     def restart(ledger: Ledger) -> None:
         site.signal("redis", signal.SIGKILL)  # no persistence: it comes back empty
         time.sleep(2.0)
         site.restart("redis")
 
-    under_load(site, "Redis restarted and emptied", restart, capsys)
+    under_load(site, "Redis restarted and emptied", restart, capsys, record_property)
 
 
-def test_postgresql_restarted(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+def test_postgresql_restarted(
+    site: Site,
+    capsys: pytest.CaptureFixture[str],
+    record_property: Callable[[str, object], None],
+) -> None:
     def restart(ledger: Ledger) -> None:
         site.postgres("stop", "-m", "fast")
         time.sleep(3.0)
         site.postgres("start")
 
-    under_load(site, "PostgreSQL restarted", restart, capsys)
+    under_load(site, "PostgreSQL restarted", restart, capsys, record_property)
 
 
-def test_the_node_away_for_30_seconds(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_node_away_for_30_seconds(
+    site: Site,
+    capsys: pytest.CaptureFixture[str],
+    record_property: Callable[[str, object], None],
+) -> None:
     def away(ledger: Ledger) -> None:
         site.signal("anvil", signal.SIGTERM)  # anvil writes its state file on SIGTERM
         time.sleep(OUTAGE_S)
         site.node_start()
 
-    under_load(site, f"chain node stopped {OUTAGE_S:.0f} s", away, capsys)
+    under_load(site, f"chain node stopped {OUTAGE_S:.0f} s", away, capsys, record_property)
 
 
 def test_every_key_store_unavailable_for_30_seconds(
-    site: Site, capsys: pytest.CaptureFixture[str]
+    site: Site,
+    capsys: pytest.CaptureFixture[str],
+    record_property: Callable[[str, object], None],
 ) -> None:
     """The keystore's passphrase wrong (the submission workers restarted with a typo), the
     HSM token removed, the Key Vault server down: each mine's operations wait with the
@@ -169,7 +188,7 @@ def test_every_key_store_unavailable_for_30_seconds(
                 site.signal(name, signal.SIGTERM)
                 site.restart_worker(name)
 
-    under_load(site, f"key stores unavailable {OUTAGE_S:.0f} s", away, capsys)
+    under_load(site, f"key stores unavailable {OUTAGE_S:.0f} s", away, capsys, record_property)
 
 
 SUBMISSION = [name for name in WORKERS if name.startswith("submission")]
@@ -185,7 +204,11 @@ def _waiting_for_key_store(site: Site) -> set[str]:
     return {slug for (slug,) in rows}
 
 
-def test_a_depth_3_reorganisation(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_depth_3_reorganisation(
+    site: Site,
+    capsys: pytest.CaptureFixture[str],
+    record_property: Callable[[str, object], None],
+) -> None:
     def reorg(ledger: Ledger) -> None:
         w3 = site.web3()
         for _ in range(2):
@@ -200,6 +223,7 @@ def test_a_depth_3_reorganisation(site: Site, capsys: pytest.CaptureFixture[str]
         "depth-3 reorganisation (twice)",
         reorg,
         capsys,
+        record_property,
         expected=r"Handoff \d+ (is no longer open|does not exist)",
     )
 
@@ -225,10 +249,13 @@ for _ in range(10):
 
 
 def test_two_workers_racing_for_the_same_operations(
-    site: Site, capsys: pytest.CaptureFixture[str]
+    site: Site,
+    capsys: pytest.CaptureFixture[str],
+    record_property: Callable[[str, object], None],
 ) -> None:
     def race(ledger: Ledger) -> None:
         # Every queued operation's task goes out twice more: both workers take them.
         site.run([str(BIN / "python"), "-c", RACE])
 
-    under_load(site, "two workers racing (every task sent three times)", race, capsys)
+    name = "two workers racing (every task sent three times)"
+    under_load(site, name, race, capsys, record_property)
