@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 
-from webapp.api.problems import is_api_request, problem_response
+from webapp.api.problems import (
+    database_unavailable,
+    is_api_request,
+    is_database_unavailable,
+    problem_response,
+)
+
+log = logging.getLogger(__name__)
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -42,3 +50,22 @@ def refuse(request: HttpRequest, reason: str, status: int = 400) -> HttpResponse
     if is_api_request(request):
         return problem_response(status, "The request was refused", reason)
     return render(request, "portal/error.html", {"message": reason}, status=status)
+
+
+class DatabaseUnavailable:
+    """A request that meets a database that is away (restarting, failing over, not
+    reachable) answers 503 with Retry-After, not a server error: the client sends it again,
+    a write with the same Idempotency-Key, which is never done twice. (A middleware's own database error reaches the site's 500
+    handler instead, which answers the same way.)"""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not is_database_unavailable(exception):
+            return None
+        log.warning("database unavailable answering %s: %s", request.path, exception)
+        return database_unavailable(request)

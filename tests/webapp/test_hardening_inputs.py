@@ -412,3 +412,38 @@ def test_a_server_error_is_the_sites_own_page_or_problem_json_and_reads_no_datab
     assert api.status_code == 500
     assert api["Content-Type"] == PROBLEM
     assert json.loads(api.content)["title"] == "Server error"
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
+def test_a_database_that_is_away_answers_503_with_retry_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PostgreSQL restarting or failing over: the API answers problem+json 503 and the
+    portal a plain 503, both with Retry-After, instead of a server error."""
+    from django.contrib.auth.models import User
+    from django.db import OperationalError
+    from django.db.backends.utils import CursorWrapper
+
+    organisation = organisation_create(name="Edge Mine", roles=Role.MINER)
+    token, _ = api_token_create(organisation=organisation, name="edge")
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    person = Client(raise_request_exception=False)  # as a browser meets it
+    person.force_login(User.objects.create_user("edge-person", password=PASSWORD))
+
+    def away(self: Any, sql: str, params: Any = None) -> Any:
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(CursorWrapper, "execute", away)
+    try:
+        answer = api.get("/api/v1/lots")
+        page = person.get("/")
+    finally:
+        monkeypatch.undo()
+    assert answer.status_code == 503
+    assert answer["Content-Type"] == "application/problem+json"
+    assert answer["Retry-After"] == "5"
+    assert "same Idempotency-Key" in answer.json()["detail"]
+    assert page.status_code == 503
+    assert page["Retry-After"] == "5"
+    assert b"unavailable for a moment" in page.content

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -101,3 +102,27 @@ def _summary(errors: dict[str, list[str]]) -> str:
     return " ".join(
         f"{k}: {m}" if k != "non_field_errors" else m for k, ms in errors.items() for m in ms
     )
+
+
+#: Seconds a client is asked to wait before sending the request again.
+DATABASE_RETRY_AFTER_S = 5
+
+
+def is_database_unavailable(exception: BaseException | None) -> bool:
+    return isinstance(exception, OperationalError | InterfaceError)
+
+
+def database_unavailable(request: HttpRequest) -> HttpResponse:
+    """503 with Retry-After: problem+json for the API, plain text otherwise (no template:
+    rendering one may need the database itself)."""
+    reason = (
+        "The database is unavailable for a moment. Send the request again; a write with"
+        " the same Idempotency-Key is never done twice."
+    )
+    response: HttpResponse
+    if is_api_request(request):
+        response = problem_response(503, "Service unavailable", reason)
+    else:
+        response = HttpResponse(reason, status=503, content_type="text/plain; charset=utf-8")
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+    return response

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import sys
+
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template import loader
 
-from webapp.api.problems import is_api_request, problem_response
+from webapp.api.problems import (
+    database_unavailable,
+    is_api_request,
+    is_database_unavailable,
+    problem_response,
+)
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
@@ -28,6 +35,8 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
+    if is_database_unavailable(sys.exc_info()[1]):  # a middleware met the database away
+        return database_unavailable(request)
     if is_api_request(request):
         return problem_response(500, "Server error", "The server failed; try again later.")
     # Rendered without the request: the failure may be the database the context reads.

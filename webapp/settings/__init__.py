@@ -474,6 +474,8 @@ DEFAULT_EXCEPTION_REPORTER_FILTER = "webapp.security.SecretHidingExceptionReport
 # --- input bounds at the edge (numbers in webapp/limits.py): NUL characters refused before
 # any view, uploads capped while they stream in, API JSON parsed with a size and depth cap.
 MIDDLEWARE.insert(1, "webapp.edge.RefuseNulBytes")
+# Last: a view's exception reaches it first (middleware sees exceptions in reverse order).
+MIDDLEWARE.append("webapp.edge.DatabaseUnavailable")
 # First of all: every request's id and latency, whatever answers it.
 MIDDLEWARE.insert(0, "webapp.telemetry.RequestObserved")
 
