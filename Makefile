@@ -10,7 +10,7 @@ NPM_STAMP := node_modules/.installed
 .PHONY: worker index verify bench-indexer bench-trace bench-signing services help install contracts contracts-check node deploy seed demo test faults test-fast test-unit test-chain test-integration lint bench-gas bench-ingest bench-export bench-e2e bench-portal prod-smoke lock clean
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 install: $(PY_STAMP) $(NPM_STAMP) ## Install Python (requirements.lock + requirements-dev.lock, hashed) and npm (package-lock.json) dependencies
 

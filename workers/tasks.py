@@ -6,6 +6,7 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 from requests.exceptions import ConnectionError as NodeUnreachable
 from requests.exceptions import Timeout
@@ -58,8 +59,13 @@ def index_chain() -> int:
     return result.stored
 
 
+#: A database that is away (restarting, failing over) is waited out like a node that is:
+#: the task is tried again with backoff rather than dropped for the sweeper to find later.
+DATABASE_AWAY = (OperationalError, InterfaceError)
+
+
 @app.task(
-    autoretry_for=(SubmitLater,),
+    autoretry_for=(SubmitLater, *DATABASE_AWAY),
     retry_backoff=1,
     retry_backoff_max=60,
     max_retries=12,
@@ -74,7 +80,7 @@ def submit_operation(operation_id: str) -> None:
 
 
 @app.task(
-    autoretry_for=(SubmitLater,),
+    autoretry_for=(SubmitLater, *DATABASE_AWAY),
     retry_backoff=1,
     retry_backoff_max=30,
     max_retries=20,
