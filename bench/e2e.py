@@ -17,7 +17,13 @@ mined → confirmed: the mirror), then ``raw_transfers_per_s``: --raw pre-signed
 transfers sent to the same node as fast as it takes them, until all are mined. Last line
 ``e2e_vs_raw: R``.
 
-    python bench/e2e.py [--lots 40] [--clients 8] [--senders 1] [--raw 1000]
+With ``--open-loop N``, N registrations are then sent at once, spread over the senders,
+without any client waiting for an answer's confirmation: ``open_loop_api_accepted_per_s``
+(the API's 202s), ``open_loop_signed_and_sent_per_s`` (the submission workers),
+``open_loop_confirmed_per_s`` (the mirror), and their ratio to the raw transfers; the
+closed-loop figure above is bounded by the clients' own waiting, these by the stack.
+
+    python bench/e2e.py [--lots 40] [--clients 8] [--senders 1] [--raw 1000] [--open-loop 0]
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import itertools
 
+import psycopg
 import requests
 from eth_account import Account
 from web3 import Web3
@@ -124,6 +131,49 @@ def handoffs(
     return time.perf_counter() - began, timings
 
 
+def open_loop(stack: Stack, senders: list[Partner], count: int, clients: int) -> dict[str, float]:
+    """`count` registrations sent as fast as `clients` threads can, none waiting for the
+    one before: how many per second the API accepts, the submission workers sign and send,
+    and the mirror confirms (each from the first request to the last of its kind)."""
+    body = {"name": "Cobalt ore", "quantity": 1000, "unit": "kg", "kind": "raw_material"}
+    began = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        urls = list(
+            pool.map(
+                lambda n: senders[n % len(senders)].write("/api/v1/lots/register", body),
+                range(count),
+            )
+        )
+    accepted = time.perf_counter() - began
+    ids = [url.rstrip("/").rsplit("/", 1)[-1] for url in urls]
+    done: dict[str, float] = {}
+    deadline = time.monotonic() + 300
+    with psycopg.connect(stack.env["DATABASE_URL"], autocommit=True) as conn:
+        while len(done) < 2 and time.monotonic() < deadline:
+            sent, confirmed, failed = conn.execute(
+                "SELECT count(*) FILTER (WHERE status IN ('submitted', 'mined', 'confirmed')),"
+                " count(*) FILTER (WHERE status = 'confirmed'),"
+                " count(*) FILTER (WHERE status = 'failed')"
+                " FROM operations_operation WHERE id::text = ANY(%s)",
+                (ids,),
+            ).fetchone() or (0, 0, 0)
+            if failed:
+                raise SmokeFailed(f"{failed} registrations failed")
+            now = time.perf_counter() - began
+            if sent == count:
+                done.setdefault("sent", now)
+            if confirmed == count:
+                done.setdefault("confirmed", now)
+            time.sleep(0.1)
+    if len(done) < 2:
+        raise SmokeFailed("the open-loop registrations were not all confirmed within 300 s")
+    return {
+        "api_accepted_per_s": count / accepted,
+        "signed_and_sent_per_s": count / done["sent"],
+        "confirmed_per_s": count / done["confirmed"],
+    }
+
+
 def raw_transfers(w3: Web3, count: int, senders: int = 8) -> float:
     """Pre-signed zero-value transfers, sent as fast as the node takes them; per second
     from the first send until every one is mined."""
@@ -161,6 +211,13 @@ def main() -> None:
     parser.add_argument("--raw", type=int, default=1000)
     parser.add_argument(
         "--senders", type=int, default=1, help="member organisations handing lots over"
+    )
+    parser.add_argument(
+        "--open-loop",
+        type=int,
+        default=0,
+        help="also send this many registrations at once (no client waits) and print the"
+        " rates the API, the signing and the mirror reach",
     )
     args = parser.parse_args()
     with smoke_stack(keep=False) as stack:
@@ -217,6 +274,7 @@ def main() -> None:
             points = [("sent", t["sent"])] + [(s, t[s]) for s in STATUSES[1:] if s in t]
             for (a, ta), (b, tb) in itertools.pairwise(points):
                 steps[f"{a}->{b}"].append(tb - ta)
+        ceiling = open_loop(stack, senders, args.open_loop, args.clients) if args.open_loop else {}
         w3 = Web3(Web3.HTTPProvider(stack.env["SMOKE_NODE"]))
         raw = raw_transfers(w3, args.raw)
     print(f"e2e_handoffs_per_s: {rate:.2f} ({len(lots)} handoffs, {len(timings)} operations, "
@@ -225,7 +283,11 @@ def main() -> None:
         print(f"confirm_latency_p{int(q * 100)}_s: {percentile(latencies, q):.2f}")
     for step, values in sorted(steps.items()):
         print(f"median_{step.replace('->', '_to_')}_s: {percentile(values, 0.5):.2f}")
+    for name, value in ceiling.items():
+        print(f"open_loop_{name}: {value:.1f} ({args.open_loop} registrations)")
     print(f"raw_transfers_per_s: {raw:.0f}")
+    if ceiling:
+        print(f"open_loop_confirmed_vs_raw: {ceiling['confirmed_per_s'] / raw:.4f}")
     print(f"e2e_vs_raw: {rate / raw:.4f}")
 
 

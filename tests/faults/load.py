@@ -2,9 +2,10 @@
 
 Each sending mine registers a lot every `interval` seconds and hands each of its confirmed
 lots to the refinery once; the refinery accepts every open handoff once. Every write has
-an idempotency key, and a write that got no answer, or a 5xx, is sent again with the same
-key (as a partner's system retries), so no fact may appear twice however often a request
-went out. Every operation an answer accepted (202) is recorded for the checks.
+an idempotency key, and a write that got no answer, a 5xx or a 429 is sent again with the
+same key (as a partner's system retries; after the answer's Retry-After when it has one),
+so no fact may appear twice however often a request went out. Every operation an answer
+accepted (202) is recorded for the checks.
 """
 
 from __future__ import annotations
@@ -65,14 +66,16 @@ class Partner:
                 )
             except requests.RequestException:
                 answer = None
-            if answer is not None and answer.status_code < 500:
+            if answer is not None and answer.status_code < 500 and answer.status_code != 429:
                 break
             if time.monotonic() > deadline:
                 status = "no answer" if answer is None else answer.status_code
                 raise AssertionError(f"{path}: {status} for {RETRY_FOR_S:.0f} s")
             with self.ledger.lock:
                 self.ledger.retried += 1
-            time.sleep(min(0.2 * attempt, 2.0))
+            # throttled (429) or unavailable (503): as long as the answer asks, else back off
+            asked = answer.headers.get("Retry-After", "") if answer is not None else ""
+            time.sleep(float(asked) if asked.isdigit() else min(0.2 * attempt, 2.0))
         if answer.status_code != 202:
             with self.ledger.lock:
                 self.ledger.refused.append(f"{path} {answer.status_code} {answer.text[:200]}")
@@ -127,7 +130,7 @@ def _receiver(partner: Partner, interval: float) -> None:
 
 
 @contextlib.contextmanager
-def steady_load(site: Site, ledger: Ledger, *, interval: float = 0.5) -> Iterator[None]:
+def steady_load(site: Site, ledger: Ledger, *, interval: float = 3.0) -> Iterator[None]:
     """Partners writing through the API until the block ends; then their threads finish
     (each within its retry deadline) and every write they started has its answer."""
     stop = threading.Event()

@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -126,16 +127,18 @@ class Site:
     def restart(self, name: str, env: dict[str, str] | None = None) -> None:
         self.start(name, self.argv[name], env)
 
-    def restart_worker(self, name: str, env: dict[str, str] | None = None) -> None:
-        """Start a Celery worker again and wait until it takes tasks (on a loaded machine
-        a worker's start-up alone can take a minute)."""
-        ready = self.log(name).count(" ready.")
-        self.restart(name, env)
-        wait_for(
-            f"worker {name} ready",
-            lambda: self.log(name).count(" ready.") > ready,
-            deadline_s=180,
-        )
+    def restart_workers(self, names: list[str], env: dict[str, str] | None = None) -> None:
+        """Start Celery workers again (all at once) and wait until each takes tasks (on a
+        loaded machine a worker's start-up alone can take a minute)."""
+        ready = {name: self.log(name).count(" ready.") for name in names}
+        for name in names:
+            self.restart(name, env)
+        for name in names:
+            wait_for(
+                f"worker {name} ready",
+                lambda name=name: self.log(name).count(" ready.") > ready[name],
+                deadline_s=180,
+            )
 
     def run(self, argv: list[str], *, env: dict[str, str] | None = None) -> str:
         done = subprocess.run(
@@ -369,9 +372,11 @@ def _up(site: Site) -> None:
     site.run([str(BIN / "python"), "-m", "contracts.chain.deploy", "--key-file",
               str(root / "deployer.json")])  # fmt: skip
     site.manage("bootstrap_operator", "--key-file", str(root / "deployer.json"))
-    for slug, backend in SENDERS.items():
-        site.members[slug] = _member(site, slug, "MINER", backend)
-    site.members[RECEIVER] = _member(site, RECEIVER, "MANUFACTURER", "keystore")
+    wanted = [(slug, "MINER", backend) for slug, backend in SENDERS.items()]
+    wanted.append((RECEIVER, "MANUFACTURER", "keystore"))
+    with ThreadPoolExecutor(len(wanted)) as pool:  # each is a process of its own
+        for member in pool.map(lambda w: _member(site, *w), wanted):
+            site.members[member.slug] = member
     site.start("web", [str(BIN / a) if i == 0 else a for i, a in enumerate(process("web").argv)])
     for name, argv in WORKERS.items():
         site.start(name, argv)
