@@ -55,8 +55,8 @@ def refuse(request: HttpRequest, reason: str, status: int = 400) -> HttpResponse
 class DatabaseUnavailable:
     """A request that meets a database that is away (restarting, failing over, not
     reachable) answers 503 with Retry-After, not a server error: the client sends it again,
-    a write with the same Idempotency-Key, which is never done twice. (A middleware's own database error reaches the site's 500
-    handler instead, which answers the same way.)"""
+    a write with the same Idempotency-Key, which is never done twice. (A middleware's own
+    database error reaches the site's 500 handler instead, which answers the same way.)"""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
