@@ -88,8 +88,10 @@ def _reorg(network: Network, depth: int, replacements: list[str]) -> None:
 
 
 def test_a_reorg_under_confirmed_operations_sends_the_same_transactions_again(
-    network: Network,
+    network: Network, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from webapp.operations import services
+
     _, operations = _three_confirmed_operations(network)
     hashes = [o.transaction_hash for o in operations]
     w3 = network.w3
@@ -98,7 +100,13 @@ def test_a_reorg_under_confirmed_operations_sends_the_same_transactions_again(
         with pytest.raises(TransactionNotFound):  # gone with their blocks
             w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
 
+    sent: list[tuple[str, ...]] = []
+    monkeypatch.setattr(services, "task_send_on_commit", lambda *task: sent.append(task))
+    settings.OPERATIONS_DISPATCH = True
     index_chain()  # the indexer sees the reorg: confirmed becomes submitted, no stale block
+    settings.OPERATIONS_DISPATCH = False
+    # each is followed at once, not when the sweeper finds it stale
+    assert sorted(sent) == sorted(("workers.tasks.track_operation", str(o.id)) for o in operations)
     for operation in operations:
         operation.refresh_from_db()
         assert operation.status == Operation.Status.SUBMITTED

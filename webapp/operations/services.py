@@ -63,6 +63,7 @@ def task_producer() -> Celery:
 
 #: The submitter's task, by the name the workers register it under.
 SUBMIT_TASK = "workers.tasks.submit_operation"
+TRACK_TASK = "workers.tasks.track_operation"
 
 
 def operation_dispatch(operation_id: str) -> None:
@@ -287,17 +288,18 @@ def operations_unconfirm(*, chain_id: int, above_block: int) -> int:
     the new reason replaces the note."""
     vanished = models.Q(confirmed_block__gt=above_block) | models.Q(mined_block__gt=above_block)
     now = timezone.now()
-    count = (
+    rows = (
         Operation.objects.filter(chain_id=chain_id)
         .filter(status__in=[Operation.Status.CONFIRMED, Operation.Status.MINED])
         .filter(vanished)
-        .update(
-            status=Operation.Status.SUBMITTED,
-            confirmed_block=None,
-            mined_block=None,
-            waiting_reason="the block that held its transaction left the chain; checking again",
-            updated_at=now,
-        )
+    )
+    followed = [str(i) for i in rows.values_list("id", flat=True)]
+    count = Operation.objects.filter(id__in=followed).update(
+        status=Operation.Status.SUBMITTED,
+        confirmed_block=None,
+        mined_block=None,
+        waiting_reason="the block that held its transaction left the chain; checking again",
+        updated_at=now,
     )
     reverted = (
         Operation.objects.filter(chain_id=chain_id, status=Operation.Status.FAILED)
@@ -324,6 +326,12 @@ def operations_unconfirm(*, chain_id: int, above_block: int) -> int:
             ]
         )
         count += 1
+        followed.append(str(operation.id))
+    if settings.OPERATIONS_DISPATCH:
+        # Followed at once (the sweeper would wait until they look stale): their
+        # transactions are found on the new chain, or sent again while their nonces are free.
+        for operation_id in followed:
+            task_send_on_commit(TRACK_TASK, operation_id)
     return count
 
 
