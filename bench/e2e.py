@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import sys
 import time
@@ -84,6 +85,24 @@ class Partner:
         url: str = answer.json()["url"]
         return url
 
+    def incoming(self, lot_id: int) -> dict[str, Any]:
+        """The open handoff of `lot_id` offered to this partner (waiting out a 429)."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            answer = self.session.get(
+                f"{self.base}/api/v1/handoffs",
+                params={"direction": "incoming", "status": "open", "page_size": "500"},
+                timeout=30,
+            )
+            if answer.status_code == 200:
+                found = [h for h in answer.json()["results"] if h["lot_id"] == lot_id]
+                if found:
+                    offer: dict[str, Any] = found[0]
+                    return offer
+            wait = answer.headers.get("Retry-After", "")
+            time.sleep(float(wait) if wait.isdigit() else 0.2)
+        raise SmokeFailed(f"no open handoff of lot {lot_id} within 60 s")
+
     def follow(self, url: str, seen: dict[str, float]) -> dict[str, Any]:
         """Poll an operation until it is confirmed; `seen` gets when each status showed."""
         deadline = time.monotonic() + 120
@@ -114,12 +133,7 @@ def handoffs(
         )
         sender.follow(url, seen)
         timings.append(seen)
-        listing = receiver.session.get(
-            f"{receiver.base}/api/v1/handoffs",
-            params={"direction": "incoming", "status": "open", "page_size": 500},
-            timeout=30,
-        ).json()
-        (handoff,) = [h for h in listing["results"] if h["lot_id"] == lot_id]
+        handoff = receiver.incoming(lot_id)
         accepted: dict[str, float] = {"sent": time.perf_counter()}
         url = receiver.write(f"/api/v1/handoffs/{handoff['handoff_id']}/accept")
         receiver.follow(url, accepted)
@@ -220,6 +234,9 @@ def main() -> None:
         " rates the API, the signing and the mirror reach",
     )
     args = parser.parse_args()
+    # The clients poll their operations every 0.1 s: under the partners' rate limit (1,200
+    # a minute per token) that polling, not the stack, would set the pace.
+    os.environ.setdefault("PROVENANT_API_RATE_PER_TOKEN", "100000/minute")
     with smoke_stack(keep=False) as stack:
 
         def member(slug: str, roles: str) -> dict[str, str]:

@@ -306,10 +306,12 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
 #: A prefork pool child whose resident memory passed this many KiB is replaced after its
-#: task: `make soak` measured the submission worker's children growing (about 200 KiB per
+#: task: `make soak` measured the submission worker's children growing (about 150 KiB per
 #: operation signed, cause not found yet), so their memory is bounded whatever the cause.
+#: Well above a fresh child's peak: opening a keystore file runs scrypt (256 MiB), and a
+#: limit below that peak replaced the child after every task (each new one paying scrypt).
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int(
-    "PROVENANT_WORKER_MAX_MEMORY_KIB", 400 * 1024, minimum=64 * 1024
+    "PROVENANT_WORKER_MAX_MEMORY_KIB", 1024 * 1024, minimum=768 * 1024
 )
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
