@@ -144,6 +144,35 @@ def render_nginx(values: dict[str, str]) -> str:
     return text
 
 
+def nginx_files(root: Path, *, web: str, streams: str, http: int, https: int) -> tuple[Path, Path]:
+    """A self-signed certificate and the rendered nginx configuration under `root` (logs
+    in root/logs, static files in root/data/static); (configuration, certificate)."""
+    cert, key = _certificate(root)
+    (root / "nginx").mkdir()
+    config = root / "nginx" / "nginx.conf"
+    config.write_text(
+        render_nginx(
+            {
+                "pid": str(root / "nginx" / "nginx.pid"),
+                "error_log": str(root / "logs" / "nginx-error.log"),
+                "access_log": str(root / "logs" / "nginx-access.log"),
+                "mime_types": "/etc/nginx/mime.types",
+                "tmp": str(root / "nginx"),
+                "web": web,
+                "streams": streams,
+                "http_port": str(http),
+                "https_port": str(https),
+                "server_name": "localhost",
+                "cert": str(cert),
+                "key": str(key),
+                "static_root": str(root / "data" / "static"),
+                "metrics_allow": "127.0.0.1",
+            }
+        )
+    )
+    return config, cert
+
+
 def _database(stack: Stack) -> str:
     with psycopg.connect(ADMIN_DATABASE_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{stack.database}"')
@@ -241,28 +270,12 @@ def _up(stack: Stack, node: AnvilNode) -> Stack:
         if process.name == "streams":
             argv[argv.index("--port") + 1] = str(ports["streams"])
         stack.start(process.name, argv)
-    cert, key = _certificate(root)
-    (root / "nginx").mkdir()
-    config = root / "nginx" / "nginx.conf"
-    config.write_text(
-        render_nginx(
-            {
-                "pid": str(root / "nginx" / "nginx.pid"),
-                "error_log": str(root / "logs" / "nginx-error.log"),
-                "access_log": str(root / "logs" / "nginx-access.log"),
-                "mime_types": "/etc/nginx/mime.types",
-                "tmp": str(root / "nginx"),
-                "web": f"127.0.0.1:{ports['web']}",
-                "streams": f"127.0.0.1:{ports['streams']}",
-                "http_port": str(ports["http"]),
-                "https_port": str(ports["https"]),
-                "server_name": "localhost",
-                "cert": str(cert),
-                "key": str(key),
-                "static_root": str(root / "data" / "static"),
-                "metrics_allow": "127.0.0.1",
-            }
-        )
+    config, cert = nginx_files(
+        root,
+        web=f"127.0.0.1:{ports['web']}",
+        streams=f"127.0.0.1:{ports['streams']}",
+        http=ports["http"],
+        https=ports["https"],
     )
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     stack.run([nginx, "-t", "-c", str(config), "-p", str(root / "nginx")])

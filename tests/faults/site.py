@@ -38,7 +38,7 @@ from web3 import Web3
 
 from deploy.local.node import anvil_command, free_port, wait_for_rpc
 from deploy.production.processes import PRODUCTION_ENV, process
-from deploy.production.smoke import BIN, CHAIN_ID, ROOT, _certificate, render_nginx
+from deploy.production.smoke import BIN, CHAIN_ID, ROOT, nginx_files
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 SOFTHSM_LIBRARY = "/usr/lib/softhsm/libsofthsm2.so"
@@ -382,28 +382,12 @@ def _up(site: Site) -> None:
         site.start(name, argv)
     site.start("beat", [str(BIN / "celery"), "-A", "workers.celery", "beat", "--loglevel",
                         "INFO"])  # fmt: skip
-    cert, key = _certificate(root)
-    (root / "nginx").mkdir()
-    config = root / "nginx" / "nginx.conf"
-    config.write_text(
-        render_nginx(
-            {
-                "pid": str(root / "nginx" / "nginx.pid"),
-                "error_log": str(root / "logs" / "nginx-error.log"),
-                "access_log": str(root / "logs" / "nginx-access.log"),
-                "mime_types": "/etc/nginx/mime.types",
-                "tmp": str(root / "nginx"),
-                "web": f"127.0.0.1:{site.ports['web']}",
-                "streams": f"127.0.0.1:{site.ports['streams']}",
-                "http_port": str(site.ports["http"]),
-                "https_port": str(site.ports["https"]),
-                "server_name": "localhost",
-                "cert": str(cert),
-                "key": str(key),
-                "static_root": str(root / "data" / "static"),
-                "metrics_allow": "127.0.0.1",
-            }
-        )
+    config, cert = nginx_files(
+        root,
+        web=f"127.0.0.1:{site.ports['web']}",
+        streams=f"127.0.0.1:{site.ports['streams']}",
+        http=site.ports["http"],
+        https=site.ports["https"],
     )
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     site.start("nginx", [nginx, "-c", str(config), "-p", str(root / "nginx"), "-g",

@@ -384,17 +384,26 @@ def _requeue_reverted(operation: Operation, block: int) -> None:
     log.info("operation %s reverted in block %s behind earlier operations", operation.id, block)
     attempt = {"transaction_hash": operation.transaction_hash, "nonce": operation.nonce,
                "block": block}  # fmt: skip
+    _sign_afresh(
+        operation,
+        "its transaction was refused while this organisation's earlier operations were not"
+        " on chain yet; tried again after them",
+        reverted_attempts=[*operation.reverted_attempts, attempt],
+    )
+    operation_dispatch(str(operation.id))
+
+
+def _sign_afresh(operation: Operation, reason: str, **recorded: Any) -> None:
+    """Back to queued without its signed bytes: the next attempt signs it anew."""
     Operation.objects.filter(id=operation.id, status__in=_FOLLOWED).update(
         status=Operation.Status.QUEUED,
         transaction_hash="",
         raw_transaction="",
         nonce=None,
         mined_block=None,
-        reverted_attempts=[*operation.reverted_attempts, attempt],
-        waiting_reason="its transaction was refused while this organisation's earlier"
-        " operations were not on chain yet; tried again after them",
+        waiting_reason=reason,
+        **recorded,
     )
-    operation_dispatch(str(operation.id))
 
 
 def _not_in_a_block(w3: Web3, contracts: dict[str, Any], operation: Operation) -> None:
@@ -435,14 +444,7 @@ def _not_in_a_block(w3: Web3, contracts: dict[str, Any], operation: Operation) -
     # double the fact. Queued again, the submitter's pre-flight decides against the new
     # chain; the sweep sends it after the sender's other vanished transactions went out
     # again with their own nonces (so it does not take one of theirs).
-    Operation.objects.filter(id=operation.id, status__in=_FOLLOWED).update(
-        status=Operation.Status.QUEUED,
-        transaction_hash="",
-        raw_transaction="",
-        nonce=None,
-        mined_block=None,
-        waiting_reason="its transaction left the chain and its nonce was taken; signing again",
-    )
+    _sign_afresh(operation, "its transaction left the chain and its nonce was taken; signing again")
 
 
 def _send_lost(w3: Web3, operation: Operation, stale: Any) -> None:

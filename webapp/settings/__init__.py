@@ -25,8 +25,13 @@ from webapp.env import (
 )
 from webapp.settings.logs import logging_settings
 
-# Worker queues (single, or one per kind of work) and their task routes.
+# Worker queues (single, or one per kind of work), their task routes, the schedule and the
+# pool children's memory bound.
+from webapp.settings.queues import CELERY_BEAT_SCHEDULE as CELERY_BEAT_SCHEDULE
 from webapp.settings.queues import CELERY_TASK_ROUTES as CELERY_TASK_ROUTES
+from webapp.settings.queues import (
+    CELERY_WORKER_MAX_MEMORY_PER_CHILD as CELERY_WORKER_MAX_MEMORY_PER_CHILD,
+)
 from webapp.settings.queues import WORKER_QUEUE_TASKS as WORKER_QUEUE_TASKS
 from webapp.settings.queues import WORKER_QUEUES as WORKER_QUEUES
 
@@ -305,27 +310,7 @@ else:
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
-#: A prefork pool child whose resident memory passed this many KiB is replaced after its
-#: task: `make soak` measured the submission worker's children growing (about 150 KiB per
-#: operation signed, cause not found yet), so their memory is bounded whatever the cause.
-#: Well above a fresh child's peak: opening a keystore file runs scrypt (256 MiB), and a
-#: limit below that peak replaced the child after every task (each new one paying scrypt).
-CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int(
-    "PROVENANT_WORKER_MAX_MEMORY_KIB", 1024 * 1024, minimum=768 * 1024
-)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE = {
-    "index-chain": {"task": "workers.tasks.index_chain", "schedule": 2.0},
-    "sweep-operations": {"task": "workers.tasks.sweep_operations", "schedule": 3.0},
-    "resume-imports": {"task": "workers.tasks.resume_imports", "schedule": 60.0},
-    "epcis-anchor": {"task": "workers.tasks.epcis_anchor", "schedule": 10.0},
-    "readings-anchor": {"task": "workers.tasks.readings_anchor", "schedule": 10.0},
-    "resume-epcis-captures": {"task": "workers.tasks.resume_epcis_captures", "schedule": 60.0},
-    "streams-deliver": {"task": "streams.deliver", "schedule": 2.0},
-    "monitoring-silence": {"task": "workers.tasks.monitoring_silence", "schedule": 60.0},
-    # hourly, writing once a day: the first run after midnight (UTC) takes the snapshot
-    "lake-snapshots": {"task": "workers.tasks.lake_snapshots", "schedule": 3600.0},
-}
 #: Captured EPCIS events are anchored in Merkle batches of at most this many events, or
 #: sooner once the oldest waited this long (`webapp.epcis.anchoring`).
 EPCIS_ANCHOR_BATCH_SIZE = env_int("PROVENANT_EPCIS_ANCHOR_BATCH_SIZE", 1000)

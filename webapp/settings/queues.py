@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
 
-from webapp.env import env_str
+from webapp.env import env_int, env_str
 
 #: "split": each kind of work has its own queue, so each can have its own workers
 #: (deploy/production runs one worker per queue); "single" (the default): one queue, and
@@ -33,4 +33,27 @@ CELERY_TASK_ROUTES: dict[str, dict[str, str]] = (
     {task: {"queue": queue} for queue, tasks in WORKER_QUEUE_TASKS.items() for task in tasks}
     if WORKER_QUEUES == "split"
     else {}
+)
+
+#: What beat sends, and how often (seconds).
+CELERY_BEAT_SCHEDULE = {
+    "index-chain": {"task": "workers.tasks.index_chain", "schedule": 2.0},
+    "sweep-operations": {"task": "workers.tasks.sweep_operations", "schedule": 3.0},
+    "resume-imports": {"task": "workers.tasks.resume_imports", "schedule": 60.0},
+    "epcis-anchor": {"task": "workers.tasks.epcis_anchor", "schedule": 10.0},
+    "readings-anchor": {"task": "workers.tasks.readings_anchor", "schedule": 10.0},
+    "resume-epcis-captures": {"task": "workers.tasks.resume_epcis_captures", "schedule": 60.0},
+    "streams-deliver": {"task": "streams.deliver", "schedule": 2.0},
+    "monitoring-silence": {"task": "workers.tasks.monitoring_silence", "schedule": 60.0},
+    # hourly, writing once a day: the first run after midnight (UTC) takes the snapshot
+    "lake-snapshots": {"task": "workers.tasks.lake_snapshots", "schedule": 3600.0},
+}
+
+#: A prefork pool child whose resident memory passed this many KiB is replaced after its
+#: task: `make soak` measured the submission worker's children growing (about 150 KiB per
+#: operation signed, cause not found yet), so their memory is bounded whatever the cause.
+#: Well above a fresh child's peak: opening a keystore file runs scrypt (256 MiB), and a
+#: limit below that peak replaced the child after every task (each new one paying scrypt).
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int(
+    "PROVENANT_WORKER_MAX_MEMORY_KIB", 1024 * 1024, minimum=768 * 1024
 )
