@@ -1,8 +1,9 @@
 """Portal under load: --users people browse the portal (Locust, headless, in this process)
 while partner clients hand lots over through the API, on the production stack.
 
-Starts the stack of `make prod-smoke` (`deploy/production/smoke.py`: gunicorn with two sync
-workers behind nginx with TLS, one Celery worker per queue, beat, PostgreSQL, a private
+Starts the stack of `make prod-smoke` (`deploy/production/smoke.py`: gunicorn with its
+production count of sync workers, twice the cores plus one unless WEB_CONCURRENCY says otherwise,
+behind nginx with TLS, one Celery worker per queue, beat, PostgreSQL, a private
 Redis, anvil with 1-second blocks). Seeds it through the API as members would: two miners
 and a refinery register --lots lots, the miners hand 40 of them to the refinery, which
 makes ten products from pairs of them and three assemblies from pairs of those (a lineage
@@ -18,9 +19,11 @@ signed in.
 Prints per page ``portal_<page>_p95_ms``, p50, requests and failures as the browsers saw
 them (TLS through nginx included), then the same page's time inside gunicorn (its access
 log), the handoffs done meanwhile, and for the slowest page what dominates: the time spent
-waiting for a web worker (browser time minus gunicorn time) against the time in the view,
-and one request to that page instrumented in a separate process after the load (SQL
-statements, their time, the most repeated statement).
+waiting for a web worker (browser time minus gunicorn time) against the time in the view;
+then, after the load, each page alone in a separate process (``alone_<page>``, and
+``alone_api_operation`` for the operation the handoff clients poll): its time, SQL
+statements and their time, the most repeated statements, and the functions with the most
+own time (cProfile over ten requests).
 
     python bench/portal_load.py [--users 50] [--duration 60] [--lots 300] [--think 1 5]
 """
@@ -41,6 +44,7 @@ from locust.exception import StopUser
 
 import argparse
 import json
+import os
 import random
 import re
 import secrets
@@ -53,7 +57,7 @@ from typing import Any, ClassVar
 
 import gevent
 
-from bench.e2e import Partner, handoffs
+from bench.e2e import Partner, handoffs, lift_partner_rate_limit
 from bench.stats import percentile
 from deploy.production.smoke import (
     BIN,
@@ -325,16 +329,31 @@ with CaptureQueriesContext(connection) as sql:
     began = time.perf_counter()
     answer = client.get(PATH, secure=True)
     total = time.perf_counter() - began
-shapes = Counter(" ".join(q["sql"].split())[:90] for q in sql.captured_queries)
-slowest = max(sql.captured_queries, key=lambda q: float(q["time"]), default=None)
+statements = list(sql.captured_queries)
+shapes = Counter(" ".join(q["sql"].split())[:90] for q in statements)
+slowest = max(statements, key=lambda q: float(q["time"]), default=None)
+# where the Python time goes: ten more requests under cProfile, own time per function
+# (the statements above are copied first: each request empties Django's query log)
+import cProfile, pstats
+profile = cProfile.Profile()
+profile.enable()
+for _ in range(10):
+    client.get(PATH, secure=True)
+profile.disable()
+own = sorted(
+    ((row[2], f"{key[0].split('site-packages/')[-1].split('/work/')[-1]}:{key[2]}")
+     for key, row in pstats.Stats(profile).stats.items()),
+    reverse=True,
+)
 print(json.dumps({
     "status": answer.status_code,
     "total_ms": total * 1000,
-    "statements": len(sql.captured_queries),
-    "sql_ms": sum(float(q["time"]) for q in sql.captured_queries) * 1000,
-    "repeated": shapes.most_common(1)[0] if shapes else None,
+    "statements": len(statements),
+    "sql_ms": sum(float(q["time"]) for q in statements) * 1000,
+    "repeated": [[shape, n] for shape, n in shapes.most_common(3) if n > 1],
     "slowest": [" ".join(slowest["sql"].split())[:120], float(slowest["time"]) * 1000]
     if slowest else None,
+    "own_ms": [[name, round(seconds * 100, 2)] for seconds, name in own[:6]],
 }))
 """
 
@@ -447,6 +466,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.lots < 150:  # a third of them seed the lineage (40), a third the handoff load
         parser.error("--lots: at least 150")
+    lift_partner_rate_limit()
+    # gunicorn's production default (deploy/production/gunicorn.conf.py), not the smoke's 2
+    os.environ.setdefault("WEB_CONCURRENCY", str(2 * (os.cpu_count() or 1) + 1))
     with smoke_stack(keep=False) as stack:
         seeded = seed(stack, args.lots)
         people = _people(
@@ -473,9 +495,9 @@ def main() -> None:
               "initiated and accepted, 8 partner clients)")  # fmt: skip
         server = _server_times(stack.logs["web"], *offsets)
         slowest = _report(times, failures, server, args)
-        path = {"dashboard": "/", "lots": "/lots", "sustainability": "/sustainability",
-                "lot_lineage": f"/lots/{seeded['lineage'][-1]}",
-                "passport": f"/passport/{seeded['lots'][0]}"}[slowest]  # fmt: skip
+        paths = {"dashboard": "/", "lots": "/lots", "sustainability": "/sustainability",
+                 "lot_lineage": f"/lots/{seeded['lineage'][-1]}",
+                 "passport": f"/passport/{seeded['lots'][0]}"}  # fmt: skip
         client = percentile(times[slowest], 0.95)
         inside = percentile(server.get(slowest, []), 0.95)
         print(f"slowest: {slowest} p95 {client:.0f} ms in the browser, {inside:.0f} ms in "
@@ -487,12 +509,20 @@ def main() -> None:
               f"(pages {busy['pages']:.0f} s in {len(server.get('busy:pages', []))} requests, "
               f"API {busy['api']:.0f} s in {len(server.get('busy:api', []))}, other "
               f"{busy['other']:.0f} s in {len(server.get('busy:other', []))})")  # fmt: skip
-        # as the auditor's person (people[4]): its pages cover the whole consortium
-        probe = _probe(stack, path, people[4 % len(people)])
-        print(f"slowest_alone: {path} {probe['status']} {probe['total_ms']:.0f} ms, "
-              f"{probe['statements']} SQL "
-              f"statements in {probe['sql_ms']:.0f} ms; most repeated {probe['repeated']}; "
-              f"slowest statement {probe['slowest']}")  # fmt: skip
+        # The operation the handoff clients poll, as its organisation's person (people[0]).
+        mine: Partner = seeded["mine"]
+        polled = mine.session.get(
+            f"{mine.base}/api/v1/operations", params={"page_size": "1"}, timeout=30
+        ).json()["results"][0]["id"]
+        paths["api_operation"] = f"/api/v1/operations/{polled}"
+        # Each page alone, after the load, as the auditor's person (people[4]): its pages
+        # cover the whole consortium.
+        for page, path in paths.items():
+            probe = _probe(stack, path, people[0 if page == "api_operation" else 4 % len(people)])
+            print(f"alone_{page}: {path} {probe['status']} {probe['total_ms']:.0f} ms, "
+                  f"{probe['statements']} SQL statements in {probe['sql_ms']:.0f} ms; most "
+                  f"repeated {probe['repeated']}; slowest statement {probe['slowest']}; "
+                  f"own time per request (ms) {probe['own_ms']}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Requests refused before any view sees them."""
+"""Requests refused before any view sees them, and what every GET keeps for its length."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from webapp.api.problems import (
     is_database_unavailable,
     problem_response,
 )
+from webapp.memo import kept_for_request
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,21 @@ class RefuseNulBytes:
         if request.method != "POST" or not (request.content_type or "").startswith(FORM_TYPES):
             return False
         return _has_nul(request.POST)
+
+
+class RequestMemo:
+    """Reads of a GET or HEAD request are kept for its length (`webapp.memo`): the same
+    small facts asked for by several parts of one page are read once. Writes keep
+    nothing, so what a write changed is read afresh."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            return self.get_response(request)
+        with kept_for_request():
+            return self.get_response(request)
 
 
 def refuse(request: HttpRequest, reason: str, status: int = 400) -> HttpResponse:

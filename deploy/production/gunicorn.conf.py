@@ -8,6 +8,11 @@ bind = os.environ.get("PROVENANT_BIND", "127.0.0.1:8000")
 # Django views wait on PostgreSQL and the node: a few sync workers per core.
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
 worker_class = "sync"
+# Django is imported once, in the arbiter, and workers are forked from it: a worker that
+# replaces a recycled or dead one serves at once instead of spending seconds importing
+# while requests queue behind it. Nothing opens a connection at import (the database,
+# Redis and the node are reached on first use, in the worker).
+preload_app = True
 timeout = int(os.environ.get("PROVENANT_WEB_TIMEOUT", "60"))
 graceful_timeout = 30
 max_requests = 2000  # recycle workers: a slow leak never takes a process down

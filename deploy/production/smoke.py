@@ -235,7 +235,8 @@ def _up(stack: Stack, node: AnvilNode) -> Stack:
         "PROVENANT_DEPLOYER_PASSPHRASE": passphrase,
         "PROVENANT_NEW_ADMIN_PASSWORD": secrets.token_urlsafe(18),
         "PROVENANT_BIND": f"127.0.0.1:{ports['web']}",
-        "WEB_CONCURRENCY": "2",
+        # two workers keep the smoke light; a benchmark asks for the production count
+        "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
         "PROMETHEUS_MULTIPROC_DIR": str(root / "prometheus"),
     }
     python = str(BIN / "python")

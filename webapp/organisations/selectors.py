@@ -8,6 +8,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from webapp.gs1 import Gs1Error
+from webapp.memo import memo
 from webapp.organisations.models import ApiToken, Organisation, OrganisationKey, Site
 
 
@@ -31,9 +32,13 @@ def api_token_list(*, organisation: Organisation) -> QuerySet[ApiToken]:
 def organisation_names() -> dict[str, str]:
     """Chain address -> organisation name, for showing people names instead of hex; every
     key an organisation has had counts (past events name rotated-out addresses)."""
-    names = dict(OrganisationKey.objects.values_list("address", "organisation__name"))
-    names.update(Organisation.objects.exclude(address="").values_list("address", "name"))
-    return names
+
+    def read() -> dict[str, str]:
+        names = dict(OrganisationKey.objects.values_list("address", "organisation__name"))
+        names.update(Organisation.objects.exclude(address="").values_list("address", "name"))
+        return names
+
+    return dict(memo("organisation_names", read))  # a copy: the caller may change it
 
 
 def operator_with_key() -> Organisation | None:

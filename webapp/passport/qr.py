@@ -4,6 +4,7 @@ drawn as an inline SVG for pages and a PNG for label printers."""
 
 from __future__ import annotations
 
+import functools
 import io
 
 import segno
@@ -29,8 +30,10 @@ def label_uri(request: HttpRequest, lot_id: int) -> str:
     return request.build_absolute_uri(reverse("passport:passport", args=[lot_id]))
 
 
+@functools.lru_cache(maxsize=2048)
 def qr_svg(url: str) -> str:
-    """`url` as an inline SVG QR code (error correction M)."""
+    """`url` as an inline SVG QR code (error correction M). Kept per process: drawing one
+    (segno's masking) is a few milliseconds of a lot page, and a lot's label never changes."""
     return segno.make(url, error="m").svg_inline(scale=3, border=2)
 
 

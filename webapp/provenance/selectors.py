@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from django.conf import settings
 from django.db import connection
@@ -92,9 +92,9 @@ def _walk_sql_postgresql(direction: Direction, as_of: bool, alive_only: bool) ->
     return f"""
 WITH RECURSIVE walk(node, depth, parent, child, kind, transformation_id, parent_quantity,
                     child_quantity, block_from, log_from, block_to) AS (
-    SELECT CAST(%(start)s AS numeric), 0, NULL::numeric, NULL::numeric, NULL::text,
-           NULL::numeric, NULL::numeric, NULL::numeric, NULL::bigint, NULL::bigint,
-           NULL::bigint
+    SELECT s, 0, NULL::numeric, NULL::numeric, NULL::text, NULL::numeric, NULL::numeric,
+           NULL::numeric, NULL::bigint, NULL::bigint, NULL::bigint
+      FROM unnest(CAST(%(starts)s AS numeric[])) s
     UNION
     SELECT x.far, w.depth + 1, x.parent, x.child, x.kind, x.transformation_id,
            x.parent_quantity, x.child_quantity, x.block_from, x.log_from, x.block_to
@@ -174,12 +174,50 @@ def lot_trace(
     chain_id = chain_id or settings.CHAIN_ID
     if not lot_exists(lot_id=lot_id, chain_id=chain_id):
         raise LotNotFound(lot_id)
-    params = {"start": lot_id, "chain": chain_id, "depth": depth, "block": block}
+    nodes, ordered = _walk([lot_id], direction, depth, block, chain_id, alive_only)
+    return Trace(lot_id, direction, depth, block, nodes, ordered)
+
+
+def lots_upstream(
+    *, lot_ids: list[int], block: int, chain_id: int | None = None
+) -> tuple[set[int], list[LineageEdge]]:
+    """Every lot upstream of any of `lot_ids` (the lots themselves included) and the edges
+    between them, as of `block`, counting what a since-unpacked bundle carried: one walk
+    from all of them at once (on PostgreSQL), for roll-ups over many lots. The lots are
+    taken to be on the chain (the caller knows them from the mirror)."""
+    chain_id = chain_id or settings.CHAIN_ID
+    nodes, edges = _walk(lot_ids, "up", MAX_DEPTH, block, chain_id, alive_only=False)
+    return set(nodes), edges
+
+
+def _lateral_walk() -> bool:
+    """Whether walks use PostgreSQL's LATERAL form (from many starts in one query)."""
+    return connection.vendor == "postgresql"
+
+
+def _walk(
+    starts: list[int],
+    direction: Direction,
+    depth: int,
+    block: int | None,
+    chain_id: int,
+    alive_only: bool,
+) -> tuple[dict[int, int], list[LineageEdge]]:
+    """(lot -> distance from the nearest start, the edges in chain order) of a walk from
+    `starts`: one query on PostgreSQL, one per start on SQLite."""
+    params: dict[str, Any] = {"chain": chain_id, "depth": depth, "block": block}
+    rows: list[tuple[Any, ...]] = []
     with connection.cursor() as cursor:
-        build = _walk_sql_postgresql if connection.vendor == "postgresql" else _walk_sql
-        cursor.execute(build(direction, block is not None, alive_only), params)
-        rows = cursor.fetchall()
-    nodes = {lot_id: 0}
+        if _lateral_walk():
+            sql = _walk_sql_postgresql(direction, block is not None, alive_only)
+            cursor.execute(sql, {**params, "starts": [int(s) for s in starts]})
+            rows = cursor.fetchall()
+        else:
+            sql = _walk_sql(direction, block is not None, alive_only)
+            for start in starts:
+                cursor.execute(sql, {**params, "start": start})
+                rows += cursor.fetchall()
+    nodes = dict.fromkeys(starts, 0)
     edges: dict[tuple[int, int, int, int], LineageEdge] = {}
     for parent, child, kind, t_id, p_qty, c_qty, b_from, l_from, b_to, d in rows:
         edge = LineageEdge(
@@ -197,7 +235,7 @@ def lot_trace(
         far = edge.parent if direction == "up" else edge.child
         nodes[far] = min(nodes.get(far, depth), int(d) + 1)
     ordered = sorted(edges.values(), key=lambda e: (e.block, e.log, e.parent, e.child))
-    return Trace(lot_id, direction, depth, block, nodes, ordered)
+    return nodes, ordered
 
 
 # --------------------------------------------------------------------------- details

@@ -469,6 +469,7 @@ DEFAULT_EXCEPTION_REPORTER_FILTER = "webapp.security.SecretHidingExceptionReport
 MIDDLEWARE.insert(1, "webapp.edge.RefuseNulBytes")
 # Last: a view's exception reaches it first (middleware sees exceptions in reverse order).
 MIDDLEWARE.append("webapp.edge.DatabaseUnavailable")
+MIDDLEWARE.append("webapp.edge.RequestMemo")
 # First of all: every request's id and latency, whatever answers it.
 MIDDLEWARE.insert(0, "webapp.telemetry.RequestObserved")
 

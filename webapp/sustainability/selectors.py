@@ -22,11 +22,10 @@ from webapp.certificates.selectors import certificate_type_name
 from webapp.chain.models import Block
 from webapp.projections.models import BundleContent, LotVersion, TransformationEdge
 from webapp.provenance.selectors import (
-    MAX_DEPTH,
     LineageEdge,
     LotNotFound,
     lot_summaries,
-    lot_trace,
+    lots_upstream,
 )
 
 
@@ -64,7 +63,7 @@ def _upstream(
     *, lot_ids: list[int], block: int, chain_id: int
 ) -> tuple[dict[int, list[LineageEdge]], set[int]]:
     """The lineage edges into each lot of the lots' upstream closure (by child, each once),
-    and that closure: one trace per lot not already reached from an earlier one."""
+    and that closure: one walk from every lot something went into."""
     edges: dict[int, list[LineageEdge]] = defaultdict(list)
     # A lot nothing went into (a raw lot, most of a large batch) is its own closure: one
     # query for all of them instead of a walk each.
@@ -79,19 +78,10 @@ def _upstream(
     if missing := leaves - known:
         raise LotNotFound(min(missing))
     closure: set[int] = set(leaves)
-    for lot_id in lot_ids:
-        if lot_id in closure:
-            continue
-        trace = lot_trace(
-            lot_id=lot_id,
-            direction="up",
-            depth=MAX_DEPTH,
-            block=block,
-            chain_id=chain_id,
-            alive_only=False,
-        )
-        closure |= set(trace.nodes)
-        for edge in trace.edges:
+    if fed:
+        reached, found = lots_upstream(lot_ids=sorted(fed), block=block, chain_id=chain_id)
+        closure |= reached
+        for edge in found:
             if edge not in edges[edge.child]:
                 edges[edge.child].append(edge)
     return edges, closure

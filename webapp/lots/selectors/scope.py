@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from contracts.chain.domain import Role
+from webapp.memo import memo
 from webapp.organisations.models import Organisation, OrganisationKey
 from webapp.projections.models import Balance, BundleContent, HandoffVersion, LotVersion
 
@@ -156,13 +157,19 @@ class StockScope:
 
 def stock_scope(*, organisation: Organisation) -> StockScope:
     """The stock an organisation may see (see `StockScope`)."""
-    addresses = set(
-        OrganisationKey.objects.filter(organisation=organisation).values_list("address", flat=True)
-    )
-    if organisation.address:
-        addresses.add(organisation.address)
-    return StockScope(
-        organisation=organisation,
-        everything=sees_all_stock(organisation),
-        addresses=frozenset(addresses),
-    )
+
+    def read() -> StockScope:
+        addresses = set(
+            OrganisationKey.objects.filter(organisation=organisation).values_list(
+                "address", flat=True
+            )
+        )
+        if organisation.address:
+            addresses.add(organisation.address)
+        return StockScope(
+            organisation=organisation,
+            everything=sees_all_stock(organisation),
+            addresses=frozenset(addresses),
+        )
+
+    return memo(("stock_scope", organisation.pk, organisation.address), read)
