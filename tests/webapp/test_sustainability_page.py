@@ -231,3 +231,44 @@ def test_a_name_that_looks_like_a_formula_stays_text_in_the_csv(product: dict[st
     assert [str(lot.lot_id), f"'{formula}"] == next(
         r[:2] for r in exported if r[0] == str(lot.lot_id)
     )
+
+
+def test_the_figures_are_kept_a_few_seconds_for_everyone_and_the_page_says_when(
+    uncertified: dict[str, Any], settings: Any
+) -> None:
+    """The roll-up is worked out once per period (PROVENANT_REPORT_CACHE_S) for every
+    reader of an organisation under the same filters; the page says when it was."""
+    from django.core.cache import cache
+
+    settings.REPORT_CACHE_S = 600
+    first, second = member("refinery"), member("refinery")
+    before = page_tables(first)
+    page = first.get("/sustainability").content.decode()
+    assert "Figures as of" in page and "at most every 600 seconds" in page
+    net = uncertified["net"]
+    done(
+        net,
+        lot_register(
+            organisation=net.orgs["refinery"], name="Cobalt", quantity=600, unit="g",
+            kind=LotKind.PRODUCT,
+        ),
+    )  # fmt: skip
+    assert page_tables(second) == before  # another reader, the same kept figures
+    assert row(page_tables(second, "?kind=product")["product_lines"], "Cobalt")["Lots"] == "3"
+    cache.clear()  # the period is over
+    assert row(page_tables(first)["product_lines"], "Cobalt")["Lots"] == "3"
+
+
+def test_a_cache_that_cannot_be_reached_is_passed_by(
+    uncertified: dict[str, Any], settings: Any
+) -> None:
+    settings.REPORT_CACHE_S = 600
+    client = member("refinery")  # signing in counts failures in the cache: before it goes
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",  # nothing listens there
+        }
+    }
+    tables = page_tables(client)
+    assert row(tables["product_lines"], "Cobalt")["Lots"] == "2"

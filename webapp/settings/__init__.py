@@ -460,6 +460,11 @@ elif PRODUCTION:
         " sign-in lockouts and rate limits)",
     )
 
+#: Reports that roll the whole view up (the sustainability dashboard) are computed at most
+#: once per this many seconds per organisation and filters, and shared by every web
+#: process through the cache (0: computed on every request). The page says when.
+REPORT_CACHE_S = env_int("PROVENANT_REPORT_CACHE_S", 10, minimum=0)
+
 #: Error reports (the DEBUG page, admin e-mails) hide the PKCS#11 PIN, passwords in URLs
 #: (REDIS_URL, the broker) and every setting, variable or header named like a secret.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "webapp.security.SecretHidingExceptionReporterFilter"
