@@ -4,7 +4,9 @@ limited per token and, anonymously, per address."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from io import StringIO
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from contracts.chain.domain import Role
+from tests.redis_server import REDIS_SERVER, RedisServer
 from webapp.organisations.models import Member, Organisation
 from webapp.organisations.services import api_token_create, member_invite, organisation_create
 from webapp.portal import login_throttle
@@ -218,3 +221,52 @@ def test_anonymous_api_use_is_limited_per_address(settings: Any) -> None:
     statuses = [Client(REMOTE_ADDR="203.0.113.9").get("/api/schema/").status_code for _ in range(3)]
     assert statuses == [200, 200, 429]
     assert Client(REMOTE_ADDR="203.0.113.10").get("/api/schema/").status_code == 200
+
+
+# --- the cache away
+
+
+@pytest.fixture
+def private_cache(tmp_path: Path, settings: Any) -> Iterator[RedisServer]:
+    """The counts in a private redis-server (never the machine's), which the test stops."""
+    if REDIS_SERVER is None:
+        pytest.skip("the redis-server binary is not installed")
+    server = RedisServer(tmp_path)
+    server.start()
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": server.url,
+        }
+    }
+    yield server
+    server.kill()
+
+
+def test_while_the_cache_is_away_sign_in_pauses_and_the_api_goes_on_uncounted(
+    alice: Any, mine: Organisation, throttle: Any, private_cache: RedisServer
+) -> None:
+    throttle.REST_FRAMEWORK = {
+        **throttle.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"token": "3/minute", "anon": "100/minute"},
+    }
+    token, _ = api_token_create(organisation=mine, name="erp")
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert api.get("/api/v1/organisations").status_code == 200  # one of three counted
+
+    private_cache.kill()
+    # The partner's API goes on, past its allowance: nothing can be counted.
+    assert [api.get("/api/v1/organisations").status_code for _ in range(4)] == [200] * 4
+    # Sign-in is refused with the reason, never let through uncounted, never a 500.
+    paused = sign_in("alice", GOOD)
+    assert paused.status_code == 503
+    assert paused["Retry-After"] == "60"
+    assert login_throttle.PAUSED_MESSAGE in paused.content.decode()
+    assert "_auth_user_id" not in paused.client.session
+    assert not Client().login(username="alice", password=GOOD)
+    assert sign_in("alice", "wrong").status_code == 503
+
+    private_cache.start()  # back, empty
+    assert signed_in(sign_in("alice", GOOD))
+    statuses = [api.get("/api/v1/organisations").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]  # counted again, from nothing

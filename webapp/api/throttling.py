@@ -1,12 +1,15 @@
 """API rate limits: per API token (a session user of the docs page counts as one token),
 and per client address for anonymous requests. Rates come from settings
 (REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]); an exceeded rate answers 429 problem+json
-with Retry-After."""
+with Retry-After. While the cache holding the counts cannot be reached, requests are let
+through (logged): a partner's API keeps working through a cache outage, uncounted."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from redis.exceptions import RedisError
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle
@@ -14,9 +17,12 @@ from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle
 from webapp.organisations.models import ApiToken
 from webapp.security import client_address
 
+log = logging.getLogger(__name__)
 
-class _CurrentRates:
-    """Read the rate from the settings at each request (DRF binds them at import)."""
+
+class _CurrentRates(SimpleRateThrottle):
+    """Read the rate from the settings at each request (DRF binds them at import); let a
+    request through when the counts cannot be reached."""
 
     scope: str | None
 
@@ -24,8 +30,15 @@ class _CurrentRates:
         rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope or "")
         return None if rate is None else str(rate)
 
+    def allow_request(self, request: Request, view: Any) -> bool:
+        try:
+            return bool(super().allow_request(request, view))
+        except (RedisError, OSError) as error:
+            log.warning("rate limit not applied, the cache is away: %s", error)
+            return True
 
-class TokenRateThrottle(_CurrentRates, SimpleRateThrottle):
+
+class TokenRateThrottle(_CurrentRates):
     scope = "token"
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:

@@ -8,11 +8,15 @@ the account's count. Failures are forgotten `LOGIN_FAILURE_WINDOW_SECONDS` after
 
 Every way to sign in goes through `django.contrib.auth.authenticate`: the backend below
 refuses while locked (the portal's form and the admin's), and the signal receivers count.
+
+While the cache cannot be reached, failures cannot be counted, so sign-ins are refused
+with a plain "try again shortly" (503), never let through uncounted and never a 500.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from typing import Any
 
@@ -26,8 +30,20 @@ from django.core.cache import cache
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
+from redis.exceptions import RedisError
 
 from webapp.security import client_address
+
+log = logging.getLogger(__name__)
+
+PAUSED_MESSAGE = (
+    "Sign-in is paused for a moment: failed attempts cannot be counted right now. "
+    "Try again in a minute."
+)
+
+
+class SignInPaused(Exception):
+    """The cache holding the failure counts cannot be reached."""
 
 
 def _keys(request: HttpRequest | None, username: str) -> list[tuple[str, int]]:
@@ -45,7 +61,11 @@ def login_wait_seconds(*, request: HttpRequest | None, username: str) -> int:
     now = time.time()
     waits = [0.0]
     for key, _ in _keys(request, username):
-        entry = cache.get(key)
+        try:
+            entry = cache.get(key)
+        except (RedisError, OSError) as error:
+            log.warning("sign-in paused: the failure counts cannot be read: %s", error)
+            raise SignInPaused from error
         if entry:
             waits.append(float(entry["locked_until"]) - now)
     return max(0, int(max(waits) + 0.999))
@@ -86,7 +106,11 @@ class LoginThrottleBackend(BaseBackend):
     def authenticate(self, request: Any, username: str | None = None, **credentials: Any) -> None:
         if username is None:
             return None
-        if login_wait_seconds(request=request, username=username) > 0:
+        try:
+            wait = login_wait_seconds(request=request, username=username)
+        except SignInPaused:
+            raise PermissionDenied(PAUSED_MESSAGE) from None
+        if wait > 0:
             raise PermissionDenied(lockout_message(1))
         return None
 
@@ -99,7 +123,10 @@ class _SaysWhenLocked:
 
     def clean(self) -> dict[str, Any]:
         username = self.cleaned_data.get("username") or ""
-        wait = login_wait_seconds(request=self.request, username=username) if username else 0
+        try:
+            wait = login_wait_seconds(request=self.request, username=username) if username else 0
+        except SignInPaused:
+            raise ValidationError(PAUSED_MESSAGE, code="paused") from None
         if wait:
             raise ValidationError(lockout_message(wait), code="throttled")
         cleaned: dict[str, Any] = super().clean()  # type: ignore[misc]
@@ -119,14 +146,20 @@ def _count_failure(
     sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **_: Any
 ) -> None:
     username = str(credentials.get("username") or "")
-    if not username or login_wait_seconds(request=request, username=username) > 0:
-        return  # refused while locked, before any password was read: not a guess
-    login_failure_record(request=request, username=username)
+    try:
+        if not username or login_wait_seconds(request=request, username=username) > 0:
+            return  # refused while locked, before any password was read: not a guess
+        login_failure_record(request=request, username=username)
+    except (SignInPaused, RedisError, OSError):
+        return  # refused as paused (see LoginThrottleBackend): nothing was checked
 
 
 @receiver(user_logged_in)
 def _clear_failures(sender: Any, request: HttpRequest | None, user: Any, **_: Any) -> None:
-    login_success_record(request=request, username=user.get_username())
+    try:
+        login_success_record(request=request, username=user.get_username())
+    except (RedisError, OSError) as error:  # a count left behind expires on its own
+        log.warning("a signed-in account's failure count was not cleared: %s", error)
 
 
 class ThrottledLoginView(LoginView):
@@ -138,4 +171,7 @@ class ThrottledLoginView(LoginView):
         response = super().form_invalid(form)
         if form.has_error(NON_FIELD_ERRORS, "throttled"):
             response.status_code = 429
+        elif form.has_error(NON_FIELD_ERRORS, "paused"):
+            response.status_code = 503
+            response["Retry-After"] = "60"
         return response
