@@ -26,7 +26,7 @@ from webapp.organisations.selectors import organisation_names
 from webapp.passport.qr import label_uri, qr_svg
 from webapp.portal import charts
 from webapp.portal.access import organisation_of
-from webapp.provenance.selectors import MAX_DEPTH, custody_timeline, lot_trace
+from webapp.provenance.selectors import MAX_DEPTH, custody_timeline, lot_summaries, lot_trace
 from webapp.provenance.services import certificate_revocation_impact, notifications_mark_read
 from webapp.provenance.shapes import custody_json, trace_json
 from webapp.sustainability.dashboard import (
@@ -65,8 +65,12 @@ def lineage_context(request: HttpRequest, lot_id: int) -> dict[str, Any]:
     """What the lot page adds about provenance: both traces, custody, figures, the QR."""
     depth = _depth(request)
     scope = stock_scope(organisation=organisation_of(request))
-    up = trace_json(lot_trace(lot_id=lot_id, direction="up", depth=depth))
-    down = trace_json(lot_trace(lot_id=lot_id, direction="down", depth=depth))
+    traces = [
+        lot_trace(lot_id=lot_id, direction="up", depth=depth),
+        lot_trace(lot_id=lot_id, direction="down", depth=depth),
+    ]
+    summaries = lot_summaries(lot_ids=sorted({n for t in traces for n in t.nodes}))
+    up, down = (trace_json(t, summaries=summaries) for t in traces)
     up["nodes"], down["nodes"] = scope.trace_nodes(up["nodes"]), scope.trace_nodes(down["nodes"])
     _label(up)
     _label(down)

@@ -20,6 +20,7 @@ from django.db.models import Q
 
 from webapp.chain.models import Block, ChainEvent
 from webapp.lots.models import LotMetadata
+from webapp.memo import memo
 from webapp.organisations.models import Organisation
 from webapp.projections.models import (
     Balance,
@@ -148,7 +149,11 @@ SELECT DISTINCT e.parent, e.child, e.kind, e.transformation_id, e.parent_quantit
 
 
 def lot_exists(*, lot_id: int, chain_id: int | None = None) -> bool:
-    return LotVersion.objects.filter(chain_id=chain_id or settings.CHAIN_ID, lot_id=lot_id).exists()
+    chain_id = chain_id or settings.CHAIN_ID
+    return memo(
+        ("lot_exists", chain_id, lot_id),
+        LotVersion.objects.filter(chain_id=chain_id, lot_id=lot_id).exists,
+    )
 
 
 def lot_trace(

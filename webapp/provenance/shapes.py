@@ -58,10 +58,18 @@ def lot_json(
     return shaped
 
 
-def trace_json(trace: Trace, *, kinds: Mapping[int, str] = KIND_NAMES) -> dict[str, Any]:
-    """A trace with every lot's state, holders and certificates (as of the trace's block)."""
+def trace_json(
+    trace: Trace,
+    *,
+    kinds: Mapping[int, str] = KIND_NAMES,
+    summaries: Mapping[int, LotSummary] | None = None,
+) -> dict[str, Any]:
+    """A trace with every lot's state, holders and certificates (as of the trace's block).
+    `summaries`: the lots' summaries as of that block when the caller has read them
+    already (for several traces at once), else they are read here."""
     names = organisation_names()
-    summaries = lot_summaries(lot_ids=list(trace.nodes), block=trace.block)
+    if summaries is None:
+        summaries = lot_summaries(lot_ids=list(trace.nodes), block=trace.block)
     return {
         "lot_id": trace.lot_id,
         "direction": trace.direction,
