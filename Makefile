@@ -55,7 +55,7 @@ services: ## Start PostgreSQL, Redis and Mosquitto if they are not running
 	./deploy/local/ensure-services.sh
 
 test: install lint services ## Lint, start services, run the whole suite (unit, EVM, node, PostgreSQL, Redis, browser)
-	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -n 3 --dist loadfile --durations=15
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -n 2 --dist loadfile --durations=15
 
 faults: install services ## Run only the fault suite (part of `make test`): a private production-style site under load while a worker, Redis, PostgreSQL, the node or the key stores fail, a reorg, racing workers; prints each recovery time
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -m faults -s tests/faults

@@ -52,10 +52,13 @@ def under_load(
     record_property: Callable[[str, object], None],
     *,
     expected: str = "",
+    after_s: float = 2.0,
 ) -> Outcome:
     """Run `fault` (it returns once the part is back) under steady load; check; report.
     `expected`: a pattern the refusals and failures this fault may legitimately cause
-    match (each must still say why)."""
+    match (each must still say why). `after_s`: how long the load goes on once the
+    operations accepted before recovery are final (a short fault needs a longer tail for
+    the load to show the recovered site at work)."""
     ledger = Ledger()
     with steady_load(site, ledger):
         time.sleep(WARMUP_S)
@@ -68,7 +71,7 @@ def under_load(
             deadline_s=SETTLE_DEADLINE_S,
         )
         recovered = time.monotonic() - ended
-        time.sleep(2.0)  # the load goes on a moment on the recovered site
+        time.sleep(after_s)  # the load goes on a while on the recovered site
     outcome = settled(site, ledger, ended)
     line = (
         f"fault {name}: recovered in {recovered:.1f} s; {len(ledger.accepted)} operations"
@@ -132,7 +135,7 @@ def test_postgresql_restarted(
         time.sleep(3.0)
         site.postgres("start")
 
-    under_load(site, "PostgreSQL restarted", restart, capsys, record_property)
+    under_load(site, "PostgreSQL restarted", restart, capsys, record_property, after_s=8.0)
 
 
 def test_the_node_away_for_30_seconds(
