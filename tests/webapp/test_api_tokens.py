@@ -190,3 +190,29 @@ def test_an_admin_of_one_organisation_cannot_see_or_revoke_another_organisations
     row.refresh_from_db()
     assert row.revoked_at is None
     assert bearer(token).get("/api/v1/operations").status_code == 200
+
+
+def test_a_tokens_last_use_is_written_at_most_once_a_minute(
+    orgs: dict[str, Organisation],
+) -> None:
+    """A partner polling many times a second does not write its token's row each time."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    token, row = api_token_create(organisation=orgs["mine"], name="poller")
+    client = bearer(token)
+
+    def updates() -> int:
+        with CaptureQueriesContext(connection) as sql:
+            assert client.get("/api/v1/operations").status_code == 200
+        return sum(q["sql"].startswith("UPDATE") for q in sql.captured_queries)
+
+    assert [updates() for _ in range(3)] == [1, 0, 0]
+    row.refresh_from_db()
+    first = row.last_used_at
+    assert first is not None
+    ApiToken.objects.filter(pk=row.pk).update(last_used_at=first - timedelta(seconds=61))
+    assert updates() == 1  # a minute on: written again
+    row.refresh_from_db()
+    assert row.last_used_at is not None
+    assert row.last_used_at >= first

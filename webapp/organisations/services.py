@@ -183,6 +183,10 @@ def api_token_create(
     return token, row
 
 
+#: How fresh a token's "last used" is kept (the token list shows it to the minute).
+LAST_USE_PRECISION = timedelta(minutes=1)
+
+
 def api_token_authenticate(*, token: str) -> ApiToken | None:
     """The live token (not revoked, not expired) behind a plain token, or None."""
     now = timezone.now()
@@ -192,8 +196,14 @@ def api_token_authenticate(*, token: str) -> ApiToken | None:
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
         .first()
     )
-    if row is not None:
-        ApiToken.objects.filter(pk=row.pk).update(last_used_at=now)
+    if row is not None and (
+        row.last_used_at is None or now - row.last_used_at >= LAST_USE_PRECISION
+    ):
+        # At most once per LAST_USE_PRECISION: a partner polling many times a second would
+        # otherwise write (and lock) its token's one row on every request.
+        ApiToken.objects.filter(pk=row.pk).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - LAST_USE_PRECISION)
+        ).update(last_used_at=now)
     return row
 
 
