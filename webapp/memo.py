@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+#: What a cache that cannot be reached raises (Redis down, refused, reset).
+CACHE_UNREACHABLE = (RedisError, OSError)
+
 _kept: ContextVar[dict[Hashable, Any] | None] = ContextVar("provenant_request_memo", default=None)
 
 
@@ -57,7 +60,7 @@ def shared(key: str, seconds: int, compute: Callable[[], T]) -> T:
         return compute()
     try:
         found = cache.get(key)
-    except (RedisError, OSError) as error:
+    except CACHE_UNREACHABLE as error:
         log.warning("cache unavailable, computing %s afresh: %s", key, error)
         return compute()
     if found is not None:
@@ -66,6 +69,6 @@ def shared(key: str, seconds: int, compute: Callable[[], T]) -> T:
     value = compute()
     try:
         cache.set(key, value, seconds)
-    except (RedisError, OSError) as error:
+    except CACHE_UNREACHABLE as error:
         log.warning("cache unavailable, %s not kept: %s", key, error)
     return value

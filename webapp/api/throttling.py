@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from redis.exceptions import RedisError
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle
 
+from webapp.memo import CACHE_UNREACHABLE
 from webapp.organisations.models import ApiToken
 from webapp.security import client_address
 
@@ -33,7 +33,7 @@ class _CurrentRates(SimpleRateThrottle):
     def allow_request(self, request: Request, view: Any) -> bool:
         try:
             return bool(super().allow_request(request, view))
-        except (RedisError, OSError) as error:
+        except CACHE_UNREACHABLE as error:
             log.warning("rate limit not applied, the cache is away: %s", error)
             return True
 

@@ -30,8 +30,8 @@ from django.core.cache import cache
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
-from redis.exceptions import RedisError
 
+from webapp.memo import CACHE_UNREACHABLE
 from webapp.security import client_address
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def login_wait_seconds(*, request: HttpRequest | None, username: str) -> int:
     for key, _ in _keys(request, username):
         try:
             entry = cache.get(key)
-        except (RedisError, OSError) as error:
+        except CACHE_UNREACHABLE as error:
             log.warning("sign-in paused: the failure counts cannot be read: %s", error)
             raise SignInPaused from error
         if entry:
@@ -150,7 +150,7 @@ def _count_failure(
         if not username or login_wait_seconds(request=request, username=username) > 0:
             return  # refused while locked, before any password was read: not a guess
         login_failure_record(request=request, username=username)
-    except (SignInPaused, RedisError, OSError):
+    except (SignInPaused, *CACHE_UNREACHABLE):
         return  # refused as paused (see LoginThrottleBackend): nothing was checked
 
 
@@ -158,7 +158,7 @@ def _count_failure(
 def _clear_failures(sender: Any, request: HttpRequest | None, user: Any, **_: Any) -> None:
     try:
         login_success_record(request=request, username=user.get_username())
-    except (RedisError, OSError) as error:  # a count left behind expires on its own
+    except CACHE_UNREACHABLE as error:  # a count left behind expires on its own
         log.warning("a signed-in account's failure count was not cleared: %s", error)
 
 
