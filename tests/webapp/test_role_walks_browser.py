@@ -54,8 +54,10 @@ class Walk:
         self.shot(f"{username}-dashboard")
 
     def nav(self, text: str) -> None:
-        self.page.locator("header nav a", has_text=text).first.click()
-        self.page.wait_for_load_state()
+        # Waiting for the navigation itself: a load-state wait alone can return on the
+        # page being left, and what follows would then read the old page.
+        with self.page.expect_navigation():
+            self.page.locator("header nav a", has_text=text).first.click()
 
     def pick(self, select: str, containing: str) -> None:
         """Choose the option of `select` whose label contains `containing`."""
@@ -164,7 +166,9 @@ def _walk(browser: Any, device: str, base: str, network: Network, tmp_path: Path
     # The auditor reads across the consortium: the lots everyone registered.
     walk.log_in("auditor")
     walk.nav("Lots")
-    page.get_by_role("link", name=re.compile("^All")).first.click()
+    with page.expect_navigation():
+        page.get_by_role("link", name=re.compile("^All")).first.click()
+    page.locator("#lots tr", has_text="Refined cobalt, run 9").first.wait_for()
     assert page.locator("#lots tr", has_text="Refined cobalt, run 9").count() == 1
     assert page.locator("#lots tr", has_text="Cobalt ore, pit 9").count() == 1
     walk.shot("auditor-lots")
