@@ -21,7 +21,11 @@ With ``--open-loop N``, N registrations are then sent at once, spread over the s
 without any client waiting for an answer's confirmation: ``open_loop_api_accepted_per_s``
 (the API's 202s), ``open_loop_signed_and_sent_per_s`` (the submission workers),
 ``open_loop_confirmed_per_s`` (the mirror), and their ratio to the raw transfers; the
-closed-loop figure above is bounded by the clients' own waiting, these by the stack.
+closed-loop figure above is bounded by the clients' own waiting, these by the stack. Then
+where the time went, from the processes' own metrics over that window: milliseconds per
+registration in each of the submitter's steps (key store, sender lock wait, pre-flight,
+nonce, fees and gas estimate, signing, recording, sending; `total` is one whole attempt,
+`track` the receipt lookups) and in the API's write requests.
 
     python bench/e2e.py [--lots 40] [--clients 8] [--senders 1] [--raw 1000] [--open-loop 0]
 """
@@ -46,6 +50,8 @@ import itertools
 import psycopg
 import requests
 from eth_account import Account
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
 from web3 import Web3
 
 from bench.stats import percentile
@@ -201,6 +207,59 @@ def open_loop(stack: Stack, senders: list[Partner], count: int, clients: int) ->
     }
 
 
+def status_steps(timings: list[dict[str, float]]) -> dict[str, list[float]]:
+    """Seconds between the statuses each operation showed ("sent->submitted", …)."""
+    steps: dict[str, list[float]] = defaultdict(list)
+    for t in timings:
+        points = [("sent", t["sent"])] + [(s, t[s]) for s in STATUSES[1:] if s in t]
+        for (a, ta), (b, tb) in itertools.pairwise(points):
+            steps[f"{a}->{b}"].append(tb - ta)
+    return steps
+
+
+def time_spent(stack: Stack) -> dict[str, tuple[float, float]]:
+    """Seconds and counts so far, from every process's metrics (the stack's shared
+    multiprocess directory): each submitter step ("submit_<step>") and the API's writes
+    ("api_write": POSTs answered 2xx, in gunicorn)."""
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=stack.env["PROMETHEUS_MULTIPROC_DIR"])  # type: ignore[no-untyped-call]
+    spent: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for metric in registry.collect():
+        for sample in metric.samples:
+            kind = sample.name.rsplit("_", 1)[-1]
+            if kind not in ("sum", "count"):
+                continue
+            if metric.name == "provenant_submit_step_duration_seconds":
+                name = f"submit_{sample.labels['step']}"
+            elif (
+                metric.name == "provenant_http_request_duration_seconds"
+                and sample.labels.get("method") == "POST"
+                and sample.labels.get("status") == "2xx"
+                and sample.labels.get("view", "").startswith("api:")
+            ):
+                name = "api_write"
+            else:
+                continue
+            spent[name][0 if kind == "sum" else 1] += sample.value
+    return {name: (total, count) for name, (total, count) in spent.items()}
+
+
+def breakdown(before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]],
+              operations: int) -> list[str]:  # fmt: skip
+    """Lines: for each step, milliseconds per operation between two `time_spent` readings
+    (its seconds over `operations`) and the mean of one occurrence."""
+    lines = []
+    for name in sorted(after):
+        total = after[name][0] - before.get(name, (0.0, 0.0))[0]
+        count = after[name][1] - before.get(name, (0.0, 0.0))[1]
+        if count:
+            lines.append(
+                f"open_loop_{name}_ms_per_operation: {1000 * total / operations:.1f}"
+                f" (mean {1000 * total / count:.1f} ms over {count:.0f})"
+            )
+    return lines
+
+
 def raw_transfers(w3: Web3, count: int, senders: int = 8) -> float:
     """Pre-signed zero-value transfers, sent as fast as the node takes them; per second
     from the first send until every one is mined."""
@@ -297,12 +356,13 @@ def main() -> None:
         elapsed, timings = handoffs(work, receiver, "bench-refinery", args.clients)
         rate = len(lots) / elapsed
         latencies = [t["confirmed"] - t["sent"] for t in timings]
-        steps: dict[str, list[float]] = defaultdict(list)
-        for t in timings:
-            points = [("sent", t["sent"])] + [(s, t[s]) for s in STATUSES[1:] if s in t]
-            for (a, ta), (b, tb) in itertools.pairwise(points):
-                steps[f"{a}->{b}"].append(tb - ta)
-        ceiling = open_loop(stack, senders, args.open_loop, args.clients) if args.open_loop else {}
+        steps = status_steps(timings)
+        ceiling: dict[str, float] = {}
+        steps_spent: list[str] = []
+        if args.open_loop:
+            before = time_spent(stack)
+            ceiling = open_loop(stack, senders, args.open_loop, args.clients)
+            steps_spent = breakdown(before, time_spent(stack), args.open_loop)
         w3 = Web3(Web3.HTTPProvider(stack.env["SMOKE_NODE"]))
         raw = raw_transfers(w3, args.raw)
     print(f"e2e_handoffs_per_s: {rate:.2f} ({len(lots)} handoffs, {len(timings)} operations, "
@@ -313,6 +373,8 @@ def main() -> None:
         print(f"median_{step.replace('->', '_to_')}_s: {percentile(values, 0.5):.2f}")
     for name, value in ceiling.items():
         print(f"open_loop_{name}: {value:.1f} ({args.open_loop} registrations)")
+    for line in steps_spent:
+        print(line)
     print(f"raw_transfers_per_s: {raw:.0f}")
     if ceiling:
         print(f"open_loop_confirmed_vs_raw: {ceiling['confirmed_per_s'] / raw:.4f}")

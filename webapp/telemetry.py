@@ -1,7 +1,7 @@
 """The process's own Prometheus metrics: request latency by view, signing latency and
-errors per key-store backend. `webapp.health.metrics` serves them beside the figures it
-reads from the database at each scrape (chain head and mirror, consumers, operations,
-deliveries).
+errors per key-store backend, the submitter's time per step. `webapp.health.metrics`
+serves them beside the figures it reads from the database at each scrape (chain head and
+mirror, consumers, operations, deliveries).
 
 Under gunicorn (several processes) set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory
 writable by every worker: each process then writes its samples there and a scrape of any
@@ -41,6 +41,17 @@ SIGNING_SECONDS = Histogram(
     ["backend"],
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
+#: The submitter's steps for one operation (see `webapp.operations.submitter`): where a
+#: signature's time goes when the signing rate is what limits a sender.
+SUBMIT_STEP_SECONDS = Histogram(
+    "provenant_submit_step_duration_seconds",
+    "Time the submitter spends per operation in each step: key_store, lock_wait, claim"
+    " (read it again under the lock, count the attempt), preflight, nonce, build (fees"
+    " and gas estimate), sign, record, send; total (one"
+    " attempt to send, all of it), track (one look for its receipt)",
+    ["step"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0),
+)
 SIGNING_ERRORS = Counter(
     "provenant_signing_errors_total",
     "Signatures that failed, by key-store backend and error",
@@ -64,6 +75,21 @@ def signing_observed(backend: str) -> Iterator[None]:
         raise
     finally:
         SIGNING_SECONDS.labels(backend=backend).observe(time.perf_counter() - began)
+
+
+@contextmanager
+def submit_step(step: str) -> Iterator[None]:
+    """Time one step of the submitter (`SUBMIT_STEP_SECONDS`), however it ends."""
+    began = time.perf_counter()
+    try:
+        yield
+    finally:
+        submit_step_since(step, began)
+
+
+def submit_step_since(step: str, began: float) -> None:
+    """Record a submitter step that began at `began` (`time.perf_counter()`) and ends now."""
+    SUBMIT_STEP_SECONDS.labels(step=step).observe(time.perf_counter() - began)
 
 
 def process_metrics() -> bytes:

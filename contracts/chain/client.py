@@ -143,17 +143,20 @@ def build_transaction(
     data: str | bytes = b"",
     nonce: int | None = None,
     gas: int | None = None,
+    chain_id: int | None = None,
 ) -> dict[str, Any]:
     """A complete type-2 transaction dict, ready to sign.
 
     Gas is estimated unless given; a reverting estimate raises TransactionReverted with the
     decoded custom error, so nothing is signed or sent for a call the chain would refuse.
+    The chain id is asked of the node unless given (a caller that checked it once saves a
+    round trip per transaction).
     """
     if call is not None:
         to = call.address
         data = call._encode_transaction_data()
     tx: dict[str, Any] = {
-        "chainId": w3.eth.chain_id,
+        "chainId": w3.eth.chain_id if chain_id is None else chain_id,
         "from": sender,
         "data": HexBytes(data).to_0x_hex(),
         "value": 0,

@@ -32,6 +32,7 @@ from webapp.operations.submitter import SubmitLater, operation_send
 from webapp.organisations.keys import clear_caches, signing_key
 from webapp.projections.models import CertificateVersion, HandoffVersion, LotVersion
 from webapp.projections.selectors import lot_holders
+from webapp.telemetry import SUBMIT_STEP_SECONDS
 
 pytestmark = [pytest.mark.integration, pytest.mark.node, pytest.mark.django_db(transaction=True)]
 
@@ -328,6 +329,39 @@ def test_a_call_the_chain_refuses_at_submission_fails_with_the_decoded_reason(
     assert second.error.startswith("ERC1155InsufficientBalance(")
     assert second.nonce is None
     assert second.transaction_hash == ""
+
+
+def _step_counts() -> dict[str, float]:
+    return {
+        sample.labels["step"]: sample.value
+        for metric in SUBMIT_STEP_SECONDS.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_count")
+    }
+
+
+def test_the_submitter_times_each_step_and_a_refused_call_is_never_signed(
+    network: Network,
+) -> None:
+    lot_id = _register(network)
+    mine, refinery = network.orgs["mine"], network.orgs["refinery"]
+    before = _step_counts()
+    handoff_initiate(organisation=mine, lot_id=lot_id, receiver=refinery, quantity=1_000)
+    # The first is still in flight, so the second skips the pre-flight and is queued; at
+    # submission the gas estimate (the build step) refuses it: the lot is in escrow.
+    second = handoff_initiate(organisation=mine, lot_id=lot_id, receiver=refinery, quantity=1_000)
+    network.settle()
+    network.settle()
+    second.refresh_from_db()
+    assert second.status == Operation.Status.FAILED
+    after = _step_counts()
+    attempts = after["total"] - before.get("total", 0)
+    assert attempts >= 2  # the second waits for the first once, then fails
+    for step in ("key_store", "lock_wait", "claim", "preflight", "nonce", "build"):
+        assert after[step] - before.get(step, 0) == attempts, step
+    for step in ("sign", "record", "send"):  # only the first was signed
+        assert after[step] - before.get(step, 0) == 1, step
+    assert after["track"] > before.get("track", 0)
 
 
 def test_a_signed_transaction_that_reached_the_node_is_never_signed_twice(

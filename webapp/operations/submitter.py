@@ -27,9 +27,11 @@ named when it was queued (see `references.py`); otherwise it fails with the reas
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from eth_typing import HexStr
 from eth_utils.crypto import keccak
 from requests.exceptions import ConnectionError as NodeUnreachable
@@ -50,7 +52,13 @@ from webapp.operations.selectors import operations_in_flight
 from webapp.operations.services import operation_dispatch, operation_fail
 from webapp.organisations.keys import signing_key
 from webapp.organisations.resting import key_store_answered, key_store_failed, key_store_resting
-from webapp.telemetry import OPERATION_ID, backend_of, signing_observed
+from webapp.telemetry import (
+    OPERATION_ID,
+    backend_of,
+    signing_observed,
+    submit_step,
+    submit_step_since,
+)
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +108,8 @@ def operation_send(*, operation_id: UUID | str) -> Operation:
     """Sign and send one queued operation; a no-op for any other status."""
     token = OPERATION_ID.set(str(operation_id))  # in every log line on the way
     try:
-        return _operation_send(operation_id)
+        with submit_step("total"):
+            return _operation_send(operation_id)
     finally:
         OPERATION_ID.reset(token)
 
@@ -109,14 +118,18 @@ def _operation_send(operation_id: UUID | str) -> Operation:
     operation = Operation.objects.select_related("organisation").get(id=operation_id)
     if operation.status != Operation.Status.QUEUED:
         return operation
-    store = _store_for(operation)
+    with submit_step("key_store"):
+        store = _store_for(operation)
     try:
+        asked = time.perf_counter()
         with sender_lock(operation.chain_id, operation.sender):
-            operation.refresh_from_db()
-            if operation.status != Operation.Status.QUEUED:
-                return operation
-            Operation.objects.filter(id=operation.id).update(attempts=operation.attempts + 1)
-            w3, contracts = system()
+            submit_step_since("lock_wait", asked)
+            with submit_step("claim"):
+                operation.refresh_from_db()
+                if operation.status != Operation.Status.QUEUED:
+                    return operation
+                Operation.objects.filter(id=operation.id).update(attempts=operation.attempts + 1)
+                w3, contracts = system()
             if operation.transaction_hash and _resume(w3, contracts.all, operation):
                 return operation
             return _sign_and_send(w3, contracts.all, store, operation)
@@ -216,16 +229,20 @@ def _sign_and_send(
 ) -> Operation:
     sender = Web3.to_checksum_address(operation.sender)
     try:
-        function = contract_call(contracts, ContractCall.from_json(operation.call))
-        named = references_check(w3, contracts, operation)
+        with submit_step("preflight"):
+            function = contract_call(contracts, ContractCall.from_json(operation.call))
+            named = references_check(w3, contracts, operation)
         if named.wait:
             raise _wait(operation, named.wait)
         if not named.ok:
             _fail(operation, named.reason)
             return operation
-        nonce = w3.eth.get_transaction_count(sender, "pending")
+        with submit_step("nonce"):
+            nonce = w3.eth.get_transaction_count(sender, "pending")
         # Estimates gas: a call the chain refuses is never signed.
-        tx = build_transaction(w3, sender, function, nonce=nonce)
+        with submit_step("build"):
+            # `system()` checked the node serves the configured chain id (once a process).
+            tx = build_transaction(w3, sender, function, nonce=nonce, chain_id=settings.CHAIN_ID)
     except TransactionReverted as exc:
         if operations_in_flight(
             chain_id=operation.chain_id, sender=operation.sender, before=operation.created_at
@@ -244,14 +261,16 @@ def _sign_and_send(
         log.warning("operation %s cannot be built: %r", operation.id, exc)
         _fail(operation, f"the transaction could not be built ({_short(exc)})")
         return operation
-    with signing_observed(backend_of(store)):
+    with submit_step("sign"), signing_observed(backend_of(store)):
         raw = store.sign_transaction(tx)
-    key_store_answered(operation.sender)
-    operation.nonce = nonce
-    operation.raw_transaction = "0x" + raw.hex()
-    operation.transaction_hash = "0x" + keccak(raw).hex()
-    operation.save(update_fields=["nonce", "raw_transaction", "transaction_hash", "updated_at"])
-    _send_raw(w3, operation)
+    with submit_step("record"):
+        key_store_answered(operation.sender)
+        operation.nonce = nonce
+        operation.raw_transaction = "0x" + raw.hex()
+        operation.transaction_hash = "0x" + keccak(raw).hex()
+        operation.save(update_fields=["nonce", "raw_transaction", "transaction_hash", "updated_at"])
+    with submit_step("send"):
+        _send_raw(w3, operation)
     return operation
 
 
@@ -304,6 +323,11 @@ def operation_track(*, operation_id: UUID | str) -> Operation:
     Confirmation is the indexer's job (the events reached the mirror); this only records
     that the transaction is in a block, and why it failed when it did.
     """
+    with submit_step("track"):
+        return _operation_track(operation_id)
+
+
+def _operation_track(operation_id: UUID | str) -> Operation:
     operation = Operation.objects.select_related("organisation").get(id=operation_id)
     if operation.status not in (Operation.Status.SUBMITTED, Operation.Status.MINED):
         return operation
