@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, NoReturn
 from uuid import UUID
 
 from django.conf import settings
@@ -334,6 +334,10 @@ def _operation_track(operation_id: UUID | str) -> Operation:
     try:
         w3, contracts = system()
         receipt = _receipt(w3, operation.transaction_hash)
+        if receipt is None and _node_knows(w3, operation.transaction_hash):
+            # In the node's pool: it will be mined. Deciding that needs no lock, so a
+            # sender's pending transactions never hold up its signing while they wait.
+            _pending(operation)
         if receipt is None:
             with sender_lock(operation.chain_id, operation.sender):
                 operation.refresh_from_db()
@@ -348,6 +352,15 @@ def _operation_track(operation_id: UUID | str) -> Operation:
         raise SubmitLater("the sender is busy") from exc
     operation.refresh_from_db()
     return operation
+
+
+def _pending(operation: Operation) -> NoReturn:
+    """Its transaction is in the node's pool: submitted (again, when a reorganisation
+    took its block away), and nothing to decide until it is mined."""
+    Operation.objects.filter(id=operation.id, status=Operation.Status.MINED).update(
+        status=Operation.Status.SUBMITTED, mined_block=None
+    )
+    raise SubmitLater("not mined yet")
 
 
 def _receipt(w3: Web3, tx_hash: str) -> Any:
@@ -437,8 +450,7 @@ def _not_in_a_block(w3: Web3, contracts: dict[str, Any], operation: Operation) -
     tx_hash = operation.transaction_hash
     stale = Operation.objects.filter(id=operation.id, status__in=_FOLLOWED)
     if _node_knows(w3, tx_hash):  # in the node's pool: it will be mined
-        stale.update(status=Operation.Status.SUBMITTED, mined_block=None)
-        raise SubmitLater("not mined yet")
+        _pending(operation)
     sender = Web3.to_checksum_address(operation.sender)
     confirmed_nonce = w3.eth.get_transaction_count(sender, "latest")
     # Read after the nonce: a transaction mined between the two reads is found here.
