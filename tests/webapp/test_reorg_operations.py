@@ -24,7 +24,7 @@ from webapp.chain.models import ChainEvent
 from webapp.lots.models import LotMetadata
 from webapp.lots.services import handoff_accept, handoff_initiate, lot_register
 from webapp.operations.models import Operation
-from webapp.operations.submitter import operation_send, operation_track
+from webapp.operations.submitter import SubmitLater, operation_send, operation_track
 from webapp.organisations.keys import signing_key
 from webapp.organisations.models import Organisation
 from webapp.projections.models import HandoffVersion
@@ -300,3 +300,32 @@ def test_a_reverted_operation_whose_block_left_the_chain_ends_confirmed_when_it_
     assert page.status_code == 200
     assert b"discarded" in page.content
     assert client.get(f"/lots/{lot_id}").status_code == 200  # the mine's lot, on chain
+
+
+def test_a_refusal_while_the_mirror_is_behind_a_reorg_waits_instead_of_failing(
+    network: Network,
+) -> None:
+    """A handoff signed after a reorganisation took its lot's registration off the chain,
+    before the mirror has seen that: the chain refuses it (UnknownLot), but the
+    registration it needs still reads confirmed. It waits, and once the mirror has caught
+    up and the registration is on chain again, it goes through."""
+    mine, refinery = network.orgs["mine"], network.orgs["refinery"]
+    register = _confirmed(
+        network, lot_register(organisation=mine, name="Ore", quantity=100, unit="kg")
+    )
+    lot_id = int(register.lot_id or 0)
+    handoff = handoff_initiate(organisation=mine, lot_id=lot_id, receiver=refinery, quantity=40)
+    assert handoff.status == Operation.Status.QUEUED
+    _reorg(network, 1, [])  # the registration's block leaves the chain
+    register.refresh_from_db()
+    assert register.status == Operation.Status.CONFIRMED  # the mirror has not seen it yet
+
+    with pytest.raises(SubmitLater):
+        operation_send(operation_id=handoff.id)
+    handoff.refresh_from_db()
+    assert handoff.status == Operation.Status.QUEUED
+    assert handoff.waiting_reason == "waiting for this organisation's earlier operations"
+
+    _drive(network, [register, handoff])
+    assert register.status == handoff.status == Operation.Status.CONFIRMED, handoff.error
+    assert ChainEvent.objects.filter(event="HandoffInitiated").count() == 1

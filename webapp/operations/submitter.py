@@ -38,12 +38,12 @@ from requests.exceptions import ConnectionError as NodeUnreachable
 from requests.exceptions import Timeout
 from web3 import Web3
 from web3.contract.contract import ContractFunction
-from web3.exceptions import TransactionNotFound, Web3RPCError
+from web3.exceptions import BlockNotFound, TransactionNotFound, Web3RPCError
 
 from contracts.chain.client import TransactionReverted, build_transaction, replay_revert
 from contracts.custody.keystore import KeyStoreUnavailable
 from webapp.chain.chain_client import NotDeployed, system
-from webapp.chain.models import ChainEvent
+from webapp.chain.models import ChainEvent, Checkpoint
 from webapp.operations.calls import ContractCall, Unencodable
 from webapp.operations.locks import SenderBusy, sender_lock
 from webapp.operations.models import Operation
@@ -197,6 +197,30 @@ def _resume(w3: Web3, contracts: dict[str, Any], operation: Operation) -> bool:
     return True
 
 
+def _earlier_may_be_missing(w3: Web3, operation: Operation) -> bool:
+    """Whether the chain's refusal of `operation` may come from what its sender did before
+    not being on chain yet, so that it is decided later instead of failed now: the
+    sender's earlier operations are still queued or submitted, or the chain reorganised
+    under the mirror (the block it has indexed to is no longer the node's), so operations
+    it confirmed may have left the chain without showing it yet."""
+    if operations_in_flight(
+        chain_id=operation.chain_id, sender=operation.sender, before=operation.created_at
+    ):
+        return True
+    mirrored = (
+        Checkpoint.objects.filter(chain_id=operation.chain_id)
+        .values_list("block_number", "block_hash")
+        .first()
+    )
+    if mirrored is None or not mirrored[1]:
+        return False
+    try:
+        block = w3.eth.get_block(mirrored[0])
+    except BlockNotFound:
+        return True  # the chain is now shorter than the mirror
+    return bool(block["hash"].to_0x_hex().lower() != mirrored[1].lower())
+
+
 def _forget_signature(operation: Operation) -> None:
     operation.transaction_hash, operation.raw_transaction, operation.nonce = "", "", None
     operation.save(update_fields=["transaction_hash", "raw_transaction", "nonce", "updated_at"])
@@ -244,9 +268,7 @@ def _sign_and_send(
             # `system()` checked the node serves the configured chain id (once a process).
             tx = build_transaction(w3, sender, function, nonce=nonce, chain_id=settings.CHAIN_ID)
     except TransactionReverted as exc:
-        if operations_in_flight(
-            chain_id=operation.chain_id, sender=operation.sender, before=operation.created_at
-        ):
+        if _earlier_may_be_missing(w3, operation):
             # The refusal may depend on this sender's transactions still in flight
             # (a lot registered a moment ago): decide once they are mined.
             raise _wait(operation, "waiting for this organisation's earlier operations") from exc
@@ -392,9 +414,7 @@ def _mined(w3: Web3, operation: Operation, receipt: Any) -> None:
             return
         rows.update(status=Operation.Status.MINED, mined_block=block, waiting_reason="")
         return
-    if operations_in_flight(
-        chain_id=operation.chain_id, sender=operation.sender, before=operation.created_at
-    ):
+    if _earlier_may_be_missing(w3, operation):
         # Reverted while this sender's earlier operations are not in yet: after a
         # reorganisation a lot's registration can be signed again behind the handoff that
         # needs it. The reverted transaction did nothing, so a fresh signature cannot double
