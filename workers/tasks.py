@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import random
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
@@ -64,30 +66,56 @@ def index_chain() -> int:
 DATABASE_AWAY = (OperationalError, InterfaceError)
 
 
+def _again(task: Any, operation_id: str, attempt: int, *, cap_s: float, attempts: int) -> None:
+    """Queue `task` for the operation once more after an exponential backoff with full
+    jitter (Celery's own formula: a random wait up to 2 ** attempt seconds, at most
+    `cap_s`); after `attempts` tries the sweeper takes over, as it does for an operation no
+    task follows.
+
+    Not Celery's retry: a retry builds an exception report for every wait (the traceback
+    formatted, each frame's code positions copied), which cost the submission worker's
+    pool children memory at every operation that waited for its block, and CPU."""
+    if attempt + 1 >= attempts:
+        log.info("operation %s: %s tries, left to the sweeper", operation_id, attempts)
+        return
+    countdown = random.uniform(0, min(cap_s, 2.0**attempt))
+    task.apply_async(args=[operation_id], kwargs={"attempt": attempt + 1}, countdown=countdown)
+
+
 @app.task(
-    autoretry_for=(SubmitLater, *DATABASE_AWAY),
+    autoretry_for=DATABASE_AWAY,
     retry_backoff=1,
     retry_backoff_max=60,
     max_retries=12,
     ignore_result=True,
 )
-def submit_operation(operation_id: str) -> None:
+def submit_operation(operation_id: str, attempt: int = 0) -> None:
     """Sign and send one operation, then look for its receipt. A node or key store that is
-    down leaves it queued; the retries back off, and the sweeper takes over after them."""
-    operation = operation_send(operation_id=operation_id)
+    down leaves it queued; it is tried again with backoff, and the sweeper takes over after
+    that."""
+    try:
+        operation = operation_send(operation_id=operation_id)
+    except SubmitLater:
+        _again(submit_operation, operation_id, attempt, cap_s=60, attempts=13)
+        return
     if operation.status == Operation.Status.SUBMITTED:
         track_operation.apply_async(args=[operation_id], countdown=0.5)
 
 
 @app.task(
-    autoretry_for=(SubmitLater, *DATABASE_AWAY),
+    autoretry_for=DATABASE_AWAY,
     retry_backoff=1,
     retry_backoff_max=30,
     max_retries=20,
     ignore_result=True,
 )
-def track_operation(operation_id: str) -> None:
-    operation_track(operation_id=operation_id)
+def track_operation(operation_id: str, attempt: int = 0) -> None:
+    """Follow a sent operation to its receipt, looking again with backoff while it is not
+    in a block yet."""
+    try:
+        operation_track(operation_id=operation_id)
+    except SubmitLater:
+        _again(track_operation, operation_id, attempt, cap_s=30, attempts=21)
 
 
 @app.task(ignore_result=True)

@@ -312,6 +312,51 @@ def test_a_node_that_is_down_leaves_the_operation_queued_until_it_is_back(
     assert done.waiting_reason == ""
 
 
+def test_a_waiting_operation_is_queued_again_with_backoff_and_then_left_to_the_sweeper(
+    network: Network, portal_settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tasks wait without Celery's retry (which builds an exception report for every
+    wait): each queues itself again, its next attempt numbered, after a jittered backoff
+    of at most 2 ** attempt seconds; past its tries it stops, for the sweeper."""
+    from webapp.chain import chain_client
+    from workers import tasks
+
+    queued: list[tuple[str, dict[str, Any], float]] = []
+
+    def record(task: Any) -> Any:
+        def apply_async(*, args: list[str], kwargs: dict[str, Any], countdown: float) -> None:
+            queued.append((task.name, kwargs, countdown))
+
+        return apply_async
+
+    for task in (tasks.submit_operation, tasks.track_operation):
+        monkeypatch.setattr(task, "apply_async", record(task))
+    portal_settings.CHAIN_RPC_URL = "http://127.0.0.1:9"  # nothing listens there
+    chain_client.cache_clear()
+    operation = lot_register(organisation=network.orgs["mine"], name="Ore", quantity=10, unit="kg")
+    tasks.submit_operation(str(operation.id))  # no exception: it is queued again
+    tasks.submit_operation(str(operation.id), attempt=3)
+    tasks.submit_operation(str(operation.id), attempt=12)  # the 13th try: the last
+    tasks.track_operation(str(operation.id), attempt=4)  # not submitted: nothing to follow
+    operation.refresh_from_db()
+    assert operation.status == Operation.Status.QUEUED
+    assert operation.waiting_reason == "the chain node is unreachable; retrying"
+    # Sent, as far as the mirror knows, and the node unreachable: followed again later.
+    Operation.objects.filter(id=operation.id).update(
+        status=Operation.Status.SUBMITTED, transaction_hash="0x" + "ab" * 32
+    )
+    tasks.track_operation(str(operation.id), attempt=4)
+    tasks.track_operation(str(operation.id), attempt=20)  # the 21st look: the last
+    assert [(name, kwargs) for name, kwargs, _ in queued] == [
+        ("workers.tasks.submit_operation", {"attempt": 1}),
+        ("workers.tasks.submit_operation", {"attempt": 4}),
+        ("workers.tasks.track_operation", {"attempt": 5}),
+    ]
+    assert 0 <= queued[0][2] <= 1
+    assert 0 <= queued[1][2] <= 8
+    assert 0 <= queued[2][2] <= 16
+
+
 def test_a_call_the_chain_refuses_at_submission_fails_with_the_decoded_reason(
     network: Network,
 ) -> None:
