@@ -10,10 +10,10 @@ same bytes again, or signs afresh when their nonce has gone to another transacti
 
 Every failure before the send (node down, key store down, sender busy) leaves the
 operation queued with a `waiting_reason` the portal shows, and raises
-:class:`SubmitLater`; the Celery task retries with backoff and the sweeper re-enqueues
-anything a lost task left behind. A call that cannot be encoded (a number too large for
-its type, a date before 1970) or built for any other reason that waiting cannot cure ends
-the operation failed with that reason: it never blocks the sender or the sweep.
+:class:`SubmitLater`; the Celery task queues itself again with backoff and the sweeper
+re-enqueues anything a lost task left behind. A call that cannot be encoded (a number too
+large for its type, a date before 1970) or built for any other reason that waiting cannot
+cure ends the operation failed with that reason: it never blocks the sender or the sweep.
 
 After the send, :func:`operation_track` follows the transaction. When it is in no block
 and the node no longer holds it (a reorganisation removed its block, the node dropped
