@@ -523,7 +523,7 @@ def test_a_failed_key_store_rests_and_never_holds_up_another_organisation(
     """A key store that fails is not asked again for every operation of its organisation
     (a Key Vault that does not answer costs each ask its timeouts and retries, which would
     keep the workers from everyone else's operations); after the rest it is asked again."""
-    from webapp.operations import submitter
+    from webapp.operations.submitter import send as submitter
     from webapp.organisations import resting
 
     mine, other = network.orgs["mine"], network.orgs["refinery"]
