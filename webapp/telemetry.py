@@ -47,8 +47,8 @@ SUBMIT_STEP_SECONDS = Histogram(
     "provenant_submit_step_duration_seconds",
     "Time the submitter spends per operation in each step: key_store, lock_wait, claim"
     " (read it again under the lock, count the attempt), preflight, nonce, build (fees"
-    " and gas estimate), sign, record, send; total (one"
-    " attempt to send, all of it), track (one look for its receipt)",
+    " and gas estimate), sign, record, send; total (one whole attempt to send), track"
+    " (one look for its receipt)",
     ["step"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0),
 )

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 def operation_track(*, operation_id: UUID | str) -> Operation:
     """Follow a submitted (or mined) operation to its receipt: mined, or failed with the
     revert reason; and when its transaction is in no block and the node no longer holds it,
-    send it again or fail it (see the module docstring). Raises SubmitLater while there is
+    send it again or fail it (see the package docstring). Raises SubmitLater while there is
     nothing to decide yet.
 
     Confirmation is the indexer's job (the events reached the mirror); this only records
@@ -53,18 +53,18 @@ def _operation_track(operation_id: UUID | str) -> Operation:
     try:
         w3, contracts = system()
         receipt = receipt_of(w3, operation.transaction_hash)
-        if receipt is None and node_knows(w3, operation.transaction_hash):
+        if receipt is not None:
+            _mined(w3, operation, receipt)
+        elif node_knows(w3, operation.transaction_hash):
             # In the node's pool: it will be mined. Deciding that needs no lock, so a
             # sender's pending transactions never hold up its signing while they wait.
             _pending(operation)
-        if receipt is None:
+        else:
             with sender_lock(operation.chain_id, operation.sender):
                 operation.refresh_from_db()
                 if operation.status not in (Operation.Status.SUBMITTED, Operation.Status.MINED):
                     return operation
                 _not_in_a_block(w3, contracts.all, operation)
-        else:
-            _mined(w3, operation, receipt)
     except TRANSIENT as exc:
         raise SubmitLater("the chain node is unreachable") from exc
     except SenderBusy as exc:
@@ -156,7 +156,7 @@ def _not_in_a_block(w3: Web3, contracts: dict[str, Any], operation: Operation) -
     between the checks below."""
     tx_hash = operation.transaction_hash
     stale = Operation.objects.filter(id=operation.id, status__in=FOLLOWED)
-    if node_knows(w3, tx_hash):  # in the node's pool: it will be mined
+    if node_knows(w3, tx_hash):  # sent again by another worker before this one got the lock
         _pending(operation)
     sender = Web3.to_checksum_address(operation.sender)
     confirmed_nonce = w3.eth.get_transaction_count(sender, "latest")
